@@ -1,0 +1,474 @@
+//! The VRRP state machine (RFC 3768 section 6, RFC 9568 section 6), pure.
+//!
+//! No sockets, no clock: every call takes `now`, and effects come back as [`Action`]s.
+//! The daemon asks [`Instance::poll_timeout`] when to call [`Instance::handle_timeout`] next.
+//! The same inputs at the same times always give the same actions.
+
+mod timers;
+#[cfg(test)]
+mod tests;
+
+use std::fmt;
+use std::net::IpAddr;
+use std::time::{Duration, Instant};
+
+pub use timers::{Timer, TimerTable};
+
+use crate::config::model::{Garp, Version};
+
+/// RFC 3768 / 9568 states, plus `Stop` after a shutdown (kept for observation).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum State {
+    Init,
+    Backup,
+    Master,
+    Fault,
+    Stop,
+}
+
+impl State {
+    /// Every state, for metrics that keep a series per state.
+    pub const ALL: [State; 5] = [State::Init, State::Backup, State::Master, State::Fault, State::Stop];
+
+    /// Lower-case label (metrics, JSON).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            State::Init => "init",
+            State::Backup => "backup",
+            State::Master => "master",
+            State::Fault => "fault",
+            State::Stop => "stop",
+        }
+    }
+
+    /// Upper-case name as keepalived prints it (logs, notify hooks).
+    pub fn upper(self) -> &'static str {
+        match self {
+            State::Init => "INIT",
+            State::Backup => "BACKUP",
+            State::Master => "MASTER",
+            State::Fault => "FAULT",
+            State::Stop => "STOP",
+        }
+    }
+}
+
+impl fmt::Display for State {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.upper())
+    }
+}
+
+/// Why a transition happened; printed in the one log line per state change.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Cause {
+    /// Started (or link came back) and joined as backup.
+    Startup,
+    /// Priority 255: the address owner becomes master at once.
+    Owner,
+    /// No advert from the master within Master_Down_Interval.
+    MasterDownTimer,
+    /// The master sent priority 0; we waited Skew_Time.
+    MasterResigned { from: IpAddr },
+    /// We ignored a lower-priority master (preempt) until the down timer fired.
+    Preempt { priority: u8, from: IpAddr },
+    /// A master heard a higher priority.
+    HigherPriority { priority: u8, from: IpAddr },
+    /// A master heard the same priority from a higher primary address.
+    EqualPriorityHigherAddress { priority: u8, from: IpAddr },
+    /// The instance's interface (or a tracked condition) went down.
+    Fault,
+    /// The fault cleared.
+    FaultCleared,
+    /// Shutdown requested (SIGTERM, reload removed the instance).
+    Shutdown,
+}
+
+impl fmt::Display for Cause {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Cause::Startup => write!(f, "startup"),
+            Cause::Owner => write!(f, "priority 255 address owner"),
+            Cause::MasterDownTimer => write!(f, "master down timer expired"),
+            Cause::MasterResigned { from } => write!(f, "master {from} resigned (priority 0), skew time expired"),
+            Cause::Preempt { priority, from } => write!(f, "preempting lower priority {priority} from {from}"),
+            Cause::HigherPriority { priority, from } => write!(f, "higher priority {priority} from {from}"),
+            Cause::EqualPriorityHigherAddress { priority, from } => {
+                write!(f, "equal priority {priority} from higher address {from}")
+            }
+            Cause::Fault => write!(f, "fault"),
+            Cause::FaultCleared => write!(f, "fault cleared"),
+            Cause::Shutdown => write!(f, "shutdown"),
+        }
+    }
+}
+
+/// What the engine asks the daemon to do, in order.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Action {
+    /// Send one advertisement with this priority (0 = resign).
+    SendAdvert { priority: u8 },
+    /// Put the virtual addresses on the interface.
+    AddAddresses,
+    /// Take the virtual addresses off the interface.
+    RemoveAddresses,
+    /// Announce the addresses: `count` gratuitous ARPs / unsolicited NAs per address.
+    Announce { count: u32 },
+    /// The state changed.
+    Transition { from: State, to: State, cause: Cause },
+}
+
+/// The protocol parameters of one instance (derived from its configuration).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Params {
+    pub version: Version,
+    /// Configured priority, 1..=255.
+    pub priority: u8,
+    /// Our Advertisement_Interval.
+    pub advert_interval: Duration,
+    pub preempt: bool,
+    pub preempt_delay: Duration,
+    pub garp: Garp,
+}
+
+/// An advertisement that passed validation, as the state machine needs it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Heard {
+    /// Source address (the sender's primary address).
+    pub src: IpAddr,
+    pub priority: u8,
+    /// The sender's advertisement interval.
+    pub interval: Duration,
+}
+
+/// Inputs besides timers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Input {
+    /// Startup event (RFC "Startup"); `healthy` false starts in Fault.
+    Start { healthy: bool },
+    /// A valid advertisement for our VRID.
+    Advert(Heard),
+    /// The instance became unable to serve (interface down, tracked fault).
+    Fault,
+    /// The fault cleared.
+    FaultCleared,
+    /// The effective priority changed (tracking); ignored for the owner.
+    Priority(u8),
+    /// Our primary address (tie-break) changed.
+    PrimaryAddress(IpAddr),
+    /// Shutdown event.
+    Shutdown,
+}
+
+/// One virtual router.
+#[derive(Clone, Debug)]
+pub struct Instance {
+    params: Params,
+    state: State,
+    /// Effective priority (base plus tracking).
+    priority: u8,
+    /// Our primary address, compared with a peer's on equal priority.
+    primary: IpAddr,
+    /// Master_Adver_Interval: learned from the master (v3), our own in v2.
+    master_adver_interval: Duration,
+    timers: TimerTable,
+    /// The router we currently follow and its last priority.
+    master: Option<(IpAddr, u8)>,
+    /// A lower-priority master we are ignoring to preempt it.
+    preempting: Option<(IpAddr, u8)>,
+    /// The master that resigned (priority 0) and started the skew timer.
+    resigned: Option<IpAddr>,
+    /// Earliest time a lower-priority master may be preempted (preempt_delay).
+    preempt_allowed_at: Option<Instant>,
+}
+
+impl Instance {
+    pub fn new(params: Params, primary: IpAddr) -> Instance {
+        Instance {
+            priority: params.priority,
+            master_adver_interval: params.advert_interval,
+            params,
+            state: State::Init,
+            primary,
+            timers: TimerTable::default(),
+            master: None,
+            preempting: None,
+            resigned: None,
+            preempt_allowed_at: None,
+        }
+    }
+
+    pub fn state(&self) -> State {
+        self.state
+    }
+    pub fn params(&self) -> &Params {
+        &self.params
+    }
+    /// Effective priority.
+    pub fn priority(&self) -> u8 {
+        self.priority
+    }
+    pub fn primary(&self) -> IpAddr {
+        self.primary
+    }
+    /// The master we follow (address, last priority); ourselves when master.
+    pub fn master(&self) -> Option<(IpAddr, u8)> {
+        match self.state {
+            State::Master => Some((self.primary, self.priority)),
+            State::Backup => self.master,
+            _ => None,
+        }
+    }
+    pub fn master_adver_interval(&self) -> Duration {
+        self.master_adver_interval
+    }
+    /// Skew_Time = ((256 - Priority) * Master_Adver_Interval) / 256.
+    pub fn skew_time(&self) -> Duration {
+        let ns = self.master_adver_interval.as_nanos() * (256 - u128::from(self.priority)) / 256;
+        Duration::from_nanos(ns as u64)
+    }
+    /// Master_Down_Interval = 3 * Master_Adver_Interval + Skew_Time.
+    pub fn master_down_interval(&self) -> Duration {
+        3 * self.master_adver_interval + self.skew_time()
+    }
+    pub fn timers(&self) -> &TimerTable {
+        &self.timers
+    }
+
+    /// Replaces parameters in place (reload with changes that need no restart).
+    pub fn set_params(&mut self, params: Params, now: Instant, out: &mut Vec<Action>) {
+        let prio_changed = params.priority != self.params.priority;
+        self.params = params;
+        if self.params.version == Version::V2 || self.state == State::Master {
+            self.master_adver_interval = self.params.advert_interval;
+        }
+        if prio_changed {
+            self.handle(now, Input::Priority(self.params.priority), out);
+        }
+    }
+
+    /// The next time `handle_timeout` must be called.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        self.timers.next()
+    }
+
+    /// Handles every timer that has expired at `now`.
+    pub fn handle_timeout(&mut self, now: Instant, out: &mut Vec<Action>) {
+        while let Some((timer, at)) = self.timers.expired(now) {
+            self.timers.stop(timer);
+            match (timer, self.state) {
+                (Timer::MasterDown, State::Backup) => {
+                    let cause = if let Some(from) = self.resigned {
+                        Cause::MasterResigned { from }
+                    } else if let Some((from, priority)) = self.preempting {
+                        Cause::Preempt { priority, from }
+                    } else {
+                        Cause::MasterDownTimer
+                    };
+                    self.become_master(now, cause, out);
+                }
+                (Timer::Adver, State::Master) => {
+                    out.push(Action::SendAdvert { priority: self.priority });
+                    // Keep the rhythm from the deadline, not from when we woke up.
+                    let mut next = at + self.params.advert_interval;
+                    if next <= now {
+                        next = now + self.params.advert_interval;
+                    }
+                    self.timers.set(Timer::Adver, next);
+                }
+                (Timer::GarpDelay, State::Master) => {
+                    out.push(Action::Announce { count: self.params.garp.repeat });
+                }
+                (Timer::GarpRefresh, State::Master) => {
+                    out.push(Action::Announce { count: self.params.garp.repeat });
+                    self.timers.set(Timer::GarpRefresh, now + self.params.garp.refresh);
+                }
+                _ => {}
+            }
+        }
+    }
+
+    /// Handles one input.
+    pub fn handle(&mut self, now: Instant, input: Input, out: &mut Vec<Action>) {
+        match input {
+            Input::Start { healthy } => {
+                if self.state != State::Init && self.state != State::Stop {
+                    return;
+                }
+                if self.params.preempt_delay > Duration::ZERO {
+                    self.preempt_allowed_at = Some(now + self.params.preempt_delay);
+                }
+                if healthy {
+                    self.join(now, Cause::Startup, out);
+                } else {
+                    out.push(Action::RemoveAddresses);
+                    self.transition(State::Fault, Cause::Fault, out);
+                }
+            }
+            Input::Advert(h) => self.on_advert(now, h, out),
+            Input::Fault => match self.state {
+                State::Master => {
+                    out.push(Action::RemoveAddresses);
+                    self.timers.clear();
+                    self.transition(State::Fault, Cause::Fault, out);
+                }
+                State::Backup | State::Init => {
+                    self.timers.clear();
+                    self.transition(State::Fault, Cause::Fault, out);
+                }
+                State::Fault | State::Stop => {}
+            },
+            Input::FaultCleared => {
+                if self.state == State::Fault {
+                    self.join(now, Cause::FaultCleared, out);
+                }
+            }
+            Input::Priority(p) => {
+                if self.params.priority == 255 || p == 0 {
+                    return;
+                }
+                let old = self.priority;
+                self.priority = p;
+                if self.state == State::Master && p < old {
+                    // Tell the backups now so a higher one can preempt without waiting an interval.
+                    out.push(Action::SendAdvert { priority: p });
+                }
+            }
+            Input::PrimaryAddress(a) => self.primary = a,
+            Input::Shutdown => {
+                if self.state == State::Master {
+                    out.push(Action::SendAdvert { priority: 0 });
+                    out.push(Action::RemoveAddresses);
+                }
+                self.timers.clear();
+                if self.state != State::Stop {
+                    self.transition(State::Stop, Cause::Shutdown, out);
+                }
+            }
+        }
+    }
+
+    /// Startup / fault cleared: owner -> Master, otherwise -> Backup (RFC 3768 6.4.1).
+    fn join(&mut self, now: Instant, cause: Cause, out: &mut Vec<Action>) {
+        if self.priority == 255 {
+            self.become_master(now, Cause::Owner, out);
+        } else {
+            // Addresses of ours left on the interface (crash, other daemon) go first.
+            out.push(Action::RemoveAddresses);
+            self.master_adver_interval = self.params.advert_interval;
+            self.master = None;
+            self.preempting = None;
+            self.resigned = None;
+            self.timers.clear();
+            self.timers.set(Timer::MasterDown, now + self.master_down_interval());
+            self.transition(State::Backup, cause, out);
+        }
+    }
+
+    fn become_master(&mut self, now: Instant, cause: Cause, out: &mut Vec<Action>) {
+        self.timers.clear();
+        self.master = None;
+        self.preempting = None;
+        self.resigned = None;
+        out.push(Action::SendAdvert { priority: self.priority });
+        out.push(Action::AddAddresses);
+        if self.params.garp.repeat > 0 {
+            out.push(Action::Announce { count: self.params.garp.repeat });
+        }
+        self.timers.set(Timer::Adver, now + self.params.advert_interval);
+        if self.params.garp.delay > Duration::ZERO && self.params.garp.repeat > 0 {
+            self.timers.set(Timer::GarpDelay, now + self.params.garp.delay);
+        }
+        if self.params.garp.refresh > Duration::ZERO && self.params.garp.repeat > 0 {
+            self.timers.set(Timer::GarpRefresh, now + self.params.garp.refresh);
+        }
+        self.master_adver_interval = self.params.advert_interval;
+        self.transition(State::Master, cause, out);
+    }
+
+    fn become_backup(&mut self, now: Instant, h: Heard, cause: Cause, out: &mut Vec<Action>) {
+        self.timers.clear();
+        out.push(Action::RemoveAddresses);
+        self.follow(now, h);
+        self.transition(State::Backup, cause, out);
+    }
+
+    /// Accept `h` as the master: learn its interval (v3) and restart the down timer.
+    fn follow(&mut self, now: Instant, h: Heard) {
+        if self.params.version == Version::V3 {
+            self.master_adver_interval = h.interval;
+        }
+        self.master = Some((h.src, h.priority));
+        self.preempting = None;
+        self.resigned = None;
+        self.timers.set(Timer::MasterDown, now + self.master_down_interval());
+    }
+
+    fn on_advert(&mut self, now: Instant, h: Heard, out: &mut Vec<Action>) {
+        match self.state {
+            State::Backup => {
+                if h.priority == 0 {
+                    // RFC 3768 6.4.2: the master resigned; take over after Skew_Time.
+                    self.resigned = Some(h.src);
+                    self.timers.set(Timer::MasterDown, now + self.skew_time());
+                } else if !self.params.preempt || h.priority >= self.priority {
+                    if h.priority >= self.priority {
+                        // A better master: a later lower one restarts the preempt delay.
+                        self.preempt_allowed_at = None;
+                    }
+                    self.follow(now, h);
+                } else if self.preempt_delayed(now) {
+                    self.follow(now, h);
+                } else {
+                    // Preempt: discard the advert and let the down timer fire.
+                    self.preempting = Some((h.src, h.priority));
+                    self.master = Some((h.src, h.priority));
+                }
+            }
+            State::Master => {
+                if h.priority == 0 {
+                    // RFC 3768 6.4.3: another master resigned; assert ourselves now.
+                    out.push(Action::SendAdvert { priority: self.priority });
+                    self.timers.set(Timer::Adver, now + self.params.advert_interval);
+                } else if h.priority > self.priority {
+                    let cause = Cause::HigherPriority { priority: h.priority, from: h.src };
+                    self.become_backup(now, h, cause, out);
+                } else if h.priority == self.priority && addr_key(h.src) > addr_key(self.primary) {
+                    let cause = Cause::EqualPriorityHigherAddress { priority: h.priority, from: h.src };
+                    self.become_backup(now, h, cause, out);
+                } else if h.src != self.primary {
+                    // RFC 9568 6.4.3: a lower-priority master is out there; make it step down now.
+                    out.push(Action::SendAdvert { priority: self.priority });
+                }
+            }
+            State::Init | State::Fault | State::Stop => {}
+        }
+    }
+
+    /// preempt_delay: after startup, or after first hearing a lower-priority master,
+    /// follow it until the delay has passed.
+    fn preempt_delayed(&mut self, now: Instant) -> bool {
+        if self.params.preempt_delay.is_zero() {
+            return false;
+        }
+        let at = *self.preempt_allowed_at.get_or_insert(now + self.params.preempt_delay);
+        now < at
+    }
+
+    fn transition(&mut self, to: State, cause: Cause, out: &mut Vec<Action>) {
+        let from = self.state;
+        self.state = to;
+        if to != State::Backup {
+            self.master = None;
+        }
+        out.push(Action::Transition { from, to, cause });
+    }
+}
+
+/// Addresses compared as unsigned integers in network byte order (RFC 3768 6.4.3).
+fn addr_key(a: IpAddr) -> u128 {
+    match a {
+        IpAddr::V4(v4) => u128::from(u32::from(v4)),
+        IpAddr::V6(v6) => u128::from(v6),
+    }
+}

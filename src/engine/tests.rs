@@ -1,0 +1,448 @@
+//! State machine tests on a virtual clock: each names the RFC rule it checks.
+
+use std::collections::VecDeque;
+use std::net::{IpAddr, Ipv4Addr};
+use std::time::{Duration, Instant};
+
+use super::*;
+use crate::config::model::{Garp, Version};
+
+fn ip(last: u8) -> IpAddr {
+    IpAddr::V4(Ipv4Addr::new(10, 99, 0, last))
+}
+
+fn params(priority: u8, interval_ms: u64) -> Params {
+    Params {
+        version: Version::V3,
+        priority,
+        advert_interval: Duration::from_millis(interval_ms),
+        preempt: true,
+        preempt_delay: Duration::ZERO,
+        garp: Garp::default(),
+    }
+}
+
+const MS: Duration = Duration::from_millis(1);
+
+/// Routers on one virtual LAN with zero latency, driven by a virtual clock.
+struct Lan {
+    t0: Instant,
+    now: Instant,
+    nodes: Vec<Node>,
+}
+
+struct Node {
+    inst: Instance,
+    link_up: bool,
+    has_vips: bool,
+    sent: Vec<(Duration, u8)>,
+    transitions: Vec<(Duration, State, Cause)>,
+    announces: Vec<(Duration, u32)>,
+}
+
+impl Lan {
+    fn new(routers: &[(u8, Params)]) -> Lan {
+        let t0 = Instant::now();
+        let nodes = routers
+            .iter()
+            .map(|(last, p)| Node {
+                inst: Instance::new(p.clone(), ip(*last)),
+                link_up: true,
+                has_vips: false,
+                sent: vec![],
+                transitions: vec![],
+                announces: vec![],
+            })
+            .collect();
+        Lan { t0, now: t0, nodes }
+    }
+
+    fn at(&self) -> Duration {
+        self.now - self.t0
+    }
+
+    fn input(&mut self, i: usize, input: Input) {
+        let mut out = vec![];
+        self.nodes[i].inst.handle(self.now, input, &mut out);
+        self.apply(i, out);
+    }
+
+    fn start_all(&mut self) {
+        for i in 0..self.nodes.len() {
+            self.input(i, Input::Start { healthy: true });
+        }
+    }
+
+    fn apply(&mut self, from: usize, actions: Vec<Action>) {
+        let mut queue: VecDeque<(usize, Action)> = actions.into_iter().map(|a| (from, a)).collect();
+        while let Some((i, a)) = queue.pop_front() {
+            let at = self.at();
+            match a {
+                Action::SendAdvert { priority } => {
+                    if !self.nodes[i].link_up {
+                        continue;
+                    }
+                    self.nodes[i].sent.push((at, priority));
+                    let heard = Heard {
+                        src: self.nodes[i].inst.primary(),
+                        priority,
+                        interval: self.nodes[i].inst.params().advert_interval,
+                    };
+                    for j in 0..self.nodes.len() {
+                        if j != i && self.nodes[j].link_up {
+                            let mut out = vec![];
+                            self.nodes[j].inst.handle(self.now, Input::Advert(heard), &mut out);
+                            queue.extend(out.into_iter().map(|a| (j, a)));
+                        }
+                    }
+                }
+                Action::AddAddresses => self.nodes[i].has_vips = true,
+                Action::RemoveAddresses => self.nodes[i].has_vips = false,
+                Action::Announce { count } => self.nodes[i].announces.push((at, count)),
+                Action::Transition { to, cause, .. } => self.nodes[i].transitions.push((at, to, cause)),
+            }
+        }
+    }
+
+    /// Advances the clock to `t0 + until`, firing every timer on the way in order.
+    fn run_until(&mut self, until: Duration) {
+        let end = self.t0 + until;
+        loop {
+            let next = self
+                .nodes
+                .iter()
+                .enumerate()
+                .filter_map(|(i, n)| n.inst.poll_timeout().map(|t| (t, i)))
+                .min();
+            match next {
+                Some((t, i)) if t <= end => {
+                    self.now = self.now.max(t);
+                    let mut out = vec![];
+                    self.nodes[i].inst.handle_timeout(self.now, &mut out);
+                    self.apply(i, out);
+                }
+                _ => break,
+            }
+        }
+        self.now = end;
+    }
+
+    fn masters(&self) -> Vec<usize> {
+        (0..self.nodes.len()).filter(|&i| self.nodes[i].inst.state() == State::Master).collect()
+    }
+
+    fn state(&self, i: usize) -> State {
+        self.nodes[i].inst.state()
+    }
+}
+
+#[test]
+fn rfc3768_6_1_timer_formulas() {
+    // Skew_Time = ((256 - Priority) * Master_Adver_Interval) / 256; MDI = 3 * MAI + Skew.
+    let i = Instance::new(params(80, 100), ip(12));
+    assert_eq!(i.skew_time(), Duration::from_micros(68_750));
+    assert_eq!(i.master_down_interval(), Duration::from_micros(368_750));
+    let mut p = params(80, 1000);
+    p.version = Version::V2;
+    let i = Instance::new(p, ip(12));
+    assert_eq!(i.master_down_interval(), Duration::from_micros(3_687_500));
+}
+
+#[test]
+fn rfc3768_6_4_1_owner_becomes_master_at_once() {
+    let mut lan = Lan::new(&[(11, params(255, 100))]);
+    lan.start_all();
+    assert_eq!(lan.state(0), State::Master);
+    let n = &lan.nodes[0];
+    assert_eq!(n.sent, vec![(Duration::ZERO, 255)]);
+    assert!(n.has_vips);
+    assert_eq!(n.announces, vec![(Duration::ZERO, 5)]);
+    assert_eq!(n.transitions[0].2, Cause::Owner);
+}
+
+#[test]
+fn rfc3768_6_4_1_non_owner_starts_backup_and_takes_over_after_master_down_interval() {
+    let mut lan = Lan::new(&[(12, params(80, 100))]);
+    lan.start_all();
+    assert_eq!(lan.state(0), State::Backup);
+    lan.run_until(Duration::from_micros(368_749));
+    assert_eq!(lan.state(0), State::Backup);
+    lan.run_until(Duration::from_micros(368_750));
+    assert_eq!(lan.state(0), State::Master);
+    assert_eq!(lan.nodes[0].transitions[1].2, Cause::MasterDownTimer);
+}
+
+#[test]
+fn election_higher_priority_wins_and_the_other_stays_backup() {
+    let mut lan = Lan::new(&[(11, params(100, 100)), (12, params(150, 100))]);
+    lan.start_all();
+    lan.run_until(Duration::from_secs(10));
+    assert_eq!(lan.masters(), vec![1]);
+    assert!(lan.nodes[1].has_vips && !lan.nodes[0].has_vips);
+    // Master sends every interval: about 100 adverts in 10 s (after ~0.35 s of election).
+    let sent = lan.nodes[1].sent.len();
+    assert!((95..=100).contains(&sent), "sent {sent}");
+    assert!(lan.nodes[0].sent.is_empty(), "backup never advertises");
+}
+
+#[test]
+fn rfc3768_6_4_3_equal_priority_tie_break_on_higher_primary_address() {
+    // Partitioned, both become master; when the LAN heals, the higher address stays.
+    let mut lan = Lan::new(&[(11, params(100, 100)), (12, params(100, 100))]);
+    lan.nodes[1].link_up = false;
+    lan.start_all();
+    lan.nodes[0].link_up = false;
+    lan.nodes[1].link_up = true;
+    lan.run_until(Duration::from_secs(2));
+    assert_eq!(lan.masters(), vec![0, 1]);
+    lan.nodes[0].link_up = true;
+    lan.run_until(Duration::from_secs(3));
+    assert_eq!(lan.masters(), vec![1], "10.99.0.12 > 10.99.0.11");
+}
+
+#[test]
+fn rfc3768_6_4_3_master_hearing_equal_priority_from_higher_address_steps_down() {
+    let mut a = Instance::new(params(100, 100), ip(11));
+    let now = Instant::now();
+    let mut out = vec![];
+    a.handle(now, Input::Start { healthy: true }, &mut out);
+    a.handle_timeout(now + Duration::from_secs(1), &mut out);
+    assert_eq!(a.state(), State::Master);
+    out.clear();
+    let h = Heard { src: ip(12), priority: 100, interval: 100 * MS };
+    a.handle(now + Duration::from_secs(1), Input::Advert(h), &mut out);
+    assert_eq!(a.state(), State::Backup);
+    assert!(out.contains(&Action::RemoveAddresses));
+    assert!(out.contains(&Action::Transition {
+        from: State::Master,
+        to: State::Backup,
+        cause: Cause::EqualPriorityHigherAddress { priority: 100, from: ip(12) }
+    }));
+}
+
+#[test]
+fn rfc9568_6_4_3_master_hearing_lower_priority_sends_advert_at_once() {
+    let mut a = Instance::new(params(150, 1000), ip(11));
+    let now = Instant::now();
+    let mut out = vec![];
+    a.handle(now, Input::Start { healthy: true }, &mut out);
+    a.handle_timeout(now + Duration::from_secs(4), &mut out);
+    assert_eq!(a.state(), State::Master);
+    out.clear();
+    let h = Heard { src: ip(12), priority: 100, interval: 1000 * MS };
+    a.handle(now + Duration::from_millis(4100), Input::Advert(h), &mut out);
+    assert_eq!(out, vec![Action::SendAdvert { priority: 150 }]);
+    assert_eq!(a.state(), State::Master);
+}
+
+#[test]
+fn rfc3768_6_4_2_priority_zero_makes_backup_take_over_after_skew_time() {
+    let mut lan = Lan::new(&[(11, params(150, 1000)), (12, params(100, 1000))]);
+    lan.start_all();
+    lan.run_until(Duration::from_secs(10));
+    assert_eq!(lan.masters(), vec![0]);
+    let t_stop = lan.at();
+    lan.input(0, Input::Shutdown);
+    assert_eq!(*lan.nodes[0].sent.last().unwrap(), (t_stop, 0));
+    assert!(!lan.nodes[0].has_vips);
+    assert_eq!(lan.state(0), State::Stop);
+    // Skew_Time for priority 100 at 1 s: 156/256 s = 609.375 ms.
+    lan.run_until(t_stop + Duration::from_micros(609_374));
+    assert_eq!(lan.state(1), State::Backup);
+    lan.run_until(t_stop + Duration::from_micros(609_375));
+    assert_eq!(lan.state(1), State::Master);
+    assert_eq!(lan.nodes[1].transitions.last().unwrap().2, Cause::MasterResigned { from: ip(11) });
+}
+
+#[test]
+fn rfc3768_6_4_3_master_hearing_priority_zero_sends_advert_at_once() {
+    let mut a = Instance::new(params(150, 1000), ip(11));
+    let now = Instant::now();
+    let mut out = vec![];
+    a.handle(now, Input::Start { healthy: true }, &mut out);
+    a.handle_timeout(now + Duration::from_secs(4), &mut out);
+    out.clear();
+    let t = now + Duration::from_millis(4500);
+    let h = Heard { src: ip(12), priority: 0, interval: 1000 * MS };
+    a.handle(t, Input::Advert(h), &mut out);
+    assert_eq!(out, vec![Action::SendAdvert { priority: 150 }]);
+    assert_eq!(a.timers().get(Timer::Adver), Some(t + Duration::from_secs(1)));
+}
+
+#[test]
+fn preempt_on_higher_priority_backup_takes_over_after_master_down_interval() {
+    // Node 0 (100) is master alone; node 1 (150) joins later and preempts.
+    let mut lan = Lan::new(&[(11, params(100, 100)), (12, params(150, 100))]);
+    lan.input(0, Input::Start { healthy: true });
+    lan.run_until(Duration::from_secs(2));
+    assert_eq!(lan.masters(), vec![0]);
+    let join = lan.at();
+    lan.input(1, Input::Start { healthy: true });
+    lan.run_until(join + Duration::from_secs(1));
+    assert_eq!(lan.masters(), vec![1]);
+    let (at, _, cause) = lan.nodes[1].transitions.last().unwrap();
+    assert_eq!(*cause, Cause::Preempt { priority: 100, from: ip(11) });
+    // MDI for priority 150 at 100 ms: 300 + 106*100/256 ms = 341.40625 ms.
+    assert_eq!(*at - join, Duration::from_nanos(341_406_250));
+    assert_eq!(lan.state(0), State::Backup);
+}
+
+#[test]
+fn rfc3768_6_4_2_preempt_off_higher_priority_backup_does_not_take_over() {
+    let mut p = params(150, 100);
+    p.preempt = false;
+    let mut lan = Lan::new(&[(11, params(100, 100)), (12, p)]);
+    lan.input(0, Input::Start { healthy: true });
+    lan.run_until(Duration::from_secs(2));
+    let join = lan.at();
+    lan.input(1, Input::Start { healthy: true });
+    lan.run_until(join + Duration::from_secs(30));
+    assert_eq!(lan.masters(), vec![0]);
+}
+
+#[test]
+fn preempt_delay_postpones_preemption_of_a_lower_master() {
+    let mut p = params(150, 100);
+    p.preempt_delay = Duration::from_secs(5);
+    let mut lan = Lan::new(&[(11, params(100, 100)), (12, p)]);
+    lan.input(0, Input::Start { healthy: true });
+    lan.run_until(Duration::from_secs(2));
+    let join = lan.at();
+    lan.input(1, Input::Start { healthy: true });
+    lan.run_until(join + Duration::from_millis(4900));
+    assert_eq!(lan.masters(), vec![0], "still inside preempt_delay");
+    lan.run_until(join + Duration::from_millis(5500));
+    assert_eq!(lan.masters(), vec![1], "preempted once the delay passed");
+}
+
+#[test]
+fn rfc9568_6_4_2_v3_backup_learns_the_master_interval() {
+    // Master at 200 ms, backup configured 1 s: the backup's MDI follows the master.
+    let mut lan = Lan::new(&[(11, params(150, 200)), (12, params(100, 1000))]);
+    lan.start_all();
+    lan.run_until(Duration::from_secs(10));
+    assert_eq!(lan.masters(), vec![0]);
+    let b = &lan.nodes[1].inst;
+    assert_eq!(b.master_adver_interval(), Duration::from_millis(200));
+    assert_eq!(b.master_down_interval(), Duration::from_micros(600_000 + 121_875));
+    // Link of the master goes down: the backup takes over one learned MDI after the last advert.
+    let last = lan.nodes[0].sent.last().unwrap().0;
+    lan.nodes[0].link_up = false;
+    lan.input(0, Input::Fault);
+    lan.run_until(Duration::from_secs(12));
+    assert_eq!(lan.state(1), State::Master);
+    let (at, _, cause) = *lan.nodes[1].transitions.last().unwrap();
+    assert_eq!(cause, Cause::MasterDownTimer);
+    assert_eq!(at - last, Duration::from_micros(721_875));
+}
+
+#[test]
+fn v2_backup_uses_its_own_interval() {
+    let mut p1 = params(150, 1000);
+    p1.version = Version::V2;
+    let mut b = Instance::new(p1, ip(12));
+    let now = Instant::now();
+    let mut out = vec![];
+    b.handle(now, Input::Start { healthy: true }, &mut out);
+    let h = Heard { src: ip(11), priority: 200, interval: 2000 * MS };
+    b.handle(now, Input::Advert(h), &mut out);
+    assert_eq!(b.master_adver_interval(), Duration::from_secs(1));
+}
+
+#[test]
+fn fault_releases_addresses_and_clearing_it_rejoins_as_backup() {
+    let mut lan = Lan::new(&[(11, params(150, 100))]);
+    lan.start_all();
+    lan.run_until(Duration::from_secs(1));
+    assert_eq!(lan.state(0), State::Master);
+    lan.input(0, Input::Fault);
+    assert_eq!(lan.state(0), State::Fault);
+    assert!(!lan.nodes[0].has_vips);
+    assert_eq!(lan.nodes[0].inst.poll_timeout(), None, "no timers in Fault");
+    lan.input(0, Input::FaultCleared);
+    assert_eq!(lan.state(0), State::Backup);
+    lan.run_until(Duration::from_secs(2));
+    assert_eq!(lan.state(0), State::Master);
+}
+
+#[test]
+fn start_unhealthy_goes_to_fault() {
+    let mut lan = Lan::new(&[(11, params(150, 100))]);
+    lan.input(0, Input::Start { healthy: false });
+    assert_eq!(lan.state(0), State::Fault);
+}
+
+#[test]
+fn startup_removes_leftover_addresses_before_joining_as_backup() {
+    let mut a = Instance::new(params(100, 100), ip(11));
+    let mut out = vec![];
+    a.handle(Instant::now(), Input::Start { healthy: true }, &mut out);
+    assert_eq!(out[0], Action::RemoveAddresses);
+    assert!(matches!(out[1], Action::Transition { to: State::Backup, .. }));
+}
+
+#[test]
+fn garp_bursts_at_once_and_after_delay_and_refresh() {
+    let mut p = params(255, 1000);
+    p.garp = Garp { delay: Duration::from_secs(5), repeat: 5, refresh: Duration::from_secs(60) };
+    let mut lan = Lan::new(&[(11, p)]);
+    lan.start_all();
+    lan.run_until(Duration::from_secs(130));
+    let got: Vec<_> = lan.nodes[0].announces.iter().map(|(t, c)| (t.as_secs(), *c)).collect();
+    assert_eq!(got, vec![(0, 5), (5, 5), (60, 5), (120, 5)]);
+}
+
+#[test]
+fn lowered_priority_lets_a_higher_backup_preempt() {
+    let mut lan = Lan::new(&[(11, params(150, 100)), (12, params(100, 100))]);
+    lan.start_all();
+    lan.run_until(Duration::from_secs(2));
+    assert_eq!(lan.masters(), vec![0]);
+    let t = lan.at();
+    lan.input(0, Input::Priority(90));
+    lan.run_until(t + Duration::from_secs(1));
+    assert_eq!(lan.masters(), vec![1]);
+    // Priority back up: node 0 preempts again.
+    let t = lan.at();
+    lan.input(0, Input::Priority(150));
+    lan.run_until(t + Duration::from_secs(1));
+    assert_eq!(lan.masters(), vec![0]);
+}
+
+#[test]
+fn owner_priority_is_not_changed_by_tracking() {
+    let mut a = Instance::new(params(255, 100), ip(11));
+    let mut out = vec![];
+    a.handle(Instant::now(), Input::Priority(100), &mut out);
+    assert_eq!(a.priority(), 255);
+}
+
+#[test]
+fn master_advert_rhythm_does_not_drift_when_woken_late() {
+    let mut a = Instance::new(params(255, 10), ip(11));
+    let t0 = Instant::now();
+    let mut out = vec![];
+    a.handle(t0, Input::Start { healthy: true }, &mut out);
+    // Woken 3 ms late each time: deadlines stay on the 10 ms grid.
+    for k in 1..=100u32 {
+        a.handle_timeout(t0 + k * 10 * MS + 3 * MS, &mut out);
+        assert_eq!(a.poll_timeout(), Some(t0 + (k + 1) * 10 * MS));
+    }
+}
+
+#[test]
+fn split_then_heal_converges_to_one_master() {
+    let mut lan = Lan::new(&[(11, params(100, 100)), (12, params(100, 100)), (13, params(120, 100))]);
+    lan.start_all();
+    lan.run_until(Duration::from_secs(2));
+    assert_eq!(lan.masters(), vec![2]);
+    // Partition node 2 away: one of 0 and 1 takes over (a backup follows an equal priority).
+    lan.nodes[2].link_up = false;
+    lan.run_until(Duration::from_secs(4));
+    let m = lan.masters();
+    assert_eq!(m.len(), 2, "{m:?}");
+    assert_eq!(m[1], 2);
+    lan.nodes[2].link_up = true;
+    lan.run_until(Duration::from_secs(6));
+    assert_eq!(lan.masters(), vec![2]);
+}

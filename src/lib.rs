@@ -1,0 +1,12 @@
+//! vipd: a VRRP (v2 and v3, IPv4 and IPv6) daemon that keeps virtual IP addresses alive.
+//!
+//! Layout follows the data flow: `packet` (bytes <-> typed adverts, pure) ->
+//! `engine` (the RFC state machine, pure, time is an argument) -> `daemon` (tokio wiring:
+//! sockets, timers, netlink, signals) using `net` (the only place that touches the OS) and
+//! `config` (YAML model and validation).
+
+pub mod config;
+pub mod daemon;
+pub mod engine;
+pub mod net;
+pub mod packet;
