@@ -1,5 +1,5 @@
 //! The validated configuration: plain values the daemon diffs on reload.
-//! Produced by `config::parse` from YAML; every field here has already been checked.
+//! Produced by `config::load` / `config::parse_str` from YAML; every field here has already been checked.
 
 use std::collections::BTreeMap;
 use std::net::{IpAddr, SocketAddr};

@@ -1,0 +1,539 @@
+//! Tests for config parsing and validation.
+
+use std::net::IpAddr;
+use std::time::Duration;
+
+use super::*;
+
+fn ok(yaml: &str) -> Loaded {
+    match parse_str(yaml, "t.yaml") {
+        Ok(l) => l,
+        Err(e) => panic!(
+            "unexpected errors:\n{}",
+            e.iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join("\n")
+        ),
+    }
+}
+
+/// Errors (not warnings) as (line, column, message).
+fn errs(yaml: &str) -> Vec<(usize, usize, String)> {
+    match parse_str(yaml, "t.yaml") {
+        Ok(_) => panic!("expected errors for:\n{yaml}"),
+        Err(e) => e
+            .into_iter()
+            .filter(|d| !d.warning)
+            .map(|d| (d.line, d.column, d.message))
+            .collect(),
+    }
+}
+
+/// Exactly one error, at `line:col`, whose message contains `needle`.
+fn one_err(yaml: &str, line: usize, col: usize, needle: &str) {
+    let e = errs(yaml);
+    assert_eq!(e.len(), 1, "{e:#?}");
+    assert_eq!((e[0].0, e[0].1), (line, col), "{e:#?}");
+    assert!(e[0].2.contains(needle), "{:?} lacks {needle:?}", e[0].2);
+}
+
+const MINIMAL: &str = "\
+instances:
+  VI_1:
+    interface: eth0
+    vrid: 13
+    virtual_ipaddress: [192.168.192.13/24]
+";
+
+#[test]
+fn defaults_applied() {
+    let l = ok(MINIMAL);
+    assert!(l.warnings.is_empty());
+    let c = l.config;
+    assert_eq!(c.router_id, default_router_id());
+    assert!(!c.router_id.is_empty());
+    assert_eq!(c.listen, "0.0.0.0:9797".parse().unwrap());
+    let i = &c.instances["VI_1"];
+    assert_eq!(
+        *i,
+        InstanceConfig {
+            name: "VI_1".into(),
+            interface: "eth0".into(),
+            vrid: 13,
+            priority: 100,
+            version: Version::V3,
+            family: Family::Ipv4,
+            advert_interval: Duration::from_secs(1),
+            preempt: true,
+            preempt_delay: Duration::ZERO,
+            auth_pass: None,
+            virtual_ipaddress: vec![Vip {
+                addr: "192.168.192.13".parse().unwrap(),
+                prefix_len: 24
+            }],
+            unicast_peers: vec![],
+            unicast_src: None,
+            track_interfaces: vec![],
+            garp: Garp::default(),
+            v3_checksum: V3Checksum::PseudoHeader,
+        }
+    );
+}
+
+#[test]
+fn full_instance() {
+    let l = ok("\
+router_id: lb-11
+listen: \"[::1]:9000\"
+instances:
+  a.b-c_1:
+    interface: eth0
+    vrid: 7
+    priority: 255
+    version: 2
+    advert_interval: 3
+    preempt: false
+    preempt_delay: 1.5s
+    authentication: { type: pass, password: 0011 }
+    virtual_ipaddress: [10.0.0.1, 10.0.0.2/8]
+    unicast_peers: [10.0.0.9, 10.0.0.1]
+    unicast_src: 10.0.0.3
+    track_interfaces: [eth1, {name: eth2, weight: -30}, {name: eth3}]
+    garp: { delay: 0s, repeat: 1, refresh: 2m }
+    v3_checksum: rfc9568
+  six:
+    interface: eth0
+    vrid: 7
+    advert_interval: 10ms
+    virtual_ipaddress: [\"fe80::1/64\", 2001:db8::1]
+");
+    let c = &l.config;
+    assert_eq!(c.router_id, "lb-11");
+    assert_eq!(c.listen, "[::1]:9000".parse().unwrap());
+    let i = &c.instances["a.b-c_1"];
+    assert_eq!(i.priority, 255);
+    assert_eq!(i.version, Version::V2);
+    assert_eq!(i.advert_interval, Duration::from_secs(3));
+    assert!(!i.preempt);
+    assert_eq!(i.preempt_delay, Duration::from_millis(1500));
+    assert_eq!(i.auth_pass.as_deref(), Some("0011"));
+    assert_eq!(i.virtual_ipaddress[0].prefix_len, 32);
+    assert_eq!(i.virtual_ipaddress[1].prefix_len, 8);
+    assert_eq!(i.unicast_src, Some("10.0.0.3".parse().unwrap()));
+    assert_eq!(
+        i.track_interfaces,
+        vec![
+            TrackInterface {
+                name: "eth1".into(),
+                weight: None
+            },
+            TrackInterface {
+                name: "eth2".into(),
+                weight: Some(-30)
+            },
+            TrackInterface {
+                name: "eth3".into(),
+                weight: None
+            },
+        ]
+    );
+    assert_eq!(
+        i.garp,
+        Garp {
+            delay: Duration::ZERO,
+            repeat: 1,
+            refresh: Duration::from_secs(120)
+        }
+    );
+    assert_eq!(i.v3_checksum, V3Checksum::Rfc9568);
+    let six = &c.instances["six"];
+    assert_eq!(six.family, Family::Ipv6);
+    assert_eq!(six.advert_interval, Duration::from_millis(10));
+    assert_eq!(six.virtual_ipaddress[1].prefix_len, 128);
+
+    // Both warnings: owner with preempt false (10:14), peer that is our own VIP (14:31).
+    let w: Vec<_> = l
+        .warnings
+        .iter()
+        .map(|d| (d.line, d.column, d.warning))
+        .collect();
+    assert_eq!(w, vec![(10, 14, true), (14, 31, true)], "{:#?}", l.warnings);
+    assert!(
+        l.warnings[0]
+            .to_string()
+            .starts_with("t.yaml:10:14: warning: ")
+    );
+}
+
+#[test]
+fn display_format() {
+    let d = Diagnostic {
+        path: "x.yaml".into(),
+        line: 3,
+        column: 7,
+        message: "boom".into(),
+        warning: false,
+    };
+    assert_eq!(d.to_string(), "x.yaml:3:7: boom");
+}
+
+#[test]
+fn unknown_keys() {
+    one_err(
+        &format!("listen: \"0.0.0.0:1\"\nfoo: 1\n{MINIMAL}"),
+        2,
+        1,
+        "unknown key `foo`",
+    );
+    let e = errs(
+        "\
+instances:
+  VI_1:
+    interface: eth0
+    vrid: 13
+    virtual_ipaddress: [192.168.192.13/24]
+    prio: 5
+    garp: { dely: 1s }
+",
+    );
+    assert_eq!(e.len(), 2, "{e:#?}");
+    assert_eq!((e[0].0, e[0].1), (6, 5));
+    assert!(e[0].2.contains("unknown key `prio`"), "{}", e[0].2);
+    assert!(
+        e[0].2.contains("expected one of `interface`, `vrid`"),
+        "{}",
+        e[0].2
+    );
+    assert_eq!((e[1].0, e[1].1), (7, 13));
+    assert!(e[1].2.contains("unknown key `dely`"));
+}
+
+#[test]
+fn syntax_error_has_position() {
+    one_err("instances:\n  a: 1\n   b: [\n", 3, 5, "invalid YAML");
+    // Duplicate keys are rejected by the parser.
+    let e = errs("instances: {}\ninstances: {}\n");
+    assert_eq!((e[0].0, e[0].1), (2, 1));
+}
+
+#[test]
+fn empty_and_missing() {
+    one_err("", 1, 1, "`instances` is required");
+    one_err("router_id: x\n", 1, 1, "missing required key `instances`");
+    one_err("instances: {}\n", 1, 1, "at least one instance");
+    let e = errs("instances:\n  VI_1:\n    vrid: 1\n");
+    assert_eq!(e.len(), 2, "{e:#?}");
+    assert_eq!((e[0].0, e[0].1), (2, 3));
+    assert!(e[0].2.contains("missing required key `interface`"));
+    assert!(e[1].2.contains("missing required key `virtual_ipaddress`"));
+}
+
+#[test]
+fn field_values() {
+    let base = |line: &str| format!("{MINIMAL}    {line}\n");
+    one_err(&base("priority: 0"), 6, 15, "out of range 1..255");
+    one_err(&base("version: 4"), 6, 14, "must be 2 or 3");
+    one_err(&base("preempt: yes"), 6, 14, "expected true or false");
+    one_err(&base("preempt_delay: 1001s"), 6, 20, "out of range");
+    one_err(
+        &base("advert_interval: fast"),
+        6,
+        22,
+        "invalid duration `fast`",
+    );
+    one_err(&base("garp: {repeat: 0}"), 6, 20, "out of range 1..100");
+    one_err(
+        &base("v3_checksum: crc"),
+        6,
+        18,
+        "expected `pseudo-header` or `rfc9568`",
+    );
+    one_err(&base("unicast_src: 2001:db8::1"), 6, 18, "not ipv4");
+    one_err(
+        &base("unicast_peers: [10.0.0.1, 10.0.0.1]"),
+        6,
+        31,
+        "listed twice",
+    );
+    one_err(
+        &base("track_interfaces: [{name: eth1, weight: 254}]"),
+        6,
+        45,
+        "out of range -253..253",
+    );
+    one_err(
+        "listen: nope\ninstances: {}\n"
+            .replace(
+                "{}",
+                "\n  VI_1: {interface: eth0, vrid: 1, virtual_ipaddress: [10.0.0.1]}",
+            )
+            .as_str(),
+        1,
+        9,
+        "not an address:port",
+    );
+    one_err(
+        "instances:\n  VI_1:\n    interface: eth0\n    vrid: 256\n    virtual_ipaddress: [10.0.0.1]\n",
+        4,
+        11,
+        "out of range 1..255",
+    );
+    one_err(
+        "instances:\n  VI_1:\n    interface: averyveryverylongname\n    vrid: 1\n    virtual_ipaddress: [10.0.0.1]\n",
+        3,
+        16,
+        "limit is 15",
+    );
+    one_err(
+        "instances:\n  \"bad name\":\n    interface: eth0\n    vrid: 1\n    virtual_ipaddress: [10.0.0.1]\n",
+        2,
+        3,
+        "instance name",
+    );
+}
+
+#[test]
+fn vip_rules() {
+    let with = |vips: &str| {
+        format!(
+            "instances:\n  VI_1:\n    interface: eth0\n    vrid: 1\n    virtual_ipaddress: {vips}\n"
+        )
+    };
+    one_err(&with("[]"), 5, 24, "at least one address");
+    one_err(
+        &with("[10.0.0.1, 2001:db8::1]"),
+        5,
+        35,
+        "use one instance per family",
+    );
+    one_err(&with("[10.0.0.1, 10.0.0.1/24]"), 5, 35, "listed twice");
+    one_err(&with("[0.0.0.0]"), 5, 25, "unspecified");
+    one_err(&with("[224.0.0.18]"), 5, 25, "multicast");
+    one_err(&with("[127.0.0.1]"), 5, 25, "loopback");
+    one_err(&with("[\"::1\"]"), 5, 25, "loopback");
+    one_err(&with("[10.0.0.1/33]"), 5, 25, "prefix length");
+    one_err(&with("[10.0.0.300]"), 5, 25, "not an IP address");
+    // All errors of one list are reported.
+    assert_eq!(errs(&with("[0.0.0.0, 127.0.0.1, x]")).len(), 3);
+}
+
+#[test]
+fn rule_a_duplicate_vrid_same_family() {
+    let e = errs(
+        "\
+instances:
+  A:
+    interface: eth0
+    vrid: 5
+    virtual_ipaddress: [10.0.0.1]
+  B:
+    interface: eth0
+    vrid: 5
+    virtual_ipaddress: [10.0.0.2]
+",
+    );
+    assert_eq!(e.len(), 1, "{e:#?}");
+    assert_eq!((e[0].0, e[0].1), (8, 11));
+    assert!(
+        e[0].2.contains("already used by instance `A`"),
+        "{}",
+        e[0].2
+    );
+
+    // Other family or other interface: fine.
+    ok("\
+instances:
+  A: {interface: eth0, vrid: 5, virtual_ipaddress: [10.0.0.1]}
+  B: {interface: eth0, vrid: 5, virtual_ipaddress: [\"2001:db8::1\"]}
+  C: {interface: eth1, vrid: 5, virtual_ipaddress: [10.0.0.3]}
+");
+}
+
+#[test]
+fn rule_b_v2_ipv6() {
+    one_err(
+        "\
+instances:
+  A:
+    interface: eth0
+    vrid: 5
+    version: 2
+    virtual_ipaddress: [\"2001:db8::1\"]
+",
+        5,
+        14,
+        "IPv6 requires version 3",
+    );
+}
+
+#[test]
+fn rule_c_auth_on_v3() {
+    one_err(
+        &format!("{MINIMAL}    authentication: {{type: pass, password: x}}\n"),
+        6,
+        5,
+        "not supported with version 3",
+    );
+    // v2: password length and type checks.
+    let v2 = "instances:\n  A:\n    interface: eth0\n    vrid: 5\n    version: 2\n    virtual_ipaddress: [10.0.0.1]\n";
+    one_err(
+        &format!("{v2}    authentication: {{type: pass, password: \"123456789\"}}\n"),
+        7,
+        44,
+        "1 to 8 bytes",
+    );
+    one_err(
+        &format!("{v2}    authentication: {{type: md5}}\n"),
+        7,
+        28,
+        "`pass` or `none`",
+    );
+    let l = ok(&format!("{v2}    authentication: {{type: none}}\n"));
+    assert_eq!(l.config.instances["A"].auth_pass, None);
+}
+
+#[test]
+fn rule_d_v2_interval() {
+    let v2 = "instances:\n  A:\n    interface: eth0\n    vrid: 5\n    version: 2\n    virtual_ipaddress: [10.0.0.1]\n";
+    one_err(
+        &format!("{v2}    advert_interval: 1500ms\n"),
+        7,
+        22,
+        "whole seconds",
+    );
+    one_err(
+        &format!("{v2}    advert_interval: 256\n"),
+        7,
+        22,
+        "whole seconds",
+    );
+    ok(&format!("{v2}    advert_interval: 2s\n"));
+}
+
+#[test]
+fn rule_e_v3_interval() {
+    one_err(
+        &format!("{MINIMAL}    advert_interval: 15ms\n"),
+        6,
+        22,
+        "multiple of 10ms",
+    );
+    one_err(
+        &format!("{MINIMAL}    advert_interval: 41s\n"),
+        6,
+        22,
+        "multiple of 10ms",
+    );
+    one_err(
+        &format!("{MINIMAL}    advert_interval: 0s\n"),
+        6,
+        22,
+        "multiple of 10ms",
+    );
+    one_err(
+        &format!("{MINIMAL}    advert_interval: 1.5\n"),
+        6,
+        22,
+        "needs a unit",
+    );
+    let l = ok(&format!("{MINIMAL}    advert_interval: 40.95s\n"));
+    assert_eq!(
+        l.config.instances["VI_1"].advert_interval,
+        Duration::from_millis(40950)
+    );
+}
+
+#[test]
+fn rule_f_vip_in_two_instances() {
+    let e = errs(
+        "\
+instances:
+  A:
+    interface: eth0
+    vrid: 5
+    virtual_ipaddress: [10.0.0.1/24]
+  B:
+    interface: eth1
+    vrid: 6
+    virtual_ipaddress:
+      - 10.0.0.2
+      - 10.0.0.1/32
+",
+    );
+    assert_eq!(e.len(), 1, "{e:#?}");
+    assert_eq!((e[0].0, e[0].1), (11, 9));
+    assert!(e[0].2.contains("already in instance `A`"), "{}", e[0].2);
+}
+
+#[test]
+fn errors_from_all_instances() {
+    let e = errs(
+        "\
+instances:
+  A: {interface: eth0, vrid: 0, virtual_ipaddress: [10.0.0.1]}
+  B: {interface: eth0, vrid: 6, priority: 300, virtual_ipaddress: [10.0.0.2]}
+",
+    );
+    let pos: Vec<_> = e.iter().map(|x| (x.0, x.1)).collect();
+    assert_eq!(pos, vec![(2, 30), (3, 43)], "{e:#?}");
+}
+
+#[test]
+fn unreadable_file() {
+    let e = load(std::path::Path::new("/nonexistent/vipd.yaml")).unwrap_err();
+    assert_eq!(e.len(), 1);
+    assert_eq!((e[0].line, e[0].column), (0, 0));
+    assert!(e[0].message.starts_with("cannot read: "));
+}
+
+#[test]
+fn examples_parse() {
+    let examples = [
+        (
+            "master-backup/lb1.yaml",
+            include_str!("../../config/master-backup/lb1.yaml"),
+        ),
+        (
+            "master-backup/lb2.yaml",
+            include_str!("../../config/master-backup/lb2.yaml"),
+        ),
+        (
+            "dual-master/lb1.yaml",
+            include_str!("../../config/dual-master/lb1.yaml"),
+        ),
+        (
+            "dual-master/lb2.yaml",
+            include_str!("../../config/dual-master/lb2.yaml"),
+        ),
+        ("vipd.yaml", include_str!("../../config/vipd.yaml")),
+    ];
+    for (name, text) in examples {
+        let l = parse_str(text, name).unwrap_or_else(|e| {
+            panic!(
+                "{name}: {}",
+                e.iter()
+                    .map(ToString::to_string)
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            )
+        });
+        assert!(l.warnings.is_empty(), "{name}: {:?}", l.warnings);
+    }
+    let mb1 = parse_str(examples[0].1, "x").unwrap().config;
+    let mb2 = parse_str(examples[1].1, "x").unwrap().config;
+    assert_eq!(mb1.instances["VI_1"].priority, 150);
+    assert_eq!(mb2.instances["VI_1"].priority, 100);
+    let vip: IpAddr = "192.168.100.10".parse().unwrap();
+    assert_eq!(mb1.instances["VI_1"].virtual_ipaddress[0].addr, vip);
+
+    // vipd.yaml shows the defaults: it equals the minimal config with the same essentials.
+    let full = parse_str(examples[4].1, "x").unwrap().config;
+    let minimal = parse_str(
+        "router_id: lb-11\ninstances:\n  VI_1:\n    interface: eth0\n    vrid: 51\n    virtual_ipaddress: [192.168.100.10/24]\n",
+        "x",
+    )
+    .unwrap()
+    .config;
+    assert_eq!(full, minimal);
+}

@@ -1,0 +1,930 @@
+//! Node tree -> [`Config`], collecting every error with its position.
+
+use std::collections::BTreeMap;
+use std::net::{IpAddr, SocketAddr};
+use std::time::Duration;
+
+use super::duration::{format_duration, parse_duration};
+use super::model::{
+    Config, Family, Garp, InstanceConfig, TrackInterface, V3Checksum, Version, Vip,
+};
+use super::node::{Kind, Node, Pos};
+use super::{Diagnostic, default_router_id};
+
+const TOP_KEYS: &[&str] = &["router_id", "listen", "instances"];
+const INSTANCE_KEYS: &[&str] = &[
+    "interface",
+    "vrid",
+    "priority",
+    "version",
+    "advert_interval",
+    "preempt",
+    "preempt_delay",
+    "authentication",
+    "virtual_ipaddress",
+    "unicast_peers",
+    "unicast_src",
+    "track_interfaces",
+    "garp",
+    "v3_checksum",
+];
+const AUTH_KEYS: &[&str] = &["type", "password"];
+const TRACK_KEYS: &[&str] = &["name", "weight"];
+const GARP_KEYS: &[&str] = &["delay", "repeat", "refresh"];
+
+const DEFAULT_LISTEN: &str = "0.0.0.0:9797";
+/// IFNAMSIZ - 1.
+const MAX_IFNAME: usize = 15;
+
+struct Ctx<'p> {
+    path: &'p str,
+    diags: Vec<Diagnostic>,
+}
+
+impl Ctx<'_> {
+    fn push(&mut self, pos: Pos, message: String, warning: bool) {
+        self.diags.push(Diagnostic {
+            path: self.path.to_owned(),
+            line: pos.line,
+            column: pos.column,
+            message,
+            warning,
+        });
+    }
+    fn err(&mut self, node: &Node, message: impl Into<String>) {
+        self.push(node.pos, message.into(), false);
+    }
+    fn warn(&mut self, node: &Node, message: impl Into<String>) {
+        self.push(node.pos, message.into(), true);
+    }
+}
+
+/// The entries of a mapping whose keys were all known; `owner` is the node to blame
+/// for a missing key (the key that introduced this mapping, or the root).
+struct Fields<'a> {
+    entries: Vec<(&'a str, &'a Node, &'a Node)>,
+    owner: &'a Node,
+    what: String,
+}
+
+impl<'a> Fields<'a> {
+    /// Key and value for `name`; an explicit null counts as absent.
+    fn get(&self, name: &str) -> Option<(&'a Node, &'a Node)> {
+        self.entries
+            .iter()
+            .find(|(k, _, v)| *k == name && v.kind != Kind::Null)
+            .map(|(_, k, v)| (*k, *v))
+    }
+    fn value(&self, name: &str) -> Option<&'a Node> {
+        self.get(name).map(|(_, v)| v)
+    }
+    fn required(&self, cx: &mut Ctx, name: &str) -> Option<&'a Node> {
+        let v = self.value(name);
+        if v.is_none() {
+            cx.err(
+                self.owner,
+                format!("{}: missing required key `{name}`", self.what),
+            );
+        }
+        v
+    }
+}
+
+fn expected_list(allowed: &[&str]) -> String {
+    allowed
+        .iter()
+        .map(|k| format!("`{k}`"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Check `node` is a mapping with only `allowed` string keys.
+fn fields<'a>(
+    cx: &mut Ctx,
+    node: &'a Node,
+    owner: &'a Node,
+    allowed: &[&str],
+    what: &str,
+) -> Option<Fields<'a>> {
+    let Kind::Map(entries) = &node.kind else {
+        cx.err(
+            node,
+            format!("{what}: expected a mapping, found {}", node.describe()),
+        );
+        return None;
+    };
+    let mut out = Vec::new();
+    for (k, v) in entries {
+        match &k.kind {
+            Kind::Str(name) if allowed.contains(&name.as_str()) => out.push((name.as_str(), k, v)),
+            _ => {
+                let shown = k.as_text().unwrap_or_else(|| k.describe().to_owned());
+                cx.err(
+                    k,
+                    format!(
+                        "unknown key `{shown}` in {what}, expected one of {}",
+                        expected_list(allowed)
+                    ),
+                );
+            }
+        }
+    }
+    Some(Fields {
+        entries: out,
+        owner,
+        what: what.to_owned(),
+    })
+}
+
+fn string(cx: &mut Ctx, v: &Node, what: &str) -> Option<String> {
+    let s = v.as_text();
+    if s.is_none() {
+        cx.err(
+            v,
+            format!("{what}: expected a string, found {}", v.describe()),
+        );
+    }
+    s
+}
+
+fn int_in(cx: &mut Ctx, v: &Node, what: &str, lo: i128, hi: i128) -> Option<i128> {
+    let n = match &v.kind {
+        Kind::Int(n) => *n,
+        Kind::Str(s) if s.trim().parse::<i128>().is_ok() => s.trim().parse::<i128>().ok()?,
+        _ => {
+            let found = match &v.kind {
+                Kind::Str(s) => format!("`{s}`"),
+                _ => v.describe().to_owned(),
+            };
+            cx.err(v, format!("{what}: expected an integer, found {found}"));
+            return None;
+        }
+    };
+    if n < lo || n > hi {
+        cx.err(v, format!("{what}: {n} is out of range {lo}..{hi}"));
+        return None;
+    }
+    Some(n)
+}
+
+fn boolean(cx: &mut Ctx, v: &Node, what: &str) -> Option<bool> {
+    match v.kind {
+        Kind::Bool(b) => Some(b),
+        _ => {
+            cx.err(
+                v,
+                format!("{what}: expected true or false, found {}", v.describe()),
+            );
+            None
+        }
+    }
+}
+
+fn duration(cx: &mut Ctx, v: &Node, what: &str) -> Option<Duration> {
+    let parsed = match &v.kind {
+        Kind::Int(n) => u64::try_from(*n)
+            .map(Duration::from_secs)
+            .map_err(|_| format!("duration {n} must not be negative")),
+        Kind::Str(s) => parse_duration(s),
+        Kind::Float(f) => Err(format!(
+            "duration {f} needs a unit, e.g. `{f}s` (a bare number is whole seconds)"
+        )),
+        _ => Err(format!(
+            "expected a duration like `1s`, found {}",
+            v.describe()
+        )),
+    };
+    match parsed {
+        Ok(d) => Some(d),
+        Err(e) => {
+            cx.err(v, format!("{what}: {e}"));
+            None
+        }
+    }
+}
+
+fn duration_max(cx: &mut Ctx, v: &Node, what: &str, max: Duration) -> Option<Duration> {
+    let d = duration(cx, v, what)?;
+    if d > max {
+        cx.err(
+            v,
+            format!(
+                "{what}: {} is out of range 0s..{}",
+                format_duration(d),
+                format_duration(max)
+            ),
+        );
+        return None;
+    }
+    Some(d)
+}
+
+fn ip(cx: &mut Ctx, v: &Node, what: &str) -> Option<IpAddr> {
+    let s = string(cx, v, what)?;
+    match s.trim().parse::<IpAddr>() {
+        Ok(a) => Some(a),
+        Err(_) => {
+            cx.err(v, format!("{what}: `{s}` is not an IP address"));
+            None
+        }
+    }
+}
+
+fn list<'a>(cx: &mut Ctx, v: &'a Node, what: &str) -> &'a [Node] {
+    match &v.kind {
+        Kind::Seq(items) => items,
+        _ => {
+            cx.err(
+                v,
+                format!("{what}: expected a list, found {}", v.describe()),
+            );
+            &[]
+        }
+    }
+}
+
+fn family_of(a: IpAddr) -> Family {
+    match a {
+        IpAddr::V4(_) => Family::Ipv4,
+        IpAddr::V6(_) => Family::Ipv6,
+    }
+}
+
+fn interface_name(cx: &mut Ctx, v: &Node, what: &str) -> Option<String> {
+    let name = string(cx, v, what)?;
+    let problem = if name.is_empty() {
+        Some("must not be empty".to_owned())
+    } else if name.len() > MAX_IFNAME {
+        Some(format!(
+            "`{name}` is {} bytes long, the limit is {MAX_IFNAME}",
+            name.len()
+        ))
+    } else if name == "."
+        || name == ".."
+        || name.contains(['/', ':'])
+        || name.contains(char::is_whitespace)
+    {
+        Some(format!("`{name}` is not a valid interface name"))
+    } else {
+        None
+    };
+    match problem {
+        Some(p) => {
+            cx.err(v, format!("{what}: {p}"));
+            None
+        }
+        None => Some(name),
+    }
+}
+
+/// Parse "addr" or "addr/len" and reject addresses that cannot be virtual.
+fn vip(cx: &mut Ctx, v: &Node, what: &str) -> Option<Vip> {
+    let s = string(cx, v, what)?;
+    let s = s.trim();
+    let (addr_s, len_s) = match s.split_once('/') {
+        Some((a, l)) => (a, Some(l)),
+        None => (s, None),
+    };
+    let Ok(addr) = addr_s.parse::<IpAddr>() else {
+        cx.err(
+            v,
+            format!("{what}: `{s}` is not an IP address (expected `addr` or `addr/len`)"),
+        );
+        return None;
+    };
+    let max = if addr.is_ipv4() { 32 } else { 128 };
+    let prefix_len = match len_s {
+        None => max,
+        Some(l) => match l.parse::<u8>() {
+            Ok(n) if (1..=max).contains(&n) => n,
+            _ => {
+                cx.err(
+                    v,
+                    format!("{what}: prefix length `/{l}` of `{s}` is not in 1..{max}"),
+                );
+                return None;
+            }
+        },
+    };
+    let bad = if addr.is_unspecified() {
+        Some("the unspecified address")
+    } else if addr.is_multicast() {
+        Some("a multicast address")
+    } else if addr.is_loopback() {
+        Some("a loopback address")
+    } else if matches!(addr, IpAddr::V4(a) if a.is_broadcast()) {
+        Some("the broadcast address")
+    } else {
+        None
+    };
+    if let Some(b) = bad {
+        cx.err(
+            v,
+            format!("{what}: `{addr}` is {b} and cannot be a virtual address"),
+        );
+        return None;
+    }
+    Some(Vip { addr, prefix_len })
+}
+
+/// An address used as a unicast peer or source.
+fn unicast_addr(cx: &mut Ctx, v: &Node, what: &str) -> Option<IpAddr> {
+    let a = ip(cx, v, what)?;
+    if a.is_unspecified() || a.is_multicast() {
+        cx.err(v, format!("{what}: `{a}` is not a unicast address"));
+        return None;
+    }
+    Some(a)
+}
+
+/// Where an instance's values came from, for the cross-instance checks.
+struct Sites<'a> {
+    name: String,
+    vrid: Option<(u8, &'a Node)>,
+    interface: Option<String>,
+    family: Option<Family>,
+    vips: Vec<(IpAddr, &'a Node)>,
+}
+
+pub(crate) fn validate(root: &Node, path: &str) -> (Option<Config>, Vec<Diagnostic>) {
+    let mut cx = Ctx {
+        path,
+        diags: Vec::new(),
+    };
+    let config = top(&mut cx, root);
+    if config.is_none() && !cx.diags.iter().any(|d| !d.warning) {
+        cx.err(root, "invalid configuration");
+    }
+    (config, cx.diags)
+}
+
+fn top(cx: &mut Ctx, root: &Node) -> Option<Config> {
+    if root.kind == Kind::Null {
+        cx.err(root, "the configuration is empty: `instances` is required");
+        return None;
+    }
+    let f = fields(cx, root, root, TOP_KEYS, "top level")?;
+
+    let router_id = match f.value("router_id") {
+        None => Some(default_router_id()),
+        Some(v) => match string(cx, v, "router_id") {
+            Some(s) if s.trim().is_empty() => {
+                cx.err(v, "router_id: must not be empty");
+                None
+            }
+            other => other,
+        },
+    };
+
+    let listen = match f.value("listen") {
+        None => DEFAULT_LISTEN.parse::<SocketAddr>().ok(),
+        Some(v) => string(cx, v, "listen").and_then(|s| match s.trim().parse::<SocketAddr>() {
+            Ok(a) => Some(a),
+            Err(_) => {
+                cx.err(
+                    v,
+                    format!("listen: `{s}` is not an address:port (e.g. `0.0.0.0:9797`)"),
+                );
+                None
+            }
+        }),
+    };
+
+    let instances = instances(cx, &f);
+    Some(Config {
+        router_id: router_id?,
+        listen: listen?,
+        instances: instances?,
+    })
+}
+
+fn instances(cx: &mut Ctx, f: &Fields) -> Option<BTreeMap<String, InstanceConfig>> {
+    let (key, v) = match f.get("instances") {
+        Some(kv) => kv,
+        None => {
+            f.required(cx, "instances");
+            return None;
+        }
+    };
+    let Kind::Map(entries) = &v.kind else {
+        cx.err(
+            v,
+            format!(
+                "instances: expected a mapping of name -> instance, found {}",
+                v.describe()
+            ),
+        );
+        return None;
+    };
+    if entries.is_empty() {
+        cx.err(key, "instances: at least one instance is required");
+        return None;
+    }
+
+    let mut ok = true;
+    let mut out = BTreeMap::new();
+    let mut sites: Vec<Sites> = Vec::new();
+    for (k, body) in entries {
+        let name = match k.as_text() {
+            Some(n)
+                if !n.is_empty()
+                    && n.chars()
+                        .all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c)) =>
+            {
+                n
+            }
+            Some(n) => {
+                cx.err(
+                    k,
+                    format!("instance name `{n}` must be non-empty and use only A-Z a-z 0-9 _ . -"),
+                );
+                ok = false;
+                continue;
+            }
+            None => {
+                cx.err(
+                    k,
+                    format!("instance name: expected a string, found {}", k.describe()),
+                );
+                ok = false;
+                continue;
+            }
+        };
+        let (inst, site) = instance(cx, &name, k, body);
+        if let Some(site) = site {
+            cross_check(cx, &sites, &site);
+            sites.push(site);
+        }
+        match inst {
+            Some(i) => {
+                out.insert(name, i);
+            }
+            None => ok = false,
+        }
+    }
+    ok.then_some(out)
+}
+
+/// Rules (a) and (f): blame the later instance.
+fn cross_check(cx: &mut Ctx, earlier: &[Sites], s: &Sites) {
+    if let (Some((vrid, vnode)), Some(ifname), Some(fam)) = (s.vrid, &s.interface, s.family)
+        && let Some(o) = earlier.iter().find(|o| {
+            o.vrid.map(|(n, _)| n) == Some(vrid)
+                && o.interface.as_deref() == Some(ifname.as_str())
+                && o.family == Some(fam)
+        })
+    {
+        cx.err(
+            vnode,
+            format!(
+                "instance `{}`: vrid {vrid} on {ifname} ({}) is already used by instance `{}`",
+                s.name,
+                fam.as_str(),
+                o.name
+            ),
+        );
+    }
+    for (addr, node) in &s.vips {
+        if let Some(o) = earlier
+            .iter()
+            .find(|o| o.vips.iter().any(|(a, _)| a == addr))
+        {
+            cx.err(
+                node,
+                format!(
+                    "instance `{}`: virtual address {addr} is already in instance `{}`",
+                    s.name, o.name
+                ),
+            );
+        }
+    }
+}
+
+fn instance<'a>(
+    cx: &mut Ctx,
+    name: &str,
+    key: &'a Node,
+    body: &'a Node,
+) -> (Option<InstanceConfig>, Option<Sites<'a>>) {
+    let what = format!("instance `{name}`");
+    let Some(f) = fields(cx, body, key, INSTANCE_KEYS, &what) else {
+        return (None, None);
+    };
+    let errors_before = cx.diags.iter().filter(|d| !d.warning).count();
+    let field = |k: &str| format!("{what}: {k}");
+
+    let interface = f
+        .required(cx, "interface")
+        .and_then(|v| interface_name(cx, v, &field("interface")));
+    let vrid_node = f.required(cx, "vrid");
+    let vrid = vrid_node
+        .and_then(|v| int_in(cx, v, &field("vrid"), 1, 255))
+        .and_then(|n| u8::try_from(n).ok());
+    let priority = match f.value("priority") {
+        None => Some(100u8),
+        Some(v) => int_in(cx, v, &field("priority"), 1, 255).and_then(|n| u8::try_from(n).ok()),
+    };
+    let version_node = f.value("version");
+    let version = match version_node {
+        None => Some(Version::V3),
+        Some(v) => match &v.kind {
+            Kind::Int(2) => Some(Version::V2),
+            Kind::Int(3) => Some(Version::V3),
+            Kind::Str(s) if s.trim() == "2" => Some(Version::V2),
+            Kind::Str(s) if s.trim() == "3" => Some(Version::V3),
+            _ => {
+                let shown = v.as_text().unwrap_or_else(|| v.describe().to_owned());
+                cx.err(
+                    v,
+                    format!("{}: must be 2 or 3, found {shown}", field("version")),
+                );
+                None
+            }
+        },
+    };
+
+    // Virtual addresses and the family they define.
+    let mut vips: Vec<Vip> = Vec::new();
+    let mut vip_sites: Vec<(IpAddr, &Node)> = Vec::new();
+    let mut family: Option<Family> = None;
+    let mut vips_ok = true;
+    if let Some(v) = f.required(cx, "virtual_ipaddress") {
+        let items = list(cx, v, &field("virtual_ipaddress"));
+        if items.is_empty() && matches!(v.kind, Kind::Seq(_)) {
+            cx.err(
+                v,
+                format!(
+                    "{}: at least one address is required",
+                    field("virtual_ipaddress")
+                ),
+            );
+        }
+        if !matches!(v.kind, Kind::Seq(_)) || items.is_empty() {
+            vips_ok = false;
+        }
+        for item in items {
+            let Some(ip) = vip(cx, item, &field("virtual_ipaddress")) else {
+                vips_ok = false;
+                continue;
+            };
+            let fam = family_of(ip.addr);
+            match family {
+                None => family = Some(fam),
+                Some(first) if first != fam => {
+                    cx.err(
+                        item,
+                        format!(
+                            "{}: {} is {} but the first address is {}; use one instance per family",
+                            field("virtual_ipaddress"),
+                            ip.addr,
+                            fam.as_str(),
+                            first.as_str()
+                        ),
+                    );
+                    vips_ok = false;
+                    continue;
+                }
+                Some(_) => {}
+            }
+            if vips.iter().any(|o| o.addr == ip.addr) {
+                cx.err(
+                    item,
+                    format!(
+                        "{}: {} is listed twice",
+                        field("virtual_ipaddress"),
+                        ip.addr
+                    ),
+                );
+                vips_ok = false;
+                continue;
+            }
+            vips.push(ip);
+            vip_sites.push((ip.addr, item));
+        }
+    } else {
+        vips_ok = false;
+    }
+
+    // (b) IPv6 needs VRRPv3.
+    if let (Some(Version::V2), Some(Family::Ipv6), Some(vn)) = (version, family, version_node) {
+        cx.err(
+            vn,
+            format!(
+                "{}: IPv6 requires version 3 (VRRPv2 is IPv4 only)",
+                field("version")
+            ),
+        );
+    }
+
+    let advert_interval = match f.value("advert_interval") {
+        None => Some(Duration::from_secs(1)),
+        Some(v) => duration(cx, v, &field("advert_interval")).and_then(|d| {
+            let problem = match version {
+                Some(Version::V2) => {
+                    if d.subsec_nanos() != 0 || d.as_secs() == 0 || d.as_secs() > 255 {
+                        Some("with version 2 it must be whole seconds in 1s..255s")
+                    } else {
+                        None
+                    }
+                }
+                Some(Version::V3) => {
+                    let cs = d.as_millis() / 10;
+                    if !d.as_nanos().is_multiple_of(10_000_000) || cs == 0 || cs > 4095 {
+                        Some("with version 3 it must be a multiple of 10ms in 10ms..40.95s")
+                    } else {
+                        None
+                    }
+                }
+                None => None,
+            };
+            match problem {
+                Some(p) => {
+                    cx.err(
+                        v,
+                        format!(
+                            "{}: {} is invalid: {p}",
+                            field("advert_interval"),
+                            format_duration(d)
+                        ),
+                    );
+                    None
+                }
+                None => Some(d),
+            }
+        }),
+    };
+
+    let preempt_node = f.value("preempt");
+    let preempt = match preempt_node {
+        None => Some(true),
+        Some(v) => boolean(cx, v, &field("preempt")),
+    };
+    let preempt_delay = match f.value("preempt_delay") {
+        None => Some(Duration::ZERO),
+        Some(v) => duration_max(cx, v, &field("preempt_delay"), Duration::from_secs(1000)),
+    };
+    if let (Some(255), Some(false), Some(pn)) = (priority, preempt, preempt_node) {
+        cx.warn(
+            pn,
+            format!(
+                "{}: priority 255 is the address owner, which always preempts; `preempt: false` has no effect",
+                field("preempt")
+            ),
+        );
+    }
+
+    let auth_pass = match f.get("authentication") {
+        None => Some(None),
+        Some((ak, av)) => authentication(cx, &what, ak, av, version),
+    };
+
+    // Unicast.
+    let mut unicast_peers = Vec::new();
+    let mut peers_ok = true;
+    if let Some(v) = f.value("unicast_peers") {
+        let items = list(cx, v, &field("unicast_peers"));
+        if !matches!(v.kind, Kind::Seq(_)) {
+            peers_ok = false;
+        }
+        for item in items {
+            let Some(a) = unicast_addr(cx, item, &field("unicast_peers")) else {
+                peers_ok = false;
+                continue;
+            };
+            if let Some(fam) = family
+                && family_of(a) != fam
+            {
+                cx.err(
+                    item,
+                    format!(
+                        "{}: {a} is not {} like the virtual addresses",
+                        field("unicast_peers"),
+                        fam.as_str()
+                    ),
+                );
+                peers_ok = false;
+                continue;
+            }
+            if unicast_peers.contains(&a) {
+                cx.err(
+                    item,
+                    format!("{}: {a} is listed twice", field("unicast_peers")),
+                );
+                peers_ok = false;
+                continue;
+            }
+            if vips.iter().any(|v| v.addr == a) {
+                cx.warn(
+                    item,
+                    format!(
+                        "{}: {a} is one of this instance's own virtual addresses",
+                        field("unicast_peers")
+                    ),
+                );
+            }
+            unicast_peers.push(a);
+        }
+    }
+    let unicast_src = match f.value("unicast_src") {
+        None => Some(None),
+        Some(v) => unicast_addr(cx, v, &field("unicast_src")).and_then(|a| match family {
+            Some(fam) if family_of(a) != fam => {
+                cx.err(
+                    v,
+                    format!(
+                        "{}: {a} is not {} like the virtual addresses",
+                        field("unicast_src"),
+                        fam.as_str()
+                    ),
+                );
+                None
+            }
+            _ => Some(Some(a)),
+        }),
+    };
+
+    let track_interfaces = match f.value("track_interfaces") {
+        None => Some(Vec::new()),
+        Some(v) => tracks(cx, v, &field("track_interfaces")),
+    };
+    let garp = match f.get("garp") {
+        None => Some(Garp::default()),
+        Some((gk, gv)) => garp(cx, gk, gv, &field("garp")),
+    };
+    let v3_checksum = match f.value("v3_checksum") {
+        None => Some(V3Checksum::PseudoHeader),
+        Some(v) => match v.as_text().as_deref() {
+            Some("pseudo-header") => Some(V3Checksum::PseudoHeader),
+            Some("rfc9568") => Some(V3Checksum::Rfc9568),
+            _ => {
+                let shown = v.as_text().unwrap_or_else(|| v.describe().to_owned());
+                cx.err(
+                    v,
+                    format!(
+                        "{}: expected `pseudo-header` or `rfc9568`, found `{shown}`",
+                        field("v3_checksum")
+                    ),
+                );
+                None
+            }
+        },
+    };
+
+    let site = Sites {
+        name: name.to_owned(),
+        vrid: vrid.zip(vrid_node),
+        interface: interface.clone(),
+        family,
+        vips: vip_sites,
+    };
+    let errors_after = cx.diags.iter().filter(|d| !d.warning).count();
+    let inst = (|| {
+        if errors_after != errors_before || !vips_ok || !peers_ok {
+            return None;
+        }
+        Some(InstanceConfig {
+            name: name.to_owned(),
+            interface: interface?,
+            vrid: vrid?,
+            priority: priority?,
+            version: version?,
+            family: family?,
+            advert_interval: advert_interval?,
+            preempt: preempt?,
+            preempt_delay: preempt_delay?,
+            auth_pass: auth_pass?,
+            virtual_ipaddress: vips,
+            unicast_peers,
+            unicast_src: unicast_src?,
+            track_interfaces: track_interfaces?,
+            garp: garp?,
+            v3_checksum: v3_checksum?,
+        })
+    })();
+    (inst, Some(site))
+}
+
+/// `Some(None)` = no authentication; `None` = error reported.
+fn authentication(
+    cx: &mut Ctx,
+    inst: &str,
+    key: &Node,
+    v: &Node,
+    version: Option<Version>,
+) -> Option<Option<String>> {
+    let what = format!("{inst}: authentication");
+    if version == Some(Version::V3) {
+        cx.err(
+            key,
+            format!("{what}: not supported with version 3 (RFC 5798 removed it); remove it or set `version: 2`"),
+        );
+        return None;
+    }
+    let f = fields(cx, v, key, AUTH_KEYS, &what)?;
+    let kind = f
+        .required(cx, "type")
+        .and_then(|t| match t.as_text().as_deref() {
+            Some("pass") => Some(true),
+            Some("none") => Some(false),
+            _ => {
+                let shown = t.as_text().unwrap_or_else(|| t.describe().to_owned());
+                cx.err(
+                    t,
+                    format!("{what}: type: expected `pass` or `none`, found `{shown}`"),
+                );
+                None
+            }
+        })?;
+    if !kind {
+        if let Some((pk, _)) = f.get("password") {
+            cx.err(
+                pk,
+                format!("{what}: password is not used with `type: none`"),
+            );
+            return None;
+        }
+        return Some(None);
+    }
+    let pv = f.required(cx, "password")?;
+    let pw = string(cx, pv, &format!("{what}: password"))?;
+    if pw.is_empty() || pw.len() > 8 {
+        cx.err(
+            pv,
+            format!("{what}: password must be 1 to 8 bytes, it is {}", pw.len()),
+        );
+        return None;
+    }
+    Some(Some(pw))
+}
+
+fn tracks(cx: &mut Ctx, v: &Node, what: &str) -> Option<Vec<TrackInterface>> {
+    let items = list(cx, v, what);
+    let mut ok = matches!(v.kind, Kind::Seq(_));
+    let mut out: Vec<TrackInterface> = Vec::new();
+    for item in items {
+        let (name_node, t) = match &item.kind {
+            Kind::Map(_) => {
+                let Some(f) = fields(cx, item, item, TRACK_KEYS, what) else {
+                    ok = false;
+                    continue;
+                };
+                let Some(nn) = f.required(cx, "name") else {
+                    ok = false;
+                    continue;
+                };
+                let name = interface_name(cx, nn, &format!("{what}: name"));
+                let weight = match f.value("weight") {
+                    None => Some(None),
+                    Some(w) => int_in(cx, w, &format!("{what}: weight"), -253, 253)
+                        .and_then(|n| i32::try_from(n).ok())
+                        .map(Some),
+                };
+                match (name, weight) {
+                    (Some(name), Some(weight)) => (nn, TrackInterface { name, weight }),
+                    _ => {
+                        ok = false;
+                        continue;
+                    }
+                }
+            }
+            _ => match interface_name(cx, item, what) {
+                Some(name) => (item, TrackInterface { name, weight: None }),
+                None => {
+                    ok = false;
+                    continue;
+                }
+            },
+        };
+        if out.iter().any(|o| o.name == t.name) {
+            cx.err(name_node, format!("{what}: `{}` is listed twice", t.name));
+            ok = false;
+            continue;
+        }
+        out.push(t);
+    }
+    ok.then_some(out)
+}
+
+fn garp(cx: &mut Ctx, key: &Node, v: &Node, what: &str) -> Option<Garp> {
+    let f = fields(cx, v, key, GARP_KEYS, what)?;
+    let d = Garp::default();
+    let delay = match f.value("delay") {
+        None => Some(d.delay),
+        Some(n) => duration(cx, n, &format!("{what}: delay")),
+    };
+    let repeat = match f.value("repeat") {
+        None => Some(d.repeat),
+        Some(n) => {
+            int_in(cx, n, &format!("{what}: repeat"), 1, 100).and_then(|n| u32::try_from(n).ok())
+        }
+    };
+    let refresh = match f.value("refresh") {
+        None => Some(d.refresh),
+        Some(n) => duration(cx, n, &format!("{what}: refresh")),
+    };
+    Some(Garp {
+        delay: delay?,
+        repeat: repeat?,
+        refresh: refresh?,
+    })
+}

@@ -1,0 +1,950 @@
+//! The daemon: wires sockets, the pure engine, timers, netlink and signals together.
+//!
+//! One task (the engine loop) owns every instance and the timer heap; it never awaits the
+//! kernel on the hot path. Per (interface, family) one raw socket is read by a small reader
+//! task that forwards packets over a channel. Address changes and announcements go, in
+//! order, to one effects task, so a slow netlink reply never delays an advert.
+
+use std::cmp::Reverse;
+use std::collections::{BTreeMap, BinaryHeap, HashMap, HashSet};
+use std::net::IpAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tokio::signal::unix::{SignalKind, signal};
+use tokio::sync::{mpsc, oneshot};
+use tokio::task::JoinHandle;
+use tracing::{debug, error, info, warn};
+
+use crate::config::{self, Config, Family, InstanceConfig, V3Checksum, Version, Vip};
+use crate::engine::{self, Action, Heard, Input, Instance};
+use crate::net::{self, Announcer, IfaceInfo, LinkEvent, Netlink, VRRP_V4_GROUP, VRRP_V6_GROUP, VrrpSocket};
+use crate::packet::vrrp::{self, Advert, AdvertSpec, ChecksumForm, DropReason};
+
+/// How many peers per instance are remembered (oldest evicted).
+pub const MAX_PEERS: usize = 32;
+/// How often unresolved interfaces/addresses are retried.
+const RETRY: Duration = Duration::from_secs(1);
+
+/// Options for `vipd run`.
+#[derive(Clone, Debug)]
+pub struct RunOptions {
+    pub config_path: PathBuf,
+}
+
+/// Counters of one instance.
+#[derive(Clone, Debug, Default)]
+pub struct Stats {
+    pub adverts_sent: u64,
+    pub adverts_received: u64,
+    pub send_errors: u64,
+    pub priority_zero_sent: u64,
+    pub priority_zero_received: u64,
+    pub address_list_mismatch: u64,
+    pub dropped: BTreeMap<DropReason, u64>,
+    pub transitions: u64,
+}
+
+/// What we know of a peer of an instance.
+#[derive(Clone, Debug)]
+pub struct Peer {
+    pub adverts: u64,
+    pub priority: u8,
+    pub last_seen: Instant,
+    pub checksum_form: ChecksumForm,
+}
+
+/// Checks an advert against the instance's configuration (RFC 3768 7.1 / RFC 9568 7.1, the
+/// rules that need it). Ok(true) when the address list differs from ours (logged and
+/// counted, not dropped).
+pub fn check_advert(cfg: &InstanceConfig, a: &Advert<'_>) -> Result<bool, DropReason> {
+    if a.version != cfg.version {
+        return Err(DropReason::Version);
+    }
+    if cfg.version == Version::V2 {
+        let want = if cfg.auth_pass.is_some() { vrrp::AUTH_PASS } else { vrrp::AUTH_NONE };
+        if a.auth_type != want {
+            return Err(DropReason::AuthType);
+        }
+        if let Some(p) = &cfg.auth_pass
+            && a.auth_data != vrrp::auth_data(p)
+        {
+            return Err(DropReason::AuthFailure);
+        }
+        if u64::from(a.interval) != cfg.advert_interval.as_secs() {
+            return Err(DropReason::Interval);
+        }
+    }
+    let ours = cfg.virtual_ipaddress.iter().map(|v| v.addr);
+    let mismatch = a.count() != cfg.virtual_ipaddress.len() || !ours.into_iter().all(|o| a.addresses().any(|x| x == o));
+    Ok(mismatch)
+}
+
+/// The engine parameters of an instance configuration.
+pub fn engine_params(cfg: &InstanceConfig) -> engine::Params {
+    engine::Params {
+        version: cfg.version,
+        priority: cfg.priority,
+        advert_interval: cfg.advert_interval,
+        preempt: cfg.preempt,
+        preempt_delay: cfg.preempt_delay,
+        garp: cfg.garp,
+    }
+}
+
+/// Effective priority: base plus the weights of tracked interfaces, clamped to 1..=254;
+/// an owner (255) is never changed. A positive weight applies while the interface is up,
+/// a negative one while it is down (keepalived's rule).
+pub fn effective_priority(base: u8, weights: impl Iterator<Item = (i32, bool)>) -> u8 {
+    if base == 255 {
+        return 255;
+    }
+    let mut p = i32::from(base);
+    for (w, up) in weights {
+        if (w > 0 && up) || (w < 0 && !up) {
+            p += w;
+        }
+    }
+    p.clamp(1, 254) as u8
+}
+
+/// A packet from a reader task.
+struct Packet {
+    port: usize,
+    rx: net::Received,
+    data: Vec<u8>,
+}
+
+/// One raw socket per (interface, family), shared by the instances on it.
+struct Port {
+    iface: String,
+    family: Family,
+    ifindex: u32,
+    sock: Arc<VrrpSocket>,
+    reader: JoinHandle<()>,
+    by_vrid: HashMap<u8, usize>,
+    /// Packets dropped before an instance could be found (TTL, malformed, unknown VRID).
+    dropped: BTreeMap<DropReason, u64>,
+}
+
+/// One configured instance and its runtime state.
+struct Inst {
+    cfg: InstanceConfig,
+    engine: Instance,
+    /// The port it sends and receives on, once the interface is resolved.
+    port: Option<usize>,
+    iface: Option<IfaceInfo>,
+    /// Source address of adverts (unicast_src, primary IPv4 or IPv6 link-local).
+    src: Option<IpAddr>,
+    auth: Option<[u8; 8]>,
+    addrs: Vec<IpAddr>,
+    /// Last health fed to the engine.
+    healthy: bool,
+    started: bool,
+    stats: Stats,
+    peers: HashMap<IpAddr, Peer>,
+    /// Peers whose address list mismatch was already logged.
+    mismatch_logged: HashSet<IpAddr>,
+    buf: Vec<u8>,
+}
+
+impl Inst {
+    fn new(cfg: InstanceConfig) -> Inst {
+        let placeholder = match cfg.family {
+            Family::Ipv4 => IpAddr::from([0, 0, 0, 0]),
+            Family::Ipv6 => IpAddr::from([0u16; 8]),
+        };
+        Inst {
+            engine: Instance::new(engine_params(&cfg), placeholder),
+            auth: cfg.auth_pass.as_deref().map(vrrp::auth_data),
+            addrs: cfg.virtual_ipaddress.iter().map(|v| v.addr).collect(),
+            cfg,
+            port: None,
+            iface: None,
+            src: None,
+            healthy: false,
+            started: false,
+            stats: Stats::default(),
+            peers: HashMap::new(),
+            mismatch_logged: HashSet::new(),
+            buf: Vec::with_capacity(128),
+        }
+    }
+
+    fn interval_field(&self) -> u16 {
+        match self.cfg.version {
+            Version::V2 => self.cfg.advert_interval.as_secs() as u16,
+            Version::V3 => (self.cfg.advert_interval.as_millis() / 10) as u16,
+        }
+    }
+}
+
+/// Ordered side effects, executed by the effects task.
+enum Effect {
+    Add { ifindex: u32, vips: Vec<Vip>, name: String },
+    Remove { ifindex: u32, vips: Vec<Vip>, name: String },
+    Announce { iface: IfaceInfo, vips: Vec<IpAddr>, count: u32 },
+    Flush(oneshot::Sender<()>),
+}
+
+async fn effects_task(netlink: Netlink, mut rx: mpsc::UnboundedReceiver<Effect>) {
+    let mut announcers: HashMap<u32, Announcer> = HashMap::new();
+    while let Some(e) = rx.recv().await {
+        match e {
+            Effect::Add { ifindex, vips, name } => {
+                for v in vips {
+                    match netlink.add_address(ifindex, v.addr, v.prefix_len).await {
+                        Ok(()) => debug!(instance = %name, address = %v.addr, "address added"),
+                        Err(e) => error!(instance = %name, address = %v.addr, "cannot add address: {e}"),
+                    }
+                }
+            }
+            Effect::Remove { ifindex, vips, name } => {
+                for v in vips {
+                    match netlink.del_address(ifindex, v.addr, v.prefix_len).await {
+                        Ok(()) => debug!(instance = %name, address = %v.addr, "address removed"),
+                        Err(e) => error!(instance = %name, address = %v.addr, "cannot remove address: {e}"),
+                    }
+                }
+            }
+            Effect::Announce { iface, vips, count } => {
+                if !announcers.contains_key(&iface.index) {
+                    match Announcer::open(&iface) {
+                        Ok(a) => {
+                            announcers.insert(iface.index, a);
+                        }
+                        Err(e) => {
+                            error!(interface = %iface.name, "cannot open announcer: {e}");
+                            continue;
+                        }
+                    }
+                }
+                let a = &announcers[&iface.index];
+                for _ in 0..count {
+                    for vip in &vips {
+                        let r = match vip {
+                            IpAddr::V4(v4) => a.garp(*v4),
+                            IpAddr::V6(v6) => a.unsolicited_na(*v6),
+                        };
+                        if let Err(e) = r {
+                            warn!(interface = %iface.name, address = %vip, "announcement failed: {e}");
+                        }
+                    }
+                }
+            }
+            Effect::Flush(done) => {
+                let _ = done.send(());
+            }
+        }
+    }
+}
+
+/// The daemon state owned by the engine loop.
+pub struct Daemon {
+    config_path: PathBuf,
+    config: Config,
+    netlink: Netlink,
+    instances: Vec<Option<Inst>>,
+    by_name: HashMap<String, usize>,
+    ports: Vec<Option<Port>>,
+    port_by_key: HashMap<(String, Family), usize>,
+    /// Link state of every interface we care about, by name.
+    links: HashMap<String, bool>,
+    heap: BinaryHeap<Reverse<(Instant, usize)>>,
+    pkt_tx: mpsc::UnboundedSender<Packet>,
+    effects: mpsc::UnboundedSender<Effect>,
+    retry_at: Option<Instant>,
+    actions: Vec<Action>,
+}
+
+/// Runs the daemon until SIGTERM/SIGINT. Returns the process exit code.
+pub async fn run(opts: RunOptions) -> i32 {
+    let loaded = match config::load(&opts.config_path) {
+        Ok(l) => l,
+        Err(diags) => {
+            for d in diags {
+                error!("{d}");
+            }
+            return 2;
+        }
+    };
+    for w in &loaded.warnings {
+        warn!("{w}");
+    }
+    let netlink = match Netlink::new() {
+        Ok(n) => n,
+        Err(e) => {
+            error!("cannot open route netlink: {e}");
+            return 1;
+        }
+    };
+    let mut link_rx = match net::link_events() {
+        Ok(rx) => rx,
+        Err(e) => {
+            error!("cannot subscribe to link events: {e}");
+            return 1;
+        }
+    };
+    let (pkt_tx, mut pkt_rx) = mpsc::unbounded_channel();
+    let (eff_tx, eff_rx) = mpsc::unbounded_channel();
+    let effects = tokio::spawn(effects_task(netlink.clone(), eff_rx));
+    let mut d = Daemon {
+        config_path: opts.config_path,
+        config: loaded.config.clone(),
+        netlink,
+        instances: vec![],
+        by_name: HashMap::new(),
+        ports: vec![],
+        port_by_key: HashMap::new(),
+        links: HashMap::new(),
+        heap: BinaryHeap::new(),
+        pkt_tx,
+        effects: eff_tx,
+        retry_at: None,
+        actions: Vec::new(),
+    };
+    let (mut term, mut int, mut hup) = match (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+        signal(SignalKind::hangup()),
+    ) {
+        (Ok(a), Ok(b), Ok(c)) => (a, b, c),
+        _ => {
+            error!("cannot install signal handlers");
+            return 1;
+        }
+    };
+    let mut fatal = false;
+    for cfg in loaded.config.instances.values() {
+        if let Err(e) = d.add_instance(cfg.clone()).await {
+            error!(instance = %cfg.name, "{e}");
+            fatal = true;
+        }
+    }
+    if fatal {
+        d.shutdown().await;
+        return 1;
+    }
+    info!(
+        router_id = %d.config.router_id,
+        instances = d.by_name.len(),
+        "vipd {} started",
+        env!("CARGO_PKG_VERSION")
+    );
+    loop {
+        let deadline = d.next_deadline();
+        tokio::select! {
+            biased;
+            _ = term.recv() => { info!("SIGTERM: resigning and exiting"); break; }
+            _ = int.recv() => { info!("SIGINT: resigning and exiting"); break; }
+            _ = hup.recv() => d.reload().await,
+            _ = sleep_until(deadline) => d.on_timers(Instant::now()).await,
+            Some(p) = pkt_rx.recv() => {
+                d.on_packet(Instant::now(), p);
+                // Drain what is already queued before looking at timers again.
+                for _ in 0..256 {
+                    match pkt_rx.try_recv() {
+                        Ok(p) => d.on_packet(Instant::now(), p),
+                        Err(_) => break,
+                    }
+                }
+            }
+            Some(ev) = link_rx.recv() => d.on_link(ev).await,
+        }
+    }
+    d.shutdown().await;
+    drop(d);
+    let _ = effects.await;
+    0
+}
+
+async fn sleep_until(deadline: Option<Instant>) {
+    match deadline {
+        Some(t) => tokio::time::sleep_until(tokio::time::Instant::from_std(t)).await,
+        None => std::future::pending().await,
+    }
+}
+
+impl Daemon {
+    fn next_deadline(&mut self) -> Option<Instant> {
+        // Drop stale heap entries (deadlines that moved since they were pushed).
+        while let Some(&Reverse((t, i))) = self.heap.peek() {
+            let current = self.instances.get(i).and_then(|o| o.as_ref()).and_then(|x| x.engine.poll_timeout());
+            if current == Some(t) {
+                break;
+            }
+            self.heap.pop();
+        }
+        let t = self.heap.peek().map(|Reverse((t, _))| *t);
+        match (t, self.retry_at) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    fn schedule(&mut self, i: usize) {
+        if let Some(t) = self.instances[i].as_ref().and_then(|x| x.engine.poll_timeout()) {
+            self.heap.push(Reverse((t, i)));
+        }
+    }
+
+    async fn on_timers(&mut self, now: Instant) {
+        while let Some(&Reverse((t, i))) = self.heap.peek() {
+            if t > now {
+                break;
+            }
+            self.heap.pop();
+            let Some(inst) = self.instances.get_mut(i).and_then(|o| o.as_mut()) else { continue };
+            if inst.engine.poll_timeout() != Some(t) {
+                continue;
+            }
+            let mut actions = std::mem::take(&mut self.actions);
+            inst.engine.handle_timeout(now, &mut actions);
+            self.execute(i, &mut actions);
+            self.actions = actions;
+            self.schedule(i);
+        }
+        if self.retry_at.is_some_and(|r| r <= now) {
+            self.retry_at = None;
+            self.resolve_all().await;
+        }
+    }
+
+    /// Feeds one input to instance `i` and carries out what it asks.
+    fn input(&mut self, i: usize, now: Instant, input: Input) {
+        let Some(inst) = self.instances.get_mut(i).and_then(|o| o.as_mut()) else { return };
+        let mut actions = std::mem::take(&mut self.actions);
+        inst.engine.handle(now, input, &mut actions);
+        self.execute(i, &mut actions);
+        self.actions = actions;
+        self.schedule(i);
+    }
+
+    fn execute(&mut self, i: usize, actions: &mut Vec<Action>) {
+        let Some(inst) = self.instances.get_mut(i).and_then(|o| o.as_mut()) else {
+            actions.clear();
+            return;
+        };
+        for a in actions.drain(..) {
+            match a {
+                Action::SendAdvert { priority } => {
+                    let (Some(port), Some(src)) = (inst.port, inst.src) else { continue };
+                    let Some(port) = self.ports[port].as_ref() else { continue };
+                    send_advert(inst, &port.sock, src, priority);
+                }
+                Action::AddAddresses => {
+                    if let Some(ifc) = &inst.iface {
+                        let _ = self.effects.send(Effect::Add {
+                            ifindex: ifc.index,
+                            vips: inst.cfg.virtual_ipaddress.clone(),
+                            name: inst.cfg.name.clone(),
+                        });
+                    }
+                }
+                Action::RemoveAddresses => {
+                    if let Some(ifc) = &inst.iface {
+                        let _ = self.effects.send(Effect::Remove {
+                            ifindex: ifc.index,
+                            vips: inst.cfg.virtual_ipaddress.clone(),
+                            name: inst.cfg.name.clone(),
+                        });
+                    }
+                }
+                Action::Announce { count } => {
+                    if let Some(ifc) = &inst.iface {
+                        let _ = self.effects.send(Effect::Announce { iface: ifc.clone(), vips: inst.addrs.clone(), count });
+                    }
+                }
+                Action::Transition { from, to, cause } => {
+                    inst.stats.transitions += 1;
+                    info!(
+                        instance = %inst.cfg.name,
+                        vrid = inst.cfg.vrid,
+                        interface = %inst.cfg.interface,
+                        priority = inst.engine.priority(),
+                        "{} -> {}: {}",
+                        from,
+                        to,
+                        cause
+                    );
+                }
+            }
+        }
+    }
+
+    fn on_packet(&mut self, now: Instant, p: Packet) {
+        let Some(port) = self.ports.get_mut(p.port).and_then(|o| o.as_mut()) else { return };
+        let msg = &p.data;
+        // The VRID byte, to charge a drop to its instance when there is one.
+        let owner = msg.get(1).and_then(|v| port.by_vrid.get(v)).copied();
+        let reason = if p.rx.ttl != 255 {
+            Some(DropReason::Ttl)
+        } else {
+            None
+        };
+        let decoded = match reason {
+            Some(r) => Err(r),
+            None => vrrp::decode(msg, p.rx.src, p.rx.dst),
+        };
+        let (advert, form) = match decoded {
+            Ok(x) => x,
+            Err(r) => {
+                match owner {
+                    Some(i) => {
+                        if let Some(inst) = self.instances[i].as_mut() {
+                            *inst.stats.dropped.entry(r).or_default() += 1;
+                        }
+                    }
+                    None => *port.dropped.entry(r).or_default() += 1,
+                }
+                debug!(interface = %port.iface, src = %p.rx.src, reason = %r, "advert dropped");
+                return;
+            }
+        };
+        let Some(i) = owner else {
+            *port.dropped.entry(DropReason::Vrid).or_default() += 1;
+            debug!(interface = %port.iface, src = %p.rx.src, vrid = advert.vrid, "advert for unknown VRID dropped");
+            return;
+        };
+        let Some(inst) = self.instances[i].as_mut() else { return };
+        match check_advert(&inst.cfg, &advert) {
+            Err(r) => {
+                *inst.stats.dropped.entry(r).or_default() += 1;
+                debug!(instance = %inst.cfg.name, src = %p.rx.src, reason = %r, "advert dropped");
+                return;
+            }
+            Ok(true) => {
+                inst.stats.address_list_mismatch += 1;
+                if inst.mismatch_logged.insert(p.rx.src) {
+                    let theirs: Vec<String> = advert.addresses().map(|a| a.to_string()).collect();
+                    warn!(
+                        instance = %inst.cfg.name,
+                        src = %p.rx.src,
+                        "address list from peer differs from ours: [{}]",
+                        theirs.join(", ")
+                    );
+                }
+            }
+            Ok(false) => {}
+        }
+        inst.stats.adverts_received += 1;
+        if advert.priority == 0 {
+            inst.stats.priority_zero_received += 1;
+        }
+        note_peer(inst, p.rx.src, advert.priority, form, now);
+        let heard = Heard {
+            src: p.rx.src,
+            priority: advert.priority,
+            interval: Duration::from_nanos(advert.interval_nanos()),
+        };
+        self.input(i, now, Input::Advert(heard));
+    }
+
+    async fn on_link(&mut self, ev: LinkEvent) {
+        let changed = self.links.insert(ev.name.clone(), ev.up) != Some(ev.up);
+        if !changed {
+            return;
+        }
+        info!(interface = %ev.name, up = ev.up, "link {}", if ev.up { "up" } else { "down" });
+        self.resolve_all().await;
+    }
+
+    /// Re-reads interface facts for every instance and feeds health and priority changes.
+    async fn resolve_all(&mut self) {
+        let now = Instant::now();
+        for i in 0..self.instances.len() {
+            if self.instances[i].is_some() {
+                self.resolve(i, now).await;
+            }
+        }
+    }
+
+    /// Resolves instance `i`'s interface, source address and port, then feeds the engine
+    /// its health (Start / Fault / FaultCleared) and effective priority.
+    async fn resolve(&mut self, i: usize, now: Instant) {
+        let Some(inst) = self.instances[i].as_ref() else { return };
+        let cfg = inst.cfg.clone();
+        let exclude: Vec<IpAddr> = self
+            .instances
+            .iter()
+            .flatten()
+            .filter(|x| x.cfg.interface == cfg.interface)
+            .flat_map(|x| x.addrs.iter().copied())
+            .collect();
+        let info = match self.netlink.iface(&cfg.interface, &exclude).await {
+            Ok(info) => Some(info),
+            Err(e) => {
+                warn!(instance = %cfg.name, "{e}");
+                None
+            }
+        };
+        if let Some(info) = &info {
+            self.links.insert(info.name.clone(), info.up);
+        }
+        for t in &cfg.track_interfaces {
+            if !self.links.contains_key(&t.name) {
+                let up = self.netlink.iface(&t.name, &[]).await.map(|x| x.up).unwrap_or(false);
+                self.links.insert(t.name.clone(), up);
+            }
+        }
+        let src = info.as_ref().and_then(|f| {
+            cfg.unicast_src.or(match cfg.family {
+                Family::Ipv4 => f.ipv4_primary.map(IpAddr::V4),
+                Family::Ipv6 => f.ipv6_link_local.map(IpAddr::V6),
+            })
+        });
+        let port = match &info {
+            Some(f) => match self.port_for(f, cfg.family) {
+                Ok(p) => Some(p),
+                Err(e) => {
+                    error!(instance = %cfg.name, "{e}");
+                    None
+                }
+            },
+            None => None,
+        };
+        let link_up = info.as_ref().is_some_and(|f| f.up);
+        let tracked_ok = cfg
+            .track_interfaces
+            .iter()
+            .filter(|t| t.weight.is_none())
+            .all(|t| self.links.get(&t.name).copied().unwrap_or(false));
+        let healthy = link_up && src.is_some() && port.is_some() && tracked_ok;
+        let prio = effective_priority(
+            cfg.priority,
+            cfg.track_interfaces
+                .iter()
+                .filter_map(|t| t.weight.map(|w| (w, self.links.get(&t.name).copied().unwrap_or(false)))),
+        );
+        if info.is_none() || (link_up && src.is_none()) {
+            self.retry_at.get_or_insert(now + RETRY);
+            if link_up && src.is_none() {
+                warn!(instance = %cfg.name, interface = %cfg.interface, "no {} source address yet", cfg.family.as_str());
+            }
+        }
+        // Register in the port's VRID table.
+        if let Some(p) = port {
+            let port = self.ports[p].as_mut().expect("port just opened");
+            port.by_vrid.insert(cfg.vrid, i);
+        }
+        let inst = self.instances[i].as_mut().expect("checked above");
+        if let (Some(old), Some(p)) = (inst.port, port)
+            && old != p
+        {
+            // Interface re-created: the old port's table must forget us.
+            if let Some(op) = self.ports[old].as_mut() {
+                op.by_vrid.remove(&cfg.vrid);
+            }
+        }
+        inst.port = port.or(inst.port);
+        inst.iface = info.or(inst.iface.take());
+        if let Some(s) = src {
+            if inst.src != Some(s) {
+                inst.src = Some(s);
+                inst.engine.handle(now, Input::PrimaryAddress(s), &mut Vec::new());
+            }
+        }
+        let was_started = inst.started;
+        let was_healthy = inst.healthy;
+        inst.started = true;
+        inst.healthy = healthy;
+        if prio != inst.engine.priority() {
+            self.input(i, now, Input::Priority(prio));
+        }
+        if !was_started {
+            self.input(i, now, Input::Start { healthy });
+        } else if was_healthy && !healthy {
+            self.input(i, now, Input::Fault);
+        } else if !was_healthy && healthy {
+            self.input(i, now, Input::FaultCleared);
+        }
+    }
+
+    /// The port for (interface, family), opened on first use.
+    fn port_for(&mut self, info: &IfaceInfo, family: Family) -> Result<usize, net::NetError> {
+        let key = (info.name.clone(), family);
+        if let Some(&p) = self.port_by_key.get(&key) {
+            let port = self.ports[p].as_ref().expect("port in index");
+            if port.ifindex == info.index {
+                return Ok(p);
+            }
+            // The interface was re-created with a new index: reopen.
+            self.close_port(p);
+        }
+        let sock = VrrpSocket::open(info, family)
+            .map_err(|e| net::NetError::open(format!("VRRP {} socket", family.as_str()), &info.name, net::Capability::NetRaw, e))?;
+        let sock = Arc::new(sock);
+        let id = self.ports.iter().position(|p| p.is_none()).unwrap_or(self.ports.len());
+        let reader = tokio::spawn(reader_task(id, sock.clone(), self.pkt_tx.clone()));
+        let port = Port {
+            iface: info.name.clone(),
+            family,
+            ifindex: info.index,
+            sock,
+            reader,
+            by_vrid: HashMap::new(),
+            dropped: BTreeMap::new(),
+        };
+        if id == self.ports.len() {
+            self.ports.push(Some(port));
+        } else {
+            self.ports[id] = Some(port);
+        }
+        self.port_by_key.insert(key, id);
+        Ok(id)
+    }
+
+    fn close_port(&mut self, p: usize) {
+        if let Some(port) = self.ports[p].take() {
+            port.reader.abort();
+            self.port_by_key.remove(&(port.iface.clone(), port.family));
+            debug!(interface = %port.iface, family = port.family.as_str(), "socket closed");
+        }
+    }
+
+    async fn add_instance(&mut self, cfg: InstanceConfig) -> Result<(), String> {
+        let name = cfg.name.clone();
+        let i = self.instances.iter().position(|x| x.is_none()).unwrap_or(self.instances.len());
+        if i == self.instances.len() {
+            self.instances.push(None);
+        }
+        self.instances[i] = Some(Inst::new(cfg));
+        self.by_name.insert(name.clone(), i);
+        self.resolve(i, Instant::now()).await;
+        let inst = self.instances[i].as_ref().expect("just added");
+        if inst.port.is_none() && inst.iface.is_some() {
+            return Err("cannot open the VRRP socket (see the error above)".to_owned());
+        }
+        Ok(())
+    }
+
+    /// Resigns instance `i` (priority 0 when master, addresses released) and forgets it.
+    fn remove_instance(&mut self, i: usize) {
+        self.input(i, Instant::now(), Input::Shutdown);
+        if let Some(inst) = self.instances[i].take() {
+            self.by_name.remove(&inst.cfg.name);
+            if let Some(p) = inst.port
+                && let Some(port) = self.ports[p].as_mut()
+            {
+                if port.by_vrid.get(&inst.cfg.vrid) == Some(&i) {
+                    port.by_vrid.remove(&inst.cfg.vrid);
+                }
+                if port.by_vrid.is_empty() {
+                    self.close_port(p);
+                }
+            }
+        }
+    }
+
+    /// SIGHUP: re-read the configuration; keep unchanged instances as they are.
+    async fn reload(&mut self) {
+        info!(path = %self.config_path.display(), "SIGHUP: reloading configuration");
+        let loaded = match config::load(&self.config_path) {
+            Ok(l) => l,
+            Err(diags) => {
+                for d in &diags {
+                    error!("{d}");
+                }
+                error!("new configuration rejected; the running one is kept");
+                return;
+            }
+        };
+        for w in &loaded.warnings {
+            warn!("{w}");
+        }
+        let new = loaded.config;
+        if new.listen != self.config.listen {
+            warn!("listen address changes take effect on restart");
+        }
+        let now = Instant::now();
+        let (mut kept, mut updated, mut added, mut removed) = (0, 0, 0, 0);
+        let names: Vec<String> = self.by_name.keys().cloned().collect();
+        for name in names {
+            let i = self.by_name[&name];
+            let old = self.instances[i].as_ref().expect("indexed").cfg.clone();
+            match new.instances.get(&name) {
+                Some(c) if *c == old => kept += 1,
+                Some(c)
+                    if (&c.interface, c.vrid, c.family, c.version, &c.virtual_ipaddress)
+                        == (&old.interface, old.vrid, old.family, old.version, &old.virtual_ipaddress) =>
+                {
+                    // Same virtual router: update in place, no state change, no address flap.
+                    let inst = self.instances[i].as_mut().expect("indexed");
+                    inst.auth = c.auth_pass.as_deref().map(vrrp::auth_data);
+                    inst.cfg = c.clone();
+                    let mut actions = std::mem::take(&mut self.actions);
+                    inst.engine.set_params(engine_params(c), now, &mut actions);
+                    self.execute(i, &mut actions);
+                    self.actions = actions;
+                    self.schedule(i);
+                    self.resolve(i, now).await;
+                    updated += 1;
+                }
+                _ => {
+                    self.remove_instance(i);
+                    removed += 1;
+                }
+            }
+        }
+        for (name, c) in &new.instances {
+            if !self.by_name.contains_key(name) {
+                if let Err(e) = self.add_instance(c.clone()).await {
+                    error!(instance = %name, "{e}");
+                }
+                added += 1;
+            }
+        }
+        self.config = new;
+        info!(kept, updated, added, removed, "configuration reloaded");
+    }
+
+    /// Resign every instance and wait until the addresses are released.
+    async fn shutdown(&mut self) {
+        for i in 0..self.instances.len() {
+            if self.instances[i].is_some() {
+                self.remove_instance(i);
+            }
+        }
+        let (tx, rx) = oneshot::channel();
+        if self.effects.send(Effect::Flush(tx)).is_ok() {
+            let _ = rx.await;
+        }
+        for p in 0..self.ports.len() {
+            self.close_port(p);
+        }
+        info!("stopped");
+    }
+}
+
+fn note_peer(inst: &mut Inst, src: IpAddr, priority: u8, form: ChecksumForm, now: Instant) {
+    if let Some(peer) = inst.peers.get_mut(&src) {
+        if peer.checksum_form != form {
+            info!(instance = %inst.cfg.name, peer = %src, form = form.as_str(), "peer changed its checksum form");
+        }
+        peer.adverts += 1;
+        peer.priority = priority;
+        peer.last_seen = now;
+        peer.checksum_form = form;
+        return;
+    }
+    if inst.peers.len() >= MAX_PEERS
+        && let Some(oldest) = inst.peers.iter().min_by_key(|(_, p)| p.last_seen).map(|(a, _)| *a)
+    {
+        inst.peers.remove(&oldest);
+    }
+    info!(instance = %inst.cfg.name, peer = %src, priority, checksum = form.as_str(), "new peer");
+    inst.peers.insert(src, Peer { adverts: 1, priority, last_seen: now, checksum_form: form });
+}
+
+fn send_advert(inst: &mut Inst, sock: &VrrpSocket, src: IpAddr, priority: u8) {
+    let spec = AdvertSpec {
+        version: inst.cfg.version,
+        vrid: inst.cfg.vrid,
+        priority,
+        interval: inst.interval_field(),
+        auth: inst.auth,
+        addresses: &inst.addrs,
+    };
+    let form = match inst.cfg.v3_checksum {
+        V3Checksum::PseudoHeader => ChecksumForm::PseudoHeader,
+        V3Checksum::Rfc9568 => ChecksumForm::MessageOnly,
+    };
+    let group = match inst.cfg.family {
+        Family::Ipv4 => IpAddr::V4(VRRP_V4_GROUP),
+        Family::Ipv6 => IpAddr::V6(VRRP_V6_GROUP),
+    };
+    let peers: &[IpAddr] = if inst.cfg.unicast_peers.is_empty() { std::slice::from_ref(&group) } else { &inst.cfg.unicast_peers };
+    for &dst in peers {
+        vrrp::encode(&spec, src, dst, form, &mut inst.buf);
+        match sock.send(&inst.buf, src, dst) {
+            Ok(()) => {
+                inst.stats.adverts_sent += 1;
+                if priority == 0 {
+                    inst.stats.priority_zero_sent += 1;
+                }
+            }
+            Err(e) => {
+                inst.stats.send_errors += 1;
+                if inst.stats.send_errors.is_power_of_two() {
+                    warn!(instance = %inst.cfg.name, dst = %dst, errors = inst.stats.send_errors, "advert not sent: {e}");
+                }
+            }
+        }
+    }
+}
+
+async fn reader_task(port: usize, sock: Arc<VrrpSocket>, tx: mpsc::UnboundedSender<Packet>) {
+    let mut buf = vec![0u8; 65536];
+    loop {
+        match sock.recv(&mut buf).await {
+            Ok(rx) => {
+                let data = buf[rx.offset..rx.offset + rx.len].to_vec();
+                if tx.send(Packet { port, rx, data }).is_err() {
+                    return;
+                }
+            }
+            Err(e) => {
+                warn!(interface = %sock.ifname(), "receive failed: {e}");
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tracked_interface_weights_follow_keepalived() {
+        // Negative weight applies while down, positive while up, result clamped to 1..=254.
+        assert_eq!(effective_priority(100, [(-30, false)].into_iter()), 70);
+        assert_eq!(effective_priority(100, [(-30, true)].into_iter()), 100);
+        assert_eq!(effective_priority(100, [(30, true)].into_iter()), 130);
+        assert_eq!(effective_priority(100, [(-200, false)].into_iter()), 1);
+        assert_eq!(effective_priority(250, [(20, true)].into_iter()), 254);
+        assert_eq!(effective_priority(255, [(-50, false)].into_iter()), 255);
+    }
+
+    fn cfg(yaml: &str) -> InstanceConfig {
+        let c = config::parse_str(yaml, "t.yaml").expect("valid").config;
+        c.instances.into_values().next().unwrap()
+    }
+
+    #[test]
+    fn rfc3768_7_1_v2_auth_and_interval_checks() {
+        let c = cfg("instances:\n  V:\n    interface: eth0\n    vrid: 13\n    version: 2\n    authentication: {type: pass, password: \"1111\"}\n    virtual_ipaddress: [10.99.0.13]\n");
+        let src: IpAddr = [10, 99, 0, 11].into();
+        let dst: IpAddr = [224, 0, 0, 18].into();
+        let addrs = [IpAddr::from([10, 99, 0, 13])];
+        let mk = |auth: Option<[u8; 8]>, interval: u16, version: Version| {
+            let spec = AdvertSpec { version, vrid: 13, priority: 100, interval, auth, addresses: &addrs };
+            let mut b = Vec::new();
+            vrrp::encode(&spec, src, dst, ChecksumForm::PseudoHeader, &mut b);
+            b
+        };
+        let ok = mk(Some(vrrp::auth_data("1111")), 1, Version::V2);
+        assert_eq!(check_advert(&c, &vrrp::decode(&ok, src, dst).unwrap().0), Ok(false));
+        let b = mk(None, 1, Version::V2);
+        assert_eq!(check_advert(&c, &vrrp::decode(&b, src, dst).unwrap().0), Err(DropReason::AuthType));
+        let b = mk(Some(vrrp::auth_data("2222")), 1, Version::V2);
+        assert_eq!(check_advert(&c, &vrrp::decode(&b, src, dst).unwrap().0), Err(DropReason::AuthFailure));
+        let b = mk(Some(vrrp::auth_data("1111")), 2, Version::V2);
+        assert_eq!(check_advert(&c, &vrrp::decode(&b, src, dst).unwrap().0), Err(DropReason::Interval));
+        let b = mk(None, 100, Version::V3);
+        assert_eq!(check_advert(&c, &vrrp::decode(&b, src, dst).unwrap().0), Err(DropReason::Version));
+    }
+
+    #[test]
+    fn address_list_mismatch_is_reported_not_dropped() {
+        let c = cfg("instances:\n  V:\n    interface: eth0\n    vrid: 21\n    virtual_ipaddress: [10.99.0.21]\n");
+        let src: IpAddr = [10, 99, 0, 11].into();
+        let dst: IpAddr = [224, 0, 0, 18].into();
+        let addrs = [IpAddr::from([10, 99, 0, 99])];
+        let spec = AdvertSpec { version: Version::V3, vrid: 21, priority: 100, interval: 100, auth: None, addresses: &addrs };
+        let mut b = Vec::new();
+        vrrp::encode(&spec, src, dst, ChecksumForm::PseudoHeader, &mut b);
+        assert_eq!(check_advert(&c, &vrrp::decode(&b, src, dst).unwrap().0), Ok(true));
+    }
+}
