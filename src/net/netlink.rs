@@ -1,0 +1,380 @@
+//! Route netlink: interface facts, address add/remove/list, link state events.
+
+use std::io;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+
+use futures::{StreamExt, TryStreamExt};
+use netlink_packet_route::address::{
+    AddressAttribute, AddressFlags, AddressHeaderFlags, AddressMessage,
+};
+use netlink_packet_route::link::{LinkAttribute, LinkFlags, LinkMessage};
+use netlink_packet_route::{AddressFamily, RouteNetlinkMessage};
+use rtnetlink::packet_core::NetlinkPayload;
+use rtnetlink::sys::AsyncSocket;
+use rtnetlink::{AddressMessageBuilder, Handle, MulticastGroup};
+use tokio::sync::mpsc;
+
+use super::{IfaceInfo, LinkEvent, NetError, fmt_prefix, is_ipv6_link_local};
+
+/// Receive buffer for the link-event socket, so bursts of events do not overrun it.
+const EVENT_RCVBUF: usize = 1 << 20;
+
+/// A route netlink connection. Cheap to clone (all clones share one socket).
+#[derive(Clone)]
+pub struct Netlink {
+    handle: Handle,
+}
+
+impl std::fmt::Debug for Netlink {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Netlink")
+    }
+}
+
+/// Fails (instead of panicking) when called outside a tokio runtime.
+fn runtime() -> io::Result<tokio::runtime::Handle> {
+    tokio::runtime::Handle::try_current()
+        .map_err(|e| io::Error::other(format!("netlink needs a tokio runtime: {e}")))
+}
+
+/// rtnetlink's error as an io::Error (the errno for kernel NACKs).
+fn nl_io(e: rtnetlink::Error) -> io::Error {
+    match e {
+        rtnetlink::Error::NetlinkError(m) if m.code.is_some() => m.to_io(),
+        other => io::Error::other(other),
+    }
+}
+
+fn nl_err(op: &'static str, target: impl Into<String>, e: rtnetlink::Error) -> NetError {
+    NetError::Netlink {
+        op,
+        target: target.into(),
+        source: nl_io(e),
+    }
+}
+
+impl Netlink {
+    /// Opens a route netlink connection (spawns its driver on the current tokio runtime).
+    pub fn new() -> io::Result<Netlink> {
+        let rt = runtime()?;
+        let (conn, handle, _unsolicited) = rtnetlink::new_connection()?;
+        rt.spawn(conn);
+        Ok(Netlink { handle })
+    }
+
+    /// Interface by name: index, mac, up, primary IPv4 (first non-secondary IPv4 address that
+    /// is not one of `exclude`), IPv6 link-local (fe80::/10, not tentative).
+    pub async fn iface(&self, name: &str, exclude: &[IpAddr]) -> Result<IfaceInfo, NetError> {
+        let link = self
+            .handle
+            .link()
+            .get()
+            .match_name(name)
+            .execute()
+            .try_next()
+            .await
+            .map_err(|e| match nl_io(e) {
+                e if e.raw_os_error() == Some(libc::ENODEV) => {
+                    NetError::NoSuchInterface(name.to_string())
+                }
+                source => NetError::Netlink {
+                    op: "get link",
+                    target: name.to_string(),
+                    source,
+                },
+            })?
+            .ok_or_else(|| NetError::NoSuchInterface(name.to_string()))?;
+        let (index, link_name, up) = link_facts(&link);
+        let mac = link
+            .attributes
+            .iter()
+            .find_map(|a| match a {
+                LinkAttribute::Address(b) if b.len() == 6 => {
+                    let mut m = [0u8; 6];
+                    m.copy_from_slice(b);
+                    Some(m)
+                }
+                _ => None,
+            })
+            .unwrap_or([0; 6]);
+
+        let msgs = self.address_messages(index).await?;
+        let ipv4_primary = msgs.iter().find_map(|m| match address_of(m) {
+            Some(IpAddr::V4(a))
+                if !flags_of(m).contains(AddressFlags::Secondary)
+                    && !exclude.contains(&IpAddr::V4(a)) =>
+            {
+                Some(a)
+            }
+            _ => None,
+        });
+        let ipv6_link_local = msgs.iter().find_map(|m| match address_of(m) {
+            Some(IpAddr::V6(a))
+                if is_ipv6_link_local(&a)
+                    && !flags_of(m)
+                        .intersects(AddressFlags::Tentative | AddressFlags::Dadfailed) =>
+            {
+                Some(a)
+            }
+            _ => None,
+        });
+        Ok(IfaceInfo {
+            index,
+            name: if link_name.is_empty() {
+                name.to_string()
+            } else {
+                link_name
+            },
+            mac,
+            up,
+            ipv4_primary,
+            ipv6_link_local,
+        })
+    }
+
+    /// Adds `addr/prefix_len` to `ifindex`; IPv6 with IFA_F_NODAD (usable at once, no DAD).
+    /// Already present (EEXIST) is success.
+    pub async fn add_address(
+        &self,
+        ifindex: u32,
+        addr: IpAddr,
+        prefix_len: u8,
+    ) -> Result<(), NetError> {
+        let mut req = self.handle.address().add(ifindex, addr, prefix_len);
+        if addr.is_ipv6() {
+            let msg = req.message_mut();
+            msg.header.flags |= AddressHeaderFlags::Nodad;
+            msg.attributes
+                .push(AddressAttribute::Flags(AddressFlags::Nodad));
+        }
+        match req.execute().await.map_err(nl_io) {
+            Ok(()) => Ok(()),
+            Err(e) if e.raw_os_error() == Some(libc::EEXIST) => Ok(()),
+            Err(source) => Err(NetError::Netlink {
+                op: "add address",
+                target: format!("{} on ifindex {ifindex}", fmt_prefix(addr, prefix_len)),
+                source,
+            }),
+        }
+    }
+
+    /// Removes `addr/prefix_len` from `ifindex`; not present (or interface gone) is success.
+    pub async fn del_address(
+        &self,
+        ifindex: u32,
+        addr: IpAddr,
+        prefix_len: u8,
+    ) -> Result<(), NetError> {
+        let msg = address_message(ifindex, addr, prefix_len);
+        match self
+            .handle
+            .address()
+            .del(msg)
+            .execute()
+            .await
+            .map_err(nl_io)
+        {
+            Ok(()) => Ok(()),
+            Err(e)
+                if matches!(
+                    e.raw_os_error(),
+                    Some(libc::EADDRNOTAVAIL | libc::ENOENT | libc::ESRCH | libc::ENODEV)
+                ) =>
+            {
+                Ok(())
+            }
+            Err(source) => Err(NetError::Netlink {
+                op: "delete address",
+                target: format!("{} on ifindex {ifindex}", fmt_prefix(addr, prefix_len)),
+                source,
+            }),
+        }
+    }
+
+    /// Addresses currently on `ifindex`, as (address, prefix length), in kernel order.
+    pub async fn addresses(&self, ifindex: u32) -> Result<Vec<(IpAddr, u8)>, NetError> {
+        Ok(self
+            .address_messages(ifindex)
+            .await?
+            .iter()
+            .filter_map(|m| address_of(m).map(|a| (a, m.header.prefix_len)))
+            .collect())
+    }
+
+    async fn address_messages(&self, ifindex: u32) -> Result<Vec<AddressMessage>, NetError> {
+        self.handle
+            .address()
+            .get()
+            .set_link_index_filter(ifindex)
+            .execute()
+            .try_collect()
+            .await
+            .map_err(|e| nl_err("list addresses", format!("of ifindex {ifindex}"), e))
+    }
+}
+
+/// The message that names `addr/prefix_len` on `ifindex` (for deletion).
+fn address_message(ifindex: u32, addr: IpAddr, prefix_len: u8) -> AddressMessage {
+    match addr {
+        IpAddr::V4(a) => AddressMessageBuilder::<Ipv4Addr>::new()
+            .index(ifindex)
+            .address(a, prefix_len)
+            .build(),
+        IpAddr::V6(a) => AddressMessageBuilder::<Ipv6Addr>::new()
+            .index(ifindex)
+            .address(a, prefix_len)
+            .build(),
+    }
+}
+
+/// The interface's own address of an RTM_NEWADDR: IFA_LOCAL for IPv4 (IFA_ADDRESS is the peer
+/// on point-to-point links), IFA_ADDRESS for IPv6.
+fn address_of(m: &AddressMessage) -> Option<IpAddr> {
+    let find = |local: bool| {
+        m.attributes.iter().find_map(|a| match a {
+            AddressAttribute::Local(x) if local => Some(*x),
+            AddressAttribute::Address(x) if !local => Some(*x),
+            _ => None,
+        })
+    };
+    match m.header.family {
+        AddressFamily::Inet => find(true).or_else(|| find(false)),
+        AddressFamily::Inet6 => find(false).or_else(|| find(true)),
+        _ => None,
+    }
+}
+
+/// IFA_FLAGS when present (it supersedes the 8-bit header flags), else the header flags.
+fn flags_of(m: &AddressMessage) -> AddressFlags {
+    m.attributes
+        .iter()
+        .find_map(|a| match a {
+            AddressAttribute::Flags(f) => Some(*f),
+            _ => None,
+        })
+        .unwrap_or_else(|| AddressFlags::from_bits_retain(u32::from(m.header.flags.bits())))
+}
+
+/// (index, name, up) of a link message.
+fn link_facts(link: &LinkMessage) -> (u32, String, bool) {
+    let name = link
+        .attributes
+        .iter()
+        .find_map(|a| match a {
+            LinkAttribute::IfName(n) => Some(n.clone()),
+            _ => None,
+        })
+        .unwrap_or_default();
+    let f = link.header.flags;
+    let up = f.contains(LinkFlags::Up) && f.contains(LinkFlags::LowerUp);
+    (link.header.index, name, up)
+}
+
+/// Subscribes to RTMGRP_LINK; yields an event for every RTM_NEWLINK/RTM_DELLINK
+/// (up = IFF_UP && IFF_LOWER_UP; a deleted link is down). If the kernel reports that events
+/// were lost (socket overrun), the current state of every link is re-sent. Spawns its tasks on
+/// the current tokio runtime; they end when the receiver is dropped.
+pub fn link_events() -> io::Result<mpsc::UnboundedReceiver<LinkEvent>> {
+    let rt = runtime()?;
+    let (mut conn, handle, mut messages) = rtnetlink::new_connection()?;
+    let sock = conn.socket_mut().socket_mut();
+    // Larger buffer first (best effort), then join RTNLGRP_LINK.
+    let _ = sock.set_rx_buf_sz(EVENT_RCVBUF);
+    let groups = 1u32 << (MulticastGroup::Link as u32 - 1);
+    sock.bind(&rtnetlink::sys::SocketAddr::new(0, groups))?;
+    let driver = rt.spawn(conn);
+
+    let (tx, rx) = mpsc::unbounded_channel();
+    rt.spawn(async move {
+        loop {
+            let next = tokio::select! {
+                _ = tx.closed() => break,
+                m = messages.next() => m,
+            };
+            let Some((msg, _)) = next else {
+                tracing::warn!("netlink link-event socket closed");
+                break;
+            };
+            match msg.payload {
+                NetlinkPayload::InnerMessage(RouteNetlinkMessage::NewLink(link)) => {
+                    let (index, name, up) = link_facts(&link);
+                    let _ = tx.send(LinkEvent { index, name, up });
+                }
+                NetlinkPayload::InnerMessage(RouteNetlinkMessage::DelLink(link)) => {
+                    let (index, name, _) = link_facts(&link);
+                    let _ = tx.send(LinkEvent {
+                        index,
+                        name,
+                        up: false,
+                    });
+                }
+                NetlinkPayload::Overrun(_) => {
+                    tracing::warn!("netlink link events overrun; re-reading all links");
+                    let mut links = handle.link().get().execute();
+                    loop {
+                        match links.try_next().await {
+                            Ok(Some(link)) => {
+                                let (index, name, up) = link_facts(&link);
+                                let _ = tx.send(LinkEvent { index, name, up });
+                            }
+                            Ok(None) => break,
+                            Err(e) => {
+                                tracing::warn!("re-reading links after overrun: {e}");
+                                break;
+                            }
+                        }
+                    }
+                }
+                _ => {}
+            }
+        }
+        driver.abort();
+    });
+    Ok(rx)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn v6_msg(addr: &str, flags: Option<AddressFlags>, hdr: AddressHeaderFlags) -> AddressMessage {
+        let mut m = address_message(1, addr.parse().unwrap(), 64);
+        m.header.flags = hdr;
+        if let Some(f) = flags {
+            m.attributes.push(AddressAttribute::Flags(f));
+        }
+        m
+    }
+
+    #[test]
+    fn flags_prefer_attribute() {
+        let m = v6_msg(
+            "fe80::1",
+            Some(AddressFlags::Tentative),
+            AddressHeaderFlags::empty(),
+        );
+        assert!(flags_of(&m).contains(AddressFlags::Tentative));
+        let m = v6_msg("fe80::1", None, AddressHeaderFlags::Tentative);
+        assert!(flags_of(&m).contains(AddressFlags::Tentative));
+        let m = v6_msg(
+            "fe80::1",
+            Some(AddressFlags::Permanent),
+            AddressHeaderFlags::empty(),
+        );
+        assert!(!flags_of(&m).contains(AddressFlags::Tentative));
+    }
+
+    #[test]
+    fn address_of_uses_local_for_v4() {
+        let mut m = address_message(1, "10.99.0.1".parse().unwrap(), 24);
+        assert_eq!(address_of(&m), Some("10.99.0.1".parse().unwrap()));
+        // Point-to-point: IFA_ADDRESS is the peer.
+        m.attributes
+            .retain(|a| !matches!(a, AddressAttribute::Address(_)));
+        m.attributes
+            .insert(0, AddressAttribute::Address("10.99.0.2".parse().unwrap()));
+        assert_eq!(address_of(&m), Some("10.99.0.1".parse().unwrap()));
+        let m = address_message(1, "fd00:99::1".parse().unwrap(), 64);
+        assert_eq!(address_of(&m), Some("fd00:99::1".parse().unwrap()));
+    }
+}

@@ -1,0 +1,280 @@
+//! A LAN of network namespaces built by each test: a bridge namespace `<prefix>-sw` with
+//! multicast snooping off, and one namespace per host with `eth0` (a veth into the bridge).
+//! Addresses only in 10.99.0.0/16 and fd00:99::/64. Everything is removed on drop, and every
+//! process started is ended by pid.
+//!
+//! Lab tests need root, iproute2, tcpdump and tshark; they fail (never skip) without them.
+
+#![allow(dead_code)]
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+pub const VIPD: &str = env!("CARGO_BIN_EXE_vipd");
+
+/// Runs a command, panicking with its output on failure.
+pub fn sh(args: &[&str]) -> String {
+    let out = Command::new(args[0])
+        .args(&args[1..])
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {args:?}: {e}"));
+    assert!(
+        out.status.success(),
+        "{args:?} failed: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Like `sh` but returns whether it succeeded.
+pub fn sh_ok(args: &[&str]) -> bool {
+    Command::new(args[0])
+        .args(&args[1..])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .map(|s| s.success())
+        .unwrap_or(false)
+}
+
+/// Fails the test when not root or a tool is missing.
+pub fn require(tools: &[&str]) {
+    assert!(nix_is_root(), "lab tests need root (run the README's test command as root)");
+    for t in tools {
+        assert!(
+            sh_ok(&["sh", "-c", &format!("command -v {t}")]),
+            "lab tests need `{t}` (installed by .ci/run)"
+        );
+    }
+}
+
+fn nix_is_root() -> bool {
+    fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| s.lines().find(|l| l.starts_with("Uid:")).map(|l| l.split_whitespace().nth(1) == Some("0")))
+        .unwrap_or(false)
+}
+
+/// One LAN.
+pub struct Lab {
+    pub prefix: String,
+    pub dir: PathBuf,
+    hosts: Vec<String>,
+    children: Vec<(String, Child)>,
+}
+
+impl Lab {
+    /// Creates the switch namespace. `prefix` must be unique per test (namespace names).
+    pub fn new(prefix: &str) -> Lab {
+        require(&["ip", "tcpdump", "tshark"]);
+        let prefix = format!("{prefix}{}", std::process::id() % 10000);
+        let dir = std::env::temp_dir().join(format!("vipd-lab-{prefix}"));
+        let _ = fs::remove_dir_all(&dir);
+        fs::create_dir_all(&dir).unwrap();
+        let lab = Lab { prefix, dir, hosts: vec![], children: vec![] };
+        let sw = lab.ns("sw");
+        let _ = Command::new("ip").args(["netns", "del", &sw]).output();
+        sh(&["ip", "netns", "add", &sw]);
+        sh(&["ip", "-n", &sw, "link", "add", "br0", "type", "bridge", "mcast_snooping", "0"]);
+        sh(&["ip", "-n", &sw, "link", "set", "br0", "up"]);
+        lab
+    }
+
+    /// Namespace name of host `h`.
+    pub fn ns(&self, h: &str) -> String {
+        format!("{}-{h}", self.prefix)
+    }
+
+    /// Adds host `h` with `eth0` carrying `v4` (/24) and `v6` (/64), if given.
+    pub fn host(&mut self, h: &str, v4: &str, v6: Option<&str>) {
+        let ns = self.ns(h);
+        let sw = self.ns("sw");
+        let port = format!("p{h}");
+        let _ = Command::new("ip").args(["netns", "del", &ns]).output();
+        sh(&["ip", "netns", "add", &ns]);
+        self.hosts.push(ns.clone());
+        sh(&["ip", "link", "add", "eth0", "netns", &ns, "type", "veth", "peer", "name", &port, "netns", &sw]);
+        sh(&["ip", "-n", &sw, "link", "set", &port, "master", "br0", "up"]);
+        for k in ["all", "default", "eth0"] {
+            sh(&["ip", "netns", "exec", &ns, "sysctl", "-qw", &format!("net.ipv6.conf.{k}.accept_dad=0")]);
+        }
+        sh(&["ip", "-n", &ns, "link", "set", "lo", "up"]);
+        sh(&["ip", "-n", &ns, "link", "set", "eth0", "up"]);
+        sh(&["ip", "-n", &ns, "addr", "add", &format!("{v4}/24"), "dev", "eth0"]);
+        if let Some(v6) = v6 {
+            sh(&["ip", "-n", &ns, "addr", "add", &format!("{v6}/64"), "dev", "eth0", "nodad"]);
+        }
+        // Wait for the link-local address (needed as the IPv6 advert source).
+        wait_for(Duration::from_secs(5), "link-local address", || {
+            sh(&["ip", "-n", &ns, "-6", "addr", "show", "dev", "eth0", "scope", "link"]).contains("fe80")
+        });
+    }
+
+    /// Writes a file in the lab directory and returns its path.
+    pub fn file(&self, name: &str, text: &str) -> PathBuf {
+        let p = self.dir.join(name);
+        fs::write(&p, text).unwrap();
+        p
+    }
+
+    /// Starts a command inside host `h`'s namespace, output to `<dir>/<log>`.
+    pub fn spawn(&mut self, h: &str, log: &str, args: &[&str]) -> u32 {
+        let ns = self.ns(h);
+        let logf = fs::File::create(self.dir.join(log)).unwrap();
+        let child = Command::new("ip")
+            .args(["netns", "exec", &ns])
+            .args(args)
+            .env("VIPD_LOG", "info,vipd=debug")
+            .stdin(Stdio::null())
+            .stdout(logf.try_clone().unwrap())
+            .stderr(logf)
+            .spawn()
+            .unwrap_or_else(|e| panic!("spawn {args:?}: {e}"));
+        let pid = child.id();
+        self.children.push((log.to_owned(), child));
+        pid
+    }
+
+    /// Starts vipd on host `h` with the given YAML; returns its pid.
+    pub fn vipd(&mut self, h: &str, yaml: &str) -> u32 {
+        let cfg = self.file(&format!("{h}.yaml"), yaml);
+        let out = Command::new(VIPD).args(["check", "-c"]).arg(&cfg).output().unwrap();
+        assert!(out.status.success(), "config for {h} invalid: {}", String::from_utf8_lossy(&out.stdout));
+        let cfg = cfg.to_str().unwrap().to_owned();
+        self.spawn(h, &format!("{h}.log"), &[VIPD, "run", "-c", &cfg])
+    }
+
+    /// Sends `sig` to pid.
+    pub fn signal(&self, pid: u32, sig: &str) {
+        sh(&["kill", &format!("-{sig}"), &pid.to_string()]);
+    }
+
+    /// Waits for process `pid` (started by this lab) to exit; returns its exit code.
+    pub fn wait_exit(&mut self, pid: u32, timeout: Duration) -> Option<i32> {
+        let idx = self.children.iter().position(|(_, c)| c.id() == pid).expect("our child");
+        let end = Instant::now() + timeout;
+        loop {
+            if let Some(st) = self.children[idx].1.try_wait().unwrap() {
+                self.children.remove(idx);
+                return st.code();
+            }
+            if Instant::now() > end {
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// The log written by a spawned process.
+    pub fn log(&self, name: &str) -> String {
+        fs::read_to_string(self.dir.join(name)).unwrap_or_default()
+    }
+
+    /// Whether `addr` is on host `h`'s eth0.
+    pub fn has_addr(&self, h: &str, addr: &str) -> bool {
+        let out = sh(&["ip", "-n", &self.ns(h), "addr", "show", "dev", "eth0"]);
+        out.split_whitespace().any(|w| w.split('/').next() == Some(addr))
+    }
+
+    /// Hosts among `hosts` that hold `addr`.
+    pub fn holders(&self, hosts: &[&str], addr: &str) -> Vec<String> {
+        hosts.iter().filter(|h| self.has_addr(h, addr)).map(|h| h.to_string()).collect()
+    }
+
+    /// Waits until exactly `host` of `hosts` holds `addr`, panicking with logs on timeout.
+    pub fn wait_holder(&self, hosts: &[&str], addr: &str, host: &str, timeout: Duration) -> Duration {
+        let start = Instant::now();
+        let end = start + timeout;
+        loop {
+            let h = self.holders(hosts, addr);
+            if h == [host] {
+                return start.elapsed();
+            }
+            if Instant::now() > end {
+                let logs: Vec<String> = hosts.iter().map(|x| format!("--- {x}\n{}", self.log(&format!("{x}.log")))).collect();
+                panic!("{addr}: holders {h:?}, wanted only {host}\n{}", logs.join("\n"));
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    /// Checks for `during` that the holders of `addr` never change from `[host]`.
+    pub fn hold_steady(&self, hosts: &[&str], addr: &str, host: &str, during: Duration) {
+        let end = Instant::now() + during;
+        while Instant::now() < end {
+            let h = self.holders(hosts, addr);
+            assert_eq!(h, [host], "{addr} must stay on {host} only");
+            std::thread::sleep(Duration::from_millis(25));
+        }
+    }
+
+    /// Sets host `h`'s eth0 down or up.
+    pub fn link(&self, h: &str, up: bool) {
+        sh(&["ip", "-n", &self.ns(h), "link", "set", "eth0", if up { "up" } else { "down" }]);
+    }
+
+    /// Starts a capture on host `h`'s eth0 into `<dir>/<name>.pcap`; returns its pid.
+    pub fn capture(&mut self, h: &str, name: &str, filter: &str) -> (u32, PathBuf) {
+        let path = self.dir.join(format!("{name}.pcap"));
+        let p = path.to_str().unwrap().to_owned();
+        let pid = self.spawn(h, &format!("{name}.tcpdump.log"), &["tcpdump", "-i", "eth0", "-U", "--immediate-mode", "-n", "-w", &p, filter]);
+        // tcpdump prints "listening on" once the capture runs.
+        let log = format!("{name}.tcpdump.log");
+        wait_for(Duration::from_secs(5), "tcpdump to start", || self.log(&log).contains("listening on"));
+        (pid, path)
+    }
+
+    /// Stops a capture (SIGINT flushes the file) and waits for it.
+    pub fn stop_capture(&mut self, pid: u32) {
+        self.signal(pid, "INT");
+        self.wait_exit(pid, Duration::from_secs(5));
+    }
+}
+
+impl Drop for Lab {
+    fn drop(&mut self) {
+        for (_, c) in &mut self.children {
+            let _ = Command::new("kill").args(["-TERM", &c.id().to_string()]).status();
+        }
+        let end = Instant::now() + Duration::from_secs(3);
+        for (_, c) in &mut self.children {
+            while Instant::now() < end && c.try_wait().ok().flatten().is_none() {
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+        for ns in self.hosts.iter().chain(std::iter::once(&self.ns("sw"))) {
+            let _ = Command::new("ip").args(["netns", "del", ns]).output();
+        }
+        if !std::thread::panicking() {
+            let _ = fs::remove_dir_all(&self.dir);
+        }
+    }
+}
+
+/// Polls `f` every 10 ms until it is true, panicking after `timeout`.
+pub fn wait_for(timeout: Duration, what: &str, mut f: impl FnMut() -> bool) {
+    let end = Instant::now() + timeout;
+    while !f() {
+        assert!(Instant::now() < end, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// Runs tshark on a capture with a display filter and fields, returning one line per packet.
+pub fn tshark(pcap: &Path, filter: &str, fields: &[&str]) -> Vec<String> {
+    let mut args: Vec<String> = vec!["-r".into(), pcap.to_str().unwrap().into(), "-Y".into(), filter.into(), "-T".into(), "fields".into()];
+    for f in fields {
+        args.push("-e".into());
+        args.push((*f).into());
+    }
+    args.push("-E".into());
+    args.push("separator=,".into());
+    let out = Command::new("tshark").args(&args).output().expect("tshark");
+    assert!(out.status.success(), "tshark: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8_lossy(&out.stdout).lines().map(|l| l.to_owned()).collect()
+}
