@@ -19,7 +19,9 @@ use tracing::{debug, error, info, warn};
 
 use crate::config::{self, Config, Family, InstanceConfig, V3Checksum, Version, Vip};
 use crate::engine::{self, Action, Heard, Input, Instance};
-use crate::net::{self, Announcer, IfaceInfo, LinkEvent, Netlink, VRRP_V4_GROUP, VRRP_V6_GROUP, VrrpSocket};
+use crate::net::{
+    self, Announcer, IfaceInfo, LinkEvent, Netlink, VRRP_V4_GROUP, VRRP_V6_GROUP, VrrpSocket,
+};
 use crate::packet::vrrp::{self, Advert, AdvertSpec, ChecksumForm, DropReason};
 
 /// How many peers per instance are remembered (oldest evicted).
@@ -63,7 +65,11 @@ pub fn check_advert(cfg: &InstanceConfig, a: &Advert<'_>) -> Result<bool, DropRe
         return Err(DropReason::Version);
     }
     if cfg.version == Version::V2 {
-        let want = if cfg.auth_pass.is_some() { vrrp::AUTH_PASS } else { vrrp::AUTH_NONE };
+        let want = if cfg.auth_pass.is_some() {
+            vrrp::AUTH_PASS
+        } else {
+            vrrp::AUTH_NONE
+        };
         if a.auth_type != want {
             return Err(DropReason::AuthType);
         }
@@ -77,7 +83,8 @@ pub fn check_advert(cfg: &InstanceConfig, a: &Advert<'_>) -> Result<bool, DropRe
         }
     }
     let ours = cfg.virtual_ipaddress.iter().map(|v| v.addr);
-    let mismatch = a.count() != cfg.virtual_ipaddress.len() || !ours.into_iter().all(|o| a.addresses().any(|x| x == o));
+    let mismatch = a.count() != cfg.virtual_ipaddress.len()
+        || !ours.into_iter().all(|o| a.addresses().any(|x| x == o));
     Ok(mismatch)
 }
 
@@ -182,9 +189,21 @@ impl Inst {
 
 /// Ordered side effects, executed by the effects task.
 enum Effect {
-    Add { ifindex: u32, vips: Vec<Vip>, name: String },
-    Remove { ifindex: u32, vips: Vec<Vip>, name: String },
-    Announce { iface: IfaceInfo, vips: Vec<IpAddr>, count: u32 },
+    Add {
+        ifindex: u32,
+        vips: Vec<Vip>,
+        name: String,
+    },
+    Remove {
+        ifindex: u32,
+        vips: Vec<Vip>,
+        name: String,
+    },
+    Announce {
+        iface: IfaceInfo,
+        vips: Vec<IpAddr>,
+        count: u32,
+    },
     Flush(oneshot::Sender<()>),
 }
 
@@ -192,35 +211,45 @@ async fn effects_task(netlink: Netlink, mut rx: mpsc::UnboundedReceiver<Effect>)
     let mut announcers: HashMap<u32, Announcer> = HashMap::new();
     while let Some(e) = rx.recv().await {
         match e {
-            Effect::Add { ifindex, vips, name } => {
+            Effect::Add {
+                ifindex,
+                vips,
+                name,
+            } => {
                 for v in vips {
                     match netlink.add_address(ifindex, v.addr, v.prefix_len).await {
                         Ok(()) => debug!(instance = %name, address = %v.addr, "address added"),
-                        Err(e) => error!(instance = %name, address = %v.addr, "cannot add address: {e}"),
+                        Err(e) => {
+                            error!(instance = %name, address = %v.addr, "cannot add address: {e}")
+                        }
                     }
                 }
             }
-            Effect::Remove { ifindex, vips, name } => {
+            Effect::Remove {
+                ifindex,
+                vips,
+                name,
+            } => {
                 for v in vips {
                     match netlink.del_address(ifindex, v.addr, v.prefix_len).await {
                         Ok(()) => debug!(instance = %name, address = %v.addr, "address removed"),
-                        Err(e) => error!(instance = %name, address = %v.addr, "cannot remove address: {e}"),
+                        Err(e) => {
+                            error!(instance = %name, address = %v.addr, "cannot remove address: {e}")
+                        }
                     }
                 }
             }
             Effect::Announce { iface, vips, count } => {
-                if !announcers.contains_key(&iface.index) {
-                    match Announcer::open(&iface) {
-                        Ok(a) => {
-                            announcers.insert(iface.index, a);
-                        }
+                let a = match announcers.entry(iface.index) {
+                    std::collections::hash_map::Entry::Occupied(o) => o.into_mut(),
+                    std::collections::hash_map::Entry::Vacant(v) => match Announcer::open(&iface) {
+                        Ok(a) => v.insert(a),
                         Err(e) => {
                             error!(interface = %iface.name, "cannot open announcer: {e}");
                             continue;
                         }
-                    }
-                }
-                let a = &announcers[&iface.index];
+                    },
+                };
                 for _ in 0..count {
                     for vip in &vips {
                         let r = match vip {
@@ -370,7 +399,11 @@ impl Daemon {
     fn next_deadline(&mut self) -> Option<Instant> {
         // Drop stale heap entries (deadlines that moved since they were pushed).
         while let Some(&Reverse((t, i))) = self.heap.peek() {
-            let current = self.instances.get(i).and_then(|o| o.as_ref()).and_then(|x| x.engine.poll_timeout());
+            let current = self
+                .instances
+                .get(i)
+                .and_then(|o| o.as_ref())
+                .and_then(|x| x.engine.poll_timeout());
             if current == Some(t) {
                 break;
             }
@@ -384,7 +417,10 @@ impl Daemon {
     }
 
     fn schedule(&mut self, i: usize) {
-        if let Some(t) = self.instances[i].as_ref().and_then(|x| x.engine.poll_timeout()) {
+        if let Some(t) = self.instances[i]
+            .as_ref()
+            .and_then(|x| x.engine.poll_timeout())
+        {
             self.heap.push(Reverse((t, i)));
         }
     }
@@ -395,7 +431,9 @@ impl Daemon {
                 break;
             }
             self.heap.pop();
-            let Some(inst) = self.instances.get_mut(i).and_then(|o| o.as_mut()) else { continue };
+            let Some(inst) = self.instances.get_mut(i).and_then(|o| o.as_mut()) else {
+                continue;
+            };
             if inst.engine.poll_timeout() != Some(t) {
                 continue;
             }
@@ -413,7 +451,9 @@ impl Daemon {
 
     /// Feeds one input to instance `i` and carries out what it asks.
     fn input(&mut self, i: usize, now: Instant, input: Input) {
-        let Some(inst) = self.instances.get_mut(i).and_then(|o| o.as_mut()) else { return };
+        let Some(inst) = self.instances.get_mut(i).and_then(|o| o.as_mut()) else {
+            return;
+        };
         let mut actions = std::mem::take(&mut self.actions);
         inst.engine.handle(now, input, &mut actions);
         self.execute(i, &mut actions);
@@ -429,8 +469,12 @@ impl Daemon {
         for a in actions.drain(..) {
             match a {
                 Action::SendAdvert { priority } => {
-                    let (Some(port), Some(src)) = (inst.port, inst.src) else { continue };
-                    let Some(port) = self.ports[port].as_ref() else { continue };
+                    let (Some(port), Some(src)) = (inst.port, inst.src) else {
+                        continue;
+                    };
+                    let Some(port) = self.ports[port].as_ref() else {
+                        continue;
+                    };
                     send_advert(inst, &port.sock, src, priority);
                 }
                 Action::AddAddresses => {
@@ -453,7 +497,11 @@ impl Daemon {
                 }
                 Action::Announce { count } => {
                     if let Some(ifc) = &inst.iface {
-                        let _ = self.effects.send(Effect::Announce { iface: ifc.clone(), vips: inst.addrs.clone(), count });
+                        let _ = self.effects.send(Effect::Announce {
+                            iface: ifc.clone(),
+                            vips: inst.addrs.clone(),
+                            count,
+                        });
                     }
                 }
                 Action::Transition { from, to, cause } => {
@@ -474,7 +522,9 @@ impl Daemon {
     }
 
     fn on_packet(&mut self, now: Instant, p: Packet) {
-        let Some(port) = self.ports.get_mut(p.port).and_then(|o| o.as_mut()) else { return };
+        let Some(port) = self.ports.get_mut(p.port).and_then(|o| o.as_mut()) else {
+            return;
+        };
         let msg = &p.data;
         // The VRID byte, to charge a drop to its instance when there is one.
         let owner = msg.get(1).and_then(|v| port.by_vrid.get(v)).copied();
@@ -507,7 +557,9 @@ impl Daemon {
             debug!(interface = %port.iface, src = %p.rx.src, vrid = advert.vrid, "advert for unknown VRID dropped");
             return;
         };
-        let Some(inst) = self.instances[i].as_mut() else { return };
+        let Some(inst) = self.instances[i].as_mut() else {
+            return;
+        };
         match check_advert(&inst.cfg, &advert) {
             Err(r) => {
                 *inst.stats.dropped.entry(r).or_default() += 1;
@@ -563,7 +615,9 @@ impl Daemon {
     /// Resolves instance `i`'s interface, source address and port, then feeds the engine
     /// its health (Start / Fault / FaultCleared) and effective priority.
     async fn resolve(&mut self, i: usize, now: Instant) {
-        let Some(inst) = self.instances[i].as_ref() else { return };
+        let Some(inst) = self.instances[i].as_ref() else {
+            return;
+        };
         let cfg = inst.cfg.clone();
         let exclude: Vec<IpAddr> = self
             .instances
@@ -584,7 +638,12 @@ impl Daemon {
         }
         for t in &cfg.track_interfaces {
             if !self.links.contains_key(&t.name) {
-                let up = self.netlink.iface(&t.name, &[]).await.map(|x| x.up).unwrap_or(false);
+                let up = self
+                    .netlink
+                    .iface(&t.name, &[])
+                    .await
+                    .map(|x| x.up)
+                    .unwrap_or(false);
                 self.links.insert(t.name.clone(), up);
             }
         }
@@ -613,9 +672,10 @@ impl Daemon {
         let healthy = link_up && src.is_some() && port.is_some() && tracked_ok;
         let prio = effective_priority(
             cfg.priority,
-            cfg.track_interfaces
-                .iter()
-                .filter_map(|t| t.weight.map(|w| (w, self.links.get(&t.name).copied().unwrap_or(false)))),
+            cfg.track_interfaces.iter().filter_map(|t| {
+                t.weight
+                    .map(|w| (w, self.links.get(&t.name).copied().unwrap_or(false)))
+            }),
         );
         if info.is_none() || (link_up && src.is_none()) {
             self.retry_at.get_or_insert(now + RETRY);
@@ -639,11 +699,12 @@ impl Daemon {
         }
         inst.port = port.or(inst.port);
         inst.iface = info.or(inst.iface.take());
-        if let Some(s) = src {
-            if inst.src != Some(s) {
-                inst.src = Some(s);
-                inst.engine.handle(now, Input::PrimaryAddress(s), &mut Vec::new());
-            }
+        if let Some(s) = src
+            && inst.src != Some(s)
+        {
+            inst.src = Some(s);
+            inst.engine
+                .handle(now, Input::PrimaryAddress(s), &mut Vec::new());
         }
         let was_started = inst.started;
         let was_healthy = inst.healthy;
@@ -672,10 +733,20 @@ impl Daemon {
             // The interface was re-created with a new index: reopen.
             self.close_port(p);
         }
-        let sock = VrrpSocket::open(info, family)
-            .map_err(|e| net::NetError::open(format!("VRRP {} socket", family.as_str()), &info.name, net::Capability::NetRaw, e))?;
+        let sock = VrrpSocket::open(info, family).map_err(|e| {
+            net::NetError::open(
+                format!("VRRP {} socket", family.as_str()),
+                &info.name,
+                net::Capability::NetRaw,
+                e,
+            )
+        })?;
         let sock = Arc::new(sock);
-        let id = self.ports.iter().position(|p| p.is_none()).unwrap_or(self.ports.len());
+        let id = self
+            .ports
+            .iter()
+            .position(|p| p.is_none())
+            .unwrap_or(self.ports.len());
         let reader = tokio::spawn(reader_task(id, sock.clone(), self.pkt_tx.clone()));
         let port = Port {
             iface: info.name.clone(),
@@ -705,7 +776,11 @@ impl Daemon {
 
     async fn add_instance(&mut self, cfg: InstanceConfig) -> Result<(), String> {
         let name = cfg.name.clone();
-        let i = self.instances.iter().position(|x| x.is_none()).unwrap_or(self.instances.len());
+        let i = self
+            .instances
+            .iter()
+            .position(|x| x.is_none())
+            .unwrap_or(self.instances.len());
         if i == self.instances.len() {
             self.instances.push(None);
         }
@@ -766,8 +841,19 @@ impl Daemon {
             match new.instances.get(&name) {
                 Some(c) if *c == old => kept += 1,
                 Some(c)
-                    if (&c.interface, c.vrid, c.family, c.version, &c.virtual_ipaddress)
-                        == (&old.interface, old.vrid, old.family, old.version, &old.virtual_ipaddress) =>
+                    if (
+                        &c.interface,
+                        c.vrid,
+                        c.family,
+                        c.version,
+                        &c.virtual_ipaddress,
+                    ) == (
+                        &old.interface,
+                        old.vrid,
+                        old.family,
+                        old.version,
+                        &old.virtual_ipaddress,
+                    ) =>
                 {
                     // Same virtual router: update in place, no state change, no address flap.
                     let inst = self.instances[i].as_mut().expect("indexed");
@@ -829,12 +915,24 @@ fn note_peer(inst: &mut Inst, src: IpAddr, priority: u8, form: ChecksumForm, now
         return;
     }
     if inst.peers.len() >= MAX_PEERS
-        && let Some(oldest) = inst.peers.iter().min_by_key(|(_, p)| p.last_seen).map(|(a, _)| *a)
+        && let Some(oldest) = inst
+            .peers
+            .iter()
+            .min_by_key(|(_, p)| p.last_seen)
+            .map(|(a, _)| *a)
     {
         inst.peers.remove(&oldest);
     }
     info!(instance = %inst.cfg.name, peer = %src, priority, checksum = form.as_str(), "new peer");
-    inst.peers.insert(src, Peer { adverts: 1, priority, last_seen: now, checksum_form: form });
+    inst.peers.insert(
+        src,
+        Peer {
+            adverts: 1,
+            priority,
+            last_seen: now,
+            checksum_form: form,
+        },
+    );
 }
 
 fn send_advert(inst: &mut Inst, sock: &VrrpSocket, src: IpAddr, priority: u8) {
@@ -854,7 +952,11 @@ fn send_advert(inst: &mut Inst, sock: &VrrpSocket, src: IpAddr, priority: u8) {
         Family::Ipv4 => IpAddr::V4(VRRP_V4_GROUP),
         Family::Ipv6 => IpAddr::V6(VRRP_V6_GROUP),
     };
-    let peers: &[IpAddr] = if inst.cfg.unicast_peers.is_empty() { std::slice::from_ref(&group) } else { &inst.cfg.unicast_peers };
+    let peers: &[IpAddr] = if inst.cfg.unicast_peers.is_empty() {
+        std::slice::from_ref(&group)
+    } else {
+        &inst.cfg.unicast_peers
+    };
     for &dst in peers {
         vrrp::encode(&spec, src, dst, form, &mut inst.buf);
         match sock.send(&inst.buf, src, dst) {
@@ -914,37 +1016,73 @@ mod tests {
 
     #[test]
     fn rfc3768_7_1_v2_auth_and_interval_checks() {
-        let c = cfg("instances:\n  V:\n    interface: eth0\n    vrid: 13\n    version: 2\n    authentication: {type: pass, password: \"1111\"}\n    virtual_ipaddress: [10.99.0.13]\n");
+        let c = cfg(
+            "instances:\n  V:\n    interface: eth0\n    vrid: 13\n    version: 2\n    authentication: {type: pass, password: \"1111\"}\n    virtual_ipaddress: [10.99.0.13]\n",
+        );
         let src: IpAddr = [10, 99, 0, 11].into();
         let dst: IpAddr = [224, 0, 0, 18].into();
         let addrs = [IpAddr::from([10, 99, 0, 13])];
         let mk = |auth: Option<[u8; 8]>, interval: u16, version: Version| {
-            let spec = AdvertSpec { version, vrid: 13, priority: 100, interval, auth, addresses: &addrs };
+            let spec = AdvertSpec {
+                version,
+                vrid: 13,
+                priority: 100,
+                interval,
+                auth,
+                addresses: &addrs,
+            };
             let mut b = Vec::new();
             vrrp::encode(&spec, src, dst, ChecksumForm::PseudoHeader, &mut b);
             b
         };
         let ok = mk(Some(vrrp::auth_data("1111")), 1, Version::V2);
-        assert_eq!(check_advert(&c, &vrrp::decode(&ok, src, dst).unwrap().0), Ok(false));
+        assert_eq!(
+            check_advert(&c, &vrrp::decode(&ok, src, dst).unwrap().0),
+            Ok(false)
+        );
         let b = mk(None, 1, Version::V2);
-        assert_eq!(check_advert(&c, &vrrp::decode(&b, src, dst).unwrap().0), Err(DropReason::AuthType));
+        assert_eq!(
+            check_advert(&c, &vrrp::decode(&b, src, dst).unwrap().0),
+            Err(DropReason::AuthType)
+        );
         let b = mk(Some(vrrp::auth_data("2222")), 1, Version::V2);
-        assert_eq!(check_advert(&c, &vrrp::decode(&b, src, dst).unwrap().0), Err(DropReason::AuthFailure));
+        assert_eq!(
+            check_advert(&c, &vrrp::decode(&b, src, dst).unwrap().0),
+            Err(DropReason::AuthFailure)
+        );
         let b = mk(Some(vrrp::auth_data("1111")), 2, Version::V2);
-        assert_eq!(check_advert(&c, &vrrp::decode(&b, src, dst).unwrap().0), Err(DropReason::Interval));
+        assert_eq!(
+            check_advert(&c, &vrrp::decode(&b, src, dst).unwrap().0),
+            Err(DropReason::Interval)
+        );
         let b = mk(None, 100, Version::V3);
-        assert_eq!(check_advert(&c, &vrrp::decode(&b, src, dst).unwrap().0), Err(DropReason::Version));
+        assert_eq!(
+            check_advert(&c, &vrrp::decode(&b, src, dst).unwrap().0),
+            Err(DropReason::Version)
+        );
     }
 
     #[test]
     fn address_list_mismatch_is_reported_not_dropped() {
-        let c = cfg("instances:\n  V:\n    interface: eth0\n    vrid: 21\n    virtual_ipaddress: [10.99.0.21]\n");
+        let c = cfg(
+            "instances:\n  V:\n    interface: eth0\n    vrid: 21\n    virtual_ipaddress: [10.99.0.21]\n",
+        );
         let src: IpAddr = [10, 99, 0, 11].into();
         let dst: IpAddr = [224, 0, 0, 18].into();
         let addrs = [IpAddr::from([10, 99, 0, 99])];
-        let spec = AdvertSpec { version: Version::V3, vrid: 21, priority: 100, interval: 100, auth: None, addresses: &addrs };
+        let spec = AdvertSpec {
+            version: Version::V3,
+            vrid: 21,
+            priority: 100,
+            interval: 100,
+            auth: None,
+            addresses: &addrs,
+        };
         let mut b = Vec::new();
         vrrp::encode(&spec, src, dst, ChecksumForm::PseudoHeader, &mut b);
-        assert_eq!(check_advert(&c, &vrrp::decode(&b, src, dst).unwrap().0), Ok(true));
+        assert_eq!(
+            check_advert(&c, &vrrp::decode(&b, src, dst).unwrap().0),
+            Ok(true)
+        );
     }
 }

@@ -7,7 +7,11 @@ use clap::{Parser, Subcommand};
 use tracing_subscriber::EnvFilter;
 
 #[derive(Parser)]
-#[command(name = "vipd", version, about = "VRRP daemon: keeps virtual IP addresses alive across Linux servers")]
+#[command(
+    name = "vipd",
+    version,
+    about = "VRRP daemon: keeps virtual IP addresses alive across Linux servers"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -35,18 +39,25 @@ fn main() -> ExitCode {
         Command::Check { config } => check(&config),
         Command::Run { config } => {
             tracing_subscriber::fmt()
-                .with_env_filter(EnvFilter::try_from_env("VIPD_LOG").unwrap_or_else(|_| EnvFilter::new("info")))
+                .with_env_filter(
+                    EnvFilter::try_from_env("VIPD_LOG").unwrap_or_else(|_| EnvFilter::new("info")),
+                )
                 .with_writer(std::io::stderr)
                 .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
                 .init();
-            let rt = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+            let rt = match tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            {
                 Ok(rt) => rt,
                 Err(e) => {
                     eprintln!("vipd: cannot start the runtime: {e}");
                     return ExitCode::from(1);
                 }
             };
-            let code = rt.block_on(vipd::daemon::run(vipd::daemon::RunOptions { config_path: config }));
+            let code = rt.block_on(vipd::daemon::run(vipd::daemon::RunOptions {
+                config_path: config,
+            }));
             ExitCode::from(code as u8)
         }
     }
@@ -59,7 +70,12 @@ fn check(path: &std::path::Path) -> ExitCode {
                 println!("{w}");
             }
             let c = &loaded.config;
-            println!("{}: ok ({} instance{})", path.display(), c.instances.len(), if c.instances.len() == 1 { "" } else { "s" });
+            println!(
+                "{}: ok ({} instance{})",
+                path.display(),
+                c.instances.len(),
+                if c.instances.len() == 1 { "" } else { "s" }
+            );
             ExitCode::SUCCESS
         }
         Err(diags) => {
@@ -67,7 +83,11 @@ fn check(path: &std::path::Path) -> ExitCode {
                 println!("{d}");
             }
             let n = diags.iter().filter(|d| !d.warning).count();
-            eprintln!("{}: {n} error{}", path.display(), if n == 1 { "" } else { "s" });
+            eprintln!(
+                "{}: {n} error{}",
+                path.display(),
+                if n == 1 { "" } else { "s" }
+            );
             ExitCode::from(2)
         }
     }

@@ -4,9 +4,9 @@
 //! The daemon asks [`Instance::poll_timeout`] when to call [`Instance::handle_timeout`] next.
 //! The same inputs at the same times always give the same actions.
 
-mod timers;
 #[cfg(test)]
 mod tests;
+mod timers;
 
 use std::fmt;
 use std::net::IpAddr;
@@ -28,7 +28,13 @@ pub enum State {
 
 impl State {
     /// Every state, for metrics that keep a series per state.
-    pub const ALL: [State; 5] = [State::Init, State::Backup, State::Master, State::Fault, State::Stop];
+    pub const ALL: [State; 5] = [
+        State::Init,
+        State::Backup,
+        State::Master,
+        State::Fault,
+        State::Stop,
+    ];
 
     /// Lower-case label (metrics, JSON).
     pub fn as_str(self) -> &'static str {
@@ -90,9 +96,15 @@ impl fmt::Display for Cause {
             Cause::Startup => write!(f, "startup"),
             Cause::Owner => write!(f, "priority 255 address owner"),
             Cause::MasterDownTimer => write!(f, "master down timer expired"),
-            Cause::MasterResigned { from } => write!(f, "master {from} resigned (priority 0), skew time expired"),
-            Cause::Preempt { priority, from } => write!(f, "preempting lower priority {priority} from {from}"),
-            Cause::HigherPriority { priority, from } => write!(f, "higher priority {priority} from {from}"),
+            Cause::MasterResigned { from } => {
+                write!(f, "master {from} resigned (priority 0), skew time expired")
+            }
+            Cause::Preempt { priority, from } => {
+                write!(f, "preempting lower priority {priority} from {from}")
+            }
+            Cause::HigherPriority { priority, from } => {
+                write!(f, "higher priority {priority} from {from}")
+            }
             Cause::EqualPriorityHigherAddress { priority, from } => {
                 write!(f, "equal priority {priority} from higher address {from}")
             }
@@ -115,7 +127,11 @@ pub enum Action {
     /// Announce the addresses: `count` gratuitous ARPs / unsolicited NAs per address.
     Announce { count: u32 },
     /// The state changed.
-    Transition { from: State, to: State, cause: Cause },
+    Transition {
+        from: State,
+        to: State,
+        cause: Cause,
+    },
 }
 
 /// The protocol parameters of one instance (derived from its configuration).
@@ -268,7 +284,9 @@ impl Instance {
                     self.become_master(now, cause, out);
                 }
                 (Timer::Adver, State::Master) => {
-                    out.push(Action::SendAdvert { priority: self.priority });
+                    out.push(Action::SendAdvert {
+                        priority: self.priority,
+                    });
                     // Keep the rhythm from the deadline, not from when we woke up.
                     let mut next = at + self.params.advert_interval;
                     if next <= now {
@@ -277,11 +295,16 @@ impl Instance {
                     self.timers.set(Timer::Adver, next);
                 }
                 (Timer::GarpDelay, State::Master) => {
-                    out.push(Action::Announce { count: self.params.garp.repeat });
+                    out.push(Action::Announce {
+                        count: self.params.garp.repeat,
+                    });
                 }
                 (Timer::GarpRefresh, State::Master) => {
-                    out.push(Action::Announce { count: self.params.garp.repeat });
-                    self.timers.set(Timer::GarpRefresh, now + self.params.garp.refresh);
+                    out.push(Action::Announce {
+                        count: self.params.garp.repeat,
+                    });
+                    self.timers
+                        .set(Timer::GarpRefresh, now + self.params.garp.refresh);
                 }
                 _ => {}
             }
@@ -360,7 +383,8 @@ impl Instance {
             self.preempting = None;
             self.resigned = None;
             self.timers.clear();
-            self.timers.set(Timer::MasterDown, now + self.master_down_interval());
+            self.timers
+                .set(Timer::MasterDown, now + self.master_down_interval());
             self.transition(State::Backup, cause, out);
         }
     }
@@ -370,17 +394,24 @@ impl Instance {
         self.master = None;
         self.preempting = None;
         self.resigned = None;
-        out.push(Action::SendAdvert { priority: self.priority });
+        out.push(Action::SendAdvert {
+            priority: self.priority,
+        });
         out.push(Action::AddAddresses);
         if self.params.garp.repeat > 0 {
-            out.push(Action::Announce { count: self.params.garp.repeat });
+            out.push(Action::Announce {
+                count: self.params.garp.repeat,
+            });
         }
-        self.timers.set(Timer::Adver, now + self.params.advert_interval);
+        self.timers
+            .set(Timer::Adver, now + self.params.advert_interval);
         if self.params.garp.delay > Duration::ZERO && self.params.garp.repeat > 0 {
-            self.timers.set(Timer::GarpDelay, now + self.params.garp.delay);
+            self.timers
+                .set(Timer::GarpDelay, now + self.params.garp.delay);
         }
         if self.params.garp.refresh > Duration::ZERO && self.params.garp.repeat > 0 {
-            self.timers.set(Timer::GarpRefresh, now + self.params.garp.refresh);
+            self.timers
+                .set(Timer::GarpRefresh, now + self.params.garp.refresh);
         }
         self.master_adver_interval = self.params.advert_interval;
         self.transition(State::Master, cause, out);
@@ -401,7 +432,8 @@ impl Instance {
         self.master = Some((h.src, h.priority));
         self.preempting = None;
         self.resigned = None;
-        self.timers.set(Timer::MasterDown, now + self.master_down_interval());
+        self.timers
+            .set(Timer::MasterDown, now + self.master_down_interval());
     }
 
     fn on_advert(&mut self, now: Instant, h: Heard, out: &mut Vec<Action>) {
@@ -428,17 +460,28 @@ impl Instance {
             State::Master => {
                 if h.priority == 0 {
                     // RFC 3768 6.4.3: another master resigned; assert ourselves now.
-                    out.push(Action::SendAdvert { priority: self.priority });
-                    self.timers.set(Timer::Adver, now + self.params.advert_interval);
+                    out.push(Action::SendAdvert {
+                        priority: self.priority,
+                    });
+                    self.timers
+                        .set(Timer::Adver, now + self.params.advert_interval);
                 } else if h.priority > self.priority {
-                    let cause = Cause::HigherPriority { priority: h.priority, from: h.src };
+                    let cause = Cause::HigherPriority {
+                        priority: h.priority,
+                        from: h.src,
+                    };
                     self.become_backup(now, h, cause, out);
                 } else if h.priority == self.priority && addr_key(h.src) > addr_key(self.primary) {
-                    let cause = Cause::EqualPriorityHigherAddress { priority: h.priority, from: h.src };
+                    let cause = Cause::EqualPriorityHigherAddress {
+                        priority: h.priority,
+                        from: h.src,
+                    };
                     self.become_backup(now, h, cause, out);
                 } else if h.src != self.primary {
                     // RFC 9568 6.4.3: a lower-priority master is out there; make it step down now.
-                    out.push(Action::SendAdvert { priority: self.priority });
+                    out.push(Action::SendAdvert {
+                        priority: self.priority,
+                    });
                 }
             }
             State::Init | State::Fault | State::Stop => {}
@@ -451,7 +494,9 @@ impl Instance {
         if self.params.preempt_delay.is_zero() {
             return false;
         }
-        let at = *self.preempt_allowed_at.get_or_insert(now + self.params.preempt_delay);
+        let at = *self
+            .preempt_allowed_at
+            .get_or_insert(now + self.params.preempt_delay);
         now < at
     }
 

@@ -91,7 +91,9 @@ impl Lan {
                     for j in 0..self.nodes.len() {
                         if j != i && self.nodes[j].link_up {
                             let mut out = vec![];
-                            self.nodes[j].inst.handle(self.now, Input::Advert(heard), &mut out);
+                            self.nodes[j]
+                                .inst
+                                .handle(self.now, Input::Advert(heard), &mut out);
                             queue.extend(out.into_iter().map(|a| (j, a)));
                         }
                     }
@@ -99,7 +101,9 @@ impl Lan {
                 Action::AddAddresses => self.nodes[i].has_vips = true,
                 Action::RemoveAddresses => self.nodes[i].has_vips = false,
                 Action::Announce { count } => self.nodes[i].announces.push((at, count)),
-                Action::Transition { to, cause, .. } => self.nodes[i].transitions.push((at, to, cause)),
+                Action::Transition { to, cause, .. } => {
+                    self.nodes[i].transitions.push((at, to, cause))
+                }
             }
         }
     }
@@ -128,7 +132,9 @@ impl Lan {
     }
 
     fn masters(&self) -> Vec<usize> {
-        (0..self.nodes.len()).filter(|&i| self.nodes[i].inst.state() == State::Master).collect()
+        (0..self.nodes.len())
+            .filter(|&i| self.nodes[i].inst.state() == State::Master)
+            .collect()
     }
 
     fn state(&self, i: usize) -> State {
@@ -209,14 +215,21 @@ fn rfc3768_6_4_3_master_hearing_equal_priority_from_higher_address_steps_down() 
     a.handle_timeout(now + Duration::from_secs(1), &mut out);
     assert_eq!(a.state(), State::Master);
     out.clear();
-    let h = Heard { src: ip(12), priority: 100, interval: 100 * MS };
+    let h = Heard {
+        src: ip(12),
+        priority: 100,
+        interval: 100 * MS,
+    };
     a.handle(now + Duration::from_secs(1), Input::Advert(h), &mut out);
     assert_eq!(a.state(), State::Backup);
     assert!(out.contains(&Action::RemoveAddresses));
     assert!(out.contains(&Action::Transition {
         from: State::Master,
         to: State::Backup,
-        cause: Cause::EqualPriorityHigherAddress { priority: 100, from: ip(12) }
+        cause: Cause::EqualPriorityHigherAddress {
+            priority: 100,
+            from: ip(12)
+        }
     }));
 }
 
@@ -229,8 +242,16 @@ fn rfc9568_6_4_3_master_hearing_lower_priority_sends_advert_at_once() {
     a.handle_timeout(now + Duration::from_secs(4), &mut out);
     assert_eq!(a.state(), State::Master);
     out.clear();
-    let h = Heard { src: ip(12), priority: 100, interval: 1000 * MS };
-    a.handle(now + Duration::from_millis(4100), Input::Advert(h), &mut out);
+    let h = Heard {
+        src: ip(12),
+        priority: 100,
+        interval: 1000 * MS,
+    };
+    a.handle(
+        now + Duration::from_millis(4100),
+        Input::Advert(h),
+        &mut out,
+    );
     assert_eq!(out, vec![Action::SendAdvert { priority: 150 }]);
     assert_eq!(a.state(), State::Master);
 }
@@ -251,7 +272,10 @@ fn rfc3768_6_4_2_priority_zero_makes_backup_take_over_after_skew_time() {
     assert_eq!(lan.state(1), State::Backup);
     lan.run_until(t_stop + Duration::from_micros(609_375));
     assert_eq!(lan.state(1), State::Master);
-    assert_eq!(lan.nodes[1].transitions.last().unwrap().2, Cause::MasterResigned { from: ip(11) });
+    assert_eq!(
+        lan.nodes[1].transitions.last().unwrap().2,
+        Cause::MasterResigned { from: ip(11) }
+    );
 }
 
 #[test]
@@ -263,10 +287,17 @@ fn rfc3768_6_4_3_master_hearing_priority_zero_sends_advert_at_once() {
     a.handle_timeout(now + Duration::from_secs(4), &mut out);
     out.clear();
     let t = now + Duration::from_millis(4500);
-    let h = Heard { src: ip(12), priority: 0, interval: 1000 * MS };
+    let h = Heard {
+        src: ip(12),
+        priority: 0,
+        interval: 1000 * MS,
+    };
     a.handle(t, Input::Advert(h), &mut out);
     assert_eq!(out, vec![Action::SendAdvert { priority: 150 }]);
-    assert_eq!(a.timers().get(Timer::Adver), Some(t + Duration::from_secs(1)));
+    assert_eq!(
+        a.timers().get(Timer::Adver),
+        Some(t + Duration::from_secs(1))
+    );
 }
 
 #[test]
@@ -281,7 +312,13 @@ fn preempt_on_higher_priority_backup_takes_over_after_master_down_interval() {
     lan.run_until(join + Duration::from_secs(1));
     assert_eq!(lan.masters(), vec![1]);
     let (at, _, cause) = lan.nodes[1].transitions.last().unwrap();
-    assert_eq!(*cause, Cause::Preempt { priority: 100, from: ip(11) });
+    assert_eq!(
+        *cause,
+        Cause::Preempt {
+            priority: 100,
+            from: ip(11)
+        }
+    );
     // MDI for priority 150 at 100 ms: 300 + 106*100/256 ms = 341.40625 ms.
     assert_eq!(*at - join, Duration::from_nanos(341_406_250));
     assert_eq!(lan.state(0), State::Backup);
@@ -324,7 +361,10 @@ fn rfc9568_6_4_2_v3_backup_learns_the_master_interval() {
     assert_eq!(lan.masters(), vec![0]);
     let b = &lan.nodes[1].inst;
     assert_eq!(b.master_adver_interval(), Duration::from_millis(200));
-    assert_eq!(b.master_down_interval(), Duration::from_micros(600_000 + 121_875));
+    assert_eq!(
+        b.master_down_interval(),
+        Duration::from_micros(600_000 + 121_875)
+    );
     // Link of the master goes down: the backup takes over one learned MDI after the last advert.
     let last = lan.nodes[0].sent.last().unwrap().0;
     lan.nodes[0].link_up = false;
@@ -344,7 +384,11 @@ fn v2_backup_uses_its_own_interval() {
     let now = Instant::now();
     let mut out = vec![];
     b.handle(now, Input::Start { healthy: true }, &mut out);
-    let h = Heard { src: ip(11), priority: 200, interval: 2000 * MS };
+    let h = Heard {
+        src: ip(11),
+        priority: 200,
+        interval: 2000 * MS,
+    };
     b.handle(now, Input::Advert(h), &mut out);
     assert_eq!(b.master_adver_interval(), Duration::from_secs(1));
 }
@@ -378,17 +422,31 @@ fn startup_removes_leftover_addresses_before_joining_as_backup() {
     let mut out = vec![];
     a.handle(Instant::now(), Input::Start { healthy: true }, &mut out);
     assert_eq!(out[0], Action::RemoveAddresses);
-    assert!(matches!(out[1], Action::Transition { to: State::Backup, .. }));
+    assert!(matches!(
+        out[1],
+        Action::Transition {
+            to: State::Backup,
+            ..
+        }
+    ));
 }
 
 #[test]
 fn garp_bursts_at_once_and_after_delay_and_refresh() {
     let mut p = params(255, 1000);
-    p.garp = Garp { delay: Duration::from_secs(5), repeat: 5, refresh: Duration::from_secs(60) };
+    p.garp = Garp {
+        delay: Duration::from_secs(5),
+        repeat: 5,
+        refresh: Duration::from_secs(60),
+    };
     let mut lan = Lan::new(&[(11, p)]);
     lan.start_all();
     lan.run_until(Duration::from_secs(130));
-    let got: Vec<_> = lan.nodes[0].announces.iter().map(|(t, c)| (t.as_secs(), *c)).collect();
+    let got: Vec<_> = lan.nodes[0]
+        .announces
+        .iter()
+        .map(|(t, c)| (t.as_secs(), *c))
+        .collect();
     assert_eq!(got, vec![(0, 5), (5, 5), (60, 5), (120, 5)]);
 }
 
@@ -432,7 +490,11 @@ fn master_advert_rhythm_does_not_drift_when_woken_late() {
 
 #[test]
 fn split_then_heal_converges_to_one_master() {
-    let mut lan = Lan::new(&[(11, params(100, 100)), (12, params(100, 100)), (13, params(120, 100))]);
+    let mut lan = Lan::new(&[
+        (11, params(100, 100)),
+        (12, params(100, 100)),
+        (13, params(120, 100)),
+    ]);
     lan.start_all();
     lan.run_until(Duration::from_secs(2));
     assert_eq!(lan.masters(), vec![2]);

@@ -15,7 +15,12 @@ pub enum Timer {
     GarpRefresh = 3,
 }
 
-const ALL: [Timer; 4] = [Timer::Adver, Timer::MasterDown, Timer::GarpDelay, Timer::GarpRefresh];
+const ALL: [Timer; 4] = [
+    Timer::Adver,
+    Timer::MasterDown,
+    Timer::GarpDelay,
+    Timer::GarpRefresh,
+];
 
 /// Deadlines indexed by [`Timer`].
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]

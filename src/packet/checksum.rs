@@ -12,7 +12,7 @@ pub struct Sum(u32);
 impl Sum {
     /// Adds `data` (an odd length is padded with a zero byte, as RFC 1071 says;
     /// only the last slice fed may have an odd length).
-    pub fn add(mut self, data: &[u8]) -> Self {
+    pub fn feed(mut self, data: &[u8]) -> Self {
         let mut chunks = data.chunks_exact(2);
         for c in &mut chunks {
             self.0 += u32::from(u16::from_be_bytes([c[0], c[1]]));
@@ -40,15 +40,15 @@ impl Sum {
 pub fn pseudo_header(src: IpAddr, dst: IpAddr, len: usize) -> Sum {
     match (src, dst) {
         (IpAddr::V4(s), IpAddr::V4(d)) => Sum::default()
-            .add(&s.octets())
-            .add(&d.octets())
-            .add(&[0, IPPROTO_VRRP])
-            .add(&(len as u16).to_be_bytes()),
+            .feed(&s.octets())
+            .feed(&d.octets())
+            .feed(&[0, IPPROTO_VRRP])
+            .feed(&(len as u16).to_be_bytes()),
         (IpAddr::V6(s), IpAddr::V6(d)) => Sum::default()
-            .add(&s.octets())
-            .add(&d.octets())
-            .add(&(len as u32).to_be_bytes())
-            .add(&[0, 0, 0, IPPROTO_VRRP]),
+            .feed(&s.octets())
+            .feed(&d.octets())
+            .feed(&(len as u32).to_be_bytes())
+            .feed(&[0, 0, 0, IPPROTO_VRRP]),
         _ => Sum::default(),
     }
 }
@@ -60,15 +60,15 @@ mod tests {
     #[test]
     fn rfc1071_example() {
         // RFC 1071 section 3 example: 00 01 f2 03 f4 f5 f6 f7 sums to ddf2 (before complement).
-        let s = Sum::default().add(&[0x00, 0x01, 0xf2, 0x03, 0xf4, 0xf5, 0xf6, 0xf7]);
+        let s = Sum::default().feed(&[0x00, 0x01, 0xf2, 0x03, 0xf4, 0xf5, 0xf6, 0xf7]);
         assert_eq!(s.finish(), !0xddf2);
     }
 
     #[test]
     fn odd_length_pads_with_zero() {
         assert_eq!(
-            Sum::default().add(&[0x12, 0x34, 0x56]).finish(),
-            Sum::default().add(&[0x12, 0x34, 0x56, 0x00]).finish()
+            Sum::default().feed(&[0x12, 0x34, 0x56]).finish(),
+            Sum::default().feed(&[0x12, 0x34, 0x56, 0x00]).finish()
         );
     }
 }

@@ -149,14 +149,16 @@ impl<'a> Advert<'a> {
     /// The advertised addresses, in wire order.
     pub fn addresses(&self) -> impl ExactSizeIterator<Item = IpAddr> + 'a {
         let family = self.family;
-        self.addrs.chunks_exact(addr_len(family)).map(move |c| match family {
-            Family::Ipv4 => IpAddr::V4(Ipv4Addr::new(c[0], c[1], c[2], c[3])),
-            Family::Ipv6 => {
-                let mut o = [0u8; 16];
-                o.copy_from_slice(c);
-                IpAddr::V6(Ipv6Addr::from(o))
-            }
-        })
+        self.addrs
+            .chunks_exact(addr_len(family))
+            .map(move |c| match family {
+                Family::Ipv4 => IpAddr::V4(Ipv4Addr::new(c[0], c[1], c[2], c[3])),
+                Family::Ipv6 => {
+                    let mut o = [0u8; 16];
+                    o.copy_from_slice(c);
+                    IpAddr::V6(Ipv6Addr::from(o))
+                }
+            })
     }
 
     /// The advertisement interval in nanoseconds (v2 seconds, v3 centiseconds).
@@ -273,8 +275,8 @@ pub fn decode<'a>(
 /// Returns the form whose checksum verifies, if any. A correct checksum makes the
 /// ones'-complement sum over the covered bytes (checksum field included) 0xffff.
 fn check_checksum(msg: &[u8], version: Version, src: IpAddr, dst: IpAddr) -> Option<ChecksumForm> {
-    let plain = Sum::default().add(msg).finish() == 0;
-    let pseudo = || pseudo_header(src, dst, msg.len()).add(msg).finish() == 0;
+    let plain = Sum::default().feed(msg).finish() == 0;
+    let pseudo = || pseudo_header(src, dst, msg.len()).feed(msg).finish() == 0;
     match (version, family_of(src)) {
         (Version::V2, _) => plain.then_some(ChecksumForm::MessageOnly),
         (Version::V3, Family::Ipv6) => pseudo().then_some(ChecksumForm::PseudoHeader),
@@ -304,8 +306,22 @@ pub struct AdvertSpec<'a> {
 
 /// Encodes `spec` into `out` (cleared first) with the checksum for `src` -> `dst` in `form`.
 /// v2 always uses the message-only form; v3/IPv6 always the pseudo-header.
-pub fn encode(spec: &AdvertSpec<'_>, src: IpAddr, dst: IpAddr, form: ChecksumForm, out: &mut Vec<u8>) {
-    encode_with_trailer(spec, spec.addresses.iter().copied(), &[], src, dst, form, out);
+pub fn encode(
+    spec: &AdvertSpec<'_>,
+    src: IpAddr,
+    dst: IpAddr,
+    form: ChecksumForm,
+    out: &mut Vec<u8>,
+) {
+    encode_with_trailer(
+        spec,
+        spec.addresses.iter().copied(),
+        &[],
+        src,
+        dst,
+        form,
+        out,
+    );
 }
 
 /// `encode` with the addresses from an iterator and extra trailing bytes (for exact re-encoding).
@@ -329,7 +345,11 @@ pub fn encode_with_trailer(
     out.push(0); // count, patched below
     match spec.version {
         Version::V2 => {
-            out.push(if spec.auth.is_some() { AUTH_PASS } else { AUTH_NONE });
+            out.push(if spec.auth.is_some() {
+                AUTH_PASS
+            } else {
+                AUTH_NONE
+            });
             out.push(spec.interval.min(255) as u8);
         }
         Version::V3 => out.extend_from_slice(&(spec.interval & 0x0fff).to_be_bytes()),
@@ -358,7 +378,7 @@ pub fn encode_with_trailer(
     } else {
         Sum::default()
     };
-    let c = sum.add(out).finish();
+    let c = sum.feed(out).finish();
     out[field::CHECKSUM..field::CHECKSUM + 2].copy_from_slice(&c.to_be_bytes());
 }
 
@@ -389,7 +409,14 @@ mod tests {
     const GRP: IpAddr = IpAddr::V4(Ipv4Addr::new(224, 0, 0, 18));
 
     fn v3_spec(addrs: &[IpAddr]) -> AdvertSpec<'_> {
-        AdvertSpec { version: Version::V3, vrid: 21, priority: 150, interval: 50, auth: None, addresses: addrs }
+        AdvertSpec {
+            version: Version::V3,
+            vrid: 21,
+            priority: 150,
+            interval: 50,
+            auth: None,
+            addresses: addrs,
+        }
     }
 
     #[test]
@@ -411,9 +438,19 @@ mod tests {
     fn rfc3768_7_1_too_short_is_length() {
         let addrs = [IpAddr::V4(Ipv4Addr::new(10, 99, 0, 21))];
         let mut b = Vec::new();
-        encode(&v3_spec(&addrs), SRC, GRP, ChecksumForm::PseudoHeader, &mut b);
+        encode(
+            &v3_spec(&addrs),
+            SRC,
+            GRP,
+            ChecksumForm::PseudoHeader,
+            &mut b,
+        );
         for n in 0..b.len() {
-            assert_eq!(decode(&b[..n], SRC, GRP).unwrap_err(), DropReason::Length, "len {n}");
+            assert_eq!(
+                decode(&b[..n], SRC, GRP).unwrap_err(),
+                DropReason::Length,
+                "len {n}"
+            );
         }
     }
 
@@ -421,7 +458,13 @@ mod tests {
     fn rfc3768_7_1_bad_checksum_version_type_count_interval() {
         let addrs = [IpAddr::V4(Ipv4Addr::new(10, 99, 0, 21))];
         let mut b = Vec::new();
-        encode(&v3_spec(&addrs), SRC, GRP, ChecksumForm::PseudoHeader, &mut b);
+        encode(
+            &v3_spec(&addrs),
+            SRC,
+            GRP,
+            ChecksumForm::PseudoHeader,
+            &mut b,
+        );
         let mut c = b.clone();
         c[9] ^= 1;
         assert_eq!(decode(&c, SRC, GRP).unwrap_err(), DropReason::Checksum);
@@ -455,7 +498,11 @@ mod tests {
         encode(&spec, SRC, GRP, ChecksumForm::PseudoHeader, &mut b);
         assert_eq!(b.len(), 20);
         let (a, form) = decode(&b, SRC, GRP).unwrap();
-        assert_eq!(form, ChecksumForm::MessageOnly, "v2 never uses the pseudo-header");
+        assert_eq!(
+            form,
+            ChecksumForm::MessageOnly,
+            "v2 never uses the pseudo-header"
+        );
         assert_eq!(a.auth_type, AUTH_PASS);
         assert_eq!(&a.auth_data, b"1111\0\0\0\0");
     }
