@@ -599,14 +599,23 @@ impl Daemon {
             return;
         }
         info!(interface = %ev.name, up = ev.up, "link {}", if ev.up { "up" } else { "down" });
-        self.resolve_all().await;
+        // Only instances that run on or track this interface need a look.
+        self.resolve_where(|inst| {
+            inst.cfg.interface == ev.name || inst.cfg.track_interfaces.iter().any(|t| t.name == ev.name)
+        })
+        .await;
     }
 
-    /// Re-reads interface facts for every instance and feeds health and priority changes.
+    /// Retries instances whose interface or source address was missing.
     async fn resolve_all(&mut self) {
+        self.resolve_where(|inst| !inst.healthy).await;
+    }
+
+    /// Re-reads interface facts for the matching instances and feeds health and priority changes.
+    async fn resolve_where(&mut self, pred: impl Fn(&Inst) -> bool) {
         let now = Instant::now();
         for i in 0..self.instances.len() {
-            if self.instances[i].is_some() {
+            if self.instances[i].as_ref().is_some_and(&pred) {
                 self.resolve(i, now).await;
             }
         }

@@ -17,7 +17,10 @@ fn inst(name: &str, vrid: u8, prio: u8, extra: &str, vip: &str) -> String {
 }
 
 fn cfg(instances: &[String]) -> String {
-    format!("listen: \"127.0.0.1:0\"\ninstances:\n{}", instances.concat())
+    format!(
+        "listen: \"127.0.0.1:0\"\ninstances:\n{}",
+        instances.concat()
+    )
 }
 
 fn pair(prefix: &str) -> Lab {
@@ -41,18 +44,43 @@ fn election_link_failover_and_preempt_back_v3_ipv4() {
     lab.link("a", false);
     let took = lab.wait_holder(&["b"], "10.99.0.21", "b", 3 * S);
     assert!(took < 2 * S, "failover took {took:?}");
-    assert!(!lab.has_addr("a", "10.99.0.21"), "fault releases the address");
-    assert!(lab.log("a.log").contains("MASTER -> FAULT"), "{}", lab.log("a.log"));
+    assert!(
+        !lab.has_addr("a", "10.99.0.21"),
+        "fault releases the address"
+    );
+    assert!(
+        lab.log("a.log").contains("MASTER -> FAULT"),
+        "{}",
+        lab.log("a.log")
+    );
     eprintln!("link-down failover after {:?}", t.elapsed());
 
     // Link back: a rejoins as backup and preempts (priority 150 > 100).
     lab.link("a", true);
     lab.wait_holder(&HOSTS, "10.99.0.21", "a", 3 * S);
-    assert!(lab.log("a.log").contains("preempting lower priority 100 from 10.99.0.12"), "{}", lab.log("a.log"));
+    assert!(
+        lab.log("a.log")
+            .contains("preempting lower priority 100 from 10.99.0.12"),
+        "{}",
+        lab.log("a.log")
+    );
     lab.stop_capture(cap);
 
     // tshark judges the adverts on the wire: checksum correct, fields as configured.
-    let rows = tshark(&pcap, "vrrp", &["ip.src", "ip.ttl", "vrrp.version", "vrrp.virt_rtr_id", "vrrp.prio", "vrrp.short_adver_int", "vrrp.ip_addr", "vrrp.checksum.status"]);
+    let rows = tshark(
+        &pcap,
+        "vrrp",
+        &[
+            "ip.src",
+            "ip.ttl",
+            "vrrp.version",
+            "vrrp.virt_rtr_id",
+            "vrrp.prio",
+            "vrrp.short_adver_int",
+            "vrrp.ip_addr",
+            "vrrp.checksum.status",
+        ],
+    );
     assert!(rows.len() > 10, "adverts captured: {rows:?}");
     for r in &rows {
         let f: Vec<&str> = r.split(',').collect();
@@ -75,9 +103,22 @@ fn nopreempt_keeps_the_current_master() {
     let mut lab = pair("np");
     lab.vipd("a", &cfg(&[inst("VI_1", 31, 100, "", "10.99.0.31/24")]));
     lab.wait_holder(&HOSTS, "10.99.0.31", "a", 3 * S);
-    lab.vipd("b", &cfg(&[inst("VI_1", 31, 200, "    preempt: false\n", "10.99.0.31/24")]));
+    lab.vipd(
+        "b",
+        &cfg(&[inst(
+            "VI_1",
+            31,
+            200,
+            "    preempt: false\n",
+            "10.99.0.31/24",
+        )]),
+    );
     lab.hold_steady(&HOSTS, "10.99.0.31", "a", 2 * S);
-    assert!(lab.log("b.log").contains("INIT -> BACKUP"), "{}", lab.log("b.log"));
+    assert!(
+        lab.log("b.log").contains("INIT -> BACKUP"),
+        "{}",
+        lab.log("b.log")
+    );
     // With preempt on, the same node takes over.
     let mut lab2 = pair("pr");
     lab2.vipd("a", &cfg(&[inst("VI_1", 31, 100, "", "10.99.0.31/24")]));
@@ -90,8 +131,28 @@ fn nopreempt_keeps_the_current_master() {
 fn sigterm_resigns_with_priority_zero_and_backup_takes_over_within_skew_time() {
     let mut lab = pair("st");
     let (cap, pcap) = lab.capture("b", "stop", "ip proto 112");
-    let pa = lab.vipd("a", &cfg(&[inst("VI_1", 41, 150, "    advert_interval: 1s\n", "10.99.0.41/24").replace("    advert_interval: 100ms\n", "")]));
-    lab.vipd("b", &cfg(&[inst("VI_1", 41, 100, "    advert_interval: 1s\n", "10.99.0.41/24").replace("    advert_interval: 100ms\n", "")]));
+    let pa = lab.vipd(
+        "a",
+        &cfg(&[inst(
+            "VI_1",
+            41,
+            150,
+            "    advert_interval: 1s\n",
+            "10.99.0.41/24",
+        )
+        .replace("    advert_interval: 100ms\n", "")]),
+    );
+    lab.vipd(
+        "b",
+        &cfg(&[inst(
+            "VI_1",
+            41,
+            100,
+            "    advert_interval: 1s\n",
+            "10.99.0.41/24",
+        )
+        .replace("    advert_interval: 100ms\n", "")]),
+    );
     lab.wait_holder(&HOSTS, "10.99.0.41", "a", 5 * S);
     std::thread::sleep(S);
     let t = Instant::now();
@@ -101,7 +162,11 @@ fn sigterm_resigns_with_priority_zero_and_backup_takes_over_within_skew_time() {
     assert!(took < Duration::from_millis(1500), "handover took {took:?}");
     assert_eq!(lab.wait_exit(pa, 5 * S), Some(0), "exit 0 after SIGTERM");
     eprintln!("graceful handover after {:?}", t.elapsed());
-    assert!(lab.log("b.log").contains("resigned (priority 0)"), "{}", lab.log("b.log"));
+    assert!(
+        lab.log("b.log").contains("resigned (priority 0)"),
+        "{}",
+        lab.log("b.log")
+    );
     lab.stop_capture(cap);
     let zero = tshark(&pcap, "vrrp.prio == 0", &["ip.src"]);
     assert_eq!(zero, ["10.99.0.11"], "one priority-0 advert from a");
@@ -110,8 +175,14 @@ fn sigterm_resigns_with_priority_zero_and_backup_takes_over_within_skew_time() {
 #[test]
 fn dual_master_each_host_holds_one_address() {
     let mut lab = pair("dm");
-    let a = cfg(&[inst("VI_1", 51, 150, "", "10.99.0.51/24"), inst("VI_2", 52, 100, "", "10.99.0.52/24")]);
-    let b = cfg(&[inst("VI_1", 51, 100, "", "10.99.0.51/24"), inst("VI_2", 52, 150, "", "10.99.0.52/24")]);
+    let a = cfg(&[
+        inst("VI_1", 51, 150, "", "10.99.0.51/24"),
+        inst("VI_2", 52, 100, "", "10.99.0.52/24"),
+    ]);
+    let b = cfg(&[
+        inst("VI_1", 51, 100, "", "10.99.0.51/24"),
+        inst("VI_2", 52, 150, "", "10.99.0.52/24"),
+    ]);
     lab.vipd("a", &a);
     lab.vipd("b", &b);
     lab.wait_holder(&HOSTS, "10.99.0.51", "a", 3 * S);
@@ -134,7 +205,10 @@ fn sighup_reload_keeps_the_master_without_flap_and_rejects_a_broken_config() {
 
     // Add an instance and change VI_1's priority (in place); VI_1 must not flap.
     let v1b = v1.replace("priority: 150", "priority: 140");
-    lab.file("a.yaml", &cfg(&[v1b.clone(), inst("VI_2", 62, 150, "", "10.99.0.62/24")]));
+    lab.file(
+        "a.yaml",
+        &cfg(&[v1b.clone(), inst("VI_2", 62, 150, "", "10.99.0.62/24")]),
+    );
     lab.signal(pa, "HUP");
     let watch = std::thread::scope(|s| {
         let h = s.spawn(|| lab.hold_steady(&HOSTS, "10.99.0.61", "a", 2 * S));
@@ -144,13 +218,26 @@ fn sighup_reload_keeps_the_master_without_flap_and_rejects_a_broken_config() {
     assert!(watch.is_ok(), "VI_1 flapped during reload");
     let log = lab.log("a.log");
     assert!(log.contains("configuration reloaded"), "{log}");
-    assert_eq!(log.matches("BACKUP -> MASTER").count(), 2, "one takeover per instance: {log}");
+    assert_eq!(
+        log.matches("BACKUP -> MASTER").count(),
+        2,
+        "one takeover per instance: {log}"
+    );
 
     // A broken config is rejected; the running one stays.
-    lab.file("a.yaml", "instances:\n  VI_1:\n    interface: eth0\n    vrid: 300\n");
+    lab.file(
+        "a.yaml",
+        "instances:\n  VI_1:\n    interface: eth0\n    vrid: 300\n",
+    );
     lab.signal(pa, "HUP");
-    labkit::wait_for(3 * S, "rejection logged", || lab.log("a.log").contains("new configuration rejected"));
-    assert!(lab.log("a.log").contains("a.yaml:4:"), "error with its position: {}", lab.log("a.log"));
+    labkit::wait_for(3 * S, "rejection logged", || {
+        lab.log("a.log").contains("new configuration rejected")
+    });
+    assert!(
+        lab.log("a.log").contains("a.yaml:4:"),
+        "error with its position: {}",
+        lab.log("a.log")
+    );
     lab.hold_steady(&HOSTS, "10.99.0.61", "a", S);
     assert!(lab.has_addr("a", "10.99.0.62"));
 
@@ -166,23 +253,48 @@ fn v2_with_pass_authentication_and_a_wrong_password_is_dropped() {
     let mut lab = pair("v2");
     let (cap, pcap) = lab.capture("b", "v2", "ip proto 112");
     let auth = "    version: 2\n    advert_interval: 1s\n    authentication: {type: pass, password: \"1111\"}\n";
-    let mk = |prio, pass: &str| cfg(&[inst("VI_1", 13, prio, &auth.replace("1111", pass), "10.99.0.13/24").replace("    advert_interval: 100ms\n", "")]);
+    let mk = |prio, pass: &str| {
+        cfg(&[inst(
+            "VI_1",
+            13,
+            prio,
+            &auth.replace("1111", pass),
+            "10.99.0.13/24",
+        )
+        .replace("    advert_interval: 100ms\n", "")])
+    };
     lab.vipd("a", &mk(150, "1111"));
     lab.vipd("b", &mk(100, "1111"));
     lab.wait_holder(&HOSTS, "10.99.0.13", "a", 6 * S);
     lab.hold_steady(&HOSTS, "10.99.0.13", "a", 2 * S);
     lab.stop_capture(cap);
-    let rows = tshark(&pcap, "vrrp", &["vrrp.version", "vrrp.auth_type", "vrrp.auth_string", "vrrp.adver_int", "vrrp.checksum.status", "ip.ttl"]);
+    let rows = tshark(
+        &pcap,
+        "vrrp",
+        &[
+            "vrrp.version",
+            "vrrp.auth_type",
+            "vrrp.auth_string",
+            "vrrp.adver_int",
+            "vrrp.checksum.status",
+            "ip.ttl",
+        ],
+    );
     assert!(!rows.is_empty());
     for r in &rows {
-        assert_eq!(r, "2,1,1111,1,1,255", "v2, simple text auth \"1111\", 1 s, checksum correct, TTL 255");
+        assert_eq!(
+            r, "2,1,1111,1,1,255",
+            "v2, simple text auth \"1111\", 1 s, checksum correct, TTL 255"
+        );
     }
 
     // A third node with the wrong password: its adverts are dropped as auth_failure, so it
     // cannot see the master and takes over too (and says why in its debug log).
     lab.host("c", "10.99.0.14", None);
     lab.vipd("c", &mk(50, "9999"));
-    labkit::wait_for(6 * S, "auth failure counted", || lab.log("c.log").contains("reason=auth_failure"));
+    labkit::wait_for(6 * S, "auth failure counted", || {
+        lab.log("c.log").contains("reason=auth_failure")
+    });
 }
 
 #[test]
@@ -199,14 +311,29 @@ fn v3_ipv6_election_failover_and_unsolicited_na() {
     lab.wait_holder(&HOSTS, "fd00:99::22", "a", 3 * S);
     std::thread::sleep(Duration::from_millis(300));
     lab.stop_capture(cap);
-    let rows = tshark(&pcap, "vrrp", &["ipv6.src", "ipv6.hlim", "vrrp.version", "vrrp.virt_rtr_id", "vrrp.ipv6_addr", "vrrp.checksum.status"]);
+    let rows = tshark(
+        &pcap,
+        "vrrp",
+        &[
+            "ipv6.src",
+            "ipv6.hlim",
+            "vrrp.version",
+            "vrrp.virt_rtr_id",
+            "vrrp.ipv6_addr",
+            "vrrp.checksum.status",
+        ],
+    );
     assert!(rows.len() > 10);
     for r in &rows {
         let f: Vec<&str> = r.split(',').collect();
         assert!(f[0].starts_with("fe80::"), "source is link-local: {r}");
         assert_eq!(&f[1..], ["255", "3", "22", "fd00:99::22", "1"], "{r}");
     }
-    let na = tshark(&pcap, "icmpv6.type == 136 && icmpv6.nd.na.target_address == fd00:99::22", &["ipv6.src", "ipv6.dst", "icmpv6.nd.na.flag.o", "ipv6.hlim"]);
+    let na = tshark(
+        &pcap,
+        "icmpv6.type == 136 && icmpv6.nd.na.target_address == fd00:99::22",
+        &["ipv6.src", "ipv6.dst", "icmpv6.nd.na.flag.o", "ipv6.hlim"],
+    );
     assert!(na.len() >= 5, "a burst of unsolicited NAs: {na:?}");
     for r in &na {
         assert_eq!(r, "fd00:99::22,ff02::1,1,255");
@@ -217,18 +344,40 @@ fn v3_ipv6_election_failover_and_unsolicited_na() {
 fn gratuitous_arp_burst_on_becoming_master() {
     let mut lab = pair("ga");
     let (cap, pcap) = lab.capture("b", "arp", "arp");
-    lab.vipd("a", &cfg(&[inst("VI_1", 71, 150, "    garp: {delay: 1s, repeat: 3}\n", "10.99.0.71/24")]));
+    lab.vipd(
+        "a",
+        &cfg(&[inst(
+            "VI_1",
+            71,
+            150,
+            "    garp: {delay: 1s, repeat: 3}\n",
+            "10.99.0.71/24",
+        )]),
+    );
     lab.wait_holder(&["a"], "10.99.0.71", "a", 3 * S);
     std::thread::sleep(Duration::from_millis(1500));
     lab.stop_capture(cap);
-    let rows = tshark(&pcap, "arp.isgratuitous == 1 && arp.src.proto_ipv4 == 10.99.0.71", &["frame.time_relative", "arp.opcode", "eth.dst"]);
+    let rows = tshark(
+        &pcap,
+        "arp.isgratuitous == 1 && arp.src.proto_ipv4 == 10.99.0.71",
+        &["frame.time_relative", "arp.opcode", "eth.dst"],
+    );
     assert_eq!(rows.len(), 6, "3 at once + 3 after the delay: {rows:?}");
     for r in &rows {
-        assert!(r.ends_with(",1,ff:ff:ff:ff:ff:ff"), "request to broadcast: {r}");
+        assert!(
+            r.ends_with(",1,ff:ff:ff:ff:ff:ff"),
+            "request to broadcast: {r}"
+        );
     }
-    let t: Vec<f64> = rows.iter().map(|r| r.split(',').next().unwrap().parse().unwrap()).collect();
+    let t: Vec<f64> = rows
+        .iter()
+        .map(|r| r.split(',').next().unwrap().parse().unwrap())
+        .collect();
     let gap = t[3] - t[2];
-    assert!((0.9..1.5).contains(&gap), "second burst about 1 s later: {gap}");
+    assert!(
+        (0.9..1.5).contains(&gap),
+        "second burst about 1 s later: {gap}"
+    );
 }
 
 #[test]
@@ -237,7 +386,99 @@ fn leftover_address_from_a_crash_is_removed_on_start() {
     // A VIP left on b (as after a crash) while a is the master.
     lab.vipd("a", &cfg(&[inst("VI_1", 81, 150, "", "10.99.0.81/24")]));
     lab.wait_holder(&["a"], "10.99.0.81", "a", 3 * S);
-    sh(&["ip", "-n", &lab.ns("b"), "addr", "add", "10.99.0.81/24", "dev", "eth0"]);
+    sh(&[
+        "ip",
+        "-n",
+        &lab.ns("b"),
+        "addr",
+        "add",
+        "10.99.0.81/24",
+        "dev",
+        "eth0",
+    ]);
     lab.vipd("b", &cfg(&[inst("VI_1", 81, 100, "", "10.99.0.81/24")]));
     lab.wait_holder(&HOSTS, "10.99.0.81", "a", 3 * S);
+}
+
+#[test]
+fn unicast_peers_work_where_multicast_is_blocked() {
+    let mut lab = pair("uc");
+    labkit::require(&["nft"]);
+    let rules = lab.file(
+        "drop-multicast.nft",
+        "table inet lab {\n  chain inp {\n    type filter hook input priority 0;\n    ip daddr 224.0.0.18 drop\n  }\n}\n",
+    );
+    for h in HOSTS {
+        sh(&["ip", "netns", "exec", &lab.ns(h), "nft", "-f", rules.to_str().unwrap()]);
+    }
+    let (cap, pcap) = lab.capture("b", "uc", "ip proto 112");
+    let peer = |p: &str| format!("    unicast_peers: [{p}]\n");
+    lab.vipd(
+        "a",
+        &cfg(&[inst("VI_1", 91, 150, &peer("10.99.0.12"), "10.99.0.91/24")]),
+    );
+    lab.vipd(
+        "b",
+        &cfg(&[inst("VI_1", 91, 100, &peer("10.99.0.11"), "10.99.0.91/24")]),
+    );
+    lab.wait_holder(&HOSTS, "10.99.0.91", "a", 3 * S);
+    lab.hold_steady(&HOSTS, "10.99.0.91", "a", S);
+    lab.link("a", false);
+    lab.wait_holder(&["b"], "10.99.0.91", "b", 3 * S);
+    lab.stop_capture(cap);
+    let rows = tshark(
+        &pcap,
+        "vrrp",
+        &["ip.src", "ip.dst", "ip.ttl", "vrrp.checksum.status"],
+    );
+    assert!(rows.len() > 5);
+    for r in &rows {
+        assert!(
+            r == "10.99.0.11,10.99.0.12,255,1" || r == "10.99.0.12,10.99.0.11,255,1",
+            "unicast, TTL 255: {r}"
+        );
+    }
+}
+
+#[test]
+fn v3_checksum_rfc9568_form_is_sent_and_accepted() {
+    let mut lab = pair("ck");
+    let (cap, pcap) = lab.capture("b", "ck", "ip proto 112");
+    let rfc = "    v3_checksum: rfc9568\n";
+    lab.vipd("a", &cfg(&[inst("VI_1", 92, 150, rfc, "10.99.0.92/24")]));
+    // b sends the default (pseudo-header) form: each accepts the other's.
+    lab.vipd("b", &cfg(&[inst("VI_1", 92, 100, "", "10.99.0.92/24")]));
+    lab.wait_holder(&HOSTS, "10.99.0.92", "a", 3 * S);
+    lab.hold_steady(&HOSTS, "10.99.0.92", "a", S);
+    lab.stop_capture(cap);
+    assert!(
+        lab.log("b.log").contains("checksum=\"rfc9568\""),
+        "{}",
+        lab.log("b.log")
+    );
+    // tshark's preference vrrp.v3_checksum_as_in_v2 selects the message-only form.
+    let out = std::process::Command::new("tshark")
+        .args([
+            "-r",
+            pcap.to_str().unwrap(),
+            "-o",
+            "vrrp.v3_checksum_as_in_v2:TRUE",
+            "-Y",
+            "vrrp && ip.src == 10.99.0.11",
+            "-T",
+            "fields",
+            "-e",
+            "vrrp.checksum.status",
+        ])
+        .output()
+        .unwrap();
+    let rows: Vec<String> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(String::from)
+        .collect();
+    assert!(!rows.is_empty());
+    assert!(
+        rows.iter().all(|r| r == "1"),
+        "message-only checksum correct per tshark: {rows:?}"
+    );
 }
