@@ -19,20 +19,30 @@ use tracing::{debug, error, info, warn};
 
 use crate::config::{self, Config, Family, InstanceConfig, V3Checksum, Version, Vip};
 use crate::engine::{self, Action, Heard, Input, Instance};
+use crate::net::wiretap::WireTap;
 use crate::net::{
     self, Announcer, IfaceInfo, LinkEvent, Netlink, VRRP_V4_GROUP, VRRP_V6_GROUP, VrrpSocket,
 };
+use crate::observe::{self, InstanceLabels, InstanceMetrics, Metrics, PeerMetrics, ScriptMetrics};
+use crate::track::{self, TrackEvent};
+
 use crate::packet::vrrp::{self, Advert, AdvertSpec, ChecksumForm, DropReason};
 
 /// How many peers per instance are remembered (oldest evicted).
 pub const MAX_PEERS: usize = 32;
 /// How often unresolved interfaces/addresses are retried.
 const RETRY: Duration = Duration::from_secs(1);
+/// How often derived metrics (masters observed, VIP presence, filtered adverts) are refreshed.
+const OBSERVE_TICK: Duration = Duration::from_secs(1);
+/// Bound on the (VRID, source) pairs a wire tap counts per port.
+const MAX_TAP_KEYS: usize = 1024;
 
 /// Options for `vipd run`.
 #[derive(Clone, Debug)]
 pub struct RunOptions {
     pub config_path: PathBuf,
+    /// Overrides the configuration's `listen`.
+    pub listen: Option<std::net::SocketAddr>,
 }
 
 /// Counters of one instance.
@@ -46,6 +56,8 @@ pub struct Stats {
     pub address_list_mismatch: u64,
     pub dropped: BTreeMap<DropReason, u64>,
     pub transitions: u64,
+    /// Adverts seen on the wire (packet socket) but never handed to the VRRP socket.
+    pub filtered: u64,
 }
 
 /// What we know of a peer of an instance.
@@ -55,6 +67,7 @@ pub struct Peer {
     pub priority: u8,
     pub last_seen: Instant,
     pub checksum_form: ChecksumForm,
+    m: PeerMetrics,
 }
 
 /// Checks an advert against the instance's configuration (RFC 3768 7.1 / RFC 9568 7.1, the
@@ -100,27 +113,36 @@ pub fn engine_params(cfg: &InstanceConfig) -> engine::Params {
     }
 }
 
-/// Effective priority: base plus the weights of tracked interfaces, clamped to 1..=254;
-/// an owner (255) is never changed. A positive weight applies while the interface is up,
-/// a negative one while it is down (keepalived's rule).
-pub fn effective_priority(base: u8, weights: impl Iterator<Item = (i32, bool)>) -> u8 {
-    if base == 255 {
-        return 255;
-    }
-    let mut p = i32::from(base);
-    for (w, up) in weights {
-        if (w > 0 && up) || (w < 0 && !up) {
-            p += w;
-        }
-    }
-    p.clamp(1, 254) as u8
-}
-
 /// A packet from a reader task.
 struct Packet {
     port: usize,
     rx: net::Received,
     data: Vec<u8>,
+}
+
+/// Counts of VRRP packets a wire tap saw per (VRID, source), sent once per tick.
+struct TapReport {
+    port: usize,
+    counts: HashMap<(u8, IpAddr), u64>,
+}
+
+/// The `group` label: the configured group, else the VIP set (it matches only routers that
+/// truly share the addresses, even where VRIDs are reused on other LANs).
+pub fn group_of(cfg: &InstanceConfig) -> String {
+    let mut v: Vec<String> = cfg
+        .virtual_ipaddress
+        .iter()
+        .map(|v| v.addr.to_string())
+        .collect();
+    v.sort();
+    v.join(",")
+}
+
+fn unix_now() -> f64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs_f64())
+        .unwrap_or(0.0)
 }
 
 /// One raw socket per (interface, family), shared by the instances on it.
@@ -130,9 +152,17 @@ struct Port {
     ifindex: u32,
     sock: Arc<VrrpSocket>,
     reader: JoinHandle<()>,
+    /// The packet-socket tap counting what arrives before the firewall.
+    tap: Option<JoinHandle<()>>,
     by_vrid: HashMap<u8, usize>,
     /// Packets dropped before an instance could be found (TTL, malformed, unknown VRID).
     dropped: BTreeMap<DropReason, u64>,
+    /// Packets the VRRP socket was handed, per (VRID, source).
+    delivered: HashMap<(u8, IpAddr), u64>,
+    /// The tap's previous report (compared with `delivered` one tick later).
+    tap_prev: HashMap<(u8, IpAddr), u64>,
+    /// Filtered counts already exported.
+    filtered_reported: HashMap<(u8, IpAddr), u64>,
 }
 
 /// One configured instance and its runtime state.
@@ -148,16 +178,32 @@ struct Inst {
     addrs: Vec<IpAddr>,
     /// Last health fed to the engine.
     healthy: bool,
+    /// Interface up, source address and socket in place.
+    link_ok: bool,
     started: bool,
     stats: Stats,
     peers: HashMap<IpAddr, Peer>,
     /// Peers whose address list mismatch was already logged.
     mismatch_logged: HashSet<IpAddr>,
     buf: Vec<u8>,
+    /// Metric handles (series created when the instance was).
+    m: InstanceMetrics,
 }
 
 impl Inst {
-    fn new(cfg: InstanceConfig) -> Inst {
+    fn new(cfg: InstanceConfig, metrics: &Metrics) -> Inst {
+        let labels = InstanceLabels::new(
+            cfg.name.clone(),
+            cfg.vrid,
+            cfg.interface.clone(),
+            cfg.family,
+            group_of(&cfg),
+        );
+        let m = metrics.instance(&labels);
+        m.set_priority(cfg.priority, cfg.priority);
+        for t in &cfg.track_interfaces {
+            m.set_track_interface(&t.name, false);
+        }
         let placeholder = match cfg.family {
             Family::Ipv4 => IpAddr::from([0, 0, 0, 0]),
             Family::Ipv6 => IpAddr::from([0u16; 8]),
@@ -171,12 +217,37 @@ impl Inst {
             iface: None,
             src: None,
             healthy: false,
+            link_ok: false,
             started: false,
             stats: Stats::default(),
             peers: HashMap::new(),
             mismatch_logged: HashSet::new(),
             buf: Vec::with_capacity(128),
+            m,
         }
+    }
+
+    /// Refreshes the gauges derived from engine state.
+    fn observe(&self, now: Instant) {
+        let e = &self.engine;
+        self.m.set_priority(e.priority(), self.cfg.priority);
+        self.m.set_intervals(
+            self.cfg.advert_interval,
+            e.master_adver_interval(),
+            e.master_down_interval(),
+        );
+        if let Some((_, p)) = e.master() {
+            self.m.set_master_priority(p);
+        }
+        // Routers heard advertising (as master) within the master-down interval, us included.
+        let mdi = e.master_down_interval();
+        let heard = self
+            .peers
+            .values()
+            .filter(|p| p.priority > 0 && now.saturating_duration_since(p.last_seen) <= mdi)
+            .count();
+        let me = usize::from(e.state() == engine::State::Master);
+        self.m.set_masters_observed((heard + me) as u64);
     }
 
     fn interval_field(&self) -> u16 {
@@ -193,18 +264,43 @@ enum Effect {
         ifindex: u32,
         vips: Vec<Vip>,
         name: String,
+        m: InstanceMetrics,
     },
     Remove {
         ifindex: u32,
         vips: Vec<Vip>,
         name: String,
+        m: InstanceMetrics,
     },
     Announce {
         iface: IfaceInfo,
         vips: Vec<IpAddr>,
         count: u32,
     },
+    /// Reads the addresses back from the kernel and sets `vrrp_vip_present`.
+    Refresh {
+        ifindex: u32,
+        vips: Vec<IpAddr>,
+        m: InstanceMetrics,
+    },
     Flush(oneshot::Sender<()>),
+}
+
+/// Sets `vrrp_vip_present` for `vips` from what the kernel has on `ifindex`.
+async fn read_back(
+    netlink: &Netlink,
+    ifindex: u32,
+    vips: impl Iterator<Item = IpAddr>,
+    m: &InstanceMetrics,
+) {
+    match netlink.addresses(ifindex).await {
+        Ok(have) => {
+            for v in vips {
+                m.set_vip_present(v, have.iter().any(|(a, _)| *a == v));
+            }
+        }
+        Err(e) => debug!(ifindex, "cannot read addresses back: {e}"),
+    }
 }
 
 async fn effects_task(netlink: Netlink, mut rx: mpsc::UnboundedReceiver<Effect>) {
@@ -215,8 +311,9 @@ async fn effects_task(netlink: Netlink, mut rx: mpsc::UnboundedReceiver<Effect>)
                 ifindex,
                 vips,
                 name,
+                m,
             } => {
-                for v in vips {
+                for v in &vips {
                     match netlink.add_address(ifindex, v.addr, v.prefix_len).await {
                         Ok(()) => debug!(instance = %name, address = %v.addr, "address added"),
                         Err(e) => {
@@ -224,13 +321,15 @@ async fn effects_task(netlink: Netlink, mut rx: mpsc::UnboundedReceiver<Effect>)
                         }
                     }
                 }
+                read_back(&netlink, ifindex, vips.iter().map(|v| v.addr), &m).await;
             }
             Effect::Remove {
                 ifindex,
                 vips,
                 name,
+                m,
             } => {
-                for v in vips {
+                for v in &vips {
                     match netlink.del_address(ifindex, v.addr, v.prefix_len).await {
                         Ok(()) => debug!(instance = %name, address = %v.addr, "address removed"),
                         Err(e) => {
@@ -238,6 +337,10 @@ async fn effects_task(netlink: Netlink, mut rx: mpsc::UnboundedReceiver<Effect>)
                         }
                     }
                 }
+                read_back(&netlink, ifindex, vips.iter().map(|v| v.addr), &m).await;
+            }
+            Effect::Refresh { ifindex, vips, m } => {
+                read_back(&netlink, ifindex, vips.into_iter(), &m).await
             }
             Effect::Announce { iface, vips, count } => {
                 let a = match announcers.entry(iface.index) {
@@ -285,6 +388,17 @@ pub struct Daemon {
     effects: mpsc::UnboundedSender<Effect>,
     retry_at: Option<Instant>,
     actions: Vec<Action>,
+    metrics: Metrics,
+    tap_tx: mpsc::UnboundedSender<TapReport>,
+    /// Next refresh of derived metrics.
+    observe_at: Instant,
+    /// Health of scripts and values of tracked files, folded from `TrackEvent`s.
+    track: track::TrackState,
+    track_tx: mpsc::UnboundedSender<TrackEvent>,
+    scripts: track::Scripts,
+    files: track::Files,
+    script_metrics: HashMap<String, ScriptMetrics>,
+    notifier: track::Notifier,
 }
 
 /// Runs the daemon until SIGTERM/SIGINT. Returns the process exit code.
@@ -315,8 +429,24 @@ pub async fn run(opts: RunOptions) -> i32 {
             return 1;
         }
     };
+    let metrics = Metrics::new(
+        env!("CARGO_PKG_VERSION"),
+        option_env!("VIPD_REVISION").unwrap_or("unknown"),
+    );
+    let listen = opts.listen.unwrap_or(loaded.config.listen);
+    let listener = match observe::bind(listen) {
+        Ok(l) => l,
+        Err(e) => {
+            error!("cannot listen on {listen} for /metrics: {e}");
+            return 1;
+        }
+    };
+    let (status_tx, mut status_rx) = mpsc::channel::<oneshot::Sender<serde_json::Value>>(16);
+    let http = tokio::spawn(observe::serve(listener, metrics.clone(), status_tx));
     let (pkt_tx, mut pkt_rx) = mpsc::unbounded_channel();
     let (eff_tx, eff_rx) = mpsc::unbounded_channel();
+    let (tap_tx, mut tap_rx) = mpsc::unbounded_channel();
+    let (track_tx, mut track_rx) = mpsc::unbounded_channel();
     let effects = tokio::spawn(effects_task(netlink.clone(), eff_rx));
     let mut d = Daemon {
         config_path: opts.config_path,
@@ -332,7 +462,20 @@ pub async fn run(opts: RunOptions) -> i32 {
         effects: eff_tx,
         retry_at: None,
         actions: Vec::new(),
+        metrics,
+        tap_tx,
+        observe_at: Instant::now(),
+        track: track::TrackState::new(&loaded.config.scripts),
+        scripts: track::Scripts::spawn(&loaded.config.scripts, track_tx.clone()),
+        files: track::Files::spawn(
+            track::tracked_files(loaded.config.instances.values()),
+            track_tx.clone(),
+        ),
+        track_tx,
+        script_metrics: HashMap::new(),
+        notifier: track::Notifier::new(),
     };
+    d.sync_script_metrics();
     let (mut term, mut int, mut hup) = match (
         signal(SignalKind::terminate()),
         signal(SignalKind::interrupt()),
@@ -380,11 +523,17 @@ pub async fn run(opts: RunOptions) -> i32 {
                 }
             }
             Some(ev) = link_rx.recv() => d.on_link(ev).await,
+            Some(ev) = track_rx.recv() => d.on_track(ev),
+            Some(r) = tap_rx.recv() => d.on_tap(r),
+            Some(reply) = status_rx.recv() => { let _ = reply.send(d.status(Instant::now())); }
         }
     }
     d.shutdown().await;
+    http.abort();
+    let notifier = std::mem::take(&mut d.notifier);
     drop(d);
     let _ = effects.await;
+    notifier.finish(Duration::from_secs(10)).await;
     0
 }
 
@@ -410,10 +559,10 @@ impl Daemon {
             self.heap.pop();
         }
         let t = self.heap.peek().map(|Reverse((t, _))| *t);
-        match (t, self.retry_at) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        }
+        [t, self.retry_at, Some(self.observe_at)]
+            .into_iter()
+            .flatten()
+            .min()
     }
 
     fn schedule(&mut self, i: usize) {
@@ -446,6 +595,10 @@ impl Daemon {
         if self.retry_at.is_some_and(|r| r <= now) {
             self.retry_at = None;
             self.resolve_all().await;
+        }
+        if self.observe_at <= now {
+            self.observe_at = now + OBSERVE_TICK;
+            self.observe_tick(now);
         }
     }
 
@@ -483,6 +636,7 @@ impl Daemon {
                             ifindex: ifc.index,
                             vips: inst.cfg.virtual_ipaddress.clone(),
                             name: inst.cfg.name.clone(),
+                            m: inst.m.clone(),
                         });
                     }
                 }
@@ -492,11 +646,14 @@ impl Daemon {
                             ifindex: ifc.index,
                             vips: inst.cfg.virtual_ipaddress.clone(),
                             name: inst.cfg.name.clone(),
+                            m: inst.m.clone(),
                         });
                     }
                 }
                 Action::Announce { count } => {
                     if let Some(ifc) = &inst.iface {
+                        let n = u64::from(count) * inst.addrs.len() as u64;
+                        inst.m.announced(inst.cfg.family == Family::Ipv6, n);
                         let _ = self.effects.send(Effect::Announce {
                             iface: ifc.clone(),
                             vips: inst.addrs.clone(),
@@ -506,6 +663,19 @@ impl Daemon {
                 }
                 Action::Transition { from, to, cause } => {
                     inst.stats.transitions += 1;
+                    inst.m.transition(from, to, unix_now());
+                    inst.m
+                        .set_priority(inst.engine.priority(), inst.cfg.priority);
+                    if to != engine::State::Init && !inst.cfg.notify.is_empty() {
+                        self.notifier.notify(
+                            &inst.cfg.name,
+                            to.upper(),
+                            inst.engine.priority(),
+                            inst.cfg.vrid,
+                            &inst.cfg.interface,
+                            &inst.cfg.notify,
+                        );
+                    }
                     info!(
                         instance = %inst.cfg.name,
                         vrid = inst.cfg.vrid,
@@ -528,6 +698,13 @@ impl Daemon {
         let msg = &p.data;
         // The VRID byte, to charge a drop to its instance when there is one.
         let owner = msg.get(1).and_then(|v| port.by_vrid.get(v)).copied();
+        if let (Some(_), Some(&vrid)) = (owner, msg.get(1)) {
+            // What the VRRP socket was handed, compared with what the wire tap saw.
+            let key = (vrid, p.rx.src);
+            if port.delivered.len() < MAX_TAP_KEYS || port.delivered.contains_key(&key) {
+                *port.delivered.entry(key).or_default() += 1;
+            }
+        }
         let reason = if p.rx.ttl != 255 {
             Some(DropReason::Ttl)
         } else {
@@ -544,6 +721,7 @@ impl Daemon {
                     Some(i) => {
                         if let Some(inst) = self.instances[i].as_mut() {
                             *inst.stats.dropped.entry(r).or_default() += 1;
+                            inst.m.dropped(r);
                         }
                     }
                     None => *port.dropped.entry(r).or_default() += 1,
@@ -563,11 +741,13 @@ impl Daemon {
         match check_advert(&inst.cfg, &advert) {
             Err(r) => {
                 *inst.stats.dropped.entry(r).or_default() += 1;
+                inst.m.dropped(r);
                 debug!(instance = %inst.cfg.name, src = %p.rx.src, reason = %r, "advert dropped");
                 return;
             }
             Ok(true) => {
                 inst.stats.address_list_mismatch += 1;
+                inst.m.address_list_mismatch();
                 if inst.mismatch_logged.insert(p.rx.src) {
                     let theirs: Vec<String> = advert.addresses().map(|a| a.to_string()).collect();
                     warn!(
@@ -584,13 +764,21 @@ impl Daemon {
         if advert.priority == 0 {
             inst.stats.priority_zero_received += 1;
         }
+        inst.m.advert_received(advert.priority);
         note_peer(inst, p.rx.src, advert.priority, form, now);
         let heard = Heard {
             src: p.rx.src,
             priority: advert.priority,
             interval: Duration::from_nanos(advert.interval_nanos()),
         };
+        let before = inst.engine.master().map(|(a, _)| a);
         self.input(i, now, Input::Advert(heard));
+        if let Some(inst) = self.instances[i].as_ref() {
+            let after = inst.engine.master().map(|(a, _)| a);
+            if after == Some(p.rx.src) && before != after {
+                inst.m.peer(p.rx.src).became_master();
+            }
+        }
     }
 
     async fn on_link(&mut self, ev: LinkEvent) {
@@ -601,14 +789,15 @@ impl Daemon {
         info!(interface = %ev.name, up = ev.up, "link {}", if ev.up { "up" } else { "down" });
         // Only instances that run on or track this interface need a look.
         self.resolve_where(|inst| {
-            inst.cfg.interface == ev.name || inst.cfg.track_interfaces.iter().any(|t| t.name == ev.name)
+            inst.cfg.interface == ev.name
+                || inst.cfg.track_interfaces.iter().any(|t| t.name == ev.name)
         })
         .await;
     }
 
     /// Retries instances whose interface or source address was missing.
     async fn resolve_all(&mut self) {
-        self.resolve_where(|inst| !inst.healthy).await;
+        self.resolve_where(|inst| !inst.link_ok).await;
     }
 
     /// Re-reads interface facts for the matching instances and feeds health and priority changes.
@@ -673,19 +862,7 @@ impl Daemon {
             None => None,
         };
         let link_up = info.as_ref().is_some_and(|f| f.up);
-        let tracked_ok = cfg
-            .track_interfaces
-            .iter()
-            .filter(|t| t.weight.is_none())
-            .all(|t| self.links.get(&t.name).copied().unwrap_or(false));
-        let healthy = link_up && src.is_some() && port.is_some() && tracked_ok;
-        let prio = effective_priority(
-            cfg.priority,
-            cfg.track_interfaces.iter().filter_map(|t| {
-                t.weight
-                    .map(|w| (w, self.links.get(&t.name).copied().unwrap_or(false)))
-            }),
-        );
+        let link_ok = link_up && src.is_some() && port.is_some();
         if info.is_none() || (link_up && src.is_none()) {
             self.retry_at.get_or_insert(now + RETRY);
             if link_up && src.is_none() {
@@ -715,11 +892,35 @@ impl Daemon {
             inst.engine
                 .handle(now, Input::PrimaryAddress(s), &mut Vec::new());
         }
-        let was_started = inst.started;
-        let was_healthy = inst.healthy;
+        inst.link_ok = link_ok;
+        self.reassess(i, now);
+    }
+
+    /// Folds link state, tracked interfaces, scripts and files into the instance's health
+    /// and effective priority, and feeds the engine what changed.
+    fn reassess(&mut self, i: usize, now: Instant) {
+        let Some(inst) = self.instances[i].as_ref() else {
+            return;
+        };
+        let cfg = &inst.cfg;
+        let assessment = self.track.assess(cfg);
+        let mut fault = assessment.fault || !inst.link_ok;
+        let mut weights = assessment.weights;
+        for t in &cfg.track_interfaces {
+            let up = self.links.get(&t.name).copied().unwrap_or(false);
+            inst.m.set_track_interface(&t.name, up);
+            let applied = track::interface_weight(t.weight, up);
+            fault |= applied.is_fault();
+            weights.extend(applied.weight());
+        }
+        let prio = track::effective_priority(cfg.priority, weights);
+        let healthy = !fault;
+        let inst = self.instances[i].as_mut().expect("checked above");
+        let (was_started, was_healthy) = (inst.started, inst.healthy);
         inst.started = true;
         inst.healthy = healthy;
         if prio != inst.engine.priority() {
+            info!(instance = %inst.cfg.name, from = inst.engine.priority(), to = prio, "effective priority changed");
             self.input(i, now, Input::Priority(prio));
         }
         if !was_started {
@@ -729,6 +930,203 @@ impl Daemon {
         } else if !was_healthy && healthy {
             self.input(i, now, Input::FaultCleared);
         }
+    }
+
+    /// A script ran, a script's health or a tracked file changed.
+    fn on_track(&mut self, ev: TrackEvent) {
+        match &ev {
+            TrackEvent::Run {
+                name,
+                result,
+                duration,
+            } => {
+                if let Some(m) = self.script_metrics.get(name) {
+                    m.run(result.as_str(), *duration);
+                }
+            }
+            TrackEvent::Script { name, healthy } => {
+                info!(script = %name, healthy, "script {}", if *healthy { "healthy" } else { "failed" });
+                if let Some(m) = self.script_metrics.get(name) {
+                    m.set_healthy(*healthy);
+                }
+            }
+            TrackEvent::File { path, value } => {
+                info!(path = %path.display(), value = ?value, "tracked file changed");
+            }
+        }
+        if self.track.apply(&ev) {
+            let now = Instant::now();
+            for i in 0..self.instances.len() {
+                if self.instances[i].as_ref().is_some_and(|x| x.started) {
+                    self.reassess(i, now);
+                }
+            }
+        }
+    }
+
+    /// Keeps one metrics handle per configured script.
+    fn sync_script_metrics(&mut self) {
+        let names: HashSet<&String> = self.config.scripts.keys().collect();
+        let gone: Vec<String> = self
+            .script_metrics
+            .keys()
+            .filter(|n| !names.contains(n))
+            .cloned()
+            .collect();
+        for n in gone {
+            self.metrics.remove_script(&n);
+            self.script_metrics.remove(&n);
+        }
+        for n in names {
+            if !self.script_metrics.contains_key(n) {
+                let m = self.metrics.script(n);
+                m.set_healthy(self.track.script_healthy(n));
+                self.script_metrics.insert(n.clone(), m);
+            }
+        }
+    }
+
+    /// Compares the wire tap's previous report with what the VRRP socket was handed since:
+    /// adverts seen on the wire but never delivered were eaten by a local firewall.
+    fn on_tap(&mut self, r: TapReport) {
+        let Some(port) = self.ports.get_mut(r.port).and_then(|o| o.as_mut()) else {
+            return;
+        };
+        let prev = std::mem::replace(&mut port.tap_prev, r.counts);
+        for ((vrid, src), wire) in prev {
+            let delivered = port.delivered.get(&(vrid, src)).copied().unwrap_or(0);
+            let filtered = wire.saturating_sub(delivered);
+            let reported = port.filtered_reported.entry((vrid, src)).or_default();
+            if filtered <= *reported {
+                continue;
+            }
+            let new = filtered - *reported;
+            *reported = filtered;
+            let Some(inst) = port
+                .by_vrid
+                .get(&vrid)
+                .and_then(|&i| self.instances[i].as_mut())
+            else {
+                continue;
+            };
+            if inst.stats.filtered == 0 {
+                warn!(
+                    instance = %inst.cfg.name,
+                    peer = %src,
+                    "adverts from this peer reach the interface but not vipd: a local firewall drops VRRP (IP protocol 112)"
+                );
+            }
+            inst.stats.filtered += new;
+            for _ in 0..new {
+                inst.m.filtered(src);
+            }
+        }
+    }
+
+    /// Refreshes derived metrics and asks the effects task to read VIP presence back.
+    fn observe_tick(&mut self, now: Instant) {
+        for inst in self.instances.iter().flatten() {
+            inst.observe(now);
+            if let Some(ifc) = &inst.iface {
+                let _ = self.effects.send(Effect::Refresh {
+                    ifindex: ifc.index,
+                    vips: inst.addrs.clone(),
+                    m: inst.m.clone(),
+                });
+            }
+        }
+    }
+
+    /// The JSON served at /status.
+    fn status(&self, now: Instant) -> serde_json::Value {
+        use serde_json::json;
+        let ms = |d: Duration| d.as_secs_f64() * 1000.0;
+        let instances: Vec<serde_json::Value> = self
+            .instances
+            .iter()
+            .flatten()
+            .map(|inst| {
+                let e = &inst.engine;
+                let timers: serde_json::Map<String, serde_json::Value> = [
+                    ("adver", engine::Timer::Adver),
+                    ("master_down", engine::Timer::MasterDown),
+                    ("garp_delay", engine::Timer::GarpDelay),
+                    ("garp_refresh", engine::Timer::GarpRefresh),
+                ]
+                .into_iter()
+                .filter_map(|(n, t)| e.timers().get(t).map(|at| (format!("{n}_in_ms"), json!(ms(at.saturating_duration_since(now))))))
+                .collect();
+                let peers: Vec<serde_json::Value> = inst
+                    .peers
+                    .iter()
+                    .map(|(a, p)| {
+                        json!({
+                            "address": a.to_string(),
+                            "priority": p.priority,
+                            "adverts": p.adverts,
+                            "last_advert_ms_ago": ms(now.saturating_duration_since(p.last_seen)),
+                            "checksum_form": p.checksum_form.as_str(),
+                        })
+                    })
+                    .collect();
+                let scripts: Vec<serde_json::Value> = inst
+                    .cfg
+                    .track_scripts
+                    .iter()
+                    .map(|t| json!({"name": t.name, "weight": t.weight, "healthy": self.track.script_healthy(&t.name)}))
+                    .collect();
+                let dropped: serde_json::Map<String, serde_json::Value> =
+                    inst.stats.dropped.iter().map(|(r, n)| (r.as_str().to_owned(), json!(n))).collect();
+                json!({
+                    "name": inst.cfg.name,
+                    "state": e.state().as_str(),
+                    "vrid": inst.cfg.vrid,
+                    "interface": inst.cfg.interface,
+                    "family": inst.cfg.family.as_str(),
+                    "version": if inst.cfg.version == Version::V2 { 2 } else { 3 },
+                    "group": group_of(&inst.cfg),
+                    "priority": e.priority(),
+                    "base_priority": inst.cfg.priority,
+                    "healthy": inst.healthy,
+                    "source": inst.src.map(|a| a.to_string()),
+                    "master": e.master().map(|(a, p)| json!({"address": a.to_string(), "priority": p})),
+                    "advert_interval_ms": ms(inst.cfg.advert_interval),
+                    "master_advert_interval_ms": ms(e.master_adver_interval()),
+                    "master_down_interval_ms": ms(e.master_down_interval()),
+                    "timers": timers,
+                    "addresses": inst.cfg.virtual_ipaddress.iter().map(|v| format!("{}/{}", v.addr, v.prefix_len)).collect::<Vec<_>>(),
+                    "peers": peers,
+                    "scripts": scripts,
+                    "stats": {
+                        "adverts_sent": inst.stats.adverts_sent,
+                        "adverts_received": inst.stats.adverts_received,
+                        "send_errors": inst.stats.send_errors,
+                        "priority_zero_sent": inst.stats.priority_zero_sent,
+                        "priority_zero_received": inst.stats.priority_zero_received,
+                        "address_list_mismatch": inst.stats.address_list_mismatch,
+                        "transitions": inst.stats.transitions,
+                        "filtered": inst.stats.filtered,
+                        "dropped": dropped,
+                    },
+                })
+            })
+            .collect();
+        let ports: Vec<serde_json::Value> = self
+            .ports
+            .iter()
+            .flatten()
+            .map(|p| {
+                let dropped: serde_json::Map<String, serde_json::Value> =
+                    p.dropped.iter().map(|(r, n)| (r.as_str().to_owned(), json!(n))).collect();
+                json!({"interface": p.iface, "family": p.family.as_str(), "wire_tap": p.tap.is_some(), "dropped_before_demux": dropped})
+            })
+            .collect();
+        json!({
+            "router_id": self.config.router_id,
+            "version": env!("CARGO_PKG_VERSION"),
+            "instances": instances,
+            "sockets": ports,
+        })
     }
 
     /// The port for (interface, family), opened on first use.
@@ -757,14 +1155,34 @@ impl Daemon {
             .position(|p| p.is_none())
             .unwrap_or(self.ports.len());
         let reader = tokio::spawn(reader_task(id, sock.clone(), self.pkt_tx.clone()));
+        // Opened after the VRRP socket, so it never counts a packet that socket could not see.
+        let tap = match WireTap::open(info, family) {
+            Ok(t) => {
+                let mut local = vec![match family {
+                    Family::Ipv4 => IpAddr::V4(VRRP_V4_GROUP),
+                    Family::Ipv6 => IpAddr::V6(VRRP_V6_GROUP),
+                }];
+                local.extend(info.ipv4_primary.map(IpAddr::V4));
+                local.extend(info.ipv6_link_local.map(IpAddr::V6));
+                Some(tokio::spawn(tap_task(id, t, local, self.tap_tx.clone())))
+            }
+            Err(e) => {
+                warn!(interface = %info.name, "cannot open the wire tap (filtered adverts will not be counted): {e}");
+                None
+            }
+        };
         let port = Port {
             iface: info.name.clone(),
             family,
             ifindex: info.index,
             sock,
             reader,
+            tap,
             by_vrid: HashMap::new(),
             dropped: BTreeMap::new(),
+            delivered: HashMap::new(),
+            tap_prev: HashMap::new(),
+            filtered_reported: HashMap::new(),
         };
         if id == self.ports.len() {
             self.ports.push(Some(port));
@@ -778,6 +1196,9 @@ impl Daemon {
     fn close_port(&mut self, p: usize) {
         if let Some(port) = self.ports[p].take() {
             port.reader.abort();
+            if let Some(t) = &port.tap {
+                t.abort();
+            }
             self.port_by_key.remove(&(port.iface.clone(), port.family));
             debug!(interface = %port.iface, family = port.family.as_str(), "socket closed");
         }
@@ -793,7 +1214,7 @@ impl Daemon {
         if i == self.instances.len() {
             self.instances.push(None);
         }
-        self.instances[i] = Some(Inst::new(cfg));
+        self.instances[i] = Some(Inst::new(cfg, &self.metrics));
         self.by_name.insert(name.clone(), i);
         self.resolve(i, Instant::now()).await;
         let inst = self.instances[i].as_ref().expect("just added");
@@ -808,6 +1229,8 @@ impl Daemon {
         self.input(i, Instant::now(), Input::Shutdown);
         if let Some(inst) = self.instances[i].take() {
             self.by_name.remove(&inst.cfg.name);
+            self.metrics.remove_instance(inst.m.labels());
+            self.notifier.forget(&inst.cfg.name);
             if let Some(p) = inst.port
                 && let Some(port) = self.ports[p].as_mut()
             {
@@ -831,6 +1254,7 @@ impl Daemon {
                     error!("{d}");
                 }
                 error!("new configuration rejected; the running one is kept");
+                self.metrics.config_reload(false, unix_now());
                 return;
             }
         };
@@ -838,6 +1262,15 @@ impl Daemon {
             warn!("{w}");
         }
         let new = loaded.config;
+        if new.scripts != self.config.scripts {
+            // Scripts restart from their initial state; unchanged ones keep running untouched.
+            self.scripts = track::Scripts::spawn(&new.scripts, self.track_tx.clone());
+            self.track = track::TrackState::new(&new.scripts);
+        }
+        self.files = track::Files::spawn(
+            track::tracked_files(new.instances.values()),
+            self.track_tx.clone(),
+        );
         if new.listen != self.config.listen {
             warn!("listen address changes take effect on restart");
         }
@@ -891,6 +1324,8 @@ impl Daemon {
             }
         }
         self.config = new;
+        self.sync_script_metrics();
+        self.metrics.config_reload(true, unix_now());
         info!(kept, updated, added, removed, "configuration reloaded");
     }
 
@@ -921,6 +1356,7 @@ fn note_peer(inst: &mut Inst, src: IpAddr, priority: u8, form: ChecksumForm, now
         peer.priority = priority;
         peer.last_seen = now;
         peer.checksum_form = form;
+        peer.m.advert(priority, unix_now(), form, false);
         return;
     }
     if inst.peers.len() >= MAX_PEERS
@@ -931,8 +1367,11 @@ fn note_peer(inst: &mut Inst, src: IpAddr, priority: u8, form: ChecksumForm, now
             .map(|(a, _)| *a)
     {
         inst.peers.remove(&oldest);
+        inst.m.remove_peer(oldest);
     }
     info!(instance = %inst.cfg.name, peer = %src, priority, checksum = form.as_str(), "new peer");
+    let m = inst.m.peer(src);
+    m.advert(priority, unix_now(), form, false);
     inst.peers.insert(
         src,
         Peer {
@@ -940,6 +1379,7 @@ fn note_peer(inst: &mut Inst, src: IpAddr, priority: u8, form: ChecksumForm, now
             priority,
             last_seen: now,
             checksum_form: form,
+            m,
         },
     );
 }
@@ -970,6 +1410,7 @@ fn send_advert(inst: &mut Inst, sock: &VrrpSocket, src: IpAddr, priority: u8) {
         vrrp::encode(&spec, src, dst, form, &mut inst.buf);
         match sock.send(&inst.buf, src, dst) {
             Ok(()) => {
+                inst.m.advert_sent(priority);
                 inst.stats.adverts_sent += 1;
                 if priority == 0 {
                     inst.stats.priority_zero_sent += 1;
@@ -979,6 +1420,40 @@ fn send_advert(inst: &mut Inst, sock: &VrrpSocket, src: IpAddr, priority: u8) {
                 inst.stats.send_errors += 1;
                 if inst.stats.send_errors.is_power_of_two() {
                     warn!(instance = %inst.cfg.name, dst = %dst, errors = inst.stats.send_errors, "advert not sent: {e}");
+                }
+            }
+        }
+    }
+}
+
+/// Counts VRRP packets on the wire per (VRID, source) and reports the totals every tick.
+async fn tap_task(
+    port: usize,
+    tap: WireTap,
+    local: Vec<IpAddr>,
+    tx: mpsc::UnboundedSender<TapReport>,
+) {
+    let mut counts: HashMap<(u8, IpAddr), u64> = HashMap::new();
+    let mut buf = vec![0u8; 2048];
+    let mut tick = tokio::time::interval(OBSERVE_TICK);
+    loop {
+        tokio::select! {
+            r = tap.recv(&mut buf) => match r {
+                Ok(Some(seen)) if local.contains(&seen.dst) => {
+                    let key = (seen.vrid, seen.src);
+                    if counts.len() < MAX_TAP_KEYS || counts.contains_key(&key) {
+                        *counts.entry(key).or_default() += 1;
+                    }
+                }
+                Ok(_) => {}
+                Err(e) => {
+                    warn!("wire tap receive failed: {e}");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+            },
+            _ = tick.tick() => {
+                if tx.send(TapReport { port, counts: counts.clone() }).is_err() {
+                    return;
                 }
             }
         }
@@ -1006,17 +1481,6 @@ async fn reader_task(port: usize, sock: Arc<VrrpSocket>, tx: mpsc::UnboundedSend
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn tracked_interface_weights_follow_keepalived() {
-        // Negative weight applies while down, positive while up, result clamped to 1..=254.
-        assert_eq!(effective_priority(100, [(-30, false)].into_iter()), 70);
-        assert_eq!(effective_priority(100, [(-30, true)].into_iter()), 100);
-        assert_eq!(effective_priority(100, [(30, true)].into_iter()), 130);
-        assert_eq!(effective_priority(100, [(-200, false)].into_iter()), 1);
-        assert_eq!(effective_priority(250, [(20, true)].into_iter()), 254);
-        assert_eq!(effective_priority(255, [(-50, false)].into_iter()), 255);
-    }
 
     fn cfg(yaml: &str) -> InstanceConfig {
         let c = config::parse_str(yaml, "t.yaml").expect("valid").config;

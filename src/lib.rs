@@ -9,4 +9,6 @@ pub mod config;
 pub mod daemon;
 pub mod engine;
 pub mod net;
+pub mod observe;
 pub mod packet;
+pub mod track;

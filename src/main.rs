@@ -24,6 +24,9 @@ enum Command {
         /// Configuration file.
         #[arg(short, long, default_value = "/etc/vipd/vipd.yaml")]
         config: PathBuf,
+        /// HTTP address for /metrics, /status, /healthz (overrides `listen`).
+        #[arg(long)]
+        listen: Option<std::net::SocketAddr>,
     },
     /// Validate a configuration: prints `path:line:column: message` per problem, exits 2 when invalid.
     Check {
@@ -37,7 +40,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::Check { config } => check(&config),
-        Command::Run { config } => {
+        Command::Run { config, listen } => {
             tracing_subscriber::fmt()
                 .with_env_filter(
                     EnvFilter::try_from_env("VIPD_LOG").unwrap_or_else(|_| EnvFilter::new("info")),
@@ -57,6 +60,7 @@ fn main() -> ExitCode {
             };
             let code = rt.block_on(vipd::daemon::run(vipd::daemon::RunOptions {
                 config_path: config,
+                listen,
             }));
             ExitCode::from(code as u8)
         }

@@ -18,8 +18,16 @@ struct Captured {
 fn read_pcap(name: &str) -> Vec<Captured> {
     let path = format!("{}/tests/fixtures/pcap/{name}", env!("CARGO_MANIFEST_DIR"));
     let data = std::fs::read(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
-    assert_eq!(&data[..4], &[0xd4, 0xc3, 0xb2, 0xa1], "little-endian microsecond pcap");
-    assert_eq!(u32::from_le_bytes(data[20..24].try_into().unwrap()), 1, "Ethernet link type");
+    assert_eq!(
+        &data[..4],
+        &[0xd4, 0xc3, 0xb2, 0xa1],
+        "little-endian microsecond pcap"
+    );
+    assert_eq!(
+        u32::from_le_bytes(data[20..24].try_into().unwrap()),
+        1,
+        "Ethernet link type"
+    );
     let mut out = vec![];
     let mut off = 24;
     while off + 16 <= data.len() {
@@ -34,7 +42,12 @@ fn read_pcap(name: &str) -> Vec<Captured> {
                 let total = usize::from(u16::from_be_bytes([ip[2], ip[3]]));
                 let src = Ipv4Addr::new(ip[12], ip[13], ip[14], ip[15]);
                 let dst = Ipv4Addr::new(ip[16], ip[17], ip[18], ip[19]);
-                out.push(Captured { src: src.into(), dst: dst.into(), ttl: ip[8], msg: ip[ihl..total].to_vec() });
+                out.push(Captured {
+                    src: src.into(),
+                    dst: dst.into(),
+                    ttl: ip[8],
+                    msg: ip[ihl..total].to_vec(),
+                });
             }
             0x86dd if ip[6] == 112 => {
                 let plen = usize::from(u16::from_be_bytes([ip[4], ip[5]]));
@@ -67,20 +80,43 @@ fn keepalived_2_2_7_adverts_decode_and_reencode_byte_for_byte() {
         let addrs: Vec<IpAddr> = a.addresses().collect();
         match a.vrid {
             21 => {
-                assert_eq!((a.version, a.family, a.interval), (Version::V3, Family::Ipv4, 50));
-                assert_eq!(form, ChecksumForm::PseudoHeader, "keepalived v3/IPv4 default");
+                assert_eq!(
+                    (a.version, a.family, a.interval),
+                    (Version::V3, Family::Ipv4, 50)
+                );
+                assert_eq!(
+                    form,
+                    ChecksumForm::PseudoHeader,
+                    "keepalived v3/IPv4 default"
+                );
                 assert!(a.priority == 150 || a.priority == 0);
-                assert_eq!(addrs, vec![IpAddr::from([10, 99, 0, 21]), IpAddr::from([10, 99, 0, 22])]);
+                assert_eq!(
+                    addrs,
+                    vec![IpAddr::from([10, 99, 0, 21]), IpAddr::from([10, 99, 0, 22])]
+                );
             }
             22 => {
-                assert_eq!((a.version, a.family, a.interval), (Version::V3, Family::Ipv6, 100));
+                assert_eq!(
+                    (a.version, a.family, a.interval),
+                    (Version::V3, Family::Ipv6, 100)
+                );
                 assert_eq!(form, ChecksumForm::PseudoHeader);
                 assert!(a.priority == 200 || a.priority == 0);
-                assert!(matches!(p.src, IpAddr::V6(s) if s.segments()[0] == 0xfe80), "link-local source");
-                assert_eq!(addrs, vec!["fd00:99::21".parse::<IpAddr>().unwrap()], "global VIP first: accepted");
+                assert!(
+                    matches!(p.src, IpAddr::V6(s) if s.segments()[0] == 0xfe80),
+                    "link-local source"
+                );
+                assert_eq!(
+                    addrs,
+                    vec!["fd00:99::21".parse::<IpAddr>().unwrap()],
+                    "global VIP first: accepted"
+                );
             }
             13 => {
-                assert_eq!((a.version, a.family, a.interval), (Version::V2, Family::Ipv4, 1));
+                assert_eq!(
+                    (a.version, a.family, a.interval),
+                    (Version::V2, Family::Ipv4, 1)
+                );
                 assert_eq!(form, ChecksumForm::MessageOnly);
                 assert_eq!(a.auth_type, vrrp::AUTH_PASS);
                 assert_eq!(a.auth_data, vrrp::auth_data("1111"));
@@ -102,14 +138,24 @@ fn frr_8_4_4_adverts_decode_and_reencode_byte_for_byte() {
     assert_eq!(pkts.len(), 4);
     for p in &pkts {
         let (a, form) = vrrp::decode(&p.msg, p.src, p.dst).expect("FRR advert decodes");
-        assert_eq!((a.version, a.vrid, a.priority, a.interval), (Version::V3, 21, 100, 50));
+        assert_eq!(
+            (a.version, a.vrid, a.priority, a.interval),
+            (Version::V3, 21, 100, 50)
+        );
         assert_eq!(form, ChecksumForm::PseudoHeader, "FRR v3/IPv4 default");
         let mut again = Vec::new();
         vrrp::reencode(&a, p.src, p.dst, form, &mut again);
         assert_eq!(again, p.msg);
         // Our own encoder, from the fields alone, writes the same bytes.
         let addrs: Vec<IpAddr> = a.addresses().collect();
-        let spec = AdvertSpec { version: Version::V3, vrid: 21, priority: 100, interval: 50, auth: None, addresses: &addrs };
+        let spec = AdvertSpec {
+            version: Version::V3,
+            vrid: 21,
+            priority: 100,
+            interval: 50,
+            auth: None,
+            addresses: &addrs,
+        };
         let mut ours = Vec::new();
         vrrp::encode(&spec, p.src, p.dst, ChecksumForm::PseudoHeader, &mut ours);
         assert_eq!(ours, p.msg);

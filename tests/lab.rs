@@ -409,7 +409,15 @@ fn unicast_peers_work_where_multicast_is_blocked() {
         "table inet lab {\n  chain inp {\n    type filter hook input priority 0;\n    ip daddr 224.0.0.18 drop\n  }\n}\n",
     );
     for h in HOSTS {
-        sh(&["ip", "netns", "exec", &lab.ns(h), "nft", "-f", rules.to_str().unwrap()]);
+        sh(&[
+            "ip",
+            "netns",
+            "exec",
+            &lab.ns(h),
+            "nft",
+            "-f",
+            rules.to_str().unwrap(),
+        ]);
     }
     let (cap, pcap) = lab.capture("b", "uc", "ip proto 112");
     let peer = |p: &str| format!("    unicast_peers: [{p}]\n");

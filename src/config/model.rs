@@ -3,6 +3,7 @@
 
 use std::collections::BTreeMap;
 use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
 use std::time::Duration;
 
 /// Whole daemon configuration.
@@ -12,8 +13,71 @@ pub struct Config {
     pub router_id: String,
     /// HTTP listen address for /metrics etc.
     pub listen: SocketAddr,
+    /// Check scripts by name (top-level `scripts:`), referenced by `track_scripts`.
+    pub scripts: BTreeMap<String, ScriptConfig>,
     /// Instances by name (the YAML map key), sorted for stable output.
     pub instances: BTreeMap<String, InstanceConfig>,
+}
+
+/// A check script (`scripts.<name>`), run every `interval` by `track::Scripts`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ScriptConfig {
+    /// argv, run without a shell; at least one element.
+    pub command: Vec<String>,
+    /// Default 1 s; never zero.
+    pub interval: Duration,
+    /// Default: the interval; never zero.
+    pub timeout: Duration,
+    /// -253..=253, default 0 (0: failed means Fault). The default for `track_scripts` entries.
+    pub weight: i32,
+    /// Consecutive successes before failed -> healthy (>= 1, default 1).
+    pub rise: u32,
+    /// Consecutive failures before healthy -> failed (>= 1, default 1).
+    pub fall: u32,
+    /// Run as this user (and its primary group) instead of the daemon's user.
+    pub user: Option<String>,
+    /// Start in the failed state (default false: start healthy).
+    pub init_fail: bool,
+}
+
+/// An instance's reference to a check script, with its weight resolved.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TrackScript {
+    /// A key of [`Config::scripts`] (validated).
+    pub name: String,
+    /// The entry's own weight, else the script's; -253..=253 (0: failed means Fault).
+    pub weight: i32,
+}
+
+/// A tracked file holding an integer: `value * weight` is applied (weight 0: non-zero means Fault).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TrackFile {
+    /// Absolute path.
+    pub path: PathBuf,
+    /// -254..=254, default 1.
+    pub weight: i32,
+}
+
+/// Notify hooks of an instance: argv lists, run without a shell.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Notify {
+    pub master: Option<Vec<String>>,
+    pub backup: Option<Vec<String>>,
+    pub fault: Option<Vec<String>>,
+    pub stop: Option<Vec<String>>,
+    /// Called after the state-specific hook with `INSTANCE <name> <STATE> <priority>` appended.
+    pub any: Option<Vec<String>>,
+}
+
+impl Notify {
+    /// True when no hook is configured.
+    pub fn is_empty(&self) -> bool {
+        self.master.is_none()
+            && self.backup.is_none()
+            && self.fault.is_none()
+            && self.stop.is_none()
+            && self.any.is_none()
+    }
 }
 
 /// VRRP protocol version.
@@ -109,6 +173,10 @@ pub struct InstanceConfig {
     /// Optional explicit source for unicast adverts (keepalived `unicast_src_ip`).
     pub unicast_src: Option<IpAddr>,
     pub track_interfaces: Vec<TrackInterface>,
+    /// Check scripts this instance follows (names are keys of [`Config::scripts`]).
+    pub track_scripts: Vec<TrackScript>,
+    pub track_files: Vec<TrackFile>,
+    pub notify: Notify,
     pub garp: Garp,
     pub v3_checksum: V3Checksum,
 }

@@ -75,6 +75,9 @@ fn defaults_applied() {
             unicast_peers: vec![],
             unicast_src: None,
             track_interfaces: vec![],
+            track_scripts: vec![],
+            track_files: vec![],
+            notify: Notify::default(),
             garp: Garp::default(),
             v3_checksum: V3Checksum::PseudoHeader,
         }
@@ -152,15 +155,22 @@ instances:
     assert_eq!(six.advert_interval, Duration::from_millis(10));
     assert_eq!(six.virtual_ipaddress[1].prefix_len, 128);
 
-    // Both warnings: owner with preempt false (10:14), peer that is our own VIP (14:31).
+    // Three warnings: owner with a tracking weight (7:15), owner with preempt false (10:14),
+    // peer that is our own VIP (14:31).
     let w: Vec<_> = l
         .warnings
         .iter()
         .map(|d| (d.line, d.column, d.warning))
         .collect();
-    assert_eq!(w, vec![(10, 14, true), (14, 31, true)], "{:#?}", l.warnings);
+    assert_eq!(
+        w,
+        vec![(7, 15, true), (10, 14, true), (14, 31, true)],
+        "{:#?}",
+        l.warnings
+    );
+    assert!(l.warnings[0].message.contains("never changed by tracking"));
     assert!(
-        l.warnings[0]
+        l.warnings[1]
             .to_string()
             .starts_with("t.yaml:10:14: warning: ")
     );
@@ -536,4 +546,438 @@ fn examples_parse() {
     .unwrap()
     .config;
     assert_eq!(full, minimal);
+}
+
+// ---- Tracking: scripts, track_scripts, track_files, notify ----
+
+const TRACKED: &str = "\
+scripts:
+  check_nginx:
+    command: [\"true\", \"--quiet\"]
+    interval: 2s
+    weight: -20
+    rise: 2
+    fall: 3
+    init_fail: true
+  vital:
+    command: [\"true\"]
+instances:
+  VI_1:
+    interface: eth0
+    vrid: 13
+    virtual_ipaddress: [192.168.192.13/24]
+    track_scripts: [check_nginx, {name: vital}, {name: check_nginx_b, weight: 5}]
+    track_files: [{path: /run/vipd/prio}, {path: /run/vipd/stop, weight: 0}, /run/vipd/x]
+    notify:
+      master: [\"true\", master]
+      any: [\"true\"]
+";
+
+#[test]
+fn tracking_keys() {
+    // check_nginx_b is not defined: an error at its name, listing the defined scripts.
+    one_err(TRACKED, 16, 56, "unknown script `check_nginx_b`");
+    let e = errs(TRACKED);
+    assert!(
+        e[0].2.contains("defined scripts: `check_nginx`, `vital`"),
+        "{}",
+        e[0].2
+    );
+
+    let l = ok(&TRACKED.replace(", {name: check_nginx_b, weight: 5}", ""));
+    assert!(l.warnings.is_empty(), "{:?}", l.warnings);
+    let c = &l.config;
+    assert_eq!(
+        c.scripts["check_nginx"],
+        ScriptConfig {
+            command: vec!["true".into(), "--quiet".into()],
+            interval: Duration::from_secs(2),
+            // Default: the interval.
+            timeout: Duration::from_secs(2),
+            weight: -20,
+            rise: 2,
+            fall: 3,
+            user: None,
+            init_fail: true,
+        }
+    );
+    // Defaults.
+    assert_eq!(
+        c.scripts["vital"],
+        ScriptConfig {
+            command: vec!["true".into()],
+            interval: Duration::from_secs(1),
+            timeout: Duration::from_secs(1),
+            weight: 0,
+            rise: 1,
+            fall: 1,
+            user: None,
+            init_fail: false,
+        }
+    );
+    let i = &c.instances["VI_1"];
+    // A plain name takes the script's weight.
+    assert_eq!(
+        i.track_scripts,
+        vec![
+            TrackScript {
+                name: "check_nginx".into(),
+                weight: -20
+            },
+            TrackScript {
+                name: "vital".into(),
+                weight: 0
+            },
+        ]
+    );
+    assert_eq!(
+        i.track_files,
+        vec![
+            TrackFile {
+                path: "/run/vipd/prio".into(),
+                weight: 1
+            },
+            TrackFile {
+                path: "/run/vipd/stop".into(),
+                weight: 0
+            },
+            TrackFile {
+                path: "/run/vipd/x".into(),
+                weight: 1
+            },
+        ]
+    );
+    assert_eq!(
+        i.notify,
+        Notify {
+            master: Some(vec!["true".into(), "master".into()]),
+            any: Some(vec!["true".into()]),
+            ..Notify::default()
+        }
+    );
+}
+
+#[test]
+fn tracking_values() {
+    let l = ok("\
+scripts:
+  a: { command: [\"true\"], weight: -20, timeout: 500ms, user: root }
+  b: { command: [\"true\"] }
+instances:
+  VI_1:
+    interface: eth0
+    vrid: 13
+    virtual_ipaddress: [192.168.192.13/24]
+    track_scripts: [a, {name: b, weight: 5}]
+");
+    let c = &l.config;
+    assert_eq!(c.scripts["a"].timeout, Duration::from_millis(500));
+    assert_eq!(c.scripts["a"].user.as_deref(), Some("root"));
+    // An entry's weight overrides the script's.
+    assert_eq!(
+        c.instances["VI_1"].track_scripts,
+        vec![
+            TrackScript {
+                name: "a".into(),
+                weight: -20
+            },
+            TrackScript {
+                name: "b".into(),
+                weight: 5
+            },
+        ]
+    );
+    // The defaults: nothing tracked, no hooks.
+    let m = ok(MINIMAL).config;
+    assert!(m.scripts.is_empty());
+    let i = &m.instances["VI_1"];
+    assert!(i.track_scripts.is_empty() && i.track_files.is_empty() && i.notify.is_empty());
+    // An empty `scripts:` is fine.
+    assert!(
+        ok(&format!("scripts: {{}}\n{MINIMAL}"))
+            .config
+            .scripts
+            .is_empty()
+    );
+}
+
+/// One instance after a `scripts:` block; `extra` lines are instance keys (4 spaces indent).
+fn with_scripts(scripts: &str, extra: &str) -> String {
+    format!(
+        "scripts:\n{scripts}instances:\n  VI_1:\n    interface: eth0\n    vrid: 13\n    virtual_ipaddress: [192.168.192.13/24]\n{extra}"
+    )
+}
+
+#[test]
+fn tracking_errors() {
+    let s = "  a:\n    command: [\"true\"]\n";
+    // Unknown script, at the name (line 9 = first instance extra line).
+    one_err(
+        &with_scripts(s, "    track_scripts: [nope]\n"),
+        9,
+        21,
+        "unknown script `nope`; defined scripts: `a`",
+    );
+    one_err(
+        &with_scripts(s, "    track_scripts: [{name: nope, weight: 1}]\n"),
+        9,
+        28,
+        "unknown script `nope`",
+    );
+    one_err(
+        &format!("{MINIMAL}    track_scripts: [x]\n"),
+        6,
+        21,
+        "no scripts are defined",
+    );
+    one_err(
+        &with_scripts(s, "    track_scripts: [a, a]\n"),
+        9,
+        24,
+        "`a` is listed twice",
+    );
+    one_err(
+        &with_scripts(s, "    track_scripts: [{name: a, weight: 254}]\n"),
+        9,
+        39,
+        "254 is out of range -253..253",
+    );
+    one_err(
+        &with_scripts(s, "    track_scripts: [{name: a, wieght: 1}]\n"),
+        9,
+        31,
+        "unknown key `wieght`",
+    );
+    // Script definitions.
+    one_err(
+        &with_scripts("  a:\n    command: /bin/true\n", ""),
+        3,
+        14,
+        "expected a list (argv",
+    );
+    one_err(
+        &with_scripts("  a:\n    command: []\n", ""),
+        3,
+        14,
+        "must name a program",
+    );
+    one_err(
+        &with_scripts("  a: {}\n", ""),
+        2,
+        3,
+        "missing required key `command`",
+    );
+    one_err(
+        &with_scripts("  a:\n    command: [\"true\"]\n    interval: 0s\n", ""),
+        4,
+        15,
+        "must be more than 0s",
+    );
+    one_err(
+        &with_scripts("  a:\n    command: [\"true\"]\n    rise: 0\n", ""),
+        4,
+        11,
+        "0 is out of range 1..1000",
+    );
+    one_err(
+        &with_scripts("  a:\n    command: [\"true\"]\n    weight: -254\n", ""),
+        4,
+        13,
+        "-254 is out of range -253..253",
+    );
+    one_err(
+        &with_scripts("  a:\n    command: [\"true\"]\n    init_fail: yes\n", ""),
+        4,
+        16,
+        "expected true or false",
+    );
+    one_err(
+        &with_scripts("  \"a b\":\n    command: [\"true\"]\n", ""),
+        2,
+        3,
+        "script name `a b`",
+    );
+    one_err(
+        &with_scripts("  a:\n    command: [\"true\"]\n    shell: true\n", ""),
+        4,
+        5,
+        "unknown key `shell` in script `a`",
+    );
+    // A broken script is reported once, not again as "unknown" where it is used.
+    one_err(
+        &with_scripts("  a:\n    command: []\n", "    track_scripts: [a]\n"),
+        3,
+        14,
+        "must name a program",
+    );
+    // Files.
+    one_err(
+        &format!("{MINIMAL}    track_files: [{{path: run/prio}}]\n"),
+        6,
+        26,
+        "must be an absolute path",
+    );
+    one_err(
+        &format!("{MINIMAL}    track_files: [/a, {{path: /a, weight: 2}}]\n"),
+        6,
+        30,
+        "`/a` is listed twice",
+    );
+    one_err(
+        &format!("{MINIMAL}    track_files: [{{path: /a, weight: 255}}]\n"),
+        6,
+        38,
+        "255 is out of range -254..254",
+    );
+    // Notify.
+    one_err(
+        &format!("{MINIMAL}    notify:\n      master_up: [\"true\"]\n"),
+        7,
+        7,
+        "unknown key `master_up`",
+    );
+    one_err(
+        &format!("{MINIMAL}    notify:\n      any: \"true\"\n"),
+        7,
+        12,
+        "expected a list",
+    );
+    one_err(
+        &format!("{MINIMAL}    notify:\n      stop: [\"\"]\n"),
+        7,
+        14,
+        "the program must not be empty",
+    );
+}
+
+fn warnings(yaml: &str) -> Vec<(usize, usize, String)> {
+    ok(yaml)
+        .warnings
+        .into_iter()
+        .map(|d| {
+            assert!(d.warning);
+            (d.line, d.column, d.message)
+        })
+        .collect()
+}
+
+#[test]
+fn tracking_warnings_about_programs() {
+    // A missing program, at argv[0].
+    let w = warnings(&with_scripts(
+        "  a:\n    command: [/nonexistent/check, x]\n",
+        "",
+    ));
+    assert_eq!(w.len(), 1, "{w:?}");
+    assert_eq!((w[0].0, w[0].1), (3, 15));
+    assert!(
+        w[0].2
+            .contains("script `a`: command: `/nonexistent/check` cannot be used"),
+        "{}",
+        w[0].2
+    );
+    let w = warnings(&with_scripts(
+        "  a:\n    command: [vipd-no-such-check]\n",
+        "",
+    ));
+    assert!(w[0].2.contains("not found in PATH"), "{}", w[0].2);
+    // Not executable.
+    let dir = tempfile::tempdir().unwrap();
+    let plain = dir.path().join("plain.sh");
+    std::fs::write(&plain, "#!/bin/sh\n").unwrap();
+    let w = warnings(&with_scripts(
+        &format!("  a:\n    command: [\"{}\"]\n", plain.display()),
+        "",
+    ));
+    assert!(w[0].2.contains("is not executable"), "{}", w[0].2);
+    // Writable by others: refused as root unless a non-root user is set.
+    use std::os::unix::fs::PermissionsExt;
+    let open = dir.path().join("open.sh");
+    std::fs::write(&open, "#!/bin/sh\n").unwrap();
+    std::fs::set_permissions(&open, std::fs::Permissions::from_mode(0o777)).unwrap();
+    let w = warnings(&with_scripts(
+        &format!("  a:\n    command: [\"{}\"]\n", open.display()),
+        "",
+    ));
+    assert_eq!(w.len(), 1, "{w:?}");
+    assert!(
+        w[0].2.contains("vipd refuses to run it as root"),
+        "{}",
+        w[0].2
+    );
+    let w = warnings(&with_scripts(
+        &format!(
+            "  a:\n    command: [\"{}\"]\n    user: nobody\n",
+            open.display()
+        ),
+        "",
+    ));
+    assert!(w.is_empty(), "{w:?}");
+    // Notify hooks are checked the same way (they run as root).
+    let w = warnings(&format!(
+        "{MINIMAL}    notify:\n      backup: [\"{}\", backup]\n",
+        open.display()
+    ));
+    assert_eq!((w.len(), w[0].0, w[0].1), (1, 7, 16), "{w:?}");
+    assert!(w[0].2.contains("notify: backup:"), "{}", w[0].2);
+    // An unknown user.
+    let w = warnings(&with_scripts(
+        "  a:\n    command: [\"true\"]\n    user: vipd-no-such-user\n",
+        "",
+    ));
+    assert_eq!(w.len(), 1, "{w:?}");
+    assert_eq!((w[0].0, w[0].1), (4, 11));
+    assert!(w[0].2.contains("no user `vipd-no-such-user`"), "{}", w[0].2);
+}
+
+#[test]
+fn tracking_warnings_about_weights() {
+    let s = "  a:\n    command: [\"true\"]\n    weight: -20\n  b:\n    command: [\"true\"]\n";
+    let inst =
+        |prio: u32, tracks: &str| with_scripts(s, &format!("    priority: {prio}\n    {tracks}\n"));
+    // 150 - 20 = 130: a backup at 100 never takes over. Blamed on the priority.
+    let w = warnings(&inst(150, "track_scripts: [a]"));
+    assert_eq!(w.len(), 1, "{w:?}");
+    assert_eq!((w[0].0, w[0].1), (12, 15));
+    assert!(
+        w[0].2.contains("priority 150 stays at 130 or more")
+            && w[0].2.contains("default priority 100"),
+        "{}",
+        w[0].2
+    );
+    // Dropping to exactly 100 still ties: no takeover either.
+    assert_eq!(
+        warnings(&inst(150, "track_scripts: [{name: a, weight: -50}]")).len(),
+        1
+    );
+    // Enough: 150 - 51 = 99, and weights add up (interfaces too).
+    assert!(warnings(&inst(150, "track_scripts: [{name: a, weight: -51}]")).is_empty());
+    assert!(
+        warnings(&inst(
+            150,
+            "track_scripts: [a]\n    track_interfaces: [{name: eth1, weight: -40}]"
+        ))
+        .is_empty()
+    );
+    // Positive weights only: failures never lower 150.
+    assert_eq!(
+        warnings(&inst(150, "track_scripts: [{name: b, weight: 10}]")).len(),
+        1
+    );
+    // At or below the default priority: not a master over default backups, no opinion.
+    assert!(warnings(&inst(100, "track_scripts: [{name: a, weight: -1}]")).is_empty());
+    // weight 0 (Fault) only: nothing to check.
+    assert!(warnings(&inst(150, "track_scripts: [b]")).is_empty());
+    // A weighted file can move the priority by up to 254: no static bound.
+    assert!(
+        warnings(&inst(
+            150,
+            "track_scripts: [a]\n    track_files: [{path: /run/p, weight: 1}]"
+        ))
+        .is_empty()
+    );
+    // The owner is never changed by tracking.
+    let w = warnings(&inst(255, "track_scripts: [a]"));
+    assert_eq!(w.len(), 1, "{w:?}");
+    assert!(w[0].2.contains("never changed by tracking"), "{}", w[0].2);
 }

@@ -2,16 +2,31 @@
 
 use std::collections::BTreeMap;
 use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
 use std::time::Duration;
 
 use super::duration::{format_duration, parse_duration};
 use super::model::{
-    Config, Family, Garp, InstanceConfig, TrackInterface, V3Checksum, Version, Vip,
+    Config, Family, Garp, InstanceConfig, Notify, ScriptConfig, TrackFile, TrackInterface,
+    TrackScript, V3Checksum, Version, Vip,
 };
 use super::node::{Kind, Node, Pos};
 use super::{Diagnostic, default_router_id};
 
-const TOP_KEYS: &[&str] = &["router_id", "listen", "instances"];
+const TOP_KEYS: &[&str] = &["router_id", "listen", "scripts", "instances"];
+const SCRIPT_KEYS: &[&str] = &[
+    "command",
+    "interval",
+    "timeout",
+    "weight",
+    "rise",
+    "fall",
+    "user",
+    "init_fail",
+];
+const TRACK_SCRIPT_KEYS: &[&str] = &["name", "weight"];
+const TRACK_FILE_KEYS: &[&str] = &["path", "weight"];
+const NOTIFY_KEYS: &[&str] = &["master", "backup", "fault", "stop", "any"];
 const INSTANCE_KEYS: &[&str] = &[
     "interface",
     "vrid",
@@ -25,6 +40,9 @@ const INSTANCE_KEYS: &[&str] = &[
     "unicast_peers",
     "unicast_src",
     "track_interfaces",
+    "track_scripts",
+    "track_files",
+    "notify",
     "garp",
     "v3_checksum",
 ];
@@ -390,15 +408,27 @@ fn top(cx: &mut Ctx, root: &Node) -> Option<Config> {
         }),
     };
 
-    let instances = instances(cx, &f);
+    let scripts = match f.value("scripts") {
+        None => ScriptIndex {
+            names: BTreeMap::new(),
+            valid: Some(BTreeMap::new()),
+        },
+        Some(v) => scripts(cx, v),
+    };
+    let instances = instances(cx, &f, &scripts);
     Some(Config {
         router_id: router_id?,
         listen: listen?,
+        scripts: scripts.valid?,
         instances: instances?,
     })
 }
 
-fn instances(cx: &mut Ctx, f: &Fields) -> Option<BTreeMap<String, InstanceConfig>> {
+fn instances(
+    cx: &mut Ctx,
+    f: &Fields,
+    scripts: &ScriptIndex,
+) -> Option<BTreeMap<String, InstanceConfig>> {
     let (key, v) = match f.get("instances") {
         Some(kv) => kv,
         None => {
@@ -450,7 +480,7 @@ fn instances(cx: &mut Ctx, f: &Fields) -> Option<BTreeMap<String, InstanceConfig
                 continue;
             }
         };
-        let (inst, site) = instance(cx, &name, k, body);
+        let (inst, site) = instance(cx, &name, k, body, scripts);
         if let Some(site) = site {
             cross_check(cx, &sites, &site);
             sites.push(site);
@@ -505,6 +535,7 @@ fn instance<'a>(
     name: &str,
     key: &'a Node,
     body: &'a Node,
+    scripts: &ScriptIndex,
 ) -> (Option<InstanceConfig>, Option<Sites<'a>>) {
     let what = format!("instance `{name}`");
     let Some(f) = fields(cx, body, key, INSTANCE_KEYS, &what) else {
@@ -520,7 +551,8 @@ fn instance<'a>(
     let vrid = vrid_node
         .and_then(|v| int_in(cx, v, &field("vrid"), 1, 255))
         .and_then(|n| u8::try_from(n).ok());
-    let priority = match f.value("priority") {
+    let priority_node = f.value("priority");
+    let priority = match priority_node {
         None => Some(100u8),
         Some(v) => int_in(cx, v, &field("priority"), 1, 255).and_then(|n| u8::try_from(n).ok()),
     };
@@ -747,6 +779,27 @@ fn instance<'a>(
         None => Some(Vec::new()),
         Some(v) => tracks(cx, v, &field("track_interfaces")),
     };
+    let track_scripts = match f.value("track_scripts") {
+        None => Some(Vec::new()),
+        Some(v) => track_scripts(cx, v, &field("track_scripts"), scripts),
+    };
+    let track_files = match f.value("track_files") {
+        None => Some(Vec::new()),
+        Some(v) => track_files(cx, v, &field("track_files")),
+    };
+    let notify = match f.get("notify") {
+        None => Some(Notify::default()),
+        Some((nk, nv)) => notify(cx, nk, nv, &field("notify")),
+    };
+    if let (Some(p), Some(pn), Some(ti), Some(ts), Some(tf)) = (
+        priority,
+        priority_node,
+        &track_interfaces,
+        &track_scripts,
+        &track_files,
+    ) {
+        weight_check(cx, &what, pn, p, ti, ts, tf);
+    }
     let garp = match f.get("garp") {
         None => Some(Garp::default()),
         Some((gk, gv)) => garp(cx, gk, gv, &field("garp")),
@@ -797,6 +850,9 @@ fn instance<'a>(
             unicast_peers,
             unicast_src: unicast_src?,
             track_interfaces: track_interfaces?,
+            track_scripts: track_scripts?,
+            track_files: track_files?,
+            notify: notify?,
             garp: garp?,
             v3_checksum: v3_checksum?,
         })
@@ -927,4 +983,418 @@ fn garp(cx: &mut Ctx, key: &Node, v: &Node, what: &str) -> Option<Garp> {
         repeat: repeat?,
         refresh: refresh?,
     })
+}
+
+/// The default priority of a router; the weight check assumes backups use it.
+const DEFAULT_PRIORITY: i32 = 100;
+
+/// Warn when tracking weights cannot move the address (see docs/configuration.md).
+fn weight_check(
+    cx: &mut Ctx,
+    what: &str,
+    priority_node: &Node,
+    priority: u8,
+    interfaces: &[TrackInterface],
+    scripts: &[TrackScript],
+    files: &[TrackFile],
+) {
+    let weights: Vec<i32> = interfaces
+        .iter()
+        .filter_map(|t| t.weight)
+        .chain(scripts.iter().map(|t| t.weight))
+        .filter(|w| *w != 0)
+        .collect();
+    let file_weighted = files.iter().any(|t| t.weight != 0);
+    if weights.is_empty() && !file_weighted {
+        return;
+    }
+    if priority == 255 {
+        cx.warn(
+            priority_node,
+            format!(
+                "{what}: priority 255 (address owner) is never changed by tracking; \
+                 the tracking weights have no effect"
+            ),
+        );
+        return;
+    }
+    // A tracked file can move the priority by up to 254 either way: no static bound.
+    if file_weighted {
+        return;
+    }
+    let p = i32::from(priority);
+    let lowest = (p + weights.iter().filter(|w| **w < 0).sum::<i32>()).clamp(1, 254);
+    if p > DEFAULT_PRIORITY && lowest >= DEFAULT_PRIORITY {
+        cx.warn(
+            priority_node,
+            format!(
+                "{what}: priority {p} stays at {lowest} or more even when every weighted track \
+                 fails, so a backup at the default priority {DEFAULT_PRIORITY} would never take \
+                 over; use larger negative weights or check the backups' priority"
+            ),
+        );
+    }
+}
+
+/// Scripts as seen by instances: every name defined (even if invalid, so a broken script
+/// does not also cause "unknown script" errors) and the valid ones.
+#[derive(Default)]
+struct ScriptIndex {
+    /// Name -> weight, None when the script itself had errors.
+    names: BTreeMap<String, Option<i32>>,
+    /// All scripts, or None if any had an error.
+    valid: Option<BTreeMap<String, ScriptConfig>>,
+}
+
+fn valid_name(n: &str) -> bool {
+    !n.is_empty()
+        && n.chars()
+            .all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c))
+}
+
+fn scripts(cx: &mut Ctx, v: &Node) -> ScriptIndex {
+    let mut index = ScriptIndex::default();
+    let Kind::Map(entries) = &v.kind else {
+        cx.err(
+            v,
+            format!(
+                "scripts: expected a mapping of name -> script, found {}",
+                v.describe()
+            ),
+        );
+        return index;
+    };
+    let mut out = BTreeMap::new();
+    let mut ok = true;
+    for (k, body) in entries {
+        let name = match k.as_text() {
+            Some(n) if valid_name(&n) => n,
+            Some(n) => {
+                cx.err(
+                    k,
+                    format!("script name `{n}` must be non-empty and use only A-Z a-z 0-9 _ . -"),
+                );
+                ok = false;
+                continue;
+            }
+            None => {
+                cx.err(
+                    k,
+                    format!("script name: expected a string, found {}", k.describe()),
+                );
+                ok = false;
+                continue;
+            }
+        };
+        let s = script(cx, &name, k, body);
+        index
+            .names
+            .insert(name.clone(), s.as_ref().map(|s| s.weight));
+        match s {
+            Some(s) => {
+                out.insert(name, s);
+            }
+            None => ok = false,
+        }
+    }
+    index.valid = ok.then_some(out);
+    index
+}
+
+fn script(cx: &mut Ctx, name: &str, key: &Node, body: &Node) -> Option<ScriptConfig> {
+    let what = format!("script `{name}`");
+    let f = fields(cx, body, key, SCRIPT_KEYS, &what)?;
+    let field = |k: &str| format!("{what}: {k}");
+    let errors_before = cx.diags.iter().filter(|d| !d.warning).count();
+
+    let command_node = f.required(cx, "command");
+    let command = command_node.and_then(|v| argv(cx, v, &field("command")));
+    let interval = match f.value("interval") {
+        None => Some(Duration::from_secs(1)),
+        Some(v) => positive_duration(cx, v, &field("interval")),
+    };
+    let timeout = match f.value("timeout") {
+        None => interval,
+        Some(v) => positive_duration(cx, v, &field("timeout")),
+    };
+    let weight = match f.value("weight") {
+        None => Some(0),
+        Some(v) => int_in(cx, v, &field("weight"), -253, 253).and_then(|n| i32::try_from(n).ok()),
+    };
+    let rise = match f.value("rise") {
+        None => Some(1),
+        Some(v) => int_in(cx, v, &field("rise"), 1, 1000).and_then(|n| u32::try_from(n).ok()),
+    };
+    let fall = match f.value("fall") {
+        None => Some(1),
+        Some(v) => int_in(cx, v, &field("fall"), 1, 1000).and_then(|n| u32::try_from(n).ok()),
+    };
+    let user_node = f.value("user");
+    let user = match user_node {
+        None => Some(None),
+        Some(v) => match string(cx, v, &field("user")) {
+            Some(u) if u.trim().is_empty() => {
+                cx.err(v, format!("{}: must not be empty", field("user")));
+                None
+            }
+            Some(u) => Some(Some(u)),
+            None => None,
+        },
+    };
+    let init_fail = match f.value("init_fail") {
+        None => Some(false),
+        Some(v) => boolean(cx, v, &field("init_fail")),
+    };
+
+    // Warnings about the host, not the file: `vipd check` shows them.
+    let mut runs_as_root = true;
+    if let (Some(Some(u)), Some(un)) = (&user, user_node) {
+        match nix::unistd::User::from_name(u) {
+            Ok(Some(pw)) => runs_as_root = pw.uid.is_root(),
+            Ok(None) => {
+                cx.warn(un, format!("{}: no user `{u}` on this host", field("user")));
+                runs_as_root = false;
+            }
+            Err(_) => runs_as_root = false,
+        }
+    }
+    if let (Some(cmd), Some(cn)) = (&command, command_node) {
+        command_warnings(cx, first_item(cn), &field("command"), &cmd[0], runs_as_root);
+    }
+
+    let errors_after = cx.diags.iter().filter(|d| !d.warning).count();
+    if errors_after != errors_before {
+        return None;
+    }
+    Some(ScriptConfig {
+        command: command?,
+        interval: interval?,
+        timeout: timeout?,
+        weight: weight?,
+        rise: rise?,
+        fall: fall?,
+        user: user?,
+        init_fail: init_fail?,
+    })
+}
+
+fn positive_duration(cx: &mut Ctx, v: &Node, what: &str) -> Option<Duration> {
+    let d = duration(cx, v, what)?;
+    if d.is_zero() {
+        cx.err(v, format!("{what}: must be more than 0s"));
+        return None;
+    }
+    Some(d)
+}
+
+/// The first element of a list node (where a command's program is), else the node itself.
+fn first_item(v: &Node) -> &Node {
+    match &v.kind {
+        Kind::Seq(items) if !items.is_empty() => &items[0],
+        _ => v,
+    }
+}
+
+/// An argv list: at least one string, the program not empty.
+fn argv(cx: &mut Ctx, v: &Node, what: &str) -> Option<Vec<String>> {
+    let Kind::Seq(items) = &v.kind else {
+        cx.err(
+            v,
+            format!(
+                "{what}: expected a list (argv, run without a shell), e.g. [\"/path/to/check\", \"arg\"], found {}",
+                v.describe()
+            ),
+        );
+        return None;
+    };
+    if items.is_empty() {
+        cx.err(v, format!("{what}: must name a program"));
+        return None;
+    }
+    let mut out = Vec::new();
+    let mut ok = true;
+    for item in items {
+        match string(cx, item, what) {
+            Some(s) => out.push(s),
+            None => ok = false,
+        }
+    }
+    if ok && out[0].trim().is_empty() {
+        cx.err(&items[0], format!("{what}: the program must not be empty"));
+        return None;
+    }
+    ok.then_some(out)
+}
+
+/// Warn about a program that cannot run, or that vipd would refuse to run as root.
+fn command_warnings(cx: &mut Ctx, node: &Node, what: &str, program: &str, as_root: bool) {
+    match crate::track::security::resolve_program(program) {
+        Err(e) => cx.warn(node, format!("{what}: {e}")),
+        Ok(path) => {
+            if as_root && let Some(why) = crate::track::security::insecure(&path) {
+                cx.warn(
+                    node,
+                    format!(
+                        "{what}: {why}; vipd refuses to run it as root: make it and its \
+                         directories writable by root only, or set a non-root `user`"
+                    ),
+                );
+            }
+        }
+    }
+}
+
+fn track_scripts(
+    cx: &mut Ctx,
+    v: &Node,
+    what: &str,
+    scripts: &ScriptIndex,
+) -> Option<Vec<TrackScript>> {
+    let items = list(cx, v, what);
+    let mut ok = matches!(v.kind, Kind::Seq(_));
+    let mut out: Vec<TrackScript> = Vec::new();
+    for item in items {
+        let (name_node, name, weight) = match &item.kind {
+            Kind::Map(_) => {
+                let Some(f) = fields(cx, item, item, TRACK_SCRIPT_KEYS, what) else {
+                    ok = false;
+                    continue;
+                };
+                let Some(nn) = f.required(cx, "name") else {
+                    ok = false;
+                    continue;
+                };
+                let name = string(cx, nn, &format!("{what}: name"));
+                let weight = match f.value("weight") {
+                    None => Some(None),
+                    Some(w) => int_in(cx, w, &format!("{what}: weight"), -253, 253)
+                        .and_then(|n| i32::try_from(n).ok())
+                        .map(Some),
+                };
+                match (name, weight) {
+                    (Some(n), Some(w)) => (nn, n, w),
+                    _ => {
+                        ok = false;
+                        continue;
+                    }
+                }
+            }
+            _ => match string(cx, item, what) {
+                Some(n) => (item, n, None),
+                None => {
+                    ok = false;
+                    continue;
+                }
+            },
+        };
+        let Some(default_weight) = scripts.names.get(&name) else {
+            let known = if scripts.names.is_empty() {
+                "no scripts are defined under the top-level `scripts:`".to_owned()
+            } else {
+                format!(
+                    "defined scripts: {}",
+                    expected_list(&scripts.names.keys().map(String::as_str).collect::<Vec<_>>())
+                )
+            };
+            cx.err(
+                name_node,
+                format!("{what}: unknown script `{name}`; {known}"),
+            );
+            ok = false;
+            continue;
+        };
+        if out.iter().any(|o| o.name == name) {
+            cx.err(name_node, format!("{what}: `{name}` is listed twice"));
+            ok = false;
+            continue;
+        }
+        // A script with errors has no weight; its own error already fails the config.
+        match weight.or(*default_weight) {
+            Some(weight) => out.push(TrackScript { name, weight }),
+            None => ok = false,
+        }
+    }
+    ok.then_some(out)
+}
+
+fn track_files(cx: &mut Ctx, v: &Node, what: &str) -> Option<Vec<TrackFile>> {
+    let items = list(cx, v, what);
+    let mut ok = matches!(v.kind, Kind::Seq(_));
+    let mut out: Vec<TrackFile> = Vec::new();
+    for item in items {
+        let (path_node, path, weight) = match &item.kind {
+            Kind::Map(_) => {
+                let Some(f) = fields(cx, item, item, TRACK_FILE_KEYS, what) else {
+                    ok = false;
+                    continue;
+                };
+                let Some(pn) = f.required(cx, "path") else {
+                    ok = false;
+                    continue;
+                };
+                let path = string(cx, pn, &format!("{what}: path"));
+                let weight = match f.value("weight") {
+                    None => Some(1),
+                    Some(w) => int_in(cx, w, &format!("{what}: weight"), -254, 254)
+                        .and_then(|n| i32::try_from(n).ok()),
+                };
+                match (path, weight) {
+                    (Some(p), Some(w)) => (pn, p, w),
+                    _ => {
+                        ok = false;
+                        continue;
+                    }
+                }
+            }
+            _ => match string(cx, item, what) {
+                Some(p) => (item, p, 1),
+                None => {
+                    ok = false;
+                    continue;
+                }
+            },
+        };
+        let path = PathBuf::from(path);
+        if !path.is_absolute() {
+            cx.err(
+                path_node,
+                format!("{what}: `{}` must be an absolute path", path.display()),
+            );
+            ok = false;
+            continue;
+        }
+        if out.iter().any(|o| o.path == path) {
+            cx.err(
+                path_node,
+                format!("{what}: `{}` is listed twice", path.display()),
+            );
+            ok = false;
+            continue;
+        }
+        out.push(TrackFile { path, weight });
+    }
+    ok.then_some(out)
+}
+
+fn notify(cx: &mut Ctx, key: &Node, v: &Node, what: &str) -> Option<Notify> {
+    let f = fields(cx, v, key, NOTIFY_KEYS, what)?;
+    let mut ok = true;
+    let mut hook = |cx: &mut Ctx, k: &str| -> Option<Vec<String>> {
+        let node = f.value(k)?;
+        let w = format!("{what}: {k}");
+        let a = argv(cx, node, &w);
+        match &a {
+            Some(a) => command_warnings(cx, first_item(node), &w, &a[0], true),
+            None => ok = false,
+        }
+        a
+    };
+    let n = Notify {
+        master: hook(cx, "master"),
+        backup: hook(cx, "backup"),
+        fault: hook(cx, "fault"),
+        stop: hook(cx, "stop"),
+        any: hook(cx, "any"),
+    };
+    ok.then_some(n)
 }

@@ -8,6 +8,7 @@ pub mod announce;
 pub mod netlink;
 mod packet_socket;
 pub mod vrrp_socket;
+pub mod wiretap;
 
 use std::fmt;
 use std::io;

@@ -47,6 +47,17 @@ impl PacketSocket {
     }
 }
 
+/// An `AF_PACKET`, `SOCK_DGRAM` socket receiving `ethertype` frames arriving on `ifindex`
+/// (network-layer bytes, no Ethernet header). It sees frames before the IP layer and its
+/// firewall hooks. Non-blocking.
+pub(crate) fn open_tap(ifindex: u32, ethertype: u16) -> io::Result<Socket> {
+    let proto = socket2::Protocol::from(libc::c_int::from(ethertype.to_be()));
+    let sock = Socket::new(Domain::PACKET, Type::DGRAM, Some(proto))?;
+    sock.set_nonblocking(true)?;
+    sock.bind(&sockaddr_ll(ifindex, ethertype, [0; 6])?)?;
+    Ok(sock)
+}
+
 /// A `sockaddr_ll` naming `dst_mac` on `ifindex` with protocol `ethertype`.
 fn sockaddr_ll(ifindex: u32, ethertype: u16, dst_mac: [u8; 6]) -> io::Result<SockAddr> {
     let ifindex = libc::c_int::try_from(ifindex)

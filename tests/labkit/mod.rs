@@ -42,7 +42,10 @@ pub fn sh_ok(args: &[&str]) -> bool {
 
 /// Fails the test when not root or a tool is missing.
 pub fn require(tools: &[&str]) {
-    assert!(nix_is_root(), "lab tests need root (run the README's test command as root)");
+    assert!(
+        nix_is_root(),
+        "lab tests need root (run the README's test command as root)"
+    );
     for t in tools {
         assert!(
             sh_ok(&["sh", "-c", &format!("command -v {t}")]),
@@ -54,7 +57,11 @@ pub fn require(tools: &[&str]) {
 fn nix_is_root() -> bool {
     fs::read_to_string("/proc/self/status")
         .ok()
-        .and_then(|s| s.lines().find(|l| l.starts_with("Uid:")).map(|l| l.split_whitespace().nth(1) == Some("0")))
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("Uid:"))
+                .map(|l| l.split_whitespace().nth(1) == Some("0"))
+        })
         .unwrap_or(false)
 }
 
@@ -74,11 +81,27 @@ impl Lab {
         let dir = std::env::temp_dir().join(format!("vipd-lab-{prefix}"));
         let _ = fs::remove_dir_all(&dir);
         fs::create_dir_all(&dir).unwrap();
-        let lab = Lab { prefix, dir, hosts: vec![], children: vec![] };
+        let lab = Lab {
+            prefix,
+            dir,
+            hosts: vec![],
+            children: vec![],
+        };
         let sw = lab.ns("sw");
         let _ = Command::new("ip").args(["netns", "del", &sw]).output();
         sh(&["ip", "netns", "add", &sw]);
-        sh(&["ip", "-n", &sw, "link", "add", "br0", "type", "bridge", "mcast_snooping", "0"]);
+        sh(&[
+            "ip",
+            "-n",
+            &sw,
+            "link",
+            "add",
+            "br0",
+            "type",
+            "bridge",
+            "mcast_snooping",
+            "0",
+        ]);
         sh(&["ip", "-n", &sw, "link", "set", "br0", "up"]);
         lab
     }
@@ -96,20 +119,53 @@ impl Lab {
         let _ = Command::new("ip").args(["netns", "del", &ns]).output();
         sh(&["ip", "netns", "add", &ns]);
         self.hosts.push(ns.clone());
-        sh(&["ip", "link", "add", "eth0", "netns", &ns, "type", "veth", "peer", "name", &port, "netns", &sw]);
+        sh(&[
+            "ip", "link", "add", "eth0", "netns", &ns, "type", "veth", "peer", "name", &port,
+            "netns", &sw,
+        ]);
         sh(&["ip", "-n", &sw, "link", "set", &port, "master", "br0", "up"]);
         for k in ["all", "default", "eth0"] {
-            sh(&["ip", "netns", "exec", &ns, "sysctl", "-qw", &format!("net.ipv6.conf.{k}.accept_dad=0")]);
+            sh(&[
+                "ip",
+                "netns",
+                "exec",
+                &ns,
+                "sysctl",
+                "-qw",
+                &format!("net.ipv6.conf.{k}.accept_dad=0"),
+            ]);
         }
         sh(&["ip", "-n", &ns, "link", "set", "lo", "up"]);
         sh(&["ip", "-n", &ns, "link", "set", "eth0", "up"]);
-        sh(&["ip", "-n", &ns, "addr", "add", &format!("{v4}/24"), "dev", "eth0"]);
+        sh(&[
+            "ip",
+            "-n",
+            &ns,
+            "addr",
+            "add",
+            &format!("{v4}/24"),
+            "dev",
+            "eth0",
+        ]);
         if let Some(v6) = v6 {
-            sh(&["ip", "-n", &ns, "addr", "add", &format!("{v6}/64"), "dev", "eth0", "nodad"]);
+            sh(&[
+                "ip",
+                "-n",
+                &ns,
+                "addr",
+                "add",
+                &format!("{v6}/64"),
+                "dev",
+                "eth0",
+                "nodad",
+            ]);
         }
         // Wait for the link-local address (needed as the IPv6 advert source).
         wait_for(Duration::from_secs(5), "link-local address", || {
-            sh(&["ip", "-n", &ns, "-6", "addr", "show", "dev", "eth0", "scope", "link"]).contains("fe80")
+            sh(&[
+                "ip", "-n", &ns, "-6", "addr", "show", "dev", "eth0", "scope", "link",
+            ])
+            .contains("fe80")
         });
     }
 
@@ -141,8 +197,16 @@ impl Lab {
     /// Starts vipd on host `h` with the given YAML; returns its pid.
     pub fn vipd(&mut self, h: &str, yaml: &str) -> u32 {
         let cfg = self.file(&format!("{h}.yaml"), yaml);
-        let out = Command::new(VIPD).args(["check", "-c"]).arg(&cfg).output().unwrap();
-        assert!(out.status.success(), "config for {h} invalid: {}", String::from_utf8_lossy(&out.stdout));
+        let out = Command::new(VIPD)
+            .args(["check", "-c"])
+            .arg(&cfg)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "config for {h} invalid: {}",
+            String::from_utf8_lossy(&out.stdout)
+        );
         let cfg = cfg.to_str().unwrap().to_owned();
         self.spawn(h, &format!("{h}.log"), &[VIPD, "run", "-c", &cfg])
     }
@@ -154,7 +218,11 @@ impl Lab {
 
     /// Waits for process `pid` (started by this lab) to exit; returns its exit code.
     pub fn wait_exit(&mut self, pid: u32, timeout: Duration) -> Option<i32> {
-        let idx = self.children.iter().position(|(_, c)| c.id() == pid).expect("our child");
+        let idx = self
+            .children
+            .iter()
+            .position(|(_, c)| c.id() == pid)
+            .expect("our child");
         let end = Instant::now() + timeout;
         loop {
             if let Some(st) = self.children[idx].1.try_wait().unwrap() {
@@ -176,16 +244,27 @@ impl Lab {
     /// Whether `addr` is on host `h`'s eth0.
     pub fn has_addr(&self, h: &str, addr: &str) -> bool {
         let out = sh(&["ip", "-n", &self.ns(h), "addr", "show", "dev", "eth0"]);
-        out.split_whitespace().any(|w| w.split('/').next() == Some(addr))
+        out.split_whitespace()
+            .any(|w| w.split('/').next() == Some(addr))
     }
 
     /// Hosts among `hosts` that hold `addr`.
     pub fn holders(&self, hosts: &[&str], addr: &str) -> Vec<String> {
-        hosts.iter().filter(|h| self.has_addr(h, addr)).map(|h| h.to_string()).collect()
+        hosts
+            .iter()
+            .filter(|h| self.has_addr(h, addr))
+            .map(|h| h.to_string())
+            .collect()
     }
 
     /// Waits until exactly `host` of `hosts` holds `addr`, panicking with logs on timeout.
-    pub fn wait_holder(&self, hosts: &[&str], addr: &str, host: &str, timeout: Duration) -> Duration {
+    pub fn wait_holder(
+        &self,
+        hosts: &[&str],
+        addr: &str,
+        host: &str,
+        timeout: Duration,
+    ) -> Duration {
         let start = Instant::now();
         let end = start + timeout;
         loop {
@@ -194,8 +273,14 @@ impl Lab {
                 return start.elapsed();
             }
             if Instant::now() > end {
-                let logs: Vec<String> = hosts.iter().map(|x| format!("--- {x}\n{}", self.log(&format!("{x}.log")))).collect();
-                panic!("{addr}: holders {h:?}, wanted only {host}\n{}", logs.join("\n"));
+                let logs: Vec<String> = hosts
+                    .iter()
+                    .map(|x| format!("--- {x}\n{}", self.log(&format!("{x}.log"))))
+                    .collect();
+                panic!(
+                    "{addr}: holders {h:?}, wanted only {host}\n{}",
+                    logs.join("\n")
+                );
             }
             std::thread::sleep(Duration::from_millis(10));
         }
@@ -213,17 +298,41 @@ impl Lab {
 
     /// Sets host `h`'s eth0 down or up.
     pub fn link(&self, h: &str, up: bool) {
-        sh(&["ip", "-n", &self.ns(h), "link", "set", "eth0", if up { "up" } else { "down" }]);
+        sh(&[
+            "ip",
+            "-n",
+            &self.ns(h),
+            "link",
+            "set",
+            "eth0",
+            if up { "up" } else { "down" },
+        ]);
     }
 
     /// Starts a capture on host `h`'s eth0 into `<dir>/<name>.pcap`; returns its pid.
     pub fn capture(&mut self, h: &str, name: &str, filter: &str) -> (u32, PathBuf) {
         let path = self.dir.join(format!("{name}.pcap"));
         let p = path.to_str().unwrap().to_owned();
-        let pid = self.spawn(h, &format!("{name}.tcpdump.log"), &["tcpdump", "-i", "eth0", "-U", "--immediate-mode", "-n", "-w", &p, filter]);
+        let pid = self.spawn(
+            h,
+            &format!("{name}.tcpdump.log"),
+            &[
+                "tcpdump",
+                "-i",
+                "eth0",
+                "-U",
+                "--immediate-mode",
+                "-n",
+                "-w",
+                &p,
+                filter,
+            ],
+        );
         // tcpdump prints "listening on" once the capture runs.
         let log = format!("{name}.tcpdump.log");
-        wait_for(Duration::from_secs(5), "tcpdump to start", || self.log(&log).contains("listening on"));
+        wait_for(Duration::from_secs(5), "tcpdump to start", || {
+            self.log(&log).contains("listening on")
+        });
         (pid, path)
     }
 
@@ -237,7 +346,9 @@ impl Lab {
 impl Drop for Lab {
     fn drop(&mut self) {
         for (_, c) in &mut self.children {
-            let _ = Command::new("kill").args(["-TERM", &c.id().to_string()]).status();
+            let _ = Command::new("kill")
+                .args(["-TERM", &c.id().to_string()])
+                .status();
         }
         let end = Instant::now() + Duration::from_secs(3);
         for (_, c) in &mut self.children {
@@ -267,7 +378,14 @@ pub fn wait_for(timeout: Duration, what: &str, mut f: impl FnMut() -> bool) {
 
 /// Runs tshark on a capture with a display filter and fields, returning one line per packet.
 pub fn tshark(pcap: &Path, filter: &str, fields: &[&str]) -> Vec<String> {
-    let mut args: Vec<String> = vec!["-r".into(), pcap.to_str().unwrap().into(), "-Y".into(), filter.into(), "-T".into(), "fields".into()];
+    let mut args: Vec<String> = vec![
+        "-r".into(),
+        pcap.to_str().unwrap().into(),
+        "-Y".into(),
+        filter.into(),
+        "-T".into(),
+        "fields".into(),
+    ];
     for f in fields {
         args.push("-e".into());
         args.push((*f).into());
@@ -275,6 +393,13 @@ pub fn tshark(pcap: &Path, filter: &str, fields: &[&str]) -> Vec<String> {
     args.push("-E".into());
     args.push("separator=,".into());
     let out = Command::new("tshark").args(&args).output().expect("tshark");
-    assert!(out.status.success(), "tshark: {}", String::from_utf8_lossy(&out.stderr));
-    String::from_utf8_lossy(&out.stdout).lines().map(|l| l.to_owned()).collect()
+    assert!(
+        out.status.success(),
+        "tshark: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| l.to_owned())
+        .collect()
 }

@@ -1,0 +1,1073 @@
+//! Observability: the Prometheus metrics registry (this file), the process metrics collector
+//! (`process`) and the HTTP endpoint serving `/metrics`, `/status`, `/healthz` (`http`).
+//!
+//! The engine task owns the handles ([`InstanceMetrics`], [`PeerMetrics`], [`ScriptMetrics`])
+//! and updates them; every per-packet method is a plain atomic operation on a series created
+//! up front. Creating or removing series (an instance appears, a new peer is heard, a reload)
+//! takes the lock of the affected families only, never one lock for the whole registry, and
+//! scraping (`encode`) only takes those families' read locks.
+//!
+//! Label values are bounded: instance labels come from the configuration, peers and filtered
+//! sources are capped at [`MAX_PEERS`] per instance (the least recently heard is evicted),
+//! scripts and tracked interfaces come from the configuration, HTTP paths are bucketed.
+
+mod http;
+mod process;
+#[cfg(test)]
+mod tests;
+
+pub use http::{StatusSource, bind, serve};
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::sync::atomic::AtomicU64;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::encoding::{prometheus_text, text};
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::Histogram;
+use prometheus_client::metrics::info::Info;
+use prometheus_client::registry::Registry;
+
+use crate::engine::State;
+use crate::packet::vrrp::{ChecksumForm, DropReason};
+
+/// Most peers (and, separately, most filtered sources) kept per instance; beyond it the
+/// least recently heard one is evicted with its series.
+pub const MAX_PEERS: usize = 32;
+
+/// `Content-Type` of [`Metrics::encode`] with `openmetrics = true`.
+pub const OPENMETRICS_CONTENT_TYPE: &str =
+    "application/openmetrics-text; version=1.0.0; charset=utf-8";
+/// `Content-Type` of [`Metrics::encode`] with `openmetrics = false`.
+pub const PROMETHEUS_TEXT_CONTENT_TYPE: &str = prometheus_text::CONTENT_TYPE;
+
+/// Results a script run can have (`vrrp_script_runs_total{result}`).
+pub const SCRIPT_RESULTS: [&str; 4] = ["success", "failure", "timeout", "error"];
+
+/// Buckets of `vrrp_script_duration_seconds`.
+const SCRIPT_BUCKETS: [f64; 12] = [
+    0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
+];
+
+/// A gauge holding a float.
+type FGauge = Gauge<f64, AtomicU64>;
+
+/// Labels identifying an instance on every per-instance series.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct InstanceLabels {
+    /// The instance's name.
+    pub vr: String,
+    pub vrid: u8,
+    pub interface: String,
+    /// `ipv4` or `ipv6` (`config::model::Family::as_str`).
+    pub family: String,
+    /// Sync group name, empty when the instance is in none.
+    pub group: String,
+}
+
+impl InstanceLabels {
+    pub fn new(
+        vr: impl Into<String>,
+        vrid: u8,
+        interface: impl Into<String>,
+        family: crate::config::model::Family,
+        group: impl Into<String>,
+    ) -> InstanceLabels {
+        InstanceLabels {
+            vr: vr.into(),
+            vrid,
+            interface: interface.into(),
+            family: family.as_str().to_owned(),
+            group: group.into(),
+        }
+    }
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct StateLabels {
+    #[prometheus(flatten)]
+    i: InstanceLabels,
+    state: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct TransitionLabels {
+    #[prometheus(flatten)]
+    i: InstanceLabels,
+    from: &'static str,
+    to: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ReasonLabels {
+    #[prometheus(flatten)]
+    i: InstanceLabels,
+    reason: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct KindLabels {
+    #[prometheus(flatten)]
+    i: InstanceLabels,
+    kind: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct AddressLabels {
+    #[prometheus(flatten)]
+    i: InstanceLabels,
+    address: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct PeerLabels {
+    #[prometheus(flatten)]
+    i: InstanceLabels,
+    peer: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct PeerFormLabels {
+    #[prometheus(flatten)]
+    i: InstanceLabels,
+    peer: String,
+    form: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct TrackLabels {
+    #[prometheus(flatten)]
+    i: InstanceLabels,
+    track_interface: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ScriptLabels {
+    script: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ScriptResultLabels {
+    script: String,
+    result: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ResultLabels {
+    result: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct BuildLabels {
+    version: String,
+    revision: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct HttpLabels {
+    path: &'static str,
+    code: u16,
+}
+
+fn script_histogram() -> Histogram {
+    Histogram::new(SCRIPT_BUCKETS)
+}
+
+/// Every family; each is also registered (a clone sharing the same series) in the registry.
+struct Families {
+    state: Family<StateLabels, Gauge>,
+    transitions: Family<TransitionLabels, Counter>,
+    last_transition: Family<InstanceLabels, FGauge>,
+    priority: Family<InstanceLabels, Gauge>,
+    base_priority: Family<InstanceLabels, Gauge>,
+    master_priority: Family<InstanceLabels, Gauge>,
+    advert_interval: Family<InstanceLabels, FGauge>,
+    master_advert_interval: Family<InstanceLabels, FGauge>,
+    master_down_interval: Family<InstanceLabels, FGauge>,
+    adverts_sent: Family<InstanceLabels, Counter>,
+    adverts_received: Family<InstanceLabels, Counter>,
+    adverts_dropped: Family<ReasonLabels, Counter>,
+    priority_zero_sent: Family<InstanceLabels, Counter>,
+    priority_zero_received: Family<InstanceLabels, Counter>,
+    address_list_mismatch: Family<InstanceLabels, Counter>,
+    announcements: Family<KindLabels, Counter>,
+    masters_observed: Family<InstanceLabels, Gauge>,
+    vip_present: Family<AddressLabels, Gauge>,
+    adverts_filtered: Family<PeerLabels, Counter>,
+    track_interface_up: Family<TrackLabels, Gauge>,
+    peer_adverts: Family<PeerLabels, Counter>,
+    peer_master: Family<PeerLabels, Counter>,
+    peer_priority: Family<PeerLabels, Gauge>,
+    peer_last_advert: Family<PeerLabels, FGauge>,
+    peer_checksum_form: Family<PeerFormLabels, Gauge>,
+    script_healthy: Family<ScriptLabels, Gauge>,
+    script_runs: Family<ScriptResultLabels, Counter>,
+    script_duration: Family<ScriptLabels, Histogram, fn() -> Histogram>,
+    config_reloads: Family<ResultLabels, Counter>,
+    config_last_success: FGauge,
+    http_requests: Family<HttpLabels, Counter>,
+}
+
+impl Families {
+    fn new() -> Families {
+        Families {
+            state: Family::default(),
+            transitions: Family::default(),
+            last_transition: Family::default(),
+            priority: Family::default(),
+            base_priority: Family::default(),
+            master_priority: Family::default(),
+            advert_interval: Family::default(),
+            master_advert_interval: Family::default(),
+            master_down_interval: Family::default(),
+            adverts_sent: Family::default(),
+            adverts_received: Family::default(),
+            adverts_dropped: Family::default(),
+            priority_zero_sent: Family::default(),
+            priority_zero_received: Family::default(),
+            address_list_mismatch: Family::default(),
+            announcements: Family::default(),
+            masters_observed: Family::default(),
+            vip_present: Family::default(),
+            adverts_filtered: Family::default(),
+            track_interface_up: Family::default(),
+            peer_adverts: Family::default(),
+            peer_master: Family::default(),
+            peer_priority: Family::default(),
+            peer_last_advert: Family::default(),
+            peer_checksum_form: Family::default(),
+            script_healthy: Family::default(),
+            script_runs: Family::default(),
+            script_duration: Family::new_with_constructor(script_histogram),
+            config_reloads: Family::default(),
+            config_last_success: FGauge::default(),
+            http_requests: Family::default(),
+        }
+    }
+
+    /// Registers every family. Counter names go without `_total`: the encoder appends it.
+    fn register(&self, r: &mut Registry) {
+        let f = self;
+        r.register(
+            "vrrp_instance_state",
+            "1 for the instance's current state, 0 for the four others",
+            f.state.clone(),
+        );
+        r.register(
+            "vrrp_instance_transitions",
+            "State transitions of the instance, by from and to state",
+            f.transitions.clone(),
+        );
+        r.register(
+            "vrrp_instance_last_transition_timestamp_seconds",
+            "Unix time of the instance's last state transition",
+            f.last_transition.clone(),
+        );
+        r.register(
+            "vrrp_instance_priority",
+            "Effective priority (base priority adjusted by tracking)",
+            f.priority.clone(),
+        );
+        r.register(
+            "vrrp_instance_base_priority",
+            "Configured priority",
+            f.base_priority.clone(),
+        );
+        r.register(
+            "vrrp_instance_master_priority",
+            "Priority last heard from the master, or our own when master",
+            f.master_priority.clone(),
+        );
+        r.register(
+            "vrrp_instance_advert_interval_seconds",
+            "Configured advertisement interval",
+            f.advert_interval.clone(),
+        );
+        r.register(
+            "vrrp_instance_master_advert_interval_seconds",
+            "Advertisement interval learned from the master",
+            f.master_advert_interval.clone(),
+        );
+        r.register(
+            "vrrp_instance_master_down_interval_seconds",
+            "Time without adverts after which a backup takes over",
+            f.master_down_interval.clone(),
+        );
+        r.register(
+            "vrrp_adverts_sent",
+            "Advertisements sent",
+            f.adverts_sent.clone(),
+        );
+        r.register(
+            "vrrp_adverts_received",
+            "Valid advertisements received for the instance",
+            f.adverts_received.clone(),
+        );
+        r.register(
+            "vrrp_adverts_dropped",
+            "Received advertisements dropped, by validation rule that failed",
+            f.adverts_dropped.clone(),
+        );
+        r.register(
+            "vrrp_priority_zero_sent",
+            "Advertisements with priority 0 (master resigning) sent",
+            f.priority_zero_sent.clone(),
+        );
+        r.register(
+            "vrrp_priority_zero_received",
+            "Advertisements with priority 0 (master resigning) received",
+            f.priority_zero_received.clone(),
+        );
+        r.register(
+            "vrrp_address_list_mismatch",
+            "Received advertisements whose address list differs from ours",
+            f.address_list_mismatch.clone(),
+        );
+        r.register(
+            "vrrp_address_announcements",
+            "Gratuitous ARP (kind=garp) and unsolicited neighbour advertisements (kind=na) sent",
+            f.announcements.clone(),
+        );
+        r.register(
+            "vrrp_masters_observed",
+            "Routers, this one included, that advertised as master within the last master-down interval; above 1 is a split brain",
+            f.masters_observed.clone(),
+        );
+        r.register(
+            "vrrp_vip_present",
+            "1 when the virtual address is on the interface, as read back from the kernel",
+            f.vip_present.clone(),
+        );
+        r.register(
+            "vrrp_adverts_filtered",
+            "VRRP frames for the instance seen on the wire but never delivered to the protocol socket (a local firewall drops them)",
+            f.adverts_filtered.clone(),
+        );
+        r.register(
+            "vrrp_track_interface_up",
+            "1 when the tracked interface is up",
+            f.track_interface_up.clone(),
+        );
+        r.register(
+            "vrrp_peer_adverts_received",
+            "Valid advertisements received from the peer",
+            f.peer_adverts.clone(),
+        );
+        r.register(
+            "vrrp_peer_master",
+            "Times the peer became the master we follow or was heard advertising as master",
+            f.peer_master.clone(),
+        );
+        r.register(
+            "vrrp_peer_priority",
+            "Priority in the peer's last advertisement",
+            f.peer_priority.clone(),
+        );
+        r.register(
+            "vrrp_peer_last_advert_timestamp_seconds",
+            "Unix time of the peer's last advertisement",
+            f.peer_last_advert.clone(),
+        );
+        r.register(
+            "vrrp_peer_checksum_form",
+            "1 for the checksum form of the peer's last advertisement, 0 for the other",
+            f.peer_checksum_form.clone(),
+        );
+        r.register(
+            "vrrp_script_healthy",
+            "1 when the tracking script's last result counts as healthy",
+            f.script_healthy.clone(),
+        );
+        r.register(
+            "vrrp_script_runs",
+            "Tracking script runs, by result",
+            f.script_runs.clone(),
+        );
+        r.register(
+            "vrrp_script_duration_seconds",
+            "Tracking script run time",
+            f.script_duration.clone(),
+        );
+        r.register(
+            "vrrp_config_reloads",
+            "Configuration reloads, by result",
+            f.config_reloads.clone(),
+        );
+        r.register(
+            "vrrp_config_last_reload_success_timestamp_seconds",
+            "Unix time of the last successful configuration load",
+            f.config_last_success.clone(),
+        );
+        r.register(
+            "vrrp_http_requests",
+            "Requests to the HTTP endpoint, by path (unknown paths as other) and status code",
+            f.http_requests.clone(),
+        );
+    }
+}
+
+struct Inner {
+    registry: Registry,
+    f: Families,
+    /// Live instances; only `instance` and `remove_instance` touch it.
+    instances: Mutex<HashMap<InstanceLabels, Arc<InstanceShared>>>,
+}
+
+/// The metrics registry. Cheap to clone (an `Arc`); `Send + Sync`.
+#[derive(Clone)]
+pub struct Metrics {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for Metrics {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Metrics").finish_non_exhaustive()
+    }
+}
+
+/// Locks a mutex, ignoring poisoning: the guarded data are metric handles and label sets,
+/// valid whatever a panicking holder was doing.
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+fn state_index(s: State) -> usize {
+    State::ALL.iter().position(|x| *x == s).unwrap_or(0)
+}
+
+fn reason_index(r: DropReason) -> usize {
+    DropReason::ALL.iter().position(|x| *x == r).unwrap_or(0)
+}
+
+fn script_result_index(result: &str) -> usize {
+    SCRIPT_RESULTS
+        .iter()
+        .position(|x| *x == result)
+        .unwrap_or(3)
+}
+
+fn secs(d: Duration) -> f64 {
+    d.as_secs_f64()
+}
+
+fn saturating_i64(n: u64) -> i64 {
+    i64::try_from(n).unwrap_or(i64::MAX)
+}
+
+impl Metrics {
+    /// A registry with `vrrp_build_info{version,revision} 1`, the process metrics, the
+    /// configuration reload series (both results at 0) and no instance yet.
+    pub fn new(version: &str, revision: &str) -> Metrics {
+        let f = Families::new();
+        let mut registry = Registry::default();
+        registry.register(
+            "vrrp_build",
+            "Build of the running vipd; always 1",
+            Info::new(BuildLabels {
+                version: version.to_owned(),
+                revision: revision.to_owned(),
+            }),
+        );
+        f.register(&mut registry);
+        registry.register_collector(Box::new(process::ProcessCollector::new()));
+        for result in ["success", "failure"] {
+            f.config_reloads
+                .get_or_create_owned(&ResultLabels { result });
+        }
+        Metrics {
+            inner: Arc::new(Inner {
+                registry,
+                f,
+                instances: Mutex::new(HashMap::new()),
+            }),
+        }
+    }
+
+    /// Creates every series of an instance (5 state series with `init` at 1, all drop reasons
+    /// and both announcement kinds at 0, ...) and returns the handles. Calling it again for
+    /// live labels returns handles to the same series.
+    pub fn instance(&self, l: &InstanceLabels) -> InstanceMetrics {
+        let mut instances = lock(&self.inner.instances);
+        if let Some(s) = instances.get(l) {
+            return InstanceMetrics {
+                m: self.inner.clone(),
+                s: s.clone(),
+            };
+        }
+        let f = &self.inner.f;
+        let i = || l.clone();
+        let state = State::ALL.map(|s| {
+            f.state.get_or_create_owned(&StateLabels {
+                i: i(),
+                state: s.as_str(),
+            })
+        });
+        let dropped = DropReason::ALL.map(|r| {
+            f.adverts_dropped.get_or_create_owned(&ReasonLabels {
+                i: i(),
+                reason: r.as_str(),
+            })
+        });
+        let [garp, na] = ["garp", "na"].map(|kind| {
+            f.announcements
+                .get_or_create_owned(&KindLabels { i: i(), kind })
+        });
+        let shared = Arc::new(InstanceShared {
+            labels: l.clone(),
+            state,
+            last_transition: f.last_transition.get_or_create_owned(l),
+            priority: f.priority.get_or_create_owned(l),
+            base_priority: f.base_priority.get_or_create_owned(l),
+            master_priority: f.master_priority.get_or_create_owned(l),
+            advert_interval: f.advert_interval.get_or_create_owned(l),
+            master_advert_interval: f.master_advert_interval.get_or_create_owned(l),
+            master_down_interval: f.master_down_interval.get_or_create_owned(l),
+            sent: f.adverts_sent.get_or_create_owned(l),
+            received: f.adverts_received.get_or_create_owned(l),
+            prio0_sent: f.priority_zero_sent.get_or_create_owned(l),
+            prio0_received: f.priority_zero_received.get_or_create_owned(l),
+            mismatch: f.address_list_mismatch.get_or_create_owned(l),
+            dropped,
+            garp,
+            na,
+            masters_observed: f.masters_observed.get_or_create_owned(l),
+            dynamic: Mutex::new(Dynamic::default()),
+        });
+        shared.state[state_index(State::Init)].set(1);
+        instances.insert(l.clone(), shared.clone());
+        InstanceMetrics {
+            m: self.inner.clone(),
+            s: shared,
+        }
+    }
+
+    /// Removes every series of the instance, including its peers', addresses', tracked
+    /// interfaces' and transitions'. Handles still held keep working but no longer export
+    /// anything and never re-create series.
+    pub fn remove_instance(&self, l: &InstanceLabels) {
+        let Some(shared) = lock(&self.inner.instances).remove(l) else {
+            return;
+        };
+        let f = &self.inner.f;
+        let i = || l.clone();
+        let mut d = lock(&shared.dynamic);
+        d.removed = true;
+        for s in State::ALL {
+            f.state.remove(&StateLabels {
+                i: i(),
+                state: s.as_str(),
+            });
+        }
+        for r in DropReason::ALL {
+            f.adverts_dropped.remove(&ReasonLabels {
+                i: i(),
+                reason: r.as_str(),
+            });
+        }
+        for kind in ["garp", "na"] {
+            f.announcements.remove(&KindLabels { i: i(), kind });
+        }
+        for fam in [
+            &f.priority,
+            &f.base_priority,
+            &f.master_priority,
+            &f.masters_observed,
+        ] {
+            fam.remove(l);
+        }
+        for fam in [
+            &f.last_transition,
+            &f.advert_interval,
+            &f.master_advert_interval,
+            &f.master_down_interval,
+        ] {
+            fam.remove(l);
+        }
+        for fam in [
+            &f.adverts_sent,
+            &f.adverts_received,
+            &f.priority_zero_sent,
+            &f.priority_zero_received,
+            &f.address_list_mismatch,
+        ] {
+            fam.remove(l);
+        }
+        for (from, to) in d.transitions.drain().map(|(k, _)| k) {
+            f.transitions.remove(&TransitionLabels { i: i(), from, to });
+        }
+        for addr in d.vips.drain().map(|(k, _)| k) {
+            f.vip_present.remove(&AddressLabels {
+                i: i(),
+                address: addr.to_string(),
+            });
+        }
+        for name in d.tracks.drain().map(|(k, _)| k) {
+            f.track_interface_up.remove(&TrackLabels {
+                i: i(),
+                track_interface: name,
+            });
+        }
+        for peer in d.filtered.drain().map(|(k, _)| k) {
+            f.adverts_filtered.remove(&PeerLabels {
+                i: i(),
+                peer: peer.to_string(),
+            });
+        }
+        for peer in d.peers.drain().map(|(k, _)| k) {
+            remove_peer_series(f, l, peer);
+        }
+    }
+
+    /// Counts a configuration load attempt; on success also sets
+    /// `vrrp_config_last_reload_success_timestamp_seconds` to `unix_time`.
+    pub fn config_reload(&self, ok: bool, unix_time: f64) {
+        let result = if ok { "success" } else { "failure" };
+        self.inner
+            .f
+            .config_reloads
+            .get_or_create(&ResultLabels { result })
+            .inc();
+        if ok {
+            self.inner.f.config_last_success.set(unix_time);
+        }
+    }
+
+    /// Creates the series of a tracking script (healthy 0, every result at 0, an empty
+    /// histogram) and returns the handles. Same series again for the same name.
+    pub fn script(&self, name: &str) -> ScriptMetrics {
+        let f = &self.inner.f;
+        let script = || name.to_owned();
+        ScriptMetrics {
+            runs: SCRIPT_RESULTS.map(|result| {
+                f.script_runs.get_or_create_owned(&ScriptResultLabels {
+                    script: script(),
+                    result,
+                })
+            }),
+            duration: f
+                .script_duration
+                .get_or_create_owned(&ScriptLabels { script: script() }),
+            healthy: f
+                .script_healthy
+                .get_or_create_owned(&ScriptLabels { script: script() }),
+        }
+    }
+
+    /// Removes every series of a tracking script.
+    pub fn remove_script(&self, name: &str) {
+        let f = &self.inner.f;
+        let script = || name.to_owned();
+        for result in SCRIPT_RESULTS {
+            f.script_runs.remove(&ScriptResultLabels {
+                script: script(),
+                result,
+            });
+        }
+        f.script_duration.remove(&ScriptLabels { script: script() });
+        f.script_healthy.remove(&ScriptLabels { script: script() });
+    }
+
+    /// Counts a request to the HTTP endpoint; `path` must be one of a fixed set.
+    fn http_request(&self, path: &'static str, code: u16) {
+        self.inner
+            .f
+            .http_requests
+            .get_or_create(&HttpLabels { path, code })
+            .inc();
+    }
+
+    /// Text exposition: OpenMetrics 1.0 (ending with `# EOF`) when `openmetrics`, else the
+    /// classic Prometheus text format 0.0.4. Reads `/proc/self` for the process metrics.
+    pub fn encode(&self, openmetrics: bool) -> String {
+        let mut out = String::with_capacity(32 * 1024);
+        let r = if openmetrics {
+            text::encode(&mut out, &self.inner.registry)
+        } else {
+            prometheus_text::encode(&mut out, &self.inner.registry)
+        };
+        // Writing to a String cannot fail; the encoders return errors from the writer only.
+        if let Err(e) = r {
+            tracing::warn!(error = %e, "encoding metrics failed");
+        }
+        out
+    }
+}
+
+fn remove_peer_series(f: &Families, l: &InstanceLabels, peer: IpAddr) {
+    let key = PeerLabels {
+        i: l.clone(),
+        peer: peer.to_string(),
+    };
+    f.peer_adverts.remove(&key);
+    f.peer_master.remove(&key);
+    f.peer_priority.remove(&key);
+    f.peer_last_advert.remove(&key);
+    for form in [ChecksumForm::PseudoHeader, ChecksumForm::MessageOnly] {
+        f.peer_checksum_form.remove(&PeerFormLabels {
+            i: key.i.clone(),
+            peer: key.peer.clone(),
+            form: form.as_str(),
+        });
+    }
+}
+
+struct InstanceShared {
+    labels: InstanceLabels,
+    /// Indexed like `State::ALL`.
+    state: [Gauge; 5],
+    last_transition: FGauge,
+    priority: Gauge,
+    base_priority: Gauge,
+    master_priority: Gauge,
+    advert_interval: FGauge,
+    master_advert_interval: FGauge,
+    master_down_interval: FGauge,
+    sent: Counter,
+    received: Counter,
+    prio0_sent: Counter,
+    prio0_received: Counter,
+    mismatch: Counter,
+    /// Indexed like `DropReason::ALL`.
+    dropped: [Counter; 11],
+    garp: Counter,
+    na: Counter,
+    masters_observed: Gauge,
+    dynamic: Mutex<Dynamic>,
+}
+
+/// Series created on demand; remembered so `remove_instance` can remove them.
+#[derive(Default)]
+struct Dynamic {
+    /// Set by `remove_instance`: stale handles must not re-create series.
+    removed: bool,
+    /// Bumped on every peer or filtered-source access, for least-recently-heard eviction.
+    tick: u64,
+    transitions: HashMap<(&'static str, &'static str), Counter>,
+    vips: HashMap<IpAddr, Gauge>,
+    tracks: HashMap<String, Gauge>,
+    peers: HashMap<IpAddr, (PeerMetrics, u64)>,
+    filtered: HashMap<IpAddr, (Counter, u64)>,
+}
+
+/// The key with the smallest tick.
+fn least_recent<V>(m: &HashMap<IpAddr, (V, u64)>) -> Option<IpAddr> {
+    m.iter().min_by_key(|(_, (_, t))| *t).map(|(k, _)| *k)
+}
+
+/// Handles on one instance's series. Cheap to clone.
+#[derive(Clone)]
+pub struct InstanceMetrics {
+    m: Arc<Inner>,
+    s: Arc<InstanceShared>,
+}
+
+impl std::fmt::Debug for InstanceMetrics {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("InstanceMetrics")
+            .field("labels", &self.s.labels)
+            .finish_non_exhaustive()
+    }
+}
+
+impl InstanceMetrics {
+    /// The labels the series carry.
+    pub fn labels(&self) -> &InstanceLabels {
+        &self.s.labels
+    }
+
+    /// `vrrp_instance_state`: 1 for `s`, 0 for the others.
+    pub fn set_state(&self, s: State) {
+        let current = state_index(s);
+        for (i, g) in self.s.state.iter().enumerate() {
+            g.set(i64::from(i == current));
+        }
+    }
+
+    /// Counts the transition, sets its timestamp and the new state.
+    pub fn transition(&self, from: State, to: State, unix_time: f64) {
+        {
+            let mut d = lock(&self.s.dynamic);
+            if !d.removed {
+                let key = (from.as_str(), to.as_str());
+                let f = &self.m.f;
+                let labels = &self.s.labels;
+                d.transitions
+                    .entry(key)
+                    .or_insert_with(|| {
+                        f.transitions.get_or_create_owned(&TransitionLabels {
+                            i: labels.clone(),
+                            from: key.0,
+                            to: key.1,
+                        })
+                    })
+                    .inc();
+            }
+        }
+        self.s.last_transition.set(unix_time);
+        self.set_state(to);
+    }
+
+    /// `vrrp_instance_priority` (effective) and `vrrp_instance_base_priority`.
+    pub fn set_priority(&self, effective: u8, base: u8) {
+        self.s.priority.set(i64::from(effective));
+        self.s.base_priority.set(i64::from(base));
+    }
+
+    /// `vrrp_instance_master_priority`: last heard from the master, or our own when master.
+    pub fn set_master_priority(&self, p: u8) {
+        self.s.master_priority.set(i64::from(p));
+    }
+
+    /// Configured advert interval, learned master advert interval, master-down interval.
+    pub fn set_intervals(&self, advert: Duration, master_advert: Duration, master_down: Duration) {
+        self.s.advert_interval.set(secs(advert));
+        self.s.master_advert_interval.set(secs(master_advert));
+        self.s.master_down_interval.set(secs(master_down));
+    }
+
+    /// One advert sent (and a priority-0 one when `priority == 0`).
+    pub fn advert_sent(&self, priority: u8) {
+        self.s.sent.inc();
+        if priority == 0 {
+            self.s.prio0_sent.inc();
+        }
+    }
+
+    /// One valid advert received (and a priority-0 one when `priority == 0`).
+    pub fn advert_received(&self, priority: u8) {
+        self.s.received.inc();
+        if priority == 0 {
+            self.s.prio0_received.inc();
+        }
+    }
+
+    /// One advert dropped for `r`.
+    pub fn dropped(&self, r: DropReason) {
+        self.s.dropped[reason_index(r)].inc();
+    }
+
+    /// One advert whose address list differs from ours.
+    pub fn address_list_mismatch(&self) {
+        self.s.mismatch.inc();
+    }
+
+    /// `n` announcements sent: neighbour advertisements when `kind_na`, else gratuitous ARP.
+    pub fn announced(&self, kind_na: bool, n: u64) {
+        if kind_na {
+            self.s.na.inc_by(n);
+        } else {
+            self.s.garp.inc_by(n);
+        }
+    }
+
+    /// `vrrp_masters_observed`.
+    pub fn set_masters_observed(&self, n: u64) {
+        self.s.masters_observed.set(saturating_i64(n));
+    }
+
+    /// `vrrp_vip_present{address}`; the series is created on first use.
+    pub fn set_vip_present(&self, addr: IpAddr, present: bool) {
+        let mut d = lock(&self.s.dynamic);
+        if d.removed {
+            return;
+        }
+        let f = &self.m.f;
+        let labels = &self.s.labels;
+        d.vips
+            .entry(addr)
+            .or_insert_with(|| {
+                f.vip_present.get_or_create_owned(&AddressLabels {
+                    i: labels.clone(),
+                    address: addr.to_string(),
+                })
+            })
+            .set(i64::from(present));
+    }
+
+    /// Removes the `vrrp_vip_present` series of an address no longer configured.
+    pub fn remove_vip(&self, addr: IpAddr) {
+        let mut d = lock(&self.s.dynamic);
+        if d.vips.remove(&addr).is_some() {
+            self.m.f.vip_present.remove(&AddressLabels {
+                i: self.s.labels.clone(),
+                address: addr.to_string(),
+            });
+        }
+    }
+
+    /// Handles on a peer's series, creating them (and evicting the least recently heard peer
+    /// when [`MAX_PEERS`] are already kept) on first use. Cheap enough to call per advert.
+    pub fn peer(&self, peer: IpAddr) -> PeerMetrics {
+        let mut d = lock(&self.s.dynamic);
+        d.tick += 1;
+        let tick = d.tick;
+        if let Some((p, t)) = d.peers.get_mut(&peer) {
+            *t = tick;
+            return p.clone();
+        }
+        let f = &self.m.f;
+        let key = PeerLabels {
+            i: self.s.labels.clone(),
+            peer: peer.to_string(),
+        };
+        let form = |form: ChecksumForm| PeerFormLabels {
+            i: key.i.clone(),
+            peer: key.peer.clone(),
+            form: form.as_str(),
+        };
+        if d.removed {
+            // Detached handles: updates go nowhere.
+            return PeerMetrics::detached();
+        }
+        if d.peers.len() >= MAX_PEERS
+            && let Some(old) = least_recent(&d.peers)
+        {
+            d.peers.remove(&old);
+            remove_peer_series(f, &self.s.labels, old);
+        }
+        let p = PeerMetrics {
+            adverts: f.peer_adverts.get_or_create_owned(&key),
+            master: f.peer_master.get_or_create_owned(&key),
+            priority: f.peer_priority.get_or_create_owned(&key),
+            last_advert: f.peer_last_advert.get_or_create_owned(&key),
+            form_pseudo_header: f
+                .peer_checksum_form
+                .get_or_create_owned(&form(ChecksumForm::PseudoHeader)),
+            form_rfc9568: f
+                .peer_checksum_form
+                .get_or_create_owned(&form(ChecksumForm::MessageOnly)),
+        };
+        d.peers.insert(peer, (p.clone(), tick));
+        p
+    }
+
+    /// Removes a peer's series.
+    pub fn remove_peer(&self, peer: IpAddr) {
+        let mut d = lock(&self.s.dynamic);
+        if d.peers.remove(&peer).is_some() {
+            remove_peer_series(&self.m.f, &self.s.labels, peer);
+        }
+    }
+
+    /// One VRRP frame from `peer` seen on the wire but not delivered to the protocol socket.
+    pub fn filtered(&self, peer: IpAddr) {
+        let mut d = lock(&self.s.dynamic);
+        if d.removed {
+            return;
+        }
+        d.tick += 1;
+        let tick = d.tick;
+        if let Some((c, t)) = d.filtered.get_mut(&peer) {
+            *t = tick;
+            c.inc();
+            return;
+        }
+        let f = &self.m.f;
+        let key = |peer: IpAddr| PeerLabels {
+            i: self.s.labels.clone(),
+            peer: peer.to_string(),
+        };
+        if d.filtered.len() >= MAX_PEERS
+            && let Some(old) = least_recent(&d.filtered)
+        {
+            d.filtered.remove(&old);
+            f.adverts_filtered.remove(&key(old));
+        }
+        let c = f.adverts_filtered.get_or_create_owned(&key(peer));
+        c.inc();
+        d.filtered.insert(peer, (c, tick));
+    }
+
+    /// `vrrp_track_interface_up{track_interface}`; the series is created on first use.
+    pub fn set_track_interface(&self, name: &str, up: bool) {
+        let mut d = lock(&self.s.dynamic);
+        if d.removed {
+            return;
+        }
+        if let Some(g) = d.tracks.get(name) {
+            g.set(i64::from(up));
+            return;
+        }
+        let g = self
+            .m
+            .f
+            .track_interface_up
+            .get_or_create_owned(&TrackLabels {
+                i: self.s.labels.clone(),
+                track_interface: name.to_owned(),
+            });
+        g.set(i64::from(up));
+        d.tracks.insert(name.to_owned(), g);
+    }
+}
+
+/// Handles on one peer's series. Cheap to clone.
+#[derive(Clone, Debug)]
+pub struct PeerMetrics {
+    adverts: Counter,
+    master: Counter,
+    priority: Gauge,
+    last_advert: FGauge,
+    form_pseudo_header: Gauge,
+    form_rfc9568: Gauge,
+}
+
+impl PeerMetrics {
+    fn detached() -> PeerMetrics {
+        PeerMetrics {
+            adverts: Counter::default(),
+            master: Counter::default(),
+            priority: Gauge::default(),
+            last_advert: FGauge::default(),
+            form_pseudo_header: Gauge::default(),
+            form_rfc9568: Gauge::default(),
+        }
+    }
+
+    /// A valid advert from the peer; `as_master` also counts `vrrp_peer_master_total`
+    /// (the caller decides: the peer became the master we follow).
+    pub fn advert(&self, priority: u8, unix_time: f64, form: ChecksumForm, as_master: bool) {
+        self.adverts.inc();
+        self.priority.set(i64::from(priority));
+        self.last_advert.set(unix_time);
+        let pseudo = form == ChecksumForm::PseudoHeader;
+        self.form_pseudo_header.set(i64::from(pseudo));
+        self.form_rfc9568.set(i64::from(!pseudo));
+        if as_master {
+            self.master.inc();
+        }
+    }
+
+    /// The peer became the master we follow (or was heard advertising as master).
+    pub fn became_master(&self) {
+        self.master.inc();
+    }
+}
+
+/// Handles on one tracking script's series. Cheap to clone.
+#[derive(Clone, Debug)]
+pub struct ScriptMetrics {
+    /// Indexed like `SCRIPT_RESULTS`.
+    runs: [Counter; 4],
+    duration: Histogram,
+    healthy: Gauge,
+}
+
+impl ScriptMetrics {
+    /// One run: `result` is success, failure, timeout or error (anything else counts as
+    /// error, keeping label values bounded).
+    pub fn run(&self, result: &str, duration: Duration) {
+        self.runs[script_result_index(result)].inc();
+        self.duration.observe(secs(duration));
+    }
+
+    /// `vrrp_script_healthy`.
+    pub fn set_healthy(&self, h: bool) {
+        self.healthy.set(i64::from(h));
+    }
+}

@@ -1,0 +1,146 @@
+//! The usual `process_*` metrics, read from `/proc/self` at every scrape (Linux only; a
+//! metric whose source cannot be read is left out of that scrape).
+
+use prometheus_client::collector::Collector;
+use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric};
+use prometheus_client::metrics::counter::ConstCounter;
+use prometheus_client::metrics::gauge::ConstGauge;
+
+/// Values taken from `/proc/self/stat`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) struct Stat {
+    /// utime + stime, in clock ticks.
+    pub cpu_ticks: u64,
+    /// Start time after boot, in clock ticks.
+    pub start_ticks: u64,
+    pub vsize_bytes: u64,
+    pub rss_pages: u64,
+}
+
+/// Parses the content of `/proc/<pid>/stat` (proc(5)). The command name, in parentheses,
+/// may itself contain spaces and parentheses: fields are counted after the last `)`.
+pub(crate) fn parse_stat(s: &str) -> Option<Stat> {
+    let rest = &s[s.rfind(')')? + 1..];
+    // rest starts at field 3 (state); field n is at index n - 3.
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let field = |n: usize| -> Option<u64> { fields.get(n - 3)?.parse().ok() };
+    Some(Stat {
+        cpu_ticks: field(14)? + field(15)?,
+        start_ticks: field(22)?,
+        vsize_bytes: field(23)?,
+        rss_pages: field(24)?,
+    })
+}
+
+/// `btime` (boot time, Unix seconds) from `/proc/stat`.
+pub(crate) fn parse_btime(s: &str) -> Option<u64> {
+    s.lines()
+        .find_map(|l| l.strip_prefix("btime "))
+        .and_then(|v| v.trim().parse().ok())
+}
+
+/// Soft limit of "Max open files" from `/proc/self/limits`.
+pub(crate) fn parse_max_fds(s: &str) -> Option<u64> {
+    let line = s.lines().find(|l| l.starts_with("Max open files"))?;
+    line["Max open files".len()..]
+        .split_whitespace()
+        .next()?
+        .parse()
+        .ok()
+}
+
+fn sysconf(var: nix::unistd::SysconfVar, default: i64) -> f64 {
+    match nix::unistd::sysconf(var) {
+        Ok(Some(v)) if v > 0 => v as f64,
+        _ => default as f64,
+    }
+}
+
+#[derive(Debug)]
+pub(crate) struct ProcessCollector {
+    clk_tck: f64,
+    page_size: f64,
+}
+
+impl ProcessCollector {
+    pub(crate) fn new() -> ProcessCollector {
+        ProcessCollector {
+            clk_tck: sysconf(nix::unistd::SysconfVar::CLK_TCK, 100),
+            page_size: sysconf(nix::unistd::SysconfVar::PAGE_SIZE, 4096),
+        }
+    }
+}
+
+fn gauge(
+    encoder: &mut DescriptorEncoder,
+    name: &str,
+    help: &str,
+    v: impl prometheus_client::encoding::EncodeGaugeValue + Send + Sync + std::fmt::Debug,
+) -> Result<(), std::fmt::Error> {
+    let g = ConstGauge::new(v);
+    let m = encoder.encode_descriptor(name, help, None, g.metric_type())?;
+    g.encode(m)
+}
+
+impl Collector for ProcessCollector {
+    fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
+        let stat = std::fs::read_to_string("/proc/self/stat")
+            .ok()
+            .and_then(|s| parse_stat(&s));
+        if let Some(st) = stat {
+            let cpu = ConstCounter::new(st.cpu_ticks as f64 / self.clk_tck);
+            let m = encoder.encode_descriptor(
+                "process_cpu_seconds",
+                "Total user and system CPU time spent in seconds.",
+                None,
+                cpu.metric_type(),
+            )?;
+            cpu.encode(m)?;
+            let btime = std::fs::read_to_string("/proc/stat")
+                .ok()
+                .and_then(|s| parse_btime(&s));
+            if let Some(btime) = btime {
+                gauge(
+                    &mut encoder,
+                    "process_start_time_seconds",
+                    "Start time of the process since unix epoch in seconds.",
+                    btime as f64 + st.start_ticks as f64 / self.clk_tck,
+                )?;
+            }
+            gauge(
+                &mut encoder,
+                "process_resident_memory_bytes",
+                "Resident memory size in bytes.",
+                st.rss_pages as f64 * self.page_size,
+            )?;
+            gauge(
+                &mut encoder,
+                "process_virtual_memory_bytes",
+                "Virtual memory size in bytes.",
+                st.vsize_bytes as f64,
+            )?;
+        }
+        if let Ok(dir) = std::fs::read_dir("/proc/self/fd") {
+            // The directory handle being read counts too, as in the Go client.
+            let n = dir.count() as i64;
+            gauge(
+                &mut encoder,
+                "process_open_fds",
+                "Number of open file descriptors.",
+                n,
+            )?;
+        }
+        let max = std::fs::read_to_string("/proc/self/limits")
+            .ok()
+            .and_then(|s| parse_max_fds(&s));
+        if let Some(max) = max {
+            gauge(
+                &mut encoder,
+                "process_max_fds",
+                "Maximum number of open file descriptors.",
+                max as f64,
+            )?;
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,664 @@
+use std::io::Write as _;
+use std::net::IpAddr;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+use super::http::wants_openmetrics;
+use super::process::{parse_btime, parse_max_fds, parse_stat};
+use super::*;
+
+const L: &str = r#"vr="VI_1",vrid="13",interface="eth0",family="ipv4",group="g""#;
+const L2: &str = r#"vr="VI_2",vrid="14",interface="eth1",family="ipv6",group="""#;
+
+fn labels() -> InstanceLabels {
+    InstanceLabels::new("VI_1", 13, "eth0", crate::config::model::Family::Ipv4, "g")
+}
+
+fn labels2() -> InstanceLabels {
+    InstanceLabels {
+        vr: "VI_2".into(),
+        vrid: 14,
+        interface: "eth1".into(),
+        family: "ipv6".into(),
+        group: String::new(),
+    }
+}
+
+fn ip(s: &str) -> IpAddr {
+    s.parse().unwrap()
+}
+
+#[track_caller]
+fn has_line(text: &str, line: &str) {
+    assert!(
+        text.lines().any(|l| l == line),
+        "missing line {line:?} in:\n{text}"
+    );
+}
+
+#[track_caller]
+fn lacks(text: &str, needle: &str) {
+    assert!(!text.contains(needle), "unexpected {needle:?} in:\n{text}");
+}
+
+/// Every sample line (not a comment) carrying the given label text.
+fn samples_with<'a>(text: &'a str, needle: &str) -> Vec<&'a str> {
+    text.lines()
+        .filter(|l| !l.starts_with('#') && l.contains(needle))
+        .collect()
+}
+
+#[test]
+fn counters_and_gauges_in_both_formats() {
+    let m = Metrics::new("0.1.0", "abc123");
+    let i = m.instance(&labels());
+    i.advert_sent(100);
+    i.advert_sent(0);
+    i.advert_received(0);
+    i.advert_received(200);
+    i.advert_received(200);
+    i.dropped(DropReason::Ttl);
+    i.dropped(DropReason::Checksum);
+    i.dropped(DropReason::Checksum);
+    i.address_list_mismatch();
+    i.announced(false, 5);
+    i.announced(true, 2);
+    i.set_priority(90, 100);
+    i.set_master_priority(200);
+    i.set_intervals(
+        Duration::from_secs(1),
+        Duration::from_millis(1500),
+        Duration::from_millis(3609),
+    );
+    i.set_masters_observed(2);
+    i.transition(State::Init, State::Backup, 1_700_000_000.5);
+    i.transition(State::Backup, State::Master, 1_700_000_010.25);
+    i.set_vip_present(ip("192.0.2.1"), true);
+    i.set_vip_present(ip("192.0.2.2"), false);
+    i.set_track_interface("eth9", false);
+    i.filtered(ip("192.0.2.66"));
+    i.filtered(ip("192.0.2.66"));
+    let p = i.peer(ip("192.0.2.20"));
+    p.advert(200, 1_700_000_005.0, ChecksumForm::PseudoHeader, true);
+    p.advert(150, 1_700_000_006.0, ChecksumForm::MessageOnly, false);
+    p.became_master();
+    m.config_reload(true, 1_700_000_100.0);
+    m.config_reload(false, 1_700_000_200.0);
+    let s = m.script("chk_nginx");
+    s.run("success", Duration::from_millis(30));
+    s.run("timeout", Duration::from_secs(5));
+    s.run("weird", Duration::from_millis(1));
+    s.set_healthy(true);
+
+    for om in [false, true] {
+        let t = m.encode(om);
+        has_line(&t, &format!("vrrp_adverts_sent_total{{{L}}} 2"));
+        has_line(&t, &format!("vrrp_adverts_received_total{{{L}}} 3"));
+        has_line(&t, &format!("vrrp_priority_zero_sent_total{{{L}}} 1"));
+        has_line(&t, &format!("vrrp_priority_zero_received_total{{{L}}} 1"));
+        has_line(
+            &t,
+            &format!("vrrp_adverts_dropped_total{{{L},reason=\"ttl\"}} 1"),
+        );
+        has_line(
+            &t,
+            &format!("vrrp_adverts_dropped_total{{{L},reason=\"checksum\"}} 2"),
+        );
+        has_line(
+            &t,
+            &format!("vrrp_adverts_dropped_total{{{L},reason=\"version\"}} 0"),
+        );
+        has_line(&t, &format!("vrrp_address_list_mismatch_total{{{L}}} 1"));
+        has_line(
+            &t,
+            &format!("vrrp_address_announcements_total{{{L},kind=\"garp\"}} 5"),
+        );
+        has_line(
+            &t,
+            &format!("vrrp_address_announcements_total{{{L},kind=\"na\"}} 2"),
+        );
+        has_line(&t, &format!("vrrp_instance_priority{{{L}}} 90"));
+        has_line(&t, &format!("vrrp_instance_base_priority{{{L}}} 100"));
+        has_line(&t, &format!("vrrp_instance_master_priority{{{L}}} 200"));
+        has_line(
+            &t,
+            &format!("vrrp_instance_advert_interval_seconds{{{L}}} 1.0"),
+        );
+        has_line(
+            &t,
+            &format!("vrrp_instance_master_advert_interval_seconds{{{L}}} 1.5"),
+        );
+        has_line(
+            &t,
+            &format!("vrrp_instance_master_down_interval_seconds{{{L}}} 3.609"),
+        );
+        has_line(&t, &format!("vrrp_masters_observed{{{L}}} 2"));
+        has_line(
+            &t,
+            &format!("vrrp_instance_state{{{L},state=\"master\"}} 1"),
+        );
+        has_line(
+            &t,
+            &format!("vrrp_instance_state{{{L},state=\"backup\"}} 0"),
+        );
+        has_line(&t, &format!("vrrp_instance_state{{{L},state=\"init\"}} 0"));
+        has_line(
+            &t,
+            &format!("vrrp_instance_transitions_total{{{L},from=\"init\",to=\"backup\"}} 1"),
+        );
+        has_line(
+            &t,
+            &format!("vrrp_instance_transitions_total{{{L},from=\"backup\",to=\"master\"}} 1"),
+        );
+        has_line(
+            &t,
+            &format!("vrrp_instance_last_transition_timestamp_seconds{{{L}}} 1700000010.25"),
+        );
+        has_line(
+            &t,
+            &format!("vrrp_vip_present{{{L},address=\"192.0.2.1\"}} 1"),
+        );
+        has_line(
+            &t,
+            &format!("vrrp_vip_present{{{L},address=\"192.0.2.2\"}} 0"),
+        );
+        has_line(
+            &t,
+            &format!("vrrp_track_interface_up{{{L},track_interface=\"eth9\"}} 0"),
+        );
+        has_line(
+            &t,
+            &format!("vrrp_adverts_filtered_total{{{L},peer=\"192.0.2.66\"}} 2"),
+        );
+        has_line(
+            &t,
+            &format!("vrrp_peer_adverts_received_total{{{L},peer=\"192.0.2.20\"}} 2"),
+        );
+        has_line(
+            &t,
+            &format!("vrrp_peer_master_total{{{L},peer=\"192.0.2.20\"}} 2"),
+        );
+        has_line(
+            &t,
+            &format!("vrrp_peer_priority{{{L},peer=\"192.0.2.20\"}} 150"),
+        );
+        has_line(
+            &t,
+            &format!(
+                "vrrp_peer_last_advert_timestamp_seconds{{{L},peer=\"192.0.2.20\"}} 1700000006.0"
+            ),
+        );
+        has_line(
+            &t,
+            &format!("vrrp_peer_checksum_form{{{L},peer=\"192.0.2.20\",form=\"rfc9568\"}} 1"),
+        );
+        has_line(
+            &t,
+            &format!("vrrp_peer_checksum_form{{{L},peer=\"192.0.2.20\",form=\"pseudo_header\"}} 0"),
+        );
+        has_line(&t, r#"vrrp_config_reloads_total{result="success"} 1"#);
+        has_line(&t, r#"vrrp_config_reloads_total{result="failure"} 1"#);
+        has_line(
+            &t,
+            "vrrp_config_last_reload_success_timestamp_seconds 1700000100.0",
+        );
+        has_line(
+            &t,
+            r#"vrrp_script_runs_total{script="chk_nginx",result="success"} 1"#,
+        );
+        has_line(
+            &t,
+            r#"vrrp_script_runs_total{script="chk_nginx",result="timeout"} 1"#,
+        );
+        has_line(
+            &t,
+            r#"vrrp_script_runs_total{script="chk_nginx",result="error"} 1"#,
+        );
+        has_line(
+            &t,
+            r#"vrrp_script_runs_total{script="chk_nginx",result="failure"} 0"#,
+        );
+        has_line(&t, r#"vrrp_script_healthy{script="chk_nginx"} 1"#);
+        has_line(
+            &t,
+            r#"vrrp_script_duration_seconds_count{script="chk_nginx"} 3"#,
+        );
+        // The OpenMetrics encoder writes `le` first, the classic one last.
+        has_line(
+            &t,
+            if om {
+                r#"vrrp_script_duration_seconds_bucket{le="0.05",script="chk_nginx"} 2"#
+            } else {
+                r#"vrrp_script_duration_seconds_bucket{script="chk_nginx",le="0.05"} 2"#
+            },
+        );
+        has_line(
+            &t,
+            r#"vrrp_build_info{version="0.1.0",revision="abc123"} 1"#,
+        );
+        assert!(t.contains("\nprocess_cpu_seconds_total "), "{t}");
+        assert!(t.contains("\nprocess_open_fds "), "{t}");
+        assert!(t.contains("\nprocess_resident_memory_bytes "), "{t}");
+        assert!(t.contains("\nprocess_start_time_seconds "), "{t}");
+        lacks(&t, "instance=");
+        lacks(&t, "_total_total");
+        if om {
+            assert!(t.ends_with("# EOF\n"), "{t}");
+            has_line(&t, "# TYPE vrrp_adverts_sent counter");
+            has_line(&t, "# TYPE vrrp_build info");
+        } else {
+            lacks(&t, "# EOF");
+            has_line(&t, "# TYPE vrrp_adverts_sent_total counter");
+            has_line(&t, "# TYPE vrrp_build_info gauge");
+            has_line(&t, "# TYPE process_cpu_seconds_total counter");
+        }
+    }
+}
+
+#[test]
+fn every_state_reason_and_kind_exists_at_creation() {
+    let m = Metrics::new("v", "r");
+    let _i = m.instance(&labels());
+    let t = m.encode(false);
+    for s in State::ALL {
+        let v = if s == State::Init { 1 } else { 0 };
+        has_line(
+            &t,
+            &format!("vrrp_instance_state{{{L},state=\"{}\"}} {v}", s.as_str()),
+        );
+    }
+    assert_eq!(samples_with(&t, "vrrp_instance_state{").len(), 5);
+    for r in DropReason::ALL {
+        has_line(
+            &t,
+            &format!(
+                "vrrp_adverts_dropped_total{{{L},reason=\"{}\"}} 0",
+                r.as_str()
+            ),
+        );
+    }
+    assert_eq!(samples_with(&t, "vrrp_adverts_dropped_total{").len(), 11);
+    for kind in ["garp", "na"] {
+        has_line(
+            &t,
+            &format!("vrrp_address_announcements_total{{{L},kind=\"{kind}\"}} 0"),
+        );
+    }
+    for name in [
+        "vrrp_adverts_sent_total",
+        "vrrp_adverts_received_total",
+        "vrrp_priority_zero_sent_total",
+        "vrrp_priority_zero_received_total",
+        "vrrp_address_list_mismatch_total",
+        "vrrp_instance_priority",
+        "vrrp_instance_base_priority",
+        "vrrp_instance_master_priority",
+        "vrrp_masters_observed",
+    ] {
+        has_line(&t, &format!("{name}{{{L}}} 0"));
+    }
+    has_line(&t, r#"vrrp_config_reloads_total{result="success"} 0"#);
+    has_line(&t, r#"vrrp_config_reloads_total{result="failure"} 0"#);
+}
+
+#[test]
+fn remove_instance_removes_every_series_and_stale_handles_do_not_resurrect() {
+    let m = Metrics::new("v", "r");
+    let i = m.instance(&labels());
+    let other = m.instance(&labels2());
+    i.transition(State::Init, State::Master, 1.0);
+    i.set_vip_present(ip("192.0.2.1"), true);
+    i.set_track_interface("eth9", true);
+    i.filtered(ip("192.0.2.66"));
+    i.peer(ip("192.0.2.20"))
+        .advert(1, 1.0, ChecksumForm::PseudoHeader, true);
+    i.peer(ip("2001:db8::1"))
+        .advert(1, 1.0, ChecksumForm::MessageOnly, false);
+    other.advert_sent(1);
+    other
+        .peer(ip("192.0.2.30"))
+        .advert(1, 1.0, ChecksumForm::PseudoHeader, false);
+    assert!(samples_with(&m.encode(false), L).len() > 40);
+
+    m.remove_instance(&labels());
+    for om in [false, true] {
+        let t = m.encode(om);
+        assert_eq!(samples_with(&t, L), Vec::<&str>::new());
+        lacks(&t, "VI_1");
+        // The other instance is untouched.
+        has_line(&t, &format!("vrrp_adverts_sent_total{{{L2}}} 1"));
+        has_line(
+            &t,
+            &format!("vrrp_peer_priority{{{L2},peer=\"192.0.2.30\"}} 1"),
+        );
+    }
+
+    // Stale handles keep working without exporting anything.
+    i.advert_sent(1);
+    i.dropped(DropReason::Vrid);
+    i.transition(State::Master, State::Backup, 2.0);
+    i.set_vip_present(ip("192.0.2.1"), false);
+    i.set_track_interface("eth9", false);
+    i.filtered(ip("192.0.2.66"));
+    i.peer(ip("192.0.2.99"))
+        .advert(1, 1.0, ChecksumForm::PseudoHeader, true);
+    lacks(&m.encode(false), "VI_1");
+
+    // The same labels again start from zero.
+    let again = m.instance(&labels());
+    let t = m.encode(false);
+    has_line(&t, &format!("vrrp_adverts_sent_total{{{L}}} 0"));
+    has_line(&t, &format!("vrrp_instance_state{{{L},state=\"init\"}} 1"));
+    again.advert_sent(1);
+    has_line(
+        &m.encode(false),
+        &format!("vrrp_adverts_sent_total{{{L}}} 1"),
+    );
+    // Removing an unknown instance is a no-op.
+    m.remove_instance(&InstanceLabels {
+        vr: "nope".into(),
+        ..labels()
+    });
+}
+
+#[test]
+fn instance_twice_shares_series() {
+    let m = Metrics::new("v", "r");
+    let a = m.instance(&labels());
+    let b = m.instance(&labels());
+    a.advert_sent(1);
+    b.advert_sent(1);
+    has_line(
+        &m.encode(false),
+        &format!("vrrp_adverts_sent_total{{{L}}} 2"),
+    );
+}
+
+#[test]
+fn peers_are_bounded_and_least_recently_heard_is_evicted() {
+    let m = Metrics::new("v", "r");
+    let i = m.instance(&labels());
+    for n in 0..MAX_PEERS {
+        let peer = ip(&format!("10.0.0.{n}"));
+        i.peer(peer)
+            .advert(1, n as f64, ChecksumForm::PseudoHeader, false);
+        i.filtered(peer);
+    }
+    // 10.0.0.0 is heard again: 10.0.0.1 is now the least recent.
+    i.peer(ip("10.0.0.0"));
+    i.filtered(ip("10.0.0.0"));
+    i.peer(ip("10.0.1.1"));
+    i.filtered(ip("10.0.1.1"));
+    let t = m.encode(false);
+    assert_eq!(samples_with(&t, "vrrp_peer_priority{").len(), MAX_PEERS);
+    assert_eq!(
+        samples_with(&t, "vrrp_adverts_filtered_total{").len(),
+        MAX_PEERS
+    );
+    lacks(&t, "peer=\"10.0.0.1\"");
+    assert!(t.contains("peer=\"10.0.0.0\""));
+    assert!(t.contains("peer=\"10.0.1.1\""));
+    assert_eq!(
+        samples_with(&t, "vrrp_peer_checksum_form{").len(),
+        2 * MAX_PEERS
+    );
+
+    i.remove_peer(ip("10.0.0.0"));
+    let t = m.encode(false);
+    lacks(
+        &t,
+        "vrrp_peer_priority{vr=\"VI_1\",vrid=\"13\",interface=\"eth0\",family=\"ipv4\",group=\"g\",peer=\"10.0.0.0\"}",
+    );
+    assert_eq!(
+        samples_with(&t, "vrrp_peer_adverts_received_total{").len(),
+        MAX_PEERS - 1
+    );
+}
+
+#[test]
+fn remove_vip_and_script() {
+    let m = Metrics::new("v", "r");
+    let i = m.instance(&labels());
+    i.set_vip_present(ip("192.0.2.1"), true);
+    i.remove_vip(ip("192.0.2.1"));
+    lacks(&m.encode(false), "vrrp_vip_present{");
+    let s = m.script("chk");
+    s.run("failure", Duration::from_millis(2));
+    m.remove_script("chk");
+    lacks(&m.encode(true), "chk");
+}
+
+#[test]
+fn proc_parsers() {
+    let stat = "1234 (vi pd) (x)) S 1 1234 1234 0 -1 4194560 100 0 0 0 7 3 0 0 20 0 2 0 5000 123456789 321 18446744073709551615";
+    let s = parse_stat(stat).unwrap();
+    assert_eq!(s.cpu_ticks, 10);
+    assert_eq!(s.start_ticks, 5000);
+    assert_eq!(s.vsize_bytes, 123456789);
+    assert_eq!(s.rss_pages, 321);
+    assert_eq!(parse_stat("garbage"), None);
+    assert_eq!(
+        parse_btime("cpu 1 2 3\nbtime 1700000000\nprocesses 5\n"),
+        Some(1700000000)
+    );
+    let limits = "Limit                     Soft Limit           Hard Limit           Units     \nMax open files            1024                 524288               files     \n";
+    assert_eq!(parse_max_fds(limits), Some(1024));
+    let real = std::fs::read_to_string("/proc/self/stat").unwrap();
+    assert!(parse_stat(&real).is_some(), "{real}");
+}
+
+#[test]
+fn accept_negotiation() {
+    use hyper::header::HeaderValue;
+    let w = |s: &'static str| wants_openmetrics(Some(&HeaderValue::from_static(s)));
+    assert!(!wants_openmetrics(None));
+    assert!(!w("*/*"));
+    assert!(!w("text/plain"));
+    assert!(w("application/openmetrics-text"));
+    assert!(w(
+        "application/openmetrics-text; version=1.0.0; charset=utf-8"
+    ));
+    // What Prometheus 2.x sends.
+    assert!(w(
+        "application/openmetrics-text;version=1.0.0;q=0.5,application/openmetrics-text;version=0.0.1;q=0.4,text/plain;version=0.0.4;q=0.3,*/*;q=0.2"
+    ));
+    assert!(!w("application/openmetrics-text;q=0.2,text/plain;q=0.9"));
+    assert!(!w("application/openmetrics-text;q=0"));
+}
+
+/// `promtool check metrics` on a realistic classic-format scrape must print nothing.
+#[test]
+fn promtool_check_metrics_is_clean() {
+    let m = Metrics::new("0.1.0", "deadbeef");
+    let i = m.instance(&labels());
+    i.transition(State::Init, State::Backup, 1.0);
+    i.set_vip_present(ip("192.0.2.1"), false);
+    i.set_track_interface("eth9", true);
+    i.filtered(ip("192.0.2.66"));
+    i.peer(ip("192.0.2.20"))
+        .advert(200, 1.0, ChecksumForm::PseudoHeader, true);
+    m.script("chk").run("success", Duration::from_millis(3));
+    m.config_reload(true, 1.0);
+    m.http_request("/metrics", 200);
+    let text = m.encode(false);
+
+    let child = Command::new("promtool")
+        .args(["check", "metrics"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn();
+    let mut child = match child {
+        Ok(c) => c,
+        Err(e) => panic!(
+            "promtool not runnable ({e}): install it (Debian package `prometheus`: apt-get install -y prometheus)"
+        ),
+    };
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(text.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    let report = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        out.status.success() && report.trim().is_empty(),
+        "promtool check metrics complained:\n{report}\non:\n{text}"
+    );
+}
+
+async fn request(addr: std::net::SocketAddr, raw: &str) -> String {
+    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+    s.write_all(raw.as_bytes()).await.unwrap();
+    let mut out = Vec::new();
+    tokio::time::timeout(Duration::from_secs(5), s.read_to_end(&mut out))
+        .await
+        .expect("response within 5 s")
+        .unwrap();
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+fn get(path: &str, extra: &str) -> String {
+    format!("GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n{extra}\r\n")
+}
+
+#[tokio::test]
+async fn http_endpoints() {
+    let m = Metrics::new("0.1.0", "abc");
+    let i = m.instance(&labels());
+    i.advert_sent(1);
+    let (status_tx, mut status_rx) =
+        tokio::sync::mpsc::channel::<tokio::sync::oneshot::Sender<serde_json::Value>>(4);
+    // A fake engine answering /status.
+    tokio::spawn(async move {
+        while let Some(reply) = status_rx.recv().await {
+            let _ =
+                reply.send(serde_json::json!({"instances": [{"name": "VI_1", "state": "master"}]}));
+        }
+    });
+    let listener = bind("127.0.0.1:0".parse().unwrap()).unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(serve(listener, m.clone(), status_tx));
+
+    let r = request(addr, &get("/metrics", "")).await;
+    assert!(r.starts_with("HTTP/1.1 200 OK\r\n"), "{r}");
+    assert!(
+        r.contains("content-type: text/plain; version=0.0.4; charset=utf-8\r\n"),
+        "{r}"
+    );
+    assert!(
+        r.contains(&format!("\nvrrp_adverts_sent_total{{{L}}} 1\n")),
+        "{r}"
+    );
+    assert!(!r.contains("# EOF"), "{r}");
+
+    let r = request(
+        addr,
+        &get(
+            "/metrics",
+            "Accept: application/openmetrics-text;version=1.0.0;q=0.5,text/plain;version=0.0.4;q=0.3\r\n",
+        ),
+    )
+    .await;
+    assert!(r.starts_with("HTTP/1.1 200 OK\r\n"), "{r}");
+    assert!(
+        r.contains("content-type: application/openmetrics-text; version=1.0.0; charset=utf-8\r\n"),
+        "{r}"
+    );
+    assert!(r.ends_with("# EOF\n"), "{r}");
+
+    let r = request(addr, &get("/status", "")).await;
+    assert!(r.starts_with("HTTP/1.1 200 OK\r\n"), "{r}");
+    assert!(r.contains("content-type: application/json\r\n"), "{r}");
+    let body = &r[r.find("\r\n\r\n").unwrap() + 4..];
+    let v: serde_json::Value = serde_json::from_str(body).unwrap();
+    assert_eq!(v["instances"][0]["state"], "master");
+
+    let r = request(addr, &get("/healthz", "")).await;
+    assert!(
+        r.starts_with("HTTP/1.1 200 OK\r\n") && r.ends_with("\r\n\r\nok\n"),
+        "{r}"
+    );
+
+    let r = request(
+        addr,
+        "HEAD /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+    )
+    .await;
+    assert!(
+        r.starts_with("HTTP/1.1 200 OK\r\n") && r.ends_with("\r\n\r\n"),
+        "{r}"
+    );
+
+    let r = request(addr, &get("/", "")).await;
+    assert!(r.starts_with("HTTP/1.1 200 OK\r\n"), "{r}");
+    assert!(
+        r.contains("href=\"metrics\"") && r.contains("href=\"status\""),
+        "{r}"
+    );
+
+    let r = request(addr, &get("/nope?x=1", "")).await;
+    assert!(r.starts_with("HTTP/1.1 404 Not Found\r\n"), "{r}");
+
+    let r = request(
+        addr,
+        "POST /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Length: 0\r\n\r\n",
+    )
+    .await;
+    assert!(r.starts_with("HTTP/1.1 405 Method Not Allowed\r\n"), "{r}");
+    assert!(r.contains("allow: GET, HEAD\r\n"), "{r}");
+
+    let r = request(addr, "THIS IS NOT HTTP\r\n\r\n").await;
+    assert!(r.starts_with("HTTP/1.1 400 Bad Request\r\n"), "{r}");
+    let r = request(addr, "GET / HTTP/1.1\r\nBad Header Line\r\n\r\n").await;
+    assert!(r.starts_with("HTTP/1.1 400 Bad Request\r\n"), "{r}");
+
+    // Still serving, and every request was counted with bounded labels.
+    let r = request(addr, &get("/metrics", "")).await;
+    assert!(
+        r.contains("\nvrrp_http_requests_total{path=\"/metrics\",code=\"200\"} 2\n"),
+        "{r}"
+    );
+    assert!(
+        r.contains("\nvrrp_http_requests_total{path=\"/status\",code=\"200\"} 1\n"),
+        "{r}"
+    );
+    assert!(
+        r.contains("\nvrrp_http_requests_total{path=\"other\",code=\"404\"} 1\n"),
+        "{r}"
+    );
+    assert!(
+        r.contains("\nvrrp_http_requests_total{path=\"/metrics\",code=\"405\"} 1\n"),
+        "{r}"
+    );
+    assert!(
+        r.contains("\nvrrp_http_requests_total{path=\"other\",code=\"400\"} 2\n"),
+        "{r}"
+    );
+    assert!(!r.contains("nope"), "{r}");
+}
+
+#[tokio::test]
+async fn status_answers_503_when_the_engine_is_silent_or_gone() {
+    let t = Duration::from_millis(100);
+    // Nobody answers: the receiver is kept but never read.
+    let (status_tx, _status_rx) = tokio::sync::mpsc::channel(1);
+    let start = std::time::Instant::now();
+    assert_eq!(super::http::status_json_for_test(&status_tx, t).await, 503);
+    assert!(start.elapsed() >= t);
+    // The engine is gone: 503 at once.
+    let (status_tx, status_rx) = tokio::sync::mpsc::channel(1);
+    drop(status_rx);
+    assert_eq!(
+        super::http::status_json_for_test(&status_tx, Duration::from_secs(60)).await,
+        503
+    );
+    assert_eq!(super::http::STATUS_TIMEOUT, Duration::from_secs(2));
+}

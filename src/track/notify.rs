@@ -1,0 +1,183 @@
+//! Notify hooks: run on state changes, in order per instance, never blocking the protocol.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use tokio::sync::mpsc::{UnboundedSender, unbounded_channel};
+use tokio::task::JoinHandle;
+use tracing::{debug, warn};
+
+use super::RunResult;
+use super::process::{self, Spec};
+use crate::config::Notify;
+
+/// How long one hook may run before its process group is killed.
+pub const NOTIFY_TIMEOUT: Duration = Duration::from_secs(30);
+
+struct Job {
+    instance: String,
+    state: String,
+    priority: u8,
+    vrid: u8,
+    interface: String,
+    hooks: Notify,
+}
+
+struct Queue {
+    tx: UnboundedSender<Job>,
+    task: JoinHandle<()>,
+}
+
+/// Runs notify hooks: one ordered queue (and task) per instance, so the hooks of one instance
+/// never run concurrently and always in the order of the state changes; different instances
+/// do not wait for each other.
+///
+/// Dropping the Notifier lets the queued hooks finish in the background; [`Notifier::finish`]
+/// waits for them (use it at shutdown, after the STOP notifications).
+pub struct Notifier {
+    queues: Mutex<HashMap<String, Queue>>,
+    timeout: Duration,
+}
+
+impl Default for Notifier {
+    fn default() -> Self {
+        Notifier::new()
+    }
+}
+
+impl Notifier {
+    /// Hooks time out after [`NOTIFY_TIMEOUT`].
+    pub fn new() -> Notifier {
+        Notifier::with_timeout(NOTIFY_TIMEOUT)
+    }
+
+    pub fn with_timeout(timeout: Duration) -> Notifier {
+        Notifier {
+            queues: Mutex::new(HashMap::new()),
+            timeout,
+        }
+    }
+
+    /// Queue the hooks for `instance` entering `state` (`MASTER`, `BACKUP`, `FAULT` or `STOP`):
+    /// first the state's own hook (`hooks.master` ...), then `hooks.any` with
+    /// `INSTANCE <instance> <STATE> <priority>` appended (keepalived's convention). Both get
+    /// VIPD_INSTANCE, VIPD_STATE, VIPD_PRIORITY, VIPD_VRID and VIPD_INTERFACE in their
+    /// environment. Returns at once; must be called within a tokio runtime.
+    pub fn notify(
+        &self,
+        instance: &str,
+        state: &str,
+        priority: u8,
+        vrid: u8,
+        interface: &str,
+        hooks: &Notify,
+    ) {
+        if hooks.is_empty() {
+            return;
+        }
+        let job = Job {
+            instance: instance.to_owned(),
+            state: state.to_ascii_uppercase(),
+            priority,
+            vrid,
+            interface: interface.to_owned(),
+            hooks: hooks.clone(),
+        };
+        let mut queues = self.queues.lock().unwrap_or_else(|p| p.into_inner());
+        let job = match queues.get(instance) {
+            Some(q) => match q.tx.send(job) {
+                Ok(()) => return,
+                Err(e) => e.0,
+            },
+            None => job,
+        };
+        let (tx, mut rx) = unbounded_channel::<Job>();
+        let timeout = self.timeout;
+        let task = tokio::spawn(async move {
+            while let Some(job) = rx.recv().await {
+                run_job(&job, timeout).await;
+            }
+        });
+        // The receiver is alive: the task was just spawned.
+        let _ = tx.send(job);
+        queues.insert(instance.to_owned(), Queue { tx, task });
+    }
+
+    /// Stop queueing for an instance that was removed; its queued hooks still run.
+    pub fn forget(&self, instance: &str) {
+        let mut queues = self.queues.lock().unwrap_or_else(|p| p.into_inner());
+        queues.remove(instance);
+    }
+
+    /// Wait (at most `limit`) for every queued hook to finish.
+    pub async fn finish(self, limit: Duration) {
+        let queues = self.queues.into_inner().unwrap_or_else(|p| p.into_inner());
+        let tasks: Vec<JoinHandle<()>> = queues.into_values().map(|q| q.task).collect();
+        let all = futures::future::join_all(tasks);
+        if tokio::time::timeout(limit, all).await.is_err() {
+            warn!("notify hooks still running at shutdown");
+        }
+    }
+}
+
+async fn run_job(job: &Job, timeout: Duration) {
+    let specific = match job.state.as_str() {
+        "MASTER" => job.hooks.master.as_ref(),
+        "BACKUP" => job.hooks.backup.as_ref(),
+        "FAULT" => job.hooks.fault.as_ref(),
+        "STOP" => job.hooks.stop.as_ref(),
+        _ => None,
+    };
+    let env = [
+        ("VIPD_INSTANCE", job.instance.clone()),
+        ("VIPD_STATE", job.state.clone()),
+        ("VIPD_PRIORITY", job.priority.to_string()),
+        ("VIPD_VRID", job.vrid.to_string()),
+        ("VIPD_INTERFACE", job.interface.clone()),
+    ];
+    if let Some(argv) = specific {
+        run_hook(job, &job.state.to_ascii_lowercase(), argv, &env, timeout).await;
+    }
+    if let Some(any) = &job.hooks.any {
+        let mut argv = any.clone();
+        argv.extend([
+            "INSTANCE".to_owned(),
+            job.instance.clone(),
+            job.state.clone(),
+            job.priority.to_string(),
+        ]);
+        run_hook(job, "any", &argv, &env, timeout).await;
+    }
+}
+
+async fn run_hook(
+    job: &Job,
+    hook: &str,
+    argv: &[String],
+    env: &[(&'static str, String)],
+    timeout: Duration,
+) {
+    if let Err(e) = process::prepare_async(argv[0].clone(), None).await {
+        warn!(instance = %job.instance, hook, detail = %e, "notify hook not run");
+        return;
+    }
+    let f = process::run(&Spec {
+        argv,
+        env,
+        creds: None,
+        timeout,
+    })
+    .await;
+    if !f.stderr.is_empty() {
+        debug!(instance = %job.instance, hook, stderr = %f.stderr, "notify hook stderr");
+    }
+    match f.result {
+        RunResult::Success => {
+            debug!(instance = %job.instance, hook, state = %job.state, took = ?f.duration, "notify hook done")
+        }
+        RunResult::Failure | RunResult::Timeout | RunResult::Error => {
+            warn!(instance = %job.instance, hook, state = %job.state, detail = %f.detail, "notify hook failed")
+        }
+    }
+}

@@ -1,0 +1,210 @@
+//! Running one external program: no shell, its own process group, a timeout that kills the
+//! whole group, stderr captured (bounded) for the logs. Never blocks the runtime.
+
+use std::process::{ExitStatus, Stdio};
+use std::time::Duration;
+
+use nix::sys::signal::{Signal, killpg};
+use nix::unistd::Pid;
+use tokio::io::AsyncReadExt;
+use tokio::process::Command;
+use tokio::time::Instant;
+
+use super::RunResult;
+
+/// At most this much of a program's stderr is kept for the log.
+const STDERR_CAP: usize = 2048;
+/// After the program exits, how long to wait for its stderr to reach end-of-file (a background
+/// child may keep it open).
+const STDERR_GRACE: Duration = Duration::from_millis(100);
+
+/// What to run.
+pub(crate) struct Spec<'a> {
+    pub argv: &'a [String],
+    pub env: &'a [(&'static str, String)],
+    /// uid and gid to switch to, if any.
+    pub creds: Option<(u32, u32)>,
+    pub timeout: Duration,
+}
+
+/// How a run ended.
+pub(crate) struct Finished {
+    pub result: RunResult,
+    /// Human-readable: "exit status 1", "timed out after 2s", "cannot start ...".
+    pub detail: String,
+    pub duration: Duration,
+    /// The start of stderr, lossily decoded and trimmed.
+    pub stderr: String,
+}
+
+/// Kills the process group when dropped while armed (timeout, or the task was aborted).
+struct GroupGuard(Option<Pid>);
+
+impl GroupGuard {
+    fn kill(&mut self) {
+        if let Some(pgid) = self.0.take() {
+            let _ = killpg(pgid, Signal::SIGKILL);
+        }
+    }
+    fn disarm(&mut self) {
+        self.0 = None;
+    }
+}
+
+impl Drop for GroupGuard {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+fn describe(status: ExitStatus) -> String {
+    use std::os::unix::process::ExitStatusExt;
+    match (status.code(), status.signal()) {
+        (Some(c), _) => format!("exit status {c}"),
+        (None, Some(s)) => match Signal::try_from(s) {
+            Ok(sig) => format!("killed by {sig}"),
+            Err(_) => format!("killed by signal {s}"),
+        },
+        _ => status.to_string(),
+    }
+}
+
+/// Run `spec` to completion or timeout.
+pub(crate) async fn run(spec: &Spec<'_>) -> Finished {
+    let start = Instant::now();
+    let finish = |result, detail: String, stderr: String| Finished {
+        result,
+        detail,
+        duration: start.elapsed(),
+        stderr,
+    };
+    let Some(program) = spec.argv.first() else {
+        return finish(RunResult::Error, "empty command".into(), String::new());
+    };
+    let mut cmd = Command::new(program);
+    cmd.args(&spec.argv[1..])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .process_group(0)
+        .kill_on_drop(true);
+    for (k, v) in spec.env {
+        cmd.env(k, v);
+    }
+    if let Some((uid, gid)) = spec.creds {
+        cmd.uid(uid).gid(gid);
+    }
+    let mut child = match cmd.spawn() {
+        Ok(c) => c,
+        Err(e) => {
+            return finish(
+                RunResult::Error,
+                format!("cannot start `{program}`: {e}"),
+                String::new(),
+            );
+        }
+    };
+    // With process_group(0) the child's pid is its process group id.
+    let mut guard = GroupGuard(
+        child
+            .id()
+            .and_then(|id| i32::try_from(id).ok())
+            .map(Pid::from_raw),
+    );
+    let mut stderr = child.stderr.take();
+    let mut captured: Vec<u8> = Vec::new();
+    let mut chunk = [0u8; 512];
+    let mut deadline = start + spec.timeout;
+    let mut status: Option<std::io::Result<ExitStatus>> = None;
+    let mut timed_out = false;
+    loop {
+        tokio::select! {
+            r = async {
+                match stderr.as_mut() {
+                    Some(s) => s.read(&mut chunk).await,
+                    None => std::future::pending().await,
+                }
+            }, if stderr.is_some() => match r {
+                Ok(0) | Err(_) => stderr = None,
+                Ok(n) => {
+                    let room = STDERR_CAP.saturating_sub(captured.len());
+                    captured.extend_from_slice(&chunk[..n.min(room)]);
+                }
+            },
+            s = child.wait(), if status.is_none() => {
+                status = Some(s);
+                guard.disarm();
+                deadline = Instant::now() + STDERR_GRACE;
+            }
+            _ = tokio::time::sleep_until(deadline) => {
+                if status.is_none() {
+                    timed_out = true;
+                    guard.kill();
+                    status = Some(child.wait().await);
+                }
+                break;
+            }
+        }
+        if status.is_some() && stderr.is_none() {
+            break;
+        }
+    }
+    let stderr_text = String::from_utf8_lossy(&captured).trim().to_owned();
+    if timed_out {
+        return finish(
+            RunResult::Timeout,
+            format!(
+                "timed out after {}, process group killed",
+                crate::config::format_duration(spec.timeout)
+            ),
+            stderr_text,
+        );
+    }
+    match status {
+        Some(Ok(s)) if s.success() => finish(RunResult::Success, describe(s), stderr_text),
+        Some(Ok(s)) => finish(RunResult::Failure, describe(s), stderr_text),
+        Some(Err(e)) => finish(
+            RunResult::Error,
+            format!("waiting for `{program}` failed: {e}"),
+            stderr_text,
+        ),
+        None => finish(RunResult::Error, "no exit status".into(), stderr_text),
+    }
+}
+
+/// Resolve `user` to (uid, gid) and, when the program would run as root, apply the script
+/// security rule. Blocking (NSS, stat): call from `spawn_blocking`.
+pub(crate) fn prepare(program: &str, user: Option<&str>) -> Result<Option<(u32, u32)>, String> {
+    let creds = match user {
+        None => None,
+        Some(name) => match nix::unistd::User::from_name(name) {
+            Ok(Some(u)) => Some((u.uid.as_raw(), u.gid.as_raw())),
+            Ok(None) => return Err(format!("no user `{name}`")),
+            Err(e) => return Err(format!("cannot look up user `{name}`: {e}")),
+        },
+    };
+    let as_root = match creds {
+        Some((uid, _)) => uid == 0,
+        None => nix::unistd::geteuid().is_root(),
+    };
+    if as_root && nix::unistd::geteuid().is_root() {
+        let path = super::security::resolve_program(program)?;
+        if let Some(why) = super::security::insecure(&path) {
+            return Err(format!(
+                "refusing to run `{}` as root: {why} (make it writable by root only, or set a non-root `user`)",
+                path.display()
+            ));
+        }
+    }
+    Ok(creds)
+}
+
+/// [`prepare`] off the runtime threads.
+pub(crate) async fn prepare_async(
+    program: String,
+    user: Option<String>,
+) -> Result<Option<(u32, u32)>, String> {
+    tokio::task::spawn_blocking(move || prepare(&program, user.as_deref()))
+        .await
+        .unwrap_or_else(|e| Err(format!("preparing failed: {e}")))
+}
