@@ -277,11 +277,11 @@ enum Effect {
         vips: Vec<IpAddr>,
         count: u32,
     },
-    /// Reads the addresses back from the kernel and sets `vrrp_vip_present`.
+    /// Reads the addresses of one interface back from the kernel (one dump) and sets
+    /// `vrrp_vip_present` for every instance on it.
     Refresh {
         ifindex: u32,
-        vips: Vec<IpAddr>,
-        m: InstanceMetrics,
+        instances: Vec<(Vec<IpAddr>, InstanceMetrics)>,
     },
     Flush(oneshot::Sender<()>),
 }
@@ -339,9 +339,16 @@ async fn effects_task(netlink: Netlink, mut rx: mpsc::UnboundedReceiver<Effect>)
                 }
                 read_back(&netlink, ifindex, vips.iter().map(|v| v.addr), &m).await;
             }
-            Effect::Refresh { ifindex, vips, m } => {
-                read_back(&netlink, ifindex, vips.into_iter(), &m).await
-            }
+            Effect::Refresh { ifindex, instances } => match netlink.addresses(ifindex).await {
+                Ok(have) => {
+                    for (vips, m) in instances {
+                        for v in vips {
+                            m.set_vip_present(v, have.iter().any(|(a, _)| *a == v));
+                        }
+                    }
+                }
+                Err(e) => debug!(ifindex, "cannot read addresses back: {e}"),
+            },
             Effect::Announce { iface, vips, count } => {
                 let a = match announcers.entry(iface.index) {
                     std::collections::hash_map::Entry::Occupied(o) => o.into_mut(),
@@ -1025,15 +1032,18 @@ impl Daemon {
 
     /// Refreshes derived metrics and asks the effects task to read VIP presence back.
     fn observe_tick(&mut self, now: Instant) {
+        let mut by_iface: BTreeMap<u32, Vec<(Vec<IpAddr>, InstanceMetrics)>> = BTreeMap::new();
         for inst in self.instances.iter().flatten() {
             inst.observe(now);
             if let Some(ifc) = &inst.iface {
-                let _ = self.effects.send(Effect::Refresh {
-                    ifindex: ifc.index,
-                    vips: inst.addrs.clone(),
-                    m: inst.m.clone(),
-                });
+                by_iface
+                    .entry(ifc.index)
+                    .or_default()
+                    .push((inst.addrs.clone(), inst.m.clone()));
             }
+        }
+        for (ifindex, instances) in by_iface {
+            let _ = self.effects.send(Effect::Refresh { ifindex, instances });
         }
     }
 
