@@ -8,7 +8,9 @@
 pub mod config;
 pub mod daemon;
 pub mod engine;
+pub mod monitor;
 pub mod net;
 pub mod observe;
 pub mod packet;
+pub mod status_cli;
 pub mod track;

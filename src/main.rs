@@ -28,6 +28,23 @@ enum Command {
         #[arg(long)]
         listen: Option<std::net::SocketAddr>,
     },
+    /// Show the state of a running vipd as a table (from its /status endpoint).
+    Status {
+        /// Base URL of the vipd HTTP endpoint.
+        #[arg(long, default_value = vipd::status_cli::DEFAULT_URL)]
+        url: String,
+    },
+    /// Watch every VRRP advert on a segment (any implementation) and export what is seen:
+    /// masters per VRID (split brain), per-router priority, interval, checksum form.
+    /// Passive: needs no configuration and sends no adverts.
+    Monitor {
+        /// Interface to listen on.
+        #[arg(short, long)]
+        interface: String,
+        /// HTTP address for /metrics, /status, /healthz.
+        #[arg(long, default_value = "0.0.0.0:9798")]
+        listen: std::net::SocketAddr,
+    },
     /// Validate a configuration: prints `path:line:column: message` per problem, exits 2 when invalid.
     Check {
         /// Configuration file.
@@ -40,29 +57,53 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::Check { config } => check(&config),
+        Command::Status { url } => ExitCode::from(vipd::status_cli::run(&url)),
         Command::Run { config, listen } => {
-            tracing_subscriber::fmt()
-                .with_env_filter(
-                    EnvFilter::try_from_env("VIPD_LOG").unwrap_or_else(|_| EnvFilter::new("info")),
-                )
-                .with_writer(std::io::stderr)
-                .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-                .init();
-            let rt = match tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-            {
-                Ok(rt) => rt,
-                Err(e) => {
-                    eprintln!("vipd: cannot start the runtime: {e}");
-                    return ExitCode::from(1);
-                }
+            init_tracing();
+            let Some(rt) = runtime() else {
+                return ExitCode::from(1);
             };
             let code = rt.block_on(vipd::daemon::run(vipd::daemon::RunOptions {
                 config_path: config,
                 listen,
             }));
             ExitCode::from(code as u8)
+        }
+        Command::Monitor { interface, listen } => {
+            init_tracing();
+            let Some(rt) = runtime() else {
+                return ExitCode::from(1);
+            };
+            let code = rt.block_on(vipd::monitor::run(vipd::monitor::MonitorOptions {
+                interface,
+                listen,
+            }));
+            ExitCode::from(code as u8)
+        }
+    }
+}
+
+/// Logs to stderr, filtered by `VIPD_LOG` (default `info`).
+fn init_tracing() {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            EnvFilter::try_from_env("VIPD_LOG").unwrap_or_else(|_| EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .init();
+}
+
+/// The single-threaded tokio runtime the daemon and the monitor run on.
+fn runtime() -> Option<tokio::runtime::Runtime> {
+    match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => Some(rt),
+        Err(e) => {
+            eprintln!("vipd: cannot start the runtime: {e}");
+            None
         }
     }
 }

@@ -1071,3 +1071,260 @@ impl ScriptMetrics {
         self.healthy.set(i64::from(h));
     }
 }
+
+// ---------------------------------------------------------------------------------------
+// Passive monitor mode (`vipd monitor`): its own registry, none of the daemon's families.
+// ---------------------------------------------------------------------------------------
+
+/// Labels of one virtual router seen by `vipd monitor`.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, PartialOrd, Ord, EncodeLabelSet)]
+pub struct MonitorVrLabels {
+    pub interface: String,
+    /// `ipv4` or `ipv6`.
+    pub family: String,
+    pub vrid: u8,
+}
+
+impl MonitorVrLabels {
+    pub fn new(
+        interface: impl Into<String>,
+        family: crate::config::model::Family,
+        vrid: u8,
+    ) -> MonitorVrLabels {
+        MonitorVrLabels {
+            interface: interface.into(),
+            family: family.as_str().to_owned(),
+            vrid,
+        }
+    }
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct MonitorRouterLabels {
+    #[prometheus(flatten)]
+    vr: MonitorVrLabels,
+    router: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct MonitorFormLabels {
+    #[prometheus(flatten)]
+    vr: MonitorVrLabels,
+    router: String,
+    form: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct MonitorDropLabels {
+    interface: String,
+    family: String,
+    reason: &'static str,
+}
+
+struct MonitorFamilies {
+    masters: Family<MonitorVrLabels, Gauge>,
+    router_priority: Family<MonitorRouterLabels, Gauge>,
+    router_adverts: Family<MonitorRouterLabels, Counter>,
+    router_interval: Family<MonitorRouterLabels, FGauge>,
+    router_form: Family<MonitorFormLabels, Gauge>,
+    router_last: Family<MonitorRouterLabels, FGauge>,
+    dropped: Family<MonitorDropLabels, Counter>,
+}
+
+impl MonitorFamilies {
+    fn register(&self, r: &mut Registry) {
+        r.register(
+            "vrrp_monitor_masters",
+            "Routers heard advertising with priority above 0 for the virtual router within 3 of their advert intervals plus 1 s; above 1 is a split brain",
+            self.masters.clone(),
+        );
+        r.register(
+            "vrrp_monitor_router_priority",
+            "Priority in the router's last advertisement",
+            self.router_priority.clone(),
+        );
+        r.register(
+            "vrrp_monitor_router_adverts",
+            "Valid advertisements heard from the router",
+            self.router_adverts.clone(),
+        );
+        r.register(
+            "vrrp_monitor_router_advert_interval_seconds",
+            "Advertisement interval in the router's last advertisement",
+            self.router_interval.clone(),
+        );
+        r.register(
+            "vrrp_monitor_router_checksum_form",
+            "1 for the checksum form of the router's last advertisement, 0 for the other",
+            self.router_form.clone(),
+        );
+        r.register(
+            "vrrp_monitor_router_last_advert_timestamp_seconds",
+            "Unix time of the router's last advertisement",
+            self.router_last.clone(),
+        );
+        r.register(
+            "vrrp_monitor_dropped",
+            "Received VRRP packets that failed validation, by reason",
+            self.dropped.clone(),
+        );
+    }
+}
+
+/// Handles on the monitor's families. Cheap to clone (an `Arc`).
+#[derive(Clone)]
+pub struct MonitorMetrics {
+    f: Arc<MonitorFamilies>,
+}
+
+impl std::fmt::Debug for MonitorMetrics {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MonitorMetrics").finish_non_exhaustive()
+    }
+}
+
+impl Metrics {
+    /// A registry for `vipd monitor`: `vrrp_build_info`, the process metrics, the HTTP
+    /// request counter and the `vrrp_monitor_*` families (none of the daemon's). Serve the
+    /// returned `Metrics` with [`serve`]; update the series through the `MonitorMetrics`.
+    pub fn new_monitor(version: &str, revision: &str) -> (Metrics, MonitorMetrics) {
+        let f = Families::new();
+        let mf = MonitorFamilies {
+            masters: Family::default(),
+            router_priority: Family::default(),
+            router_adverts: Family::default(),
+            router_interval: Family::default(),
+            router_form: Family::default(),
+            router_last: Family::default(),
+            dropped: Family::default(),
+        };
+        let mut registry = Registry::default();
+        registry.register(
+            "vrrp_build",
+            "Build of the running vipd; always 1",
+            Info::new(BuildLabels {
+                version: version.to_owned(),
+                revision: revision.to_owned(),
+            }),
+        );
+        mf.register(&mut registry);
+        registry.register(
+            "vrrp_http_requests",
+            "Requests to the HTTP endpoint, by path (unknown paths as other) and status code",
+            f.http_requests.clone(),
+        );
+        registry.register_collector(Box::new(process::ProcessCollector::new()));
+        let metrics = Metrics {
+            inner: Arc::new(Inner {
+                registry,
+                f,
+                instances: Mutex::new(HashMap::new()),
+            }),
+        };
+        (metrics, MonitorMetrics { f: Arc::new(mf) })
+    }
+}
+
+impl MonitorMetrics {
+    /// Creates `vrrp_monitor_dropped_total{interface,family,reason}` at 0 for every reason
+    /// (call once per socket the monitor listens on).
+    pub fn socket(&self, interface: &str, family: crate::config::model::Family) {
+        for r in DropReason::ALL {
+            self.f.dropped.get_or_create_owned(&MonitorDropLabels {
+                interface: interface.to_owned(),
+                family: family.as_str().to_owned(),
+                reason: r.as_str(),
+            });
+        }
+    }
+
+    /// One received packet dropped for `reason`.
+    pub fn dropped(&self, interface: &str, family: crate::config::model::Family, r: DropReason) {
+        self.f
+            .dropped
+            .get_or_create(&MonitorDropLabels {
+                interface: interface.to_owned(),
+                family: family.as_str().to_owned(),
+                reason: r.as_str(),
+            })
+            .inc();
+    }
+
+    /// `vrrp_monitor_masters` of a virtual router (the series is created on first use).
+    pub fn set_masters(&self, vr: &MonitorVrLabels, n: usize) {
+        self.f
+            .masters
+            .get_or_create(vr)
+            .set(i64::try_from(n).unwrap_or(i64::MAX));
+    }
+
+    /// Handles on a router's series, created on first use.
+    pub fn router(&self, vr: &MonitorVrLabels, router: IpAddr) -> MonitorRouterMetrics {
+        let key = MonitorRouterLabels {
+            vr: vr.clone(),
+            router: router.to_string(),
+        };
+        let form = |form: ChecksumForm| MonitorFormLabels {
+            vr: vr.clone(),
+            router: key.router.clone(),
+            form: form.as_str(),
+        };
+        let f = &self.f;
+        MonitorRouterMetrics {
+            priority: f.router_priority.get_or_create_owned(&key),
+            adverts: f.router_adverts.get_or_create_owned(&key),
+            interval: f.router_interval.get_or_create_owned(&key),
+            last: f.router_last.get_or_create_owned(&key),
+            form_pseudo_header: f
+                .router_form
+                .get_or_create_owned(&form(ChecksumForm::PseudoHeader)),
+            form_rfc9568: f
+                .router_form
+                .get_or_create_owned(&form(ChecksumForm::MessageOnly)),
+        }
+    }
+
+    /// Removes a router's series (it was evicted).
+    pub fn remove_router(&self, vr: &MonitorVrLabels, router: IpAddr) {
+        let key = MonitorRouterLabels {
+            vr: vr.clone(),
+            router: router.to_string(),
+        };
+        let f = &self.f;
+        f.router_priority.remove(&key);
+        f.router_adverts.remove(&key);
+        f.router_interval.remove(&key);
+        f.router_last.remove(&key);
+        for form in [ChecksumForm::PseudoHeader, ChecksumForm::MessageOnly] {
+            f.router_form.remove(&MonitorFormLabels {
+                vr: vr.clone(),
+                router: key.router.clone(),
+                form: form.as_str(),
+            });
+        }
+    }
+}
+
+/// Handles on one monitored router's series. Cheap to clone.
+#[derive(Clone, Debug)]
+pub struct MonitorRouterMetrics {
+    priority: Gauge,
+    adverts: Counter,
+    interval: FGauge,
+    last: FGauge,
+    form_pseudo_header: Gauge,
+    form_rfc9568: Gauge,
+}
+
+impl MonitorRouterMetrics {
+    /// A valid advert from the router.
+    pub fn advert(&self, priority: u8, interval: Duration, form: ChecksumForm, unix_time: f64) {
+        self.adverts.inc();
+        self.priority.set(i64::from(priority));
+        self.interval.set(secs(interval));
+        self.last.set(unix_time);
+        let pseudo = form == ChecksumForm::PseudoHeader;
+        self.form_pseudo_header.set(i64::from(pseudo));
+        self.form_rfc9568.set(i64::from(!pseudo));
+    }
+}

@@ -37,6 +37,8 @@ struct Queue {
 /// waits for them (use it at shutdown, after the STOP notifications).
 pub struct Notifier {
     queues: Mutex<HashMap<String, Queue>>,
+    /// Tasks of forgotten instances, still running their queued hooks (e.g. STOP).
+    retired: Mutex<Vec<JoinHandle<()>>>,
     timeout: Duration,
 }
 
@@ -55,6 +57,7 @@ impl Notifier {
     pub fn with_timeout(timeout: Duration) -> Notifier {
         Notifier {
             queues: Mutex::new(HashMap::new()),
+            retired: Mutex::new(Vec::new()),
             timeout,
         }
     }
@@ -107,13 +110,24 @@ impl Notifier {
     /// Stop queueing for an instance that was removed; its queued hooks still run.
     pub fn forget(&self, instance: &str) {
         let mut queues = self.queues.lock().unwrap_or_else(|p| p.into_inner());
-        queues.remove(instance);
+        if let Some(q) = queues.remove(instance) {
+            // Dropping the sender ends the task once its queue is empty; keep the handle so
+            // `finish` can wait for it.
+            let mut retired = self.retired.lock().unwrap_or_else(|p| p.into_inner());
+            retired.retain(|h| !h.is_finished());
+            retired.push(q.task);
+        }
     }
 
     /// Wait (at most `limit`) for every queued hook to finish.
     pub async fn finish(self, limit: Duration) {
         let queues = self.queues.into_inner().unwrap_or_else(|p| p.into_inner());
-        let tasks: Vec<JoinHandle<()>> = queues.into_values().map(|q| q.task).collect();
+        let retired = self.retired.into_inner().unwrap_or_else(|p| p.into_inner());
+        let tasks: Vec<JoinHandle<()>> = queues
+            .into_values()
+            .map(|q| q.task)
+            .chain(retired)
+            .collect();
         let all = futures::future::join_all(tasks);
         if tokio::time::timeout(limit, all).await.is_err() {
             warn!("notify hooks still running at shutdown");

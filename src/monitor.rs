@@ -1,0 +1,875 @@
+//! `vipd monitor`: passive watching of every VRRP advert on a segment, from any
+//! implementation, without configuration and without taking part in VRRP.
+//!
+//! The bookkeeping is the pure [`MonitorState`] (time is an argument, tested with a virtual
+//! clock); [`run`] wires it to the raw VRRP sockets, a 200 ms evaluation tick, the log and
+//! the HTTP endpoint (`/metrics` with the `vrrp_monitor_*` families, `/status` as JSON).
+
+use std::collections::{BTreeMap, HashMap};
+use std::io;
+use std::net::{IpAddr, SocketAddr};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use serde_json::json;
+use tokio::signal::unix::{SignalKind, signal};
+use tokio::sync::{mpsc, oneshot};
+use tracing::{debug, error, info, warn};
+
+use crate::config::model::Family;
+use crate::net::{Netlink, Received, VrrpSocket};
+use crate::observe::{self, Metrics, MonitorMetrics, MonitorRouterMetrics, MonitorVrLabels};
+use crate::packet::vrrp::{self, ChecksumForm, DropReason};
+
+/// Most routers remembered per (family, VRID); beyond it the least recently heard one is
+/// forgotten (and its series removed).
+pub const MAX_ROUTERS: usize = 32;
+/// A router counts as master while its last advert (priority > 0) is younger than three of
+/// its advert intervals plus this.
+pub const MASTER_GRACE: Duration = Duration::from_secs(1);
+/// How often the masters are counted (gauges, split-brain log lines).
+pub const TICK: Duration = Duration::from_millis(200);
+
+/// What is known about one router heard on the segment.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Router {
+    /// Priority in its last advert.
+    pub priority: u8,
+    /// Advert interval in its last advert.
+    pub interval: Duration,
+    /// Checksum form of its last advert.
+    pub form: ChecksumForm,
+    /// Valid adverts heard from it.
+    pub adverts: u64,
+    /// When its first advert was heard.
+    pub first: Instant,
+    /// When its last advert was heard.
+    pub last: Instant,
+}
+
+impl Router {
+    /// Whether it counts as a master at `now`: priority above 0 and heard within
+    /// 3 x its interval + [`MASTER_GRACE`].
+    pub fn is_master(&self, now: Instant) -> bool {
+        self.priority > 0
+            && now.saturating_duration_since(self.last) <= self.interval * 3 + MASTER_GRACE
+    }
+}
+
+/// One virtual router (family, VRID) on the segment.
+#[derive(Clone, Debug, Default)]
+struct Vr {
+    routers: HashMap<IpAddr, Router>,
+    /// Masters at the last `evaluate`, for detecting changes.
+    reported: Vec<(IpAddr, u8)>,
+}
+
+impl Vr {
+    fn masters(&self, now: Instant) -> Vec<(IpAddr, u8)> {
+        let mut m: Vec<(IpAddr, u8)> = self
+            .routers
+            .iter()
+            .filter(|(_, r)| r.is_master(now))
+            .map(|(a, r)| (*a, r.priority))
+            .collect();
+        sort_masters(&mut m);
+        m
+    }
+}
+
+/// Highest priority first, then by address.
+fn sort_masters(m: &mut [(IpAddr, u8)]) {
+    m.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+}
+
+/// What recording an advert changed.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct AdvertOutcome {
+    /// The router was not known for this virtual router before.
+    pub new_router: bool,
+    /// A router forgotten to stay within [`MAX_ROUTERS`].
+    pub evicted: Option<IpAddr>,
+}
+
+/// A change worth a log line, found by [`MonitorState::evaluate`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Event {
+    /// More than one master now, at most one before.
+    SplitBrain {
+        family: Family,
+        vrid: u8,
+        masters: Vec<(IpAddr, u8)>,
+    },
+    /// At most one master now, more than one before.
+    Healed {
+        family: Family,
+        vrid: u8,
+        master: Option<(IpAddr, u8)>,
+    },
+    /// A single master, different from the single master before (or there was none).
+    NewMaster {
+        family: Family,
+        vrid: u8,
+        master: (IpAddr, u8),
+    },
+    /// No master any more; one before.
+    NoMaster { family: Family, vrid: u8 },
+}
+
+/// Masters of one virtual router, as counted by [`MonitorState::evaluate`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Count {
+    pub family: Family,
+    pub vrid: u8,
+    pub masters: usize,
+}
+
+/// Everything the monitor knows, keyed by (family, VRID). Pure: no I/O, time is an argument.
+#[derive(Clone, Debug, Default)]
+pub struct MonitorState {
+    vrs: BTreeMap<(Family, u8), Vr>,
+}
+
+impl MonitorState {
+    pub fn new() -> MonitorState {
+        MonitorState::default()
+    }
+
+    /// Records a valid advert from `src` for `vrid` heard at `now`.
+    #[allow(clippy::too_many_arguments)]
+    pub fn advert(
+        &mut self,
+        now: Instant,
+        src: IpAddr,
+        vrid: u8,
+        family: Family,
+        priority: u8,
+        interval: Duration,
+        form: ChecksumForm,
+    ) -> AdvertOutcome {
+        let vr = self.vrs.entry((family, vrid)).or_default();
+        if let Some(r) = vr.routers.get_mut(&src) {
+            r.priority = priority;
+            r.interval = interval;
+            r.form = form;
+            r.adverts += 1;
+            r.last = now;
+            return AdvertOutcome::default();
+        }
+        let mut out = AdvertOutcome {
+            new_router: true,
+            evicted: None,
+        };
+        if vr.routers.len() >= MAX_ROUTERS
+            && let Some(old) = vr
+                .routers
+                .iter()
+                .min_by(|a, b| a.1.last.cmp(&b.1.last).then(a.0.cmp(b.0)))
+                .map(|(a, _)| *a)
+        {
+            vr.routers.remove(&old);
+            out.evicted = Some(old);
+        }
+        vr.routers.insert(
+            src,
+            Router {
+                priority,
+                interval,
+                form,
+                adverts: 1,
+                first: now,
+                last: now,
+            },
+        );
+        out
+    }
+
+    /// Routers counting as master for (family, VRID) at `now`, highest priority first.
+    pub fn masters(&self, now: Instant, vrid: u8, family: Family) -> Vec<(IpAddr, u8)> {
+        self.vrs
+            .get(&(family, vrid))
+            .map(|vr| vr.masters(now))
+            .unwrap_or_default()
+    }
+
+    /// Routers heard for (family, VRID), by address.
+    pub fn routers(&self, vrid: u8, family: Family) -> Vec<(IpAddr, &Router)> {
+        let mut v: Vec<(IpAddr, &Router)> = self
+            .vrs
+            .get(&(family, vrid))
+            .map(|vr| vr.routers.iter().map(|(a, r)| (*a, r)).collect())
+            .unwrap_or_default();
+        v.sort_by_key(|(a, _)| *a);
+        v
+    }
+
+    /// Every virtual router heard so far.
+    pub fn vrs(&self) -> impl Iterator<Item = (Family, u8)> + '_ {
+        self.vrs.keys().copied()
+    }
+
+    /// Counts the masters of every virtual router at `now` and reports what changed since
+    /// the previous call.
+    pub fn evaluate(&mut self, now: Instant) -> (Vec<Count>, Vec<Event>) {
+        let mut counts = Vec::with_capacity(self.vrs.len());
+        let mut events = Vec::new();
+        for (&(family, vrid), vr) in &mut self.vrs {
+            let cur = vr.masters(now);
+            let prev = std::mem::replace(&mut vr.reported, cur.clone());
+            counts.push(Count {
+                family,
+                vrid,
+                masters: cur.len(),
+            });
+            let same_set = |a: &[(IpAddr, u8)], b: &[(IpAddr, u8)]| {
+                a.len() == b.len() && a.iter().all(|(x, _)| b.iter().any(|(y, _)| x == y))
+            };
+            match (prev.len(), cur.len()) {
+                (p, c) if p <= 1 && c > 1 => events.push(Event::SplitBrain {
+                    family,
+                    vrid,
+                    masters: cur,
+                }),
+                (p, c) if p > 1 && c <= 1 => events.push(Event::Healed {
+                    family,
+                    vrid,
+                    master: cur.first().copied(),
+                }),
+                (_, 1) if !same_set(&prev, &cur) => events.push(Event::NewMaster {
+                    family,
+                    vrid,
+                    master: cur[0],
+                }),
+                (1, 0) => events.push(Event::NoMaster { family, vrid }),
+                _ => {}
+            }
+        }
+        (counts, events)
+    }
+
+    /// The `/status` document of the monitor.
+    pub fn status(&self, now: Instant, interface: &str, families: &[Family]) -> serde_json::Value {
+        let ms = |d: Duration| d.as_secs_f64() * 1000.0;
+        let vrs: Vec<serde_json::Value> = self
+            .vrs
+            .iter()
+            .map(|(&(family, vrid), vr)| {
+                let masters = vr.masters(now);
+                let mut routers: Vec<(&IpAddr, &Router)> = vr.routers.iter().collect();
+                routers.sort_by_key(|(a, _)| **a);
+                json!({
+                    "family": family.as_str(),
+                    "vrid": vrid,
+                    "split_brain": masters.len() > 1,
+                    "masters": masters
+                        .iter()
+                        .map(|(a, p)| json!({"address": a.to_string(), "priority": p}))
+                        .collect::<Vec<_>>(),
+                    "routers": routers
+                        .iter()
+                        .map(|(a, r)| json!({
+                            "address": a.to_string(),
+                            "priority": r.priority,
+                            "master": r.is_master(now),
+                            "adverts": r.adverts,
+                            "advert_interval_ms": ms(r.interval),
+                            "checksum_form": r.form.as_str(),
+                            "first_advert_ms_ago": ms(now.saturating_duration_since(r.first)),
+                            "last_advert_ms_ago": ms(now.saturating_duration_since(r.last)),
+                        }))
+                        .collect::<Vec<_>>(),
+                })
+            })
+            .collect();
+        json!({
+            "mode": "monitor",
+            "version": env!("CARGO_PKG_VERSION"),
+            "interface": interface,
+            "families": families.iter().map(|f| f.as_str()).collect::<Vec<_>>(),
+            "virtual_routers": vrs,
+        })
+    }
+}
+
+/// "10.0.0.1 (150), 10.0.0.2 (100)".
+pub fn fmt_masters(m: &[(IpAddr, u8)]) -> String {
+    m.iter()
+        .map(|(a, p)| format!("{a} ({p})"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// The log line for an event on `interface`.
+pub fn event_line(interface: &str, e: &Event) -> (bool, String) {
+    let at = |family: Family, vrid: u8| match family {
+        Family::Ipv4 => format!("{interface} vrid {vrid}"),
+        Family::Ipv6 => format!("{interface} vrid {vrid} (IPv6)"),
+    };
+    match e {
+        Event::SplitBrain {
+            family,
+            vrid,
+            masters,
+        } => (
+            true,
+            format!(
+                "split brain on {}: {}",
+                at(*family, *vrid),
+                fmt_masters(masters)
+            ),
+        ),
+        Event::Healed {
+            family,
+            vrid,
+            master,
+        } => (
+            false,
+            match master {
+                Some(m) => format!(
+                    "split brain on {} healed: single master {}",
+                    at(*family, *vrid),
+                    fmt_masters(&[*m])
+                ),
+                None => format!(
+                    "split brain on {} healed: no master heard",
+                    at(*family, *vrid)
+                ),
+            },
+        ),
+        Event::NewMaster {
+            family,
+            vrid,
+            master,
+        } => (
+            false,
+            format!("{}: master {}", at(*family, *vrid), fmt_masters(&[*master])),
+        ),
+        Event::NoMaster { family, vrid } => (
+            false,
+            format!("{}: no master heard any more", at(*family, *vrid)),
+        ),
+    }
+}
+
+/// Options of `vipd monitor`.
+#[derive(Clone, Debug)]
+pub struct MonitorOptions {
+    pub interface: String,
+    pub listen: SocketAddr,
+}
+
+fn unix_now() -> f64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs_f64())
+        .unwrap_or(0.0)
+}
+
+/// The monitor task's state: the pure bookkeeping plus the metric handles.
+struct Monitor {
+    interface: String,
+    families: Vec<Family>,
+    state: MonitorState,
+    metrics: MonitorMetrics,
+    handles: HashMap<(Family, u8, IpAddr), MonitorRouterMetrics>,
+}
+
+impl Monitor {
+    fn labels(&self, family: Family, vrid: u8) -> MonitorVrLabels {
+        MonitorVrLabels::new(self.interface.clone(), family, vrid)
+    }
+
+    /// One packet received on the `family` socket.
+    fn packet(&mut self, family: Family, rx: &Received, buf: &[u8]) {
+        let Some(msg) = buf.get(rx.offset..rx.offset + rx.len) else {
+            self.drop(family, rx.src, DropReason::Length);
+            return;
+        };
+        if rx.ttl != 255 {
+            self.drop(family, rx.src, DropReason::Ttl);
+            return;
+        }
+        let (advert, form) = match vrrp::decode(msg, rx.src, rx.dst) {
+            Ok(d) => d,
+            Err(r) => {
+                self.drop(family, rx.src, r);
+                return;
+            }
+        };
+        let interval = Duration::from_nanos(advert.interval_nanos());
+        let now = Instant::now();
+        let out = self.state.advert(
+            now,
+            rx.src,
+            advert.vrid,
+            family,
+            advert.priority,
+            interval,
+            form,
+        );
+        let labels = self.labels(family, advert.vrid);
+        if let Some(old) = out.evicted {
+            self.handles.remove(&(family, advert.vrid, old));
+            self.metrics.remove_router(&labels, old);
+        }
+        if out.new_router {
+            info!(
+                "{} vrid {} ({}): heard router {} (priority {}, interval {:?}, v{}, checksum {})",
+                self.interface,
+                advert.vrid,
+                family.as_str(),
+                rx.src,
+                advert.priority,
+                interval,
+                match advert.version {
+                    crate::config::model::Version::V2 => 2,
+                    crate::config::model::Version::V3 => 3,
+                },
+                form.as_str()
+            );
+            // A new master shows up in the gauge right away, not on the next tick.
+            self.metrics
+                .set_masters(&labels, self.state.masters(now, advert.vrid, family).len());
+        }
+        let metrics = &self.metrics;
+        self.handles
+            .entry((family, advert.vrid, rx.src))
+            .or_insert_with(|| metrics.router(&labels, rx.src))
+            .advert(advert.priority, interval, form, unix_now());
+    }
+
+    fn drop(&self, family: Family, src: IpAddr, r: DropReason) {
+        debug!(
+            "{} ({}): dropped a packet from {src}: {r}",
+            self.interface,
+            family.as_str()
+        );
+        self.metrics.dropped(&self.interface, family, r);
+    }
+
+    /// The periodic evaluation: gauges and log lines.
+    fn tick(&mut self) {
+        let (counts, events) = self.state.evaluate(Instant::now());
+        for c in counts {
+            self.metrics
+                .set_masters(&self.labels(c.family, c.vrid), c.masters);
+        }
+        for e in &events {
+            match event_line(&self.interface, e) {
+                (true, line) => warn!("{line}"),
+                (false, line) => info!("{line}"),
+            }
+        }
+    }
+}
+
+/// Waits for a packet on `sock`, forever when there is no socket.
+async fn recv_opt(sock: Option<&VrrpSocket>, buf: &mut [u8]) -> io::Result<Received> {
+    match sock {
+        Some(s) => s.recv(buf).await,
+        None => std::future::pending().await,
+    }
+}
+
+/// Runs the monitor until SIGTERM or SIGINT; returns the exit code.
+pub async fn run(opts: MonitorOptions) -> i32 {
+    let iface = opts.interface.as_str();
+    let netlink = match Netlink::new() {
+        Ok(n) => n,
+        Err(e) => {
+            error!("cannot open route netlink: {e}");
+            return 1;
+        }
+    };
+    let info = match netlink.iface(iface, &[]).await {
+        Ok(i) => i,
+        Err(e) => {
+            error!("{e}");
+            return 1;
+        }
+    };
+    if !info.up {
+        warn!("{iface} is down; listening anyway");
+    }
+    let v4 = match VrrpSocket::open(&info, Family::Ipv4) {
+        Ok(s) => s,
+        Err(e) => {
+            error!("{e}");
+            return 1;
+        }
+    };
+    let v6 = if info.ipv6_link_local.is_none() {
+        warn!("{iface} has no IPv6 link-local address: watching IPv4 only");
+        None
+    } else {
+        match VrrpSocket::open(&info, Family::Ipv6) {
+            Ok(s) => Some(s),
+            Err(e) => {
+                warn!("{e}: watching IPv4 only");
+                None
+            }
+        }
+    };
+    let mut families = vec![Family::Ipv4];
+    if v6.is_some() {
+        families.push(Family::Ipv6);
+    }
+    let (metrics, monitor_metrics) = Metrics::new_monitor(
+        env!("CARGO_PKG_VERSION"),
+        option_env!("VIPD_REVISION").unwrap_or("unknown"),
+    );
+    for f in &families {
+        monitor_metrics.socket(iface, *f);
+    }
+    let listener = match observe::bind(opts.listen) {
+        Ok(l) => l,
+        Err(e) => {
+            error!("cannot listen on {} for /metrics: {e}", opts.listen);
+            return 1;
+        }
+    };
+    let (status_tx, mut status_rx) = mpsc::channel::<oneshot::Sender<serde_json::Value>>(16);
+    let mut http = tokio::spawn(observe::serve(listener, metrics, status_tx));
+    let (mut term, mut int) = match (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+    ) {
+        (Ok(a), Ok(b)) => (a, b),
+        _ => {
+            error!("cannot install signal handlers");
+            return 1;
+        }
+    };
+    info!(
+        "monitoring VRRP on {iface} ({}), metrics and status on http://{}",
+        families
+            .iter()
+            .map(|f| f.as_str())
+            .collect::<Vec<_>>()
+            .join(", "),
+        opts.listen
+    );
+    let mut m = Monitor {
+        interface: iface.to_owned(),
+        families,
+        state: MonitorState::new(),
+        metrics: monitor_metrics,
+        handles: HashMap::new(),
+    };
+    let mut tick = tokio::time::interval(TICK);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    let mut buf4 = vec![0u8; 65536];
+    let mut buf6 = vec![0u8; 65536];
+    let code = loop {
+        tokio::select! {
+            r = v4.recv(&mut buf4) => match r {
+                Ok(rx) => m.packet(Family::Ipv4, &rx, &buf4),
+                Err(e) => recv_error(iface, Family::Ipv4, e).await,
+            },
+            r = recv_opt(v6.as_ref(), &mut buf6) => match r {
+                Ok(rx) => m.packet(Family::Ipv6, &rx, &buf6),
+                Err(e) => recv_error(iface, Family::Ipv6, e).await,
+            },
+            _ = tick.tick() => m.tick(),
+            Some(reply) = status_rx.recv() => {
+                let _ = reply.send(m.state.status(Instant::now(), &m.interface, &m.families));
+            }
+            r = &mut http => {
+                match r {
+                    Ok(Err(e)) => error!("HTTP endpoint failed: {e}"),
+                    Ok(Ok(())) => error!("HTTP endpoint stopped"),
+                    Err(e) => error!("HTTP endpoint task failed: {e}"),
+                }
+                break 1;
+            }
+            _ = term.recv() => break 0,
+            _ = int.recv() => break 0,
+        }
+    };
+    http.abort();
+    info!("monitor stopped");
+    code
+}
+
+/// Logs a receive error and pauses briefly, so a persistent error cannot spin.
+async fn recv_error(iface: &str, family: Family, e: io::Error) {
+    warn!("{iface} ({}): receive failed: {e}", family.as_str());
+    tokio::time::sleep(Duration::from_millis(100)).await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::net::Ipv4Addr;
+
+    const S: Duration = Duration::from_secs(1);
+    const PH: ChecksumForm = ChecksumForm::PseudoHeader;
+
+    fn ip(last: u8) -> IpAddr {
+        IpAddr::V4(Ipv4Addr::new(10, 0, 0, last))
+    }
+
+    #[test]
+    fn master_window_is_three_intervals_plus_a_second() {
+        let t0 = Instant::now();
+        let mut s = MonitorState::new();
+        s.advert(t0, ip(1), 51, Family::Ipv4, 150, S, PH);
+        assert_eq!(s.masters(t0, 51, Family::Ipv4), vec![(ip(1), 150)]);
+        assert_eq!(
+            s.masters(t0 + 4 * S, 51, Family::Ipv4),
+            vec![(ip(1), 150)],
+            "exactly 3 x 1 s + 1 s still counts"
+        );
+        assert!(
+            s.masters(t0 + 4 * S + Duration::from_millis(1), 51, Family::Ipv4)
+                .is_empty()
+        );
+        // Other VRID, other family: nothing.
+        assert!(s.masters(t0, 52, Family::Ipv4).is_empty());
+        assert!(s.masters(t0, 51, Family::Ipv6).is_empty());
+        // Faster interval: shorter window.
+        s.advert(
+            t0,
+            ip(2),
+            52,
+            Family::Ipv4,
+            100,
+            Duration::from_millis(100),
+            PH,
+        );
+        assert_eq!(
+            s.masters(t0 + Duration::from_millis(1300), 52, Family::Ipv4)
+                .len(),
+            1
+        );
+        assert!(
+            s.masters(t0 + Duration::from_millis(1301), 52, Family::Ipv4)
+                .is_empty()
+        );
+    }
+
+    #[test]
+    fn priority_zero_is_not_a_master() {
+        let t0 = Instant::now();
+        let mut s = MonitorState::new();
+        s.advert(t0, ip(1), 51, Family::Ipv4, 150, S, PH);
+        s.advert(t0 + S, ip(1), 51, Family::Ipv4, 0, S, PH);
+        assert!(s.masters(t0 + S, 51, Family::Ipv4).is_empty());
+        let r = s.routers(51, Family::Ipv4);
+        assert_eq!(r.len(), 1);
+        assert_eq!((r[0].1.adverts, r[0].1.priority), (2, 0));
+    }
+
+    #[test]
+    fn split_brain_and_heal_events() {
+        let t0 = Instant::now();
+        let ms = Duration::from_millis;
+        let mut s = MonitorState::new();
+        let v4 = Family::Ipv4;
+        s.advert(t0, ip(1), 51, v4, 150, S, PH);
+        let (counts, ev) = s.evaluate(t0);
+        assert_eq!(
+            counts,
+            vec![Count {
+                family: v4,
+                vrid: 51,
+                masters: 1
+            }]
+        );
+        assert_eq!(
+            ev,
+            vec![Event::NewMaster {
+                family: v4,
+                vrid: 51,
+                master: (ip(1), 150)
+            }]
+        );
+        // Nothing changes: no event.
+        s.advert(t0 + S, ip(1), 51, v4, 150, S, PH);
+        assert!(s.evaluate(t0 + S).1.is_empty());
+        // A second router starts advertising: split brain.
+        s.advert(t0 + S + ms(100), ip(2), 51, v4, 100, S, PH);
+        let (counts, ev) = s.evaluate(t0 + S + ms(200));
+        assert_eq!(counts[0].masters, 2);
+        assert_eq!(
+            ev,
+            vec![Event::SplitBrain {
+                family: v4,
+                vrid: 51,
+                masters: vec![(ip(1), 150), (ip(2), 100)]
+            }]
+        );
+        assert_eq!(
+            event_line("eth0", &ev[0]),
+            (
+                true,
+                "split brain on eth0 vrid 51: 10.0.0.1 (150), 10.0.0.2 (100)".to_owned()
+            )
+        );
+        // Still two: reported once.
+        s.advert(t0 + 2 * S, ip(1), 51, v4, 150, S, PH);
+        s.advert(t0 + 2 * S, ip(2), 51, v4, 100, S, PH);
+        assert!(s.evaluate(t0 + 2 * S).1.is_empty());
+        // 10.0.0.2 hears 10.0.0.1 again and falls silent (backup): healed once its
+        // window (3 s + 1 s) has passed, while 10.0.0.1 keeps advertising.
+        for k in 3..=6 {
+            s.advert(t0 + k * S, ip(1), 51, v4, 150, S, PH);
+        }
+        let (counts, ev) = s.evaluate(t0 + 6 * S);
+        assert_eq!(counts[0].masters, 2, "window not over yet");
+        assert!(ev.is_empty());
+        s.advert(t0 + 7 * S, ip(1), 51, v4, 150, S, PH);
+        let (counts, ev) = s.evaluate(t0 + 7 * S);
+        assert_eq!(counts[0].masters, 1);
+        assert_eq!(
+            ev,
+            vec![Event::Healed {
+                family: v4,
+                vrid: 51,
+                master: Some((ip(1), 150))
+            }]
+        );
+        assert_eq!(
+            event_line("eth0", &ev[0]).1,
+            "split brain on eth0 vrid 51 healed: single master 10.0.0.1 (150)"
+        );
+        // The master goes silent: no master.
+        let (counts, ev) = s.evaluate(t0 + 12 * S);
+        assert_eq!(counts[0].masters, 0);
+        assert_eq!(
+            ev,
+            vec![Event::NoMaster {
+                family: v4,
+                vrid: 51
+            }]
+        );
+    }
+
+    #[test]
+    fn straight_from_none_to_two_is_a_split_brain() {
+        let t0 = Instant::now();
+        let mut s = MonitorState::new();
+        s.advert(t0, ip(2), 7, Family::Ipv4, 100, S, PH);
+        s.advert(
+            t0,
+            ip(1),
+            7,
+            Family::Ipv4,
+            100,
+            S,
+            ChecksumForm::MessageOnly,
+        );
+        let (_, ev) = s.evaluate(t0);
+        assert_eq!(
+            ev,
+            vec![Event::SplitBrain {
+                family: Family::Ipv4,
+                vrid: 7,
+                masters: vec![(ip(1), 100), (ip(2), 100)]
+            }]
+        );
+    }
+
+    #[test]
+    fn routers_bounded_per_vrid_least_recent_evicted() {
+        let t0 = Instant::now();
+        let mut s = MonitorState::new();
+        for i in 0..MAX_ROUTERS as u8 {
+            let o = s.advert(
+                t0 + Duration::from_millis(u64::from(i)),
+                ip(i + 1),
+                9,
+                Family::Ipv4,
+                100,
+                S,
+                PH,
+            );
+            assert_eq!(
+                o,
+                AdvertOutcome {
+                    new_router: true,
+                    evicted: None
+                }
+            );
+        }
+        // 10.0.0.1 is heard again, so 10.0.0.2 is now the least recently heard.
+        let o = s.advert(t0 + S, ip(1), 9, Family::Ipv4, 100, S, PH);
+        assert_eq!(o, AdvertOutcome::default());
+        let o = s.advert(t0 + 2 * S, ip(200), 9, Family::Ipv4, 100, S, PH);
+        assert_eq!(
+            o,
+            AdvertOutcome {
+                new_router: true,
+                evicted: Some(ip(2))
+            }
+        );
+        assert_eq!(s.routers(9, Family::Ipv4).len(), MAX_ROUTERS);
+        // Another VRID has its own budget.
+        let o = s.advert(t0 + 2 * S, ip(2), 10, Family::Ipv4, 100, S, PH);
+        assert_eq!(o.evicted, None);
+    }
+
+    #[test]
+    fn status_document() {
+        let t0 = Instant::now();
+        let mut s = MonitorState::new();
+        s.advert(t0, ip(1), 51, Family::Ipv4, 150, S, PH);
+        s.advert(
+            t0,
+            ip(2),
+            51,
+            Family::Ipv4,
+            100,
+            S,
+            ChecksumForm::MessageOnly,
+        );
+        let v = s.status(t0 + S, "eth0", &[Family::Ipv4]);
+        assert_eq!(v["mode"], "monitor");
+        let vr = &v["virtual_routers"][0];
+        assert_eq!(vr["vrid"], 51);
+        assert_eq!(vr["split_brain"], true);
+        assert_eq!(vr["masters"][0]["address"], "10.0.0.1");
+        assert_eq!(vr["routers"][1]["checksum_form"], "rfc9568");
+        assert_eq!(vr["routers"][1]["last_advert_ms_ago"], 1000.0);
+    }
+
+    #[test]
+    fn monitor_registry_exports_only_monitor_families() {
+        let (metrics, m) = Metrics::new_monitor("0.1.0", "abc");
+        m.socket("eth0", Family::Ipv4);
+        let vr = MonitorVrLabels::new("eth0", Family::Ipv4, 51);
+        m.set_masters(&vr, 2);
+        let r = m.router(&vr, ip(1));
+        r.advert(150, Duration::from_millis(100), PH, 1234.5);
+        r.advert(150, Duration::from_millis(100), PH, 1235.5);
+        m.dropped("eth0", Family::Ipv4, DropReason::Ttl);
+        let text = metrics.encode(false);
+        let l = r#"interface="eth0",family="ipv4",vrid="51""#;
+        for want in [
+            format!("vrrp_monitor_masters{{{l}}} 2"),
+            format!(r#"vrrp_monitor_router_priority{{{l},router="10.0.0.1"}} 150"#),
+            format!(r#"vrrp_monitor_router_adverts_total{{{l},router="10.0.0.1"}} 2"#),
+            format!(r#"vrrp_monitor_router_advert_interval_seconds{{{l},router="10.0.0.1"}} 0.1"#),
+            format!(
+                r#"vrrp_monitor_router_checksum_form{{{l},router="10.0.0.1",form="pseudo_header"}} 1"#
+            ),
+            format!(
+                r#"vrrp_monitor_router_checksum_form{{{l},router="10.0.0.1",form="rfc9568"}} 0"#
+            ),
+            format!(
+                r#"vrrp_monitor_router_last_advert_timestamp_seconds{{{l},router="10.0.0.1"}} 1235.5"#
+            ),
+            r#"vrrp_monitor_dropped_total{interface="eth0",family="ipv4",reason="ttl"} 1"#
+                .to_owned(),
+            r#"vrrp_monitor_dropped_total{interface="eth0",family="ipv4",reason="checksum"} 0"#
+                .to_owned(),
+        ] {
+            assert!(text.contains(&want), "{want}\n{text}");
+        }
+        assert!(text.contains("vrrp_build_info"), "{text}");
+        assert!(!text.contains("vrrp_instance_state"), "{text}");
+        m.remove_router(&vr, ip(1));
+        let text = metrics.encode(true);
+        assert!(!text.contains("router=\"10.0.0.1\""), "{text}");
+        assert!(text.ends_with("# EOF\n"));
+    }
+}
