@@ -671,6 +671,7 @@ impl Daemon {
                 Action::Transition { from, to, cause } => {
                     inst.stats.transitions += 1;
                     inst.m.transition(from, to, unix_now());
+                    inst.observe(Instant::now());
                     inst.m
                         .set_priority(inst.engine.priority(), inst.cfg.priority);
                     if to != engine::State::Init && !inst.cfg.notify.is_empty() {
@@ -927,6 +928,7 @@ impl Daemon {
         inst.started = true;
         inst.healthy = healthy;
         if prio != inst.engine.priority() {
+            inst.m.set_priority(prio, inst.cfg.priority);
             info!(instance = %inst.cfg.name, from = inst.engine.priority(), to = prio, "effective priority changed");
             self.input(i, now, Input::Priority(prio));
         }
