@@ -59,7 +59,11 @@ fn main() -> ExitCode {
         Command::Check { config } => check(&config),
         Command::Status { url } => ExitCode::from(vipd::status_cli::run(&url)),
         Command::Run { config, listen } => {
-            init_tracing();
+            // The log format is part of the configuration; errors are reported once loaded.
+            let format = vipd::config::load(&config)
+                .map(|l| l.config.log_format)
+                .unwrap_or_default();
+            init_tracing(format);
             let Some(rt) = runtime() else {
                 return ExitCode::from(1);
             };
@@ -70,7 +74,7 @@ fn main() -> ExitCode {
             ExitCode::from(code as u8)
         }
         Command::Monitor { interface, listen } => {
-            init_tracing();
+            init_tracing(vipd::config::LogFormat::Text);
             let Some(rt) = runtime() else {
                 return ExitCode::from(1);
             };
@@ -83,15 +87,18 @@ fn main() -> ExitCode {
     }
 }
 
-/// Logs to stderr, filtered by `VIPD_LOG` (default `info`).
-fn init_tracing() {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            EnvFilter::try_from_env("VIPD_LOG").unwrap_or_else(|_| EnvFilter::new("info")),
-        )
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .init();
+/// Logs to stderr, filtered by `VIPD_LOG` (default `info`), as text or one JSON object per line.
+fn init_tracing(format: vipd::config::LogFormat) {
+    let filter = EnvFilter::try_from_env("VIPD_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match format {
+        vipd::config::LogFormat::Json => builder.json().flatten_event(true).init(),
+        vipd::config::LogFormat::Text => builder
+            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+            .init(),
+    }
 }
 
 /// The single-threaded tokio runtime the daemon and the monitor run on.

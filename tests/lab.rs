@@ -490,3 +490,26 @@ fn v3_checksum_rfc9568_form_is_sent_and_accepted() {
         "message-only checksum correct per tshark: {rows:?}"
     );
 }
+
+#[test]
+fn json_logs_carry_instance_vrid_from_to_and_cause() {
+    let mut lab = pair("jl");
+    let yaml = format!(
+        "log: {{format: json}}\n{}",
+        cfg(&[inst("VI_1", 93, 150, "", "10.99.0.93/24")])
+    );
+    lab.vipd("a", &yaml);
+    lab.wait_holder(&["a"], "10.99.0.93", "a", 3 * S);
+    let log = lab.log("a.log");
+    let line = log
+        .lines()
+        .find(|l| l.contains("BACKUP -> MASTER"))
+        .unwrap_or_else(|| panic!("transition logged: {log}"));
+    let v: serde_json::Value = serde_json::from_str(line).expect("one JSON object per line");
+    assert_eq!(v["instance"], "VI_1", "{line}");
+    assert_eq!(v["vrid"], 93, "{line}");
+    assert_eq!(v["from"], "BACKUP", "{line}");
+    assert_eq!(v["to"], "MASTER", "{line}");
+    assert_eq!(v["cause"], "master down timer expired", "{line}");
+    assert_eq!(v["level"], "INFO", "{line}");
+}

@@ -13,6 +13,8 @@ pub struct Config {
     pub router_id: String,
     /// HTTP listen address for /metrics etc.
     pub listen: SocketAddr,
+    /// `log.format`: how `vipd run` writes its log lines.
+    pub log_format: LogFormat,
     /// Check scripts by name (top-level `scripts:`), referenced by `track_scripts`.
     pub scripts: BTreeMap<String, ScriptConfig>,
     /// Instances by name (the YAML map key), sorted for stable output.
@@ -78,6 +80,16 @@ impl Notify {
             && self.stop.is_none()
             && self.any.is_none()
     }
+}
+
+/// Log line format.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum LogFormat {
+    /// Human-readable lines (default).
+    #[default]
+    Text,
+    /// One JSON object per line, fields included (for log shippers).
+    Json,
 }
 
 /// VRRP protocol version.

@@ -981,3 +981,27 @@ fn tracking_warnings_about_weights() {
     assert_eq!(w.len(), 1, "{w:?}");
     assert!(w[0].2.contains("never changed by tracking"), "{}", w[0].2);
 }
+
+#[test]
+fn log_format_text_default_json_and_errors() {
+    let base =
+        "instances:\n  V:\n    interface: eth0\n    vrid: 1\n    virtual_ipaddress: [10.0.0.1]\n";
+    let c = parse_str(base, "t.yaml").unwrap().config;
+    assert_eq!(c.log_format, LogFormat::Text);
+    let c = parse_str(&format!("log: {{format: json}}\n{base}"), "t.yaml")
+        .unwrap()
+        .config;
+    assert_eq!(c.log_format, LogFormat::Json);
+    let e = parse_str(&format!("log:\n  format: xml\n{base}"), "t.yaml").unwrap_err();
+    assert_eq!(
+        e[0].to_string(),
+        "t.yaml:2:11: log.format: expected `text` or `json`, found `xml`"
+    );
+    let e = parse_str(&format!("log:\n  level: debug\n{base}"), "t.yaml").unwrap_err();
+    assert!(
+        e[0].to_string()
+            .starts_with("t.yaml:2:3: unknown key `level` in log"),
+        "{}",
+        e[0]
+    );
+}

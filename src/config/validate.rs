@@ -7,13 +7,13 @@ use std::time::Duration;
 
 use super::duration::{format_duration, parse_duration};
 use super::model::{
-    Config, Family, Garp, InstanceConfig, Notify, ScriptConfig, TrackFile, TrackInterface,
-    TrackScript, V3Checksum, Version, Vip,
+    Config, Family, Garp, InstanceConfig, LogFormat, Notify, ScriptConfig, TrackFile,
+    TrackInterface, TrackScript, V3Checksum, Version, Vip,
 };
 use super::node::{Kind, Node, Pos};
 use super::{Diagnostic, default_router_id};
 
-const TOP_KEYS: &[&str] = &["router_id", "listen", "scripts", "instances"];
+const TOP_KEYS: &[&str] = &["router_id", "listen", "log", "scripts", "instances"];
 const SCRIPT_KEYS: &[&str] = &[
     "command",
     "interval",
@@ -408,6 +408,25 @@ fn top(cx: &mut Ctx, root: &Node) -> Option<Config> {
         }),
     };
 
+    let log_format = match f.value("log") {
+        None => Some(LogFormat::Text),
+        Some(v) => fields(cx, v, v, &["format"], "log").and_then(|lf| match lf.value("format") {
+            None => Some(LogFormat::Text),
+            Some(fv) => match fv.as_text().as_deref() {
+                Some("text") => Some(LogFormat::Text),
+                Some("json") => Some(LogFormat::Json),
+                _ => {
+                    let shown = fv.as_text().unwrap_or_else(|| fv.describe().to_owned());
+                    cx.err(
+                        fv,
+                        format!("log.format: expected `text` or `json`, found `{shown}`"),
+                    );
+                    None
+                }
+            },
+        }),
+    };
+
     let scripts = match f.value("scripts") {
         None => ScriptIndex {
             names: BTreeMap::new(),
@@ -419,6 +438,7 @@ fn top(cx: &mut Ctx, root: &Node) -> Option<Config> {
     Some(Config {
         router_id: router_id?,
         listen: listen?,
+        log_format: log_format?,
         scripts: scripts.valid?,
         instances: instances?,
     })
