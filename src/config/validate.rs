@@ -24,7 +24,6 @@ const SCRIPT_KEYS: &[&str] = &[
     "user",
     "init_fail",
 ];
-const TRACK_SCRIPT_KEYS: &[&str] = &["name", "weight"];
 const TRACK_FILE_KEYS: &[&str] = &["path", "weight"];
 const NOTIFY_KEYS: &[&str] = &["master", "backup", "fault", "stop", "any"];
 const INSTANCE_KEYS: &[&str] = &[
@@ -933,44 +932,43 @@ fn authentication(
     Some(Some(pw))
 }
 
+/// One entry of a tracking list: either a plain name or `{name, weight}` (weight -253..253).
+/// Returns the node to point errors at, the name and the optional weight; None after
+/// reporting what was wrong.
+fn name_and_weight<'a>(
+    cx: &mut Ctx,
+    item: &'a Node,
+    keys: &[&str],
+    what: &str,
+    name_of: fn(&mut Ctx, &Node, &str) -> Option<String>,
+) -> Option<(&'a Node, String, Option<i32>)> {
+    if !matches!(item.kind, Kind::Map(_)) {
+        return name_of(cx, item, what).map(|n| (item, n, None));
+    }
+    let f = fields(cx, item, item, keys, what)?;
+    let nn = f.required(cx, "name")?;
+    let name = name_of(cx, nn, &format!("{what}: name"));
+    let weight = match f.value("weight") {
+        None => Some(None),
+        Some(w) => int_in(cx, w, &format!("{what}: weight"), -253, 253)
+            .and_then(|n| i32::try_from(n).ok())
+            .map(Some),
+    };
+    Some((nn, name?, weight?))
+}
+
 fn tracks(cx: &mut Ctx, v: &Node, what: &str) -> Option<Vec<TrackInterface>> {
     let items = list(cx, v, what);
     let mut ok = matches!(v.kind, Kind::Seq(_));
     let mut out: Vec<TrackInterface> = Vec::new();
     for item in items {
-        let (name_node, t) = match &item.kind {
-            Kind::Map(_) => {
-                let Some(f) = fields(cx, item, item, TRACK_KEYS, what) else {
-                    ok = false;
-                    continue;
-                };
-                let Some(nn) = f.required(cx, "name") else {
-                    ok = false;
-                    continue;
-                };
-                let name = interface_name(cx, nn, &format!("{what}: name"));
-                let weight = match f.value("weight") {
-                    None => Some(None),
-                    Some(w) => int_in(cx, w, &format!("{what}: weight"), -253, 253)
-                        .and_then(|n| i32::try_from(n).ok())
-                        .map(Some),
-                };
-                match (name, weight) {
-                    (Some(name), Some(weight)) => (nn, TrackInterface { name, weight }),
-                    _ => {
-                        ok = false;
-                        continue;
-                    }
-                }
-            }
-            _ => match interface_name(cx, item, what) {
-                Some(name) => (item, TrackInterface { name, weight: None }),
-                None => {
-                    ok = false;
-                    continue;
-                }
-            },
+        let Some((name_node, name, weight)) =
+            name_and_weight(cx, item, TRACK_KEYS, what, interface_name)
+        else {
+            ok = false;
+            continue;
         };
+        let t = TrackInterface { name, weight };
         if out.iter().any(|o| o.name == t.name) {
             cx.err(name_node, format!("{what}: `{}` is listed twice", t.name));
             ok = false;
@@ -1274,38 +1272,10 @@ fn track_scripts(
     let mut ok = matches!(v.kind, Kind::Seq(_));
     let mut out: Vec<TrackScript> = Vec::new();
     for item in items {
-        let (name_node, name, weight) = match &item.kind {
-            Kind::Map(_) => {
-                let Some(f) = fields(cx, item, item, TRACK_SCRIPT_KEYS, what) else {
-                    ok = false;
-                    continue;
-                };
-                let Some(nn) = f.required(cx, "name") else {
-                    ok = false;
-                    continue;
-                };
-                let name = string(cx, nn, &format!("{what}: name"));
-                let weight = match f.value("weight") {
-                    None => Some(None),
-                    Some(w) => int_in(cx, w, &format!("{what}: weight"), -253, 253)
-                        .and_then(|n| i32::try_from(n).ok())
-                        .map(Some),
-                };
-                match (name, weight) {
-                    (Some(n), Some(w)) => (nn, n, w),
-                    _ => {
-                        ok = false;
-                        continue;
-                    }
-                }
-            }
-            _ => match string(cx, item, what) {
-                Some(n) => (item, n, None),
-                None => {
-                    ok = false;
-                    continue;
-                }
-            },
+        let Some((name_node, name, weight)) = name_and_weight(cx, item, TRACK_KEYS, what, string)
+        else {
+            ok = false;
+            continue;
         };
         let Some(default_weight) = scripts.names.get(&name) else {
             let known = if scripts.names.is_empty() {
