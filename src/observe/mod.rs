@@ -57,6 +57,16 @@ const SCRIPT_BUCKETS: [f64; 12] = [
 /// A gauge holding a float.
 type FGauge = Gauge<f64, AtomicU64>;
 
+/// Transitions whose series exist from an instance's creation (the others appear on first use).
+const COMMON_TRANSITIONS: [(State, State); 6] = [
+    (State::Init, State::Backup),
+    (State::Init, State::Master),
+    (State::Backup, State::Master),
+    (State::Master, State::Backup),
+    (State::Master, State::Fault),
+    (State::Backup, State::Fault),
+];
+
 /// Labels identifying an instance on every per-instance series.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct InstanceLabels {
@@ -540,10 +550,16 @@ impl Metrics {
         });
         shared.state[state_index(State::Init)].set(1);
         instances.insert(l.clone(), shared.clone());
-        InstanceMetrics {
+        let m = InstanceMetrics {
             m: self.inner.clone(),
             s: shared,
+        };
+        // The transitions that elections are made of exist at 0 from the start, so that
+        // `increase()` also counts the first one (a series born at 1 shows no increase).
+        for (from, to) in COMMON_TRANSITIONS {
+            m.transition_counter(from, to);
         }
+        m
     }
 
     /// Removes every series of the instance, including its peers', addresses', tracked
@@ -790,26 +806,30 @@ impl InstanceMetrics {
 
     /// Counts the transition, sets its timestamp and the new state.
     pub fn transition(&self, from: State, to: State, unix_time: f64) {
-        {
-            let mut d = lock(&self.s.dynamic);
-            if !d.removed {
-                let key = (from.as_str(), to.as_str());
-                let f = &self.m.f;
-                let labels = &self.s.labels;
-                d.transitions
-                    .entry(key)
-                    .or_insert_with(|| {
-                        f.transitions.get_or_create_owned(&TransitionLabels {
-                            i: labels.clone(),
-                            from: key.0,
-                            to: key.1,
-                        })
-                    })
-                    .inc();
-            }
+        if let Some(c) = self.transition_counter(from, to) {
+            c.inc();
         }
         self.s.last_transition.set(unix_time);
         self.set_state(to);
+    }
+
+    /// The `{from, to}` transition counter, created at 0 on first use (None once removed).
+    fn transition_counter(&self, from: State, to: State) -> Option<Counter> {
+        let mut d = lock(&self.s.dynamic);
+        if d.removed {
+            return None;
+        }
+        let key = (from.as_str(), to.as_str());
+        let f = &self.m.f;
+        let labels = &self.s.labels;
+        let c = d.transitions.entry(key).or_insert_with(|| {
+            f.transitions.get_or_create_owned(&TransitionLabels {
+                i: labels.clone(),
+                from: key.0,
+                to: key.1,
+            })
+        });
+        Some(c.clone())
     }
 
     /// `vrrp_instance_priority` (effective) and `vrrp_instance_base_priority`.

@@ -1,0 +1,529 @@
+//! The alert rules (alerts/vipd.rules.yml) against a real Prometheus (root, lab): two vipd nodes
+//! in namespaces, Prometheus (Debian package) in a third namespace scraping them every second and
+//! evaluating a copy of the rules every second. Then, end to end:
+//! 1. a healthy pair fires no alert;
+//! 2. a firewall on both nodes dropping VRRP (IP protocol 112) makes both master: VipdSplitBrain
+//!    and VipdAdvertsFiltered fire for the group;
+//! 3. the firewall removed, one master again: the split-brain alert resolves;
+//! 4. a check script (weight -60 on the preferred node) flipping every second moves the master
+//!    back and forth: VipdFlapping and VipdGroupFlapping fire.
+//!
+//! The rules' timing (`for:` durations, 2m..15m range windows) is unit-tested by promtool
+//! (alerts/tests/*.yml); here their logic is tested against real vipd series, so the copy loaded
+//! shortens every `for:` to 2s and every range window of minutes or longer to 30s (a textual
+//! substitution, see `shorten`).
+
+mod labkit;
+
+use std::os::unix::fs::PermissionsExt;
+use std::process::Command;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use labkit::{Lab, sh};
+use serde_json::Value;
+
+const A: &str = "10.99.0.11";
+const B: &str = "10.99.0.12";
+const C: &str = "10.99.0.100";
+const VIP: &str = "10.99.0.21";
+const PORT: u16 = 9797;
+const PROMETHEUS: &str = "/usr/bin/prometheus";
+const HOSTS: [&str; 2] = ["a", "b"];
+const S: Duration = Duration::from_secs(1);
+
+/// The `for:` every rule gets in the lab copy.
+const LAB_FOR: &str = "2s";
+/// The range window replacing every window of a minute or more in the lab copy.
+const LAB_RANGE: &str = "[30s]";
+
+/// vipd's config: one instance, optionally tracking the check script `chk` (weight -60).
+fn cfg(prio: u8, script: Option<&str>) -> String {
+    let (scripts, track) = match script {
+        Some(s) => (
+            format!(
+                "scripts:\n  chk:\n    command: [\"{s}\"]\n    interval: 200ms\n    weight: -60\n"
+            ),
+            "    track_scripts: [chk]\n",
+        ),
+        None => (String::new(), ""),
+    };
+    format!(
+        "listen: \"0.0.0.0:{PORT}\"\n{scripts}\
+         instances:\n  VI_1:\n    interface: eth0\n    vrid: 51\n    priority: {prio}\n    \
+         advert_interval: 100ms\n{track}    virtual_ipaddress: [\"{VIP}\"]\n"
+    )
+}
+
+/// The lab copy of the rules: every `for:` becomes `LAB_FOR` and every range window given in
+/// minutes, hours or days (`[2m]`, `[15m]`, ...) becomes `LAB_RANGE`. Nothing else changes, so
+/// the expressions, labels and annotations under test are the shipped ones.
+fn shorten(rules: &str) -> String {
+    let mut out = String::with_capacity(rules.len());
+    for line in rules.lines() {
+        let trimmed = line.trim_start();
+        if let Some(rest) = trimmed.strip_prefix("for:") {
+            assert!(!rest.trim().is_empty(), "empty for: in {line:?}");
+            let indent = &line[..line.len() - trimmed.len()];
+            out.push_str(&format!("{indent}for: {LAB_FOR}\n"));
+            continue;
+        }
+        // Range windows: `[` digits unit `]` with unit m, h or d.
+        let mut rest = line;
+        while let Some(i) = rest.find('[') {
+            out.push_str(&rest[..i]);
+            let after = &rest[i + 1..];
+            let digits = after.chars().take_while(|c| c.is_ascii_digit()).count();
+            let unit = after[digits..].chars().next();
+            if digits > 0
+                && matches!(unit, Some('m' | 'h' | 'd'))
+                && after[digits + 1..].starts_with(']')
+            {
+                out.push_str(LAB_RANGE);
+                rest = &after[digits + 2..];
+            } else {
+                out.push('[');
+                rest = after;
+            }
+        }
+        out.push_str(rest);
+        out.push('\n');
+    }
+    out
+}
+
+/// Runs curl inside host `h` against Prometheus on its loopback; an answer that is not JSON
+/// (Prometheus not listening yet) is an error.
+fn try_prom(lab: &Lab, h: &str, path: &str, params: &[(&str, &str)]) -> Result<Value, String> {
+    let ns = lab.ns(h);
+    let url = format!("http://127.0.0.1:9090{path}");
+    let mut args: Vec<String> = [
+        "ip",
+        "netns",
+        "exec",
+        &ns,
+        "curl",
+        "-s",
+        "--max-time",
+        "5",
+        "-G",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    for (k, v) in params {
+        args.push("--data-urlencode".into());
+        args.push(format!("{k}={v}"));
+    }
+    args.push(url);
+    let out = Command::new(&args[0]).args(&args[1..]).output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    serde_json::from_str(&text).map_err(|e| {
+        format!(
+            "not JSON ({e}): {text}{}",
+            String::from_utf8_lossy(&out.stderr)
+        )
+    })
+}
+
+/// The result vector of an instant query.
+fn query(lab: &Lab, q: &str) -> Vec<Value> {
+    let r = try_prom(lab, "c", "/api/v1/query", &[("query", q)])
+        .unwrap_or_else(|e| panic!("query {q}: {e}"));
+    assert_eq!(r["status"], "success", "query {q}: {r}");
+    r["data"]["result"].as_array().cloned().unwrap_or_default()
+}
+
+/// Every active (pending or firing) alert from /api/v1/alerts.
+fn alerts(lab: &Lab) -> Vec<Value> {
+    let r = try_prom(lab, "c", "/api/v1/alerts", &[]).unwrap_or_else(|e| panic!("alerts: {e}"));
+    assert_eq!(r["status"], "success", "alerts: {r}");
+    r["data"]["alerts"].as_array().cloned().unwrap_or_default()
+}
+
+/// Active alerts called `name`, in `state` if given.
+fn named<'a>(all: &'a [Value], name: &str, state: Option<&str>) -> Vec<&'a Value> {
+    all.iter()
+        .filter(|a| a["labels"]["alertname"] == name && state.is_none_or(|s| a["state"] == s))
+        .collect()
+}
+
+/// One line per alert: name, state, labels, value.
+fn describe(all: &[Value]) -> String {
+    all.iter()
+        .map(|a| {
+            format!(
+                "{} {} {} value={}",
+                a["labels"]["alertname"].as_str().unwrap_or("?"),
+                a["state"].as_str().unwrap_or("?"),
+                a["labels"],
+                a["value"].as_str().unwrap_or("?")
+            )
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// Polls /api/v1/alerts until `done` holds for the active alerts; returns them and the time
+/// since `since`. Panics with the alerts, the Prometheus log and the vipd logs on timeout.
+fn wait_alerts(
+    lab: &Lab,
+    what: &str,
+    since: Instant,
+    timeout: Duration,
+    done: impl Fn(&[Value]) -> bool,
+) -> (Vec<Value>, Duration) {
+    let end = Instant::now() + timeout;
+    loop {
+        let all = alerts(lab);
+        if done(&all) {
+            return (all, since.elapsed());
+        }
+        if Instant::now() > end {
+            panic!(
+                "timed out ({timeout:?}) waiting for {what}; active alerts:\n{}\n\
+                 --- prometheus.log\n{}\n--- a.log\n{}\n--- b.log\n{}",
+                describe(&all),
+                lab.log("prometheus.log"),
+                lab.log("a.log"),
+                lab.log("b.log")
+            );
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+/// Waits until alert `name` fires for `group` on every instance of `instances` (or, when
+/// `instances` is empty, fires for the group at all); prints and returns the time it took.
+fn wait_firing(
+    lab: &Lab,
+    name: &str,
+    instances: &[&str],
+    since: Instant,
+    timeout: Duration,
+) -> (Vec<Value>, Duration) {
+    let (all, took) = wait_alerts(lab, &format!("{name} firing"), since, timeout, |all| {
+        let f = named(all, name, Some("firing"));
+        let f: Vec<&&Value> = f.iter().filter(|a| a["labels"]["group"] == VIP).collect();
+        if instances.is_empty() {
+            !f.is_empty()
+        } else {
+            instances
+                .iter()
+                .all(|i| f.iter().any(|a| a["labels"]["instance"] == *i))
+        }
+    });
+    let fired: Vec<Value> = named(&all, name, Some("firing"))
+        .into_iter()
+        .cloned()
+        .collect();
+    eprintln!(
+        "{name} firing after {took:.1?}:\n{}",
+        describe(&fired).replace('\n', "\n  ")
+    );
+    (fired, took)
+}
+
+/// Toggles a flag file every `period` on a background thread until dropped.
+struct Toggler {
+    stop: Arc<AtomicBool>,
+    thread: Option<std::thread::JoinHandle<u32>>,
+    flag: std::path::PathBuf,
+}
+
+impl Toggler {
+    fn start(flag: std::path::PathBuf, period: Duration) -> Toggler {
+        let stop = Arc::new(AtomicBool::new(false));
+        let (s, f) = (stop.clone(), flag.clone());
+        let thread = std::thread::spawn(move || {
+            let mut flips = 0;
+            while !s.load(Ordering::Relaxed) {
+                if f.exists() {
+                    let _ = std::fs::remove_file(&f);
+                } else {
+                    let _ = std::fs::write(&f, "down\n");
+                }
+                flips += 1;
+                std::thread::sleep(period);
+            }
+            let _ = std::fs::remove_file(&f);
+            flips
+        });
+        Toggler {
+            stop,
+            thread: Some(thread),
+            flag,
+        }
+    }
+
+    /// Stops toggling, leaves the flag absent (script healthy); returns the number of flips.
+    fn stop(mut self) -> u32 {
+        self.stop.store(true, Ordering::Relaxed);
+        let n = self.thread.take().map(|t| t.join().unwrap()).unwrap_or(0);
+        let _ = std::fs::remove_file(&self.flag);
+        n
+    }
+}
+
+impl Drop for Toggler {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+fn nft(lab: &Lab, h: &str, args: &[&str]) {
+    let ns = lab.ns(h);
+    let mut v = vec!["ip", "netns", "exec", &ns, "nft"];
+    v.extend_from_slice(args);
+    sh(&v);
+}
+
+#[test]
+fn alerts_fire_and_resolve_in_a_real_prometheus() {
+    labkit::require(&["curl", "nft"]);
+    assert!(
+        std::path::Path::new(PROMETHEUS).exists(),
+        "the lab needs {PROMETHEUS} (Debian package prometheus)"
+    );
+    let t0 = Instant::now();
+
+    // The rules, shortened for the lab, must still be valid and keep every alert.
+    let shipped = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/alerts/vipd.rules.yml"
+    ))
+    .expect("alerts/vipd.rules.yml");
+    let lab_rules = shorten(&shipped);
+    assert_eq!(
+        lab_rules.matches("- alert:").count(),
+        shipped.matches("- alert:").count()
+    );
+    for l in lab_rules
+        .lines()
+        .filter(|l| l.trim_start().starts_with("for:"))
+    {
+        assert_eq!(l.trim(), format!("for: {LAB_FOR}"));
+    }
+    for w in ["m]", "h]", "d]"] {
+        assert!(!lab_rules.contains(w), "a long range window is left: {w}");
+    }
+    assert!(lab_rules.contains(LAB_RANGE), "no range window shortened");
+
+    let mut lab = Lab::new("al");
+    lab.host("a", A, None);
+    lab.host("b", B, None);
+    lab.host("c", C, None);
+    let rules = lab.file("vipd.rules.yml", &lab_rules);
+    let rules = rules.to_str().unwrap().to_owned();
+    sh(&["promtool", "check", "rules", &rules]);
+
+    // a's check script fails while the flag file exists (absent now: healthy).
+    let flag = lab.dir.join("a-down");
+    let script = lab.file(
+        "chk.sh",
+        &format!("#!/bin/sh\n[ ! -e {} ]\n", flag.to_str().unwrap()),
+    );
+    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+    lab.vipd("a", &cfg(150, Some(script.to_str().unwrap())));
+    lab.vipd("b", &cfg(100, None));
+    lab.wait_holder(&HOSTS, VIP, "a", 10 * S);
+
+    lab.file(
+        "prom.yml",
+        &format!(
+            "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\n\
+             rule_files:\n  - {rules}\n\
+             scrape_configs:\n  - job_name: vipd\n    scrape_interval: 1s\n    scrape_timeout: 1s\n    \
+             static_configs:\n      - targets: [\"{A}:{PORT}\", \"{B}:{PORT}\"]\n"
+        ),
+    );
+    let dir = lab.dir.to_str().unwrap().to_owned();
+    let config = format!("--config.file={dir}/prom.yml");
+    let tsdb = format!("--storage.tsdb.path={dir}/tsdb");
+    lab.spawn(
+        "c",
+        "prometheus.log",
+        &[
+            PROMETHEUS,
+            &config,
+            &tsdb,
+            "--web.listen-address=127.0.0.1:9090",
+        ],
+    );
+
+    // Both targets up, and the rules loaded.
+    let up = Instant::now();
+    loop {
+        let r = try_prom(
+            &lab,
+            "c",
+            "/api/v1/query",
+            &[("query", "up{job=\"vipd\"} == 1")],
+        )
+        .unwrap_or_default();
+        if r["data"]["result"].as_array().map(|a| a.len()) == Some(2) {
+            break;
+        }
+        assert!(
+            up.elapsed() < 30 * S,
+            "targets not up: {r}\n{}",
+            lab.log("prometheus.log")
+        );
+        std::thread::sleep(Duration::from_millis(250));
+    }
+    let r = try_prom(&lab, "c", "/api/v1/rules", &[("type", "alert")]).unwrap();
+    let loaded: usize = r["data"]["groups"]
+        .as_array()
+        .expect("rule groups")
+        .iter()
+        .map(|g| g["rules"].as_array().map(|r| r.len()).unwrap_or(0))
+        .sum();
+    assert_eq!(loaded, shipped.matches("- alert:").count(), "{r}");
+    eprintln!(
+        "prometheus up, {loaded} alert rules loaded after {:.1?}",
+        t0.elapsed()
+    );
+
+    // 1. Healthy pair: nothing fires (well past every shortened `for:`).
+    std::thread::sleep(8 * S);
+    let script_series = query(&lab, "vrrp_script_healthy{script=\"chk\"}");
+    assert_eq!(script_series.len(), 1, "{script_series:?}");
+    assert_eq!(script_series[0]["value"][1], "1", "{script_series:?}");
+    let masters = query(
+        &lab,
+        "count by (group) (vrrp_instance_state{state=\"master\"} == 1)",
+    );
+    assert_eq!(masters.len(), 1, "{masters:?}");
+    assert_eq!(masters[0]["metric"]["group"], VIP, "{masters:?}");
+    assert_eq!(masters[0]["value"][1], "1", "{masters:?}");
+    let all = alerts(&lab);
+    assert!(
+        all.iter().all(|a| a["state"] != "firing"),
+        "a healthy pair fires alerts:\n{}\n--- a.log\n{}\n--- b.log\n{}",
+        describe(&all),
+        lab.log("a.log"),
+        lab.log("b.log")
+    );
+    if !all.is_empty() {
+        eprintln!("healthy pair: pending only:\n{}", describe(&all));
+    }
+    eprintln!("1. healthy pair: no alert firing ({:.1?})", t0.elapsed());
+
+    // 2. Deaf split brain: each firewall drops IP protocol 112.
+    let drop = lab.file(
+        "drop-vrrp.nft",
+        "table inet lab {\n  chain inp {\n    type filter hook input priority 0;\n    meta l4proto 112 drop\n  }\n}\n",
+    );
+    for h in HOSTS {
+        nft(&lab, h, &["-f", drop.to_str().unwrap()]);
+    }
+    let t_fw = Instant::now();
+    labkit::wait_for(3 * S, "both hosts to hold the VIP", || {
+        lab.holders(&HOSTS, VIP) == HOSTS
+    });
+    eprintln!("2. both master after {:.1?}", t_fw.elapsed());
+    let (sb, t_sb) = wait_firing(&lab, "VipdSplitBrain", &[], t_fw, 20 * S);
+    assert_eq!(sb.len(), 1, "one split-brain alert per group: {sb:?}");
+    assert_eq!(sb[0]["labels"]["severity"], "page");
+    assert_eq!(sb[0]["value"], "2e+00", "two masters: {sb:?}");
+    let summary = sb[0]["annotations"]["summary"].as_str().unwrap_or_default();
+    assert!(summary.contains(VIP), "{summary}");
+    let desc = sb[0]["annotations"]["description"]
+        .as_str()
+        .unwrap_or_default();
+    for node in [A, B] {
+        assert!(
+            desc.contains(&format!("{node}:{PORT} VI_1")),
+            "description names both masters: {desc}"
+        );
+    }
+    let a_inst = format!("{A}:{PORT}");
+    let b_inst = format!("{B}:{PORT}");
+    let (af, t_af) = wait_firing(
+        &lab,
+        "VipdAdvertsFiltered",
+        &[&a_inst, &b_inst],
+        t_fw,
+        20 * S,
+    );
+    for al in &af {
+        let l = &al["labels"];
+        let peer = if l["instance"] == a_inst.as_str() {
+            B
+        } else {
+            A
+        };
+        assert_eq!(l["peer"], peer, "{al}");
+        assert_eq!(l["vr"], "VI_1", "{al}");
+        assert_eq!(l["vrid"], "51", "{al}");
+        assert_eq!(l["severity"], "ticket", "{al}");
+    }
+
+    // 3. Heal: one master again; the split brain resolves.
+    for h in HOSTS {
+        nft(&lab, h, &["delete", "table", "inet", "lab"]);
+    }
+    let t_heal = Instant::now();
+    lab.wait_holder(&HOSTS, VIP, "a", 3 * S);
+    let (_, t_sb_res) = wait_alerts(&lab, "VipdSplitBrain to resolve", t_heal, 20 * S, |all| {
+        named(all, "VipdSplitBrain", None).is_empty()
+    });
+    eprintln!("3. healed: VipdSplitBrain resolved after {t_sb_res:.1?}");
+    let all = alerts(&lab);
+    assert!(
+        named(&all, "VipdNoMaster", None).is_empty(),
+        "{}",
+        describe(&all)
+    );
+
+    // 4. a's check script flips every second: a drops to 90 < 100 and back to 150, so the
+    // mastership moves a -> b -> a ... about once a second.
+    let to_master = |lab: &Lab| -> f64 {
+        let r = query(lab, "sum(vrrp_instance_transitions_total{to=\"master\"})");
+        r[0]["value"][1].as_str().unwrap().parse().unwrap()
+    };
+    let before = to_master(&lab);
+    let toggler = Toggler::start(flag.clone(), S);
+    let t_flap = Instant::now();
+    let (fl, t_fl) = wait_firing(&lab, "VipdFlapping", &[], t_flap, 25 * S);
+    for al in &fl {
+        assert_eq!(al["labels"]["to"], "master", "{al}");
+        assert!(al["labels"]["from"].is_null(), "summed over from: {al}");
+    }
+    let (gf, t_gf) = wait_firing(&lab, "VipdGroupFlapping", &[], t_flap, 25 * S);
+    assert_eq!(gf.len(), 1, "{gf:?}");
+    let flips = toggler.stop();
+    let moves = query(
+        &lab,
+        "sum by (instance) (vrrp_instance_transitions_total{to=\"master\"})",
+    );
+    let moves: Vec<(String, f64)> = moves
+        .iter()
+        .map(|m| {
+            (
+                m["metric"]["instance"].as_str().unwrap_or("?").to_owned(),
+                m["value"][1].as_str().unwrap().parse().unwrap(),
+            )
+        })
+        .collect();
+    eprintln!("4. {flips} script flips; transitions to master since start per node: {moves:?}");
+    assert_eq!(moves.len(), 2, "{moves:?}");
+    let moved = to_master(&lab) - before;
+    assert!(
+        moved >= 4.0,
+        "the master moved only {moved} times while the script flipped: {moves:?}"
+    );
+    lab.wait_holder(&HOSTS, VIP, "a", 3 * S);
+
+    eprintln!(
+        "alert timings: VipdSplitBrain {t_sb:.1?} and VipdAdvertsFiltered {t_af:.1?} after the \
+         firewall; VipdSplitBrain resolved {t_sb_res:.1?} after the heal; VipdFlapping {t_fl:.1?} \
+         and VipdGroupFlapping {t_gf:.1?} after the flipping started (rules: for: {LAB_FOR}, \
+         windows {LAB_RANGE}); total {:.1?}",
+        t0.elapsed()
+    );
+}
