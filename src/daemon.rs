@@ -34,6 +34,9 @@ pub const MAX_PEERS: usize = 32;
 const RETRY: Duration = Duration::from_secs(1);
 /// How often derived metrics (masters observed, VIP presence, filtered adverts) are refreshed.
 const OBSERVE_TICK: Duration = Duration::from_secs(1);
+/// Packets queued between the socket readers and the engine; beyond it packets are dropped
+/// (and counted) instead of growing memory under a flood.
+const RX_QUEUE: usize = 4096;
 /// Bound on the (VRID, source) pairs a wire tap counts per port.
 const MAX_TAP_KEYS: usize = 1024;
 
@@ -152,8 +155,10 @@ struct Port {
     ifindex: u32,
     sock: Arc<VrrpSocket>,
     reader: JoinHandle<()>,
+    /// Packets dropped because the engine queue was full.
+    overflow: Arc<std::sync::atomic::AtomicU64>,
     /// The packet-socket tap counting what arrives before the firewall.
-    tap: Option<JoinHandle<()>>,
+    tap: Option<(Arc<WireTap>, JoinHandle<()>)>,
     by_vrid: HashMap<u8, usize>,
     /// Packets dropped before an instance could be found (TTL, malformed, unknown VRID).
     dropped: BTreeMap<DropReason, u64>,
@@ -163,6 +168,37 @@ struct Port {
     tap_prev: HashMap<(u8, IpAddr), u64>,
     /// Filtered counts already exported.
     filtered_reported: HashMap<(u8, IpAddr), u64>,
+}
+
+impl Port {
+    /// Routes `vrid` to instance `i` and lets the kernel pass that VRID.
+    fn register(&mut self, vrid: u8, i: usize) {
+        if self.by_vrid.insert(vrid, i) != Some(i) {
+            self.refresh_filter();
+        }
+    }
+
+    /// Forgets `vrid` if it still routes to instance `i`.
+    fn unregister(&mut self, vrid: u8, i: usize) {
+        if self.by_vrid.get(&vrid) == Some(&i) {
+            self.by_vrid.remove(&vrid);
+            self.refresh_filter();
+        }
+    }
+
+    /// Kernel-side filter: only our VRIDs reach the socket (a garbage flood costs nothing).
+    fn refresh_filter(&self) {
+        let mut vrids: Vec<u8> = self.by_vrid.keys().copied().collect();
+        vrids.sort_unstable();
+        if let Err(e) = self.sock.set_vrid_filter(&vrids) {
+            warn!(interface = %self.iface, "cannot attach the VRID filter (user space filters instead): {e}");
+        }
+        if let Some((tap, _)) = &self.tap
+            && let Err(e) = tap.set_vrid_filter(&vrids)
+        {
+            warn!(interface = %self.iface, "cannot filter the wire tap: {e}");
+        }
+    }
 }
 
 /// One configured instance and its runtime state.
@@ -391,7 +427,7 @@ pub struct Daemon {
     /// Link state of every interface we care about, by name.
     links: HashMap<String, bool>,
     heap: BinaryHeap<Reverse<(Instant, usize)>>,
-    pkt_tx: mpsc::UnboundedSender<Packet>,
+    pkt_tx: mpsc::Sender<Packet>,
     effects: mpsc::UnboundedSender<Effect>,
     retry_at: Option<Instant>,
     actions: Vec<Action>,
@@ -410,6 +446,15 @@ pub struct Daemon {
 
 /// Runs the daemon until SIGTERM/SIGINT. Returns the process exit code.
 pub async fn run(opts: RunOptions) -> i32 {
+    let missing = net::missing_capabilities();
+    if !missing.is_empty() {
+        let names: Vec<String> = missing.iter().map(|c| c.to_string()).collect();
+        error!(
+            "vipd needs {}: CAP_NET_RAW for the VRRP, ARP and NA sockets, CAP_NET_ADMIN to add              and remove addresses (run as root, or grant them, e.g. AmbientCapabilities= in              the systemd unit)",
+            names.join(" and ")
+        );
+        return 1;
+    }
     let loaded = match config::load(&opts.config_path) {
         Ok(l) => l,
         Err(diags) => {
@@ -450,7 +495,7 @@ pub async fn run(opts: RunOptions) -> i32 {
     };
     let (status_tx, mut status_rx) = mpsc::channel::<oneshot::Sender<serde_json::Value>>(16);
     let http = tokio::spawn(observe::serve(listener, metrics.clone(), status_tx));
-    let (pkt_tx, mut pkt_rx) = mpsc::unbounded_channel();
+    let (pkt_tx, mut pkt_rx) = mpsc::channel(RX_QUEUE);
     let (eff_tx, eff_rx) = mpsc::unbounded_channel();
     let (tap_tx, mut tap_rx) = mpsc::unbounded_channel();
     let (track_tx, mut track_rx) = mpsc::unbounded_channel();
@@ -511,14 +556,23 @@ pub async fn run(opts: RunOptions) -> i32 {
         "vipd {} started",
         env!("CARGO_PKG_VERSION")
     );
+    // sd_notify (src/sdnotify.rs): READY=1 now; watchdog + STATUS= from this loop.
+    let mut sd = crate::sdnotify::Supervisor::from_env();
+    sd.ready(&d.state_summary());
     loop {
         let deadline = d.next_deadline();
         tokio::select! {
             biased;
             _ = term.recv() => { info!("SIGTERM: resigning and exiting"); break; }
             _ = int.recv() => { info!("SIGINT: resigning and exiting"); break; }
-            _ = hup.recv() => d.reload().await,
+            _ = hup.recv() => {
+                sd.reloading();
+                d.reload().await;
+                sd.ready(&d.state_summary());
+            }
             _ = sleep_until(deadline) => d.on_timers(Instant::now()).await,
+            // In the loop that runs the timers: a stalled engine stops pinging systemd.
+            _ = sd.tick() => sd.on_tick(&d.state_summary()),
             Some(p) = pkt_rx.recv() => {
                 d.on_packet(Instant::now(), p);
                 // Drain what is already queued before looking at timers again.
@@ -535,6 +589,7 @@ pub async fn run(opts: RunOptions) -> i32 {
             Some(reply) = status_rx.recv() => { let _ = reply.send(d.status(Instant::now())); }
         }
     }
+    sd.stopping();
     d.shutdown().await;
     http.abort();
     let notifier = std::mem::take(&mut d.notifier);
@@ -684,6 +739,24 @@ impl Daemon {
                             &inst.cfg.notify,
                         );
                     }
+                    // Exported by OpenTelemetry (src/telemetry.rs) with the event below in it.
+                    let election = matches!(
+                        (from, to),
+                        (engine::State::Backup, engine::State::Master)
+                            | (engine::State::Master, engine::State::Backup)
+                    );
+                    let _span = tracing::info_span!(
+                        "vrrp.transition",
+                        instance = %inst.cfg.name,
+                        vrid = inst.cfg.vrid,
+                        interface = %inst.cfg.interface,
+                        priority = inst.engine.priority(),
+                        from = from.upper(),
+                        to = to.upper(),
+                        cause = %cause,
+                        vrrp.election = election,
+                    )
+                    .entered();
                     info!(
                         instance = %inst.cfg.name,
                         vrid = inst.cfg.vrid,
@@ -883,7 +956,7 @@ impl Daemon {
         // Register in the port's VRID table.
         if let Some(p) = port {
             let port = self.ports[p].as_mut().expect("port just opened");
-            port.by_vrid.insert(cfg.vrid, i);
+            port.register(cfg.vrid, i);
         }
         let inst = self.instances[i].as_mut().expect("checked above");
         if let (Some(old), Some(p)) = (inst.port, port)
@@ -891,7 +964,7 @@ impl Daemon {
         {
             // Interface re-created: the old port's table must forget us.
             if let Some(op) = self.ports[old].as_mut() {
-                op.by_vrid.remove(&cfg.vrid);
+                op.unregister(cfg.vrid, i);
             }
         }
         inst.port = port.or(inst.port);
@@ -952,6 +1025,14 @@ impl Daemon {
                 result,
                 duration,
             } => {
+                // One OpenTelemetry span per run (src/telemetry.rs).
+                let _span = tracing::info_span!(
+                    "vrrp.script",
+                    script = %name,
+                    result = result.as_str(),
+                    duration_ms = u64::try_from(duration.as_millis()).unwrap_or(u64::MAX),
+                )
+                .entered();
                 if let Some(m) = self.script_metrics.get(name) {
                     m.run(result.as_str(), *duration);
                 }
@@ -1052,6 +1133,15 @@ impl Daemon {
         }
     }
 
+    /// Name and state of every instance, in order (the sd_notify `STATUS=` line).
+    pub fn state_summary(&self) -> Vec<(String, engine::State)> {
+        self.instances
+            .iter()
+            .flatten()
+            .map(|inst| (inst.cfg.name.clone(), inst.engine.state()))
+            .collect()
+    }
+
     /// The JSON served at /status.
     fn status(&self, now: Instant) -> serde_json::Value {
         use serde_json::json;
@@ -1133,7 +1223,7 @@ impl Daemon {
             .map(|p| {
                 let dropped: serde_json::Map<String, serde_json::Value> =
                     p.dropped.iter().map(|(r, n)| (r.as_str().to_owned(), json!(n))).collect();
-                json!({"interface": p.iface, "family": p.family.as_str(), "wire_tap": p.tap.is_some(), "dropped_before_demux": dropped})
+                json!({"interface": p.iface, "family": p.family.as_str(), "wire_tap": p.tap.is_some(), "queue_overflow": p.overflow.load(std::sync::atomic::Ordering::Relaxed), "dropped_before_demux": dropped})
             })
             .collect();
         json!({
@@ -1169,7 +1259,13 @@ impl Daemon {
             .iter()
             .position(|p| p.is_none())
             .unwrap_or(self.ports.len());
-        let reader = tokio::spawn(reader_task(id, sock.clone(), self.pkt_tx.clone()));
+        let overflow = Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let reader = tokio::spawn(reader_task(
+            id,
+            sock.clone(),
+            self.pkt_tx.clone(),
+            overflow.clone(),
+        ));
         // Opened after the VRRP socket, so it never counts a packet that socket could not see.
         let tap = match WireTap::open(info, family) {
             Ok(t) => {
@@ -1179,7 +1275,9 @@ impl Daemon {
                 }];
                 local.extend(info.ipv4_primary.map(IpAddr::V4));
                 local.extend(info.ipv6_link_local.map(IpAddr::V6));
-                Some(tokio::spawn(tap_task(id, t, local, self.tap_tx.clone())))
+                let t = Arc::new(t);
+                let task = tokio::spawn(tap_task(id, t.clone(), local, self.tap_tx.clone()));
+                Some((t, task))
             }
             Err(e) => {
                 warn!(interface = %info.name, "cannot open the wire tap (filtered adverts will not be counted): {e}");
@@ -1192,6 +1290,7 @@ impl Daemon {
             ifindex: info.index,
             sock,
             reader,
+            overflow,
             tap,
             by_vrid: HashMap::new(),
             dropped: BTreeMap::new(),
@@ -1211,8 +1310,8 @@ impl Daemon {
     fn close_port(&mut self, p: usize) {
         if let Some(port) = self.ports[p].take() {
             port.reader.abort();
-            if let Some(t) = &port.tap {
-                t.abort();
+            if let Some((_, task)) = &port.tap {
+                task.abort();
             }
             self.port_by_key.remove(&(port.iface.clone(), port.family));
             debug!(interface = %port.iface, family = port.family.as_str(), "socket closed");
@@ -1249,9 +1348,7 @@ impl Daemon {
             if let Some(p) = inst.port
                 && let Some(port) = self.ports[p].as_mut()
             {
-                if port.by_vrid.get(&inst.cfg.vrid) == Some(&i) {
-                    port.by_vrid.remove(&inst.cfg.vrid);
-                }
+                port.unregister(inst.cfg.vrid, i);
                 if port.by_vrid.is_empty() {
                     self.close_port(p);
                 }
@@ -1444,7 +1541,7 @@ fn send_advert(inst: &mut Inst, sock: &VrrpSocket, src: IpAddr, priority: u8) {
 /// Counts VRRP packets on the wire per (VRID, source) and reports the totals every tick.
 async fn tap_task(
     port: usize,
-    tap: WireTap,
+    tap: Arc<WireTap>,
     local: Vec<IpAddr>,
     tx: mpsc::UnboundedSender<TapReport>,
 ) {
@@ -1475,14 +1572,26 @@ async fn tap_task(
     }
 }
 
-async fn reader_task(port: usize, sock: Arc<VrrpSocket>, tx: mpsc::UnboundedSender<Packet>) {
+async fn reader_task(
+    port: usize,
+    sock: Arc<VrrpSocket>,
+    tx: mpsc::Sender<Packet>,
+    overflow: Arc<std::sync::atomic::AtomicU64>,
+) {
     let mut buf = vec![0u8; 65536];
     loop {
         match sock.recv(&mut buf).await {
             Ok(rx) => {
                 let data = buf[rx.offset..rx.offset + rx.len].to_vec();
-                if tx.send(Packet { port, rx, data }).is_err() {
-                    return;
+                match tx.try_send(Packet { port, rx, data }) {
+                    Ok(()) => {}
+                    Err(mpsc::error::TrySendError::Full(_)) => {
+                        let n = overflow.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
+                        if n.is_power_of_two() {
+                            warn!(interface = %sock.ifname(), dropped = n, "engine queue full: packets dropped");
+                        }
+                    }
+                    Err(mpsc::error::TrySendError::Closed(_)) => return,
                 }
             }
             Err(e) => {

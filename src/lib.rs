@@ -7,10 +7,14 @@
 
 pub mod config;
 pub mod daemon;
+pub mod demo;
 pub mod engine;
+pub mod import;
 pub mod monitor;
 pub mod net;
 pub mod observe;
 pub mod packet;
+pub mod sdnotify;
 pub mod status_cli;
+pub mod telemetry;
 pub mod track;

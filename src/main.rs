@@ -45,6 +45,21 @@ enum Command {
         #[arg(long, default_value = "0.0.0.0:9798")]
         listen: std::net::SocketAddr,
     },
+    /// Build a throwaway LAN of network namespaces with two vipd nodes and a client, and show
+    /// an election, a link failover, preemption back and a graceful stop live, with how long
+    /// the client lost the address (root, Linux; everything is removed after, also on Ctrl-C).
+    Demo {
+        /// Internal: the client's pinger, run by the demo inside the client namespace.
+        #[arg(long, hide = true)]
+        ping: Option<std::net::Ipv4Addr>,
+    },
+    /// Translate a keepalived.conf to vipd YAML on stdout; what cannot be translated is listed
+    /// on stderr. Exit status: 0 complete, 3 something not translated, 2 syntax error or
+    /// unreadable file.
+    ImportKeepalived {
+        /// keepalived configuration file (its `include`s are followed).
+        path: PathBuf,
+    },
     /// Validate a configuration: prints `path:line:column: message` per problem, exits 2 when invalid.
     Check {
         /// Configuration file.
@@ -57,13 +72,15 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::Check { config } => check(&config),
+        Command::ImportKeepalived { path } => ExitCode::from(vipd::import::run(&path)),
+        Command::Demo { ping } => ExitCode::from(vipd::demo::main(ping)),
         Command::Status { url } => ExitCode::from(vipd::status_cli::run(&url)),
         Command::Run { config, listen } => {
-            // The log format is part of the configuration; errors are reported once loaded.
-            let format = vipd::config::load(&config)
-                .map(|l| l.config.log_format)
-                .unwrap_or_default();
-            init_tracing(format);
+            // The log format and `otlp` are part of the configuration; errors are reported once
+            // loaded.
+            let loaded = vipd::config::load(&config).ok().map(|l| l.config);
+            let format = loaded.as_ref().map(|c| c.log_format).unwrap_or_default();
+            let telemetry = init_tracing_with(format, loaded.as_ref());
             let Some(rt) = runtime() else {
                 return ExitCode::from(1);
             };
@@ -71,6 +88,9 @@ fn main() -> ExitCode {
                 config_path: config,
                 listen,
             }));
+            // The runtime first, then the exporter: its drop sends the spans still queued.
+            drop(rt);
+            drop(telemetry);
             ExitCode::from(code as u8)
         }
         Command::Monitor { interface, listen } => {
@@ -89,16 +109,50 @@ fn main() -> ExitCode {
 
 /// Logs to stderr, filtered by `VIPD_LOG` (default `info`), as text or one JSON object per line.
 fn init_tracing(format: vipd::config::LogFormat) {
+    drop(init_tracing_with(format, None));
+}
+
+/// [`init_tracing`], plus, given the configuration, OpenTelemetry export of the spans to its
+/// `otlp.endpoint` (else `OTEL_EXPORTER_OTLP_ENDPOINT`). Keep the guard until the runtime is gone.
+fn init_tracing_with(
+    format: vipd::config::LogFormat,
+    config: Option<&vipd::config::Config>,
+) -> Option<vipd::telemetry::Guard> {
+    use tracing_subscriber::filter::{FilterExt, filter_fn};
+    use tracing_subscriber::prelude::*;
     let filter = EnvFilter::try_from_env("VIPD_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
-    match format {
-        vipd::config::LogFormat::Json => builder.json().flatten_event(true).init(),
-        vipd::config::LogFormat::Text => builder
+    let fmt = tracing_subscriber::fmt::layer().with_writer(std::io::stderr);
+    let fmt = match format {
+        vipd::config::LogFormat::Json => fmt.json().flatten_event(true).boxed(),
+        vipd::config::LogFormat::Text => fmt
             .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-            .init(),
+            .boxed(),
+    };
+    // Spans are for OpenTelemetry: the log lines stay as they are without them.
+    let fmt = fmt.with_filter(filter.and(filter_fn(|m| !m.is_span())));
+    let mut problem = None;
+    let mut guard = None;
+    let otel = config.and_then(|c| {
+        let otlp = c.otlp.as_ref().map(|o| o.endpoint.as_str());
+        match vipd::telemetry::endpoint(otlp)
+            .map(|ep| ep.and_then(|ep| vipd::telemetry::layer(&ep, &c.router_id)))
+        {
+            Some(Ok((layer, g))) => {
+                guard = Some(g);
+                Some(layer)
+            }
+            Some(Err(e)) => {
+                problem = Some(e);
+                None
+            }
+            None => None,
+        }
+    });
+    tracing_subscriber::registry().with(fmt).with(otel).init();
+    if let Some(e) = problem {
+        tracing::warn!("{e}; spans are not exported");
     }
+    guard
 }
 
 /// The single-threaded tokio runtime the daemon and the monitor run on.

@@ -15,6 +15,9 @@ pub struct Config {
     pub listen: SocketAddr,
     /// `log.format`: how `vipd run` writes its log lines.
     pub log_format: LogFormat,
+    /// `otlp`: export spans to an OpenTelemetry collector (None: not configured here; `vipd run`
+    /// then falls back to `OTEL_EXPORTER_OTLP_ENDPOINT`).
+    pub otlp: Option<Otlp>,
     /// Check scripts by name (top-level `scripts:`), referenced by `track_scripts`.
     pub scripts: BTreeMap<String, ScriptConfig>,
     /// Instances by name (the YAML map key), sorted for stable output.
@@ -90,6 +93,13 @@ pub enum LogFormat {
     Text,
     /// One JSON object per line, fields included (for log shippers).
     Json,
+}
+
+/// `otlp`: where `vipd run` sends its spans (OTLP/HTTP protobuf).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Otlp {
+    /// `http://host:port[/base]`, without a trailing `/`; spans go to `<endpoint>/v1/traces`.
+    pub endpoint: String,
 }
 
 /// VRRP protocol version.

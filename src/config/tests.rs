@@ -1005,3 +1005,104 @@ fn log_format_text_default_json_and_errors() {
         e[0]
     );
 }
+
+#[test]
+fn otlp_endpoint_optional_validated_with_position() {
+    let base =
+        "instances:\n  V:\n    interface: eth0\n    vrid: 1\n    virtual_ipaddress: [10.0.0.1]\n";
+    assert_eq!(parse_str(base, "t.yaml").unwrap().config.otlp, None);
+    let c = parse_str(
+        &format!("otlp: {{endpoint: \"http://127.0.0.1:4318/\"}}\n{base}"),
+        "t.yaml",
+    )
+    .unwrap()
+    .config;
+    assert_eq!(
+        c.otlp,
+        Some(Otlp {
+            endpoint: "http://127.0.0.1:4318".to_owned()
+        })
+    );
+    let c = parse_str(
+        &format!("otlp:\n  endpoint: http://collector.example:4318\n{base}"),
+        "t.yaml",
+    )
+    .unwrap()
+    .config;
+    assert_eq!(c.otlp.unwrap().endpoint, "http://collector.example:4318");
+    // An explicit null is the same as absent.
+    assert_eq!(
+        parse_str(&format!("otlp:\n{base}"), "t.yaml")
+            .unwrap()
+            .config
+            .otlp,
+        None
+    );
+
+    let e = parse_str(
+        &format!("otlp:\n  endpoint: 127.0.0.1:4318\n{base}"),
+        "t.yaml",
+    )
+    .unwrap_err();
+    assert_eq!(e.len(), 1, "{e:?}");
+    assert!(
+        e[0].to_string()
+            .starts_with("t.yaml:2:13: otlp.endpoint: `127.0.0.1:4318` is not an http:// URL"),
+        "{}",
+        e[0]
+    );
+    one_err(
+        &format!("otlp:\n  endpoint: \"http://collector\"\n{base}"),
+        2,
+        13,
+        "missing port",
+    );
+    one_err(
+        &format!("otlp:\n  endpoint: \"http://:4318\"\n{base}"),
+        2,
+        13,
+        "missing host",
+    );
+    one_err(
+        &format!("otlp:\n  endpoint: \"http://h:99999\"\n{base}"),
+        2,
+        13,
+        "bad port",
+    );
+    one_err(
+        &format!("otlp:\n  endpoint: \"https://h:4318\"\n{base}"),
+        2,
+        13,
+        "https is not supported",
+    );
+    one_err(
+        &format!("otlp:\n  endpoint: 4318\n{base}"),
+        2,
+        13,
+        "not an http:// URL",
+    );
+    one_err(
+        &format!("otlp: {{}}\n{base}"),
+        1,
+        1,
+        "otlp: missing required key `endpoint`",
+    );
+    let e = errs(&format!("otlp:\n  url: \"http://h:1\"\n{base}"));
+    assert_eq!(
+        e,
+        [
+            (1, 1, "otlp: missing required key `endpoint`".to_owned()),
+            (
+                2,
+                3,
+                "unknown key `url` in otlp, expected one of `endpoint`".to_owned()
+            )
+        ]
+    );
+    one_err(
+        &format!("otlp: \"http://h:1\"\n{base}"),
+        1,
+        7,
+        "otlp: expected a mapping",
+    );
+}

@@ -7,13 +7,13 @@ use std::time::Duration;
 
 use super::duration::{format_duration, parse_duration};
 use super::model::{
-    Config, Family, Garp, InstanceConfig, LogFormat, Notify, ScriptConfig, TrackFile,
+    Config, Family, Garp, InstanceConfig, LogFormat, Notify, Otlp, ScriptConfig, TrackFile,
     TrackInterface, TrackScript, V3Checksum, Version, Vip,
 };
 use super::node::{Kind, Node, Pos};
 use super::{Diagnostic, default_router_id};
 
-const TOP_KEYS: &[&str] = &["router_id", "listen", "log", "scripts", "instances"];
+const TOP_KEYS: &[&str] = &["router_id", "listen", "log", "otlp", "scripts", "instances"];
 const SCRIPT_KEYS: &[&str] = &[
     "command",
     "interval",
@@ -426,6 +426,28 @@ fn top(cx: &mut Ctx, root: &Node) -> Option<Config> {
         }),
     };
 
+    let otlp = match f.value("otlp") {
+        None => Some(None),
+        Some(v) => fields(
+            cx,
+            v,
+            f.get("otlp").map_or(v, |(k, _)| k),
+            &["endpoint"],
+            "otlp",
+        )
+        .and_then(|of| {
+            let ev = of.required(cx, "endpoint")?;
+            let s = string(cx, ev, "otlp.endpoint")?;
+            match crate::telemetry::parse_endpoint(&s) {
+                Ok(endpoint) => Some(Some(Otlp { endpoint })),
+                Err(m) => {
+                    cx.err(ev, format!("otlp.endpoint: {m}"));
+                    None
+                }
+            }
+        }),
+    };
+
     let scripts = match f.value("scripts") {
         None => ScriptIndex {
             names: BTreeMap::new(),
@@ -438,6 +460,7 @@ fn top(cx: &mut Ctx, root: &Node) -> Option<Config> {
         router_id: router_id?,
         listen: listen?,
         log_format: log_format?,
+        otlp: otlp?,
         scripts: scripts.valid?,
         instances: instances?,
     })

@@ -236,3 +236,45 @@ mod tests {
         assert_eq!(scope_for(&"ff05::1".parse().unwrap(), 7), 0);
     }
 }
+
+/// The capabilities vipd needs that this process lacks, read from `CapEff` in
+/// /proc/self/status. Empty when everything is there (or when it cannot be read: then the
+/// operations themselves report what is missing).
+pub fn missing_capabilities() -> Vec<Capability> {
+    let Ok(status) = std::fs::read_to_string("/proc/self/status") else {
+        return Vec::new();
+    };
+    let Some(eff) = status
+        .lines()
+        .find_map(|l| l.strip_prefix("CapEff:"))
+        .and_then(|v| u64::from_str_radix(v.trim(), 16).ok())
+    else {
+        return Vec::new();
+    };
+    missing_from(eff)
+}
+
+/// Which of CAP_NET_RAW (bit 13) and CAP_NET_ADMIN (bit 12) a `CapEff` mask lacks.
+pub fn missing_from(eff: u64) -> Vec<Capability> {
+    [(13, Capability::NetRaw), (12, Capability::NetAdmin)]
+        .into_iter()
+        .filter(|(bit, _)| eff & (1 << bit) == 0)
+        .map(|(_, c)| c)
+        .collect()
+}
+
+#[cfg(test)]
+mod capability_tests {
+    use super::*;
+
+    #[test]
+    fn capability_bits() {
+        assert!(missing_from(u64::MAX).is_empty());
+        assert_eq!(
+            missing_from(0),
+            vec![Capability::NetRaw, Capability::NetAdmin]
+        );
+        assert_eq!(missing_from(1 << 13), vec![Capability::NetAdmin]);
+        assert_eq!(missing_from(1 << 12), vec![Capability::NetRaw]);
+    }
+}

@@ -91,6 +91,21 @@ impl VrrpSocket {
         &self.ifname
     }
 
+    /// Lets the kernel drop every VRRP packet whose VRID is not in `vrids` before it is
+    /// queued to this socket (a classic BPF filter), so a flood of adverts for other virtual
+    /// routers, or of garbage, costs user space nothing. The filter reads the VRID byte after
+    /// the IPv4 header (IPv4 raw sockets see the IP header) or at offset 1 of the message
+    /// (IPv6 raw sockets see only the payload). See [`vrid_filter`].
+    pub fn set_vrid_filter(&self, vrids: &[u8]) -> io::Result<()> {
+        let sock = self.fd.get_ref();
+        let site = FilterSite {
+            family: self.family,
+            ip_header: self.family == Family::Ipv4,
+            packet_socket: false,
+        };
+        sock.attach_filter(&vrid_filter(site, vrids))
+    }
+
     /// Waits for and receives one packet into `buf`. For IPv4 the buffer also holds the IP
     /// header (the VRRP message starts at `offset`); for IPv6 it holds only the VRRP message.
     pub async fn recv(&self, buf: &mut [u8]) -> io::Result<Received> {
@@ -360,4 +375,78 @@ mod tests {
         p[0] = 0x65;
         assert!(parse_v4(&p).is_err());
     }
+}
+
+/// Where a VRRP filter runs, which decides the offsets it reads.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FilterSite {
+    pub family: Family,
+    /// The packet starts with the IP header (IPv4 raw sockets, packet sockets) rather than
+    /// with the VRRP message (IPv6 raw sockets).
+    pub ip_header: bool,
+    /// Packet socket: also drop our own outgoing frames and anything not IP protocol 112.
+    pub packet_socket: bool,
+}
+
+/// A classic BPF program passing only VRRP packets whose VRID is in `vrids` (and, on a
+/// packet socket, only incoming protocol-112 packets). With more VRIDs than 8-bit jump
+/// offsets can skip, the VRID check is left out and user space demultiplexes alone.
+pub fn vrid_filter(site: FilterSite, vrids: &[u8]) -> Vec<socket2::SockFilter> {
+    use socket2::SockFilter;
+    // linux/filter.h opcodes.
+    const LD_W_ABS: u16 = 0x20; // A = P[k:4] (ancillary when k >= SKF_AD_OFF)
+    const LD_B_ABS: u16 = 0x30; // A = P[k]
+    const LDX_B_MSH: u16 = 0xb1; // X = 4 * (P[k] & 0xf)
+    const LD_B_IND: u16 = 0x50; // A = P[X + k]
+    const JEQ_K: u16 = 0x15;
+    const JA: u16 = 0x05; // jump always, k = offset
+    const RET_K: u16 = 0x06;
+    const AD_PKTTYPE: u32 = 0xffff_f000 + 4;
+    const PACKET_OUTGOING: u32 = 4;
+    const ACCEPT: u32 = 0x0004_0000;
+    let check_vrid = vrids.len() <= 200;
+    // (code, jump-to-drop when true, jump-to-drop when false, k); the drop and accept
+    // instructions come last, so jumps are patched once the length is known.
+    let mut body: Vec<(u16, bool, bool, u32)> = Vec::new();
+    if site.packet_socket {
+        body.push((LD_W_ABS, false, false, AD_PKTTYPE));
+        body.push((JEQ_K, true, false, PACKET_OUTGOING));
+        let proto_off = match site.family {
+            Family::Ipv4 => 9,
+            Family::Ipv6 => 6,
+        };
+        body.push((LD_B_ABS, false, false, proto_off));
+        body.push((JEQ_K, false, true, 112));
+    }
+    if check_vrid {
+        match (site.family, site.ip_header) {
+            (Family::Ipv4, true) => {
+                body.push((LDX_B_MSH, false, false, 0));
+                body.push((LD_B_IND, false, false, 1));
+            }
+            (Family::Ipv6, true) => body.push((LD_B_ABS, false, false, 41)),
+            (_, false) => body.push((LD_B_ABS, false, false, 1)),
+        }
+    }
+    let compares: &[u8] = if check_vrid { vrids } else { &[] };
+    let drop_at = body.len() + compares.len() + usize::from(!check_vrid);
+    let mut prog = Vec::with_capacity(drop_at + 2);
+    for (i, (code, jt_drop, jf_drop, k)) in body.into_iter().enumerate() {
+        let to_drop = (drop_at - i - 1) as u8;
+        let jt = if jt_drop { to_drop } else { 0 };
+        let jf = if jf_drop { to_drop } else { 0 };
+        prog.push(SockFilter::new(code, jt, jf, k));
+    }
+    let n = compares.len();
+    for (i, &v) in compares.iter().enumerate() {
+        // On a match jump over the remaining compares and the drop, to the accept.
+        prog.push(SockFilter::new(JEQ_K, (n - i) as u8, 0, u32::from(v)));
+    }
+    if !check_vrid {
+        // Everything that passed the checks above is accepted.
+        prog.push(SockFilter::new(JA, 0, 0, 1));
+    }
+    prog.push(SockFilter::new(RET_K, 0, 0, 0));
+    prog.push(SockFilter::new(RET_K, 0, 0, ACCEPT));
+    prog
 }

@@ -6,37 +6,16 @@
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
-use socket2::{SockFilter, Socket};
+use socket2::Socket;
 use tokio::io::unix::AsyncFd;
 
 use super::IfaceInfo;
 use super::packet_socket::{open_tap, register_readable};
+use super::vrrp_socket::{FilterSite, vrid_filter};
 use crate::config::Family;
 
 const ETH_P_IP: u16 = 0x0800;
 const ETH_P_IPV6: u16 = 0x86dd;
-
-// Classic BPF opcodes (linux/filter.h).
-const LD_W_ABS: u16 = 0x20;
-const LD_B_ABS: u16 = 0x30;
-const JEQ_K: u16 = 0x15;
-const RET_K: u16 = 0x06;
-/// SKF_AD_OFF + SKF_AD_PKTTYPE: the packet type as an ancillary load.
-const AD_PKTTYPE: u32 = 0xffff_f000 + 4;
-const PACKET_OUTGOING: u32 = 4;
-
-/// The BPF program: drop our own outgoing frames, keep protocol 112, drop the rest.
-/// `proto_off` is where the protocol / next-header byte sits (9 in IPv4, 6 in IPv6).
-fn filter(proto_off: u32) -> [SockFilter; 6] {
-    [
-        SockFilter::new(LD_W_ABS, 0, 0, AD_PKTTYPE),
-        SockFilter::new(JEQ_K, 3, 0, PACKET_OUTGOING),
-        SockFilter::new(LD_B_ABS, 0, 0, proto_off),
-        SockFilter::new(JEQ_K, 0, 1, 112),
-        SockFilter::new(RET_K, 0, 0, 0xffff),
-        SockFilter::new(RET_K, 0, 0, 0),
-    ]
-}
 
 /// One VRRP packet seen on the wire.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -53,17 +32,30 @@ pub struct WireTap {
 }
 
 impl WireTap {
+    /// Opens the tap. It passes nothing until [`WireTap::set_vrid_filter`] names the VRIDs.
     pub fn open(iface: &IfaceInfo, family: Family) -> io::Result<WireTap> {
-        let (ethertype, off) = match family {
-            Family::Ipv4 => (ETH_P_IP, 9),
-            Family::Ipv6 => (ETH_P_IPV6, 6),
+        let ethertype = match family {
+            Family::Ipv4 => ETH_P_IP,
+            Family::Ipv6 => ETH_P_IPV6,
         };
         let sock = open_tap(iface.index, ethertype)?;
-        sock.attach_filter(&filter(off))?;
-        Ok(WireTap {
+        let tap = WireTap {
             fd: register_readable(sock)?,
             family,
-        })
+        };
+        tap.set_vrid_filter(&[])?;
+        Ok(tap)
+    }
+
+    /// Kernel-side filter: incoming IP protocol 112 for these VRIDs only (see
+    /// [`vrid_filter`]).
+    pub fn set_vrid_filter(&self, vrids: &[u8]) -> io::Result<()> {
+        let site = FilterSite {
+            family: self.family,
+            ip_header: true,
+            packet_socket: true,
+        };
+        self.fd.get_ref().attach_filter(&vrid_filter(site, vrids))
     }
 
     /// Waits for the next VRRP packet; `None` for one too short to name its VRID.

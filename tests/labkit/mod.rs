@@ -178,12 +178,18 @@ impl Lab {
 
     /// Starts a command inside host `h`'s namespace, output to `<dir>/<log>`.
     pub fn spawn(&mut self, h: &str, log: &str, args: &[&str]) -> u32 {
+        self.spawn_env(h, log, args, &[])
+    }
+
+    /// Like `spawn`, with extra environment variables (e.g. `NOTIFY_SOCKET`).
+    pub fn spawn_env(&mut self, h: &str, log: &str, args: &[&str], env: &[(&str, &str)]) -> u32 {
         let ns = self.ns(h);
         let logf = fs::File::create(self.dir.join(log)).unwrap();
         let child = Command::new("ip")
             .args(["netns", "exec", &ns])
             .args(args)
             .env("VIPD_LOG", "info,vipd=debug")
+            .envs(env.iter().copied())
             .stdin(Stdio::null())
             .stdout(logf.try_clone().unwrap())
             .stderr(logf)

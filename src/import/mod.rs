@@ -1,0 +1,196 @@
+//! `vipd import-keepalived`: translate a keepalived.conf (VRRP part) into vipd's YAML.
+//!
+//! [`lexer`] turns the file (and whatever it `include`s) into a tree of statements with file
+//! and line; [`translate`] walks that tree and writes a commented YAML document, collecting
+//! what it could not translate as [`Finding`]s. The result is always checked with
+//! [`crate::config::parse_str`] before it is handed out.
+//!
+//! Exit status of the command ([`run`]): [`EXIT_COMPLETE`] (0) when everything was
+//! translated, [`EXIT_INCOMPLETE`] (3) when the YAML was written but something was listed
+//! as not translated, [`EXIT_ERROR`] (2) on a syntax error, an unreadable file, or when no
+//! valid vipd configuration can be produced (no usable `vrrp_instance`).
+
+pub mod lexer;
+mod translate;
+
+use std::fmt;
+use std::path::Path;
+
+pub use lexer::{LoadError, SyntaxError, shell_split};
+
+/// Everything was translated.
+pub const EXIT_COMPLETE: u8 = 0;
+/// Syntax error, unreadable file, or nothing vipd could run.
+pub const EXIT_ERROR: u8 = 2;
+/// The YAML was written, but something in the input was not translated (listed on stderr).
+pub const EXIT_INCOMPLETE: u8 = 3;
+
+/// Something in the input that was not translated (or a note about how it was).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Finding {
+    pub path: String,
+    /// 1-based line in `path`.
+    pub line: usize,
+    /// The keyword (with its name for named blocks, e.g. `vrrp_sync_group VG_1`).
+    pub keyword: String,
+    /// What to do instead (for untranslated items) or what was done (for notes).
+    pub message: String,
+    /// A note: translated, but with a remark worth reading. Does not affect the exit status.
+    pub note: bool,
+}
+
+impl fmt::Display for Finding {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let what = if self.note { "note" } else { "not translated" };
+        write!(
+            f,
+            "{}:{}: {}: {what}: {}",
+            self.path, self.line, self.keyword, self.message
+        )
+    }
+}
+
+/// A translation: the YAML document and what could not be (or was loosely) translated.
+#[derive(Clone, Debug)]
+pub struct Translation {
+    /// A commented vipd YAML document; it passes [`crate::config::parse_str`].
+    pub yaml: String,
+    /// Items not translated, in input order.
+    pub untranslated: Vec<Finding>,
+    /// Remarks on items that were translated.
+    pub notes: Vec<Finding>,
+}
+
+impl Translation {
+    /// True when nothing was left out.
+    pub fn is_complete(&self) -> bool {
+        self.untranslated.is_empty()
+    }
+
+    /// The exit status `vipd import-keepalived` uses for this translation.
+    pub fn exit_code(&self) -> u8 {
+        if self.is_complete() {
+            EXIT_COMPLETE
+        } else {
+            EXIT_INCOMPLETE
+        }
+    }
+}
+
+/// Why no translation could be produced.
+#[derive(Debug)]
+pub enum ImportError {
+    /// Unreadable file or syntax error.
+    Load(LoadError),
+    /// No vipd configuration could be produced; the findings say what was left out.
+    Nothing {
+        message: String,
+        untranslated: Vec<Finding>,
+    },
+    /// The generated YAML was rejected by vipd's validation (e.g. duplicate VRIDs, a value
+    /// keepalived would have refused too); the messages are vipd's, the YAML is attached.
+    Invalid {
+        yaml: String,
+        diagnostics: Vec<crate::config::Diagnostic>,
+        untranslated: Vec<Finding>,
+    },
+}
+
+impl fmt::Display for ImportError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ImportError::Load(e) => e.fmt(f),
+            ImportError::Nothing { message, .. } => f.write_str(message),
+            ImportError::Invalid { diagnostics, .. } => {
+                f.write_str("the translation is not a valid vipd configuration:")?;
+                for d in diagnostics.iter().filter(|d| !d.warning) {
+                    write!(f, "\n  {d}")?;
+                }
+                Ok(())
+            }
+        }
+    }
+}
+
+/// Translates the keepalived configuration at `path` (and the files it includes).
+pub fn import_file(path: &Path) -> Result<Translation, ImportError> {
+    let src = lexer::load(path).map_err(ImportError::Load)?;
+    from_source(&src)
+}
+
+/// Translates keepalived configuration text; `path` names it in messages and is the base for
+/// relative `include`s (which are read from disk).
+pub fn import_str(text: &str, path: &Path) -> Result<Translation, ImportError> {
+    let src = lexer::load_text(text, path).map_err(ImportError::Load)?;
+    from_source(&src)
+}
+
+fn from_source(src: &lexer::Source) -> Result<Translation, ImportError> {
+    let top =
+        lexer::tree(&src.lines, &src.files).map_err(|e| ImportError::Load(LoadError::Syntax(e)))?;
+    finish(translate::translate(src, &top))
+}
+
+fn finish(out: translate::Output) -> Result<Translation, ImportError> {
+    let Some(yaml) = out.yaml else {
+        return Err(ImportError::Nothing {
+            message: out.empty_reason,
+            untranslated: out.untranslated,
+        });
+    };
+    if let Err(diagnostics) = crate::config::parse_str(&yaml, "<translation>") {
+        return Err(ImportError::Invalid {
+            yaml,
+            diagnostics,
+            untranslated: out.untranslated,
+        });
+    }
+    Ok(Translation {
+        yaml,
+        untranslated: out.untranslated,
+        notes: out.notes,
+    })
+}
+
+/// The `vipd import-keepalived PATH` command: YAML on stdout, findings on stderr (one
+/// `path:line: keyword: not translated: what to do instead` per item); returns the exit status.
+pub fn run(path: &Path) -> u8 {
+    match import_file(path) {
+        Ok(t) => {
+            print!("{}", t.yaml);
+            let mut all: Vec<&Finding> = t.notes.iter().chain(&t.untranslated).collect();
+            all.sort_by(|a, b| (&a.path, a.line).cmp(&(&b.path, b.line)));
+            for f in all {
+                eprintln!("{f}");
+            }
+            if !t.is_complete() {
+                eprintln!(
+                    "{}: {} item{} not translated (see above); review before use",
+                    path.display(),
+                    t.untranslated.len(),
+                    if t.untranslated.len() == 1 { "" } else { "s" }
+                );
+            }
+            t.exit_code()
+        }
+        Err(e) => {
+            match &e {
+                ImportError::Nothing { untranslated, .. }
+                | ImportError::Invalid { untranslated, .. } => {
+                    for f in untranslated {
+                        eprintln!("{f}");
+                    }
+                }
+                ImportError::Load(_) => {}
+            }
+            if let ImportError::Invalid { yaml, .. } = &e {
+                eprintln!("--- translation (line numbers below refer to it):");
+                for (i, l) in yaml.lines().enumerate() {
+                    eprintln!("{:4} {l}", i + 1);
+                }
+            }
+            eprintln!("vipd import-keepalived: {e}");
+            EXIT_ERROR
+        }
+    }
+}

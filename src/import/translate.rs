@@ -1,0 +1,1320 @@
+//! keepalived statement tree -> vipd YAML text, with findings for what does not translate.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::net::IpAddr;
+
+use super::Finding;
+use super::lexer::{Source, Stmt, Word, shell_split};
+
+/// What [`translate`] produced.
+pub(crate) struct Output {
+    /// None when there is no instance to write (see `empty_reason`).
+    pub yaml: Option<String>,
+    pub empty_reason: String,
+    pub untranslated: Vec<Finding>,
+    pub notes: Vec<Finding>,
+}
+
+const DOCS: &str = "docs/migrating-from-keepalived.md";
+
+struct Cx<'a> {
+    files: &'a [String],
+    untranslated: Vec<Finding>,
+    notes: Vec<Finding>,
+}
+
+impl Cx<'_> {
+    fn finding(&self, st: &Stmt, keyword: &str, message: String, note: bool) -> Finding {
+        Finding {
+            path: self.files[st.file].clone(),
+            line: st.line,
+            keyword: keyword.to_owned(),
+            message,
+            note,
+        }
+    }
+
+    /// Records `keyword` at `st` as not translated, with what to do instead.
+    fn skip(&mut self, st: &Stmt, keyword: &str, advice: impl Into<String>) {
+        let f = self.finding(st, keyword, advice.into(), false);
+        self.untranslated.push(f);
+    }
+
+    fn note(&mut self, st: &Stmt, keyword: &str, msg: impl Into<String>) {
+        let f = self.finding(st, keyword, msg.into(), true);
+        self.notes.push(f);
+    }
+
+    /// `file:line` of a statement, for YAML comments.
+    fn at(&self, st: &Stmt) -> String {
+        let f = &self.files[st.file];
+        let short = f.rsplit('/').next().unwrap_or(f);
+        format!("{short}:{}", st.line)
+    }
+
+    /// An unknown or unsupported keyword inside a block.
+    fn unknown(&mut self, st: &Stmt, context: &str) {
+        let kw = st.keyword.text.clone();
+        let advice = advice_for(&kw).map(str::to_owned).unwrap_or_else(|| {
+            format!("vipd has no equivalent for this {context} keyword; remove it or see {DOCS}")
+        });
+        self.skip(st, &kw, advice);
+    }
+}
+
+/// What to do instead, for keywords people commonly have.
+fn advice_for(kw: &str) -> Option<&'static str> {
+    Some(match kw {
+        "vrrp_sync_group" => {
+            "vipd has no sync groups; give every instance of the group the same track_interfaces / track_scripts (weight 0) so they fail over together, and run group-level notify actions from each instance's notify hooks"
+        }
+        "virtual_server" | "virtual_server_group" | "real_server" => {
+            "vipd does VRRP only, no LVS/IPVS; keep the load balancer configured with ipvsadm (or keepalived -C for the checkers) and only move the VRRP part to vipd"
+        }
+        "static_ipaddress" | "static_routes" | "static_rules" => {
+            "configure static addresses, routes and rules with the host's network configuration (systemd-networkd, netplan, ifupdown)"
+        }
+        "virtual_routes" | "virtual_rules" => {
+            "vipd moves addresses only; add and remove the routes or rules from notify.master / notify.backup hooks"
+        }
+        "virtual_ipaddress_excluded" => {
+            "vipd puts every address in its adverts; list these under virtual_ipaddress (peers must then list them too) or add them from a notify.master hook"
+        }
+        "notification_email"
+        | "notification_email_from"
+        | "smtp_server"
+        | "smtp_connect_timeout"
+        | "smtp_alert"
+        | "smtp_helo_name" => {
+            "vipd sends no e-mail; alert on vipd's metrics (see alerts/) or send mail from notify hooks"
+        }
+        "vrrp_strict" => {
+            "vipd adds no iptables rules and always checks adverts as RFC 5798 says; remove it"
+        }
+        "use_vmac" | "vmac_xmit_base" => {
+            "vipd does not create VRRP MAC interfaces; the virtual address moves with gratuitous ARP / unsolicited NA"
+        }
+        "track_process" | "vrrp_track_process" => {
+            "use a check script instead, e.g. scripts.NAME.command: [\"/usr/bin/pgrep\", \"-x\", \"PROCESS\"]"
+        }
+        "track_bfd" | "bfd_instance" => {
+            "vipd has no BFD support; track the path with a check script"
+        }
+        "lvs_id" | "lvs_sync_daemon" | "lvs_flush" | "lvs_timeouts" => {
+            "vipd does no LVS; remove it"
+        }
+        "dont_track_primary" => {
+            "vipd always follows the interface's state (down puts the instance in Fault); there is no switch"
+        }
+        "notify_master_rx_lower_pri" | "notify_deleted" => {
+            "vipd has hooks only for master, backup, fault, stop and any; use notify.any and look at the state argument"
+        }
+        "garp_master_refresh_repeat" | "vrrp_garp_master_refresh_repeat" => {
+            "vipd sends garp.repeat announcements per refresh burst; set garp.repeat"
+        }
+        "vrrp_garp_interval" | "vrrp_gna_interval" | "garp_interval" | "gna_interval" => {
+            "vipd spaces announcements itself; remove it"
+        }
+        "debug"
+        | "vrrp_skip_check_adv_addr"
+        | "vrrp_check_unicast_src"
+        | "skip_check_adv_addr"
+        | "check_unicast_src" => "vipd has no such switch; remove it",
+        "mcast_src_ip" => {
+            "vipd sends multicast adverts from the interface's primary address; set the address on the interface (or use unicast_src with unicast_peers)"
+        }
+        "native_ipv6" => "vipd chooses the family from the virtual addresses; remove it",
+        _ => return None,
+    })
+}
+
+/// Seconds as keepalived writes them ("1", "0.5") -> a vipd duration ("1s", "500ms").
+fn secs(w: &str) -> Option<(String, u64)> {
+    let (int, frac) = w.split_once('.').unwrap_or((w, ""));
+    if int.is_empty() && frac.is_empty() {
+        return None;
+    }
+    if !int.chars().all(|c| c.is_ascii_digit()) || !frac.chars().all(|c| c.is_ascii_digit()) {
+        return None;
+    }
+    if frac.len() > 6 {
+        return None;
+    }
+    let int: u64 = if int.is_empty() { 0 } else { int.parse().ok()? };
+    let mut f = frac.to_owned();
+    while f.len() < 6 {
+        f.push('0');
+    }
+    let us = int.checked_mul(1_000_000)? + f.parse::<u64>().ok()?;
+    Some((fmt_us(us), us))
+}
+
+fn fmt_us(us: u64) -> String {
+    if us.is_multiple_of(1_000_000) {
+        format!("{}s", us / 1_000_000)
+    } else if us.is_multiple_of(1000) {
+        format!("{}ms", us / 1000)
+    } else {
+        format!("{us}us")
+    }
+}
+
+/// A YAML double-quoted string (JSON's form is valid YAML).
+fn q(s: &str) -> String {
+    serde_json::to_string(s).unwrap_or_else(|_| "\"\"".to_owned())
+}
+
+fn argv_yaml(v: &[String]) -> String {
+    let items: Vec<String> = v.iter().map(|s| q(s)).collect();
+    format!("[{}]", items.join(", "))
+}
+
+/// A name vipd accepts (`[A-Za-z0-9_.-]+`).
+fn sanitize(name: &str) -> String {
+    let s: String = name
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || "_.-".contains(c) {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    if s.is_empty() { "_".to_owned() } else { s }
+}
+
+/// keepalived reads a fixed number of words after most keywords and ignores the rest of the
+/// line (so `authentication { auth_type PASS auth_pass 1111 }` has no password for it). The
+/// translation does the same, and lists the ignored words.
+fn resplit(cx: &mut Cx, stmts: &[Stmt], arity: &[(&str, usize)]) -> Vec<Stmt> {
+    let mut out = Vec::new();
+    for st in stmts {
+        let mut st = st.clone();
+        let n = arity
+            .iter()
+            .find(|(k, _)| !st.keyword.quoted && *k == st.keyword.text)
+            .map(|(_, n)| *n);
+        if let Some(n) = n
+            && st.args.len() > n
+        {
+            let extra: Vec<String> = st.args.split_off(n).into_iter().map(|w| w.text).collect();
+            cx.skip(
+                &st,
+                &st.keyword.text,
+                format!(
+                    "keepalived ignores `{}` after it (one keyword per line); put each keyword on its own line",
+                    extra.join(" ")
+                ),
+            );
+        }
+        out.push(st);
+    }
+    out
+}
+
+/// One entry of a list block (`virtual_ipaddress`, `unicast_peer`, `track_*`): the head word
+/// and its options. Entries may share a line (`{ 10.0.0.1 10.0.0.2 }`).
+struct Item {
+    st: Stmt,
+    head: String,
+    opts: Vec<(String, Vec<String>)>,
+}
+
+fn items(cx: &mut Cx, owner: &Stmt, opts: &[(&str, usize)]) -> Vec<Item> {
+    let mut out = Vec::new();
+    let body = owner.block.clone().unwrap_or_default();
+    if owner.block.is_none() && !owner.args.is_empty() {
+        cx.skip(
+            owner,
+            &owner.keyword.text,
+            "expected a `{ ... }` block; keepalived ignores the words after this keyword",
+        );
+    }
+    for st in &body {
+        if st.block.is_some() {
+            cx.skip(
+                st,
+                &st.keyword.text,
+                format!("unexpected block inside `{}`", owner.keyword.text),
+            );
+            continue;
+        }
+        // One entry per line, as keepalived reads them: what follows the entry's options is
+        // ignored by keepalived, and listed here.
+        let words = &st.args;
+        let mut item = Item {
+            st: st.clone(),
+            head: st.keyword.text.clone(),
+            opts: Vec::new(),
+        };
+        let mut i = 0;
+        while i < words.len() {
+            let Some((k, n)) = opts
+                .iter()
+                .find(|(k, _)| !words[i].quoted && *k == words[i].text)
+            else {
+                break;
+            };
+            let args: Vec<String> = words[i + 1..]
+                .iter()
+                .take(*n)
+                .map(|w| w.text.clone())
+                .collect();
+            i += 1 + args.len();
+            item.opts.push(((*k).to_owned(), args));
+        }
+        if i < words.len() {
+            let rest: Vec<&str> = words[i..].iter().map(|w| w.text.as_str()).collect();
+            cx.skip(
+                st,
+                &format!("{} {}", owner.keyword.text, st.keyword.text),
+                format!(
+                    "keepalived ignores `{}` (one entry per line); put each entry on its own line",
+                    rest.join(" ")
+                ),
+            );
+        }
+        out.push(item);
+    }
+    out
+}
+
+#[derive(Default)]
+struct Globals {
+    router_id: Option<(String, Stmt)>,
+    script_user: Option<(String, Stmt)>,
+    version: Option<u8>,
+    garp_delay: Option<String>,
+    garp_repeat: Option<u64>,
+    garp_refresh: Option<String>,
+}
+
+struct Script {
+    yaml_name: String,
+    st: Stmt,
+    command: Option<Vec<String>>,
+    lines: Vec<String>,
+    comments: Vec<String>,
+}
+
+struct TrackFile {
+    path: Option<String>,
+    weight: Option<i64>,
+}
+
+fn int(w: &str) -> Option<i64> {
+    w.parse().ok()
+}
+
+/// A script string (or words) as argv. A command using shell syntax is run by `/bin/sh -c`.
+fn command_argv(cx: &mut Cx, st: &Stmt, words: &[Word]) -> Option<Vec<String>> {
+    let text = if words.len() == 1 {
+        words[0].text.clone()
+    } else {
+        words
+            .iter()
+            .map(|w| {
+                if w.quoted {
+                    format!("\"{}\"", w.text)
+                } else {
+                    w.text.clone()
+                }
+            })
+            .collect::<Vec<_>>()
+            .join(" ")
+    };
+    let kw = st.keyword.text.clone();
+    if text.contains(['|', '&', ';', '<', '>', '$', '`', '(', ')', '*']) {
+        cx.note(
+            st,
+            &kw,
+            format!(
+                "`{text}` uses shell syntax: translated as [\"/bin/sh\", \"-c\", ...] (keepalived 2.x runs it without a shell, splitting at spaces)"
+            ),
+        );
+        return Some(vec!["/bin/sh".into(), "-c".into(), text]);
+    }
+    match shell_split(&text) {
+        Some(v) if !v.is_empty() => Some(v),
+        Some(_) => {
+            cx.skip(st, &kw, "the command is empty; give a program");
+            None
+        }
+        None => {
+            cx.skip(
+                st,
+                &kw,
+                format!("unbalanced quotes in `{text}`; fix the quoting"),
+            );
+            None
+        }
+    }
+}
+
+pub(crate) fn translate(src: &Source, top: &[Stmt]) -> Output {
+    let mut cx = Cx {
+        files: &src.files,
+        untranslated: Vec::new(),
+        notes: Vec::new(),
+    };
+    for (file, line, pat) in &src.empty_includes {
+        cx.notes.push(Finding {
+            path: src.files[*file].clone(),
+            line: *line,
+            keyword: "include".into(),
+            message: format!("`{pat}` matches no file (keepalived ignores it too)"),
+            note: true,
+        });
+    }
+
+    // First pass: global_defs, vrrp_script, vrrp_track_file (instances may precede them).
+    let mut g = Globals::default();
+    let mut scripts: BTreeMap<String, Script> = BTreeMap::new();
+    let mut track_files: BTreeMap<String, (Stmt, TrackFile, usize)> = BTreeMap::new();
+    for (idx, st) in top.iter().enumerate() {
+        match st.keyword.text.as_str() {
+            "global_defs" => global_defs(&mut cx, st, &mut g),
+            "vrrp_script" => {
+                if let Some(s) = vrrp_script(&mut cx, st, &scripts) {
+                    let name = st.args[0].text.clone();
+                    scripts.insert(name, s);
+                }
+            }
+            "vrrp_track_file" => {
+                let Some(name) = st.args.first() else {
+                    cx.skip(st, "vrrp_track_file", "needs a name");
+                    continue;
+                };
+                let tf = vrrp_track_file(&mut cx, st);
+                track_files.insert(name.text.clone(), (st.clone(), tf, idx));
+            }
+            _ => {}
+        }
+    }
+    // Apply script_user to scripts without their own user.
+    if let Some((u, _)) = &g.script_user {
+        for s in scripts.values_mut() {
+            if !s.lines.iter().any(|l| l.starts_with("user:")) {
+                s.lines.push(format!("user: {}", q(u)));
+                s.comments
+                    .push("user from global_defs script_user".to_owned());
+            }
+        }
+    }
+
+    let mut instances: Vec<(String, String)> = Vec::new();
+    let mut used_names: Vec<String> = Vec::new();
+    let mut any_notify = false;
+    for (idx, st) in top.iter().enumerate() {
+        match st.keyword.text.as_str() {
+            "global_defs" | "vrrp_script" | "vrrp_track_file" => {}
+            "vrrp_instance" => {
+                if let Some((name, text, notify)) = vrrp_instance(
+                    &mut cx,
+                    st,
+                    &g,
+                    &scripts,
+                    (&track_files, idx),
+                    &mut used_names,
+                ) {
+                    any_notify |= notify;
+                    instances.push((name, text));
+                }
+            }
+            kw => {
+                let name = st
+                    .args
+                    .first()
+                    .map(|a| format!("{kw} {}", a.text))
+                    .unwrap_or_else(|| kw.to_owned());
+                let advice = advice_for(kw).map(str::to_owned).unwrap_or_else(|| {
+                    format!("not a keyword vipd knows at the top level; remove it or see {DOCS}")
+                });
+                cx.skip(st, &name, advice);
+            }
+        }
+    }
+    if let Some((u, st)) = g
+        .script_user
+        .as_ref()
+        .filter(|(u, _)| any_notify && u != "root")
+    {
+        cx.note(
+            st,
+            "script_user",
+            format!(
+                "keepalived runs notify scripts as `{u}`; vipd runs notify hooks as its own user (check scripts get `user: {u}`)"
+            ),
+        );
+    }
+
+    // Unreferenced track files are not lost silently.
+    for (name, (st, _, _)) in &track_files {
+        let used = top.iter().any(|i| {
+            i.keyword.text == "vrrp_instance"
+                && i.block.iter().flatten().any(|s| {
+                    s.keyword.text == "track_file"
+                        && s.block.iter().flatten().any(|t| {
+                            t.keyword.text == *name || t.args.iter().any(|a| a.text == *name)
+                        })
+                })
+        });
+        if !used {
+            cx.note(
+                st,
+                &format!("vrrp_track_file {name}"),
+                "not used by any vrrp_instance, so not translated (vipd's track_files live in the instance)",
+            );
+        }
+    }
+
+    cx.untranslated
+        .sort_by(|a, b| (&a.path, a.line).cmp(&(&b.path, b.line)));
+    if instances.is_empty() {
+        let empty_reason = format!(
+            "{}: no vrrp_instance could be translated, so there is no vipd configuration to write",
+            src.files.first().cloned().unwrap_or_default()
+        );
+        return Output {
+            yaml: None,
+            empty_reason,
+            untranslated: cx.untranslated,
+            notes: cx.notes,
+        };
+    }
+
+    let mut y = String::new();
+    let main = src.files.first().cloned().unwrap_or_default();
+    let _ = writeln!(y, "# vipd configuration translated from {main}");
+    let _ = writeln!(
+        y,
+        "# by `vipd import-keepalived`. Check it with `vipd check -c FILE`; see {DOCS}."
+    );
+    if src.files.len() > 1 {
+        let _ = writeln!(y, "# Included files: {}", src.files[1..].join(", "));
+    }
+    if cx.untranslated.is_empty() {
+        let _ = writeln!(y, "# Everything was translated.");
+    } else {
+        let _ = writeln!(
+            y,
+            "# NOT TRANSLATED ({} item{}, also listed on stderr):",
+            cx.untranslated.len(),
+            if cx.untranslated.len() == 1 { "" } else { "s" }
+        );
+        for f in &cx.untranslated {
+            let short = f.path.rsplit('/').next().unwrap_or(&f.path);
+            let _ = writeln!(y, "#   {short}:{}: {}: {}", f.line, f.keyword, f.message);
+        }
+    }
+    y.push('\n');
+    if let Some((id, st)) = &g.router_id {
+        let _ = writeln!(y, "# global_defs router_id ({})", cx.at(st));
+        let _ = writeln!(y, "router_id: {}", q(id));
+    } else {
+        let _ = writeln!(
+            y,
+            "# No router_id in global_defs: vipd uses the hostname, as keepalived does."
+        );
+    }
+    y.push('\n');
+    if scripts.is_empty() {
+        let _ = writeln!(y, "scripts: {{}}");
+    } else {
+        let _ = writeln!(y, "scripts:");
+        for s in scripts.values() {
+            let Some(cmd) = &s.command else { continue };
+            let _ = writeln!(y, "  {}:  # vrrp_script ({})", s.yaml_name, cx.at(&s.st));
+            for c in &s.comments {
+                let _ = writeln!(y, "    # {c}");
+            }
+            let _ = writeln!(y, "    command: {}", argv_yaml(cmd));
+            for l in &s.lines {
+                let _ = writeln!(y, "    {l}");
+            }
+        }
+    }
+    y.push('\n');
+    let _ = writeln!(y, "instances:");
+    for (_, text) in &instances {
+        y.push_str(text);
+    }
+    Output {
+        yaml: Some(y),
+        empty_reason: String::new(),
+        untranslated: cx.untranslated,
+        notes: cx.notes,
+    }
+}
+
+const GLOBAL_ARITY: &[(&str, usize)] = &[
+    ("router_id", 1),
+    ("script_user", usize::MAX),
+    ("enable_script_security", 0),
+    ("vrrp_version", 1),
+    ("vrrp_garp_master_delay", 1),
+    ("vrrp_garp_master_repeat", 1),
+    ("vrrp_garp_master_refresh", 1),
+];
+
+fn global_defs(cx: &mut Cx, st: &Stmt, g: &mut Globals) {
+    let body = resplit(cx, st.block.as_deref().unwrap_or_default(), GLOBAL_ARITY);
+    for s in &body {
+        let kw = s.keyword.text.as_str();
+        let arg = s.args.first().map(|a| a.text.clone());
+        match (kw, arg) {
+            ("router_id", Some(a)) => g.router_id = Some((a, s.clone())),
+            ("script_user", Some(a)) => {
+                if s.args.len() > 1 {
+                    cx.skip(
+                        s,
+                        "script_user",
+                        "the group is not translated: vipd runs scripts with the user's primary group",
+                    );
+                }
+                g.script_user = Some((a, s.clone()));
+            }
+            ("enable_script_security", _) => cx.note(
+                s,
+                kw,
+                "ignored: vipd always applies keepalived's script security rules to scripts and hooks run as root",
+            ),
+            ("vrrp_version", Some(a)) => match a.as_str() {
+                "2" => g.version = Some(2),
+                "3" => g.version = Some(3),
+                _ => cx.skip(s, kw, format!("`{a}` is not 2 or 3; fix the value")),
+            },
+            ("vrrp_garp_master_delay", Some(a)) => match secs(&a) {
+                Some((d, _)) => g.garp_delay = Some(d),
+                None => cx.skip(s, kw, format!("`{a}` is not a number of seconds")),
+            },
+            ("vrrp_garp_master_repeat", Some(a)) => match int(&a) {
+                Some(n) if (1..=100).contains(&n) => g.garp_repeat = Some(n as u64),
+                _ => cx.skip(s, kw, format!("`{a}`: vipd's garp.repeat is 1..100")),
+            },
+            ("vrrp_garp_master_refresh", Some(a)) => match secs(&a) {
+                Some((d, _)) => g.garp_refresh = Some(d),
+                None => cx.skip(s, kw, format!("`{a}` is not a number of seconds")),
+            },
+            (
+                "router_id" | "script_user" | "vrrp_version" | "vrrp_garp_master_delay"
+                | "vrrp_garp_master_repeat" | "vrrp_garp_master_refresh",
+                None,
+            ) => cx.skip(s, kw, "needs a value"),
+            _ => cx.unknown(s, "global_defs"),
+        }
+    }
+}
+
+const SCRIPT_ARITY: &[(&str, usize)] = &[
+    ("script", usize::MAX),
+    ("interval", 1),
+    ("timeout", 1),
+    ("weight", 2),
+    ("rise", 1),
+    ("fall", 1),
+    ("user", usize::MAX),
+    ("init_fail", 0),
+];
+
+fn vrrp_script(cx: &mut Cx, st: &Stmt, existing: &BTreeMap<String, Script>) -> Option<Script> {
+    let Some(name) = st.args.first() else {
+        cx.skip(st, "vrrp_script", "needs a name");
+        return None;
+    };
+    let kwname = format!("vrrp_script {}", name.text);
+    let mut yaml_name = sanitize(&name.text);
+    while existing.values().any(|s| s.yaml_name == yaml_name) {
+        yaml_name.push('_');
+    }
+    let mut s = Script {
+        yaml_name,
+        st: st.clone(),
+        command: None,
+        lines: Vec::new(),
+        comments: Vec::new(),
+    };
+    if s.yaml_name != name.text {
+        s.comments.push(format!("keepalived name: {}", name.text));
+    }
+    let body = resplit(cx, st.block.as_deref().unwrap_or_default(), SCRIPT_ARITY);
+    for b in &body {
+        let kw = b.keyword.text.as_str();
+        let a = b.args.first().map(|w| w.text.clone()).unwrap_or_default();
+        match kw {
+            "script" if !b.args.is_empty() => s.command = command_argv(cx, b, &b.args),
+            "interval" | "timeout" => match secs(&a) {
+                Some((d, us)) if us > 0 => s.lines.push(format!("{kw}: {d}")),
+                _ => cx.skip(b, kw, format!("`{a}` is not a positive number of seconds")),
+            },
+            "weight" => {
+                match int(&a) {
+                    Some(w) if (-253..=253).contains(&w) => s.lines.push(format!("weight: {w}")),
+                    _ => cx.skip(b, kw, format!("`{a}`: the weight must be -253..253")),
+                }
+                if b.args.len() > 1 {
+                    cx.skip(
+                        b,
+                        "weight ... reverse",
+                        "vipd has no `reverse`; negate the weight and invert the script's exit status",
+                    );
+                }
+            }
+            "rise" | "fall" => match int(&a) {
+                Some(n) if (1..=1000).contains(&n) => s.lines.push(format!("{kw}: {n}")),
+                _ => cx.skip(b, kw, format!("`{a}`: vipd accepts 1..1000")),
+            },
+            "user" if !b.args.is_empty() => {
+                s.lines.push(format!("user: {}", q(&a)));
+                if b.args.len() > 1 {
+                    cx.skip(
+                        b,
+                        "user (group)",
+                        "vipd runs the script with the user's primary group; make that the group you need",
+                    );
+                }
+            }
+            "init_fail" => s.lines.push("init_fail: true".to_owned()),
+            _ => cx.unknown(b, "vrrp_script"),
+        }
+    }
+    if s.command.is_none() {
+        cx.skip(
+            st,
+            &kwname,
+            "no usable `script`; the script and the instances' references to it are left out",
+        );
+        return None;
+    }
+    Some(s)
+}
+
+fn vrrp_track_file(cx: &mut Cx, st: &Stmt) -> TrackFile {
+    let mut tf = TrackFile {
+        path: None,
+        weight: None,
+    };
+    let body = resplit(
+        cx,
+        st.block.as_deref().unwrap_or_default(),
+        &[("file", 1), ("weight", 2), ("init_file", usize::MAX)],
+    );
+    for b in &body {
+        let kw = b.keyword.text.as_str();
+        let a = b.args.first().map(|w| w.text.clone()).unwrap_or_default();
+        match kw {
+            "file" if !a.is_empty() => tf.path = Some(a),
+            "weight" => {
+                match int(&a) {
+                    Some(w) if (-254..=254).contains(&w) => tf.weight = Some(w),
+                    _ => cx.skip(b, kw, format!("`{a}`: the weight must be -254..254")),
+                }
+                if b.args.len() > 1 {
+                    cx.skip(
+                        b,
+                        "weight ... reverse",
+                        "vipd has no `reverse`; negate the weight",
+                    );
+                }
+            }
+            "init_file" => cx.skip(
+                b,
+                kw,
+                "vipd does not create the file; a missing file counts as 0, so create it at boot (e.g. systemd-tmpfiles) if you need another value",
+            ),
+            _ => cx.unknown(b, "vrrp_track_file"),
+        }
+    }
+    tf
+}
+
+const INSTANCE_ARITY: &[(&str, usize)] = &[
+    ("state", 1),
+    ("interface", 1),
+    ("virtual_router_id", 1),
+    ("priority", 1),
+    ("advert_int", 1),
+    ("version", 1),
+    ("nopreempt", 0),
+    ("preempt", 0),
+    ("preempt_delay", 1),
+    ("unicast_src_ip", 1),
+    ("garp_master_delay", 1),
+    ("garp_master_repeat", 1),
+    ("garp_master_refresh", 1),
+    ("notify_master", usize::MAX),
+    ("notify_backup", usize::MAX),
+    ("notify_fault", usize::MAX),
+    ("notify_stop", usize::MAX),
+    ("notify", usize::MAX),
+    ("authentication", 0),
+    ("virtual_ipaddress", 0),
+    ("unicast_peer", 0),
+    ("track_script", 0),
+    ("track_interface", 0),
+    ("track_file", 0),
+];
+
+/// Translates one `vrrp_instance`; returns (name, YAML text, has notify hooks).
+fn vrrp_instance(
+    cx: &mut Cx,
+    st: &Stmt,
+    g: &Globals,
+    scripts: &BTreeMap<String, Script>,
+    (track_files, my_idx): (&BTreeMap<String, (Stmt, TrackFile, usize)>, usize),
+    used: &mut Vec<String>,
+) -> Option<(String, String, bool)> {
+    let Some(name) = st.args.first() else {
+        cx.skip(st, "vrrp_instance", "needs a name");
+        return None;
+    };
+    let kwname = format!("vrrp_instance {}", name.text);
+    let mut yname = sanitize(&name.text);
+    while used.contains(&yname) {
+        yname.push('_');
+    }
+    let mut comments: Vec<String> = Vec::new();
+    if yname != name.text {
+        comments.push(format!("keepalived name: {}", name.text));
+    }
+    let mut interface = None;
+    let mut vrid = None;
+    let mut priority: i64 = 100;
+    let mut version: Option<(u8, String)> = None;
+    let mut advert: Option<(String, u64, Stmt)> = None;
+    let mut preempt = true;
+    let mut preempt_delay = None;
+    let mut auth: Option<(Stmt, Option<String>, Option<String>)> = None;
+    let mut vips: Vec<(IpAddr, String, Stmt)> = Vec::new();
+    let mut peers: Vec<String> = Vec::new();
+    let mut src = None;
+    let mut t_ifaces: Vec<(String, Option<i64>, Stmt)> = Vec::new();
+    let mut t_scripts: Vec<String> = Vec::new();
+    let mut t_files: Vec<String> = Vec::new();
+    let mut notify: Vec<(&str, Vec<String>)> = Vec::new();
+    let mut garp_delay = g.garp_delay.clone();
+    let mut garp_repeat = g.garp_repeat;
+    let mut garp_refresh = g.garp_refresh.clone();
+
+    let body = resplit(cx, st.block.as_deref().unwrap_or_default(), INSTANCE_ARITY);
+    for b in &body {
+        let kw = b.keyword.text.as_str();
+        let a = b.args.first().map(|w| w.text.clone()).unwrap_or_default();
+        let needs_arg = INSTANCE_ARITY.iter().any(|(k, n)| *k == kw && *n > 0) && b.args.is_empty();
+        if needs_arg {
+            cx.skip(b, kw, "needs a value");
+            continue;
+        }
+        match kw {
+            "state" => match a.as_str() {
+                "MASTER" | "BACKUP" => comments.push(format!(
+                    "keepalived `state {a}` ({}) is only a starting hint: vipd starts as backup and the priority elects the master{}",
+                    cx.at(b),
+                    if a == "MASTER" {
+                        " (after Master_Down_Interval when no master is heard)"
+                    } else {
+                        ""
+                    }
+                )),
+                _ => cx.skip(b, kw, format!("`{a}` is not MASTER or BACKUP")),
+            },
+            "interface" => interface = Some(a),
+            "virtual_router_id" => match int(&a) {
+                Some(n) if (1..=255).contains(&n) => vrid = Some(n),
+                _ => cx.skip(b, kw, format!("`{a}`: must be 1..255")),
+            },
+            "priority" => match int(&a) {
+                Some(n) if (1..=255).contains(&n) => priority = n,
+                _ => cx.skip(b, kw, format!("`{a}`: must be 1..255; using 100")),
+            },
+            "version" => match a.as_str() {
+                "2" => version = Some((2, cx.at(b))),
+                "3" => version = Some((3, cx.at(b))),
+                _ => cx.skip(b, kw, format!("`{a}` is not 2 or 3")),
+            },
+            "advert_int" => match secs(&a) {
+                Some((d, us)) if us > 0 => advert = Some((d, us, b.clone())),
+                _ => cx.skip(b, kw, format!("`{a}` is not a positive number of seconds")),
+            },
+            "nopreempt" => preempt = false,
+            "preempt" => preempt = true,
+            "preempt_delay" => match secs(&a) {
+                Some((d, us)) if us <= 1_000_000_000 => preempt_delay = Some(d),
+                _ => cx.skip(b, kw, format!("`{a}`: must be 0..1000 seconds")),
+            },
+            "authentication" => {
+                let inner = resplit(
+                    cx,
+                    b.block.as_deref().unwrap_or_default(),
+                    &[("auth_type", 1), ("auth_pass", 1)],
+                );
+                let mut ty = None;
+                let mut pass = None;
+                for i in &inner {
+                    let v = i.args.first().map(|w| w.text.clone());
+                    match (i.keyword.text.as_str(), v) {
+                        ("auth_type", Some(v)) => ty = Some(v),
+                        ("auth_pass", Some(v)) => pass = Some(v),
+                        _ => cx.unknown(i, "authentication"),
+                    }
+                }
+                auth = Some((b.clone(), ty, pass));
+            }
+            "virtual_ipaddress" => {
+                let opts = [
+                    ("dev", 1),
+                    ("label", 1),
+                    ("scope", 1),
+                    ("brd", 1),
+                    ("broadcast", 1),
+                    ("preferred_lft", 1),
+                    ("valid_lft", 1),
+                    ("track_group", 1),
+                    ("no_track", 0),
+                    ("home", 0),
+                    ("nodad", 0),
+                    ("-nodad", 0),
+                    ("noprefixroute", 0),
+                    ("autojoin", 0),
+                ];
+                for it in items(cx, b, &opts) {
+                    let (addr_s, len) = match it.head.split_once('/') {
+                        Some((a, l)) => (a.to_owned(), Some(l.to_owned())),
+                        None => (it.head.clone(), None),
+                    };
+                    let Ok(addr) = addr_s.parse::<IpAddr>() else {
+                        cx.skip(
+                            &it.st,
+                            &format!("virtual_ipaddress {}", it.head),
+                            "not an address (ranges and names are not supported); list each address",
+                        );
+                        continue;
+                    };
+                    let max = if addr.is_ipv4() { 32 } else { 128 };
+                    let len = match len.as_deref().map(str::parse::<u8>) {
+                        None => max,
+                        Some(Ok(l)) if l <= max => l,
+                        _ => {
+                            cx.skip(
+                                &it.st,
+                                &format!("virtual_ipaddress {}", it.head),
+                                "bad prefix length",
+                            );
+                            continue;
+                        }
+                    };
+                    let mut extra = Vec::new();
+                    for (k, v) in &it.opts {
+                        let val = v.first().cloned().unwrap_or_default();
+                        let maps = match k.as_str() {
+                            "dev" => Some(&val) == interface.as_ref() || interface.is_none(),
+                            "scope" => val == "global" || val == "0",
+                            _ => false,
+                        };
+                        if k == "dev" && interface.is_none() {
+                            // checked once the interface is known
+                            extra.push((k.clone(), val.clone(), true));
+                        } else if !maps {
+                            extra.push((k.clone(), val.clone(), false));
+                        }
+                    }
+                    let text = format!("{addr}/{len}");
+                    let mut keep = true;
+                    for (k, val, deferred) in extra {
+                        if deferred {
+                            comments.push(format!("deferred-dev {val} {text}"));
+                            continue;
+                        }
+                        let advice = match k.as_str() {
+                            "dev" => {
+                                keep = false;
+                                format!(
+                                    "vipd puts every address on the instance's interface; make an instance on `{val}` for it"
+                                )
+                            }
+                            "label" => format!(
+                                "vipd adds addresses without a label; the address is translated, the label `{val}` is not (match on the address instead)"
+                            ),
+                            "scope" => format!(
+                                "vipd adds addresses with scope global; the address is translated, scope `{val}` is not"
+                            ),
+                            "no_track" => "vipd does not watch the virtual addresses; the address is translated".to_owned(),
+                            _ => format!(
+                                "vipd has no per-address `{k}`; the address is translated without it"
+                            ),
+                        };
+                        cx.skip(&it.st, &format!("virtual_ipaddress {} {k}", it.head), advice);
+                    }
+                    if keep {
+                        vips.push((addr, text, it.st.clone()));
+                    }
+                }
+            }
+            "unicast_src_ip" => match a.parse::<IpAddr>() {
+                Ok(ip) => src = Some(ip.to_string()),
+                Err(_) => cx.skip(b, kw, format!("`{a}` is not an address")),
+            },
+            "unicast_peer" => {
+                for it in items(cx, b, &[("min_ttl", 1), ("max_ttl", 1)]) {
+                    match it.head.parse::<IpAddr>() {
+                        Ok(ip) => peers.push(ip.to_string()),
+                        Err(_) => {
+                            cx.skip(
+                                &it.st,
+                                &format!("unicast_peer {}", it.head),
+                                "not an address",
+                            );
+                            continue;
+                        }
+                    }
+                    for (k, _) in &it.opts {
+                        cx.skip(
+                            &it.st,
+                            &format!("unicast_peer {} {k}", it.head),
+                            "vipd does not check the TTL of unicast adverts; the peer is translated without it",
+                        );
+                    }
+                }
+            }
+            "track_script" | "track_interface" | "track_file" => {
+                for it in items(cx, b, &[("weight", 1), ("reverse", 0)]) {
+                    let mut weight = None;
+                    for (k, v) in &it.opts {
+                        let val = v.first().cloned().unwrap_or_default();
+                        match k.as_str() {
+                            "weight" => match int(&val) {
+                                Some(w) if (-254..=254).contains(&w) => weight = Some(w),
+                                _ => cx.skip(
+                                    &it.st,
+                                    &format!("{kw} {} weight", it.head),
+                                    format!("`{val}` is not a weight"),
+                                ),
+                            },
+                            _ => cx.skip(
+                                &it.st,
+                                &format!("{kw} {} reverse", it.head),
+                                "vipd has no `reverse`; negate the weight (and for a script, invert its exit status)",
+                            ),
+                        }
+                    }
+                    match kw {
+                        "track_script" => {
+                            let Some(s) = scripts.get(&it.head) else {
+                                cx.skip(
+                                    &it.st,
+                                    &format!("track_script {}", it.head),
+                                    "no usable vrrp_script of this name (keepalived ignores it too)",
+                                );
+                                continue;
+                            };
+                            t_scripts.push(match weight {
+                                Some(w) => format!("{{name: {}, weight: {w}}}", s.yaml_name),
+                                None => s.yaml_name.clone(),
+                            });
+                        }
+                        "track_interface" => t_ifaces.push((it.head.clone(), weight, it.st.clone())),
+                        _ => {
+                            let Some((_, tf, tf_idx)) = track_files.get(&it.head) else {
+                                cx.skip(
+                                    &it.st,
+                                    &format!("track_file {}", it.head),
+                                    "no vrrp_track_file of this name (keepalived ignores it too)",
+                                );
+                                continue;
+                            };
+                            if *tf_idx > my_idx {
+                                cx.skip(
+                                    &it.st,
+                                    &format!("track_file {}", it.head),
+                                    "its vrrp_track_file comes after this instance, so keepalived ignores it; move the vrrp_track_file block above the instance",
+                                );
+                                continue;
+                            }
+                            let Some(path) = &tf.path else {
+                                cx.skip(
+                                    &it.st,
+                                    &format!("track_file {}", it.head),
+                                    "its vrrp_track_file has no `file`",
+                                );
+                                continue;
+                            };
+                            let w = weight.or(tf.weight).unwrap_or(1);
+                            t_files.push(format!("{{path: {}, weight: {w}}}", q(path)));
+                        }
+                    }
+                }
+            }
+            "notify_master" | "notify_backup" | "notify_fault" | "notify_stop" | "notify" => {
+                let key = match kw {
+                    "notify_master" => "master",
+                    "notify_backup" => "backup",
+                    "notify_fault" => "fault",
+                    "notify_stop" => "stop",
+                    _ => "any",
+                };
+                // `notify_x "cmd args" [user [group]]`; unquoted: the first word is the program.
+                let (cmd, rest) = b.args.split_at(1);
+                if let Some(argv) = command_argv(cx, b, cmd) {
+                    notify.retain(|(k, _)| *k != key);
+                    notify.push((key, argv));
+                }
+                if !rest.is_empty() {
+                    cx.skip(
+                        b,
+                        &format!("{kw} (user)"),
+                        "vipd runs notify hooks as its own user; switch user inside the hook (e.g. runuser) if needed",
+                    );
+                }
+            }
+            "garp_master_delay" => match secs(&a) {
+                Some((d, _)) => garp_delay = Some(d),
+                None => cx.skip(b, kw, format!("`{a}` is not a number of seconds")),
+            },
+            "garp_master_repeat" => match int(&a) {
+                Some(n) if (1..=100).contains(&n) => garp_repeat = Some(n as u64),
+                _ => cx.skip(b, kw, format!("`{a}`: vipd's garp.repeat is 1..100")),
+            },
+            "garp_master_refresh" => match secs(&a) {
+                Some((d, _)) => garp_refresh = Some(d),
+                None => cx.skip(b, kw, format!("`{a}` is not a number of seconds")),
+            },
+            _ => cx.unknown(b, "vrrp_instance"),
+        }
+    }
+
+    // Now that the interface is known, check `dev` options given before it.
+    let iface = interface.clone();
+    let mut kept_comments = Vec::new();
+    for c in comments {
+        if let Some(rest) = c.strip_prefix("deferred-dev ") {
+            let (dev, addr) = rest.split_once(' ').unwrap_or((rest, ""));
+            if Some(dev) != iface.as_deref() {
+                vips.retain(|(_, t, _)| t != addr);
+                cx.skip(
+                    st,
+                    &format!("virtual_ipaddress {addr} dev"),
+                    format!(
+                        "vipd puts every address on the instance's interface; make an instance on `{dev}` for it"
+                    ),
+                );
+            }
+        } else {
+            kept_comments.push(c);
+        }
+    }
+    let mut comments = kept_comments;
+
+    let Some(interface) = interface else {
+        cx.skip(st, &kwname, "has no `interface`; the instance is left out");
+        return None;
+    };
+    let Some(vrid) = vrid else {
+        cx.skip(
+            st,
+            &kwname,
+            "has no valid `virtual_router_id`; the instance is left out",
+        );
+        return None;
+    };
+    // Family: the first address decides (keepalived moves the others to excluded).
+    let Some(first_v6) = vips.first().map(|(a, _, _)| a.is_ipv6()) else {
+        cx.skip(
+            st,
+            &kwname,
+            "has no virtual_ipaddress; vipd needs at least one (move its tracking/notify to another instance)",
+        );
+        return None;
+    };
+    let mut vip_texts = Vec::new();
+    for (a, t, vst) in &vips {
+        if a.is_ipv6() != first_v6 {
+            cx.skip(
+                vst,
+                &format!("virtual_ipaddress {t}"),
+                "of the other address family than the instance's first address; vipd needs one instance per family: add an instance with its own vrid for it",
+            );
+        } else {
+            vip_texts.push(t.clone());
+        }
+    }
+
+    // Version: the instance's, else global vrrp_version, else keepalived's default 2.
+    let (mut ver, why) = match (&version, g.version) {
+        (Some((v, at)), _) => (*v, format!("version ({at})")),
+        (None, Some(v)) => (v, "global_defs vrrp_version".to_owned()),
+        (None, None) => (2, "keepalived's default: VRRPv2".to_owned()),
+    };
+    if first_v6 && ver == 2 {
+        ver = 3;
+        cx.note(
+            st,
+            &kwname,
+            "IPv6 addresses: version 3 (keepalived also uses VRRPv3 for IPv6)",
+        );
+    }
+    let mut lines: Vec<String> = Vec::new();
+    lines.push(format!("interface: {}", q(&interface)));
+    lines.push(format!("vrid: {vrid}"));
+    lines.push(format!("priority: {priority}"));
+    lines.push(format!(
+        "version: {ver}  # {why}; always written because vipd's default is 3"
+    ));
+    let (adv, adv_us) = advert
+        .as_ref()
+        .map(|(d, us, _)| (d.clone(), *us))
+        .unwrap_or(("1s".to_owned(), 1_000_000));
+    let adv = if ver == 2 && !adv_us.is_multiple_of(1_000_000) {
+        let rounded = adv_us.div_ceil(1_000_000).max(1);
+        if let Some((_, _, ast)) = &advert {
+            cx.skip(
+                ast,
+                "advert_int",
+                format!(
+                    "VRRPv2 carries whole seconds; written as {rounded}s. Use version 3 for sub-second intervals"
+                ),
+            );
+        }
+        format!("{rounded}s")
+    } else if ver == 3 && (!adv_us.is_multiple_of(10_000) || adv_us > 40_950_000) {
+        let cs = (adv_us.div_ceil(10_000)).clamp(1, 4095);
+        if let Some((_, _, ast)) = &advert {
+            cx.note(
+                ast,
+                "advert_int",
+                format!(
+                    "VRRPv3 carries centiseconds; written as {}",
+                    fmt_us(cs * 10_000)
+                ),
+            );
+        }
+        fmt_us(cs * 10_000)
+    } else {
+        adv
+    };
+    lines.push(format!(
+        "advert_interval: {adv}{}",
+        if advert.is_none() {
+            "  # keepalived's default advert_int 1"
+        } else {
+            ""
+        }
+    ));
+    if !preempt {
+        lines.push("preempt: false  # nopreempt".to_owned());
+    }
+    if let Some(d) = preempt_delay {
+        lines.push(format!("preempt_delay: {d}"));
+    }
+    if let Some((ast, ty, pass)) = auth {
+        let ty_u = ty.as_deref().map(str::to_ascii_uppercase);
+        match (ty_u.as_deref(), pass) {
+            (Some("PASS"), Some(p)) if ver == 2 => {
+                let mut p = p;
+                if p.len() > 8 {
+                    let mut cut = 8;
+                    while !p.is_char_boundary(cut) {
+                        cut -= 1;
+                    }
+                    p.truncate(cut);
+                    cx.note(
+                        &ast,
+                        "auth_pass",
+                        "longer than 8 bytes: keepalived uses only the first 8, and so does the translation",
+                    );
+                }
+                lines.push(format!("authentication: {{type: pass, password: {}}}", q(&p)));
+            }
+            (Some("PASS" | "AH"), _) if ver == 3 => cx.note(
+                &ast,
+                "authentication",
+                "ignored: VRRPv3 has no authentication (keepalived ignores it with version 3 too)",
+            ),
+            (Some("AH"), _) => cx.skip(
+                &ast,
+                "authentication auth_type AH",
+                "vipd does not implement IPsec AH; use auth_type PASS on every router (or none), or VRRPv3 on a protected segment",
+            ),
+            (Some("PASS"), None) => cx.skip(&ast, "authentication", "auth_type PASS without auth_pass"),
+            (t, _) => cx.skip(
+                &ast,
+                "authentication",
+                format!("auth_type {} is not PASS or AH", t.unwrap_or("(missing)")),
+            ),
+        }
+    }
+    lines.push("virtual_ipaddress:".to_owned());
+    for t in &vip_texts {
+        lines.push(format!("  - {}", q(t)));
+    }
+    if let Some(s) = src {
+        lines.push(format!("unicast_src: {}", q(&s)));
+    }
+    if !peers.is_empty() {
+        lines.push("unicast_peers:".to_owned());
+        for p in &peers {
+            lines.push(format!("  - {}", q(p)));
+        }
+    }
+    let mut t_iface_lines = Vec::new();
+    for (name, weight, tst) in &t_ifaces {
+        if *name == interface {
+            cx.note(
+                tst,
+                &format!("track_interface {name}"),
+                "left out: it is the instance's own interface, which keepalived ignores here and vipd always follows (down = Fault)",
+            );
+            continue;
+        }
+        t_iface_lines.push(match weight {
+            Some(w) => format!("{{name: {}, weight: {w}}}", q(name)),
+            None => q(name),
+        });
+    }
+    for (key, list) in [
+        ("track_interfaces", &t_iface_lines),
+        ("track_scripts", &t_scripts),
+        ("track_files", &t_files),
+    ] {
+        if !list.is_empty() {
+            lines.push(format!("{key}:"));
+            for e in list {
+                lines.push(format!("  - {e}"));
+            }
+        }
+    }
+    if !notify.is_empty() {
+        lines.push("notify:".to_owned());
+        for (k, argv) in &notify {
+            lines.push(format!("  {k}: {}", argv_yaml(argv)));
+        }
+    }
+    if garp_delay.is_some() || garp_repeat.is_some() || garp_refresh.is_some() {
+        let mut parts = Vec::new();
+        if let Some(d) = &garp_delay {
+            parts.push(format!("delay: {d}"));
+        }
+        if let Some(r) = garp_repeat {
+            parts.push(format!("repeat: {r}"));
+        }
+        if let Some(r) = &garp_refresh {
+            parts.push(format!("refresh: {r}"));
+        }
+        lines.push(format!("garp: {{{}}}", parts.join(", ")));
+    }
+    if priority == 255 {
+        comments.push("priority 255: this router owns the addresses (master at once)".to_owned());
+    }
+
+    used.push(yname.clone());
+    let mut text = String::new();
+    let _ = writeln!(text, "  {yname}:  # vrrp_instance ({})", cx.at(st));
+    for c in &comments {
+        let _ = writeln!(text, "    # {c}");
+    }
+    for l in &lines {
+        let _ = writeln!(text, "    {l}");
+    }
+    Some((yname, text, !notify.is_empty()))
+}

@@ -1,0 +1,250 @@
+//! OpenTelemetry: exports vipd's tracing spans (`vrrp.transition`, `vrrp.script`) as OTLP/HTTP
+//! protobuf to a collector (`otlp: {endpoint: ...}` or `OTEL_EXPORTER_OTLP_ENDPOINT`).
+//!
+//! Spans are batched by the SDK's own background thread (no tokio runtime needed) and sent with
+//! a blocking HTTP client over plain http; [`Guard`] flushes what is left at shutdown.
+
+use std::fmt;
+use std::time::Duration;
+
+use opentelemetry::KeyValue;
+use opentelemetry::trace::TracerProvider as _;
+use opentelemetry_otlp::{Protocol, WithExportConfig};
+use opentelemetry_sdk::Resource;
+use opentelemetry_sdk::trace::SdkTracerProvider;
+use tracing::Subscriber;
+use tracing_subscriber::Layer;
+use tracing_subscriber::filter::{LevelFilter, Targets};
+use tracing_subscriber::registry::LookupSpan;
+
+/// The standard variable read when the configuration has no `otlp` key.
+pub const ENDPOINT_ENV: &str = "OTEL_EXPORTER_OTLP_ENDPOINT";
+
+/// Path appended to the endpoint (the OTLP/HTTP traces path).
+pub const TRACES_PATH: &str = "/v1/traces";
+
+/// How long one export request may take.
+const EXPORT_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Why the exporter could not be set up.
+#[derive(Debug)]
+pub enum Error {
+    /// The endpoint is not an `http://host[:port]` URL.
+    Endpoint(String),
+    /// The OTLP exporter refused its configuration.
+    Build(String),
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Error::Endpoint(m) => write!(f, "otlp.endpoint: {m}"),
+            Error::Build(m) => write!(f, "cannot set up the OTLP exporter: {m}"),
+        }
+    }
+}
+
+impl std::error::Error for Error {}
+
+/// Checks an OTLP/HTTP endpoint, `http://host:port` (a base path is allowed; `/v1/traces` is
+/// appended). Returns it without a trailing `/`. `https://` is refused: vipd is built without TLS.
+pub fn parse_endpoint(s: &str) -> Result<String, String> {
+    let s = s.trim();
+    let example = "(e.g. `http://127.0.0.1:4318`)";
+    let rest = if let Some(r) = s.strip_prefix("http://") {
+        r
+    } else if s.starts_with("https://") {
+        return Err(format!(
+            "`{s}`: https is not supported (vipd is built without TLS); send to a local collector over http:// {example}"
+        ));
+    } else {
+        return Err(format!("`{s}` is not an http:// URL {example}"));
+    };
+    let (authority, path) = match rest.find(['/', '?', '#']) {
+        Some(i) => rest.split_at(i),
+        None => (rest, ""),
+    };
+    if path.contains(['?', '#']) {
+        return Err(format!(
+            "`{s}`: a query or fragment is not allowed {example}"
+        ));
+    }
+    if authority.contains('@') {
+        return Err(format!("`{s}`: credentials are not allowed {example}"));
+    }
+    let (host, port) = if let Some(v6) = authority.strip_prefix('[') {
+        match v6.split_once(']') {
+            Some((h, p)) if h.parse::<std::net::Ipv6Addr>().is_ok() => (h, p),
+            _ => return Err(format!("`{s}`: bad IPv6 host {example}")),
+        }
+    } else {
+        match authority.find(':') {
+            Some(i) => (&authority[..i], &authority[i..]),
+            None => (authority, ""),
+        }
+    };
+    if host.is_empty() {
+        return Err(format!("`{s}`: missing host {example}"));
+    }
+    if !authority.starts_with('[')
+        && !host
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '.' || c == '-' || c == '_')
+    {
+        return Err(format!("`{s}`: bad host `{host}` {example}"));
+    }
+    let Some(port) = port.strip_prefix(':') else {
+        return Err(format!("`{s}`: missing port {example}"));
+    };
+    match port.parse::<u16>() {
+        Ok(p) if p != 0 && !port.starts_with('+') => {}
+        _ => return Err(format!("`{s}`: bad port `{port}` {example}")),
+    }
+    Ok(s.trim_end_matches('/').to_owned())
+}
+
+/// The URL spans are POSTed to: the endpoint plus [`TRACES_PATH`].
+pub fn traces_url(endpoint: &str) -> String {
+    format!("{}{TRACES_PATH}", endpoint.trim_end_matches('/'))
+}
+
+/// The endpoint to export to: the configured one, else [`ENDPOINT_ENV`] when set and not empty.
+/// `Some(Err)` when the variable holds no valid endpoint.
+pub fn endpoint(configured: Option<&str>) -> Option<Result<String, Error>> {
+    if let Some(e) = configured {
+        return Some(parse_endpoint(e).map_err(Error::Endpoint));
+    }
+    let v = std::env::var(ENDPOINT_ENV).ok()?;
+    if v.trim().is_empty() {
+        return None;
+    }
+    Some(parse_endpoint(&v).map_err(|m| Error::Endpoint(format!("{ENDPOINT_ENV}: {m}"))))
+}
+
+/// Keeps the tracer provider alive; dropping it (or [`Guard::shutdown`]) exports the spans
+/// still queued and stops the batch thread. Drop it after the runtime has finished.
+pub struct Guard {
+    provider: Option<SdkTracerProvider>,
+}
+
+impl Guard {
+    /// Flushes and stops the exporter now, reporting a failure.
+    pub fn shutdown(mut self) -> Result<(), Error> {
+        match self.provider.take() {
+            Some(p) => p.shutdown().map_err(|e| Error::Build(e.to_string())),
+            None => Ok(()),
+        }
+    }
+}
+
+impl Drop for Guard {
+    fn drop(&mut self) {
+        if let Some(p) = self.provider.take()
+            && let Err(e) = p.shutdown()
+        {
+            eprintln!("vipd: exporting the last spans: {e}");
+        }
+    }
+}
+
+/// A tracing layer exporting vipd's spans (target `vipd`, level info and up; their events
+/// become span events) to `endpoint` (see [`parse_endpoint`]), with resource attributes
+/// `service.name=vipd`, `service.instance.id=<router_id>`, `service.version`.
+pub fn layer<S>(endpoint: &str, router_id: &str) -> Result<(impl Layer<S> + use<S>, Guard), Error>
+where
+    S: Subscriber + for<'a> LookupSpan<'a>,
+{
+    let endpoint = parse_endpoint(endpoint).map_err(Error::Endpoint)?;
+    let exporter = opentelemetry_otlp::SpanExporter::builder()
+        .with_http()
+        .with_protocol(Protocol::HttpBinary)
+        .with_endpoint(traces_url(&endpoint))
+        .with_timeout(EXPORT_TIMEOUT)
+        .build()
+        .map_err(|e| Error::Build(e.to_string()))?;
+    let resource = Resource::builder()
+        .with_service_name("vipd")
+        .with_attributes([
+            KeyValue::new("service.instance.id", router_id.to_owned()),
+            KeyValue::new("service.version", env!("CARGO_PKG_VERSION")),
+        ])
+        .build();
+    // with_batch_exporter: the SDK's batch span processor on its own thread.
+    let provider = SdkTracerProvider::builder()
+        .with_batch_exporter(exporter)
+        .with_resource(resource)
+        .build();
+    let tracer = provider.tracer("vipd");
+    // Only vipd's own spans: the exporter's HTTP client must not feed back into itself.
+    let only_vipd = Targets::new().with_target("vipd", LevelFilter::INFO);
+    let layer = tracing_opentelemetry::layer()
+        .with_tracer(tracer)
+        .with_threads(false)
+        .with_filter(only_vipd);
+    Ok((
+        layer,
+        Guard {
+            provider: Some(provider),
+        },
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn endpoints() {
+        assert_eq!(
+            parse_endpoint("http://127.0.0.1:4318").unwrap(),
+            "http://127.0.0.1:4318"
+        );
+        assert_eq!(
+            parse_endpoint(" http://collector.example:4318/ ").unwrap(),
+            "http://collector.example:4318"
+        );
+        assert_eq!(
+            parse_endpoint("http://[::1]:4318/otlp").unwrap(),
+            "http://[::1]:4318/otlp"
+        );
+        for bad in [
+            "127.0.0.1:4318",
+            "ftp://h:1",
+            "https://h:4318",
+            "http://:4318",
+            "http://h",
+            "http://h:",
+            "http://h:0",
+            "http://h:70000",
+            "http://h:43x",
+            "http://u@h:1",
+            "http://h h:1",
+            "http://[zz]:1",
+            "http://h:1/?q",
+        ] {
+            assert!(parse_endpoint(bad).is_err(), "{bad}");
+        }
+        assert_eq!(
+            traces_url("http://127.0.0.1:4318"),
+            "http://127.0.0.1:4318/v1/traces"
+        );
+        assert_eq!(traces_url("http://h:1/otlp/"), "http://h:1/otlp/v1/traces");
+    }
+
+    #[test]
+    fn layer_builds_outside_a_runtime_and_guard_shuts_down() {
+        use tracing_subscriber::layer::SubscriberExt;
+        let (otel, guard) =
+            layer::<tracing_subscriber::Registry>("http://127.0.0.1:9", "node-a").unwrap();
+        let subscriber = tracing_subscriber::registry().with(otel);
+        tracing::subscriber::with_default(subscriber, || {
+            let _s = tracing::info_span!("vrrp.transition", instance = "VI_1").entered();
+        });
+        // Nothing listens on port 9: the export fails, the shutdown still returns.
+        let _ = guard.shutdown();
+        assert!(matches!(
+            layer::<tracing_subscriber::Registry>("https://h:1", "n"),
+            Err(Error::Endpoint(_))
+        ));
+    }
+}

@@ -1,0 +1,557 @@
+//! `vipd import-keepalived`: realistic keepalived.conf files (tests/fixtures/keepalived/) are
+//! translated, the YAML passes vipd's own validation, and the values that decide the election
+//! (priority, version, interval, weights, argv, ...) come out as keepalived reads them. What
+//! cannot be translated is listed with its line and changes the exit status. No root needed.
+
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+use vipd::config::{Config, Family, InstanceConfig, TrackInterface, TrackScript, Version};
+use vipd::import::{self, ImportError, lexer};
+
+const VIPD: &str = env!("CARGO_BIN_EXE_vipd");
+
+fn fixture(rel: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/keepalived")
+        .join(rel)
+}
+
+/// Translates a fixture, checks the YAML with `parse_str`, returns the config and translation.
+fn translate(rel: &str) -> (Config, import::Translation) {
+    let t = import::import_file(&fixture(rel)).unwrap_or_else(|e| panic!("{rel}: {e}"));
+    let loaded = vipd::config::parse_str(&t.yaml, rel)
+        .unwrap_or_else(|d| panic!("{rel}: vipd rejects the translation: {d:?}\n{}", t.yaml));
+    (loaded.config, t)
+}
+
+fn inst<'a>(c: &'a Config, name: &str) -> &'a InstanceConfig {
+    c.instances
+        .get(name)
+        .unwrap_or_else(|| panic!("no instance {name}: {:?}", c.instances.keys()))
+}
+
+fn vips(i: &InstanceConfig) -> Vec<String> {
+    i.virtual_ipaddress
+        .iter()
+        .map(|v| format!("{}/{}", v.addr, v.prefix_len))
+        .collect()
+}
+
+fn argv(v: &[&str]) -> Option<Vec<String>> {
+    Some(v.iter().map(|s| s.to_string()).collect())
+}
+
+/// Runs the command; returns (exit status, stdout, stderr).
+fn cli(path: &Path) -> (i32, String, String) {
+    let out = Command::new(VIPD)
+        .arg("import-keepalived")
+        .arg(path)
+        .output()
+        .unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+fn ms(n: u64) -> Duration {
+    Duration::from_millis(n)
+}
+
+#[test]
+fn master_backup_with_pass_auth_and_weighted_check_script() {
+    for (host, prio, flag) in [("lb1", 100, "lb1.down"), ("lb2", 150, "lb2.down")] {
+        let (c, t) = translate(&format!("master-backup/{host}.conf"));
+        assert!(t.is_complete(), "{:?}", t.untranslated);
+        assert_eq!(c.router_id, host);
+        let s = &c.scripts["chk_haproxy"];
+        assert_eq!(
+            Some(s.command.clone()),
+            argv(&[
+                "/usr/bin/test",
+                "!",
+                "-e",
+                &format!("/tmp/vipd-import-lab/{flag}")
+            ])
+        );
+        assert_eq!(s.weight, -60);
+        assert_eq!((s.interval, s.timeout), (ms(1000), ms(1000)));
+        assert_eq!((s.rise, s.fall), (1, 1));
+        assert_eq!(s.user.as_deref(), Some("root"), "global script_user");
+        let i = inst(&c, "VI_WEB");
+        assert_eq!(i.interface, "eth0");
+        assert_eq!(i.vrid, 71);
+        assert_eq!(i.priority, prio);
+        assert_eq!(i.version, Version::V2, "keepalived's default version");
+        assert_eq!(i.advert_interval, ms(1000));
+        assert!(i.preempt);
+        assert_eq!(i.auth_pass.as_deref(), Some("s3cret"));
+        assert_eq!(vips(i), ["10.99.0.71/24"]);
+        assert_eq!(
+            i.track_scripts,
+            [TrackScript {
+                name: "chk_haproxy".into(),
+                weight: -60
+            }]
+        );
+        assert_eq!(
+            i.notify.master,
+            argv(&["/usr/bin/logger", "-t", "keepalived", "VI_WEB is master"])
+        );
+        assert_eq!(
+            i.notify.backup,
+            argv(&["/usr/bin/logger", "-t", "keepalived", "VI_WEB is backup"])
+        );
+        assert_eq!(i.garp.delay, ms(1000), "vrrp_garp_master_delay");
+        assert_eq!(i.garp.repeat, 5, "keepalived's and vipd's default");
+        // `state` is a hint, said so in a comment; `version` is always explicit.
+        let state = if prio == 150 { "MASTER" } else { "BACKUP" };
+        assert!(
+            t.yaml.contains(&format!(
+                "# keepalived `state {state}` ({host}.conf:21) is only a starting hint"
+            )),
+            "{}",
+            t.yaml
+        );
+        assert!(t.yaml.contains("    version: 2"), "{}", t.yaml);
+        assert!(
+            t.notes
+                .iter()
+                .any(|n| n.keyword == "enable_script_security" && n.line == 6),
+            "{:?}",
+            t.notes
+        );
+    }
+}
+
+#[test]
+fn dual_master_two_instances() {
+    let (a, ta) = translate("dual-master/lb1.conf");
+    let (b, tb) = translate("dual-master/lb2.conf");
+    assert!(ta.is_complete() && tb.is_complete());
+    for (c, p1, p2) in [(&a, 150, 100), (&b, 100, 150)] {
+        assert_eq!(c.instances.len(), 2);
+        let (i1, i2) = (inst(c, "VI_1"), inst(c, "VI_2"));
+        assert_eq!((i1.vrid, i2.vrid), (81, 82));
+        assert_eq!((i1.priority, i2.priority), (p1, p2));
+        for i in [i1, i2] {
+            assert_eq!(i.version, Version::V3, "global vrrp_version 3");
+            assert_eq!(i.advert_interval, ms(200));
+            assert_eq!(i.garp.delay, ms(1000));
+            assert_eq!(i.garp.repeat, 3);
+            assert!(i.track_interfaces.is_empty());
+        }
+        assert_eq!(vips(i1), ["10.99.0.81/24"]);
+        assert_eq!(vips(i2), ["10.99.0.82/24"]);
+    }
+}
+
+#[test]
+fn unicast_peers_and_nopreempt() {
+    for (host, prio, me, peer) in [
+        ("lb1", 150, "10.99.0.11", "10.99.0.12"),
+        ("lb2", 100, "10.99.0.12", "10.99.0.11"),
+    ] {
+        let (c, t) = translate(&format!("unicast/{host}.conf"));
+        assert!(t.is_complete(), "{:?}", t.untranslated);
+        let i = inst(&c, "VI_UC");
+        assert_eq!(i.priority, prio);
+        assert_eq!(i.version, Version::V3, "instance `version 3`");
+        assert_eq!(i.advert_interval, ms(100));
+        assert!(!i.preempt, "nopreempt");
+        assert_eq!(i.unicast_src, Some(me.parse::<IpAddr>().unwrap()));
+        assert_eq!(i.unicast_peers, [peer.parse::<IpAddr>().unwrap()]);
+        assert_eq!(vips(i), ["10.99.0.91/24"]);
+    }
+}
+
+#[test]
+fn ipv6_version_3() {
+    for (host, prio) in [("lb1", 100), ("lb2", 150)] {
+        let (c, t) = translate(&format!("ipv6-v3/{host}.conf"));
+        assert!(t.is_complete(), "{:?}", t.untranslated);
+        let i = inst(&c, "VI_6");
+        assert_eq!(i.family, Family::Ipv6);
+        assert_eq!(i.version, Version::V3);
+        assert_eq!(i.priority, prio);
+        assert_eq!(i.advert_interval, ms(100));
+        assert_eq!(i.preempt_delay, Duration::ZERO);
+        assert_eq!(vips(i), ["fd00:99::96/64"]);
+        assert_eq!(i.notify.any, argv(&["/usr/bin/logger", "-t", "keepalived"]));
+    }
+}
+
+#[test]
+fn includes_globs_comments_braces_one_line_blocks_and_quotes() {
+    let (c, t) = translate("includes/keepalived.conf");
+    assert!(t.is_complete(), "{:?}", t.untranslated);
+    assert_eq!(c.router_id, "edge 01", "quoted, comment after it");
+    // scripts/check_*.inc
+    let web = &c.scripts["chk_web"];
+    assert_eq!(
+        Some(web.command.clone()),
+        argv(&[
+            "/usr/bin/curl",
+            "-fsS",
+            "--max-time",
+            "1",
+            "http://127.0.0.1/health check"
+        ])
+    );
+    assert_eq!((web.interval, web.timeout), (ms(2000), ms(1000)));
+    assert_eq!((web.rise, web.fall, web.weight), (2, 3, -30));
+    assert_eq!(web.user.as_deref(), Some("nobody"));
+    let db = &c.scripts["chk_db"];
+    assert_eq!(
+        Some(db.command.clone()),
+        argv(&["/usr/bin/pg_isready", "-q", "-h", "db host"]),
+        "a one-line vrrp_script block"
+    );
+    assert_eq!((db.interval, db.weight), (ms(1000), 0), "defaults");
+    // conf.d/*.conf, in name order; .hidden.conf and README are not included.
+    assert_eq!(
+        c.instances.keys().collect::<Vec<_>>(),
+        ["VI_DB", "VI_WEB"],
+        "{}",
+        t.yaml
+    );
+    let w = inst(&c, "VI_WEB");
+    assert_eq!((w.vrid, w.priority), (51, 120));
+    assert_eq!(w.version, Version::V2, "global vrrp_version 2");
+    assert_eq!(w.auth_pass.as_deref(), Some("pa ss"));
+    assert_eq!(vips(w), ["10.99.1.10/24"]);
+    assert_eq!(
+        w.track_scripts,
+        [TrackScript {
+            name: "chk_web".into(),
+            weight: -40
+        }],
+        "the instance's weight overrides the script's"
+    );
+    assert_eq!(
+        w.track_interfaces,
+        [
+            TrackInterface {
+                name: "eth1".into(),
+                weight: Some(-20)
+            },
+            TrackInterface {
+                name: "eth2".into(),
+                weight: None
+            }
+        ]
+    );
+    assert_eq!(w.garp.repeat, 2);
+    assert_eq!(
+        w.garp.refresh,
+        ms(60_000),
+        "global vrrp_garp_master_refresh"
+    );
+    let d = inst(&c, "VI_DB");
+    assert_eq!(d.priority, 100, "keepalived's default priority");
+    assert_eq!(d.advert_interval, ms(3000));
+    assert!(!d.preempt);
+    assert_eq!(d.preempt_delay, ms(2500));
+    assert_eq!(vips(d), ["10.99.1.20/24", "10.99.1.21/32"]);
+    assert_eq!(
+        d.track_scripts,
+        [TrackScript {
+            name: "chk_db".into(),
+            weight: 0
+        }]
+    );
+    assert_eq!(d.track_files.len(), 1);
+    assert_eq!(
+        d.track_files[0].path,
+        Path::new("/run/keepalived/db_weight")
+    );
+    assert_eq!(d.track_files[0].weight, 2);
+    assert_eq!(
+        d.notify.any,
+        argv(&["/usr/local/bin/ka-notify.sh", "--cluster", "db main"])
+    );
+    assert_eq!(d.notify.fault, argv(&["/usr/local/bin/ka-fault.sh"]));
+    // The include that matches nothing is a note (keepalived ignores it too): exit 0.
+    let (code, out, err) = cli(&fixture("includes/keepalived.conf"));
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(out, t.yaml);
+    assert!(
+        err.contains(
+            "includes/keepalived.conf:12: include: note: `missing/*.conf` matches no file"
+        ),
+        "{err}"
+    );
+}
+
+#[test]
+fn untranslated_items_are_listed_with_lines_and_exit_3() {
+    let path = fixture("untranslated/keepalived.conf");
+    let (code, out, err) = cli(&path);
+    assert_eq!(code, 3, "{err}");
+    let p = path.display().to_string();
+    for (line, what) in [
+        (3, "notification_email"),
+        (6, "notification_email_from"),
+        (7, "smtp_server"),
+        (9, "vrrp_strict"),
+        (12, "vrrp_sync_group VG_1"),
+        (21, "weight ... reverse"),
+        (30, "authentication auth_type AH"),
+        (35, "virtual_ipaddress 10.99.2.1/24 label"),
+        (36, "virtual_ipaddress 10.99.2.2/24 dev"),
+        (38, "virtual_ipaddress_excluded"),
+        (44, "smtp_alert"),
+        (57, "static_ipaddress"),
+        (61, "virtual_server 10.99.2.1"),
+    ] {
+        let want = format!("{p}:{line}: {what}: not translated: ");
+        assert!(
+            err.lines().any(|l| l.starts_with(&want)),
+            "missing `{want}` in:\n{err}"
+        );
+    }
+    // Every finding line has the documented shape and a non-empty advice.
+    let findings: Vec<&str> = err
+        .lines()
+        .filter(|l| {
+            l.strip_prefix(&format!("{p}:"))
+                .is_some_and(|r| r.starts_with(|c: char| c.is_ascii_digit()))
+        })
+        .collect();
+    assert_eq!(
+        findings
+            .iter()
+            .filter(|l| l.contains(": not translated: "))
+            .count(),
+        13,
+        "{err}"
+    );
+    for l in &findings {
+        let rest = l.strip_prefix(&format!("{p}:")).unwrap();
+        let (n, rest) = rest.split_once(": ").unwrap();
+        assert!(n.parse::<usize>().is_ok(), "{l}");
+        let advice = rest.split_once(": not translated: ").map(|x| x.1);
+        assert!(advice.is_some_and(|a| a.len() > 10), "{l}");
+    }
+    // The translation is still valid and keeps what maps.
+    let c = vipd::config::parse_str(&out, "out").unwrap().config;
+    assert_eq!(c.router_id, "LVS_A");
+    let a = inst(&c, "VI_A");
+    assert_eq!(
+        vips(a),
+        ["10.99.2.1/24"],
+        "the dev eth1 address is left out"
+    );
+    assert_eq!(a.auth_pass, None, "AH is not translated");
+    assert_eq!(inst(&c, "VI_B").priority, 150);
+    assert!(
+        out.contains("# NOT TRANSLATED (13 items"),
+        "the YAML says so too: {out}"
+    );
+}
+
+/// Writes `text` to a temporary keepalived.conf and translates it.
+fn import_text(text: &str) -> (tempfile::TempDir, Result<import::Translation, ImportError>) {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("keepalived.conf");
+    std::fs::write(&p, text).unwrap();
+    let r = import::import_file(&p);
+    (dir, r)
+}
+
+const MINIMAL: &str = "vrrp_instance VI_1 {\n interface eth0\n virtual_router_id 7\n virtual_ipaddress {\n  10.99.0.7/24\n }\n}\n";
+
+#[test]
+fn minimal_instance_gets_keepalived_defaults_explicitly() {
+    let (_d, r) = import_text(MINIMAL);
+    let t = r.unwrap();
+    assert!(t.is_complete());
+    let c = vipd::config::parse_str(&t.yaml, "x").unwrap().config;
+    let i = inst(&c, "VI_1");
+    assert_eq!(i.version, Version::V2, "keepalived's default, not vipd's 3");
+    assert_eq!((i.priority, i.advert_interval), (100, ms(1000)));
+    assert!(t.yaml.contains("version: 2"));
+    assert!(t.yaml.contains("priority: 100"));
+}
+
+#[test]
+fn comments_after_values_and_quotes_keep_comment_characters() {
+    let text = "global_defs { router_id \"a#b!c\" }   # trailing\n\
+                vrrp_instance VI_1 { ! bang comment\n interface eth0 # here\n virtual_router_id 9! no space\n priority 120#x\n virtual_ipaddress { 10.99.0.9 } # done\n}\n";
+    let (_d, r) = import_text(text);
+    let t = r.unwrap();
+    let c = vipd::config::parse_str(&t.yaml, "x").unwrap().config;
+    assert_eq!(c.router_id, "a#b!c");
+    let i = inst(&c, "VI_1");
+    assert_eq!((i.vrid, i.priority), (9, 120));
+    assert_eq!(vips(i), ["10.99.0.9/32"]);
+}
+
+#[test]
+fn several_keywords_on_one_line_are_read_as_keepalived_reads_them() {
+    // keepalived 2.2.7 takes one keyword per line: `auth_pass` here is ignored, so it runs
+    // without authentication; the import does the same and says so.
+    let text = "vrrp_instance VI_1 {\n interface eth0\n virtual_router_id 9\n authentication { auth_type PASS auth_pass 1111 }\n virtual_ipaddress { 10.99.0.9 10.99.0.10 }\n}\n";
+    let (_d, r) = import_text(text);
+    let t = r.unwrap();
+    assert!(!t.is_complete());
+    let kws: Vec<(usize, &str)> = t
+        .untranslated
+        .iter()
+        .map(|f| (f.line, f.keyword.as_str()))
+        .collect();
+    assert!(kws.contains(&(4, "auth_type")), "{kws:?}");
+    assert!(kws.contains(&(4, "authentication")), "{kws:?}");
+    assert!(kws.contains(&(5, "virtual_ipaddress 10.99.0.9")), "{kws:?}");
+    let c = vipd::config::parse_str(&t.yaml, "x").unwrap().config;
+    let i = inst(&c, "VI_1");
+    assert_eq!(i.auth_pass, None);
+    assert_eq!(vips(i), ["10.99.0.9/32"]);
+}
+
+#[test]
+fn shell_syntax_in_a_script_runs_through_sh() {
+    let text = "vrrp_script chk { script \"pidof nginx || exit 1\"\n}\n".to_owned() + MINIMAL;
+    let (_d, r) = import_text(&text);
+    let t = r.unwrap();
+    let c = vipd::config::parse_str(&t.yaml, "x").unwrap().config;
+    assert_eq!(
+        Some(c.scripts["chk"].command.clone()),
+        argv(&["/bin/sh", "-c", "pidof nginx || exit 1"])
+    );
+    assert!(t.notes.iter().any(|n| n.keyword == "script" && n.line == 1));
+}
+
+#[test]
+fn fractional_v2_interval_is_rounded_and_listed() {
+    let text = MINIMAL.replace(" interface eth0\n", " interface eth0\n advert_int 0.5\n");
+    let (_d, r) = import_text(&text);
+    let t = r.unwrap();
+    assert_eq!(t.exit_code(), import::EXIT_INCOMPLETE);
+    assert_eq!(t.untranslated[0].keyword, "advert_int");
+    assert_eq!(t.untranslated[0].line, 3);
+    let c = vipd::config::parse_str(&t.yaml, "x").unwrap().config;
+    assert_eq!(inst(&c, "VI_1").advert_interval, ms(1000));
+}
+
+#[test]
+fn unknown_keywords_and_missing_references_are_listed() {
+    let text = MINIMAL.replace(
+        " interface eth0\n",
+        " interface eth0\n use_vmac\n frobnicate 3\n track_script {\n  nope\n }\n track_interface {\n  eth0\n }\n",
+    );
+    let (_d, r) = import_text(&text);
+    let t = r.unwrap();
+    let kws: Vec<(usize, &str)> = t
+        .untranslated
+        .iter()
+        .map(|f| (f.line, f.keyword.as_str()))
+        .collect();
+    assert_eq!(
+        kws,
+        [(3, "use_vmac"), (4, "frobnicate"), (6, "track_script nope")]
+    );
+    // keepalived ignores tracking the instance's own interface; the import leaves it out too.
+    assert!(
+        t.notes
+            .iter()
+            .any(|n| n.keyword == "track_interface eth0" && n.line == 9),
+        "{:?}",
+        t.notes
+    );
+    let c = vipd::config::parse_str(&t.yaml, "x").unwrap().config;
+    assert!(inst(&c, "VI_1").track_interfaces.is_empty());
+}
+
+#[test]
+fn syntax_errors_and_unreadable_files_exit_2() {
+    let dir = tempfile::tempdir().unwrap();
+    for (name, text, want) in [
+        (
+            "open.conf",
+            "vrrp_instance VI_1 {\n interface eth0\n",
+            ":1: block `vrrp_instance` is never closed",
+        ),
+        (
+            "close.conf",
+            "global_defs {\n}\n}\n",
+            ":3: `}` without a matching `{`",
+        ),
+        (
+            "quote.conf",
+            "global_defs {\n router_id \"x\n}\n",
+            ":2: unterminated quoted string",
+        ),
+        (
+            "brace.conf",
+            "{\n}\n",
+            ":1: `{` without a keyword before it",
+        ),
+        (
+            "nothing.conf",
+            "global_defs {\n router_id x\n}\n",
+            "no vrrp_instance could be translated",
+        ),
+        (
+            "badinc.conf",
+            "include /nonexistent/vipd-import.conf\n",
+            "cannot read",
+        ),
+    ] {
+        let p = dir.path().join(name);
+        std::fs::write(&p, text).unwrap();
+        let (code, out, err) = cli(&p);
+        assert_eq!(code, 2, "{name}: {err}");
+        assert!(out.is_empty(), "{name}: nothing on stdout: {out}");
+        assert!(err.contains(want), "{name}: {err}");
+    }
+    let (code, _, err) = cli(&dir.path().join("missing.conf"));
+    assert_eq!(code, 2);
+    assert!(err.contains("cannot read"), "{err}");
+}
+
+#[test]
+fn a_translation_vipd_rejects_exits_2_with_its_messages() {
+    // Two instances with the same VRID on one interface: keepalived refuses this too.
+    let text = format!(
+        "{MINIMAL}{}",
+        MINIMAL
+            .replace("VI_1", "VI_2")
+            .replace("10.99.0.7", "10.99.0.8")
+    );
+    let (_d, r) = import_text(&text);
+    match r {
+        Err(ImportError::Invalid { diagnostics, .. }) => {
+            assert!(!diagnostics.is_empty());
+        }
+        other => panic!("expected Invalid, got {other:?}"),
+    }
+}
+
+#[test]
+fn lexer_globs_and_shell_words() {
+    assert!(lexer::glob_match("*.conf", "10-web.conf"));
+    assert!(!lexer::glob_match("*.conf", "README"));
+    assert!(lexer::glob_match("check_?.inc", "check_a.inc"));
+    assert!(lexer::glob_match("[0-9]*", "10-web.conf"));
+    assert!(!lexer::glob_match("[!0-9]*", "10-web.conf"));
+    assert_eq!(
+        import::shell_split(r#"a 'b c' "d \"e\"" f\ g"#),
+        Some(vec![
+            "a".into(),
+            "b c".into(),
+            "d \"e\"".into(),
+            "f g".into()
+        ])
+    );
+    assert_eq!(import::shell_split("a 'b"), None);
+    let lines = lexer::tokenize("a {b} \"c d\" # x\n\n! y\nz", 0, "f").unwrap();
+    assert_eq!(lines.len(), 2);
+    assert_eq!(lines[1].line, 4);
+    let words: Vec<&str> = lines[0].words.iter().map(|w| w.text.as_str()).collect();
+    assert_eq!(words, ["a", "{", "b", "}", "c d"]);
+}

@@ -1,0 +1,262 @@
+//! The Debian package: `cargo deb` (cargo-deb, installed by .ci/run) builds it from
+//! `[package.metadata.deb]`, the test unpacks it into a scratch root with `dpkg -x` and checks
+//! what an operator gets: the binary (runs), the systemd unit, the example configuration as
+//! a conffile, dashboards and alerts, docs, and a postinst creating the `vipd` system user
+//! (idempotent). Fails (never skips) when cargo-deb or dpkg is missing.
+//!
+//! The release build goes to `target/package` (its own target directory, so it neither waits
+//! on nor invalidates the test build); the first run takes a few minutes, later ones seconds.
+
+use std::fs;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+const ROOT: &str = env!("CARGO_MANIFEST_DIR");
+const VERSION: &str = env!("CARGO_PKG_VERSION");
+
+fn run(cmd: &mut Command) -> String {
+    let out = cmd
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"));
+    assert!(
+        out.status.success(),
+        "{cmd:?} failed ({}):\n{}{}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn cargo() -> String {
+    std::env::var("CARGO").unwrap_or_else(|_| "cargo".into())
+}
+
+/// Builds the .deb into `dir` and returns its path.
+fn build_deb(dir: &Path) -> PathBuf {
+    let has_cargo_deb = Command::new(cargo())
+        .args(["deb", "--version"])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    assert!(
+        has_cargo_deb,
+        "cargo-deb is missing: install it with `cargo install cargo-deb --locked` \
+         (.ci/run does)"
+    );
+    for tool in ["dpkg", "dpkg-deb"] {
+        assert!(
+            Command::new(tool).arg("--version").output().is_ok(),
+            "the package test needs `{tool}` (Debian's dpkg package)"
+        );
+    }
+    let started = std::time::Instant::now();
+    run(Command::new(cargo())
+        .args(["deb", "--locked", "--output"])
+        .arg(dir)
+        .env("CARGO_TARGET_DIR", Path::new(ROOT).join("target/package"))
+        .current_dir(ROOT));
+    eprintln!("cargo deb took {:?}", started.elapsed());
+    let debs: Vec<PathBuf> = fs::read_dir(dir)
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|x| x == "deb"))
+        .collect();
+    assert_eq!(debs.len(), 1, "one .deb in {}: {debs:?}", dir.display());
+    debs.into_iter().next().unwrap()
+}
+
+fn repo_file(rel: &str) -> String {
+    fs::read_to_string(Path::new(ROOT).join(rel)).unwrap_or_else(|e| panic!("{rel}: {e}"))
+}
+
+#[test]
+fn deb_package_installs_what_an_operator_needs() {
+    let tmp = tempfile::tempdir().unwrap();
+    let deb = build_deb(&tmp.path().join("out"));
+    let name = deb.file_name().unwrap().to_string_lossy().into_owned();
+    assert!(
+        name.starts_with(&format!("vipd_{VERSION}-1_")),
+        "package file name: {name}"
+    );
+
+    // Control information.
+    let info = run(Command::new("dpkg").arg("-I").arg(&deb));
+    assert!(info.contains("Package: vipd"), "{info}");
+    assert!(info.contains(&format!("Version: {VERSION}-1")), "{info}");
+    let depends = info
+        .lines()
+        .find(|l| l.trim_start().starts_with("Depends:"))
+        .unwrap_or_else(|| panic!("no Depends: {info}"));
+    assert!(
+        depends.contains("adduser"),
+        "postinst uses adduser: {depends}"
+    );
+    let conffiles = run(Command::new("dpkg").arg("-I").arg(&deb).arg("conffiles"));
+    assert_eq!(
+        conffiles.lines().map(str::trim).collect::<Vec<_>>(),
+        ["/etc/vipd/vipd.yaml"],
+        "conffiles"
+    );
+    let postinst = run(Command::new("dpkg").arg("-I").arg(&deb).arg("postinst"));
+    assert!(
+        postinst.contains("adduser --system --group --no-create-home"),
+        "{postinst}"
+    );
+    assert!(
+        !postinst.contains("#DEBHELPER#") && postinst.contains("deb-systemd-helper"),
+        "cargo-deb fills in its systemd snippet"
+    );
+    assert_eq!(
+        postinst.matches("deb-systemd-helper update-state").count(),
+        1,
+        "one snippet: {postinst}"
+    );
+    let pi = tmp.path().join("postinst");
+    fs::write(&pi, &postinst).unwrap();
+    run(Command::new("sh").arg("-n").arg(&pi));
+
+    // File list: owners and modes.
+    let list = run(Command::new("dpkg").arg("-c").arg(&deb));
+    let entry = |path: &str| {
+        list.lines()
+            .find(|l| l.ends_with(&format!(" .{path}")))
+            .unwrap_or_else(|| panic!("{path} not in the package:\n{list}"))
+            .to_owned()
+    };
+    let bin = entry("/usr/bin/vipd");
+    let owned_by_root = |e: &str| e.contains(" root/root ") || e.contains(" 0/0 ");
+    assert!(
+        bin.starts_with("-rwxr-xr-x ") && owned_by_root(&bin),
+        "{bin}"
+    );
+    for f in [
+        "/usr/lib/systemd/system/vipd.service",
+        "/etc/vipd/vipd.yaml",
+        "/usr/share/vipd/vipd.json",
+        "/usr/share/vipd/vipd.rules.yml",
+        "/usr/share/doc/vipd/README.md",
+        "/usr/share/doc/vipd/configuration.md",
+        "/usr/share/doc/vipd/runbook.md",
+        "/usr/share/doc/vipd/copyright",
+    ] {
+        let e = entry(f);
+        assert!(e.starts_with("-rw-r--r-- ") && owned_by_root(&e), "{e}");
+    }
+
+    // Unpacked into a scratch root.
+    let root = tmp.path().join("root");
+    run(Command::new("dpkg").arg("-x").arg(&deb).arg(&root));
+    let bin = root.join("usr/bin/vipd");
+    let mode = fs::metadata(&bin).unwrap().permissions().mode();
+    assert_eq!(mode & 0o111, 0o111, "executable: {mode:o}");
+    let v = run(Command::new(&bin).arg("--version"));
+    assert_eq!(v.trim(), format!("vipd {VERSION}"));
+
+    let unit = fs::read_to_string(root.join("usr/lib/systemd/system/vipd.service")).unwrap();
+    assert_eq!(unit, repo_file("packaging/vipd.service"));
+    assert!(
+        unit.lines()
+            .any(|l| l.starts_with("ExecStart=/usr/bin/vipd run")),
+        "the unit starts the packaged binary:\n{unit}"
+    );
+    assert!(unit.contains("User=vipd"), "the user postinst creates");
+
+    let cfg = root.join("etc/vipd/vipd.yaml");
+    assert_eq!(
+        fs::read_to_string(&cfg).unwrap(),
+        repo_file("config/vipd.yaml")
+    );
+    // The packaged binary accepts the packaged example configuration.
+    run(Command::new(&bin).arg("check").arg("-c").arg(&cfg));
+
+    for (installed, source) in [
+        ("usr/share/vipd/vipd.json", "dashboards/vipd.json"),
+        ("usr/share/vipd/vipd.rules.yml", "alerts/vipd.rules.yml"),
+        ("usr/share/doc/vipd/README.md", "README.md"),
+    ] {
+        assert_eq!(
+            fs::read_to_string(root.join(installed)).unwrap(),
+            repo_file(source),
+            "{installed}"
+        );
+    }
+    // Every doc page is shipped.
+    for e in fs::read_dir(Path::new(ROOT).join("docs"))
+        .unwrap()
+        .flatten()
+    {
+        let n = e.file_name();
+        if n.to_string_lossy().ends_with(".md") {
+            assert!(
+                root.join("usr/share/doc/vipd").join(&n).is_file(),
+                "docs/{} missing from /usr/share/doc/vipd",
+                n.to_string_lossy()
+            );
+        }
+    }
+}
+
+/// The postinst's own part (not cargo-deb's systemd snippet), run against stub `getent` and
+/// `adduser`: creates user and group once, again is a no-op, and copes with an existing group.
+#[test]
+fn postinst_creates_the_user_once() {
+    let tmp = tempfile::tempdir().unwrap();
+    let stubs = tmp.path().join("bin");
+    fs::create_dir(&stubs).unwrap();
+    let state = tmp.path().join("state");
+    let calls = tmp.path().join("calls");
+    let stub = |name: &str, body: &str| {
+        let p = stubs.join(name);
+        fs::write(&p, format!("#!/bin/sh\n{body}\n")).unwrap();
+        fs::set_permissions(&p, fs::Permissions::from_mode(0o755)).unwrap();
+    };
+    // getent DB NAME: known when "DB NAME" is a line of $STATE.
+    stub("getent", "grep -qx \"$1 $2\" \"$STATE\"");
+    stub(
+        "adduser",
+        "echo \"$*\" >> \"$CALLS\"\nfor u; do :; done\necho \"passwd $u\" >> \"$STATE\"\n\
+         case \" $* \" in *\" --group \"*) echo \"group $u\" >> \"$STATE\";; esac",
+    );
+    let script = Path::new(ROOT).join("packaging/debian/postinst");
+    let configure = || {
+        run(Command::new("sh")
+            .arg(&script)
+            .arg("configure")
+            .env("PATH", format!("{}:/usr/bin:/bin", stubs.to_string_lossy()))
+            .env("STATE", &state)
+            .env("CALLS", &calls));
+    };
+
+    fs::write(&state, "").unwrap();
+    configure();
+    configure();
+    let c = fs::read_to_string(&calls).unwrap();
+    assert_eq!(c.lines().count(), 1, "adduser once: {c}");
+    assert!(
+        c.starts_with("--system --group --no-create-home"),
+        "a system user with its own group, no home: {c}"
+    );
+    assert!(c.trim_end().ends_with(" vipd"), "{c}");
+
+    // The group exists already (e.g. made by hand): the user joins it.
+    fs::write(&state, "group vipd\n").unwrap();
+    fs::write(&calls, "").unwrap();
+    configure();
+    configure();
+    let c = fs::read_to_string(&calls).unwrap();
+    assert_eq!(c.lines().count(), 1, "adduser once: {c}");
+    assert!(c.contains("--ingroup vipd"), "{c}");
+
+    // Other actions (abort-upgrade, ...) touch nothing.
+    fs::write(&state, "").unwrap();
+    fs::write(&calls, "").unwrap();
+    run(Command::new("sh")
+        .arg(&script)
+        .arg("abort-upgrade")
+        .env("PATH", format!("{}:/usr/bin:/bin", stubs.to_string_lossy()))
+        .env("STATE", &state)
+        .env("CALLS", &calls));
+    assert_eq!(fs::read_to_string(&calls).unwrap(), "");
+}
