@@ -725,8 +725,6 @@ impl Daemon {
                 }
                 Action::Transition { from, to, cause } => {
                     inst.stats.transitions += 1;
-                    inst.m.transition(from, to, unix_now());
-                    inst.observe(Instant::now());
                     inst.m
                         .set_priority(inst.engine.priority(), inst.cfg.priority);
                     if to != engine::State::Init && !inst.cfg.notify.is_empty() {
@@ -757,6 +755,10 @@ impl Daemon {
                         vrrp.election = election,
                     )
                     .entered();
+                    // The counter's exemplar links the metric to this span's trace.
+                    let trace = crate::telemetry::trace_id(&tracing::Span::current());
+                    inst.m.transition(from, to, unix_now(), trace);
+                    inst.observe(Instant::now());
                     info!(
                         instance = %inst.cfg.name,
                         vrid = inst.cfg.vrid,

@@ -189,6 +189,16 @@ where
     ))
 }
 
+/// The OpenTelemetry trace id of `span` as 32 hex digits, or None when spans are not exported
+/// (no OTel layer, or the span is disabled). Used as the exemplar of the transition counter.
+pub fn trace_id(span: &tracing::Span) -> Option<String> {
+    use opentelemetry::trace::TraceContextExt as _;
+    use tracing_opentelemetry::OpenTelemetrySpanExt as _;
+    let cx = span.context();
+    let sc = cx.span().span_context().clone();
+    sc.is_valid().then(|| sc.trace_id().to_string())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

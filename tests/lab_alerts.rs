@@ -513,8 +513,10 @@ fn alerts_fire_and_resolve_in_a_real_prometheus() {
     eprintln!("4. {flips} script flips; transitions to master since start per node: {moves:?}");
     assert_eq!(moves.len(), 2, "{moves:?}");
     let moved = to_master(&lab) - before;
+    // Toggling stops as soon as the alerts fire; increase() extrapolates over the shortened
+    // window, so three real moves can already cross "> 3". Fewer would mean a false alarm.
     assert!(
-        moved >= 4.0,
+        moved >= 3.0,
         "the master moved only {moved} times while the script flipped: {moves:?}"
     );
     lab.wait_holder(&HOSTS, VIP, "a", 3 * S);

@@ -27,6 +27,8 @@ const S: Duration = Duration::from_secs(1);
 #[derive(Clone, Debug)]
 struct Got {
     name: String,
+    /// Trace id as 32 lower-case hex digits.
+    trace_id: String,
     attrs: BTreeMap<String, String>,
     events: Vec<String>,
     resource: BTreeMap<String, String>,
@@ -177,6 +179,7 @@ fn serve(stream: TcpStream, seen: &Mutex<Seen>) {
                         for sp in &ss.spans {
                             seen.spans.push(Got {
                                 name: sp.name.clone(),
+                                trace_id: sp.trace_id.iter().map(|b| format!("{b:02x}")).collect(),
                                 attrs: attrs(&sp.attributes),
                                 events: sp.events.iter().map(|e| e.name.clone()).collect(),
                                 resource: resource.clone(),
@@ -228,7 +231,7 @@ fn transitions_and_script_runs_arrive_at_an_otlp_collector() {
     let collector = Collector::start(&lab.ns("a"));
     let yaml = "\
 router_id: node-a
-listen: \"127.0.0.1:0\"
+listen: \"127.0.0.1:9797\"
 otlp:
   endpoint: \"http://127.0.0.1:4318\"
 scripts:
@@ -248,6 +251,28 @@ instances:
     lab.wait_holder(&["a"], "10.99.0.61", "a", 5 * S);
     // A few script runs (every 200 ms).
     thread::sleep(S);
+    // The transition counter carries the transition's trace id as an OpenMetrics exemplar.
+    let scrape = labkit::sh(&[
+        "ip",
+        "netns",
+        "exec",
+        &lab.ns("a"),
+        "curl",
+        "-s",
+        "-H",
+        "Accept: application/openmetrics-text",
+        "http://127.0.0.1:9797/metrics",
+    ]);
+    let exemplar = scrape
+        .lines()
+        .find(|l| {
+            l.starts_with("vrrp_instance_transitions_total{")
+                && l.contains("from=\"backup\",to=\"master\"")
+        })
+        .and_then(|l| l.split("trace_id=\"").nth(1))
+        .and_then(|r| r.split('"').next())
+        .map(str::to_owned)
+        .unwrap_or_else(|| panic!("no exemplar on backup->master in:\n{scrape}"));
     lab.signal(pid, "TERM");
     assert_eq!(lab.wait_exit(pid, 10 * S), Some(0), "{}", lab.log("a.log"));
     // The exporter flushes on the way out: everything has arrived once vipd has exited.
@@ -275,6 +300,10 @@ instances:
                 && s.attrs.get("to").map(String::as_str) == Some("MASTER")
         })
         .unwrap_or_else(|| panic!("no BACKUP -> MASTER span in {spans:#?}\n{log}"));
+    assert_eq!(
+        t.trace_id, exemplar,
+        "the metric's exemplar is the span's trace"
+    );
     for (k, v) in [
         ("instance", "VI_1"),
         ("vrid", "61"),

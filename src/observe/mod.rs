@@ -27,6 +27,7 @@ use std::time::Duration;
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::encoding::{prometheus_text, text};
 use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::exemplar::CounterWithExemplar;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::Histogram;
@@ -56,6 +57,12 @@ const SCRIPT_BUCKETS: [f64; 12] = [
 
 /// A gauge holding a float.
 type FGauge = Gauge<f64, AtomicU64>;
+
+/// Exemplar labels of the transition counter: the OpenTelemetry trace of the transition.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct TraceLabels {
+    pub trace_id: String,
+}
 
 /// Transitions whose series exist from an instance's creation (the others appear on first use).
 const COMMON_TRANSITIONS: [(State, State); 6] = [
@@ -191,7 +198,7 @@ fn script_histogram() -> Histogram {
 /// Every family; each is also registered (a clone sharing the same series) in the registry.
 struct Families {
     state: Family<StateLabels, Gauge>,
-    transitions: Family<TransitionLabels, Counter>,
+    transitions: Family<TransitionLabels, CounterWithExemplar<TraceLabels>>,
     last_transition: Family<InstanceLabels, FGauge>,
     priority: Family<InstanceLabels, Gauge>,
     base_priority: Family<InstanceLabels, Gauge>,
@@ -763,7 +770,7 @@ struct Dynamic {
     removed: bool,
     /// Bumped on every peer or filtered-source access, for least-recently-heard eviction.
     tick: u64,
-    transitions: HashMap<(&'static str, &'static str), Counter>,
+    transitions: HashMap<(&'static str, &'static str), CounterWithExemplar<TraceLabels>>,
     vips: HashMap<IpAddr, Gauge>,
     tracks: HashMap<String, Gauge>,
     peers: HashMap<IpAddr, (PeerMetrics, u64)>,
@@ -805,16 +812,22 @@ impl InstanceMetrics {
     }
 
     /// Counts the transition, sets its timestamp and the new state.
-    pub fn transition(&self, from: State, to: State, unix_time: f64) {
+    /// `trace_id` (of the transition's span, when traces are exported) becomes the counter's
+    /// exemplar in OpenMetrics output, linking the metric to the trace.
+    pub fn transition(&self, from: State, to: State, unix_time: f64, trace_id: Option<String>) {
         if let Some(c) = self.transition_counter(from, to) {
-            c.inc();
+            c.inc_by(1, trace_id.map(|trace_id| TraceLabels { trace_id }), None);
         }
         self.s.last_transition.set(unix_time);
         self.set_state(to);
     }
 
     /// The `{from, to}` transition counter, created at 0 on first use (None once removed).
-    fn transition_counter(&self, from: State, to: State) -> Option<Counter> {
+    fn transition_counter(
+        &self,
+        from: State,
+        to: State,
+    ) -> Option<CounterWithExemplar<TraceLabels>> {
         let mut d = lock(&self.s.dynamic);
         if d.removed {
             return None;

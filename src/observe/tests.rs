@@ -73,8 +73,13 @@ fn counters_and_gauges_in_both_formats() {
         Duration::from_millis(3609),
     );
     i.set_masters_observed(2);
-    i.transition(State::Init, State::Backup, 1_700_000_000.5);
-    i.transition(State::Backup, State::Master, 1_700_000_010.25);
+    i.transition(State::Init, State::Backup, 1_700_000_000.5, None);
+    i.transition(
+        State::Backup,
+        State::Master,
+        1_700_000_010.25,
+        Some("4bf92f3577b34da6a3ce929d0e0e4736".into()),
+    );
     i.set_vip_present(ip("192.0.2.1"), true);
     i.set_vip_present(ip("192.0.2.2"), false);
     i.set_track_interface("eth9", false);
@@ -148,10 +153,18 @@ fn counters_and_gauges_in_both_formats() {
             &t,
             &format!("vrrp_instance_transitions_total{{{L},from=\"init\",to=\"backup\"}} 1"),
         );
-        has_line(
-            &t,
-            &format!("vrrp_instance_transitions_total{{{L},from=\"backup\",to=\"master\"}} 1"),
-        );
+        // OpenMetrics carries the trace id of the transition as an exemplar; the classic
+        // format has no exemplars.
+        let backup_master =
+            format!("vrrp_instance_transitions_total{{{L},from=\"backup\",to=\"master\"}} 1");
+        if om {
+            has_line(
+                &t,
+                &format!("{backup_master} # {{trace_id=\"4bf92f3577b34da6a3ce929d0e0e4736\"}} 1.0"),
+            );
+        } else {
+            has_line(&t, &backup_master);
+        }
         has_line(
             &t,
             &format!("vrrp_instance_last_transition_timestamp_seconds{{{L}}} 1700000010.25"),
@@ -308,7 +321,7 @@ fn remove_instance_removes_every_series_and_stale_handles_do_not_resurrect() {
     let m = Metrics::new("v", "r");
     let i = m.instance(&labels());
     let other = m.instance(&labels2());
-    i.transition(State::Init, State::Master, 1.0);
+    i.transition(State::Init, State::Master, 1.0, None);
     i.set_vip_present(ip("192.0.2.1"), true);
     i.set_track_interface("eth9", true);
     i.filtered(ip("192.0.2.66"));
@@ -338,7 +351,7 @@ fn remove_instance_removes_every_series_and_stale_handles_do_not_resurrect() {
     // Stale handles keep working without exporting anything.
     i.advert_sent(1);
     i.dropped(DropReason::Vrid);
-    i.transition(State::Master, State::Backup, 2.0);
+    i.transition(State::Master, State::Backup, 2.0, None);
     i.set_vip_present(ip("192.0.2.1"), false);
     i.set_track_interface("eth9", false);
     i.filtered(ip("192.0.2.66"));
@@ -473,7 +486,7 @@ fn accept_negotiation() {
 fn promtool_check_metrics_is_clean() {
     let m = Metrics::new("0.1.0", "deadbeef");
     let i = m.instance(&labels());
-    i.transition(State::Init, State::Backup, 1.0);
+    i.transition(State::Init, State::Backup, 1.0, None);
     i.set_vip_present(ip("192.0.2.1"), false);
     i.set_track_interface("eth9", true);
     i.filtered(ip("192.0.2.66"));
