@@ -322,17 +322,15 @@ enum Effect {
     Flush(oneshot::Sender<()>),
 }
 
-/// Sets `vrrp_vip_present` for `vips` from what the kernel has on `ifindex`.
-async fn read_back(
-    netlink: &Netlink,
-    ifindex: u32,
-    vips: impl Iterator<Item = IpAddr>,
-    m: &InstanceMetrics,
-) {
+/// Sets `vrrp_vip_present` for each instance's addresses from one dump of what the kernel has
+/// on `ifindex`.
+async fn read_back(netlink: &Netlink, ifindex: u32, instances: &[(Vec<IpAddr>, InstanceMetrics)]) {
     match netlink.addresses(ifindex).await {
         Ok(have) => {
-            for v in vips {
-                m.set_vip_present(v, have.iter().any(|(a, _)| *a == v));
+            for (vips, m) in instances {
+                for v in vips {
+                    m.set_vip_present(*v, have.iter().any(|(a, _)| a == v));
+                }
             }
         }
         Err(e) => debug!(ifindex, "cannot read addresses back: {e}"),
@@ -357,7 +355,12 @@ async fn effects_task(netlink: Netlink, mut rx: mpsc::UnboundedReceiver<Effect>)
                         }
                     }
                 }
-                read_back(&netlink, ifindex, vips.iter().map(|v| v.addr), &m).await;
+                read_back(
+                    &netlink,
+                    ifindex,
+                    &[(vips.iter().map(|v| v.addr).collect(), m)],
+                )
+                .await;
             }
             Effect::Remove {
                 ifindex,
@@ -373,18 +376,16 @@ async fn effects_task(netlink: Netlink, mut rx: mpsc::UnboundedReceiver<Effect>)
                         }
                     }
                 }
-                read_back(&netlink, ifindex, vips.iter().map(|v| v.addr), &m).await;
+                read_back(
+                    &netlink,
+                    ifindex,
+                    &[(vips.iter().map(|v| v.addr).collect(), m)],
+                )
+                .await;
             }
-            Effect::Refresh { ifindex, instances } => match netlink.addresses(ifindex).await {
-                Ok(have) => {
-                    for (vips, m) in instances {
-                        for v in vips {
-                            m.set_vip_present(v, have.iter().any(|(a, _)| *a == v));
-                        }
-                    }
-                }
-                Err(e) => debug!(ifindex, "cannot read addresses back: {e}"),
-            },
+            Effect::Refresh { ifindex, instances } => {
+                read_back(&netlink, ifindex, &instances).await
+            }
             Effect::Announce { iface, vips, count } => {
                 let a = match announcers.entry(iface.index) {
                     std::collections::hash_map::Entry::Occupied(o) => o.into_mut(),
