@@ -557,6 +557,15 @@ pub async fn run(opts: RunOptions) -> i32 {
         "vipd {} started",
         env!("CARGO_PKG_VERSION")
     );
+    // Deadlines of all instances share one timerfd (nanosecond resolution).
+    let mut timer = match net::timer::Deadline::new() {
+        Ok(t) => t,
+        Err(e) => {
+            error!("cannot create the engine timer: {e}");
+            d.shutdown().await;
+            return 1;
+        }
+    };
     // sd_notify (src/sdnotify.rs): READY=1 now; watchdog + STATUS= from this loop.
     let mut sd = crate::sdnotify::Supervisor::from_env();
     sd.ready(&d.state_summary());
@@ -571,7 +580,22 @@ pub async fn run(opts: RunOptions) -> i32 {
                 d.reload().await;
                 sd.ready(&d.state_summary());
             }
-            _ = sleep_until(deadline) => d.on_timers(Instant::now()).await,
+            r = timer.wait(deadline) => {
+                if let Err(e) = r {
+                    // Never expected; fall back to a short sleep rather than spin.
+                    warn!("engine timer: {e}");
+                    tokio::time::sleep(Duration::from_millis(1)).await;
+                }
+                // Adverts already received count before a timer expiring now: under load a
+                // backup must not declare its master dead while the advert waits in the queue.
+                for _ in 0..RX_QUEUE {
+                    match pkt_rx.try_recv() {
+                        Ok(p) => d.on_packet(Instant::now(), p),
+                        Err(_) => break,
+                    }
+                }
+                d.on_timers(Instant::now()).await
+            }
             // In the loop that runs the timers: a stalled engine stops pinging systemd.
             _ = sd.tick() => sd.on_tick(&d.state_summary()),
             Some(p) = pkt_rx.recv() => {
@@ -598,13 +622,6 @@ pub async fn run(opts: RunOptions) -> i32 {
     let _ = effects.await;
     notifier.finish(Duration::from_secs(10)).await;
     0
-}
-
-async fn sleep_until(deadline: Option<Instant>) {
-    match deadline {
-        Some(t) => tokio::time::sleep_until(tokio::time::Instant::from_std(t)).await,
-        None => std::future::pending().await,
-    }
 }
 
 impl Daemon {

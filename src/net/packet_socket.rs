@@ -107,17 +107,20 @@ pub(crate) fn icmp6_block_all(sock: &Socket) -> io::Result<()> {
     }
 }
 
-/// Registers `sock` with the current tokio reactor for readability. Fails (instead of
-/// panicking) outside a tokio runtime.
-pub(crate) fn register_readable(sock: Socket) -> io::Result<AsyncFd<Socket>> {
+/// Registers `io` (an owner of one file descriptor: a socket or a timerfd) with the current
+/// tokio reactor for readability. Fails (instead of panicking) outside a tokio runtime.
+pub(crate) fn register_readable<T: AsRawFd>(io: T) -> io::Result<AsyncFd<T>> {
     tokio::runtime::Handle::try_current().map_err(|e| {
-        io::Error::other(format!("registering a socket needs a tokio runtime: {e}"))
+        io::Error::other(format!(
+            "registering a descriptor needs a tokio runtime: {e}"
+        ))
     })?;
-    // SAFETY: `Socket` owns its file descriptor: `as_raw_fd()` always returns that same open
-    // descriptor, which is closed only when the `Socket` is dropped. The `AsyncFd` takes
-    // ownership of the `Socket`, so the descriptor stays open and unchanged for the whole life
-    // of the registration (and we never swap the inner socket through `get_mut`).
-    unsafe { AsyncFd::register_with_interest(sock, Interest::READABLE) }.map_err(io::Error::from)
+    // SAFETY: every `T` this crate passes (`socket2::Socket`, the timerfd wrapper in
+    // `net::timer`) owns its file descriptor: `as_raw_fd()` always returns that same open
+    // descriptor, which is closed only when the value is dropped. The `AsyncFd` takes
+    // ownership of the value, so the descriptor stays open and unchanged for the whole life
+    // of the registration (and we never swap the inner value through `get_mut`).
+    unsafe { AsyncFd::register_with_interest(io, Interest::READABLE) }.map_err(io::Error::from)
 }
 
 #[cfg(test)]

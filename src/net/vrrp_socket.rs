@@ -23,6 +23,8 @@ pub const VRRP_V4_GROUP: Ipv4Addr = Ipv4Addr::new(224, 0, 0, 18);
 pub const VRRP_V6_GROUP: Ipv6Addr = Ipv6Addr::new(0xff02, 0, 0, 0, 0, 0, 0, 0x12);
 /// Receive buffer we ask for (SO_RCVBUFFORCE when allowed, else SO_RCVBUF, capped by rmem_max).
 pub const RCVBUF: usize = 4 << 20;
+/// Send buffer we ask for (SO_SNDBUFFORCE when allowed, else SO_SNDBUF, capped by wmem_max).
+pub const SNDBUF: usize = 4 << 20;
 /// IP precedence "internetwork control" (DSCP CS6), as keepalived and FRR send adverts.
 const TOS_INTERNETWORK_CONTROL: u32 = 0xc0;
 
@@ -253,12 +255,20 @@ fn open_socket(iface: &IfaceInfo, family: Family) -> Result<Socket, (&'static st
     Ok(sock)
 }
 
-/// SO_RCVBUFFORCE (needs CAP_NET_ADMIN) or else SO_RCVBUF; best effort.
+/// SO_RCVBUFFORCE / SO_SNDBUFFORCE (need CAP_NET_ADMIN) or else SO_RCVBUF / SO_SNDBUF;
+/// best effort. The send buffer matters as much as the receive one: every instance's advert
+/// timer can fire in the same tick, and a burst of hundreds of adverts must not meet a full
+/// buffer (EAGAIN would drop adverts, which a backup sees as a late master).
 fn set_rcvbuf(sock: &Socket) {
     if setsockopt(sock, sockopt::RcvBufForce, &RCVBUF).is_err()
         && let Err(e) = sock.set_recv_buffer_size(RCVBUF)
     {
         tracing::debug!("SO_RCVBUF {RCVBUF}: {e}");
+    }
+    if setsockopt(sock, sockopt::SndBufForce, &SNDBUF).is_err()
+        && let Err(e) = sock.set_send_buffer_size(SNDBUF)
+    {
+        tracing::debug!("SO_SNDBUF {SNDBUF}: {e}");
     }
 }
 
