@@ -1,0 +1,314 @@
+#!/usr/bin/env bash
+# vipd vs keepalived 2.2.7 benchmarks on a LAN of network namespaces (root).
+#
+#   sudo bench/run.sh [failover] [scale] [flood]     (no argument: all three)
+#
+# Every scenario runs vipd and then keepalived in the same invocation and prints a table.
+# Namespaces are named vb-<pid>-*, addresses only in 10.99.0.0/16. Everything started here is
+# ended by pid and the namespaces are deleted at exit (also on Ctrl-C).
+# Environment: TRIALS (failover trials per case, default 5), WINDOW (scale seconds, default 10).
+# This is a benchmark: it prints figures and asserts nothing about timing.
+set -uo pipefail
+
+HERE=$(cd "$(dirname "$0")" && pwd)
+ROOT=$(dirname "$HERE")
+KEEPALIVED=${KEEPALIVED:-/usr/sbin/keepalived}
+TRIALS=${TRIALS:-5}
+WINDOW=${WINDOW:-10}
+P="vb-$$"
+DIR=/tmp/$P
+VIPD="$ROOT/target/release/vipd"
+HZ=$(getconf CLK_TCK)
+PY=$(python3 -c "import sys; print(sys.executable)")
+
+PIDS=()        # every process started (ip netns exec execs, so these are the real pids)
+NSES=()        # every namespace created
+
+die() { echo "bench: $*" >&2; exit 1; }
+[ "$(id -u)" = 0 ] || die "needs root"
+for t in ip tcpdump python3 curl "$KEEPALIVED"; do command -v "$t" >/dev/null || die "needs $t"; done
+
+cleanup() {
+    trap - EXIT INT TERM
+    local p
+    for p in "${PIDS[@]}"; do kill -TERM "$p" 2>/dev/null; done
+    # keepalived's VRRP children, by their pid files
+    for p in "$DIR"/*.pid; do [ -f "$p" ] && kill -TERM "$(cat "$p")" 2>/dev/null; done
+    sleep 0.5
+    for p in "${PIDS[@]}"; do kill -KILL "$p" 2>/dev/null; done
+    for p in "$DIR"/*.pid; do [ -f "$p" ] && kill -KILL "$(cat "$p")" 2>/dev/null; done
+    for p in "${NSES[@]}"; do ip netns del "$p" 2>/dev/null; done
+    [ -n "${KEEP_DIR:-}" ] || rm -rf "$DIR"
+}
+trap cleanup EXIT
+trap 'echo; echo "bench: interrupted"; exit 130' INT TERM
+
+mkdir -p "$DIR"
+ns() { echo "$P-$1"; }
+nx() { local h=$1; shift; ip netns exec "$(ns "$h")" "$@"; }
+
+# ---------- the LAN ----------
+lab_up() { # hosts as name=addr ...
+    local sw; sw=$(ns sw)
+    ip netns add "$sw"; NSES+=("$sw")
+    ip -n "$sw" link add br0 type bridge mcast_snooping 0
+    ip -n "$sw" link set br0 up
+    local ha h a n
+    for ha in "$@"; do
+        h=${ha%%=*}; a=${ha#*=}; n=$(ns "$h")
+        ip netns add "$n"; NSES+=("$n")
+        ip link add eth0 netns "$n" type veth peer name "p$h" netns "$sw"
+        ip -n "$sw" link set "p$h" master br0 up
+        ip -n "$n" link set lo up
+        ip -n "$n" link set eth0 up
+        ip -n "$n" addr add "$a/24" dev eth0
+    done
+}
+lab_down() {
+    local n
+    for n in "${NSES[@]}"; do ip netns del "$n" 2>/dev/null; done
+    NSES=()
+}
+
+# Starts a command in a namespace in the background; sets LASTPID.
+start() { local h=$1 log=$2; shift 2; ip netns exec "$(ns "$h")" "$@" >"$DIR/$log" 2>&1 </dev/null & LASTPID=$!; PIDS+=("$LASTPID"); }
+stop_pid() { # pid [signal]: signal and wait up to 5 s
+    local p=$1 i
+    kill -"${2:-TERM}" "$p" 2>/dev/null
+    for i in $(seq 100); do kill -0 "$p" 2>/dev/null || break; sleep 0.05; done
+    kill -KILL "$p" 2>/dev/null
+    wait "$p" 2>/dev/null
+    return 0
+}
+
+vips_on() { ip -n "$(ns "$1")" -4 addr show dev eth0 | grep -c "inet 10\.99\.$2\." ; }
+wait_until() { # timeout_s command...
+    local end=$(( $(date +%s%N) + ${1%.*} * 1000000000 )); shift
+    until "$@"; do [ "$(date +%s%N)" -lt "$end" ] || return 1; sleep 0.02; done
+}
+vips_are() { [ "$(vips_on "$1" 1)" -eq "$2" ]; }
+holds() { ip -n "$(ns "$1")" -4 addr show dev eth0 | grep -q "inet $2/"; }
+only_holder() { holds "$1" "$3" && ! holds "$2" "$3"; }
+
+# ---------- configurations ----------
+iv_yaml() { echo "$1ms"; }                        # vipd advert_interval
+iv_ka() { "$PY" -c "print($1/1000)"; }          # keepalived advert_int (seconds)
+
+vipd_conf() { # file priority interval_ms count vip_fmt  (vip_fmt: printf with %d = index)
+    local f=$1 prio=$2 iv=$3 cnt=$4 fmt=$5 i
+    { echo 'listen: "127.0.0.1:9797"'; echo "instances:"
+      for i in $(seq "$cnt"); do
+        printf '  VI_%d:\n    interface: eth0\n    vrid: %d\n    priority: %d\n    advert_interval: %s\n    virtual_ipaddress: ["%s/24"]\n' \
+            "$i" "$i" "$prio" "$(iv_yaml "$iv")" "$(printf "$fmt" "$i")"
+      done; } >"$f"
+    "$VIPD" check -c "$f" >/dev/null || die "vipd rejects $f"
+}
+ka_conf() { # file router_id priority interval_ms count vip_fmt
+    local f=$1 rid=$2 prio=$3 iv=$4 cnt=$5 fmt=$6 i
+    { printf 'global_defs {\n    router_id %s\n    vrrp_version 3\n    vrrp_garp_master_delay 1\n}\n' "$rid"
+      for i in $(seq "$cnt"); do
+        printf 'vrrp_instance VI_%d {\n    state BACKUP\n    interface eth0\n    virtual_router_id %d\n    priority %d\n    advert_int %s\n    virtual_ipaddress {\n        %s/24\n    }\n}\n' \
+            "$i" "$i" "$prio" "$(iv_ka "$iv")" "$(printf "$fmt" "$i")"
+      done; } >"$f"
+    "$KEEPALIVED" -t -f "$f" >/dev/null 2>&1 || die "keepalived rejects $f"
+}
+
+# Starts implementation $1 (vipd|ka) on host $2 with config args; sets DPID (the daemon's pid)
+# and DPIDS (all its processes, for CPU and RSS).
+daemon() {
+    local impl=$1 h=$2 prio=$3 iv=$4 cnt=$5 fmt=$6
+    local f="$DIR/$impl-$h.conf"
+    if [ "$impl" = vipd ]; then
+        vipd_conf "$f" "$prio" "$iv" "$cnt" "$fmt"
+        VIPD_LOG=info start "$h" "$impl-$h.log" "$VIPD" run -c "$f"
+        DPID=$LASTPID; DPIDS=("$DPID")
+    else
+        ka_conf "$f" "$h" "$prio" "$iv" "$cnt" "$fmt"
+        rm -f "$DIR/ka-$h".*.pid
+        start "$h" "$impl-$h.log" "$KEEPALIVED" -n -l -G -P -f "$f" \
+            -p "$DIR/ka-$h.main.pid" -r "$DIR/ka-$h.vrrp.pid" -c "$DIR/ka-$h.checkers.pid"
+        DPID=$LASTPID
+        wait_until 5 test -s "$DIR/ka-$h.vrrp.pid" || die "keepalived on $h did not start its VRRP child"
+        DPIDS=("$DPID" "$(cat "$DIR/ka-$h.vrrp.pid")")
+    fi
+}
+stop_daemon() { # pid host: SIGTERM and wait (keepalived's VRRP child too)
+    stop_pid "$1"
+    local f="$DIR/ka-$2.vrrp.pid"
+    if [ -f "$f" ]; then local c; c=$(cat "$f"); kill -0 "$c" 2>/dev/null && stop_pid "$c"; rm -f "$DIR/ka-$2".*.pid; fi
+    # any address a daemon left behind (none expected)
+    ip -n "$(ns "$2")" -4 addr show dev eth0 2>/dev/null | awk '/inet 10\.99\.(0\.50|1\.)/{print $2}' |
+        while read -r a; do ip -n "$(ns "$2")" addr del "$a" dev eth0; done
+    return 0
+}
+
+ticks() { local s=0 p; for p in "$@"; do s=$(( s + $(awk '{print $14+$15}' "/proc/$p/stat" 2>/dev/null || echo 0) )); done; echo "$s"; }
+rss_kb() { local s=0 p v; for p in "$@"; do v=$(awk '/^VmRSS/{print $2}' "/proc/$p/status" 2>/dev/null); s=$(( s + ${v:-0} )); done; echo "$s"; }
+
+capture() { # host name filter -> CPID
+    start "$1" "$2.tcpdump.log" tcpdump -i eth0 -B 16384 -n -w "$DIR/$2.pcap" "$3"
+    CPID=$LASTPID
+    wait_until 5 grep -q "listening on" "$DIR/$2.tcpdump.log" || die "tcpdump did not start"
+}
+stop_capture() { # pid name -> text dump in $DIR/name.txt; prints kernel drops
+    stop_pid "$1" INT
+    tcpdump -tt -n -r "$DIR/$2.pcap" 2>/dev/null >"$DIR/$2.txt"
+    awk '/dropped by kernel/{print $1}' "$DIR/$2.tcpdump.log"
+}
+now() { date +%s.%N; }
+name_of() { [ "$1" = vipd ] && echo "vipd" || echo "keepalived 2.2.7"; }
+
+# ---------- 1. failover ----------
+failover() {
+    echo "== failover: v3, 100 ms adverts, r1 priority 150 master, r2 priority 80; client pings the VIP every 2 ms =="
+    echo "   link down: bound = MDI 368.75 ms after r1's last advert seen by r2;"
+    echo "   SIGTERM:   bound = Skew_Time 68.75 ms after r1's priority-0 advert; $TRIALS trials each"
+    local rows=() impl kind k
+    for impl in vipd ka; do
+        lab_up r1=10.99.0.11 r2=10.99.0.12 c=10.99.0.100
+        daemon "$impl" r1 150 100 1 "10.99.0.50"; local r1=$DPID
+        wait_until 5 only_holder r1 r2 10.99.0.50 || die "$impl: r1 never became master"
+        daemon "$impl" r2 80 100 1 "10.99.0.50"; local r2=$DPID
+        sleep 1
+        for kind in link sigterm; do
+            local outs=() overs=()
+            for k in $(seq "$TRIALS"); do
+                local tag="fo-$impl-$kind-$k" bound=368.75
+                [ "$kind" = sigterm ] && bound=68.75
+                capture r2 "$tag" "ip proto 112 and src host 10.99.0.11"
+                start c "$tag.pings" "$PY" "$HERE/pinger.py" 10.99.0.50 0.002 2.5
+                local ppid=$LASTPID
+                sleep 1
+                local tf; tf=$(now)
+                if [ "$kind" = link ]; then ip -n "$(ns r1)" link set eth0 down; else kill -TERM "$r1"; fi
+                wait "$ppid" 2>/dev/null
+                stop_capture "$CPID" "$tag" >/dev/null
+                read -r o s < <("$PY" "$HERE/analyze.py" failover "$DIR/$tag.txt" "$DIR/$tag.pings" "$tf" "$bound")
+                outs+=("$o"); overs+=("$s")
+                printf '   %-10s %-7s trial %d: outage %s ms, overshoot %s ms\n' "$(name_of "$impl")" "$kind" "$k" "$o" "$s"
+                # back to r1 master
+                if [ "$kind" = link ]; then
+                    ip -n "$(ns r1)" link set eth0 up
+                else
+                    stop_daemon "$r1" r1
+                    daemon "$impl" r1 150 100 1 "10.99.0.50"; r1=$DPID
+                fi
+                wait_until 10 only_holder r1 r2 10.99.0.50 || echo "   (r1 did not take the VIP back)"
+                sleep 1
+            done
+            rows+=("$(printf '| %s | %s | %s | %s |' "$(name_of "$impl")" \
+                "$([ "$kind" = link ] && echo "link down (MDI 368.75 ms)" || echo "SIGTERM (skew 68.75 ms)")" \
+                "$("$PY" "$HERE/analyze.py" summary "${outs[@]}")" "$("$PY" "$HERE/analyze.py" summary "${overs[@]}")")")
+        done
+        stop_daemon "$r1" r1; stop_daemon "$r2" r2
+        lab_down
+    done
+    echo
+    echo "| implementation | failure | outage ms: median (range), n | overshoot ms: median (range), n |"
+    echo "|---|---|---|---|"
+    printf '%s\n' "${rows[@]}"
+    echo
+}
+
+# ---------- 2. scale ----------
+scale_run() { # impl count interval_ms scrape(0|1) -> one table row in ROW
+    local impl=$1 cnt=$2 iv=$3 scrape=$4
+    daemon "$impl" r1 150 "$iv" "$cnt" "10.99.1.%d"; local r1=$DPID; local r1p=("${DPIDS[@]}")
+    wait_until 30 vips_are r1 "$cnt" || echo "   ($impl: r1 holds only $(vips_on r1 1) of $cnt VIPs)"
+    daemon "$impl" r2 80 "$iv" "$cnt" "10.99.1.%d"; local r2=$DPID; local r2p=("${DPIDS[@]}")
+    sleep 3
+    local spid=""
+    if [ "$scrape" = 1 ]; then
+        start r1 scrape.log bash -c 'while :; do curl -s -o /dev/null http://127.0.0.1:9797/metrics; sleep 0.05; done'
+        spid=$LASTPID; sleep 1
+    fi
+    local tag="sc-$impl-$cnt-$iv-$scrape"
+    capture m "$tag" "ip proto 112"
+    local t0 m0 b0 t1 m1 b1
+    t0=$(now); m0=$(ticks "${r1p[@]}"); b0=$(ticks "${r2p[@]}")
+    sleep "$WINDOW"
+    t1=$(now); m1=$(ticks "${r1p[@]}"); b1=$(ticks "${r2p[@]}")
+    local rss1 rss2; rss1=$(rss_kb "${r1p[@]}"); rss2=$(rss_kb "${r2p[@]}")
+    local scrapes=""
+    [ -n "$spid" ] && { stop_pid "$spid"; }
+    local drops; drops=$(stop_capture "$CPID" "$tag")
+    local r; r=$("$PY" "$HERE/analyze.py" rhythm "$DIR/$tag.txt" 10.99.0.11 "$iv" "$t0" "$t1")
+    read -r per gap late spur nv worst <<<"$r"
+    local dt; dt=$("$PY" -c "print($t1-$t0)")
+    local cm cb; cm=$("$PY" -c "print('%.1f' % (($m1-$m0)/$HZ/$dt*100))"); cb=$("$PY" -c "print('%.1f' % (($b1-$b0)/$HZ/$dt*100))")
+    ROW=$(printf '| %s | %d x %d ms%s | %d | %s | %s | %s (VRID %s) | %s | %s | %s %% | %s %% | %.1f / %.1f MB | %s |\n' \
+        "$(name_of "$impl")" "$cnt" "$iv" "$([ "$scrape" = 1 ] && echo ", /metrics 20/s")" \
+        $(( cnt * 1000 / iv )) "$per" "$nv" "$gap" "$worst" "$late" "$spur" "$cm" "$cb" \
+        "$("$PY" -c "print($rss1/1024)")" "$("$PY" -c "print($rss2/1024)")" "${drops:-?}")
+    echo "$ROW"
+    stop_daemon "$r2" r2; stop_daemon "$r1" r1
+    sleep 1
+}
+scale() {
+    echo "== scale: N v3 instances, r1 (prio 150) master of all, r2 (prio 80) backup; capture on a third host for ${WINDOW} s =="
+    lab_up r1=10.99.0.11 r2=10.99.0.12 m=10.99.0.200
+    local rows=() c impl
+    for c in "100 100" "250 20" "250 10"; do
+        for impl in vipd ka; do
+            scale_run "$impl" $c 0; rows+=("$ROW")
+        done
+    done
+    scale_run vipd 250 10 1; rows+=("$ROW")
+    lab_down
+    echo
+    echo "| implementation | instances x interval | adverts/s expected | adverts/s on the wire (r1) | VRIDs heard | longest gap of one VRID ms | gaps > 1.5 x interval | spurious adverts from backup | master CPU | backup CPU | RSS master / backup | capture drops |"
+    echo "|---|---|---|---|---|---|---|---|---|---|---|---|"
+    printf '%s\n' "${rows[@]}"
+    echo
+}
+
+# ---------- 3. flood ----------
+flood() {
+    echo "== flood: v3, 100 ms adverts, r1 master (150), r2 backup (80); x sends ~50k garbage proto-112 packets/s for 5 s =="
+    local rows=() impl
+    for impl in vipd ka; do
+        lab_up r1=10.99.0.11 r2=10.99.0.12 m=10.99.0.200 x=10.99.0.66
+        daemon "$impl" r1 150 100 1 "10.99.0.50"; local r1=$DPID
+        wait_until 5 only_holder r1 r2 10.99.0.50 || die "$impl: r1 never became master"
+        daemon "$impl" r2 80 100 1 "10.99.0.50"; local r2=$DPID
+        sleep 1
+        local tag="fl-$impl"
+        capture m "$tag" "ip proto 112 and (src host 10.99.0.11 or src host 10.99.0.12)"
+        local t0; t0=$(now)
+        sleep 1
+        local fs fe sent
+        read -r fs fe sent < <(nx x "$PY" "$HERE/flood.py" 10.99.0.66 1 50000 5)
+        sleep 1
+        local t1; t1=$(now)
+        stop_capture "$CPID" "$tag" >/dev/null
+        local before during
+        before=$("$PY" "$HERE/analyze.py" rhythm "$DIR/$tag.txt" 10.99.0.11 100 "$t0" "$fs")
+        during=$("$PY" "$HERE/analyze.py" rhythm "$DIR/$tag.txt" 10.99.0.11 100 "$fs" "$fe")
+        local rate; rate=$("$PY" -c "print(int($sent/($fe-$fs)))")
+        local tko; tko=$(grep -c -E "BACKUP -> MASTER|Entering MASTER STATE" "$DIR/$impl-r2.log")
+        rows+=("$(printf '| %s | %s | %s | %s | %s | %s |' "$(name_of "$impl")" "$rate" \
+            "$(echo "$before" | awk '{print $2}')" "$(echo "$during" | awk '{print $2}')" \
+            "$(echo "$during" | awk '{print $1}')" "$(echo "$during" | awk '{print $4}') (takeovers logged: $tko)")")
+        echo "${rows[-1]}"
+        stop_daemon "$r2" r2; stop_daemon "$r1" r1
+        lab_down
+    done
+    echo
+    echo "| implementation | garbage packets/s sent | longest advert gap before ms | longest advert gap during flood ms | master adverts/s during flood | adverts from backup during flood |"
+    echo "|---|---|---|---|---|---|"
+    printf '%s\n' "${rows[@]}"
+    echo
+}
+
+# ---------- main ----------
+echo "building (cargo build --release)..."
+(cd "$ROOT" && cargo build --release -q) || die "build failed"
+echo "machine: $(nproc) CPUs, kernel $(uname -r); vipd $("$VIPD" --version 2>/dev/null | head -1); $("$KEEPALIVED" -v 2>&1 | head -1)"
+echo
+[ $# -gt 0 ] || set -- failover scale flood
+for s in "$@"; do
+    case $s in
+        failover|scale|flood) "$s" ;;
+        *) die "unknown scenario $s (failover, scale, flood)" ;;
+    esac
+done
