@@ -487,7 +487,10 @@ pub async fn run(opts: RunOptions) -> i32 {
         option_env!("VIPD_REVISION").unwrap_or("unknown"),
     );
     let listen = opts.listen.unwrap_or(loaded.config.listen);
-    let listener = match observe::bind(listen) {
+    let listener = match std::net::TcpListener::bind(listen).and_then(|l| {
+        l.set_nonblocking(true)?;
+        Ok(l)
+    }) {
         Ok(l) => l,
         Err(e) => {
             error!("cannot listen on {listen} for /metrics: {e}");
@@ -495,7 +498,13 @@ pub async fn run(opts: RunOptions) -> i32 {
         }
     };
     let (status_tx, mut status_rx) = mpsc::channel::<oneshot::Sender<serde_json::Value>>(16);
-    let http = tokio::spawn(observe::serve(listener, metrics.clone(), status_tx));
+    // HTTP runs on its own thread and runtime: a scrape moves megabytes through the socket
+    // (on loopback the kernel does the receiver's work inside the send), and none of that may
+    // run on the thread that sends adverts.
+    if let Err(e) = spawn_http(listener, metrics.clone(), status_tx) {
+        error!("cannot start the HTTP thread: {e}");
+        return 1;
+    }
     let (pkt_tx, mut pkt_rx) = mpsc::channel(RX_QUEUE);
     let (eff_tx, eff_rx) = mpsc::unbounded_channel();
     let (tap_tx, mut tap_rx) = mpsc::unbounded_channel();
@@ -616,7 +625,6 @@ pub async fn run(opts: RunOptions) -> i32 {
     }
     sd.stopping();
     d.shutdown().await;
-    http.abort();
     let notifier = std::mem::take(&mut d.notifier);
     drop(d);
     let _ = effects.await;
@@ -1559,6 +1567,33 @@ fn send_advert(inst: &mut Inst, sock: &VrrpSocket, src: IpAddr, priority: u8) {
 }
 
 /// Counts VRRP packets on the wire per (VRID, source) and reports the totals every tick.
+/// Serves /metrics, /status and /healthz on a dedicated thread with its own runtime; the
+/// thread lives as long as the process.
+fn spawn_http(
+    listener: std::net::TcpListener,
+    metrics: Metrics,
+    status: observe::StatusSource,
+) -> std::io::Result<()> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    std::thread::Builder::new()
+        .name("vipd-http".into())
+        .spawn(move || {
+            rt.block_on(async move {
+                match tokio::net::TcpListener::from_std(listener) {
+                    Ok(l) => {
+                        if let Err(e) = observe::serve(l, metrics, status).await {
+                            error!("HTTP server stopped: {e}");
+                        }
+                    }
+                    Err(e) => error!("HTTP listener: {e}"),
+                }
+            })
+        })?;
+    Ok(())
+}
+
 async fn tap_task(
     port: usize,
     tap: Arc<WireTap>,
