@@ -44,9 +44,18 @@ def summary(*vals):
         return
     print("%.1f (%.1f to %.1f), n=%d" % (statistics.median(v), v[0], v[-1], len(v)))
 
-def rhythm(capture, src, interval_ms, t0, t1):
-    """Adverts from src in [t0,t1]: 'per_s max_gap_ms late_gaps spurious' where late_gaps counts
-    per-VRID gaps > 1.5 x interval and spurious counts adverts from anyone else."""
+def rhythm(capture, src, interval_ms, t0, t1, stalls=None):
+    """Adverts from src in [t0,t1]: 'per_s max_gap_ms late_gaps spurious vrids worst_vrid
+    explained' where late_gaps counts per-VRID gaps > 1.5 x interval, spurious counts adverts
+    from anyone else, and explained counts the late gaps during which the control probe (probe.py,
+    its stalls in the file `stalls`) was itself stalled: the advert was overdue while the machine
+    ran nothing on time."""
+    windows = []
+    if stalls:
+        with open(stalls) as f:
+            for line in f:
+                a, late = map(float, line.split())
+                windows.append((a, a + late))
     t0, t1, iv = float(t0), float(t1), float(interval_ms) / 1000
     per = {}
     n = spurious = 0
@@ -59,17 +68,55 @@ def rhythm(capture, src, interval_ms, t0, t1):
         else:
             spurious += 1
     maxgap = 0.0
-    late = 0
+    late = explained = 0
     worst = None
     for vrid, ts in per.items():
-        # include the window edges so an instance that stopped altogether shows
         for a, b in zip(ts, ts[1:]):
             g = b - a
             if g > maxgap:
                 maxgap, worst = g, vrid
             if g > 1.5 * iv:
                 late += 1
-    print("%.0f %.1f %d %d %d %s" % (n / (t1 - t0), maxgap * 1000, late, spurious, len(per), worst))
+                # overdue from a + iv until b; a probe stall overlapping that span explains it
+                if any(s < b and e > a + iv for s, e in windows):
+                    explained += 1
+    print("%.0f %.1f %d %d %d %s %d" % (n / (t1 - t0), maxgap * 1000, late, spurious, len(per), worst, explained))
+
+def lateness(before, after):
+    """From two /metrics scrapes: 'N2 / N10 of TOTAL', the engine timers handled between them
+    more than 2 ms and more than 10 ms after their deadline."""
+    def read(path):
+        le, total = {}, 0
+        with open(path) as f:
+            for line in f:
+                m = re.match(r'vrrp_engine_timer_lateness_seconds_bucket\{le="([^"]+)"\} (\d+)', line)
+                if m:
+                    le[m.group(1)] = int(m.group(2))
+                m = re.match(r"vrrp_engine_timer_lateness_seconds_count (\d+)", line)
+                if m:
+                    total = int(m.group(1))
+        return le, total
+    (l0, n0), (l1, n1) = read(before), read(after)
+    total = n1 - n0
+    if not total:
+        print("no data")
+        return
+    d = lambda b: l1.get(b, 0) - l0.get(b, 0)
+    print("%d / %d of %d" % (total - d("0.002"), total - d("0.01"), total))
+
+def stalls(path, t0, t1):
+    """Probe stalls (probe.py's files, concatenated) that began in [t0, t1]:
+    'N / worst_ms' with N the wake-ups more than 10 ms late."""
+    t0, t1 = float(t0), float(t1)
+    n, worst = 0, 0.0
+    with open(path) as f:
+        for line in f:
+            t, late = map(float, line.split())
+            if t0 <= t <= t1:
+                worst = max(worst, late)
+                if late > 0.010:
+                    n += 1
+    print("%d / %.1f" % (n, worst * 1000))
 
 if __name__ == "__main__":
-    {"failover": failover, "summary": summary, "rhythm": rhythm}[sys.argv[1]](*sys.argv[2:])
+    {"failover": failover, "summary": summary, "rhythm": rhythm, "lateness": lateness, "stalls": stalls}[sys.argv[1]](*sys.argv[2:])

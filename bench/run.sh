@@ -1,12 +1,15 @@
 #!/usr/bin/env bash
 # vipd vs keepalived 2.2.7 benchmarks on a LAN of network namespaces (root).
 #
-#   sudo bench/run.sh [failover] [scale] [flood]     (no argument: all three)
+#   sudo bench/run.sh [failover] [scale] [flood] [scrape]     (no argument: all four)
 #
 # Every scenario runs vipd and then keepalived in the same invocation and prints a table.
 # Namespaces are named vb-<pid>-*, addresses only in 10.99.0.0/16. Everything started here is
 # ended by pid and the namespaces are deleted at exit (also on Ctrl-C).
-# Environment: TRIALS (failover trials per case, default 5), WINDOW (scale seconds, default 10).
+# Environment: TRIALS (failover trials per case, default 5), WINDOW (scale seconds, default 10),
+# CASES (scale cases, see below), ROUNDS and SCRAPE_RATE (scrape scenario, default 3 and 20),
+# WRAP (a command vipd runs under, e.g. WRAP="chrt -R -r 10" as the systemd unit does) and
+# KA_RT (keepalived's vrrp_rt_priority, its own way to the same, e.g. KA_RT=10).
 # This is a benchmark: it prints figures and asserts nothing about timing.
 set -uo pipefail
 
@@ -15,6 +18,9 @@ ROOT=$(dirname "$HERE")
 KEEPALIVED=${KEEPALIVED:-/usr/sbin/keepalived}
 TRIALS=${TRIALS:-5}
 WINDOW=${WINDOW:-10}
+SCRAPE_RATE=${SCRAPE_RATE:-20}
+# Scale cases as impl:instances:interval_ms:scrape (impl vipd or ka; scrape 1 = /metrics 20/s).
+CASES=${CASES:-"vipd:100:100:0 ka:100:100:0 vipd:250:20:0 ka:250:20:0 vipd:250:10:0 ka:250:10:0 vipd:250:10:1"}
 P="vb-$$"
 DIR=/tmp/$P
 VIPD="$ROOT/target/release/vipd"
@@ -105,7 +111,9 @@ vipd_conf() { # file priority interval_ms count vip_fmt  (vip_fmt: printf with %
 }
 ka_conf() { # file router_id priority interval_ms count vip_fmt
     local f=$1 rid=$2 prio=$3 iv=$4 cnt=$5 fmt=$6 i
-    { printf 'global_defs {\n    router_id %s\n    vrrp_version 3\n    vrrp_garp_master_delay 1\n}\n' "$rid"
+    { printf 'global_defs {\n    router_id %s\n    vrrp_version 3\n    vrrp_garp_master_delay 1\n' "$rid"
+      [ -n "${KA_RT:-}" ] && printf '    vrrp_rt_priority %s\n' "$KA_RT"
+      printf '}\n' 
       for i in $(seq "$cnt"); do
         printf 'vrrp_instance VI_%d {\n    state BACKUP\n    interface eth0\n    virtual_router_id %d\n    priority %d\n    advert_int %s\n    virtual_ipaddress {\n        %s/24\n    }\n}\n' \
             "$i" "$i" "$prio" "$(iv_ka "$iv")" "$(printf "$fmt" "$i")"
@@ -120,7 +128,7 @@ daemon() {
     local f="$DIR/$impl-$h.conf"
     if [ "$impl" = vipd ]; then
         vipd_conf "$f" "$prio" "$iv" "$cnt" "$fmt"
-        VIPD_LOG=info start "$h" "$impl-$h.log" "$VIPD" run -c "$f"
+        VIPD_LOG=info start "$h" "$impl-$h.log" ${WRAP:-} "$VIPD" run -c "$f"
         DPID=$LASTPID; DPIDS=("$DPID")
     else
         ka_conf "$f" "$h" "$prio" "$iv" "$cnt" "$fmt"
@@ -143,6 +151,9 @@ stop_daemon() { # pid host: SIGTERM and wait (keepalived's VRRP child too)
 }
 
 ticks() { local s=0 p; for p in "$@"; do s=$(( s + $(awk '{print $14+$15}' "/proc/$p/stat" 2>/dev/null || echo 0) )); done; echo "$s"; }
+# Nanoseconds the processes' main threads (vipd's engine, keepalived's VRRP loop) spent runnable
+# but waiting for a CPU (schedstat field 2).
+rq_wait_ns() { local p; for p in "$@"; do cat /proc/"$p"/task/"$p"/schedstat 2>/dev/null; done | awk '{s+=$2} END{printf "%d", s}'; }
 rss_kb() { local s=0 p v; for p in "$@"; do v=$(awk '/^VmRSS/{print $2}' "/proc/$p/status" 2>/dev/null); s=$(( s + ${v:-0} )); done; echo "$s"; }
 
 capture() { # host name filter -> CPID
@@ -224,21 +235,34 @@ scale_run() { # impl count interval_ms scrape(0|1) -> one table row in ROW
     fi
     local tag="sc-$impl-$cnt-$iv-$scrape"
     capture m "$tag" "ip proto 112"
-    local t0 m0 b0 t1 m1 b1
-    t0=$(now); m0=$(ticks "${r1p[@]}"); b0=$(ticks "${r2p[@]}")
+    local t0 m0 b0 t1 m1 b1 q0 q1
+    [ "$impl" = vipd ] && nx r1 curl -s -o "$DIR/$tag.m0" http://127.0.0.1:9797/metrics
+    t0=$(now); m0=$(ticks "${r1p[@]}"); b0=$(ticks "${r2p[@]}"); q0=$(rq_wait_ns "${r1p[@]}")
+    # the control: a trivial 5 ms timer loop on the same machine (in the host namespace)
+    "$PY" "$HERE/probe.py" "$WINDOW" "$DIR/$tag.stalls" >"$DIR/$tag.probe" &
+    local prpid=$!; PIDS+=("$prpid")
     sleep "$WINDOW"
-    t1=$(now); m1=$(ticks "${r1p[@]}"); b1=$(ticks "${r2p[@]}")
+    wait "$prpid" 2>/dev/null
+    t1=$(now); m1=$(ticks "${r1p[@]}"); b1=$(ticks "${r2p[@]}"); q1=$(rq_wait_ns "${r1p[@]}")
     local rss1 rss2; rss1=$(rss_kb "${r1p[@]}"); rss2=$(rss_kb "${r2p[@]}")
+    # vipd's own view: timers handled more than 2 / 10 ms after their deadline, in the window
+    local lateness="n/a"
+    if [ "$impl" = vipd ]; then
+        nx r1 curl -s -o "$DIR/$tag.m1" http://127.0.0.1:9797/metrics
+        lateness=$("$PY" "$HERE/analyze.py" lateness "$DIR/$tag.m0" "$DIR/$tag.m1")
+    fi
     local scrapes=""
     [ -n "$spid" ] && { stop_pid "$spid"; }
     local drops; drops=$(stop_capture "$CPID" "$tag")
-    local r; r=$("$PY" "$HERE/analyze.py" rhythm "$DIR/$tag.txt" 10.99.0.11 "$iv" "$t0" "$t1")
-    read -r per gap late spur nv worst <<<"$r"
+    local r; r=$("$PY" "$HERE/analyze.py" rhythm "$DIR/$tag.txt" 10.99.0.11 "$iv" "$t0" "$t1" "$DIR/$tag.stalls")
+    read -r per gap late spur nv worst expl <<<"$r"
+    local pn p2 p10 pmax; read -r pn p2 p10 pmax <"$DIR/$tag.probe"
     local dt; dt=$("$PY" -c "print($t1-$t0)")
     local cm cb; cm=$("$PY" -c "print('%.1f' % (($m1-$m0)/$HZ/$dt*100))"); cb=$("$PY" -c "print('%.1f' % (($b1-$b0)/$HZ/$dt*100))")
-    ROW=$(printf '| %s | %d x %d ms%s | %d | %s | %s | %s (VRID %s) | %s | %s | %s %% | %s %% | %.1f / %.1f MB | %s |\n' \
+    local rq; rq=$("$PY" -c "print('%.1f' % (($q1-$q0)/1e6/$dt))")
+    ROW=$(printf '| %s | %d x %d ms%s | %d | %s | %s | %s (VRID %s) | %s | %s | %s %% | %s %% | %s | %s | %s | %.1f / %.1f MB | %s |\n' \
         "$(name_of "$impl")" "$cnt" "$iv" "$([ "$scrape" = 1 ] && echo ", /metrics 20/s")" \
-        $(( cnt * 1000 / iv )) "$per" "$nv" "$gap" "$worst" "$late" "$spur" "$cm" "$cb" \
+        $(( cnt * 1000 / iv )) "$per" "$nv" "$gap" "$worst" "$late ($expl)" "$spur" "$cm" "$cb" "$rq" "$lateness" "$p10 / $pmax ms" \
         "$("$PY" -c "print($rss1/1024)")" "$("$PY" -c "print($rss2/1024)")" "${drops:-?}")
     echo "$ROW"
     stop_daemon "$r2" r2; stop_daemon "$r1" r1
@@ -247,17 +271,14 @@ scale_run() { # impl count interval_ms scrape(0|1) -> one table row in ROW
 scale() {
     echo "== scale: N v3 instances, r1 (prio 150) master of all, r2 (prio 80) backup; capture on a third host for ${WINDOW} s =="
     lab_up r1=10.99.0.11 r2=10.99.0.12 m=10.99.0.200
-    local rows=() c impl
-    for c in "100 100" "250 20" "250 10"; do
-        for impl in vipd ka; do
-            scale_run "$impl" $c 0; rows+=("$ROW")
-        done
+    local rows=() c
+    for c in $CASES; do
+        scale_run ${c//:/ }; rows+=("$ROW")
     done
-    scale_run vipd 250 10 1; rows+=("$ROW")
     lab_down
     echo
-    echo "| implementation | instances x interval | adverts/s expected | adverts/s on the wire (r1) | VRIDs heard | longest gap of one VRID ms | gaps > 1.5 x interval | spurious adverts from backup | master CPU | backup CPU | RSS master / backup | capture drops |"
-    echo "|---|---|---|---|---|---|---|---|---|---|---|---|"
+    echo "| implementation | instances x interval | adverts/s expected | adverts/s on the wire (r1) | VRIDs heard | longest gap of one VRID ms | gaps > 1.5 x interval (of them during a probe stall) | spurious adverts from backup | master CPU | backup CPU | master main thread run-queue wait ms/s | master timers late > 2 ms / > 10 ms (vipd's histogram) | control probe: wake-ups > 10 ms late / worst | RSS master / backup | capture drops |"
+    echo "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"
     printf '%s\n' "${rows[@]}"
     echo
 }
@@ -300,15 +321,76 @@ flood() {
     echo
 }
 
+# ---------- 4. scrape ----------
+# Does scraping /metrics delay adverts? vipd 250 x 10 ms with the same two daemons throughout,
+# alternating windows without and with a keep-alive scraper (scraper.py) at SCRAPE_RATE/s.
+# Two control probes (probe.py), one pinned to each CPU, record when the machine itself stalls.
+scrape() {
+    local cnt=250 iv=10 rounds=${ROUNDS:-3} w=$WINDOW
+    echo "== scrape: vipd $cnt x $iv ms${WRAP:+ under '$WRAP'}, r1 master, r2 backup; $rounds rounds of $w s without, then $w s with /metrics scraped ${SCRAPE_RATE}/s from r1 =="
+    lab_up r1=10.99.0.11 r2=10.99.0.12 m=10.99.0.200
+    daemon vipd r1 150 "$iv" "$cnt" "10.99.1.%d"; local r1=$DPID
+    wait_until 30 vips_are r1 "$cnt" || echo "   (r1 holds only $(vips_on r1 1) of $cnt VIPs)"
+    daemon vipd r2 80 "$iv" "$cnt" "10.99.1.%d"
+    sleep 3
+    local tag=scrape c
+    capture m "$tag" "ip proto 112"
+    local total=$(( rounds * 2 * w + 4 ))
+    local probes=()
+    for c in $(seq 0 $(( $(nproc) - 1 ))); do
+        taskset -c "$c" "$PY" "$HERE/probe.py" "$total" "$DIR/$tag.stalls.$c" >"$DIR/$tag.probe.$c" &
+        PIDS+=($!); probes+=($!)
+    done
+    sleep 1
+    local wins=() k mode t0 t1 q0 q1
+    for k in $(seq "$rounds"); do
+        for mode in off on; do
+            local wt="$tag.$k.$mode"
+            nx r1 curl -s -o "$DIR/$wt.m0" http://127.0.0.1:9797/metrics
+            q0=$(rq_wait_ns "$r1"); t0=$(now)
+            if [ "$mode" = on ]; then
+                nx r1 "$PY" "$HERE/scraper.py" 127.0.0.1 9797 "$SCRAPE_RATE" "$w" >"$DIR/$wt.scraper"
+            else
+                sleep "$w"; echo "0 0 0 0 0" >"$DIR/$wt.scraper"
+            fi
+            t1=$(now); q1=$(rq_wait_ns "$r1")
+            nx r1 curl -s -o "$DIR/$wt.m1" http://127.0.0.1:9797/metrics
+            wins+=("$k $mode $t0 $t1 $q0 $q1")
+        done
+    done
+    wait "${probes[@]}"
+    stop_capture "$CPID" "$tag" >/dev/null
+    cat "$DIR/$tag".stalls.* >"$DIR/$tag.stalls"
+    echo
+    echo "| round | /metrics scraped | scrapes (mean / max ms) | adverts/s | gaps > 15 ms (of them during a probe stall) | longest gap ms | spurious adverts from backup | engine timers late > 2 ms / > 10 ms | engine run-queue wait ms/s | probe wake-ups > 10 ms late / worst ms |"
+    echo "|---|---|---|---|---|---|---|---|---|---|"
+    local wdef
+    for wdef in "${wins[@]}"; do
+        read -r k mode t0 t1 q0 q1 <<<"$wdef"
+        local wt="$tag.$k.$mode" per gap late spur nv worst expl sn sf ssz smean smax
+        read -r per gap late spur nv worst expl < <("$PY" "$HERE/analyze.py" rhythm "$DIR/$tag.txt" 10.99.0.11 "$iv" "$t0" "$t1" "$DIR/$tag.stalls")
+        read -r sn sf ssz smean smax <"$DIR/$wt.scraper"
+        printf '| %s | %s | %s | %s | %s (%s) | %s | %s | %s | %s | %s |\n' "$k" \
+            "$([ "$mode" = on ] && echo "${SCRAPE_RATE}/s" || echo "no")" \
+            "$([ "$mode" = on ] && echo "$sn, $sf failed, $((ssz / 1024)) KiB ($smean / $smax)" || echo "-")" \
+            "$per" "$late" "$expl" "$gap" "$spur" \
+            "$("$PY" "$HERE/analyze.py" lateness "$DIR/$wt.m0" "$DIR/$wt.m1")" \
+            "$("$PY" -c "print('%.1f' % (($q1-$q0)/1e6/($t1-$t0)))")" \
+            "$("$PY" "$HERE/analyze.py" stalls "$DIR/$tag.stalls" "$t0" "$t1")"
+    done
+    lab_down
+    echo
+}
+
 # ---------- main ----------
 echo "building (cargo build --release)..."
 (cd "$ROOT" && cargo build --release -q) || die "build failed"
 echo "machine: $(nproc) CPUs, kernel $(uname -r); vipd $("$VIPD" --version 2>/dev/null | head -1); $("$KEEPALIVED" -v 2>&1 | head -1)"
 echo
-[ $# -gt 0 ] || set -- failover scale flood
+[ $# -gt 0 ] || set -- failover scale flood scrape
 for s in "$@"; do
     case $s in
-        failover|scale|flood) "$s" ;;
-        *) die "unknown scenario $s (failover, scale, flood)" ;;
+        failover|scale|flood|scrape) "$s" ;;
+        *) die "unknown scenario $s (failover, scale, flood, scrape)" ;;
     esac
 done

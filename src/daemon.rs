@@ -566,6 +566,15 @@ pub async fn run(opts: RunOptions) -> i32 {
         "vipd {} started",
         env!("CARGO_PKG_VERSION")
     );
+    // The engine runs on this thread. Under the shipped unit it is real-time (SCHED_RR with
+    // reset-on-fork: every thread and process started later runs normally); say which.
+    match observe::Scheduling::current_thread() {
+        Some(s) if s.is_realtime() => info!("engine thread scheduling: {s}"),
+        Some(s) => info!(
+            "engine thread scheduling: {s} (not real-time: on a busy host other processes can delay adverts; see docs/systemd.md, Scheduling)"
+        ),
+        None => {}
+    }
     // Deadlines of all instances share one timerfd (nanosecond resolution).
     let mut timer = match net::timer::Deadline::new() {
         Ok(t) => t,
@@ -674,6 +683,8 @@ impl Daemon {
             if inst.engine.poll_timeout() != Some(t) {
                 continue;
             }
+            self.metrics
+                .timer_lateness(Instant::now().saturating_duration_since(t));
             let mut actions = std::mem::take(&mut self.actions);
             inst.engine.handle_timeout(now, &mut actions);
             self.execute(i, &mut actions);
@@ -1569,6 +1580,10 @@ fn send_advert(inst: &mut Inst, sock: &VrrpSocket, src: IpAddr, priority: u8) {
 /// Counts VRRP packets on the wire per (VRID, source) and reports the totals every tick.
 /// Serves /metrics, /status and /healthz on a dedicated thread with its own runtime; the
 /// thread lives as long as the process.
+/// Nice value of the HTTP thread: the lowest priority there is short of SCHED_IDLE (which could
+/// starve scrapes altogether on a busy host).
+const HTTP_NICE: i32 = 19;
+
 fn spawn_http(
     listener: std::net::TcpListener,
     metrics: Metrics,
@@ -1580,6 +1595,12 @@ fn spawn_http(
     std::thread::Builder::new()
         .name("vipd-http".into())
         .spawn(move || {
+            // Nice 19 on this thread (and the blocking threads it starts, which inherit it):
+            // when the CPUs are busy, the engine thread (nice 0, or whatever the service
+            // manager gave it) runs first and a scrape waits.
+            if let Err(e) = rustix::process::setpriority_process(None, HTTP_NICE) {
+                warn!("cannot lower the HTTP thread's priority: {e}");
+            }
             rt.block_on(async move {
                 match tokio::net::TcpListener::from_std(listener) {
                     Ok(l) => {

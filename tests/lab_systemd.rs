@@ -324,6 +324,9 @@ fn unit_verifies_clean_and_is_hardened() {
         "MemoryDenyWriteExecute=yes",
         "RestrictAddressFamilies=AF_UNIX AF_INET AF_INET6 AF_NETLINK AF_PACKET",
         "SystemCallFilter=@system-service",
+        "CPUSchedulingPolicy=rr",
+        "CPUSchedulingPriority=10",
+        "CPUSchedulingResetOnFork=yes",
     ] {
         assert!(unit.lines().any(|l| l == line), "unit lacks {line:?}");
     }
@@ -497,6 +500,45 @@ fn expand(
     out
 }
 
+/// The system calls the unit's `SystemCallFilter=` lines allow, applied in order as systemd
+/// does when the first line is an allow list: later plain lines add, `~` lines remove.
+fn unit_syscall_filter(
+    unit: &str,
+    groups: &std::collections::HashMap<String, Vec<String>>,
+) -> std::collections::BTreeSet<String> {
+    let mut allowed = std::collections::BTreeSet::new();
+    let mut first = true;
+    for line in unit.lines() {
+        let Some(v) = line.strip_prefix("SystemCallFilter=") else {
+            continue;
+        };
+        let (deny, list) = match v.strip_prefix('~') {
+            Some(rest) => (true, rest),
+            None => (false, v),
+        };
+        assert!(
+            !(first && deny),
+            "the unit's first SystemCallFilter= must be an allow list"
+        );
+        first = false;
+        for item in list.split_whitespace() {
+            let set = if item.starts_with('@') {
+                expand(groups, item)
+            } else {
+                [item.to_owned()].into()
+            };
+            for x in set {
+                if deny {
+                    allowed.remove(&x);
+                } else {
+                    allowed.insert(x);
+                }
+            }
+        }
+    }
+    allowed
+}
+
 #[test]
 fn syscalls_fit_the_units_filter() {
     // The unit allows @system-service minus @privileged and @resources. Trace vipd (as
@@ -504,20 +546,9 @@ fn syscalls_fit_the_units_filter() {
     // through startup, mastership, a reload and shutdown: every system call must be allowed.
     require(&["setpriv", "strace", "systemd-analyze"]);
     let groups = syscall_groups();
-    let allowed: std::collections::BTreeSet<String> = expand(&groups, "@system-service")
-        .difference(
-            &expand(&groups, "@privileged")
-                .union(&expand(&groups, "@resources"))
-                .cloned()
-                .collect(),
-        )
-        .cloned()
-        .collect();
     let unit = fs::read_to_string(UNIT).unwrap();
-    assert!(
-        unit.lines()
-            .any(|l| l == "SystemCallFilter=~@privileged @resources")
-    );
+    let allowed = unit_syscall_filter(&unit, &groups);
+    assert!(allowed.contains("setpriority") && !allowed.contains("sched_setscheduler"));
 
     let mut lab = Lab::new("sds");
     lab.host("a", "10.99.0.11", None);
@@ -583,4 +614,93 @@ fn syscalls_fit_the_units_filter() {
         denied.is_empty(),
         "system calls outside the unit's SystemCallFilter: {denied:?}"
     );
+}
+
+/// Scheduling of one task (thread) from `/proc/<pid>/task/<tid>/stat`: (comm, policy,
+/// rt_priority, nice). proc(5): fields 19 (nice), 40 (rt_priority), 41 (policy).
+fn task_sched(pid: u32, tid: &str) -> Option<(String, u32, u32, i32)> {
+    let s = fs::read_to_string(format!("/proc/{pid}/task/{tid}/stat")).ok()?;
+    let comm = s[s.find('(')? + 1..s.rfind(')')?].to_owned();
+    let f: Vec<&str> = s[s.rfind(')')? + 1..].split_whitespace().collect();
+    Some((
+        comm,
+        f.get(41 - 3)?.parse().ok()?,
+        f.get(40 - 3)?.parse().ok()?,
+        f.get(19 - 3)?.parse().ok()?,
+    ))
+}
+
+#[test]
+fn only_the_engine_thread_runs_real_time() {
+    // What the unit's CPUSchedulingPolicy=rr, CPUSchedulingPriority=10 and
+    // CPUSchedulingResetOnFork=yes do, done by chrt: vipd starts as SCHED_RR|RESET_ON_FORK.
+    // Its main thread (the engine, which sends the adverts) must stay real-time; every thread
+    // it starts (HTTP, blocking pool) and every process (check scripts) must run normally,
+    // the HTTP thread at nice 19, so that a scrape or a script never competes with adverts.
+    require(&["setpriv", "chrt"]);
+    let mut lab = Lab::new("sdr");
+    lab.host("a", "10.99.0.11", None);
+    let yaml = format!(
+        "listen: \"127.0.0.1:0\"\nscripts:\n  slow:\n    command: [\"/bin/sleep\", \"3\"]\n    interval: 1s\n    timeout: 10s\ninstances:\n{}    track_scripts: [slow]\n",
+        inst("VI_1", 48, 150, "10.99.0.48/24")
+    );
+    let c = nobody_config(&lab, "a.yaml", &yaml);
+    let mut args: Vec<String> = ["chrt", "--reset-on-fork", "--rr", "10"]
+        .map(String::from)
+        .to_vec();
+    args.extend(as_nobody("net_raw,net_admin"));
+    args.extend([VIPD.into(), "run".into(), "-c".into(), c]);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let pid = lab.spawn("a", "a.log", &args);
+    lab.wait_holder(&["a"], "10.99.0.48", "a", 10 * S);
+    // The script's first run is under way (it sleeps 3 s): a child process exists.
+    let mut children: Vec<u32> = vec![];
+    wait_for(5 * S, "a check script process", || {
+        let c = fs::read_to_string(format!("/proc/{pid}/task/{pid}/children")).unwrap_or_default();
+        children = c
+            .split_whitespace()
+            .filter_map(|x| x.parse().ok())
+            .collect();
+        !children.is_empty()
+    });
+
+    let mut tasks: Vec<(String, (String, u32, u32, i32))> =
+        fs::read_dir(format!("/proc/{pid}/task"))
+            .unwrap()
+            .filter_map(|e| {
+                let tid = e.ok()?.file_name().to_string_lossy().into_owned();
+                Some((tid.clone(), task_sched(pid, &tid)?))
+            })
+            .collect();
+    tasks.sort();
+    eprintln!("threads (tid, (comm, policy, rt_priority, nice)): {tasks:?}");
+    let main = tasks
+        .iter()
+        .find(|(tid, _)| *tid == pid.to_string())
+        .unwrap();
+    assert_eq!((main.1.1, main.1.2), (2, 10), "engine thread: {main:?}");
+    let http = tasks
+        .iter()
+        .find(|(_, t)| t.0 == "vipd-http")
+        .unwrap_or_else(|| panic!("no vipd-http thread: {tasks:?}"));
+    assert_eq!((http.1.1, http.1.3), (0, 19), "HTTP thread: {http:?}");
+    assert!(tasks.len() >= 2);
+    for (tid, t) in &tasks {
+        if *tid != pid.to_string() {
+            assert_eq!(t.1, 0, "thread {tid} {t:?} must not be real-time");
+        }
+    }
+    for child in &children {
+        let t = task_sched(*child, &child.to_string()).unwrap();
+        eprintln!("child {child}: {t:?}");
+        assert_eq!(t.1, 0, "script process {child} {t:?} must not be real-time");
+    }
+    let log = lab.log("a.log");
+    assert!(
+        log.contains("engine thread scheduling: SCHED_RR priority 10"),
+        "{log}"
+    );
+    assert!(!log.contains("cannot lower the HTTP thread"), "{log}");
+    lab.signal(pid, "TERM");
+    assert_eq!(lab.wait_exit(pid, 15 * S), Some(0), "{}", lab.log("a.log"));
 }

@@ -13,6 +13,7 @@
 
 mod http;
 mod process;
+pub use process::Scheduling;
 #[cfg(test)]
 mod tests;
 
@@ -54,6 +55,15 @@ pub const SCRIPT_RESULTS: [&str; 4] = ["success", "failure", "timeout", "error"]
 const SCRIPT_BUCKETS: [f64; 12] = [
     0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
 ];
+
+/// Buckets of `vrrp_engine_timer_lateness_seconds`: from "on time" to "a backup has taken over".
+const LATENESS_BUCKETS: [f64; 10] = [
+    0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 1.0,
+];
+
+fn lateness_histogram() -> Histogram {
+    Histogram::new(LATENESS_BUCKETS)
+}
 
 /// A gauge holding a float.
 type FGauge = Gauge<f64, AtomicU64>;
@@ -228,6 +238,7 @@ struct Families {
     config_reloads: Family<ResultLabels, Counter>,
     config_last_success: FGauge,
     http_requests: Family<HttpLabels, Counter>,
+    timer_lateness: Histogram,
 }
 
 impl Families {
@@ -264,6 +275,7 @@ impl Families {
             config_reloads: Family::default(),
             config_last_success: FGauge::default(),
             http_requests: Family::default(),
+            timer_lateness: lateness_histogram(),
         }
     }
 
@@ -424,6 +436,11 @@ impl Families {
             "vrrp_http_requests",
             "Requests to the HTTP endpoint, by path (unknown paths as other) and status code",
             f.http_requests.clone(),
+        );
+        r.register(
+            "vrrp_engine_timer_lateness_seconds",
+            "How long after its deadline the engine handled a timer (an advert due, a master-down expiry); a slow tail means the host starves vipd of CPU",
+            f.timer_lateness.clone(),
         );
     }
 }
@@ -693,6 +710,11 @@ impl Metrics {
         }
         f.script_duration.remove(&ScriptLabels { script: script() });
         f.script_healthy.remove(&ScriptLabels { script: script() });
+    }
+
+    /// Records how late the engine handled a timer.
+    pub fn timer_lateness(&self, late: Duration) {
+        self.inner.f.timer_lateness.observe(secs(late));
     }
 
     /// Counts a request to the HTTP endpoint; `path` must be one of a fixed set.

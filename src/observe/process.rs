@@ -32,6 +32,51 @@ pub(crate) fn parse_stat(s: &str) -> Option<Stat> {
     })
 }
 
+/// How the kernel schedules a thread: from `/proc/thread-self/stat` (proc(5) fields 19, 40, 41).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Scheduling {
+    /// SCHED_OTHER 0, SCHED_FIFO 1, SCHED_RR 2, SCHED_BATCH 3, SCHED_IDLE 5, SCHED_DEADLINE 6.
+    pub policy: u32,
+    /// 1..99 under SCHED_FIFO / SCHED_RR, else 0.
+    pub rt_priority: u32,
+    pub nice: i32,
+}
+
+impl Scheduling {
+    /// The calling thread's scheduling, `None` where /proc cannot be read.
+    pub fn current_thread() -> Option<Scheduling> {
+        parse_scheduling(&std::fs::read_to_string("/proc/thread-self/stat").ok()?)
+    }
+
+    pub fn is_realtime(&self) -> bool {
+        matches!(self.policy, 1 | 2)
+    }
+}
+
+impl std::fmt::Display for Scheduling {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.policy {
+            1 => write!(f, "SCHED_FIFO priority {}", self.rt_priority),
+            2 => write!(f, "SCHED_RR priority {}", self.rt_priority),
+            3 => write!(f, "SCHED_BATCH nice {}", self.nice),
+            5 => write!(f, "SCHED_IDLE"),
+            6 => write!(f, "SCHED_DEADLINE"),
+            _ => write!(f, "SCHED_OTHER nice {}", self.nice),
+        }
+    }
+}
+
+pub(crate) fn parse_scheduling(s: &str) -> Option<Scheduling> {
+    let rest = &s[s.rfind(')')? + 1..];
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let field = |n: usize| fields.get(n - 3);
+    Some(Scheduling {
+        policy: field(41)?.parse().ok()?,
+        rt_priority: field(40)?.parse().ok()?,
+        nice: field(19)?.parse().ok()?,
+    })
+}
+
 /// `btime` (boot time, Unix seconds) from `/proc/stat`.
 pub(crate) fn parse_btime(s: &str) -> Option<u64> {
     s.lines()

@@ -6,7 +6,7 @@ use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use super::http::wants_openmetrics;
-use super::process::{parse_btime, parse_max_fds, parse_stat};
+use super::process::{Scheduling, parse_btime, parse_max_fds, parse_scheduling, parse_stat};
 use super::*;
 
 const L: &str = r#"vr="VI_1",vrid="13",interface="eth0",family="ipv4",group="g""#;
@@ -452,6 +452,24 @@ fn proc_parsers() {
     assert_eq!(s.vsize_bytes, 123456789);
     assert_eq!(s.rss_pages, 321);
     assert_eq!(parse_stat("garbage"), None);
+    // Lines read from `chrt -r 10 cat` and `nice -n 5 cat`.
+    let rr = "25380 (cat) R 25378 25378 20002 0 -1 4194560 176 0 1 0 0 0 0 0 -11 0 1 0 1158784 3133440 350 18446744073709551615 94606850654208 94606850674089 140726589447008 0 0 0 0 0 0 0 0 0 17 1 10 2 0 0 0 94606850690096 94606850691712 94607730741248 140726589455066 140726589455093 140726589455093 140726589456363 0";
+    let rr = parse_scheduling(rr).unwrap();
+    assert_eq!(
+        rr,
+        Scheduling {
+            policy: 2,
+            rt_priority: 10,
+            nice: 0
+        }
+    );
+    assert!(rr.is_realtime());
+    assert_eq!(rr.to_string(), "SCHED_RR priority 10");
+    let other = "25381 (c a t)) R 25378 25378 20002 0 -1 4194304 183 0 1 0 0 0 0 0 25 5 1 0 1158784 3133440 384 18446744073709551615 94820015239168 94820015259049 140727635667024 0 0 0 0 0 0 0 0 0 17 1 0 0 0 0 0 94820015275056 94820015276672 94820825968640 140727635671770 140727635671797 140727635671797 140727635673067 0";
+    let other = parse_scheduling(other).unwrap();
+    assert!(!other.is_realtime());
+    assert_eq!(other.to_string(), "SCHED_OTHER nice 5");
+    assert_eq!(parse_scheduling("1 (x) S 1 2"), None);
     assert_eq!(
         parse_btime("cpu 1 2 3\nbtime 1700000000\nprocesses 5\n"),
         Some(1700000000)
