@@ -46,6 +46,20 @@ impl fmt::Display for Error {
 
 impl std::error::Error for Error {}
 
+/// Whether an endpoint from [`parse_endpoint`] names port 4317, OTLP/gRPC's (vipd speaks
+/// OTLP/HTTP, port 4318 by convention).
+pub fn is_grpc_port(endpoint: &str) -> bool {
+    let authority = endpoint
+        .strip_prefix("http://")
+        .unwrap_or(endpoint)
+        .split('/')
+        .next()
+        .unwrap_or("");
+    authority
+        .rsplit_once(':')
+        .is_some_and(|(host, port)| port == "4317" && !host.is_empty())
+}
+
 /// Checks an OTLP/HTTP endpoint, `http://host:port` (a base path is allowed; `/v1/traces` is
 /// appended). Returns it without a trailing `/`. `https://` is refused: vipd is built without TLS.
 pub fn parse_endpoint(s: &str) -> Result<String, String> {
@@ -217,6 +231,11 @@ mod tests {
             parse_endpoint("http://[::1]:4318/otlp").unwrap(),
             "http://[::1]:4318/otlp"
         );
+        assert!(is_grpc_port("http://127.0.0.1:4317"));
+        assert!(is_grpc_port("http://[::1]:4317/x"));
+        assert!(!is_grpc_port("http://127.0.0.1:4318"));
+        assert!(!is_grpc_port("http://[::4317]:4318"));
+        assert!(!is_grpc_port("http://collector"));
         for bad in [
             "127.0.0.1:4318",
             "ftp://h:1",

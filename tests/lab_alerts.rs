@@ -400,7 +400,12 @@ fn alerts_fire_and_resolve_in_a_real_prometheus() {
     assert_eq!(masters.len(), 1, "{masters:?}");
     assert_eq!(masters[0]["metric"]["group"], VIP, "{masters:?}");
     assert_eq!(masters[0]["value"][1], "1", "{masters:?}");
-    let all = alerts(&lab);
+    // VipdEngineLate is left out: it reports the CPU of the machine running the tests (often
+    // saturated by the tests running in parallel), not the pair; promtool unit-tests it.
+    let all: Vec<Value> = alerts(&lab)
+        .into_iter()
+        .filter(|a| a["labels"]["alertname"] != "VipdEngineLate")
+        .collect();
     assert!(
         all.iter().all(|a| a["state"] != "firing"),
         "a healthy pair fires alerts:\n{}\n--- a.log\n{}\n--- b.log\n{}",

@@ -1030,6 +1030,19 @@ fn otlp_endpoint_optional_validated_with_position() {
     .unwrap()
     .config;
     assert_eq!(c.otlp.unwrap().endpoint, "http://collector.example:4318");
+    // The gRPC port is accepted with a warning that names it.
+    let l = parse_str(
+        &format!("otlp:\n  endpoint: http://127.0.0.1:4317\n{base}"),
+        "t.yaml",
+    )
+    .unwrap();
+    assert!(
+        l.warnings
+            .iter()
+            .any(|w| w.to_string().starts_with("t.yaml:2:13: otlp.endpoint: `http://127.0.0.1:4317`: 4317 is the OTLP/gRPC port")),
+        "{:?}",
+        l.warnings
+    );
     // An explicit null is the same as absent.
     assert_eq!(
         parse_str(&format!("otlp:\n{base}"), "t.yaml")

@@ -439,7 +439,17 @@ fn top(cx: &mut Ctx, root: &Node) -> Option<Config> {
             let ev = of.required(cx, "endpoint")?;
             let s = string(cx, ev, "otlp.endpoint")?;
             match crate::telemetry::parse_endpoint(&s) {
-                Ok(endpoint) => Some(Some(Otlp { endpoint })),
+                Ok(endpoint) => {
+                    if crate::telemetry::is_grpc_port(&endpoint) {
+                        cx.warn(
+                            ev,
+                            format!(
+                                "otlp.endpoint: `{endpoint}`: 4317 is the OTLP/gRPC port; vipd exports OTLP over HTTP (protobuf), which collectors receive on 4318"
+                            ),
+                        );
+                    }
+                    Some(Some(Otlp { endpoint }))
+                }
                 Err(m) => {
                     cx.err(ev, format!("otlp.endpoint: {m}"));
                     None
