@@ -1030,18 +1030,19 @@ fn otlp_endpoint_optional_validated_with_position() {
     .unwrap()
     .config;
     assert_eq!(c.otlp.unwrap().endpoint, "http://collector.example:4318");
-    // The gRPC port is accepted with a warning that names it.
+    // The gRPC port is accepted with a warning that names it, at the value's position.
     let l = parse_str(
         &format!("otlp:\n  endpoint: http://127.0.0.1:4317\n{base}"),
         "t.yaml",
     )
     .unwrap();
+    assert_eq!(l.warnings.len(), 1, "{:?}", l.warnings);
+    let w = &l.warnings[0];
+    assert_eq!((w.line, w.column, w.warning), (2, 13, true));
     assert!(
-        l.warnings
-            .iter()
-            .any(|w| w.to_string().starts_with("t.yaml:2:13: otlp.endpoint: `http://127.0.0.1:4317`: 4317 is the OTLP/gRPC port")),
-        "{:?}",
-        l.warnings
+        w.message
+            .starts_with("otlp.endpoint: `http://127.0.0.1:4317`: 4317 is the OTLP/gRPC port"),
+        "{w:?}"
     );
     // An explicit null is the same as absent.
     assert_eq!(
