@@ -508,3 +508,41 @@ fn split_then_heal_converges_to_one_master() {
     lan.run_until(Duration::from_secs(6));
     assert_eq!(lan.masters(), vec![2]);
 }
+
+#[test]
+fn advert_timer_slack_never_reaches_failover_timers() {
+    // Implementation choice, not an RFC rule: a master's advert may be handled up to 1/64 of
+    // the interval (at most MAX_TIMER_SLACK) after it falls due, so that many instances can
+    // send in one wake-up; a backup's Master_Down timer has no slack at all.
+    let mut lan = Lan::new(&[(11, params(255, 10)), (12, params(80, 100))]);
+    lan.start_all();
+    let master = &lan.nodes[0].inst;
+    assert_eq!(master.state(), State::Master);
+    let due = master.poll_timeout().unwrap();
+    assert_eq!(due - lan.now, 10 * MS);
+    assert_eq!(
+        master.poll_timeout_latest().unwrap() - due,
+        Duration::from_nanos(156_250)
+    );
+    let backup = &lan.nodes[1].inst;
+    assert_eq!(backup.state(), State::Backup);
+    assert_eq!(backup.poll_timeout_latest(), backup.poll_timeout());
+
+    // Long intervals are capped.
+    let mut slow = Lan::new(&[(11, params(255, 1000))]);
+    slow.start_all();
+    let m = &slow.nodes[0].inst;
+    assert_eq!(
+        m.poll_timeout_latest().unwrap() - m.poll_timeout().unwrap(),
+        MAX_TIMER_SLACK
+    );
+
+    // Handled late within the slack, the advert goes out and the next one is re-armed from
+    // the deadline, not from the late wake-up: the rhythm does not drift.
+    let mut out = vec![];
+    let late = due + Duration::from_micros(300);
+    let inst = &mut lan.nodes[0].inst;
+    inst.handle_timeout(late, &mut out);
+    assert!(out.contains(&Action::SendAdvert { priority: 255 }), "{out:?}");
+    assert_eq!(inst.poll_timeout(), Some(due + 10 * MS));
+}
