@@ -543,6 +543,9 @@ fn advert_timer_slack_never_reaches_failover_timers() {
     let late = due + Duration::from_micros(300);
     let inst = &mut lan.nodes[0].inst;
     inst.handle_timeout(late, &mut out);
-    assert!(out.contains(&Action::SendAdvert { priority: 255 }), "{out:?}");
+    assert!(
+        out.contains(&Action::SendAdvert { priority: 255 }),
+        "{out:?}"
+    );
     assert_eq!(inst.poll_timeout(), Some(due + 10 * MS));
 }
