@@ -428,8 +428,6 @@ pub struct Daemon {
     /// Link state of every interface we care about, by name.
     links: HashMap<String, bool>,
     heap: BinaryHeap<Reverse<(Instant, usize)>>,
-    /// Scratch for `on_timers`: heap entries popped but not due yet.
-    not_yet: Vec<Reverse<(Instant, usize)>>,
     pkt_tx: mpsc::Sender<Packet>,
     effects: mpsc::UnboundedSender<Effect>,
     retry_at: Option<Instant>,
@@ -522,7 +520,6 @@ pub async fn run(opts: RunOptions) -> i32 {
         port_by_key: HashMap::new(),
         links: HashMap::new(),
         heap: BinaryHeap::new(),
-        not_yet: Vec::new(),
         pkt_tx,
         effects: eff_tx,
         retry_at: None,
@@ -652,7 +649,7 @@ impl Daemon {
                 .instances
                 .get(i)
                 .and_then(|o| o.as_ref())
-                .and_then(|x| x.engine.poll_timeout_latest());
+                .and_then(|x| x.engine.poll_timeout());
             if current == Some(t) {
                 break;
             }
@@ -665,49 +662,35 @@ impl Daemon {
             .min()
     }
 
-    /// Puts instance `i` in the heap at the latest time its next timer may be handled
-    /// (deadline plus slack, see `Instance::poll_timeout_latest`): the engine thread wakes at
-    /// the earliest of those and handles every timer already due, so adverts falling due
-    /// within a fraction of a millisecond go out in one wake-up.
     fn schedule(&mut self, i: usize) {
         if let Some(t) = self.instances[i]
             .as_ref()
-            .and_then(|x| x.engine.poll_timeout_latest())
+            .and_then(|x| x.engine.poll_timeout())
         {
             self.heap.push(Reverse((t, i)));
         }
     }
 
     async fn on_timers(&mut self, now: Instant) {
-        // Heap keys are deadline + slack: every instance with a deadline <= now has a key
-        // <= now + MAX_TIMER_SLACK. Entries in that range that are not due yet go back.
-        let horizon = now + engine::MAX_TIMER_SLACK;
-        let mut not_yet = std::mem::take(&mut self.not_yet);
         while let Some(&Reverse((t, i))) = self.heap.peek() {
-            if t > horizon {
+            if t > now {
                 break;
             }
             self.heap.pop();
             let Some(inst) = self.instances.get_mut(i).and_then(|o| o.as_mut()) else {
                 continue;
             };
-            if inst.engine.poll_timeout_latest() != Some(t) {
+            if inst.engine.poll_timeout() != Some(t) {
                 continue;
             }
-            let Some(deadline) = inst.engine.poll_timeout().filter(|d| *d <= now) else {
-                not_yet.push(Reverse((t, i)));
-                continue;
-            };
             self.metrics
-                .timer_lateness(Instant::now().saturating_duration_since(deadline));
+                .timer_lateness(Instant::now().saturating_duration_since(t));
             let mut actions = std::mem::take(&mut self.actions);
             inst.engine.handle_timeout(now, &mut actions);
             self.execute(i, &mut actions);
             self.actions = actions;
             self.schedule(i);
         }
-        self.heap.extend(not_yet.drain(..));
-        self.not_yet = not_yet;
         if self.retry_at.is_some_and(|r| r <= now) {
             self.retry_at = None;
             self.resolve_all().await;

@@ -134,9 +134,6 @@ pub enum Action {
     },
 }
 
-/// The largest slack [`Instance::poll_timeout_latest`] ever adds to a deadline.
-pub const MAX_TIMER_SLACK: Duration = Duration::from_millis(2);
-
 /// The protocol parameters of one instance (derived from its configuration).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Params {
@@ -269,20 +266,6 @@ impl Instance {
     /// The next time `handle_timeout` must be called.
     pub fn poll_timeout(&self) -> Option<Instant> {
         self.timers.next()
-    }
-
-    /// The latest time by which `handle_timeout` must be called: [`Instance::poll_timeout`]
-    /// plus the slack of the timer concerned. A master's advert timer tolerates 1/64 of the
-    /// advertisement interval (at most [`MAX_TIMER_SLACK`]); sending that much later changes
-    /// nothing for backups, whose Master_Down_Interval is more than three intervals, and it lets
-    /// a host running many instances send the adverts that fall due close together in one
-    /// wake-up. Master-down and announcement timers have no slack: failover is not delayed.
-    pub fn poll_timeout_latest(&self) -> Option<Instant> {
-        let adver = (self.params.advert_interval / 64).min(MAX_TIMER_SLACK);
-        self.timers.next_latest(|t| match t {
-            Timer::Adver => adver,
-            _ => Duration::ZERO,
-        })
     }
 
     /// Handles every timer that has expired at `now`.

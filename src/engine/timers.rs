@@ -43,12 +43,6 @@ impl TimerTable {
     pub fn next(&self) -> Option<Instant> {
         self.0.iter().flatten().min().copied()
     }
-    /// The earliest of each timer's deadline plus the slack `slack` allows it.
-    pub fn next_latest(&self, slack: impl Fn(Timer) -> std::time::Duration) -> Option<Instant> {
-        ALL.iter()
-            .filter_map(|&t| self.get(t).map(|at| at + slack(t)))
-            .min()
-    }
     /// The earliest timer that has expired at `now`.
     pub fn expired(&self, now: Instant) -> Option<(Timer, Instant)> {
         ALL.iter()
