@@ -16,6 +16,7 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use labkit::{Lab, VIPD, require, sh, wait_for};
+use vipd::observe::Scheduling;
 
 const S: Duration = Duration::from_secs(1);
 const UNIT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/packaging/vipd.service");
@@ -616,18 +617,10 @@ fn syscalls_fit_the_units_filter() {
     );
 }
 
-/// Scheduling of one task (thread) from `/proc/<pid>/task/<tid>/stat`: (comm, policy,
-/// rt_priority, nice). proc(5): fields 19 (nice), 40 (rt_priority), 41 (policy).
-fn task_sched(pid: u32, tid: &str) -> Option<(String, u32, u32, i32)> {
-    let s = fs::read_to_string(format!("/proc/{pid}/task/{tid}/stat")).ok()?;
-    let comm = s[s.find('(')? + 1..s.rfind(')')?].to_owned();
-    let f: Vec<&str> = s[s.rfind(')')? + 1..].split_whitespace().collect();
-    Some((
-        comm,
-        f.get(41 - 3)?.parse().ok()?,
-        f.get(40 - 3)?.parse().ok()?,
-        f.get(19 - 3)?.parse().ok()?,
-    ))
+/// Name and scheduling of thread `tid` of process `pid`.
+fn task_sched(pid: u32, tid: u32) -> Option<(String, Scheduling)> {
+    let comm = fs::read_to_string(format!("/proc/{pid}/task/{tid}/comm")).ok()?;
+    Some((comm.trim().to_owned(), Scheduling::of_thread(pid, tid)?))
 }
 
 #[test]
@@ -664,36 +657,42 @@ fn only_the_engine_thread_runs_real_time() {
         !children.is_empty()
     });
 
-    let mut tasks: Vec<(String, (String, u32, u32, i32))> =
-        fs::read_dir(format!("/proc/{pid}/task"))
-            .unwrap()
-            .filter_map(|e| {
-                let tid = e.ok()?.file_name().to_string_lossy().into_owned();
-                Some((tid.clone(), task_sched(pid, &tid)?))
-            })
-            .collect();
-    tasks.sort();
-    eprintln!("threads (tid, (comm, policy, rt_priority, nice)): {tasks:?}");
-    let main = tasks
+    let mut tasks: Vec<(u32, (String, Scheduling))> = fs::read_dir(format!("/proc/{pid}/task"))
+        .unwrap()
+        .filter_map(|e| {
+            let tid: u32 = e.ok()?.file_name().to_str()?.parse().ok()?;
+            Some((tid, task_sched(pid, tid)?))
+        })
+        .collect();
+    tasks.sort_by_key(|(tid, _)| *tid);
+    eprintln!("threads: {tasks:?}");
+    let (_, (_, main)) = tasks.iter().find(|(tid, _)| *tid == pid).unwrap();
+    assert_eq!(
+        (main.policy, main.rt_priority),
+        (2, 10),
+        "engine thread: {main:?}"
+    );
+    let (_, (_, http)) = tasks
         .iter()
-        .find(|(tid, _)| *tid == pid.to_string())
-        .unwrap();
-    assert_eq!((main.1.1, main.1.2), (2, 10), "engine thread: {main:?}");
-    let http = tasks
-        .iter()
-        .find(|(_, t)| t.0 == "vipd-http")
+        .find(|(_, (comm, _))| comm == "vipd-http")
         .unwrap_or_else(|| panic!("no vipd-http thread: {tasks:?}"));
-    assert_eq!((http.1.1, http.1.3), (0, 19), "HTTP thread: {http:?}");
+    assert_eq!((http.policy, http.nice), (0, 19), "HTTP thread: {http:?}");
     assert!(tasks.len() >= 2);
     for (tid, t) in &tasks {
-        if *tid != pid.to_string() {
-            assert_eq!(t.1, 0, "thread {tid} {t:?} must not be real-time");
+        if *tid != pid {
+            assert!(
+                !t.1.is_realtime(),
+                "thread {tid} {t:?} must not be real-time"
+            );
         }
     }
-    for child in &children {
-        let t = task_sched(*child, &child.to_string()).unwrap();
+    for &child in &children {
+        let t = task_sched(child, child).unwrap();
         eprintln!("child {child}: {t:?}");
-        assert_eq!(t.1, 0, "script process {child} {t:?} must not be real-time");
+        assert!(
+            !t.1.is_realtime(),
+            "script process {child} {t:?} must not be real-time"
+        );
     }
     let log = lab.log("a.log");
     assert!(

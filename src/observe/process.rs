@@ -48,6 +48,11 @@ impl Scheduling {
         parse_scheduling(&std::fs::read_to_string("/proc/thread-self/stat").ok()?)
     }
 
+    /// Thread `tid` of process `pid`, `None` where /proc cannot be read.
+    pub fn of_thread(pid: u32, tid: u32) -> Option<Scheduling> {
+        parse_scheduling(&std::fs::read_to_string(format!("/proc/{pid}/task/{tid}/stat")).ok()?)
+    }
+
     pub fn is_realtime(&self) -> bool {
         matches!(self.policy, 1 | 2)
     }
