@@ -372,6 +372,25 @@ fn as_nobody(caps: &str) -> Vec<String> {
     ]
 }
 
+/// Starts `vipd run -c config` on host "a" as uid 65534 holding only `caps`: `before` is a
+/// command that starts it all (e.g. chrt), `under` one between setpriv and vipd (e.g. strace).
+/// Every command in the chain execs in place, so the pid is that of `before[0]` or setpriv.
+fn spawn_as_nobody(
+    lab: &mut Lab,
+    log: &str,
+    caps: &str,
+    before: &[&str],
+    under: &[&str],
+    config: &str,
+) -> u32 {
+    let mut args: Vec<String> = before.iter().map(|a| a.to_string()).collect();
+    args.extend(as_nobody(caps));
+    args.extend(under.iter().map(|a| a.to_string()));
+    args.extend([VIPD.into(), "run".into(), "-c".into(), config.into()]);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    lab.spawn("a", log, &args)
+}
+
 /// A config readable by `nobody`; checks that the binary is reachable for it too.
 fn nobody_config(lab: &Lab, name: &str, yaml: &str) -> String {
     fs::set_permissions(&lab.dir, fs::Permissions::from_mode(0o755)).unwrap();
@@ -404,10 +423,7 @@ fn runs_unprivileged_with_net_raw_and_net_admin() {
         "a.yaml",
         &cfg(&[inst("VI_1", 45, 150, "10.99.0.45/24")]),
     );
-    let mut args = as_nobody("net_raw,net_admin");
-    args.extend([VIPD.into(), "run".into(), "-c".into(), c]);
-    let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    let pid = lab.spawn("a", "a.log", &args);
+    let pid = spawn_as_nobody(&mut lab, "a.log", "net_raw,net_admin", &[], &[], &c);
     lab.wait_holder(&["a"], "10.99.0.45", "a", 5 * S);
     // `ip netns exec` and setpriv exec in place: the pid is vipd's.
     assert_eq!(uid_of(pid).as_deref(), Some(NOBODY));
@@ -432,10 +448,7 @@ fn missing_capabilities_are_named() {
     );
 
     // No capability at all: startup fails, naming CAP_NET_RAW.
-    let mut args = as_nobody("");
-    args.extend([VIPD.into(), "run".into(), "-c".into(), c.clone()]);
-    let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    let pid = lab.spawn("a", "none.log", &args);
+    let pid = spawn_as_nobody(&mut lab, "none.log", "", &[], &[], &c);
     let code = lab.wait_exit(pid, 10 * S);
     let log = lab.log("none.log");
     eprintln!("--- without capabilities:\n{log}");
@@ -448,10 +461,7 @@ fn missing_capabilities_are_named() {
 
     // CAP_NET_RAW only: refused at startup, naming CAP_NET_ADMIN (it could advertise but
     // never hold the address, which would be worse than not starting).
-    let mut args = as_nobody("net_raw");
-    args.extend([VIPD.into(), "run".into(), "-c".into(), c]);
-    let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    let pid = lab.spawn("a", "raw.log", &args);
+    let pid = spawn_as_nobody(&mut lab, "raw.log", "net_raw", &[], &[], &c);
     let code = lab.wait_exit(pid, 10 * S);
     let log = lab.log("raw.log");
     eprintln!("--- with CAP_NET_RAW only:\n{log}");
@@ -565,20 +575,8 @@ fn syscalls_fit_the_units_filter() {
     fs::create_dir(&trace_dir).unwrap();
     fs::set_permissions(&trace_dir, fs::Permissions::from_mode(0o777)).unwrap();
     let trace = trace_dir.join("strace");
-    let mut args = as_nobody("net_raw,net_admin");
-    args.extend([
-        "strace".into(),
-        "-f".into(),
-        "-qq".into(),
-        "-o".into(),
-        trace.to_str().unwrap().into(),
-        VIPD.into(),
-        "run".into(),
-        "-c".into(),
-        c,
-    ]);
-    let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    let pid = lab.spawn("a", "a.log", &args);
+    let strace = ["strace", "-f", "-qq", "-o", trace.to_str().unwrap()];
+    let pid = spawn_as_nobody(&mut lab, "a.log", "net_raw,net_admin", &[], &strace, &c);
     lab.wait_holder(&["a"], "10.99.0.47", "a", 10 * S);
     wait_for(5 * S, "the track file to be read", || {
         lab.log("a.log").contains("tracked file")
@@ -611,9 +609,18 @@ fn syscalls_fit_the_units_filter() {
         "{used:?}"
     );
     let denied: Vec<&String> = used.difference(&allowed).collect();
+    // On failure, show where each denied call was made (a few trace lines each).
+    let witnesses: Vec<&str> = denied
+        .iter()
+        .flat_map(|name| {
+            let call = format!(" {name}(");
+            text.lines().filter(move |l| l.contains(&call)).take(3)
+        })
+        .collect();
     assert!(
         denied.is_empty(),
-        "system calls outside the unit's SystemCallFilter: {denied:?}"
+        "system calls outside the unit's SystemCallFilter: {denied:?}\n{}",
+        witnesses.join("\n")
     );
 }
 
@@ -638,13 +645,8 @@ fn only_the_engine_thread_runs_real_time() {
         inst("VI_1", 48, 150, "10.99.0.48/24")
     );
     let c = nobody_config(&lab, "a.yaml", &yaml);
-    let mut args: Vec<String> = ["chrt", "--reset-on-fork", "--rr", "10"]
-        .map(String::from)
-        .to_vec();
-    args.extend(as_nobody("net_raw,net_admin"));
-    args.extend([VIPD.into(), "run".into(), "-c".into(), c]);
-    let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    let pid = lab.spawn("a", "a.log", &args);
+    let chrt = ["chrt", "--reset-on-fork", "--rr", "10"];
+    let pid = spawn_as_nobody(&mut lab, "a.log", "net_raw,net_admin", &chrt, &[], &c);
     lab.wait_holder(&["a"], "10.99.0.48", "a", 10 * S);
     // The script's first run is under way (it sleeps 3 s): a child process exists.
     let mut children: Vec<u32> = vec![];
