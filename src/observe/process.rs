@@ -17,12 +17,16 @@ pub(crate) struct Stat {
     pub rss_pages: u64,
 }
 
-/// Parses the content of `/proc/<pid>/stat` (proc(5)). The command name, in parentheses,
-/// may itself contain spaces and parentheses: fields are counted after the last `)`.
+/// The fields of a `/proc/<pid>/stat` line from field 3 (state) on: field n is at index n - 3.
+/// The command name, in parentheses, may itself contain spaces and parentheses, so counting
+/// starts after the last `)`.
+fn stat_fields(s: &str) -> Option<Vec<&str>> {
+    Some(s[s.rfind(')')? + 1..].split_whitespace().collect())
+}
+
+/// Parses the content of `/proc/<pid>/stat` (proc(5)).
 pub(crate) fn parse_stat(s: &str) -> Option<Stat> {
-    let rest = &s[s.rfind(')')? + 1..];
-    // rest starts at field 3 (state); field n is at index n - 3.
-    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let fields = stat_fields(s)?;
     let field = |n: usize| -> Option<u64> { fields.get(n - 3)?.parse().ok() };
     Some(Stat {
         cpu_ticks: field(14)? + field(15)?,
@@ -72,8 +76,7 @@ impl std::fmt::Display for Scheduling {
 }
 
 pub(crate) fn parse_scheduling(s: &str) -> Option<Scheduling> {
-    let rest = &s[s.rfind(')')? + 1..];
-    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let fields = stat_fields(s)?;
     let field = |n: usize| fields.get(n - 3);
     Some(Scheduling {
         policy: field(41)?.parse().ok()?,
