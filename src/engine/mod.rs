@@ -238,9 +238,15 @@ impl Instance {
     pub fn master_adver_interval(&self) -> Duration {
         self.master_adver_interval
     }
-    /// Skew_Time = ((256 - Priority) * Master_Adver_Interval) / 256.
+    /// Skew_Time: v3 (RFC 9568 6.1) `((256 - Priority) * Master_Adver_Interval) / 256`;
+    /// v2 (RFC 3768 6.1) `(256 - Priority) / 256` seconds, whatever the advert interval
+    /// (keepalived computes it the same way).
     pub fn skew_time(&self) -> Duration {
-        let ns = self.master_adver_interval.as_nanos() * (256 - u128::from(self.priority)) / 256;
+        let unit = match self.params.version {
+            Version::V2 => Duration::from_secs(1),
+            Version::V3 => self.master_adver_interval,
+        };
+        let ns = unit.as_nanos() * (256 - u128::from(self.priority)) / 256;
         Duration::from_nanos(ns as u64)
     }
     /// Master_Down_Interval = 3 * Master_Adver_Interval + Skew_Time.

@@ -508,3 +508,39 @@ fn split_then_heal_converges_to_one_master() {
     lan.run_until(Duration::from_secs(6));
     assert_eq!(lan.masters(), vec![2]);
 }
+
+fn v2(mut p: Params) -> Params {
+    p.version = Version::V2;
+    p
+}
+
+#[test]
+fn rfc3768_6_1_v2_skew_time_is_in_seconds() {
+    // v2: Skew_Time = (256 - Priority) / 256 s, whatever the interval; MDI = 3 * interval + skew.
+    let i = Instance::new(v2(params(80, 2000)), ip(12));
+    assert_eq!(i.skew_time(), Duration::from_micros(687_500));
+    assert_eq!(i.master_down_interval(), Duration::from_micros(6_687_500));
+    // v3 (RFC 9568 6.1) still scales with Master_Adver_Interval: 176 * 2 s / 256.
+    let i = Instance::new(params(80, 2000), ip(12));
+    assert_eq!(i.skew_time(), Duration::from_micros(1_375_000));
+    assert_eq!(i.master_down_interval(), Duration::from_micros(7_375_000));
+}
+
+#[test]
+fn rfc3768_6_4_2_v2_priority_zero_takeover_after_skew_time_in_seconds() {
+    let mut lan = Lan::new(&[(11, v2(params(150, 3000))), (12, v2(params(100, 3000)))]);
+    lan.start_all();
+    lan.run_until(Duration::from_secs(20));
+    assert_eq!(lan.masters(), vec![0]);
+    let t_stop = lan.at();
+    lan.input(0, Input::Shutdown);
+    assert_eq!(*lan.nodes[0].sent.last().unwrap(), (t_stop, 0));
+    // Skew_Time for priority 100 in v2: 156/256 s = 609.375 ms (not 3 times that).
+    lan.run_until(t_stop + Duration::from_micros(609_374));
+    assert_eq!(lan.state(1), State::Backup);
+    lan.run_until(t_stop + Duration::from_micros(609_375));
+    assert_eq!(lan.state(1), State::Master);
+    let (at, _, cause) = *lan.nodes[1].transitions.last().unwrap();
+    assert_eq!(at - t_stop, Duration::from_micros(609_375));
+    assert_eq!(cause, Cause::MasterResigned { from: ip(11) });
+}
