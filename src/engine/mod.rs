@@ -337,6 +337,10 @@ impl Instance {
             Input::Advert(h) => self.on_advert(now, h, out),
             Input::Fault => match self.state {
                 State::Master => {
+                    // Resign as on shutdown (keepalived does too), so the backups take over
+                    // after Skew_Time instead of Master_Down_Interval. The daemon skips the
+                    // send when the link itself is down.
+                    out.push(Action::SendAdvert { priority: 0 });
                     out.push(Action::RemoveAddresses);
                     self.timers.clear();
                     self.transition(State::Fault, Cause::Fault, out);

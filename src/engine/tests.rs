@@ -544,3 +544,53 @@ fn rfc3768_6_4_2_v2_priority_zero_takeover_after_skew_time_in_seconds() {
     assert_eq!(at - t_stop, Duration::from_micros(609_375));
     assert_eq!(cause, Cause::MasterResigned { from: ip(11) });
 }
+
+#[test]
+fn master_entering_fault_resigns_with_priority_zero_before_removing_addresses() {
+    let mut a = Instance::new(params(150, 1000), ip(11));
+    let now = Instant::now();
+    let mut out = vec![];
+    a.handle(now, Input::Start { healthy: true }, &mut out);
+    a.handle_timeout(now + Duration::from_secs(4), &mut out);
+    assert_eq!(a.state(), State::Master);
+    out.clear();
+    a.handle(now + Duration::from_secs(5), Input::Fault, &mut out);
+    assert_eq!(
+        out,
+        vec![
+            Action::SendAdvert { priority: 0 },
+            Action::RemoveAddresses,
+            Action::Transition {
+                from: State::Master,
+                to: State::Fault,
+                cause: Cause::Fault
+            },
+        ]
+    );
+    // A backup or a faulty backup has nothing to resign.
+    out.clear();
+    a.handle(now + Duration::from_secs(6), Input::Fault, &mut out);
+    assert!(out.is_empty());
+}
+
+#[test]
+fn master_entering_fault_lets_the_backup_take_over_after_skew_time() {
+    // A tracked fault with the link still up: the resign advert reaches the backup.
+    let mut lan = Lan::new(&[(11, params(150, 1000)), (12, params(100, 1000))]);
+    lan.start_all();
+    lan.run_until(Duration::from_secs(10));
+    assert_eq!(lan.masters(), vec![0]);
+    let t = lan.at();
+    lan.input(0, Input::Fault);
+    assert_eq!(*lan.nodes[0].sent.last().unwrap(), (t, 0));
+    assert_eq!(lan.state(0), State::Fault);
+    // Skew_Time for priority 100 at 1 s: 156/256 s = 609.375 ms, not the 3.609375 s MDI.
+    lan.run_until(t + Duration::from_micros(609_374));
+    assert_eq!(lan.state(1), State::Backup);
+    lan.run_until(t + Duration::from_micros(609_375));
+    assert_eq!(lan.masters(), vec![1]);
+    assert_eq!(
+        lan.nodes[1].transitions.last().unwrap().2,
+        Cause::MasterResigned { from: ip(11) }
+    );
+}
