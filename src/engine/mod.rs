@@ -324,9 +324,6 @@ impl Instance {
                 if self.state != State::Init && self.state != State::Stop {
                     return;
                 }
-                if self.params.preempt_delay > Duration::ZERO {
-                    self.preempt_allowed_at = Some(now + self.params.preempt_delay);
-                }
                 if healthy {
                     self.join(now, Cause::Startup, out);
                 } else {
@@ -392,6 +389,7 @@ impl Instance {
             self.master = None;
             self.preempting = None;
             self.resigned = None;
+            self.restart_preempt_delay(now);
             self.timers.clear();
             self.timers
                 .set(Timer::MasterDown, now + self.master_down_interval());
@@ -431,6 +429,7 @@ impl Instance {
         self.timers.clear();
         out.push(Action::RemoveAddresses);
         self.follow(now, h);
+        self.restart_preempt_delay(now);
         self.transition(State::Backup, cause, out);
     }
 
@@ -498,7 +497,14 @@ impl Instance {
         }
     }
 
-    /// preempt_delay: after startup, or after first hearing a lower-priority master,
+    /// Entering Backup (startup, fault cleared, stepped down from Master) starts preempt_delay
+    /// afresh, as keepalived does.
+    fn restart_preempt_delay(&mut self, now: Instant) {
+        self.preempt_allowed_at =
+            (!self.params.preempt_delay.is_zero()).then(|| now + self.params.preempt_delay);
+    }
+
+    /// preempt_delay: after entering Backup, or after first hearing a lower-priority master,
     /// follow it until the delay has passed.
     fn preempt_delayed(&mut self, now: Instant) -> bool {
         if self.params.preempt_delay.is_zero() {

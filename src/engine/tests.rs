@@ -594,3 +594,98 @@ fn master_entering_fault_lets_the_backup_take_over_after_skew_time() {
         Cause::MasterResigned { from: ip(11) }
     );
 }
+
+#[test]
+fn preempt_delay_restarts_when_a_fault_clears() {
+    // Node 1 (150, preempt_delay 5 s) is master, faults, node 0 (100) takes over; long after
+    // start-up the fault clears: node 1 follows node 0 for 5 s more before preempting.
+    let mut p = params(150, 100);
+    p.preempt_delay = Duration::from_secs(5);
+    let mut lan = Lan::new(&[(11, params(100, 100)), (12, p)]);
+    lan.start_all();
+    lan.run_until(Duration::from_secs(2));
+    assert_eq!(lan.masters(), vec![1]);
+    lan.input(1, Input::Fault);
+    lan.run_until(Duration::from_secs(20));
+    assert_eq!(lan.masters(), vec![0]);
+    let cleared = lan.at();
+    lan.input(1, Input::FaultCleared);
+    assert_eq!(lan.state(1), State::Backup);
+    lan.run_until(cleared + Duration::from_millis(4999));
+    assert_eq!(lan.masters(), vec![0], "inside the restarted preempt_delay");
+    assert_eq!(
+        lan.nodes[1].inst.master(),
+        Some((ip(11), 100)),
+        "follows node 0"
+    );
+    lan.run_until(cleared + Duration::from_secs(6));
+    assert_eq!(lan.masters(), vec![1], "preempted once the delay passed");
+    let (at, _, cause) = *lan.nodes[1].transitions.last().unwrap();
+    assert_eq!(
+        cause,
+        Cause::Preempt {
+            priority: 100,
+            from: ip(11)
+        }
+    );
+    // The last advert node 1 followed came before cleared + 5 s; the down timer it set fires
+    // one MDI later (priority 150 at 100 ms: 341.40625 ms).
+    let allowed = cleared + Duration::from_secs(5);
+    let followed = lan.nodes[0]
+        .sent
+        .iter()
+        .map(|&(t, _)| t)
+        .filter(|&t| t < allowed)
+        .max()
+        .unwrap();
+    assert_eq!(at - followed, Duration::from_nanos(341_406_250));
+}
+
+#[test]
+fn preempt_delay_restarts_when_a_master_steps_down() {
+    // Node 1 (150, preempt_delay 5 s) is master; node 2 (200) takes over and at once drops to
+    // 100: node 1, just stepped down, follows the lower master for 5 s before preempting.
+    let mut p = params(150, 100);
+    p.preempt_delay = Duration::from_secs(5);
+    let mut lan = Lan::new(&[(12, p), (13, params(200, 100))]);
+    lan.input(0, Input::Start { healthy: true });
+    lan.run_until(Duration::from_secs(10));
+    assert_eq!(lan.masters(), vec![0]);
+    lan.input(1, Input::Start { healthy: true });
+    // Node 2 ignores node 0 and takes over one MDI after it started (priority 200 at 100 ms:
+    // 300 + 56 * 100 / 256 ms = 321.875 ms); node 0 steps down in the same instant.
+    let stepped = Duration::from_secs(10) + Duration::from_micros(321_875);
+    lan.run_until(stepped);
+    assert_eq!(lan.masters(), vec![1]);
+    assert_eq!(
+        *lan.nodes[0].transitions.last().unwrap(),
+        (
+            stepped,
+            State::Backup,
+            Cause::HigherPriority {
+                priority: 200,
+                from: ip(13)
+            }
+        )
+    );
+    lan.input(1, Input::Priority(100));
+    assert_eq!(*lan.nodes[1].sent.last().unwrap(), (stepped, 100));
+    lan.run_until(stepped + Duration::from_millis(4999));
+    assert_eq!(lan.masters(), vec![1], "inside the restarted preempt_delay");
+    lan.run_until(stepped + Duration::from_secs(6));
+    assert_eq!(lan.masters(), vec![0], "preempted once the delay passed");
+    let (at, _, cause) = *lan.nodes[0].transitions.last().unwrap();
+    assert_eq!(
+        cause,
+        Cause::Preempt {
+            priority: 100,
+            from: ip(13)
+        }
+    );
+    // Node 2 advertises every 100 ms from `stepped`, so the last advert followed is at
+    // stepped + 4.9 s and the down timer fires one MDI (341.40625 ms) later.
+    assert_eq!(
+        at - stepped,
+        Duration::from_millis(4900) + Duration::from_nanos(341_406_250)
+    );
+}
