@@ -168,7 +168,9 @@ pub enum Input {
     Fault,
     /// The fault cleared.
     FaultCleared,
-    /// The effective priority changed (tracking); ignored for the owner.
+    /// The effective priority changed (tracking); ignored for the owner (configured 255)
+    /// and for 0. A Backup whose effective priority becomes 255 is Master at once (tracking
+    /// clamps to 254; a reload to 255 goes through [`Instance::set_params`]).
     Priority(u8),
     /// Our primary address (tie-break) changed.
     PrimaryAddress(IpAddr),
@@ -258,6 +260,11 @@ impl Instance {
     }
 
     /// Replaces parameters in place (reload with changes that need no restart).
+    ///
+    /// A new configured priority becomes the effective priority (the daemon reapplies
+    /// tracking afterwards). Unlike [`Input::Priority`] this also applies to and from 255:
+    /// a reload to 255 makes a Backup the owner and Master at once; a reload from 255 to a
+    /// lower priority keeps a Master but advertises the new priority at once.
     pub fn set_params(&mut self, params: Params, now: Instant, out: &mut Vec<Action>) {
         let prio_changed = params.priority != self.params.priority;
         self.params = params;
@@ -265,7 +272,7 @@ impl Instance {
             self.master_adver_interval = self.params.advert_interval;
         }
         if prio_changed {
-            self.handle(now, Input::Priority(self.params.priority), out);
+            self.set_priority(now, self.params.priority, out);
         }
     }
 
@@ -354,15 +361,10 @@ impl Instance {
                 }
             }
             Input::Priority(p) => {
-                if self.params.priority == 255 || p == 0 {
+                if self.params.priority == 255 {
                     return;
                 }
-                let old = self.priority;
-                self.priority = p;
-                if self.state == State::Master && p < old {
-                    // Tell the backups now so a higher one can preempt without waiting an interval.
-                    out.push(Action::SendAdvert { priority: p });
-                }
+                self.set_priority(now, p, out);
             }
             Input::PrimaryAddress(a) => self.primary = a,
             Input::Shutdown => {
@@ -375,6 +377,24 @@ impl Instance {
                     self.transition(State::Stop, Cause::Shutdown, out);
                 }
             }
+        }
+    }
+
+    /// Makes `p` (1..=255; 0 is ignored) the effective priority.
+    fn set_priority(&mut self, now: Instant, p: u8, out: &mut Vec<Action>) {
+        if p == 0 || p == self.priority {
+            return;
+        }
+        let old = self.priority;
+        self.priority = p;
+        match self.state {
+            State::Master if p < old => {
+                // Tell the backups now so a higher one can preempt without waiting an interval.
+                out.push(Action::SendAdvert { priority: p });
+            }
+            // RFC 3768 6.4.1: the address owner is Master without waiting.
+            State::Backup if p == 255 => self.become_master(now, Cause::Owner, out),
+            _ => {}
         }
     }
 

@@ -689,3 +689,58 @@ fn preempt_delay_restarts_when_a_master_steps_down() {
         Duration::from_millis(4900) + Duration::from_nanos(341_406_250)
     );
 }
+
+#[test]
+fn rfc3768_6_4_1_reload_to_priority_255_makes_a_backup_the_owner_master_at_once() {
+    let mut lan = Lan::new(&[(11, params(150, 100)), (12, params(100, 100))]);
+    lan.start_all();
+    lan.run_until(Duration::from_secs(2));
+    assert_eq!(lan.masters(), vec![0]);
+    let t = lan.at();
+    let mut out = vec![];
+    let mut p = lan.nodes[1].inst.params().clone();
+    p.priority = 255;
+    lan.nodes[1].inst.set_params(p, lan.now, &mut out);
+    lan.apply(1, out);
+    assert_eq!(lan.nodes[1].inst.priority(), 255);
+    assert_eq!(lan.masters(), vec![1], "at once, no timer");
+    assert_eq!(
+        *lan.nodes[1].transitions.last().unwrap(),
+        (t, State::Master, Cause::Owner)
+    );
+    assert_eq!(*lan.nodes[1].sent.last().unwrap(), (t, 255));
+    assert_eq!(lan.state(0), State::Backup, "the old master heard 255");
+    lan.run_until(t + Duration::from_secs(2));
+    assert_eq!(lan.masters(), vec![1]);
+}
+
+#[test]
+fn reload_from_priority_255_to_lower_takes_effect_and_is_advertised() {
+    let mut lan = Lan::new(&[(11, params(255, 100)), (12, params(100, 100))]);
+    lan.start_all();
+    lan.run_until(Duration::from_secs(2));
+    assert_eq!(lan.masters(), vec![0]);
+    let t = lan.at();
+    let mut out = vec![];
+    let mut p = lan.nodes[0].inst.params().clone();
+    p.priority = 200;
+    lan.nodes[0].inst.set_params(p, lan.now, &mut out);
+    assert_eq!(out, vec![Action::SendAdvert { priority: 200 }]);
+    lan.apply(0, out);
+    assert_eq!(lan.nodes[0].inst.priority(), 200);
+    assert_eq!(lan.nodes[1].inst.master(), Some((ip(11), 200)));
+    lan.run_until(t + Duration::from_secs(2));
+    assert_eq!(lan.masters(), vec![0], "still the highest priority");
+    assert!(
+        lan.nodes[0]
+            .sent
+            .iter()
+            .filter(|s| s.0 > t)
+            .all(|s| s.1 == 200)
+    );
+    // No longer the owner: tracking changes the priority again.
+    lan.input(0, Input::Priority(90));
+    assert_eq!(lan.nodes[0].inst.priority(), 90);
+    lan.run_until(t + Duration::from_secs(3));
+    assert_eq!(lan.masters(), vec![1]);
+}
