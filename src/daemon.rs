@@ -401,7 +401,7 @@ async fn effects_task(netlink: Netlink, mut rx: mpsc::UnboundedReceiver<Effect>)
                     for vip in &vips {
                         let r = match vip {
                             IpAddr::V4(v4) => a.garp(*v4),
-                            IpAddr::V6(v6) => a.unsolicited_na(*v6),
+                            IpAddr::V6(v6) => a.unsolicited_na(*v6, iface.ipv6_forwarding),
                         };
                         if let Err(e) = r {
                             warn!(interface = %iface.name, address = %vip, "announcement failed: {e}");

@@ -291,6 +291,33 @@ fn netlink_interfaces_and_addresses() {
             info.ipv6_link_local,
             Some("fe80::99:ff:fe00:a".parse().unwrap())
         );
+        assert_eq!(info.mtu, 1500, "veth default MTU");
+        assert!(!info.ipv6_forwarding);
+        // MTU from IFLA_MTU; forwarding from this namespace's sysctl.
+        run(&["ip", "-n", &ns2, "link", "set", "va", "mtu", "1400"]);
+        run(&[
+            "ip",
+            "netns",
+            "exec",
+            &ns2,
+            "sysctl",
+            "-qw",
+            "net.ipv6.conf.va.forwarding=1",
+        ]);
+        let info = nl.iface("va", &[]).await.expect("iface va");
+        assert_eq!(info.mtu, 1400);
+        assert!(info.ipv6_forwarding);
+        run(&["ip", "-n", &ns2, "link", "set", "va", "mtu", "1500"]);
+        run(&[
+            "ip",
+            "netns",
+            "exec",
+            &ns2,
+            "sysctl",
+            "-qw",
+            "net.ipv6.conf.va.forwarding=0",
+        ]);
+        assert!(!nl.iface("va", &[]).await.unwrap().ipv6_forwarding);
 
         match nl.iface("nonexistent0", &[]).await {
             Err(NetError::NoSuchInterface(n)) => assert_eq!(n, "nonexistent0"),
@@ -501,7 +528,7 @@ fn announcer_sends_garp_and_na() {
         nl.add_address(info.index, vip6.into(), 64).await.unwrap();
         let ann = Announcer::open(&info).expect("announcer");
         ann.garp(vip4).expect("garp");
-        ann.unsolicited_na(vip6).expect("na");
+        ann.unsolicited_na(vip6, false).expect("na");
         info
     });
 
@@ -539,7 +566,7 @@ fn announcer_sends_garp_and_na() {
     assert_eq!(&na[22..38], &vip6.octets(), "source is the VIP");
     assert_eq!(
         &na[54..],
-        &na_body(info.mac, vip6)[..],
+        &na_body(info.mac, vip6, false)[..],
         "kernel checksum equals ours"
     );
 

@@ -17,6 +17,7 @@ pub const BROADCAST_MAC: [u8; 6] = [0xff; 6];
 pub const ALL_NODES: Ipv6Addr = Ipv6Addr::new(0xff02, 0, 0, 0, 0, 0, 0, 1);
 const ETH_P_ARP: u16 = 0x0806;
 const ICMPV6_NEIGHBOR_ADVERT: u8 = 136;
+const NA_FLAG_ROUTER: u8 = 0x80;
 const NA_FLAG_OVERRIDE: u8 = 0x20;
 const ND_OPT_TARGET_LL_ADDR: u8 = 2;
 
@@ -38,13 +39,19 @@ pub fn garp_frame(mac: [u8; 6], vip: Ipv4Addr) -> [u8; 28] {
 }
 
 /// The ICMPv6 message of an unsolicited neighbour advertisement for `vip` from `mac`:
-/// type 136, flags Override only, target `vip`, a target link-layer address option = `mac`.
-/// The checksum is filled in for source `vip` and destination ff02::1 (the kernel recomputes
-/// it on raw ICMPv6 sockets and gets the same value).
-pub fn na_body(mac: [u8; 6], vip: Ipv6Addr) -> Vec<u8> {
+/// type 136, flags Override (and Router when `router`: the interface forwards IPv6, RFC 9568
+/// 6.4.1/6.4.2, as keepalived does), Solicited never; target `vip`, a target link-layer
+/// address option = `mac`. The checksum is filled in for source `vip` and destination ff02::1
+/// (the kernel recomputes it on raw ICMPv6 sockets and gets the same value).
+pub fn na_body(mac: [u8; 6], vip: Ipv6Addr, router: bool) -> Vec<u8> {
+    let flags = if router {
+        NA_FLAG_ROUTER | NA_FLAG_OVERRIDE
+    } else {
+        NA_FLAG_OVERRIDE
+    };
     let mut b = Vec::with_capacity(32);
     b.extend_from_slice(&[ICMPV6_NEIGHBOR_ADVERT, 0, 0, 0]); // type, code, checksum
-    b.extend_from_slice(&[NA_FLAG_OVERRIDE, 0, 0, 0]); // R=0 S=0 O=1, reserved
+    b.extend_from_slice(&[flags, 0, 0, 0]); // R S=0 O=1, reserved
     b.extend_from_slice(&vip.octets());
     b.extend_from_slice(&[ND_OPT_TARGET_LL_ADDR, 1]); // option type, length in units of 8
     b.extend_from_slice(&mac);
@@ -136,8 +143,9 @@ impl Announcer {
     }
 
     /// One unsolicited neighbour advertisement for `vip` to ff02::1, sent from `vip` (which
-    /// must be an address of the interface by now). Non-blocking.
-    pub fn unsolicited_na(&self, vip: Ipv6Addr) -> io::Result<()> {
+    /// must be an address of the interface by now), with the Router flag when `router` (pass
+    /// `IfaceInfo::ipv6_forwarding`). Non-blocking.
+    pub fn unsolicited_na(&self, vip: Ipv6Addr, router: bool) -> io::Result<()> {
         let sock = self.icmp6.as_ref().ok_or_else(|| {
             io::Error::new(
                 io::ErrorKind::Unsupported,
@@ -147,7 +155,7 @@ impl Announcer {
                 ),
             )
         })?;
-        let body = na_body(self.mac, vip);
+        let body = na_body(self.mac, vip, router);
         let info = libc::in6_pktinfo {
             ipi6_addr: libc::in6_addr {
                 s6_addr: vip.octets(),
@@ -239,18 +247,35 @@ mod tests {
     #[test]
     fn na_matches_keepalived() {
         let vip: Ipv6Addr = "fd00:99::21".parse().unwrap();
-        let body = na_body(MAC, vip);
+        let body = na_body(MAC, vip, false);
         assert_eq!(body.len(), 32);
         assert_eq!(body, NA_FRAME_16[54..]);
+    }
+
+    #[test]
+    fn na_router_flag() {
+        let vip: Ipv6Addr = "fd00:99::21".parse().unwrap();
+        let plain = na_body(MAC, vip, false);
+        let router = na_body(MAC, vip, true);
+        assert_eq!(plain[4], 0x20, "Override only");
+        assert_eq!(router[4], 0xa0, "Router and Override, not Solicited");
+        assert_eq!(router[5..8], [0, 0, 0]);
+        // Everything but the flags byte and the checksum is the same.
+        assert_eq!(router[..2], plain[..2]);
+        assert_eq!(router[5..], plain[5..]);
+        // The checksum covers the flags: the word 0x2000 becomes 0xa000, 0x8000 more in the
+        // one's-complement sum, so 0x8000 less in the checksum (0xbfef - 0x8000 = 0x3fef).
+        assert_eq!(router[2..4], [0x3f, 0xef]);
+        assert_eq!(icmpv6_checksum(vip, ALL_NODES, &router), 0x3fef);
     }
 
     #[test]
     fn checksum_verifies() {
         // The checksum ignores the checksum field already in the body.
         let vip: Ipv6Addr = "fd00:99::21".parse().unwrap();
-        let body = na_body(MAC, vip);
+        let body = na_body(MAC, vip, false);
         assert_eq!(icmpv6_checksum(vip, ALL_NODES, &body), 0xbfef);
-        let other = na_body(MAC, "fd00:99::22".parse().unwrap());
+        let other = na_body(MAC, "fd00:99::22".parse().unwrap(), false);
         assert_ne!(other[2..4], body[2..4]);
     }
 }

@@ -31,6 +31,12 @@ pub struct IfaceInfo {
     pub ipv4_primary: Option<Ipv4Addr>,
     /// A usable (not tentative, not DAD-failed) fe80::/10 address.
     pub ipv6_link_local: Option<Ipv6Addr>,
+    /// IFLA_MTU: the link's MTU in bytes (0 if the kernel did not say).
+    pub mtu: u32,
+    /// `/proc/sys/net/ipv6/conf/<name>/forwarding` is `1` (read when this was built): the
+    /// interface routes IPv6, so unsolicited neighbour advertisements for its virtual
+    /// addresses carry the Router flag (RFC 9568 6.4.1/6.4.2). False when unreadable.
+    pub ipv6_forwarding: bool,
 }
 
 /// A link state change from the kernel.

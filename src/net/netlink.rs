@@ -63,7 +63,8 @@ impl Netlink {
     }
 
     /// Interface by name: index, mac, up, primary IPv4 (first non-secondary IPv4 address that
-    /// is not one of `exclude`), IPv6 link-local (fe80::/10, not tentative).
+    /// is not one of `exclude`), IPv6 link-local (fe80::/10, not tentative), MTU, and whether
+    /// it forwards IPv6 (from the sysctl file).
     pub async fn iface(&self, name: &str, exclude: &[IpAddr]) -> Result<IfaceInfo, NetError> {
         let link = self
             .handle
@@ -97,6 +98,14 @@ impl Netlink {
                 _ => None,
             })
             .unwrap_or([0; 6]);
+        let mtu = link
+            .attributes
+            .iter()
+            .find_map(|a| match a {
+                LinkAttribute::Mtu(m) => Some(*m),
+                _ => None,
+            })
+            .unwrap_or(0);
 
         let msgs = self.address_messages(index).await?;
         let ipv4_primary = msgs.iter().find_map(|m| match address_of(m) {
@@ -118,17 +127,20 @@ impl Netlink {
             }
             _ => None,
         });
+        let name = if link_name.is_empty() {
+            name.to_string()
+        } else {
+            link_name
+        };
         Ok(IfaceInfo {
             index,
-            name: if link_name.is_empty() {
-                name.to_string()
-            } else {
-                link_name
-            },
+            ipv6_forwarding: ipv6_forwarding(&name),
+            name,
             mac,
             up,
             ipv4_primary,
             ipv6_link_local,
+            mtu,
         })
     }
 
@@ -255,6 +267,16 @@ fn flags_of(m: &AddressMessage) -> AddressFlags {
         .unwrap_or_else(|| AddressFlags::from_bits_retain(u32::from(m.header.flags.bits())))
 }
 
+/// Whether `/proc/sys/net/ipv6/conf/<ifname>/forwarding` (of the caller's network namespace)
+/// reads `1`. False when it cannot be read (no IPv6, odd name).
+pub fn ipv6_forwarding(ifname: &str) -> bool {
+    if ifname.is_empty() || ifname.contains('/') || ifname == "." || ifname == ".." {
+        return false;
+    }
+    std::fs::read_to_string(format!("/proc/sys/net/ipv6/conf/{ifname}/forwarding"))
+        .is_ok_and(|v| v.trim() == "1")
+}
+
 /// (index, name, up) of a link message.
 fn link_facts(link: &LinkMessage) -> (u32, String, bool) {
     let name = link
@@ -362,6 +384,13 @@ mod tests {
             AddressHeaderFlags::empty(),
         );
         assert!(!flags_of(&m).contains(AddressFlags::Tentative));
+    }
+
+    #[test]
+    fn forwarding_of_odd_names_is_false() {
+        for n in ["", ".", "..", "a/b", "../all", "no-such-iface-xyz"] {
+            assert!(!ipv6_forwarding(n), "{n:?}");
+        }
     }
 
     #[test]
