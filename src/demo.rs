@@ -28,6 +28,8 @@ use std::time::{Duration, Instant};
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 
+use crate::packet::checksum::Sum;
+
 /// Namespace names start with this, then `<pid>-`.
 pub const NS_PREFIX: &str = "vipd-demo-";
 /// Environment variable set on every process the demo starts (value: its namespace prefix).
@@ -901,14 +903,7 @@ fn echo_reply_seq(pkt: &[u8], id: u16) -> Option<u16> {
 
 /// The Internet checksum (RFC 1071).
 fn inet_checksum(data: &[u8]) -> u16 {
-    let mut sum: u32 = data
-        .chunks(2)
-        .map(|c| u32::from(u16::from_be_bytes([c[0], *c.get(1).unwrap_or(&0)])))
-        .sum();
-    while sum > 0xffff {
-        sum = (sum & 0xffff) + (sum >> 16);
-    }
-    !(sum as u16)
+    Sum::default().feed(data).finish()
 }
 
 #[cfg(test)]

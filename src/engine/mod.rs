@@ -472,7 +472,7 @@ impl Instance {
                     // RFC 3768 6.4.2: the master resigned; take over after Skew_Time.
                     self.resigned = Some(h.src);
                     self.timers.set(Timer::MasterDown, now + self.skew_time());
-                } else if !self.params.preempt || h.priority >= self.priority {
+                } else if !self.preempts() || h.priority >= self.priority {
                     if h.priority >= self.priority {
                         // A better master: a later lower one restarts the preempt delay.
                         self.preempt_allowed_at = None;
@@ -515,6 +515,11 @@ impl Instance {
             }
             State::Init | State::Fault | State::Stop => {}
         }
+    }
+
+    /// Preempt_Mode; RFC 3768 6.1: the address owner (255) always preempts, whatever the flag.
+    fn preempts(&self) -> bool {
+        self.params.preempt || self.priority == 255
     }
 
     /// Entering Backup (startup, fault cleared, stepped down from Master) starts preempt_delay

@@ -744,3 +744,32 @@ fn reload_from_priority_255_to_lower_takes_effect_and_is_advertised() {
     lan.run_until(t + Duration::from_secs(3));
     assert_eq!(lan.masters(), vec![1]);
 }
+
+#[test]
+fn rfc3768_6_1_address_owner_always_preempts_even_with_preempt_off() {
+    // Two owners (misconfiguration): node 0 (255, preempt off) loses the tie to 10.99.0.12 and
+    // follows it; node 1 is then reloaded to 100. Node 0 preempts it like any owner would.
+    let mut p = params(255, 100);
+    p.preempt = false;
+    let mut lan = Lan::new(&[(11, p), (12, params(255, 100))]);
+    lan.start_all();
+    assert_eq!(lan.masters(), vec![1]);
+    assert_eq!(lan.state(0), State::Backup);
+    let mut out = vec![];
+    let mut p1 = lan.nodes[1].inst.params().clone();
+    p1.priority = 100;
+    lan.nodes[1].inst.set_params(p1, lan.now, &mut out);
+    lan.apply(1, out);
+    lan.run_until(Duration::from_secs(1));
+    assert_eq!(lan.masters(), vec![0]);
+    let (at, _, cause) = *lan.nodes[0].transitions.last().unwrap();
+    assert_eq!(
+        cause,
+        Cause::Preempt {
+            priority: 100,
+            from: ip(12)
+        }
+    );
+    // The down timer set by the last 255 advert (at 0) fires after MDI: 300 + 100/256 ms.
+    assert_eq!(at, Duration::from_nanos(300_390_625));
+}

@@ -10,6 +10,7 @@ use socket2::{Domain, Protocol, Socket, Type};
 
 use super::packet_socket::{PacketSocket, icmp6_block_all};
 use super::{Capability, IfaceInfo, NetError};
+use crate::packet::checksum::pseudo_header_proto;
 
 /// Ethernet broadcast.
 pub const BROADCAST_MAC: [u8; 6] = [0xff; 6];
@@ -20,6 +21,7 @@ const ICMPV6_NEIGHBOR_ADVERT: u8 = 136;
 const NA_FLAG_ROUTER: u8 = 0x80;
 const NA_FLAG_OVERRIDE: u8 = 0x20;
 const ND_OPT_TARGET_LL_ADDR: u8 = 2;
+const IPPROTO_ICMPV6: u8 = 58;
 
 /// The ARP payload of a gratuitous ARP request for `vip` from `mac`: op 1 (request),
 /// sender = target = `vip`, sender hardware = `mac`, target hardware = ff:ff:ff:ff:ff:ff
@@ -63,28 +65,14 @@ pub fn na_body(mac: [u8; 6], vip: Ipv6Addr, router: bool) -> Vec<u8> {
 /// The ICMPv6 checksum of `body` (its checksum field taken as zero) over the IPv6
 /// pseudo-header.
 pub fn icmpv6_checksum(src: Ipv6Addr, dst: Ipv6Addr, body: &[u8]) -> u16 {
-    let mut sum: u32 = 0;
-    let mut add = |bytes: &[u8]| {
-        for c in bytes.chunks(2) {
-            let hi = u32::from(c[0]) << 8;
-            let lo = c.get(1).copied().map_or(0, u32::from);
-            sum += hi | lo;
-        }
-    };
-    add(&src.octets());
-    add(&dst.octets());
-    add(&(body.len() as u32).to_be_bytes());
-    add(&[0, 0, 0, 58]);
     let mut zeroed = body.to_vec();
     if zeroed.len() >= 4 {
         zeroed[2] = 0;
         zeroed[3] = 0;
     }
-    add(&zeroed);
-    while sum > 0xffff {
-        sum = (sum & 0xffff) + (sum >> 16);
-    }
-    !(sum as u16)
+    pseudo_header_proto(IPPROTO_ICMPV6, src.into(), dst.into(), body.len())
+        .feed(&zeroed)
+        .finish()
 }
 
 /// Sends gratuitous ARPs and unsolicited neighbour advertisements on one interface.

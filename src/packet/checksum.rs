@@ -20,7 +20,7 @@ impl Sum {
         if let [last] = chunks.remainder() {
             self.0 += u32::from(*last) << 8;
         }
-        // Fold often enough that u32 cannot overflow for any VRRP-sized input.
+        // Fold after each slice: u32 cannot overflow for slices up to 128 KiB.
         self.0 = (self.0 & 0xffff) + (self.0 >> 16);
         self
     }
@@ -38,17 +38,22 @@ impl Sum {
 /// Sum of the pseudo-header for `len` bytes of protocol 112 between `src` and `dst`
 /// (RFC 768 form for IPv4, RFC 8200 section 8.1 for IPv6). Mixed families give the plain sum.
 pub fn pseudo_header(src: IpAddr, dst: IpAddr, len: usize) -> Sum {
+    pseudo_header_proto(IPPROTO_VRRP, src, dst, len)
+}
+
+/// [`pseudo_header`] for another upper-layer protocol (58 for ICMPv6).
+pub fn pseudo_header_proto(proto: u8, src: IpAddr, dst: IpAddr, len: usize) -> Sum {
     match (src, dst) {
         (IpAddr::V4(s), IpAddr::V4(d)) => Sum::default()
             .feed(&s.octets())
             .feed(&d.octets())
-            .feed(&[0, IPPROTO_VRRP])
+            .feed(&[0, proto])
             .feed(&(len as u16).to_be_bytes()),
         (IpAddr::V6(s), IpAddr::V6(d)) => Sum::default()
             .feed(&s.octets())
             .feed(&d.octets())
             .feed(&(len as u32).to_be_bytes())
-            .feed(&[0, 0, 0, IPPROTO_VRRP]),
+            .feed(&[0, 0, 0, proto]),
         _ => Sum::default(),
     }
 }

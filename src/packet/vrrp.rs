@@ -16,6 +16,12 @@ pub const HEADER_LEN: usize = 8;
 pub const AUTH_LEN: usize = 8;
 /// Type field of an advertisement, the only type defined.
 pub const TYPE_ADVERTISEMENT: u8 = 1;
+/// Most addresses one advert can carry: the count field is one byte.
+pub const MAX_ADDRESSES: usize = 255;
+/// Length of the IPv4 header (no options) vipd sends adverts with.
+const IPV4_HEADER_LEN: usize = 20;
+/// Length of the IPv6 header (no extension headers).
+const IPV6_HEADER_LEN: usize = 40;
 /// v2 auth type 0: none.
 pub const AUTH_NONE: u8 = 0;
 /// v2 auth type 1: simple text password (keepalived `auth_type PASS`).
@@ -290,6 +296,33 @@ fn check_checksum(msg: &[u8], version: Version, src: IpAddr, dst: IpAddr) -> Opt
     }
 }
 
+/// Length of the VRRP message (IP header not included) that carries `n_addresses` addresses
+/// of the family (IPv6 if `family_is_v6`), v2 auth data included. Like [`encode`], counts at
+/// most [`MAX_ADDRESSES`].
+pub fn advert_len(version: Version, family_is_v6: bool, n_addresses: usize) -> usize {
+    let addr = if family_is_v6 { 16 } else { 4 };
+    let auth = match version {
+        Version::V2 => AUTH_LEN,
+        Version::V3 => 0,
+    };
+    HEADER_LEN + n_addresses.min(MAX_ADDRESSES) * addr + auth
+}
+
+/// How many addresses fit in one advert on an interface of this `mtu`, counting the 20-byte
+/// IPv4 or 40-byte IPv6 header; at most [`MAX_ADDRESSES`] (0 if not even the header fits).
+pub fn max_addresses(version: Version, family_is_v6: bool, mtu: u32) -> usize {
+    let (ip, addr) = if family_is_v6 {
+        (IPV6_HEADER_LEN, 16)
+    } else {
+        (IPV4_HEADER_LEN, 4)
+    };
+    let fixed = ip + advert_len(version, family_is_v6, 0);
+    let room = usize::try_from(mtu)
+        .unwrap_or(usize::MAX)
+        .saturating_sub(fixed);
+    (room / addr).min(MAX_ADDRESSES)
+}
+
 /// What to send.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct AdvertSpec<'a> {
@@ -300,12 +333,17 @@ pub struct AdvertSpec<'a> {
     pub interval: u16,
     /// v2 only: Some(password zero-padded to 8 bytes) sends auth type 1.
     pub auth: Option<[u8; AUTH_LEN]>,
-    /// All of one family; v2 only IPv4.
+    /// All of one family; v2 only IPv4. Only the first [`MAX_ADDRESSES`] are sent.
     pub addresses: &'a [IpAddr],
 }
 
 /// Encodes `spec` into `out` (cleared first) with the checksum for `src` -> `dst` in `form`.
 /// v2 always uses the message-only form; v3/IPv6 always the pseudo-header.
+///
+/// At most [`MAX_ADDRESSES`] (255) addresses are written, the first ones: the count field is
+/// one byte, and a count that disagrees with the list would make the advert malformed. Which
+/// addresses are advertised (and whether they fit the MTU, see [`max_addresses`]) is the
+/// caller's choice.
 pub fn encode(
     spec: &AdvertSpec<'_>,
     src: IpAddr,
@@ -325,6 +363,7 @@ pub fn encode(
 }
 
 /// `encode` with the addresses from an iterator and extra trailing bytes (for exact re-encoding).
+/// Takes at most [`MAX_ADDRESSES`] addresses from the iterator.
 pub fn encode_with_trailer(
     spec: &AdvertSpec<'_>,
     addresses: impl Iterator<Item = IpAddr>,
@@ -356,12 +395,12 @@ pub fn encode_with_trailer(
     }
     out.extend_from_slice(&[0, 0]);
     let mut count = 0u8;
-    for a in addresses {
+    for a in addresses.take(MAX_ADDRESSES) {
         match a {
             IpAddr::V4(v4) => out.extend_from_slice(&v4.octets()),
             IpAddr::V6(v6) => out.extend_from_slice(&v6.octets()),
         }
-        count = count.saturating_add(1);
+        count += 1;
     }
     out[field::COUNT] = count;
     if spec.version == Version::V2 {
@@ -505,6 +544,73 @@ mod tests {
         );
         assert_eq!(a.auth_type, AUTH_PASS);
         assert_eq!(&a.auth_data, b"1111\0\0\0\0");
+    }
+
+    #[test]
+    fn encode_writes_at_most_255_addresses() {
+        // 256 addresses: the count byte cannot say 256, so only the first 255 go out.
+        let addrs: Vec<IpAddr> = (0..256u32)
+            .map(|k| IpAddr::V4(Ipv4Addr::from(0x0a63_0000 + k)))
+            .collect();
+        for form in [ChecksumForm::PseudoHeader, ChecksumForm::MessageOnly] {
+            let mut b = Vec::new();
+            encode(&v3_spec(&addrs), SRC, GRP, form, &mut b);
+            assert_eq!(b.len(), advert_len(Version::V3, false, 255));
+            assert_eq!(b.len(), HEADER_LEN + 255 * 4);
+            let (a, got) = decode(&b, SRC, GRP).expect("valid checksum and length");
+            assert_eq!(got, form);
+            assert_eq!(a.count(), 255);
+            assert_eq!(a.addresses().collect::<Vec<_>>(), addrs[..255]);
+            assert!(a.trailer.is_empty());
+        }
+        // v2: the auth data follows the 255th address, not the 256th.
+        let spec = AdvertSpec {
+            version: Version::V2,
+            vrid: 13,
+            priority: 100,
+            interval: 1,
+            auth: Some(auth_data("1111")),
+            addresses: &addrs,
+        };
+        let mut b = Vec::new();
+        encode(&spec, SRC, GRP, ChecksumForm::MessageOnly, &mut b);
+        assert_eq!(b.len(), HEADER_LEN + 255 * 4 + AUTH_LEN);
+        let (a, _) = decode(&b, SRC, GRP).expect("valid checksum and length");
+        assert_eq!(a.count(), 255);
+        assert_eq!(&a.auth_data, b"1111\0\0\0\0");
+        assert!(a.trailer.is_empty());
+    }
+
+    #[test]
+    fn advert_len_counts_header_addresses_and_v2_auth() {
+        assert_eq!(advert_len(Version::V3, false, 1), 12);
+        assert_eq!(advert_len(Version::V3, true, 2), 40);
+        assert_eq!(advert_len(Version::V2, false, 1), 20);
+        assert_eq!(
+            advert_len(Version::V3, false, 256),
+            advert_len(Version::V3, false, 255)
+        );
+    }
+
+    #[test]
+    fn max_addresses_fit_the_mtu_with_the_ip_header() {
+        // IPv4 v3 at 1500: (1500 - 20 - 8) / 4 = 368, capped at 255.
+        assert_eq!(max_addresses(Version::V3, false, 1500), 255);
+        // IPv6 v3 at 1500: (1500 - 40 - 8) / 16 = 90.
+        assert_eq!(max_addresses(Version::V3, true, 1500), 90);
+        // v2 IPv4 at 1500: (1500 - 20 - 8 - 8) / 4 = 366, capped at 255.
+        assert_eq!(max_addresses(Version::V2, false, 1500), 255);
+        // IPv6 at the IPv6 minimum MTU 1280: (1280 - 40 - 8) / 16 = 77.
+        assert_eq!(max_addresses(Version::V3, true, 1280), 77);
+        // Small MTUs: exactly what fits, nothing when not even the headers do.
+        assert_eq!(max_addresses(Version::V3, false, 100), 18);
+        assert_eq!(max_addresses(Version::V2, false, 40), 1);
+        assert_eq!(max_addresses(Version::V3, true, 47), 0);
+        assert_eq!(max_addresses(Version::V3, false, 0), 0);
+        for n in [1, 77] {
+            assert!(40 + advert_len(Version::V3, true, n) <= 1280);
+        }
+        assert!(40 + advert_len(Version::V3, true, 78) > 1280);
     }
 
     #[test]
