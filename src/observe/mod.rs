@@ -1053,6 +1053,23 @@ impl InstanceMetrics {
 
     /// One VRRP frame from `peer` seen on the wire but not delivered to the protocol socket.
     pub fn filtered(&self, peer: IpAddr) {
+        self.with_filtered(peer, |c| {
+            c.inc();
+        });
+    }
+
+    /// Creates `vrrp_adverts_filtered_total{peer}` at 0 (call when the wire tap first sees a
+    /// source), so that `increase()` also counts its first filtered frame. Idempotent: an
+    /// existing series keeps its value. Bounded like [`filtered`](Self::filtered): it counts as
+    /// hearing the source, and beyond [`MAX_PEERS`] the least recently heard one is evicted.
+    pub fn filtered_source(&self, peer: IpAddr) {
+        self.with_filtered(peer, |_| {});
+    }
+
+    /// Runs `update` on the filtered-frames counter of `peer`, created at 0 on first use
+    /// (evicting the least recently heard source when [`MAX_PEERS`] are kept); does nothing
+    /// once the instance is removed.
+    fn with_filtered(&self, peer: IpAddr, update: impl FnOnce(&Counter)) {
         let mut d = lock(&self.s.dynamic);
         if d.removed {
             return;
@@ -1061,7 +1078,7 @@ impl InstanceMetrics {
         let tick = d.tick;
         if let Some((c, t)) = d.filtered.get_mut(&peer) {
             *t = tick;
-            c.inc();
+            update(c);
             return;
         }
         let f = &self.m.f;
@@ -1076,7 +1093,7 @@ impl InstanceMetrics {
             f.adverts_filtered.remove(&key(old));
         }
         let c = f.adverts_filtered.get_or_create_owned(&key(peer));
-        c.inc();
+        update(&c);
         d.filtered.insert(peer, (c, tick));
     }
 

@@ -506,6 +506,43 @@ fn peer_config_mismatch_exists_at_zero_counts_by_reason_and_goes_with_the_peer()
 }
 
 #[test]
+fn filtered_source_exists_at_zero_idempotent_and_bounded() {
+    let m = Metrics::new("v", "r");
+    let i = m.instance(&labels());
+    let series = |peer: &str| format!("vrrp_adverts_filtered_total{{{L},peer=\"{peer}\"}}");
+    lacks(&m.encode(false), "vrrp_adverts_filtered_total{");
+    i.filtered_source(ip("192.0.2.66"));
+    has_line(&m.encode(false), &format!("{} 0", series("192.0.2.66")));
+    i.filtered_source(ip("192.0.2.66"));
+    assert_eq!(
+        samples_with(&m.encode(false), "vrrp_adverts_filtered_total{").len(),
+        1
+    );
+    i.filtered(ip("192.0.2.66"));
+    i.filtered(ip("192.0.2.66"));
+    // Seeing the source again keeps its count.
+    i.filtered_source(ip("192.0.2.66"));
+    has_line(&m.encode(true), &format!("{} 2", series("192.0.2.66")));
+
+    // Bounded like filtered(): the least recently heard source is evicted.
+    for n in 0..MAX_PEERS {
+        i.filtered_source(ip(&format!("10.0.0.{n}")));
+    }
+    let t = m.encode(false);
+    assert_eq!(
+        samples_with(&t, "vrrp_adverts_filtered_total{").len(),
+        MAX_PEERS
+    );
+    lacks(&t, "peer=\"192.0.2.66\"");
+    has_line(&t, &format!("{} 0", series("10.0.0.31")));
+
+    // Gone with the instance; the stale handle re-creates nothing.
+    m.remove_instance(&labels());
+    i.filtered_source(ip("192.0.2.67"));
+    lacks(&m.encode(false), "vrrp_adverts_filtered_total{");
+}
+
+#[test]
 fn remove_vip_and_script() {
     let m = Metrics::new("v", "r");
     let i = m.instance(&labels());
@@ -583,6 +620,7 @@ fn promtool_check_metrics_is_clean() {
     i.set_vip_present(ip("192.0.2.1"), false);
     i.set_track_interface("eth9", true);
     i.filtered(ip("192.0.2.66"));
+    i.filtered_source(ip("192.0.2.67"));
     let p = i.peer(ip("192.0.2.20"));
     p.advert(200, 1.0, ChecksumForm::PseudoHeader, true);
     p.config_mismatch("interval");
