@@ -51,6 +51,17 @@ pub const PROMETHEUS_TEXT_CONTENT_TYPE: &str = prometheus_text::CONTENT_TYPE;
 /// Results a script run can have (`vrrp_script_runs_total{result}`).
 pub const SCRIPT_RESULTS: [&str; 4] = ["success", "failure", "timeout", "error"];
 
+/// Reasons of `vrrp_peer_config_mismatch_total{reason}`: the ways a peer's adverts can
+/// disagree with our configuration (a split brain by configuration), as opposed to noise on
+/// the wire (checksum, length, ttl), which only `vrrp_adverts_dropped_total` counts.
+pub const PEER_MISMATCH_REASONS: [&str; 5] = [
+    "interval",
+    "auth_type",
+    "auth_failure",
+    "version",
+    "address_list",
+];
+
 /// Buckets of `vrrp_script_duration_seconds`.
 const SCRIPT_BUCKETS: [f64; 12] = [
     0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
@@ -167,6 +178,14 @@ struct PeerFormLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct PeerReasonLabels {
+    #[prometheus(flatten)]
+    i: InstanceLabels,
+    peer: String,
+    reason: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct TrackLabels {
     #[prometheus(flatten)]
     i: InstanceLabels,
@@ -232,6 +251,7 @@ struct Families {
     peer_priority: Family<PeerLabels, Gauge>,
     peer_last_advert: Family<PeerLabels, FGauge>,
     peer_checksum_form: Family<PeerFormLabels, Gauge>,
+    peer_config_mismatch: Family<PeerReasonLabels, Counter>,
     script_healthy: Family<ScriptLabels, Gauge>,
     script_runs: Family<ScriptResultLabels, Counter>,
     script_duration: Family<ScriptLabels, Histogram, fn() -> Histogram>,
@@ -269,6 +289,7 @@ impl Families {
             peer_priority: Family::default(),
             peer_last_advert: Family::default(),
             peer_checksum_form: Family::default(),
+            peer_config_mismatch: Family::default(),
             script_healthy: Family::default(),
             script_runs: Family::default(),
             script_duration: Family::new_with_constructor(script_histogram),
@@ -406,6 +427,11 @@ impl Families {
             "vrrp_peer_checksum_form",
             "1 for the checksum form of the peer's last advertisement, 0 for the other",
             f.peer_checksum_form.clone(),
+        );
+        r.register(
+            "vrrp_peer_config_mismatch",
+            "Adverts from this peer dropped because they disagree with our configuration, by reason (address_list ones are counted but still used)",
+            f.peer_config_mismatch.clone(),
         );
         r.register(
             "vrrp_script_healthy",
@@ -759,6 +785,13 @@ fn remove_peer_series(f: &Families, l: &InstanceLabels, peer: IpAddr) {
             form: form.as_str(),
         });
     }
+    for reason in PEER_MISMATCH_REASONS {
+        f.peer_config_mismatch.remove(&PeerReasonLabels {
+            i: key.i.clone(),
+            peer: key.peer.clone(),
+            reason,
+        });
+    }
 }
 
 struct InstanceShared {
@@ -956,7 +989,8 @@ impl InstanceMetrics {
     }
 
     /// Handles on a peer's series, creating them (and evicting the least recently heard peer
-    /// when [`MAX_PEERS`] are already kept) on first use. Cheap enough to call per advert.
+    /// when [`MAX_PEERS`] are already kept) on first use, `vrrp_peer_config_mismatch_total`
+    /// at 0 for every one of [`PEER_MISMATCH_REASONS`]. Cheap enough to call per advert.
     pub fn peer(&self, peer: IpAddr) -> PeerMetrics {
         let mut d = lock(&self.s.dynamic);
         d.tick += 1;
@@ -996,6 +1030,14 @@ impl InstanceMetrics {
             form_rfc9568: f
                 .peer_checksum_form
                 .get_or_create_owned(&form(ChecksumForm::MessageOnly)),
+            config_mismatch: PEER_MISMATCH_REASONS.map(|reason| {
+                f.peer_config_mismatch
+                    .get_or_create_owned(&PeerReasonLabels {
+                        i: key.i.clone(),
+                        peer: key.peer.clone(),
+                        reason,
+                    })
+            }),
         };
         d.peers.insert(peer, (p.clone(), tick));
         p
@@ -1011,6 +1053,23 @@ impl InstanceMetrics {
 
     /// One VRRP frame from `peer` seen on the wire but not delivered to the protocol socket.
     pub fn filtered(&self, peer: IpAddr) {
+        self.with_filtered(peer, |c| {
+            c.inc();
+        });
+    }
+
+    /// Creates `vrrp_adverts_filtered_total{peer}` at 0 (call when the wire tap first sees a
+    /// source), so that `increase()` also counts its first filtered frame. Idempotent: an
+    /// existing series keeps its value. Bounded like [`filtered`](Self::filtered): it counts as
+    /// hearing the source, and beyond [`MAX_PEERS`] the least recently heard one is evicted.
+    pub fn filtered_source(&self, peer: IpAddr) {
+        self.with_filtered(peer, |_| {});
+    }
+
+    /// Runs `update` on the filtered-frames counter of `peer`, created at 0 on first use
+    /// (evicting the least recently heard source when [`MAX_PEERS`] are kept); does nothing
+    /// once the instance is removed.
+    fn with_filtered(&self, peer: IpAddr, update: impl FnOnce(&Counter)) {
         let mut d = lock(&self.s.dynamic);
         if d.removed {
             return;
@@ -1019,7 +1078,7 @@ impl InstanceMetrics {
         let tick = d.tick;
         if let Some((c, t)) = d.filtered.get_mut(&peer) {
             *t = tick;
-            c.inc();
+            update(c);
             return;
         }
         let f = &self.m.f;
@@ -1034,7 +1093,7 @@ impl InstanceMetrics {
             f.adverts_filtered.remove(&key(old));
         }
         let c = f.adverts_filtered.get_or_create_owned(&key(peer));
-        c.inc();
+        update(&c);
         d.filtered.insert(peer, (c, tick));
     }
 
@@ -1070,6 +1129,8 @@ pub struct PeerMetrics {
     last_advert: FGauge,
     form_pseudo_header: Gauge,
     form_rfc9568: Gauge,
+    /// Indexed like `PEER_MISMATCH_REASONS`.
+    config_mismatch: [Counter; 5],
 }
 
 impl PeerMetrics {
@@ -1081,6 +1142,17 @@ impl PeerMetrics {
             last_advert: FGauge::default(),
             form_pseudo_header: Gauge::default(),
             form_rfc9568: Gauge::default(),
+            config_mismatch: Default::default(),
+        }
+    }
+
+    /// One advert from the peer dropped because it disagrees with our configuration:
+    /// `reason` is one of [`PEER_MISMATCH_REASONS`] (interval, auth_type, auth_failure,
+    /// version; and address_list, whose adverts are counted but still used). Any other reason (noise such as checksum, length, ttl) is not
+    /// a disagreement and is ignored here, which also keeps the label values bounded.
+    pub fn config_mismatch(&self, reason: &'static str) {
+        if let Some(i) = PEER_MISMATCH_REASONS.iter().position(|r| *r == reason) {
+            self.config_mismatch[i].inc();
         }
     }
 

@@ -431,6 +431,118 @@ fn peers_are_bounded_and_least_recently_heard_is_evicted() {
 }
 
 #[test]
+fn peer_config_mismatch_exists_at_zero_counts_by_reason_and_goes_with_the_peer() {
+    let m = Metrics::new("v", "r");
+    let i = m.instance(&labels());
+    let p = i.peer(ip("192.0.2.20"));
+    let series = |reason: &str| {
+        format!("vrrp_peer_config_mismatch_total{{{L},peer=\"192.0.2.20\",reason=\"{reason}\"}}")
+    };
+    let t = m.encode(false);
+    has_line(
+        &t,
+        "# HELP vrrp_peer_config_mismatch_total Adverts from this peer dropped because they disagree with our configuration, by reason (address_list ones are counted but still used).",
+    );
+    has_line(&t, "# TYPE vrrp_peer_config_mismatch_total counter");
+    for reason in PEER_MISMATCH_REASONS {
+        has_line(&t, &format!("{} 0", series(reason)));
+    }
+    assert_eq!(
+        samples_with(&t, "vrrp_peer_config_mismatch_total{").len(),
+        5
+    );
+
+    p.config_mismatch("interval");
+    p.config_mismatch("interval");
+    p.config_mismatch("auth_failure");
+    // Noise is not a disagreement: no series, no count.
+    p.config_mismatch("checksum");
+    p.config_mismatch("ttl");
+    // A later handle on the same peer shares the series.
+    i.peer(ip("192.0.2.20")).config_mismatch("version");
+    for om in [false, true] {
+        let t = m.encode(om);
+        has_line(&t, &format!("{} 2", series("interval")));
+        has_line(&t, &format!("{} 1", series("auth_failure")));
+        has_line(&t, &format!("{} 1", series("version")));
+        has_line(&t, &format!("{} 0", series("auth_type")));
+        has_line(&t, &format!("{} 0", series("address_list")));
+        let mismatch = samples_with(&t, "vrrp_peer_config_mismatch_total{");
+        assert_eq!(mismatch.len(), 5, "{mismatch:?}");
+        assert!(
+            !mismatch
+                .iter()
+                .any(|l| l.contains("checksum") || l.contains("ttl")),
+            "{mismatch:?}"
+        );
+    }
+    // In the checksum drops of the instance instead: a different family.
+    has_line(
+        &m.encode(false),
+        &format!("vrrp_adverts_dropped_total{{{L},reason=\"checksum\"}} 0"),
+    );
+
+    // Removed with the peer ...
+    i.remove_peer(ip("192.0.2.20"));
+    lacks(&m.encode(false), "vrrp_peer_config_mismatch_total{");
+    p.config_mismatch("interval");
+    lacks(&m.encode(false), "vrrp_peer_config_mismatch_total{");
+    // ... when evicted ...
+    for n in 0..=MAX_PEERS {
+        i.peer(ip(&format!("10.0.0.{n}")));
+    }
+    let t = m.encode(false);
+    assert_eq!(
+        samples_with(&t, "vrrp_peer_config_mismatch_total{").len(),
+        5 * MAX_PEERS
+    );
+    lacks(&t, "peer=\"10.0.0.0\"");
+    // ... and with the instance; a stale handle re-creates nothing.
+    let q = i.peer(ip("10.0.0.5"));
+    m.remove_instance(&labels());
+    q.config_mismatch("interval");
+    i.peer(ip("10.0.0.77")).config_mismatch("interval");
+    lacks(&m.encode(false), "vrrp_peer_config_mismatch_total{");
+}
+
+#[test]
+fn filtered_source_exists_at_zero_idempotent_and_bounded() {
+    let m = Metrics::new("v", "r");
+    let i = m.instance(&labels());
+    let series = |peer: &str| format!("vrrp_adverts_filtered_total{{{L},peer=\"{peer}\"}}");
+    lacks(&m.encode(false), "vrrp_adverts_filtered_total{");
+    i.filtered_source(ip("192.0.2.66"));
+    has_line(&m.encode(false), &format!("{} 0", series("192.0.2.66")));
+    i.filtered_source(ip("192.0.2.66"));
+    assert_eq!(
+        samples_with(&m.encode(false), "vrrp_adverts_filtered_total{").len(),
+        1
+    );
+    i.filtered(ip("192.0.2.66"));
+    i.filtered(ip("192.0.2.66"));
+    // Seeing the source again keeps its count.
+    i.filtered_source(ip("192.0.2.66"));
+    has_line(&m.encode(true), &format!("{} 2", series("192.0.2.66")));
+
+    // Bounded like filtered(): the least recently heard source is evicted.
+    for n in 0..MAX_PEERS {
+        i.filtered_source(ip(&format!("10.0.0.{n}")));
+    }
+    let t = m.encode(false);
+    assert_eq!(
+        samples_with(&t, "vrrp_adverts_filtered_total{").len(),
+        MAX_PEERS
+    );
+    lacks(&t, "peer=\"192.0.2.66\"");
+    has_line(&t, &format!("{} 0", series("10.0.0.31")));
+
+    // Gone with the instance; the stale handle re-creates nothing.
+    m.remove_instance(&labels());
+    i.filtered_source(ip("192.0.2.67"));
+    lacks(&m.encode(false), "vrrp_adverts_filtered_total{");
+}
+
+#[test]
 fn remove_vip_and_script() {
     let m = Metrics::new("v", "r");
     let i = m.instance(&labels());
@@ -508,8 +620,10 @@ fn promtool_check_metrics_is_clean() {
     i.set_vip_present(ip("192.0.2.1"), false);
     i.set_track_interface("eth9", true);
     i.filtered(ip("192.0.2.66"));
-    i.peer(ip("192.0.2.20"))
-        .advert(200, 1.0, ChecksumForm::PseudoHeader, true);
+    i.filtered_source(ip("192.0.2.67"));
+    let p = i.peer(ip("192.0.2.20"));
+    p.advert(200, 1.0, ChecksumForm::PseudoHeader, true);
+    p.config_mismatch("interval");
     m.script("chk").run("success", Duration::from_millis(3));
     m.config_reload(true, 1.0);
     m.http_request("/metrics", 200);
