@@ -241,6 +241,8 @@ struct Families {
     priority_zero_sent: Family<InstanceLabels, Counter>,
     priority_zero_received: Family<InstanceLabels, Counter>,
     address_list_mismatch: Family<InstanceLabels, Counter>,
+    send_errors: Family<InstanceLabels, Counter>,
+    first_not_link_local: Family<InstanceLabels, Counter>,
     announcements: Family<KindLabels, Counter>,
     masters_observed: Family<InstanceLabels, Gauge>,
     vip_present: Family<AddressLabels, Gauge>,
@@ -279,6 +281,8 @@ impl Families {
             priority_zero_sent: Family::default(),
             priority_zero_received: Family::default(),
             address_list_mismatch: Family::default(),
+            send_errors: Family::default(),
+            first_not_link_local: Family::default(),
             announcements: Family::default(),
             masters_observed: Family::default(),
             vip_present: Family::default(),
@@ -379,13 +383,23 @@ impl Families {
             f.address_list_mismatch.clone(),
         );
         r.register(
+            "vrrp_advert_send_errors",
+            "Advertisements that could not be sent (the socket refused them)",
+            f.send_errors.clone(),
+        );
+        r.register(
+            "vrrp_adverts_first_address_not_link_local",
+            "Accepted IPv6 advertisements whose first address is not link-local (RFC 9568 5.2.9 asks for it; keepalived does not send it)",
+            f.first_not_link_local.clone(),
+        );
+        r.register(
             "vrrp_address_announcements",
             "Gratuitous ARP (kind=garp) and unsolicited neighbour advertisements (kind=na) sent",
             f.announcements.clone(),
         );
         r.register(
             "vrrp_masters_observed",
-            "Routers, this one included, that advertised as master within the last master-down interval; above 1 is a split brain",
+            "Routers, this one included, that advertised as master (priority above 0) within three of their advert intervals plus one second, also those whose adverts disagree with our configuration; above 1 is a split brain",
             f.masters_observed.clone(),
         );
         r.register(
@@ -592,6 +606,8 @@ impl Metrics {
             prio0_sent: f.priority_zero_sent.get_or_create_owned(l),
             prio0_received: f.priority_zero_received.get_or_create_owned(l),
             mismatch: f.address_list_mismatch.get_or_create_owned(l),
+            send_errors: f.send_errors.get_or_create_owned(l),
+            first_not_link_local: f.first_not_link_local.get_or_create_owned(l),
             dropped,
             garp,
             na,
@@ -660,6 +676,8 @@ impl Metrics {
             &f.priority_zero_sent,
             &f.priority_zero_received,
             &f.address_list_mismatch,
+            &f.send_errors,
+            &f.first_not_link_local,
         ] {
             fam.remove(l);
         }
@@ -810,6 +828,8 @@ struct InstanceShared {
     prio0_sent: Counter,
     prio0_received: Counter,
     mismatch: Counter,
+    send_errors: Counter,
+    first_not_link_local: Counter,
     /// Indexed like `DropReason::ALL`.
     dropped: [Counter; 11],
     garp: Counter,
@@ -1095,6 +1115,45 @@ impl InstanceMetrics {
         let c = f.adverts_filtered.get_or_create_owned(&key(peer));
         update(&c);
         d.filtered.insert(peer, (c, tick));
+    }
+
+    /// One advert could not be sent; returns the errors so far.
+    pub fn send_error(&self) -> u64 {
+        self.s.send_errors.inc() + 1
+    }
+
+    /// One accepted IPv6 advert whose first address is not link-local.
+    pub fn first_address_not_link_local(&self) {
+        self.s.first_not_link_local.inc();
+    }
+
+    /// The counters of the instance as `/status` shows them, read from the series (the
+    /// only copy of each).
+    pub fn counters(&self) -> crate::status::Counters {
+        let s = &self.s;
+        let d = lock(&s.dynamic);
+        crate::status::Counters {
+            adverts_sent: s.sent.get(),
+            adverts_received: s.received.get(),
+            send_errors: s.send_errors.get(),
+            priority_zero_sent: s.prio0_sent.get(),
+            priority_zero_received: s.prio0_received.get(),
+            address_list_mismatch: s.mismatch.get(),
+            transitions: d.transitions.values().map(|c| c.get().0).sum(),
+            filtered: d.filtered.values().map(|(c, _)| c.get()).sum(),
+            dropped: DropReason::ALL
+                .iter()
+                .zip(&s.dropped)
+                .filter(|(_, c)| c.get() > 0)
+                .map(|(r, c)| (r.as_str().to_owned(), c.get()))
+                .collect(),
+        }
+    }
+
+    /// Unix time of the last transition (None before the first).
+    pub fn last_transition(&self) -> Option<f64> {
+        let t = self.s.last_transition.get();
+        (t > 0.0).then_some(t)
     }
 
     /// `vrrp_track_interface_up{track_interface}`; the series is created on first use.

@@ -102,6 +102,17 @@ impl TrackState {
         }
     }
 
+    /// After a reload: scripts no longer configured are forgotten, `restarted` ones (new or
+    /// changed) start again from their initial state, every other script keeps its health.
+    pub fn reconcile(&mut self, scripts: &BTreeMap<String, ScriptConfig>, restarted: &[String]) {
+        self.scripts.retain(|n, _| scripts.contains_key(n));
+        for n in restarted {
+            if let Some(s) = scripts.get(n) {
+                self.scripts.insert(n.clone(), !s.init_fail);
+            }
+        }
+    }
+
     /// Apply an event; true if a script's health or a file's value changed (re-assess then).
     pub fn apply(&mut self, ev: &TrackEvent) -> bool {
         match ev {

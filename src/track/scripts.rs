@@ -12,10 +12,11 @@ use super::process::{self, Spec};
 use super::{RunResult, TrackEvent};
 use crate::config::ScriptConfig;
 
-/// The running check scripts. Dropping it stops them (a reload builds a new set); a script
-/// that is running at that moment is killed with its process group.
+/// The running check scripts, by name. Dropping it stops them; a script that is running at
+/// that moment is killed with its process group.
 pub struct Scripts {
-    tasks: Vec<JoinHandle<()>>,
+    tasks: BTreeMap<String, JoinHandle<()>>,
+    tx: UnboundedSender<TrackEvent>,
 }
 
 impl Scripts {
@@ -28,11 +29,35 @@ impl Scripts {
         scripts: &BTreeMap<String, ScriptConfig>,
         tx: UnboundedSender<TrackEvent>,
     ) -> Scripts {
-        let tasks = scripts
-            .iter()
-            .map(|(name, cfg)| tokio::spawn(script_task(name.clone(), cfg.clone(), tx.clone())))
-            .collect();
-        Scripts { tasks }
+        let mut s = Scripts {
+            tasks: BTreeMap::new(),
+            tx,
+        };
+        let names: Vec<String> = scripts.keys().cloned().collect();
+        s.start(scripts, &names);
+        s
+    }
+
+    /// Stops these scripts (reload: removed or changed); the others keep running.
+    pub fn stop(&mut self, names: &[String]) {
+        for n in names {
+            if let Some(t) = self.tasks.remove(n) {
+                t.abort();
+            }
+        }
+    }
+
+    /// Starts these scripts from `scripts` (reload: new or changed), replacing a running
+    /// task of the same name.
+    pub fn start(&mut self, scripts: &BTreeMap<String, ScriptConfig>, names: &[String]) {
+        for n in names {
+            if let Some(cfg) = scripts.get(n) {
+                let task = tokio::spawn(script_task(n.clone(), cfg.clone(), self.tx.clone()));
+                if let Some(old) = self.tasks.insert(n.clone(), task) {
+                    old.abort();
+                }
+            }
+        }
     }
 
     /// Number of scripts running.
@@ -47,7 +72,7 @@ impl Scripts {
 
 impl Drop for Scripts {
     fn drop(&mut self) {
-        for t in &self.tasks {
+        for t in self.tasks.values() {
             t.abort();
         }
     }

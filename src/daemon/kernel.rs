@@ -1,0 +1,164 @@
+//! The kernel task: the effects that wait for the kernel (rtnetlink address changes and
+//! read-backs, interface lookups) and the ARP/NA bursts, run in order on their own task so
+//! the engine loop never awaits them.
+
+use std::collections::HashMap;
+use std::collections::hash_map::Entry;
+use std::net::IpAddr;
+
+use tokio::sync::{mpsc, oneshot};
+use tracing::{debug, error, warn};
+
+use crate::config::Vip;
+use crate::net::{Announcer, IfaceInfo, Netlink};
+use crate::observe::InstanceMetrics;
+
+/// One job for the kernel task.
+pub enum Job {
+    /// Look an interface up; the answer goes back to the engine loop.
+    Lookup {
+        ifname: String,
+        exclude: Vec<IpAddr>,
+    },
+    Add {
+        ifindex: u32,
+        vips: Vec<Vip>,
+        name: String,
+        m: Option<InstanceMetrics>,
+    },
+    Remove {
+        ifindex: u32,
+        vips: Vec<Vip>,
+        name: String,
+        m: Option<InstanceMetrics>,
+    },
+    Announce {
+        iface: IfaceInfo,
+        vips: Vec<IpAddr>,
+        count: u32,
+        router: bool,
+    },
+    /// Reads the addresses of one interface back (one dump) and sets `vrrp_vip_present`.
+    ReadBack {
+        ifindex: u32,
+        instances: Vec<(Vec<IpAddr>, InstanceMetrics)>,
+    },
+    /// Answered once every job queued before it is done.
+    Flush(oneshot::Sender<()>),
+}
+
+/// An interface lookup's answer.
+pub type Answer = (String, Result<IfaceInfo, String>);
+
+/// Sets `vrrp_vip_present` for each instance's addresses from one dump of what the kernel has
+/// on `ifindex`.
+async fn read_back(netlink: &Netlink, ifindex: u32, instances: &[(Vec<IpAddr>, InstanceMetrics)]) {
+    match netlink.addresses(ifindex).await {
+        Ok(have) => {
+            for (vips, m) in instances {
+                for v in vips {
+                    m.set_vip_present(*v, have.iter().any(|(a, _)| a == v));
+                }
+            }
+        }
+        Err(e) => debug!(ifindex, "cannot read addresses back: {e}"),
+    }
+}
+
+/// Runs jobs in order until the sender is dropped.
+pub async fn run(
+    netlink: Netlink,
+    mut rx: mpsc::UnboundedReceiver<Job>,
+    answers: mpsc::UnboundedSender<Answer>,
+) {
+    let mut announcers: HashMap<u32, Announcer> = HashMap::new();
+    while let Some(job) = rx.recv().await {
+        match job {
+            Job::Lookup { ifname, exclude } => {
+                let r = netlink
+                    .iface(&ifname, &exclude)
+                    .await
+                    .map_err(|e| e.to_string());
+                let _ = answers.send((ifname, r));
+            }
+            Job::Add {
+                ifindex,
+                vips,
+                name,
+                m,
+            } => {
+                for v in &vips {
+                    match netlink.add_address(ifindex, v.addr, v.prefix_len).await {
+                        Ok(()) => debug!(instance = %name, address = %v.addr, "address added"),
+                        Err(e) => {
+                            error!(instance = %name, address = %v.addr, "cannot add address: {e}")
+                        }
+                    }
+                }
+                if let Some(m) = m {
+                    read_back(
+                        &netlink,
+                        ifindex,
+                        &[(vips.iter().map(|v| v.addr).collect(), m)],
+                    )
+                    .await;
+                }
+            }
+            Job::Remove {
+                ifindex,
+                vips,
+                name,
+                m,
+            } => {
+                for v in &vips {
+                    match netlink.del_address(ifindex, v.addr, v.prefix_len).await {
+                        Ok(()) => debug!(instance = %name, address = %v.addr, "address removed"),
+                        Err(e) => {
+                            error!(instance = %name, address = %v.addr, "cannot remove address: {e}")
+                        }
+                    }
+                }
+                if let Some(m) = m {
+                    read_back(
+                        &netlink,
+                        ifindex,
+                        &[(vips.iter().map(|v| v.addr).collect(), m)],
+                    )
+                    .await;
+                }
+            }
+            Job::ReadBack { ifindex, instances } => read_back(&netlink, ifindex, &instances).await,
+            Job::Announce {
+                iface,
+                vips,
+                count,
+                router,
+            } => {
+                let a = match announcers.entry(iface.index) {
+                    Entry::Occupied(o) => o.into_mut(),
+                    Entry::Vacant(v) => match Announcer::open(&iface) {
+                        Ok(a) => v.insert(a),
+                        Err(e) => {
+                            error!(interface = %iface.name, "cannot open announcer: {e}");
+                            continue;
+                        }
+                    },
+                };
+                for _ in 0..count {
+                    for vip in &vips {
+                        let r = match vip {
+                            IpAddr::V4(v4) => a.garp(*v4),
+                            IpAddr::V6(v6) => a.unsolicited_na(*v6, router),
+                        };
+                        if let Err(e) = r {
+                            warn!(interface = %iface.name, address = %vip, "announcement failed: {e}");
+                        }
+                    }
+                }
+            }
+            Job::Flush(done) => {
+                let _ = done.send(());
+            }
+        }
+    }
+}

@@ -1,0 +1,493 @@
+//! The shell around the router core: it moves bytes and runs effects, and decides nothing.
+//!
+//! One loop (on the engine thread) feeds the core its inputs (packets from the port readers,
+//! link events, interface answers, tracking events, wire-tap counts, signals, the timer) and
+//! carries out the effects it returns, in order: adverts are sent at once on the port's
+//! socket; address changes, announcements and lookups go to the kernel task, so the loop
+//! never awaits the kernel; facts go to the observer (metrics, logs, traces).
+
+mod http;
+mod kernel;
+mod observer;
+mod ports;
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use tokio::signal::unix::{Signal, SignalKind, signal};
+use tokio::sync::{mpsc, oneshot};
+use tracing::{error, info, warn};
+
+use crate::config::{self, Config};
+use crate::net::{self, Netlink};
+use crate::observe::{self, Metrics};
+use crate::router::{self, Effect, Fact, Router};
+use crate::track::{self, TrackEvent};
+use kernel::Job;
+use observer::{Observer, unix_now};
+use ports::{Ports, RX_QUEUE, Rx};
+
+pub use router::{engine_params, group_of};
+
+/// Options for `vipd run`.
+#[derive(Clone, Debug)]
+pub struct RunOptions {
+    pub config_path: PathBuf,
+    /// Overrides the configuration's `listen`.
+    pub listen: Option<std::net::SocketAddr>,
+}
+
+/// The signals vipd acts on.
+struct Signals {
+    /// Resign and exit.
+    term: Signal,
+    /// Same as SIGTERM (Ctrl-C in a terminal).
+    int: Signal,
+    /// Reload the configuration.
+    hup: Signal,
+}
+
+impl Signals {
+    fn install() -> std::io::Result<Signals> {
+        Ok(Signals {
+            term: signal(SignalKind::terminate())?,
+            int: signal(SignalKind::interrupt())?,
+            hup: signal(SignalKind::hangup())?,
+        })
+    }
+}
+
+/// The shell's state: the core and the things that carry out its effects.
+struct Shell {
+    /// Every decision.
+    router: Router,
+    /// Where the configuration is re-read from on SIGHUP.
+    config_path: PathBuf,
+    /// Sockets and their reader tasks.
+    ports: Ports,
+    /// The kernel task's queue (ordered).
+    kernel: mpsc::UnboundedSender<Job>,
+    /// Metrics, logs and traces from facts.
+    observer: Observer,
+    /// Notify hooks, in order per instance, never blocking the loop.
+    notifier: track::Notifier,
+    /// Running check scripts.
+    scripts: track::Scripts,
+    /// The tracked-file watcher.
+    files: track::Files,
+    /// Where scripts and files report.
+    track_tx: mpsc::UnboundedSender<TrackEvent>,
+    /// Lookups asked while starting (answered before the loop runs).
+    startup_lookups: Option<Vec<(String, Vec<std::net::IpAddr>)>>,
+    /// A port failed to open while starting (fatal then).
+    startup_failed: bool,
+}
+
+impl Shell {
+    /// Carries out every queued effect.
+    fn drain(&mut self) {
+        while let Some(e) = self.router.poll_effect() {
+            self.exec(e);
+        }
+    }
+
+    fn exec(&mut self, e: Effect) {
+        match e {
+            Effect::Send {
+                port,
+                inst,
+                src,
+                dst,
+                priority,
+                bytes,
+            } => match self.ports.send(port, &bytes, src, dst) {
+                Ok(()) => self.observer.sent(inst, priority),
+                Err(e) => {
+                    let n = self.observer.send_error(inst);
+                    if n.is_power_of_two() {
+                        let name = self.router.instance_config(inst).map(|c| c.name.clone());
+                        warn!(instance = ?name, dst = %dst, errors = n, "advert not sent: {e}");
+                    }
+                }
+            },
+            Effect::Lookup { ifname, exclude } => match &mut self.startup_lookups {
+                Some(list) => list.push((ifname, exclude)),
+                None => {
+                    let _ = self.kernel.send(Job::Lookup { ifname, exclude });
+                }
+            },
+            Effect::OpenPort {
+                port,
+                iface,
+                family,
+            } => {
+                if let Err(err) = self.ports.open(port, &iface, family) {
+                    if self.startup_lookups.is_some() {
+                        self.startup_failed = true;
+                    }
+                    self.router.handle_port_failed(Instant::now(), port, err);
+                }
+            }
+            Effect::ClosePort { port } => self.ports.close(port),
+            Effect::SetVridFilter { port, vrids } => self.ports.set_filter(port, &vrids),
+            Effect::AddAddresses {
+                inst,
+                ifindex,
+                vips,
+            } => {
+                let _ = self.kernel.send(Job::Add {
+                    ifindex,
+                    vips,
+                    name: self.name(inst),
+                    m: self.observer.instance(inst).cloned(),
+                });
+            }
+            Effect::RemoveAddresses {
+                inst,
+                ifindex,
+                vips,
+            } => {
+                let _ = self.kernel.send(Job::Remove {
+                    ifindex,
+                    vips,
+                    name: self.name(inst),
+                    m: self.observer.instance(inst).cloned(),
+                });
+            }
+            Effect::Announce {
+                inst,
+                iface,
+                addrs,
+                count,
+                router,
+            } => {
+                let na = addrs.first().is_some_and(|a| a.is_ipv6());
+                self.observer
+                    .announced(inst, na, u64::from(count) * addrs.len() as u64);
+                let _ = self.kernel.send(Job::Announce {
+                    iface,
+                    vips: addrs,
+                    count,
+                    router,
+                });
+            }
+            Effect::Notify {
+                name,
+                state,
+                priority,
+                vrid,
+                interface,
+                hooks,
+                ..
+            } => self
+                .notifier
+                .notify(&name, state.upper(), priority, vrid, &interface, &hooks),
+            Effect::ReadBack { ifindex, insts } => {
+                let instances = self.observer.vip_handles(insts);
+                let _ = self.kernel.send(Job::ReadBack { ifindex, instances });
+            }
+            Effect::Scripts { stop, start } => {
+                self.scripts.stop(&stop);
+                self.scripts.start(&self.router.config().scripts, &start);
+            }
+            Effect::TrackFiles => {
+                self.files = track::Files::spawn(
+                    track::tracked_files(self.router.config().instances.values()),
+                    self.track_tx.clone(),
+                );
+            }
+            Effect::Fact(f) => {
+                if let Fact::InstanceRemoved { name, .. } = &f {
+                    self.notifier.forget(name);
+                }
+                self.observer.apply(&self.router, f);
+            }
+        }
+    }
+
+    fn name(&self, inst: router::InstId) -> String {
+        self.router
+            .instance_config(inst)
+            .map(|c| c.name.clone())
+            .unwrap_or_default()
+    }
+
+    /// Start-up: answers every interface lookup before the loop runs (waiting for the kernel
+    /// is fine here, no advert is due yet), so sockets open and failures are fatal.
+    async fn start(&mut self, netlink: &Netlink) -> bool {
+        self.drain();
+        loop {
+            let asked = self
+                .startup_lookups
+                .as_mut()
+                .map(std::mem::take)
+                .unwrap_or_default();
+            if asked.is_empty() {
+                break;
+            }
+            for (name, exclude) in asked {
+                let r = netlink
+                    .iface(&name, &exclude)
+                    .await
+                    .map_err(|e| e.to_string());
+                self.router.handle_iface(Instant::now(), &name, r);
+                self.drain();
+            }
+        }
+        self.startup_lookups = None;
+        !self.startup_failed
+    }
+
+    /// The `/status` document.
+    fn status(&self, now: Instant) -> serde_json::Value {
+        let mut s = self.router.status(now);
+        self.observer.fill(&mut s);
+        for p in &mut s.sockets {
+            (p.wire_tap, p.queue_overflow) = self.ports.facts(p.port);
+        }
+        serde_json::to_value(s).unwrap_or_default()
+    }
+
+    /// SIGHUP: re-read the configuration; the core decides what changes.
+    fn reload(&mut self) {
+        info!(path = %self.config_path.display(), "SIGHUP: reloading configuration");
+        let loaded = match config::load(&self.config_path) {
+            Ok(l) => l,
+            Err(diags) => {
+                for d in &diags {
+                    error!("{d}");
+                }
+                error!("new configuration rejected; the running one is kept");
+                self.observer.metrics().config_reload(false, unix_now());
+                return;
+            }
+        };
+        for w in &loaded.warnings {
+            warn!("{w}");
+        }
+        let plan = self.router.handle_reload(Instant::now(), loaded.config);
+        self.drain();
+        if plan.listen_changed {
+            warn!("listen address changes take effect on restart");
+        }
+        self.observer.sync_scripts(&self.router);
+        self.observer.metrics().config_reload(true, unix_now());
+        info!(
+            kept = plan.keep.len(),
+            updated = plan.update.len(),
+            added = plan.add.len() + plan.restart.len(),
+            removed = plan.remove.len() + plan.restart.len(),
+            "configuration reloaded"
+        );
+    }
+
+    /// Resign every instance, then wait until the addresses are released.
+    async fn shutdown(&mut self) {
+        self.router.handle_shutdown(Instant::now());
+        self.drain();
+        let (tx, rx) = oneshot::channel();
+        if self.kernel.send(Job::Flush(tx)).is_ok() {
+            let _ = rx.await;
+        }
+        self.ports.close_all();
+        info!("stopped");
+    }
+}
+
+/// Everything `run` needs before the loop: the configuration, the capabilities, netlink,
+/// the HTTP listener. Errors are logged; the exit code is returned.
+fn prepare(opts: &RunOptions) -> Result<(config::Loaded, Netlink, std::net::TcpListener), i32> {
+    let missing = net::missing_capabilities();
+    if !missing.is_empty() {
+        let names: Vec<String> = missing.iter().map(|c| c.to_string()).collect();
+        error!(
+            "vipd needs {}: CAP_NET_RAW for the VRRP, ARP and NA sockets, CAP_NET_ADMIN to add and remove addresses (run as root, or grant them, e.g. AmbientCapabilities= in the systemd unit)",
+            names.join(" and ")
+        );
+        return Err(1);
+    }
+    let loaded = config::load(&opts.config_path).map_err(|diags| {
+        for d in diags {
+            error!("{d}");
+        }
+        2
+    })?;
+    for w in &loaded.warnings {
+        warn!("{w}");
+    }
+    let netlink = Netlink::new().map_err(|e| {
+        error!("cannot open route netlink: {e}");
+        1
+    })?;
+    let listen = opts.listen.unwrap_or(loaded.config.listen);
+    let listener = std::net::TcpListener::bind(listen)
+        .and_then(|l| {
+            l.set_nonblocking(true)?;
+            Ok(l)
+        })
+        .map_err(|e| {
+            error!("cannot listen on {listen} for /metrics: {e}");
+            1
+        })?;
+    Ok((loaded, netlink, listener))
+}
+
+/// Runs the daemon until SIGTERM/SIGINT. Returns the process exit code.
+pub async fn run(opts: RunOptions) -> i32 {
+    let (loaded, netlink, listener) = match prepare(&opts) {
+        Ok(x) => x,
+        Err(code) => return code,
+    };
+    let mut link_rx = match net::link_events() {
+        Ok(rx) => rx,
+        Err(e) => {
+            error!("cannot subscribe to link events: {e}");
+            return 1;
+        }
+    };
+    let metrics = Metrics::new(
+        env!("CARGO_PKG_VERSION"),
+        option_env!("VIPD_REVISION").unwrap_or("unknown"),
+    );
+    let (status_tx, mut status_rx) = mpsc::channel::<oneshot::Sender<serde_json::Value>>(16);
+    if let Err(e) = http::spawn(listener, metrics.clone(), status_tx) {
+        error!("cannot start the HTTP thread: {e}");
+        return 1;
+    }
+    let mut signals = match Signals::install() {
+        Ok(s) => s,
+        Err(e) => {
+            error!("cannot install signal handlers: {e}");
+            return 1;
+        }
+    };
+    let (pkt_tx, mut pkt_rx) = mpsc::channel::<Rx>(RX_QUEUE);
+    let (tap_tx, mut tap_rx) = mpsc::unbounded_channel();
+    let (track_tx, mut track_rx) = mpsc::unbounded_channel();
+    let (job_tx, job_rx) = mpsc::unbounded_channel();
+    let (answer_tx, mut answer_rx) = mpsc::unbounded_channel();
+    let kernel_task = tokio::spawn(kernel::run(netlink.clone(), job_rx, answer_tx));
+    let config: Config = loaded.config;
+    let mut sh = Shell {
+        router: Router::new(config.clone(), Instant::now()),
+        config_path: opts.config_path,
+        ports: Ports::new(pkt_tx, tap_tx),
+        kernel: job_tx,
+        observer: Observer::new(metrics),
+        notifier: track::Notifier::new(),
+        scripts: track::Scripts::spawn(&config.scripts, track_tx.clone()),
+        files: track::Files::spawn(
+            track::tracked_files(config.instances.values()),
+            track_tx.clone(),
+        ),
+        track_tx,
+        startup_lookups: Some(Vec::new()),
+        startup_failed: false,
+    };
+    sh.observer.sync_scripts(&sh.router);
+    if !sh.start(&netlink).await {
+        error!("cannot open the VRRP socket (see the error above)");
+        sh.shutdown().await;
+        return 1;
+    }
+    info!(
+        router_id = %config.router_id,
+        instances = config.instances.len(),
+        "vipd {} started",
+        env!("CARGO_PKG_VERSION")
+    );
+    // The engine runs on this thread. Under the shipped unit it is real-time (SCHED_RR with
+    // reset-on-fork: every thread and process started later runs normally); say which.
+    match observe::Scheduling::current_thread() {
+        Some(s) if s.is_realtime() => info!("engine thread scheduling: {s}"),
+        Some(s) => info!(
+            "engine thread scheduling: {s} (not real-time: on a busy host other processes can delay adverts; see docs/systemd.md, Scheduling)"
+        ),
+        None => {}
+    }
+    // Deadlines of all instances share one timerfd (nanosecond resolution).
+    let mut timer = match net::timer::Deadline::new() {
+        Ok(t) => t,
+        Err(e) => {
+            error!("cannot create the engine timer: {e}");
+            sh.shutdown().await;
+            return 1;
+        }
+    };
+    // sd_notify (src/sdnotify.rs): READY=1 now; watchdog + STATUS= from this loop.
+    let mut sd = crate::sdnotify::Supervisor::from_env();
+    sd.ready(&sh.router.state_summary());
+    loop {
+        let deadline = sh.router.poll_timeout();
+        tokio::select! {
+            biased;
+            _ = signals.term.recv() => { info!("SIGTERM: resigning and exiting"); break; }
+            _ = signals.int.recv() => { info!("SIGINT: resigning and exiting"); break; }
+            _ = signals.hup.recv() => {
+                sd.reloading();
+                sh.reload();
+                sd.ready(&sh.router.state_summary());
+            }
+            r = timer.wait(deadline) => {
+                if let Err(e) = r {
+                    // Never expected; fall back to a short sleep rather than spin.
+                    warn!("engine timer: {e}");
+                    tokio::time::sleep(Duration::from_millis(1)).await;
+                }
+                // Adverts already received count before a timer expiring now: under load a
+                // backup must not declare its master dead while the advert waits in the queue.
+                for _ in 0..RX_QUEUE {
+                    match pkt_rx.try_recv() {
+                        Ok(p) => packet(&mut sh.router, p),
+                        Err(_) => break,
+                    }
+                }
+                sh.router.handle_timeout(Instant::now());
+            }
+            // In the loop that runs the timers: a stalled engine stops pinging systemd.
+            _ = sd.tick() => sd.on_tick(&sh.router.state_summary()),
+            Some(p) = pkt_rx.recv() => {
+                packet(&mut sh.router, p);
+                // Drain what is already queued before looking at timers again.
+                for _ in 0..256 {
+                    match pkt_rx.try_recv() {
+                        Ok(p) => packet(&mut sh.router, p),
+                        Err(_) => break,
+                    }
+                }
+            }
+            Some(ev) = link_rx.recv() => {
+                sh.router.handle_link(Instant::now(), &ev.name, ev.up);
+            }
+            Some((name, r)) = answer_rx.recv() => sh.router.handle_iface(Instant::now(), &name, r),
+            Some(ev) = track_rx.recv() => {
+                sh.observer.track(&ev);
+                sh.router.handle_track(Instant::now(), &ev);
+            }
+            Some(r) = tap_rx.recv() => sh.router.handle_tap(r.port, r.counts),
+            Some(reply) = status_rx.recv() => { let _ = reply.send(sh.status(Instant::now())); }
+        }
+        sh.drain();
+    }
+    sd.stopping();
+    sh.shutdown().await;
+    let notifier = std::mem::take(&mut sh.notifier);
+    drop(sh);
+    let _ = kernel_task.await;
+    notifier.finish(Duration::from_secs(10)).await;
+    0
+}
+
+/// One received packet into the core.
+fn packet(router: &mut Router, p: Rx) {
+    router.handle_packet(
+        Instant::now(),
+        router::Packet {
+            port: p.port,
+            src: p.rx.src,
+            dst: p.rx.dst,
+            ttl: p.rx.ttl,
+            bytes: &p.data,
+        },
+    );
+}

@@ -1,0 +1,403 @@
+//! The observer: turns the core's [`Fact`]s into metrics, log lines and trace spans. The
+//! exporter's series are the only copy of every counter; `/status` reads them back here.
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+use tracing::{debug, error, info, warn};
+
+use crate::engine::State;
+use crate::observe::{InstanceLabels, InstanceMetrics, Metrics, ScriptMetrics};
+use crate::router::{Fact, InstId, Router, group_of};
+use crate::status::DaemonStatus;
+use crate::track::TrackEvent;
+
+/// Seconds since the Unix epoch (the timestamps the exporter shows).
+pub fn unix_now() -> f64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs_f64())
+        .unwrap_or(0.0)
+}
+
+/// Metric handles by instance and script.
+pub struct Observer {
+    /// The registry (new instances and scripts get their series here).
+    metrics: Metrics,
+    /// Handles of each live instance's series, by the core's slot.
+    insts: HashMap<InstId, InstanceMetrics>,
+    /// Handles of each configured script's series.
+    scripts: HashMap<String, ScriptMetrics>,
+}
+
+impl Observer {
+    pub fn new(metrics: Metrics) -> Observer {
+        Observer {
+            metrics,
+            insts: HashMap::new(),
+            scripts: HashMap::new(),
+        }
+    }
+
+    pub fn metrics(&self) -> &Metrics {
+        &self.metrics
+    }
+
+    /// The handles of an instance (None once removed).
+    pub fn instance(&self, id: InstId) -> Option<&InstanceMetrics> {
+        self.insts.get(&id)
+    }
+
+    /// Applies one fact.
+    pub fn apply(&mut self, router: &Router, fact: Fact) {
+        match fact {
+            Fact::InstanceAdded { inst } => {
+                let Some(cfg) = router.instance_config(inst) else {
+                    return;
+                };
+                let labels = InstanceLabels::new(
+                    cfg.name.clone(),
+                    cfg.vrid,
+                    cfg.interface.clone(),
+                    cfg.family,
+                    group_of(cfg),
+                );
+                let m = self.metrics.instance(&labels);
+                m.set_priority(cfg.priority, cfg.priority);
+                for t in &cfg.track_interfaces {
+                    m.set_track_interface(&t.name, false);
+                }
+                self.insts.insert(inst, m);
+            }
+            Fact::InstanceRemoved { inst, .. } => {
+                if let Some(m) = self.insts.remove(&inst) {
+                    self.metrics.remove_instance(m.labels());
+                }
+            }
+            Fact::Transition {
+                inst,
+                from,
+                to,
+                cause,
+                priority,
+            } => {
+                let (Some(m), Some(cfg)) = (self.insts.get(&inst), router.instance_config(inst))
+                else {
+                    return;
+                };
+                m.set_priority(priority, cfg.priority);
+                // Exported by OpenTelemetry (src/telemetry.rs) with the event below in it.
+                let election = matches!(
+                    (from, to),
+                    (State::Backup, State::Master) | (State::Master, State::Backup)
+                );
+                let _span = tracing::info_span!(
+                    "vrrp.transition",
+                    instance = %cfg.name,
+                    vrid = cfg.vrid,
+                    interface = %cfg.interface,
+                    priority,
+                    from = from.upper(),
+                    to = to.upper(),
+                    cause = %cause,
+                    vrrp.election = election,
+                )
+                .entered();
+                // The counter's exemplar links the metric to this span's trace.
+                let trace = crate::telemetry::trace_id(&tracing::Span::current());
+                m.transition(from, to, unix_now(), trace);
+                self.gauges(router, inst, None);
+                info!(
+                    instance = %cfg.name,
+                    vrid = cfg.vrid,
+                    interface = %cfg.interface,
+                    priority,
+                    from = from.upper(),
+                    to = to.upper(),
+                    cause = %cause,
+                    "{} -> {}: {}",
+                    from,
+                    to,
+                    cause
+                );
+            }
+            Fact::Priority { inst, from, to } => {
+                let (Some(m), Some(cfg)) = (self.insts.get(&inst), router.instance_config(inst))
+                else {
+                    return;
+                };
+                m.set_priority(to, cfg.priority);
+                info!(instance = %cfg.name, from, to, "effective priority changed");
+            }
+            Fact::Received {
+                inst,
+                peer,
+                priority,
+                form,
+                new_peer,
+                evicted,
+                form_changed,
+                became_master,
+            } => {
+                let Some(m) = self.insts.get(&inst) else {
+                    return;
+                };
+                m.advert_received(priority);
+                if let Some(old) = evicted {
+                    m.remove_peer(old);
+                }
+                let name = router.instance_config(inst).map_or("", |c| c.name.as_str());
+                if new_peer {
+                    info!(instance = %name, peer = %peer, priority, checksum = form.as_str(), "new peer");
+                } else if form_changed {
+                    info!(instance = %name, peer = %peer, form = form.as_str(), "peer changed its checksum form");
+                }
+                let pm = m.peer(peer);
+                pm.advert(priority, unix_now(), form, false);
+                if became_master {
+                    pm.became_master();
+                }
+            }
+            Fact::Dropped {
+                inst,
+                src,
+                reason,
+                port,
+            } => {
+                if let Some(m) = inst.and_then(|i| self.insts.get(&i)) {
+                    m.dropped(reason);
+                }
+                debug!(port = port.0, src = %src, reason = %reason, "advert dropped");
+            }
+            Fact::PeerDisagrees {
+                inst,
+                peer,
+                priority,
+                form,
+                reason,
+                new_peer,
+                evicted,
+            } => {
+                let Some(m) = self.insts.get(&inst) else {
+                    return;
+                };
+                if let Some(old) = evicted {
+                    m.remove_peer(old);
+                }
+                if new_peer {
+                    let name = router.instance_config(inst).map_or("", |c| c.name.as_str());
+                    warn!(
+                        instance = %name,
+                        peer = %peer,
+                        priority,
+                        reason = %reason,
+                        "a router of our VRID disagrees with our configuration ({reason}): its adverts are dropped, and if it is master too this is a split brain"
+                    );
+                }
+                let pm = m.peer(peer);
+                pm.advert(priority, unix_now(), form, false);
+                pm.config_mismatch(reason.as_str());
+            }
+            Fact::AddressListMismatch { inst, peer, theirs } => {
+                let Some(m) = self.insts.get(&inst) else {
+                    return;
+                };
+                m.address_list_mismatch();
+                m.peer(peer).config_mismatch("address_list");
+                if let Some(theirs) = theirs {
+                    let name = router.instance_config(inst).map_or("", |c| c.name.as_str());
+                    let list: Vec<String> = theirs.iter().map(|a| a.to_string()).collect();
+                    warn!(
+                        instance = %name,
+                        src = %peer,
+                        "address list from peer differs from ours: [{}]",
+                        list.join(", ")
+                    );
+                }
+            }
+            Fact::FirstAddressNotLinkLocal { inst, .. } => {
+                if let Some(m) = self.insts.get(&inst) {
+                    m.first_address_not_link_local();
+                }
+            }
+            Fact::FilteredSource { inst, peer } => {
+                if let Some(m) = self.insts.get(&inst) {
+                    m.filtered_source(peer);
+                }
+            }
+            Fact::Filtered {
+                inst,
+                peer,
+                count,
+                first,
+            } => {
+                let Some(m) = self.insts.get(&inst) else {
+                    return;
+                };
+                if first {
+                    let name = router.instance_config(inst).map_or("", |c| c.name.as_str());
+                    warn!(
+                        instance = %name,
+                        peer = %peer,
+                        "adverts from this peer reach the interface but not vipd: a local firewall drops VRRP (IP protocol 112)"
+                    );
+                }
+                for _ in 0..count {
+                    m.filtered(peer);
+                }
+            }
+            Fact::TrackInterface { inst, name, up } => {
+                if let Some(m) = self.insts.get(&inst) {
+                    m.set_track_interface(&name, up);
+                }
+            }
+            Fact::NoSourceAddress { inst } => {
+                if let Some(cfg) = router.instance_config(inst) {
+                    warn!(instance = %cfg.name, interface = %cfg.interface, "no {} source address yet", cfg.family.as_str());
+                }
+            }
+            Fact::LookupFailed { ifname, error } => {
+                warn!(interface = %ifname, "{error}");
+            }
+            Fact::PortFailed { ifname, error, .. } => {
+                error!(interface = %ifname, "{error}");
+            }
+            Fact::AddressesNotAdvertised {
+                inst,
+                advertised,
+                total,
+                mtu,
+            } => {
+                if let Some(cfg) = router.instance_config(inst) {
+                    warn!(
+                        instance = %cfg.name,
+                        interface = %cfg.interface,
+                        "only {advertised} of {total} addresses fit in an advert at MTU {mtu}: the other {} are added but not advertised",
+                        total - advertised
+                    );
+                }
+            }
+            Fact::TimerLate { late } => self.metrics.timer_lateness(late),
+            Fact::Gauges {
+                inst,
+                masters_observed,
+            } => self.gauges(router, inst, Some(masters_observed)),
+        }
+    }
+
+    /// Refreshes the gauges derived from the instance's state machine.
+    fn gauges(&self, router: &Router, inst: InstId, masters_observed: Option<usize>) {
+        let (Some(m), Some(e), Some(cfg)) = (
+            self.insts.get(&inst),
+            router.engine(inst),
+            router.instance_config(inst),
+        ) else {
+            return;
+        };
+        m.set_priority(e.priority(), cfg.priority);
+        m.set_intervals(
+            cfg.advert_interval,
+            e.master_adver_interval(),
+            e.master_down_interval(),
+        );
+        if let Some((_, p)) = e.master() {
+            m.set_master_priority(p);
+        }
+        if let Some(n) = masters_observed {
+            m.set_masters_observed(n as u64);
+        }
+    }
+
+    /// What a check script reported: run metrics and spans, health changes logged.
+    pub fn track(&self, ev: &TrackEvent) {
+        match ev {
+            TrackEvent::Run {
+                name,
+                result,
+                duration,
+            } => {
+                // One OpenTelemetry span per run (src/telemetry.rs).
+                let _span = tracing::info_span!(
+                    "vrrp.script",
+                    script = %name,
+                    result = result.as_str(),
+                    duration_ms = u64::try_from(duration.as_millis()).unwrap_or(u64::MAX),
+                )
+                .entered();
+                if let Some(m) = self.scripts.get(name) {
+                    m.run(result.as_str(), *duration);
+                }
+            }
+            TrackEvent::Script { name, healthy } => {
+                info!(script = %name, healthy, "script {}", if *healthy { "healthy" } else { "failed" });
+                if let Some(m) = self.scripts.get(name) {
+                    m.set_healthy(*healthy);
+                }
+            }
+            TrackEvent::File { path, value } => {
+                info!(path = %path.display(), value = ?value, "tracked file changed");
+            }
+        }
+    }
+
+    /// Keeps one handle per configured script (after start and every reload).
+    pub fn sync_scripts(&mut self, router: &Router) {
+        let names = &router.config().scripts;
+        let gone: Vec<String> = self
+            .scripts
+            .keys()
+            .filter(|n| !names.contains_key(*n))
+            .cloned()
+            .collect();
+        for n in gone {
+            self.metrics.remove_script(&n);
+            self.scripts.remove(&n);
+        }
+        for n in names.keys() {
+            if !self.scripts.contains_key(n) {
+                let m = self.metrics.script(n);
+                m.set_healthy(router.script_healthy(n));
+                self.scripts.insert(n.clone(), m);
+            }
+        }
+    }
+
+    /// Fills the exporter's counters into the core's status document.
+    pub fn fill(&self, status: &mut DaemonStatus) {
+        for i in &mut status.instances {
+            if let Some(m) = self.insts.get(&InstId(i.id)) {
+                i.stats = m.counters();
+                i.last_transition_unix = m.last_transition();
+            }
+        }
+    }
+
+    /// An advert went out.
+    pub fn sent(&self, inst: InstId, priority: u8) {
+        if let Some(m) = self.insts.get(&inst) {
+            m.advert_sent(priority);
+        }
+    }
+
+    /// An advert could not be sent; returns the errors so far.
+    pub fn send_error(&self, inst: InstId) -> u64 {
+        self.insts.get(&inst).map_or(0, |m| m.send_error())
+    }
+
+    /// Announcements were queued.
+    pub fn announced(&self, inst: InstId, na: bool, n: u64) {
+        if let Some(m) = self.insts.get(&inst) {
+            m.announced(na, n);
+        }
+    }
+
+    /// Handles for the kernel task's read-back of VIP presence.
+    pub fn vip_handles(
+        &self,
+        insts: Vec<(InstId, Vec<IpAddr>)>,
+    ) -> Vec<(Vec<IpAddr>, InstanceMetrics)> {
+        insts
+            .into_iter()
+            .filter_map(|(id, a)| self.insts.get(&id).map(|m| (a, m.clone())))
+            .collect()
+    }
+}

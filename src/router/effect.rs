@@ -1,0 +1,197 @@
+//! What the router core asks the shell to do ([`Effect`]), and what it tells the observer
+//! ([`Fact`]), in one ordered queue.
+
+use std::net::IpAddr;
+use std::time::Duration;
+
+use crate::config::{Family, Notify, Vip};
+use crate::engine::{Cause, State};
+use crate::net::IfaceInfo;
+use crate::packet::vrrp::{ChecksumForm, DropReason};
+
+/// An instance slot (stable while the instance lives; reused after it is removed).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct InstId(pub usize);
+
+/// A receive port: one raw socket per (interface, family), shared by the instances on it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct PortId(pub usize);
+
+/// One thing to do, in order.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Effect {
+    /// Ask the kernel about an interface; answer with `Router::handle_iface`. `exclude`: the
+    /// virtual addresses on it, never taken as its primary address.
+    Lookup {
+        ifname: String,
+        exclude: Vec<IpAddr>,
+    },
+    /// Open the VRRP socket (and the wire tap) of a port; on failure call
+    /// `Router::handle_port_failed`.
+    OpenPort {
+        port: PortId,
+        iface: IfaceInfo,
+        family: Family,
+    },
+    /// Close a port's sockets.
+    ClosePort { port: PortId },
+    /// Let only these VRIDs through the port's kernel filter.
+    SetVridFilter { port: PortId, vrids: Vec<u8> },
+    /// Send an advert (already encoded) on a port. Count it as sent (or as a send error).
+    Send {
+        port: PortId,
+        inst: InstId,
+        src: IpAddr,
+        dst: IpAddr,
+        priority: u8,
+        bytes: Vec<u8>,
+    },
+    /// Add the instance's virtual addresses, then read the interface's addresses back.
+    AddAddresses {
+        inst: InstId,
+        ifindex: u32,
+        vips: Vec<Vip>,
+    },
+    /// Remove them, then read back.
+    RemoveAddresses {
+        inst: InstId,
+        ifindex: u32,
+        vips: Vec<Vip>,
+    },
+    /// `count` gratuitous ARPs / unsolicited NAs per address; `router`: NAs carry the Router
+    /// flag (the interface forwards IPv6, RFC 9568 6.4.1).
+    Announce {
+        inst: InstId,
+        iface: IfaceInfo,
+        addrs: Vec<IpAddr>,
+        count: u32,
+        router: bool,
+    },
+    /// Run the instance's notify hooks for its new state.
+    Notify {
+        inst: InstId,
+        name: String,
+        state: State,
+        priority: u8,
+        vrid: u8,
+        interface: String,
+        hooks: Notify,
+    },
+    /// Read an interface's addresses and report which virtual addresses are present.
+    ReadBack {
+        ifindex: u32,
+        insts: Vec<(InstId, Vec<IpAddr>)>,
+    },
+    /// Stop these check scripts, then start these (reload; the others keep running).
+    Scripts {
+        stop: Vec<String>,
+        start: Vec<String>,
+    },
+    /// Watch this set of tracked files (reload changed it).
+    TrackFiles,
+    /// Something to observe (metrics, logs, traces).
+    Fact(Fact),
+}
+
+/// Something that happened, for metrics, logs and traces. Every counter vipd exports is
+/// bumped from exactly one of these.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Fact {
+    /// An instance was created (its series appear now, counters at 0).
+    InstanceAdded { inst: InstId },
+    /// An instance is gone (its series go).
+    InstanceRemoved { inst: InstId, name: String },
+    /// A state change, with its cause.
+    Transition {
+        inst: InstId,
+        from: State,
+        to: State,
+        cause: Cause,
+        priority: u8,
+    },
+    /// The effective priority changed (tracking, reload).
+    Priority { inst: InstId, from: u8, to: u8 },
+    /// An advert was accepted and fed to the state machine.
+    Received {
+        inst: InstId,
+        peer: IpAddr,
+        priority: u8,
+        form: ChecksumForm,
+        /// The peer was not known before.
+        new_peer: bool,
+        /// A peer forgotten to stay within the bound.
+        evicted: Option<IpAddr>,
+        /// It changed its checksum form.
+        form_changed: bool,
+        /// It became the master we follow.
+        became_master: bool,
+    },
+    /// A packet was dropped; `inst` when its VRID routed it to one.
+    Dropped {
+        inst: Option<InstId>,
+        port: PortId,
+        src: IpAddr,
+        reason: DropReason,
+    },
+    /// A router of our VRID disagrees with our configuration (its adverts are dropped, but
+    /// it still counts as a master we can see).
+    PeerDisagrees {
+        inst: InstId,
+        peer: IpAddr,
+        priority: u8,
+        form: ChecksumForm,
+        reason: DropReason,
+        new_peer: bool,
+        evicted: Option<IpAddr>,
+    },
+    /// An accepted advert's address list differs from ours; `theirs` the first time for
+    /// this peer (to log it once).
+    AddressListMismatch {
+        inst: InstId,
+        peer: IpAddr,
+        theirs: Option<Vec<IpAddr>>,
+    },
+    /// An accepted IPv6 advert whose first address is not link-local.
+    FirstAddressNotLinkLocal { inst: InstId, peer: IpAddr },
+    /// The wire tap saw a source for this instance (its filtered series exists at 0).
+    FilteredSource { inst: InstId, peer: IpAddr },
+    /// Adverts seen on the wire but never delivered: a local firewall eats them.
+    Filtered {
+        inst: InstId,
+        peer: IpAddr,
+        count: u64,
+        /// The first filtered advert of this instance (warn once).
+        first: bool,
+    },
+    /// A tracked interface's state, as folded.
+    TrackInterface {
+        inst: InstId,
+        name: String,
+        up: bool,
+    },
+    /// The instance's interface is up but has no source address of its family yet.
+    NoSourceAddress { inst: InstId },
+    /// The interface lookup failed.
+    LookupFailed { ifname: String, error: String },
+    /// The port's sockets could not be opened.
+    PortFailed {
+        port: PortId,
+        ifname: String,
+        error: String,
+    },
+    /// Only the first `advertised` of `total` addresses fit in an advert on this interface;
+    /// the rest are added but not advertised.
+    AddressesNotAdvertised {
+        inst: InstId,
+        advertised: usize,
+        total: usize,
+        mtu: u32,
+    },
+    /// A timer was handled this late after its deadline.
+    TimerLate { late: Duration },
+    /// The periodic refresh of derived gauges (every second).
+    Gauges {
+        inst: InstId,
+        masters_observed: usize,
+    },
+}

@@ -1,0 +1,1186 @@
+//! The router core: every decision vipd makes, over all instances, pure.
+//!
+//! No sockets, no clock, no tasks: every call takes `now`. The shell (`crate::daemon`) feeds
+//! inputs (`handle_*`), asks [`Router::poll_timeout`] when to call
+//! [`Router::handle_timeout`], and carries out what [`Router::poll_effect`] returns, in
+//! order. quinn-proto's `Connection` is the model of this boundary.
+//!
+//! It owns: the instances (each an [`engine::Instance`], the RFC state machine), the ports
+//! and the demultiplexing of packets by interface, family and VRID, every receive check
+//! ([`receive`]), the peer tables ([`peers`]), the health fold ([`health`]), the reload plan
+//! ([`reload`]) and the shutdown order. Interface facts come in as answers to
+//! [`Effect::Lookup`], so nothing here ever waits for the kernel.
+
+pub mod effect;
+pub mod health;
+pub mod peers;
+pub mod receive;
+pub mod reload;
+
+#[cfg(test)]
+mod testnet;
+#[cfg(test)]
+mod tests;
+
+use std::cmp::Reverse;
+use std::collections::{BTreeMap, BinaryHeap, HashMap, HashSet, VecDeque};
+use std::net::IpAddr;
+use std::time::{Duration, Instant};
+
+pub use effect::{Effect, Fact, InstId, PortId};
+
+use crate::config::{Config, Family, InstanceConfig, V3Checksum, Version};
+use crate::engine::{self, Action, Input, Instance};
+use crate::net::{IfaceInfo, VRRP_V4_GROUP, VRRP_V6_GROUP};
+use crate::packet::vrrp::{self, AdvertSpec, ChecksumForm, DropReason};
+use crate::status;
+use crate::track::{TrackEvent, TrackState};
+use peers::PeerTable;
+
+/// How often unresolved interfaces and source addresses are looked up again.
+pub const RETRY: Duration = Duration::from_secs(1);
+/// How often derived gauges (masters observed, VIP presence) are refreshed.
+pub const OBSERVE_TICK: Duration = Duration::from_secs(1);
+/// Bound on the (VRID, source) pairs counted per port for the wire-tap comparison.
+pub const MAX_TAP_KEYS: usize = 1024;
+
+/// A received packet with the metadata the checks need.
+#[derive(Clone, Copy, Debug)]
+pub struct Packet<'a> {
+    pub port: PortId,
+    pub src: IpAddr,
+    pub dst: IpAddr,
+    /// IPv4 TTL or IPv6 hop limit.
+    pub ttl: u8,
+    /// The VRRP message.
+    pub bytes: &'a [u8],
+}
+
+/// The engine parameters of an instance configuration.
+pub fn engine_params(cfg: &InstanceConfig) -> engine::Params {
+    engine::Params {
+        version: cfg.version,
+        priority: cfg.priority,
+        advert_interval: cfg.advert_interval,
+        preempt: cfg.preempt,
+        preempt_delay: cfg.preempt_delay,
+        garp: cfg.garp,
+    }
+}
+
+/// The `group` label: the sorted VIP set (it matches only routers that truly share the
+/// addresses, even where VRIDs are reused on other LANs).
+pub fn group_of(cfg: &InstanceConfig) -> String {
+    let mut v: Vec<String> = cfg
+        .virtual_ipaddress
+        .iter()
+        .map(|v| v.addr.to_string())
+        .collect();
+    v.sort();
+    v.join(",")
+}
+
+/// One configured instance and what the core knows around its state machine.
+#[derive(Debug)]
+struct Inst {
+    cfg: InstanceConfig,
+    engine: Instance,
+    /// v2 authentication data, padded.
+    auth: Option<[u8; 8]>,
+    /// Every virtual address.
+    addrs: Vec<IpAddr>,
+    /// How many of `addrs` fit in an advert on the interface's MTU (the rest are added but
+    /// not advertised).
+    advertised: usize,
+    /// The port it sends and receives on, once the interface is known.
+    port: Option<PortId>,
+    /// The interface, as last looked up.
+    iface: Option<IfaceInfo>,
+    /// Source address of adverts (unicast_src, primary IPv4 or IPv6 link-local).
+    src: Option<IpAddr>,
+    /// Interface up, source address and port in place: adverts can go out.
+    link_ok: bool,
+    /// Last health fed to the engine.
+    healthy: bool,
+    /// The engine has had its Start.
+    started: bool,
+    /// The deadline pushed on the heap (so unchanged deadlines are not pushed twice).
+    scheduled: Option<Instant>,
+    peers: PeerTable,
+    /// Peers whose address-list mismatch was already reported in full.
+    mismatch_logged: HashSet<IpAddr>,
+    /// A filtered advert was already reported (warn once).
+    filtered_any: bool,
+}
+
+/// A receive port: one raw socket per (interface, family).
+#[derive(Debug)]
+struct Port {
+    iface: String,
+    family: Family,
+    ifindex: u32,
+    by_vrid: HashMap<u8, InstId>,
+    /// Packets dropped before an instance could be found (TTL, malformed, unknown VRID).
+    dropped: BTreeMap<DropReason, u64>,
+    /// Packets the VRRP socket was handed, per (VRID, source).
+    delivered: HashMap<(u8, IpAddr), u64>,
+    /// The wire tap's previous report (compared with `delivered` one report later).
+    tap_prev: HashMap<(u8, IpAddr), u64>,
+    /// Filtered counts already reported.
+    filtered_reported: HashMap<(u8, IpAddr), u64>,
+}
+
+/// The router core over all instances.
+#[derive(Debug)]
+pub struct Router {
+    config: Config,
+    insts: Vec<Option<Inst>>,
+    by_name: HashMap<String, InstId>,
+    ports: Vec<Option<Port>>,
+    port_by_key: HashMap<(String, Family), PortId>,
+    /// The last answer about each interface we use or track (None: it does not exist).
+    ifaces: HashMap<String, Option<IfaceInfo>>,
+    /// Lookups asked and not yet answered.
+    pending: HashSet<String>,
+    /// Health of scripts and values of tracked files.
+    track: TrackState,
+    /// Instance deadlines; stale entries are skipped.
+    heap: BinaryHeap<Reverse<(Instant, usize)>>,
+    retry_at: Option<Instant>,
+    observe_at: Instant,
+    out: VecDeque<Effect>,
+    /// Reused action buffer of the engine.
+    actions: Vec<Action>,
+}
+
+impl Router {
+    /// A router for `config`: every instance created (in Init) and a lookup of every
+    /// interface asked.
+    pub fn new(config: Config, now: Instant) -> Router {
+        let mut r = Router {
+            track: TrackState::new(&config.scripts),
+            config: config.clone(),
+            insts: Vec::new(),
+            by_name: HashMap::new(),
+            ports: Vec::new(),
+            port_by_key: HashMap::new(),
+            ifaces: HashMap::new(),
+            pending: HashSet::new(),
+            heap: BinaryHeap::new(),
+            retry_at: None,
+            observe_at: now + OBSERVE_TICK,
+            out: VecDeque::new(),
+            actions: Vec::new(),
+        };
+        for cfg in config.instances.values() {
+            r.add_instance(cfg.clone());
+        }
+        r
+    }
+
+    /// The running configuration.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// The next effect to carry out.
+    pub fn poll_effect(&mut self) -> Option<Effect> {
+        self.out.pop_front()
+    }
+
+    /// When [`Router::handle_timeout`] must be called next.
+    pub fn poll_timeout(&mut self) -> Option<Instant> {
+        while let Some(&Reverse((t, i))) = self.heap.peek() {
+            if self.inst(InstId(i)).and_then(|x| x.scheduled) == Some(t) {
+                break;
+            }
+            self.heap.pop();
+        }
+        let t = self.heap.peek().map(|Reverse((t, _))| *t);
+        [t, self.retry_at, Some(self.observe_at)]
+            .into_iter()
+            .flatten()
+            .min()
+    }
+
+    /// Handles every deadline that has passed at `now`.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        while let Some(&Reverse((t, i))) = self.heap.peek() {
+            if t > now {
+                break;
+            }
+            self.heap.pop();
+            let id = InstId(i);
+            let Some(inst) = self.inst_mut(id) else {
+                continue;
+            };
+            if inst.scheduled != Some(t) {
+                continue;
+            }
+            inst.scheduled = None;
+            self.fact(Fact::TimerLate {
+                late: now.saturating_duration_since(t),
+            });
+            let mut actions = std::mem::take(&mut self.actions);
+            if let Some(inst) = self.inst_mut(id) {
+                inst.engine.handle_timeout(now, &mut actions);
+            }
+            self.execute(id, &mut actions);
+            self.actions = actions;
+            self.schedule(id);
+        }
+        if self.retry_at.is_some_and(|r| r <= now) {
+            self.retry_at = None;
+            let names: Vec<String> = self
+                .insts
+                .iter()
+                .flatten()
+                .filter(|x| !x.link_ok)
+                .map(|x| x.cfg.interface.clone())
+                .collect();
+            for n in names {
+                self.lookup(&n);
+            }
+        }
+        if self.observe_at <= now {
+            self.observe_at = now + OBSERVE_TICK;
+            self.observe_tick(now);
+        }
+    }
+
+    /// The answer to an [`Effect::Lookup`].
+    pub fn handle_iface(&mut self, now: Instant, name: &str, answer: Result<IfaceInfo, String>) {
+        self.pending.remove(name);
+        let info = match answer {
+            Ok(info) => Some(info),
+            Err(error) => {
+                self.fact(Fact::LookupFailed {
+                    ifname: name.to_owned(),
+                    error,
+                });
+                None
+            }
+        };
+        self.ifaces.insert(name.to_owned(), info.clone());
+        for id in self.ids() {
+            let Some(inst) = self.inst(id) else { continue };
+            if inst.cfg.interface == name {
+                self.attach(id, now, info.as_ref());
+            } else if inst.cfg.track_interfaces.iter().any(|t| t.name == name) {
+                self.reassess(id, now);
+            }
+        }
+    }
+
+    /// A link went up or down (a kernel event). Takes effect at once; a lookup refreshes
+    /// the rest of the interface's facts (addresses, index).
+    pub fn handle_link(&mut self, now: Instant, name: &str, up: bool) {
+        let used = self.insts.iter().flatten().any(|x| {
+            x.cfg.interface == name || x.cfg.track_interfaces.iter().any(|t| t.name == name)
+        });
+        if !used {
+            return;
+        }
+        let changed = match self.ifaces.get_mut(name) {
+            Some(Some(info)) if info.up != up => {
+                info.up = up;
+                true
+            }
+            Some(Some(_)) => false,
+            _ => true,
+        };
+        if !changed {
+            return;
+        }
+        let info = self.ifaces.get(name).cloned().flatten();
+        for id in self.ids() {
+            let Some(inst) = self.inst(id) else { continue };
+            if inst.cfg.interface == name {
+                if let Some(info) = &info {
+                    self.attach(id, now, Some(info));
+                }
+            } else if inst.cfg.track_interfaces.iter().any(|t| t.name == name) {
+                self.reassess(id, now);
+            }
+        }
+        self.lookup(name);
+    }
+
+    /// The sockets of `port` could not be opened.
+    pub fn handle_port_failed(&mut self, now: Instant, port: PortId, error: String) {
+        let Some(p) = self.ports.get_mut(port.0).and_then(|o| o.take()) else {
+            return;
+        };
+        self.port_by_key.remove(&(p.iface.clone(), p.family));
+        self.fact(Fact::PortFailed {
+            port,
+            ifname: p.iface.clone(),
+            error,
+        });
+        for id in p.by_vrid.values().copied().collect::<Vec<_>>() {
+            if let Some(inst) = self.inst_mut(id) {
+                inst.port = None;
+                inst.link_ok = false;
+            }
+            self.reassess(id, now);
+        }
+        self.retry_at.get_or_insert(now + RETRY);
+    }
+
+    /// A packet from a port's socket.
+    pub fn handle_packet(&mut self, now: Instant, p: Packet<'_>) {
+        let Some(port) = self.ports.get_mut(p.port.0).and_then(|o| o.as_mut()) else {
+            return;
+        };
+        let msg = p.bytes;
+        // The VRID byte, to charge a drop to its instance when there is one.
+        let owner = msg.get(1).and_then(|v| port.by_vrid.get(v)).copied();
+        if let (Some(_), Some(&vrid)) = (owner, msg.get(1)) {
+            // What the VRRP socket was handed, compared with what the wire tap saw.
+            let key = (vrid, p.src);
+            if port.delivered.len() < MAX_TAP_KEYS || port.delivered.contains_key(&key) {
+                *port.delivered.entry(key).or_default() += 1;
+            }
+        }
+        let decoded = if receive::ttl_ok(p.dst, p.ttl) {
+            vrrp::decode(msg, p.src, p.dst)
+        } else {
+            Err(DropReason::Ttl)
+        };
+        let (advert, form) = match decoded {
+            Ok(x) => x,
+            Err(r) => return self.drop_packet(p.port, owner, p.src, r),
+        };
+        let Some(id) = owner else {
+            return self.drop_packet(p.port, None, p.src, DropReason::Vrid);
+        };
+        let Some(inst) = self.inst_mut(id) else {
+            return;
+        };
+        let interval = Duration::from_nanos(advert.interval_nanos());
+        let agreement = match receive::agree(&inst.cfg, &advert) {
+            Ok(a) => a,
+            Err(r) => {
+                if receive::is_disagreement(r) {
+                    let rec = inst.peers.record(
+                        now,
+                        peers::Heard {
+                            src: p.src,
+                            priority: advert.priority,
+                            interval,
+                            form,
+                            disagrees: Some(r),
+                        },
+                    );
+                    self.fact(Fact::PeerDisagrees {
+                        inst: id,
+                        peer: p.src,
+                        priority: advert.priority,
+                        form,
+                        reason: r,
+                        new_peer: rec.new,
+                        evicted: rec.evicted,
+                    });
+                }
+                return self.drop_packet(p.port, Some(id), p.src, r);
+            }
+        };
+        if agreement.address_list_differs {
+            let theirs = inst
+                .mismatch_logged
+                .insert(p.src)
+                .then(|| advert.addresses().collect());
+            self.fact(Fact::AddressListMismatch {
+                inst: id,
+                peer: p.src,
+                theirs,
+            });
+        }
+        if agreement.first_not_link_local {
+            self.fact(Fact::FirstAddressNotLinkLocal {
+                inst: id,
+                peer: p.src,
+            });
+        }
+        let Some(inst) = self.inst_mut(id) else {
+            return;
+        };
+        let rec = inst.peers.record(
+            now,
+            peers::Heard {
+                src: p.src,
+                priority: advert.priority,
+                interval,
+                form,
+                disagrees: None,
+            },
+        );
+        let before = inst.engine.master().map(|(a, _)| a);
+        let heard = engine::Heard {
+            src: p.src,
+            priority: advert.priority,
+            interval,
+        };
+        self.input(id, now, Input::Advert(heard));
+        let after = self
+            .inst(id)
+            .and_then(|x| x.engine.master())
+            .map(|(a, _)| a);
+        self.fact(Fact::Received {
+            inst: id,
+            peer: p.src,
+            priority: advert.priority,
+            form,
+            new_peer: rec.new,
+            evicted: rec.evicted,
+            form_changed: rec.form_changed,
+            became_master: after == Some(p.src) && before != after,
+        });
+    }
+
+    /// What a port's wire tap counted per (VRID, source) since it opened. Adverts seen on
+    /// the wire in the previous report but never delivered to the socket since were eaten
+    /// by a local firewall.
+    pub fn handle_tap(&mut self, port: PortId, counts: HashMap<(u8, IpAddr), u64>) {
+        let Some(p) = self.ports.get_mut(port.0).and_then(|o| o.as_mut()) else {
+            return;
+        };
+        let mut facts = Vec::new();
+        for key in counts.keys() {
+            if !p.tap_prev.contains_key(key)
+                && let Some(&id) = p.by_vrid.get(&key.0)
+            {
+                facts.push(Fact::FilteredSource {
+                    inst: id,
+                    peer: key.1,
+                });
+            }
+        }
+        let prev = std::mem::replace(&mut p.tap_prev, counts);
+        let mut filtered = Vec::new();
+        for ((vrid, src), wire) in prev {
+            let delivered = p.delivered.get(&(vrid, src)).copied().unwrap_or(0);
+            let lost = wire.saturating_sub(delivered);
+            let reported = p.filtered_reported.entry((vrid, src)).or_default();
+            if lost <= *reported {
+                continue;
+            }
+            let new = lost - *reported;
+            *reported = lost;
+            if let Some(&id) = p.by_vrid.get(&vrid) {
+                filtered.push((id, src, new));
+            }
+        }
+        for f in facts {
+            self.fact(f);
+        }
+        for (id, peer, count) in filtered {
+            let Some(inst) = self.inst_mut(id) else {
+                continue;
+            };
+            let first = !inst.filtered_any;
+            inst.filtered_any = true;
+            self.fact(Fact::Filtered {
+                inst: id,
+                peer,
+                count,
+                first,
+            });
+        }
+    }
+
+    /// A script's health or a tracked file's value (run reports are observation only).
+    pub fn handle_track(&mut self, now: Instant, ev: &TrackEvent) {
+        if self.track.apply(ev) {
+            for id in self.ids() {
+                if self.inst(id).is_some_and(|x| x.started) {
+                    self.reassess(id, now);
+                }
+            }
+        }
+    }
+
+    /// Applies a new configuration; returns the plan it followed.
+    pub fn handle_reload(&mut self, now: Instant, new: Config) -> reload::Plan {
+        let plan = reload::plan(&self.config, &new);
+        self.track.reconcile(&new.scripts, &plan.scripts_start);
+        if !plan.scripts_stop.is_empty() || !plan.scripts_start.is_empty() {
+            self.out.push_back(Effect::Scripts {
+                stop: plan.scripts_stop.clone(),
+                start: plan.scripts_start.clone(),
+            });
+        }
+        if plan.files_changed {
+            self.out.push_back(Effect::TrackFiles);
+        }
+        for name in plan.remove.iter().chain(&plan.restart) {
+            if let Some(&id) = self.by_name.get(name) {
+                self.remove_instance(id, now);
+            }
+        }
+        for name in &plan.update {
+            let (Some(&id), Some(c)) = (self.by_name.get(name), new.instances.get(name)) else {
+                continue;
+            };
+            let mut actions = std::mem::take(&mut self.actions);
+            if let Some(inst) = self.inst_mut(id) {
+                inst.auth = c.auth_pass.as_deref().map(vrrp::auth_data);
+                inst.cfg = c.clone();
+                inst.engine.set_params(engine_params(c), now, &mut actions);
+            }
+            self.execute(id, &mut actions);
+            self.actions = actions;
+            self.schedule(id);
+            let info = self.ifaces.get(&c.interface).cloned().flatten();
+            self.attach(id, now, info.as_ref());
+            for t in &c.track_interfaces {
+                if !self.ifaces.contains_key(&t.name) {
+                    self.lookup(&t.name);
+                }
+            }
+        }
+        for name in plan.restart.iter().chain(&plan.add) {
+            if let Some(c) = new.instances.get(name) {
+                self.add_instance(c.clone());
+                // Interfaces already known need no lookup to start.
+                if let (Some(&id), Some(info)) = (
+                    self.by_name.get(name),
+                    self.ifaces.get(&c.interface).cloned().flatten(),
+                ) {
+                    self.attach(id, now, Some(&info));
+                }
+            }
+        }
+        self.config = new;
+        plan
+    }
+
+    /// Shutdown, in order: every master sends priority 0, then its addresses are removed,
+    /// then the ports close.
+    pub fn handle_shutdown(&mut self, now: Instant) {
+        for id in self.ids() {
+            self.remove_instance(id, now);
+        }
+        for i in 0..self.ports.len() {
+            self.close_port(PortId(i));
+        }
+    }
+
+    /// Name and state of every instance, in configuration order (sd_notify `STATUS=`).
+    pub fn state_summary(&self) -> Vec<(String, engine::State)> {
+        let mut v: Vec<(String, engine::State)> = self
+            .insts
+            .iter()
+            .flatten()
+            .map(|x| (x.cfg.name.clone(), x.engine.state()))
+            .collect();
+        v.sort();
+        v
+    }
+
+    /// Live instances.
+    pub fn ids(&self) -> Vec<InstId> {
+        (0..self.insts.len())
+            .filter(|&i| self.insts[i].is_some())
+            .map(InstId)
+            .collect()
+    }
+
+    /// An instance's configuration.
+    pub fn instance_config(&self, id: InstId) -> Option<&InstanceConfig> {
+        self.inst(id).map(|x| &x.cfg)
+    }
+
+    /// An instance's state machine (read-only).
+    pub fn engine(&self, id: InstId) -> Option<&Instance> {
+        self.inst(id).map(|x| &x.engine)
+    }
+
+    /// Whether a script is healthy now.
+    pub fn script_healthy(&self, name: &str) -> bool {
+        self.track.script_healthy(name)
+    }
+
+    /// The `/status` document as the core knows it. Counters are filled by the exporter
+    /// (which owns them); `wire_tap`/`queue_overflow` of sockets by the shell.
+    pub fn status(&self, now: Instant) -> status::DaemonStatus {
+        let ms = |d: Duration| d.as_secs_f64() * 1000.0;
+        let mut instances: Vec<(InstId, status::InstanceStatus)> = Vec::new();
+        for id in self.ids() {
+            let Some(inst) = self.inst(id) else { continue };
+            let e = &inst.engine;
+            let timers = [
+                ("adver", engine::Timer::Adver),
+                ("master_down", engine::Timer::MasterDown),
+                ("garp_delay", engine::Timer::GarpDelay),
+                ("garp_refresh", engine::Timer::GarpRefresh),
+            ]
+            .into_iter()
+            .filter_map(|(n, t)| {
+                e.timers()
+                    .get(t)
+                    .map(|at| (format!("{n}_in_ms"), ms(at.saturating_duration_since(now))))
+            })
+            .collect();
+            let peers = inst
+                .peers
+                .sorted()
+                .into_iter()
+                .map(|(a, p)| status::PeerStatus {
+                    address: a.to_string(),
+                    priority: p.priority,
+                    adverts: p.adverts,
+                    last_advert_ms_ago: ms(now.saturating_duration_since(p.last)),
+                    checksum_form: p.form.as_str().to_owned(),
+                    disagrees: p.disagrees.map(|r| r.as_str().to_owned()),
+                })
+                .collect();
+            let scripts = inst
+                .cfg
+                .track_scripts
+                .iter()
+                .map(|t| status::ScriptStatus {
+                    name: t.name.clone(),
+                    weight: t.weight,
+                    healthy: self.track.script_healthy(&t.name),
+                })
+                .collect();
+            instances.push((
+                id,
+                status::InstanceStatus {
+                    id: id.0,
+                    name: inst.cfg.name.clone(),
+                    state: e.state().as_str().to_owned(),
+                    vrid: inst.cfg.vrid,
+                    interface: inst.cfg.interface.clone(),
+                    family: inst.cfg.family.as_str().to_owned(),
+                    version: if inst.cfg.version == Version::V2 {
+                        2
+                    } else {
+                        3
+                    },
+                    group: group_of(&inst.cfg),
+                    priority: e.priority(),
+                    base_priority: inst.cfg.priority,
+                    healthy: inst.healthy,
+                    source: inst.src.map(|a| a.to_string()),
+                    master: e.master().map(|(a, p)| status::Master {
+                        address: a.to_string(),
+                        priority: p,
+                    }),
+                    advert_interval_ms: ms(inst.cfg.advert_interval),
+                    master_advert_interval_ms: ms(e.master_adver_interval()),
+                    master_down_interval_ms: ms(e.master_down_interval()),
+                    timers,
+                    addresses: inst
+                        .cfg
+                        .virtual_ipaddress
+                        .iter()
+                        .map(|v| format!("{}/{}", v.addr, v.prefix_len))
+                        .collect(),
+                    advertised_addresses: inst.advertised,
+                    peers,
+                    scripts,
+                    masters_observed: self.masters_observed(inst, now),
+                    stats: status::Counters::default(),
+                    last_transition_unix: None,
+                },
+            ));
+        }
+        instances.sort_by(|a, b| a.1.name.cmp(&b.1.name));
+        let sockets = self
+            .ports
+            .iter()
+            .enumerate()
+            .filter_map(|(i, p)| p.as_ref().map(|p| (i, p)))
+            .map(|(i, p)| status::SocketStatus {
+                port: i,
+                interface: p.iface.clone(),
+                family: p.family.as_str().to_owned(),
+                wire_tap: false,
+                queue_overflow: 0,
+                dropped_before_demux: p
+                    .dropped
+                    .iter()
+                    .map(|(r, n)| (r.as_str().to_owned(), *n))
+                    .collect(),
+            })
+            .collect();
+        status::DaemonStatus {
+            router_id: self.config.router_id.clone(),
+            version: env!("CARGO_PKG_VERSION").to_owned(),
+            instances: instances.into_iter().map(|(_, s)| s).collect(),
+            sockets,
+        }
+    }
+
+    // ---- internals ----
+
+    fn inst(&self, id: InstId) -> Option<&Inst> {
+        self.insts.get(id.0).and_then(|o| o.as_ref())
+    }
+
+    fn inst_mut(&mut self, id: InstId) -> Option<&mut Inst> {
+        self.insts.get_mut(id.0).and_then(|o| o.as_mut())
+    }
+
+    fn fact(&mut self, f: Fact) {
+        self.out.push_back(Effect::Fact(f));
+    }
+
+    /// Routers heard advertising as master (disagreeing ones included), us included.
+    fn masters_observed(&self, inst: &Inst, now: Instant) -> usize {
+        let heard = inst
+            .peers
+            .masters(now)
+            .iter()
+            .filter(|(a, _)| Some(*a) != inst.src)
+            .count();
+        heard + usize::from(inst.engine.state() == engine::State::Master)
+    }
+
+    fn drop_packet(&mut self, port: PortId, inst: Option<InstId>, src: IpAddr, reason: DropReason) {
+        if inst.is_none()
+            && let Some(p) = self.ports.get_mut(port.0).and_then(|o| o.as_mut())
+        {
+            *p.dropped.entry(reason).or_default() += 1;
+        }
+        self.fact(Fact::Dropped {
+            inst,
+            port,
+            src,
+            reason,
+        });
+    }
+
+    /// Asks for a lookup of `name` unless one is already pending.
+    fn lookup(&mut self, name: &str) {
+        if !self.pending.insert(name.to_owned()) {
+            return;
+        }
+        let exclude = self
+            .insts
+            .iter()
+            .flatten()
+            .filter(|x| x.cfg.interface == name)
+            .flat_map(|x| x.addrs.iter().copied())
+            .collect();
+        self.out.push_back(Effect::Lookup {
+            ifname: name.to_owned(),
+            exclude,
+        });
+    }
+
+    fn add_instance(&mut self, cfg: InstanceConfig) {
+        let slot = self
+            .insts
+            .iter()
+            .position(|x| x.is_none())
+            .unwrap_or(self.insts.len());
+        if slot == self.insts.len() {
+            self.insts.push(None);
+        }
+        let id = InstId(slot);
+        let placeholder = match cfg.family {
+            Family::Ipv4 => IpAddr::from([0, 0, 0, 0]),
+            Family::Ipv6 => IpAddr::from([0u16; 8]),
+        };
+        let addrs: Vec<IpAddr> = cfg.virtual_ipaddress.iter().map(|v| v.addr).collect();
+        let lookups: Vec<String> = std::iter::once(cfg.interface.clone())
+            .chain(cfg.track_interfaces.iter().map(|t| t.name.clone()))
+            .filter(|n| !self.ifaces.contains_key(n))
+            .collect();
+        self.by_name.insert(cfg.name.clone(), id);
+        self.insts[slot] = Some(Inst {
+            engine: Instance::new(engine_params(&cfg), placeholder),
+            auth: cfg.auth_pass.as_deref().map(vrrp::auth_data),
+            advertised: addrs.len().min(vrrp::MAX_ADDRESSES),
+            addrs,
+            cfg,
+            port: None,
+            iface: None,
+            src: None,
+            link_ok: false,
+            healthy: false,
+            started: false,
+            scheduled: None,
+            peers: PeerTable::default(),
+            mismatch_logged: HashSet::new(),
+            filtered_any: false,
+        });
+        self.fact(Fact::InstanceAdded { inst: id });
+        for n in lookups {
+            self.lookup(&n);
+        }
+    }
+
+    /// Resigns an instance (priority 0 when master, addresses released) and forgets it.
+    fn remove_instance(&mut self, id: InstId, now: Instant) {
+        self.input(id, now, Input::Shutdown);
+        let Some(inst) = self.insts.get_mut(id.0).and_then(|o| o.take()) else {
+            return;
+        };
+        self.by_name.remove(&inst.cfg.name);
+        if let Some(p) = inst.port {
+            self.unregister(p, inst.cfg.vrid, id);
+            if self
+                .ports
+                .get(p.0)
+                .and_then(|o| o.as_ref())
+                .is_some_and(|x| x.by_vrid.is_empty())
+            {
+                self.close_port(p);
+            }
+        }
+        self.fact(Fact::InstanceRemoved {
+            inst: id,
+            name: inst.cfg.name,
+        });
+    }
+
+    /// Attaches an instance to what is known of its interface: source address, port,
+    /// advertised addresses; then re-folds its health.
+    fn attach(&mut self, id: InstId, now: Instant, info: Option<&IfaceInfo>) {
+        let Some(inst) = self.inst(id) else { return };
+        let (family, vrid, version) = (inst.cfg.family, inst.cfg.vrid, inst.cfg.version);
+        let src = info.and_then(|f| {
+            inst.cfg.unicast_src.or(match family {
+                Family::Ipv4 => f.ipv4_primary.map(IpAddr::V4),
+                Family::Ipv6 => f.ipv6_link_local.map(IpAddr::V6),
+            })
+        });
+        let port = info.map(|f| self.port_for(f, family));
+        let link_up = info.is_some_and(|f| f.up);
+        if info.is_none() || (link_up && src.is_none()) {
+            self.retry_at.get_or_insert(now + RETRY);
+            if link_up && src.is_none() {
+                self.fact(Fact::NoSourceAddress { inst: id });
+            }
+        }
+        if let Some(p) = port {
+            self.register(p, vrid, id);
+        }
+        let old_port = self.inst(id).and_then(|x| x.port);
+        if let (Some(old), Some(p)) = (old_port, port)
+            && old != p
+        {
+            // Interface re-created: the old port's table must forget us.
+            self.unregister(old, vrid, id);
+        }
+        let fits = info.map(|f| vrrp::max_addresses(version, family == Family::Ipv6, f.mtu));
+        let mut note = None;
+        let Some(inst) = self.inst_mut(id) else {
+            return;
+        };
+        inst.port = port.or(inst.port);
+        if let Some(f) = info {
+            inst.iface = Some(f.clone());
+        }
+        if let Some(fits) = fits {
+            let advertised = inst.addrs.len().min(fits);
+            if advertised != inst.advertised && advertised < inst.addrs.len() {
+                note = Some(Fact::AddressesNotAdvertised {
+                    inst: id,
+                    advertised,
+                    total: inst.addrs.len(),
+                    mtu: info.map_or(0, |f| f.mtu),
+                });
+            }
+            inst.advertised = advertised;
+        }
+        if let Some(s) = src
+            && inst.src != Some(s)
+        {
+            inst.src = Some(s);
+            inst.engine
+                .handle(now, Input::PrimaryAddress(s), &mut Vec::new());
+        }
+        inst.link_ok = link_up && inst.src.is_some() && inst.port.is_some() && src.is_some();
+        if let Some(f) = note {
+            self.fact(f);
+        }
+        self.reassess(id, now);
+    }
+
+    /// Folds link state, tracked interfaces, scripts and files into the instance's health
+    /// and effective priority, and feeds the engine what changed.
+    fn reassess(&mut self, id: InstId, now: Instant) {
+        let Some(inst) = self.inst(id) else { return };
+        let h = health::fold(&inst.cfg, &self.track, inst.link_ok, |n| {
+            self.ifaces
+                .get(n)
+                .and_then(|x| x.as_ref())
+                .is_some_and(|f| f.up)
+        });
+        // Nothing is decided before its interfaces have been looked up once.
+        let waiting = std::iter::once(&inst.cfg.interface)
+            .chain(inst.cfg.track_interfaces.iter().map(|t| &t.name))
+            .any(|n| self.pending.contains(n));
+        if !inst.started && waiting {
+            return;
+        }
+        for (name, up) in h.interfaces {
+            self.fact(Fact::TrackInterface { inst: id, name, up });
+        }
+        let Some(inst) = self.inst_mut(id) else {
+            return;
+        };
+        let (was_started, was_healthy) = (inst.started, inst.healthy);
+        let old_prio = inst.engine.priority();
+        inst.started = true;
+        inst.healthy = h.healthy;
+        if h.priority != old_prio && inst.cfg.priority != 255 {
+            self.fact(Fact::Priority {
+                inst: id,
+                from: old_prio,
+                to: h.priority,
+            });
+            self.input(id, now, Input::Priority(h.priority));
+        }
+        if !was_started {
+            self.input(id, now, Input::Start { healthy: h.healthy });
+        } else if was_healthy && !h.healthy {
+            self.input(id, now, Input::Fault);
+        } else if !was_healthy && h.healthy {
+            self.input(id, now, Input::FaultCleared);
+        }
+    }
+
+    /// Feeds one input to an instance's engine and carries out what it asks.
+    fn input(&mut self, id: InstId, now: Instant, input: Input) {
+        let mut actions = std::mem::take(&mut self.actions);
+        if let Some(inst) = self.inst_mut(id) {
+            inst.engine.handle(now, input, &mut actions);
+        }
+        self.execute(id, &mut actions);
+        self.actions = actions;
+        self.schedule(id);
+    }
+
+    fn schedule(&mut self, id: InstId) {
+        let Some(inst) = self.inst_mut(id) else {
+            return;
+        };
+        let t = inst.engine.poll_timeout();
+        if t != inst.scheduled {
+            inst.scheduled = t;
+            if let Some(t) = t {
+                self.heap.push(Reverse((t, id.0)));
+            }
+        }
+    }
+
+    /// Turns the engine's actions into effects.
+    fn execute(&mut self, id: InstId, actions: &mut Vec<Action>) {
+        let Some(inst) = self.insts.get(id.0).and_then(|o| o.as_ref()) else {
+            actions.clear();
+            return;
+        };
+        for a in actions.drain(..) {
+            match a {
+                Action::SendAdvert { priority } => {
+                    // A link that is down sends nothing (a fault from the link itself).
+                    let (true, Some(port), Some(src)) = (inst.link_ok, inst.port, inst.src) else {
+                        continue;
+                    };
+                    let spec = AdvertSpec {
+                        version: inst.cfg.version,
+                        vrid: inst.cfg.vrid,
+                        priority,
+                        interval: interval_field(&inst.cfg),
+                        auth: inst.auth,
+                        addresses: &inst.addrs[..inst.advertised],
+                    };
+                    let form = match inst.cfg.v3_checksum {
+                        V3Checksum::PseudoHeader => ChecksumForm::PseudoHeader,
+                        V3Checksum::Rfc9568 => ChecksumForm::MessageOnly,
+                    };
+                    let group = match inst.cfg.family {
+                        Family::Ipv4 => IpAddr::V4(VRRP_V4_GROUP),
+                        Family::Ipv6 => IpAddr::V6(VRRP_V6_GROUP),
+                    };
+                    let dsts: &[IpAddr] = if inst.cfg.unicast_peers.is_empty() {
+                        std::slice::from_ref(&group)
+                    } else {
+                        &inst.cfg.unicast_peers
+                    };
+                    for &dst in dsts {
+                        let mut bytes = Vec::with_capacity(64);
+                        vrrp::encode(&spec, src, dst, form, &mut bytes);
+                        self.out.push_back(Effect::Send {
+                            port,
+                            inst: id,
+                            src,
+                            dst,
+                            priority,
+                            bytes,
+                        });
+                    }
+                }
+                Action::AddAddresses | Action::RemoveAddresses => {
+                    if let Some(ifc) = &inst.iface {
+                        let (inst_id, ifindex, vips) =
+                            (id, ifc.index, inst.cfg.virtual_ipaddress.clone());
+                        self.out.push_back(if a == Action::AddAddresses {
+                            Effect::AddAddresses {
+                                inst: inst_id,
+                                ifindex,
+                                vips,
+                            }
+                        } else {
+                            Effect::RemoveAddresses {
+                                inst: inst_id,
+                                ifindex,
+                                vips,
+                            }
+                        });
+                    }
+                }
+                Action::Announce { count } => {
+                    if let Some(ifc) = &inst.iface {
+                        self.out.push_back(Effect::Announce {
+                            inst: id,
+                            router: inst.cfg.family == Family::Ipv6 && ifc.ipv6_forwarding,
+                            iface: ifc.clone(),
+                            addrs: inst.addrs.clone(),
+                            count,
+                        });
+                    }
+                }
+                Action::Transition { from, to, cause } => {
+                    self.out.push_back(Effect::Fact(Fact::Transition {
+                        inst: id,
+                        from,
+                        to,
+                        cause,
+                        priority: inst.engine.priority(),
+                    }));
+                    if to != engine::State::Init && !inst.cfg.notify.is_empty() {
+                        self.out.push_back(Effect::Notify {
+                            inst: id,
+                            name: inst.cfg.name.clone(),
+                            state: to,
+                            priority: inst.engine.priority(),
+                            vrid: inst.cfg.vrid,
+                            interface: inst.cfg.interface.clone(),
+                            hooks: inst.cfg.notify.clone(),
+                        });
+                    }
+                }
+            }
+        }
+    }
+
+    /// The port for (interface, family), opened on first use (or reopened when the
+    /// interface was re-created with a new index).
+    fn port_for(&mut self, info: &IfaceInfo, family: Family) -> PortId {
+        let key = (info.name.clone(), family);
+        if let Some(&p) = self.port_by_key.get(&key) {
+            if self.ports[p.0]
+                .as_ref()
+                .is_some_and(|x| x.ifindex == info.index)
+            {
+                return p;
+            }
+            self.close_port(p);
+        }
+        let id = self
+            .ports
+            .iter()
+            .position(|p| p.is_none())
+            .unwrap_or(self.ports.len());
+        let port = Port {
+            iface: info.name.clone(),
+            family,
+            ifindex: info.index,
+            by_vrid: HashMap::new(),
+            dropped: BTreeMap::new(),
+            delivered: HashMap::new(),
+            tap_prev: HashMap::new(),
+            filtered_reported: HashMap::new(),
+        };
+        if id == self.ports.len() {
+            self.ports.push(Some(port));
+        } else {
+            self.ports[id] = Some(port);
+        }
+        let pid = PortId(id);
+        self.port_by_key.insert(key, pid);
+        self.out.push_back(Effect::OpenPort {
+            port: pid,
+            iface: info.clone(),
+            family,
+        });
+        pid
+    }
+
+    fn close_port(&mut self, p: PortId) {
+        if let Some(port) = self.ports.get_mut(p.0).and_then(|o| o.take()) {
+            self.port_by_key.remove(&(port.iface, port.family));
+            self.out.push_back(Effect::ClosePort { port: p });
+        }
+    }
+
+    /// Routes `vrid` on port `p` to instance `id` and lets the kernel pass that VRID.
+    fn register(&mut self, p: PortId, vrid: u8, id: InstId) {
+        let Some(port) = self.ports.get_mut(p.0).and_then(|o| o.as_mut()) else {
+            return;
+        };
+        if port.by_vrid.insert(vrid, id) != Some(id) {
+            self.refresh_filter(p);
+        }
+    }
+
+    /// Forgets `vrid` on port `p` if it still routes to `id`.
+    fn unregister(&mut self, p: PortId, vrid: u8, id: InstId) {
+        let Some(port) = self.ports.get_mut(p.0).and_then(|o| o.as_mut()) else {
+            return;
+        };
+        if port.by_vrid.get(&vrid) == Some(&id) {
+            port.by_vrid.remove(&vrid);
+            self.refresh_filter(p);
+        }
+    }
+
+    fn refresh_filter(&mut self, p: PortId) {
+        let Some(port) = self.ports.get(p.0).and_then(|o| o.as_ref()) else {
+            return;
+        };
+        let mut vrids: Vec<u8> = port.by_vrid.keys().copied().collect();
+        vrids.sort_unstable();
+        self.out.push_back(Effect::SetVridFilter { port: p, vrids });
+    }
+
+    /// Gauges of every instance and a read-back of the virtual addresses per interface.
+    fn observe_tick(&mut self, now: Instant) {
+        let mut by_iface: BTreeMap<u32, Vec<(InstId, Vec<IpAddr>)>> = BTreeMap::new();
+        let mut facts = Vec::new();
+        for id in self.ids() {
+            let Some(inst) = self.inst(id) else { continue };
+            facts.push(Fact::Gauges {
+                inst: id,
+                masters_observed: self.masters_observed(inst, now),
+            });
+            if let Some(ifc) = &inst.iface {
+                by_iface
+                    .entry(ifc.index)
+                    .or_default()
+                    .push((id, inst.addrs.clone()));
+            }
+        }
+        for f in facts {
+            self.fact(f);
+        }
+        for (ifindex, insts) in by_iface {
+            self.out.push_back(Effect::ReadBack { ifindex, insts });
+        }
+    }
+}
+
+/// The interval field of an instance's adverts: whole seconds (v2) or centiseconds (v3).
+fn interval_field(cfg: &InstanceConfig) -> u16 {
+    match cfg.version {
+        Version::V2 => cfg.advert_interval.as_secs() as u16,
+        Version::V3 => (cfg.advert_interval.as_millis() / 10) as u16,
+    }
+}

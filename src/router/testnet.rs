@@ -1,0 +1,292 @@
+//! A virtual LAN of router cores for tests: every advert one node sends is delivered to the
+//! others at once, lookups are answered from a table, and a virtual clock jumps from
+//! deadline to deadline. Whole elections run in microseconds, no sockets, no root.
+
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::time::{Duration, Instant};
+
+use super::*;
+use crate::config::parse_str;
+use crate::packet::vrrp;
+
+/// One observable thing a node did, at a time since the start.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Event {
+    pub at: Duration,
+    pub node: String,
+    /// A short summary: `send prio=100 dst=224.0.0.18`, `add`, `remove`,
+    /// `announce count=5 router=false`, `transition BACKUP -> MASTER`, `priority 100 -> 80`,
+    /// `notify MASTER`, `lookup eth0`, `open`, `close`, `drop reason=ttl`.
+    pub what: String,
+    pub effect: Effect,
+}
+
+pub struct Node {
+    pub name: String,
+    pub router: Router,
+    /// What lookups of each interface answer.
+    pub ifaces: HashMap<String, IfaceInfo>,
+    /// TTL this node's adverts arrive with elsewhere.
+    pub ttl: u8,
+    /// The link is cut: nothing is sent or received.
+    pub cut: bool,
+}
+
+pub struct Net {
+    pub t0: Instant,
+    pub now: Instant,
+    pub nodes: Vec<Node>,
+    pub events: Vec<Event>,
+}
+
+/// The interface facts of a test host.
+pub fn iface(name: &str, v4: Ipv4Addr, index: u32) -> IfaceInfo {
+    let last = v4.octets()[3];
+    IfaceInfo {
+        index,
+        name: name.to_owned(),
+        mac: [2, 0, 0, 0, 0, last],
+        up: true,
+        ipv4_primary: Some(v4),
+        ipv6_link_local: Some(Ipv6Addr::new(0xfe80, 0, 0, 0, 0, 0, 0, u16::from(last))),
+        mtu: 1500,
+        ipv6_forwarding: false,
+    }
+}
+
+/// A configuration from YAML (panics on errors: test input).
+pub fn config(yaml: &str) -> Config {
+    match parse_str(yaml, "test.yaml") {
+        Ok(l) => l.config,
+        Err(d) => panic!("{d:?}"),
+    }
+}
+
+fn summary(e: &Effect) -> Option<String> {
+    Some(match e {
+        Effect::Send {
+            priority,
+            dst,
+            bytes,
+            ..
+        } => {
+            let n = bytes.get(3).copied().unwrap_or(0);
+            format!("send prio={priority} dst={dst} count={n}")
+        }
+        Effect::AddAddresses { .. } => "add".into(),
+        Effect::RemoveAddresses { .. } => "remove".into(),
+        Effect::Announce { count, router, .. } => format!("announce count={count} router={router}"),
+        Effect::Notify { state, .. } => format!("notify {}", state.upper()),
+        Effect::Lookup { ifname, .. } => format!("lookup {ifname}"),
+        Effect::OpenPort { .. } => "open".into(),
+        Effect::ClosePort { .. } => "close".into(),
+        Effect::Fact(Fact::Transition { from, to, .. }) => format!("transition {from} -> {to}"),
+        Effect::Fact(Fact::Priority { from, to, .. }) => format!("priority {from} -> {to}"),
+        Effect::Fact(Fact::Dropped { reason, .. }) => format!("drop reason={reason}"),
+        Effect::Fact(Fact::Received { priority, .. }) => format!("received prio={priority}"),
+        Effect::Fact(Fact::PeerDisagrees { reason, .. }) => format!("disagrees reason={reason}"),
+        Effect::Fact(Fact::FirstAddressNotLinkLocal { .. }) => "first not link-local".into(),
+        Effect::Fact(Fact::AddressesNotAdvertised {
+            advertised, total, ..
+        }) => format!("not advertised {advertised}/{total}"),
+        _ => return None,
+    })
+}
+
+impl Net {
+    pub fn new() -> Net {
+        let t0 = Instant::now();
+        Net {
+            t0,
+            now: t0,
+            nodes: Vec::new(),
+            events: Vec::new(),
+        }
+    }
+
+    /// Adds a host with one interface `eth0` at `v4`, running `yaml`.
+    pub fn node(&mut self, name: &str, v4: [u8; 4], yaml: &str) -> usize {
+        let v4 = Ipv4Addr::from(v4);
+        let mut ifaces = HashMap::new();
+        ifaces.insert("eth0".to_owned(), iface("eth0", v4, 2));
+        self.nodes.push(Node {
+            name: name.to_owned(),
+            router: Router::new(config(yaml), self.now),
+            ifaces,
+            ttl: 255,
+            cut: false,
+        });
+        let i = self.nodes.len() - 1;
+        self.deliver();
+        i
+    }
+
+    pub fn elapsed(&self) -> Duration {
+        self.now - self.t0
+    }
+
+    /// Carries out every queued effect of every node until all queues are empty.
+    pub fn deliver(&mut self) {
+        loop {
+            let mut any = false;
+            for i in 0..self.nodes.len() {
+                while let Some(e) = self.nodes[i].router.poll_effect() {
+                    any = true;
+                    self.exec(i, e);
+                }
+            }
+            if !any {
+                return;
+            }
+        }
+    }
+
+    fn exec(&mut self, i: usize, e: Effect) {
+        let now = self.now;
+        if let Some(what) = summary(&e) {
+            self.events.push(Event {
+                at: self.elapsed(),
+                node: self.nodes[i].name.clone(),
+                what,
+                effect: e.clone(),
+            });
+        }
+        match e {
+            Effect::Lookup { ifname, .. } => {
+                let n = &mut self.nodes[i];
+                let answer = n
+                    .ifaces
+                    .get(&ifname)
+                    .cloned()
+                    .map(|mut f| {
+                        f.up &= !n.cut;
+                        f
+                    })
+                    .ok_or_else(|| format!("interface {ifname} not found"));
+                n.router.handle_iface(now, &ifname, answer);
+            }
+            Effect::Send {
+                src, dst, bytes, ..
+            } => {
+                if self.nodes[i].cut {
+                    return;
+                }
+                let ttl = self.nodes[i].ttl;
+                for j in 0..self.nodes.len() {
+                    if j == i || self.nodes[j].cut {
+                        continue;
+                    }
+                    // Unicast goes to its addressee only.
+                    if !receive::is_vrrp_group(dst)
+                        && !self.nodes[j].ifaces.values().any(|f| {
+                            f.ipv4_primary.map(IpAddr::V4) == Some(dst)
+                                || f.ipv6_link_local.map(IpAddr::V6) == Some(dst)
+                        })
+                    {
+                        continue;
+                    }
+                    self.nodes[j].router.handle_packet(
+                        now,
+                        Packet {
+                            port: PortId(0),
+                            src,
+                            dst,
+                            ttl,
+                            bytes: &bytes,
+                        },
+                    );
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// Advances the clock deadline by deadline until `until` (since the start).
+    pub fn run_until(&mut self, until: Duration) {
+        let end = self.t0 + until;
+        loop {
+            self.deliver();
+            let next = self
+                .nodes
+                .iter_mut()
+                .filter_map(|n| n.router.poll_timeout())
+                .min();
+            match next {
+                Some(t) if t <= end => {
+                    self.now = self.now.max(t);
+                    for n in &mut self.nodes {
+                        n.router.handle_timeout(self.now);
+                    }
+                }
+                _ => {
+                    self.now = end;
+                    self.deliver();
+                    return;
+                }
+            }
+        }
+    }
+
+    /// Runs `f` on node `i`'s router at the current time, then delivers.
+    pub fn with(&mut self, i: usize, f: impl FnOnce(&mut Router, Instant)) {
+        let now = self.now;
+        f(&mut self.nodes[i].router, now);
+        self.deliver();
+    }
+
+    /// Cuts or restores node `i`'s link (the kernel reports it down; nothing passes).
+    pub fn link(&mut self, i: usize, up: bool) {
+        self.nodes[i].cut = !up;
+        for f in self.nodes[i].ifaces.values_mut() {
+            f.up = up;
+        }
+        let now = self.now;
+        self.nodes[i].router.handle_link(now, "eth0", up);
+        self.deliver();
+    }
+
+    /// Events of `node` whose summary starts with `prefix`, after `from`.
+    pub fn find(&self, node: &str, prefix: &str, from: Duration) -> Vec<&Event> {
+        self.events
+            .iter()
+            .filter(|e| e.node == node && e.at >= from && e.what.starts_with(prefix))
+            .collect()
+    }
+
+    /// The time of the first such event.
+    pub fn first(&self, node: &str, prefix: &str, from: Duration) -> Option<Duration> {
+        self.find(node, prefix, from).first().map(|e| e.at)
+    }
+
+    /// The state of node `i`'s first instance.
+    pub fn state(&self, i: usize) -> engine::State {
+        let r = &self.nodes[i].router;
+        r.ids()
+            .first()
+            .and_then(|&id| r.engine(id))
+            .map_or(engine::State::Init, |e| e.state())
+    }
+}
+
+/// An advert (no authentication) from `src` as bytes, for hand-made packets.
+pub fn advert(
+    version: Version,
+    vrid: u8,
+    priority: u8,
+    interval: u16,
+    addrs: &[IpAddr],
+    src: IpAddr,
+    dst: IpAddr,
+) -> Vec<u8> {
+    let spec = vrrp::AdvertSpec {
+        version,
+        vrid,
+        priority,
+        interval,
+        auth: None,
+        addresses: addrs,
+    };
+    let mut b = Vec::new();
+    vrrp::encode(&spec, src, dst, ChecksumForm::PseudoHeader, &mut b);
+    b
+}

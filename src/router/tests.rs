@@ -1,0 +1,485 @@
+//! Router core tests on a virtual LAN (see `testnet`): each names the rule it checks.
+
+use std::net::IpAddr;
+use std::time::Duration;
+
+use super::testnet::{Net, advert};
+use super::*;
+use crate::engine::State;
+
+const MS: Duration = Duration::from_millis(1);
+const S: Duration = Duration::from_secs(1);
+
+fn v2(prio: u8, interval: &str, extra: &str) -> String {
+    format!(
+        "instances:\n  VI_1:\n    interface: eth0\n    vrid: 51\n    version: 2\n    priority: {prio}\n    advert_interval: {interval}\n{extra}    virtual_ipaddress: [10.99.0.51/24]\n"
+    )
+}
+
+fn v3(prio: u8, extra: &str) -> String {
+    format!(
+        "instances:\n  VI_1:\n    interface: eth0\n    vrid: 51\n    priority: {prio}\n    advert_interval: 1s\n{extra}    virtual_ipaddress: [10.99.0.51/24]\n"
+    )
+}
+
+fn ip(last: u8) -> IpAddr {
+    IpAddr::from([10, 99, 0, last])
+}
+
+fn group() -> IpAddr {
+    IpAddr::from([224, 0, 0, 18])
+}
+
+/// a (priority `pa`) and b (`pb`) with `cfg(prio)`, run until a is master.
+fn pair(cfg: impl Fn(u8) -> String, pa: u8, pb: u8) -> Net {
+    let mut net = Net::new();
+    net.node("a", [10, 99, 0, 11], &cfg(pa));
+    net.node("b", [10, 99, 0, 12], &cfg(pb));
+    net.run_until(10 * S);
+    assert_eq!(net.state(0), State::Master);
+    assert_eq!(net.state(1), State::Backup);
+    net
+}
+
+#[test]
+fn rfc3768_6_1_v2_skew_time_is_in_seconds_takeover_after_priority_zero() {
+    // The tutorial's config: v2, advert_int 2, backup priority 80: skew 0.6875 s, as
+    // keepalived waits (the interval is not in the v2 formula).
+    let mut net = pair(|p| v2(p, "2s", ""), 100, 80);
+    net.run_until(20 * S);
+    let t = net.elapsed();
+    net.with(0, |r, now| r.handle_shutdown(now));
+    net.run_until(t + 5 * S);
+    let resign = net.first("a", "send prio=0", t).expect("priority 0 sent");
+    let took = net
+        .first("b", "send prio=80", t)
+        .unwrap_or_else(|| panic!("b takes over: {:?}", net.find("b", "", t)));
+    assert_eq!(took - resign, Duration::from_micros(687_500));
+    assert_eq!(
+        net.first("b", "transition BACKUP -> MASTER", t),
+        Some(took),
+        "{:?}",
+        net.events
+    );
+}
+
+#[test]
+fn rfc3768_6_1_v2_master_down_interval_is_three_intervals_plus_skew_in_seconds() {
+    let mut net = pair(|p| v2(p, "2s", ""), 100, 80);
+    net.run_until(20 * S);
+    let last = net
+        .find("a", "send prio=100", Duration::ZERO)
+        .last()
+        .unwrap()
+        .at;
+    net.link(0, false);
+    net.run_until(40 * S);
+    let took = net.first("b", "send prio=80", last).unwrap();
+    assert_eq!(took - last, Duration::from_micros(6_687_500));
+}
+
+#[test]
+fn master_entering_fault_resigns_backup_takes_over_after_skew_time() {
+    // A tracked script puts the master in Fault while its link is up: it sends priority 0
+    // (keepalived does), so the backup waits Skew_Time (0.609 s), not 3.6 s.
+    let scripts = "scripts:\n  chk: {command: [/bin/true], weight: 0}\n";
+    let cfg = |p: u8| format!("{scripts}{}", v3(p, "    track_scripts: [chk]\n"));
+    let mut net = pair(cfg, 150, 100);
+    let t = net.elapsed();
+    net.with(0, |r, now| {
+        r.handle_track(
+            now,
+            &TrackEvent::Script {
+                name: "chk".into(),
+                healthy: false,
+            },
+        )
+    });
+    assert_eq!(net.state(0), State::Fault);
+    let sends: Vec<&str> = net
+        .find("a", "", t)
+        .iter()
+        .map(|e| e.what.as_str())
+        .filter(|w| w.starts_with("send") || *w == "remove")
+        .collect();
+    assert_eq!(sends, vec!["send prio=0 dst=224.0.0.18 count=1", "remove"]);
+    net.run_until(net.elapsed() + 5 * S);
+    let took = net.first("b", "transition BACKUP -> MASTER", t).unwrap();
+    assert_eq!(took - t, Duration::from_micros(609_375));
+}
+
+#[test]
+fn fault_from_the_link_itself_sends_nothing() {
+    let mut net = pair(|p| v3(p, ""), 150, 100);
+    let t = net.elapsed();
+    net.link(0, false);
+    assert_eq!(net.state(0), State::Fault);
+    assert!(net.find("a", "send", t).is_empty(), "{:?}", net.events);
+    assert_eq!(net.find("a", "remove", t).len(), 1);
+    // The link event takes effect at once and asks for a fresh lookup (no waiting).
+    assert!(net.first("a", "lookup eth0", t).is_some());
+}
+
+#[test]
+fn preempt_delay_restarts_when_a_fault_clears() {
+    let scripts = "scripts:\n  chk: {command: [/bin/true], weight: 0}\n";
+    let cfg = |p: u8| {
+        format!(
+            "{scripts}{}",
+            v3(p, "    preempt_delay: 5s\n    track_scripts: [chk]\n")
+        )
+    };
+    let mut net = pair(cfg, 150, 100);
+    let fail = |healthy| TrackEvent::Script {
+        name: "chk".into(),
+        healthy,
+    };
+    net.with(0, |r, now| r.handle_track(now, &fail(false)));
+    net.run_until(net.elapsed() + 5 * S);
+    assert_eq!(net.state(1), State::Master);
+    let t = net.elapsed();
+    net.with(0, |r, now| r.handle_track(now, &fail(true)));
+    net.run_until(t + 4 * S);
+    assert_eq!(net.state(0), State::Backup, "preempt delay restarted");
+    net.run_until(t + 10 * S);
+    assert_eq!(net.state(0), State::Master);
+    let took = net.first("a", "transition BACKUP -> MASTER", t).unwrap();
+    assert!(took - t >= 5 * S, "{:?}", took - t);
+}
+
+#[test]
+fn reload_to_priority_255_takes_over_at_once() {
+    let mut net = pair(|p| v3(p, ""), 150, 100);
+    let t = net.elapsed();
+    net.with(1, |r, now| {
+        r.handle_reload(now, testnet::config(&v3(255, "")));
+    });
+    assert_eq!(net.state(1), State::Master);
+    assert!(net.first("b", "send prio=255", t).is_some());
+    net.run_until(t + 3 * S);
+    assert_eq!(net.state(0), State::Backup);
+}
+
+#[test]
+fn addresses_beyond_the_mtu_are_added_but_not_advertised() {
+    let mut net = Net::new();
+    let yaml = "instances:\n  V6:\n    interface: eth0\n    vrid: 6\n    priority: 255\n    virtual_ipaddress: [fd00:99::1, fd00:99::2, fd00:99::3]\n";
+    let mut ifaces = HashMap::new();
+    let mut f = testnet::iface("eth0", [10, 99, 0, 11].into(), 2);
+    f.mtu = 40 + 8 + 2 * 16; // two addresses fit
+    ifaces.insert("eth0".to_owned(), f);
+    net.nodes.push(testnet::Node {
+        name: "a".into(),
+        router: Router::new(testnet::config(yaml), net.now),
+        ifaces,
+        ttl: 255,
+        cut: false,
+    });
+    net.deliver();
+    net.run_until(S);
+    let sends = net.find("a", "send prio=255", Duration::ZERO);
+    assert!(!sends.is_empty());
+    assert!(
+        sends.iter().all(|e| e.what.ends_with("count=2")),
+        "{sends:?}"
+    );
+    assert!(
+        net.first("a", "not advertised 2/3", Duration::ZERO)
+            .is_some()
+    );
+    let Effect::AddAddresses { vips, .. } = &net.find("a", "add", Duration::ZERO)[0].effect else {
+        unreachable!()
+    };
+    assert_eq!(vips.len(), 3, "every address is added");
+}
+
+#[test]
+fn rfc9568_7_1_multicast_ttl_below_255_is_dropped() {
+    let mut net = pair(|p| v3(p, ""), 150, 100);
+    net.nodes[0].ttl = 254;
+    let t = net.elapsed();
+    net.run_until(t + 5 * S);
+    assert!(net.first("b", "drop reason=ttl", t).is_some());
+    assert_eq!(net.state(1), State::Master, "b no longer hears a");
+}
+
+#[test]
+fn unicast_adverts_that_crossed_a_router_are_accepted_as_keepalived_does() {
+    let cfg = |me: u8, peer: u8, p: u8| {
+        v3(
+            p,
+            &format!("    unicast_src: 10.99.0.{me}\n    unicast_peers: [10.99.0.{peer}]\n"),
+        )
+    };
+    let mut net = Net::new();
+    net.node("a", [10, 99, 0, 11], &cfg(11, 12, 150));
+    net.node("b", [10, 99, 0, 12], &cfg(12, 11, 100));
+    net.nodes[0].ttl = 62;
+    net.nodes[1].ttl = 62;
+    net.run_until(10 * S);
+    assert_eq!(net.state(0), State::Master);
+    assert_eq!(net.state(1), State::Backup, "{:?}", net.events);
+    assert!(net.first("b", "drop", Duration::ZERO).is_none());
+}
+
+#[test]
+fn rfc9568_6_4_1_unsolicited_na_carries_the_router_flag_when_forwarding() {
+    for forwarding in [false, true] {
+        let mut net = Net::new();
+        let mut ifaces = HashMap::new();
+        let mut f = testnet::iface("eth0", [10, 99, 0, 11].into(), 2);
+        f.ipv6_forwarding = forwarding;
+        ifaces.insert("eth0".to_owned(), f);
+        let yaml = "instances:\n  V6:\n    interface: eth0\n    vrid: 6\n    priority: 255\n    virtual_ipaddress: [fd00:99::1]\n";
+        net.nodes.push(testnet::Node {
+            name: "a".into(),
+            router: Router::new(testnet::config(yaml), net.now),
+            ifaces,
+            ttl: 255,
+            cut: false,
+        });
+        net.run_until(S);
+        assert!(
+            net.first(
+                "a",
+                &format!("announce count=5 router={forwarding}"),
+                Duration::ZERO
+            )
+            .is_some(),
+            "{:?}",
+            net.events
+        );
+    }
+}
+
+#[test]
+fn rfc9568_5_2_9_first_address_not_link_local_is_counted_and_accepted() {
+    let yaml = "instances:\n  V6:\n    interface: eth0\n    vrid: 6\n    priority: 100\n    virtual_ipaddress: [fd00:99::1]\n";
+    let mut net = Net::new();
+    net.node("b", [10, 99, 0, 12], yaml);
+    net.run_until(100 * MS);
+    let src: IpAddr = "fe80::11".parse().unwrap();
+    let dst: IpAddr = "ff02::12".parse().unwrap();
+    let bytes = advert(
+        Version::V3,
+        6,
+        200,
+        100,
+        &["fd00:99::1".parse().unwrap()],
+        src,
+        dst,
+    );
+    net.with(0, |r, now| {
+        r.handle_packet(
+            now,
+            Packet {
+                port: PortId(0),
+                src,
+                dst,
+                ttl: 255,
+                bytes: &bytes,
+            },
+        )
+    });
+    assert!(
+        net.first("b", "first not link-local", Duration::ZERO)
+            .is_some()
+    );
+    assert!(
+        net.first("b", "received prio=200", Duration::ZERO)
+            .is_some()
+    );
+}
+
+#[test]
+fn reload_keeps_script_health_of_unchanged_scripts() {
+    let base = "scripts:\n  a: {command: [/bin/true], weight: -20}\n  b: {command: [/bin/true], weight: -30}\n";
+    let inst = v3(150, "    track_scripts: [a, b]\n");
+    let mut net = Net::new();
+    net.node("a", [10, 99, 0, 11], &format!("{base}{inst}"));
+    net.run_until(S);
+    net.with(0, |r, now| {
+        r.handle_track(
+            now,
+            &TrackEvent::Script {
+                name: "a".into(),
+                healthy: false,
+            },
+        )
+    });
+    let prio = |net: &Net| net.nodes[0].router.engine(InstId(0)).unwrap().priority();
+    assert_eq!(prio(&net), 130);
+    let changed = base.replace("weight: -30}", "weight: -30, interval: 2s}");
+    net.run_until(2 * S);
+    let t = net.elapsed();
+    let mut plan = None;
+    net.with(0, |r, now| {
+        plan = Some(r.handle_reload(now, testnet::config(&format!("{changed}{inst}"))));
+    });
+    let plan = plan.unwrap();
+    assert_eq!(plan.scripts_stop, vec!["b"]);
+    assert_eq!(plan.scripts_start, vec!["b"]);
+    assert_eq!(prio(&net), 130, "script a is still failed after the reload");
+    assert!(!net.nodes[0].router.script_healthy("a"));
+    assert!(
+        net.first("a", "priority", t).is_none(),
+        "no priority change: {:?}",
+        net.find("a", "", t)
+    );
+}
+
+#[test]
+fn a_disagreeing_peer_is_still_a_master_we_can_see() {
+    // Same VRID, another advert interval (v2 drops it): both become master; a disagreeing
+    // router still counts in masters_observed.
+    let mut net = Net::new();
+    net.node("a", [10, 99, 0, 11], &v2(150, "1s", ""));
+    net.node("b", [10, 99, 0, 12], &v2(100, "2s", ""));
+    net.run_until(10 * S);
+    assert_eq!(net.state(0), State::Master);
+    assert_eq!(net.state(1), State::Master, "split brain by configuration");
+    assert!(
+        net.first("b", "disagrees reason=interval", Duration::ZERO)
+            .is_some()
+    );
+    let st = net.nodes[1].router.status(net.now);
+    assert_eq!(st.instances[0].masters_observed, 2);
+    assert_eq!(
+        st.instances[0].peers[0].disagrees.as_deref(),
+        Some("interval")
+    );
+}
+
+#[test]
+fn noise_is_not_a_disagreement() {
+    let mut net = Net::new();
+    net.node("b", [10, 99, 0, 12], &v3(100, ""));
+    net.run_until(100 * MS);
+    let mut bytes = advert(Version::V3, 51, 200, 100, &[ip(51)], ip(11), group());
+    bytes[6] ^= 0xff; // checksum
+    net.with(0, |r, now| {
+        r.handle_packet(
+            now,
+            Packet {
+                port: PortId(0),
+                src: ip(11),
+                dst: group(),
+                ttl: 255,
+                bytes: &bytes,
+            },
+        )
+    });
+    assert!(
+        net.first("b", "drop reason=checksum", Duration::ZERO)
+            .is_some()
+    );
+    assert!(net.first("b", "disagrees", Duration::ZERO).is_none());
+    assert_eq!(
+        net.nodes[0].router.status(net.now).instances[0].masters_observed,
+        0
+    );
+}
+
+#[test]
+fn unknown_vrid_is_counted_on_the_port() {
+    let mut net = Net::new();
+    net.node("b", [10, 99, 0, 12], &v3(100, ""));
+    net.run_until(100 * MS);
+    let bytes = advert(Version::V3, 99, 200, 100, &[ip(51)], ip(11), group());
+    net.with(0, |r, now| {
+        r.handle_packet(
+            now,
+            Packet {
+                port: PortId(0),
+                src: ip(11),
+                dst: group(),
+                ttl: 255,
+                bytes: &bytes,
+            },
+        )
+    });
+    let st = net.nodes[0].router.status(net.now);
+    assert_eq!(st.sockets[0].dropped_before_demux.get("vrid"), Some(&1));
+}
+
+#[test]
+fn filtered_series_exists_before_the_first_filtered_advert() {
+    let mut net = Net::new();
+    net.node("b", [10, 99, 0, 12], &v3(100, ""));
+    net.run_until(100 * MS);
+    let r = &mut net.nodes[0].router;
+    let mut counts = HashMap::new();
+    counts.insert((51u8, ip(11)), 3u64);
+    r.handle_tap(PortId(0), counts.clone());
+    let facts: Vec<Effect> = std::iter::from_fn(|| r.poll_effect()).collect();
+    assert!(
+        facts.iter().any(
+            |e| matches!(e, Effect::Fact(Fact::FilteredSource { peer, .. }) if *peer == ip(11))
+        )
+    );
+    assert!(
+        !facts
+            .iter()
+            .any(|e| matches!(e, Effect::Fact(Fact::Filtered { .. })))
+    );
+    // One report later, none of the three reached the socket: a firewall.
+    r.handle_tap(PortId(0), counts);
+    let facts: Vec<Effect> = std::iter::from_fn(|| r.poll_effect()).collect();
+    assert!(
+        facts.iter().any(|e| matches!(
+            e,
+            Effect::Fact(Fact::Filtered {
+                count: 3,
+                first: true,
+                ..
+            })
+        )),
+        "{facts:?}"
+    );
+}
+
+#[test]
+fn shutdown_order_priority_zero_then_addresses_then_sockets() {
+    let mut net = pair(|p| v3(p, ""), 150, 100);
+    let t = net.elapsed();
+    net.with(0, |r, now| r.handle_shutdown(now));
+    let order: Vec<&str> = net
+        .find("a", "", t)
+        .iter()
+        .map(|e| e.what.as_str())
+        .filter(|w| w.starts_with("send") || *w == "remove" || *w == "close")
+        .collect();
+    assert_eq!(
+        order,
+        vec!["send prio=0 dst=224.0.0.18 count=1", "remove", "close"]
+    );
+}
+
+#[test]
+fn instances_start_only_after_their_interface_lookup_answers() {
+    let mut net = Net::new();
+    let mut r = Router::new(testnet::config(&v3(100, "")), net.now);
+    let first: Vec<Effect> = std::iter::from_fn(|| r.poll_effect()).collect();
+    assert!(
+        first
+            .iter()
+            .any(|e| matches!(e, Effect::Lookup { ifname, .. } if ifname == "eth0"))
+    );
+    assert!(
+        !first
+            .iter()
+            .any(|e| matches!(e, Effect::Fact(Fact::Transition { .. })))
+    );
+    let answer = testnet::iface("eth0", [10, 99, 0, 12].into(), 2);
+    net.now += MS;
+    r.handle_iface(net.now, "eth0", Ok(answer));
+    let after: Vec<Effect> = std::iter::from_fn(|| r.poll_effect()).collect();
+    assert!(after.iter().any(|e| matches!(e, Effect::OpenPort { .. })));
+    assert!(after.iter().any(|e| matches!(
+        e,
+        Effect::Fact(Fact::Transition {
+            to: State::Backup,
+            ..
+        })
+    )));
+}

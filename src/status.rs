@@ -1,0 +1,117 @@
+//! The `/status` documents as typed values: built by the daemon (`router::Router::status`
+//! plus the exporter's counters) and by `vipd monitor`, read back by `vipd status`. One
+//! definition, serialised by serde on one side and deserialised on the other.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+/// `vipd run`'s `/status`.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct DaemonStatus {
+    pub router_id: String,
+    pub version: String,
+    pub instances: Vec<InstanceStatus>,
+    pub sockets: Vec<SocketStatus>,
+}
+
+/// One instance.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct InstanceStatus {
+    /// The core's slot of the instance (joins the exporter's counters).
+    #[serde(skip)]
+    pub id: usize,
+    pub name: String,
+    /// `init`, `backup`, `master`, `fault` or `stop`.
+    pub state: String,
+    pub vrid: u8,
+    pub interface: String,
+    pub family: String,
+    pub version: u8,
+    pub group: String,
+    /// Effective priority (base plus tracking).
+    pub priority: u8,
+    pub base_priority: u8,
+    pub healthy: bool,
+    /// Source address of our adverts.
+    pub source: Option<String>,
+    /// The master we follow, or ourselves.
+    pub master: Option<Master>,
+    pub advert_interval_ms: f64,
+    pub master_advert_interval_ms: f64,
+    pub master_down_interval_ms: f64,
+    /// Running timers: `<name>_in_ms`.
+    pub timers: BTreeMap<String, f64>,
+    /// `address/prefix`.
+    pub addresses: Vec<String>,
+    /// How many of `addresses` are in our adverts (the rest do not fit the MTU).
+    #[serde(default)]
+    pub advertised_addresses: usize,
+    pub peers: Vec<PeerStatus>,
+    pub scripts: Vec<ScriptStatus>,
+    /// Routers advertising as master now, us included (above 1: split brain).
+    #[serde(default)]
+    pub masters_observed: usize,
+    pub stats: Counters,
+    /// Unix time of the last state change (None before the first).
+    #[serde(default)]
+    pub last_transition_unix: Option<f64>,
+}
+
+/// A master as `/status` names it.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Master {
+    pub address: String,
+    pub priority: u8,
+}
+
+/// A router heard for an instance.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct PeerStatus {
+    pub address: String,
+    pub priority: u8,
+    pub adverts: u64,
+    pub last_advert_ms_ago: f64,
+    pub checksum_form: String,
+    /// Why its adverts are dropped although it is a router of our VRID (interval,
+    /// auth_type, auth_failure, version), when they are.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub disagrees: Option<String>,
+}
+
+/// A tracked script of an instance.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct ScriptStatus {
+    pub name: String,
+    pub weight: i32,
+    pub healthy: bool,
+}
+
+/// An instance's counters, read from the exporter (which owns them).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Counters {
+    pub adverts_sent: u64,
+    pub adverts_received: u64,
+    pub send_errors: u64,
+    pub priority_zero_sent: u64,
+    pub priority_zero_received: u64,
+    pub address_list_mismatch: u64,
+    pub transitions: u64,
+    pub filtered: u64,
+    /// Dropped adverts by reason (only reasons with drops).
+    pub dropped: BTreeMap<String, u64>,
+}
+
+/// One receive socket.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct SocketStatus {
+    /// The core's port number (joins the shell's socket facts).
+    #[serde(skip)]
+    pub port: usize,
+    pub interface: String,
+    pub family: String,
+    pub wire_tap: bool,
+    pub queue_overflow: u64,
+    pub dropped_before_demux: BTreeMap<String, u64>,
+}
