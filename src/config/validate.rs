@@ -1279,10 +1279,10 @@ fn argv(cx: &mut Ctx, v: &Node, what: &str) -> Option<Vec<String>> {
 
 /// Warn about a program that cannot run, or that vipd would refuse to run as root.
 fn command_warnings(cx: &mut Ctx, node: &Node, what: &str, program: &str, as_root: bool) {
-    match crate::track::security::resolve_program(program) {
+    match crate::security::resolve_program(program) {
         Err(e) => cx.warn(node, format!("{what}: {e}")),
         Ok(path) => {
-            if as_root && let Some(why) = crate::track::security::insecure(&path) {
+            if as_root && let Some(why) = crate::security::insecure(&path) {
                 cx.warn(
                     node,
                     format!(
