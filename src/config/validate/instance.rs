@@ -1,0 +1,421 @@
+//! One instance: `interface`, `vrid`, `priority`, `version`, `advert_interval`, `preempt`,
+//! `garp`, `v3_checksum`, and the other sections put together.
+
+use std::net::IpAddr;
+use std::time::Duration;
+
+use super::super::duration::format_duration;
+use super::super::model::{Family, Garp, InstanceConfig, Notify, V3Checksum, Version, Vip};
+use super::super::node::{Kind, Node};
+use super::Sites;
+use super::addresses::{family_of, unicast_addr, vip};
+use super::auth::authentication;
+use super::common::{Ctx, boolean, duration, duration_max, fields, int_in, list, string};
+use super::scripts::{ScriptIndex, notify};
+use super::tracking::{track_files, track_scripts, tracks, weight_check};
+
+const INSTANCE_KEYS: &[&str] = &[
+    "interface",
+    "vrid",
+    "priority",
+    "version",
+    "advert_interval",
+    "preempt",
+    "preempt_delay",
+    "authentication",
+    "virtual_ipaddress",
+    "unicast_peers",
+    "unicast_src",
+    "track_interfaces",
+    "track_scripts",
+    "track_files",
+    "notify",
+    "garp",
+    "v3_checksum",
+];
+
+const GARP_KEYS: &[&str] = &["delay", "repeat", "refresh"];
+
+/// IFNAMSIZ - 1.
+const MAX_IFNAME: usize = 15;
+
+pub(super) fn interface_name(cx: &mut Ctx, v: &Node, what: &str) -> Option<String> {
+    let name = string(cx, v, what)?;
+    let problem = if name.is_empty() {
+        Some("must not be empty".to_owned())
+    } else if name.len() > MAX_IFNAME {
+        Some(format!(
+            "`{name}` is {} bytes long, the limit is {MAX_IFNAME}",
+            name.len()
+        ))
+    } else if name == "."
+        || name == ".."
+        || name.contains(['/', ':'])
+        || name.contains(char::is_whitespace)
+    {
+        Some(format!("`{name}` is not a valid interface name"))
+    } else {
+        None
+    };
+    match problem {
+        Some(p) => {
+            cx.err(v, format!("{what}: {p}"));
+            None
+        }
+        None => Some(name),
+    }
+}
+
+pub(super) fn instance<'a>(
+    cx: &mut Ctx,
+    name: &str,
+    key: &'a Node,
+    body: &'a Node,
+    scripts: &ScriptIndex,
+) -> (Option<InstanceConfig>, Option<Sites<'a>>) {
+    let what = format!("instance `{name}`");
+    let Some(f) = fields(cx, body, key, INSTANCE_KEYS, &what) else {
+        return (None, None);
+    };
+    let errors_before = cx.diags.iter().filter(|d| !d.warning).count();
+    let field = |k: &str| format!("{what}: {k}");
+
+    let interface = f
+        .required(cx, "interface")
+        .and_then(|v| interface_name(cx, v, &field("interface")));
+    let vrid_node = f.required(cx, "vrid");
+    let vrid = vrid_node
+        .and_then(|v| int_in(cx, v, &field("vrid"), 1, 255))
+        .and_then(|n| u8::try_from(n).ok());
+    let priority_node = f.value("priority");
+    let priority = match priority_node {
+        None => Some(100u8),
+        Some(v) => int_in(cx, v, &field("priority"), 1, 255).and_then(|n| u8::try_from(n).ok()),
+    };
+    let version_node = f.value("version");
+    let version = match version_node {
+        None => Some(Version::V3),
+        Some(v) => match &v.kind {
+            Kind::Int(2) => Some(Version::V2),
+            Kind::Int(3) => Some(Version::V3),
+            Kind::Str(s) if s.trim() == "2" => Some(Version::V2),
+            Kind::Str(s) if s.trim() == "3" => Some(Version::V3),
+            _ => {
+                let shown = v.as_text().unwrap_or_else(|| v.describe().to_owned());
+                cx.err(
+                    v,
+                    format!("{}: must be 2 or 3, found {shown}", field("version")),
+                );
+                None
+            }
+        },
+    };
+
+    // Virtual addresses and the family they define.
+    let mut vips: Vec<Vip> = Vec::new();
+    let mut vip_sites: Vec<(IpAddr, &Node)> = Vec::new();
+    let mut family: Option<Family> = None;
+    let mut vips_ok = true;
+    if let Some(v) = f.required(cx, "virtual_ipaddress") {
+        let items = list(cx, v, &field("virtual_ipaddress"));
+        if items.is_empty() && matches!(v.kind, Kind::Seq(_)) {
+            cx.err(
+                v,
+                format!(
+                    "{}: at least one address is required",
+                    field("virtual_ipaddress")
+                ),
+            );
+        }
+        if !matches!(v.kind, Kind::Seq(_)) || items.is_empty() {
+            vips_ok = false;
+        }
+        for item in items {
+            let Some(ip) = vip(cx, item, &field("virtual_ipaddress")) else {
+                vips_ok = false;
+                continue;
+            };
+            let fam = family_of(ip.addr);
+            match family {
+                None => family = Some(fam),
+                Some(first) if first != fam => {
+                    cx.err(
+                        item,
+                        format!(
+                            "{}: {} is {} but the first address is {}; use one instance per family",
+                            field("virtual_ipaddress"),
+                            ip.addr,
+                            fam.as_str(),
+                            first.as_str()
+                        ),
+                    );
+                    vips_ok = false;
+                    continue;
+                }
+                Some(_) => {}
+            }
+            if vips.iter().any(|o| o.addr == ip.addr) {
+                cx.err(
+                    item,
+                    format!(
+                        "{}: {} is listed twice",
+                        field("virtual_ipaddress"),
+                        ip.addr
+                    ),
+                );
+                vips_ok = false;
+                continue;
+            }
+            vips.push(ip);
+            vip_sites.push((ip.addr, item));
+        }
+    } else {
+        vips_ok = false;
+    }
+
+    // (b) IPv6 needs VRRPv3.
+    if let (Some(Version::V2), Some(Family::Ipv6), Some(vn)) = (version, family, version_node) {
+        cx.err(
+            vn,
+            format!(
+                "{}: IPv6 requires version 3 (VRRPv2 is IPv4 only)",
+                field("version")
+            ),
+        );
+    }
+
+    let advert_interval = match f.value("advert_interval") {
+        None => Some(Duration::from_secs(1)),
+        Some(v) => duration(cx, v, &field("advert_interval")).and_then(|d| {
+            let problem = match version {
+                Some(Version::V2) => {
+                    if d.subsec_nanos() != 0 || d.as_secs() == 0 || d.as_secs() > 255 {
+                        Some("with version 2 it must be whole seconds in 1s..255s")
+                    } else {
+                        None
+                    }
+                }
+                Some(Version::V3) => {
+                    let cs = d.as_millis() / 10;
+                    if !d.as_nanos().is_multiple_of(10_000_000) || cs == 0 || cs > 4095 {
+                        Some("with version 3 it must be a multiple of 10ms in 10ms..40.95s")
+                    } else {
+                        None
+                    }
+                }
+                None => None,
+            };
+            match problem {
+                Some(p) => {
+                    cx.err(
+                        v,
+                        format!(
+                            "{}: {} is invalid: {p}",
+                            field("advert_interval"),
+                            format_duration(d)
+                        ),
+                    );
+                    None
+                }
+                None => Some(d),
+            }
+        }),
+    };
+
+    let preempt_node = f.value("preempt");
+    let preempt = match preempt_node {
+        None => Some(true),
+        Some(v) => boolean(cx, v, &field("preempt")),
+    };
+    let preempt_delay = match f.value("preempt_delay") {
+        None => Some(Duration::ZERO),
+        Some(v) => duration_max(cx, v, &field("preempt_delay"), Duration::from_secs(1000)),
+    };
+    if let (Some(255), Some(false), Some(pn)) = (priority, preempt, preempt_node) {
+        cx.warn(
+            pn,
+            format!(
+                "{}: priority 255 is the address owner, which always preempts; `preempt: false` has no effect",
+                field("preempt")
+            ),
+        );
+    }
+
+    let auth_pass = match f.get("authentication") {
+        None => Some(None),
+        Some((ak, av)) => authentication(cx, &what, ak, av, version),
+    };
+
+    // Unicast.
+    let mut unicast_peers = Vec::new();
+    let mut peers_ok = true;
+    if let Some(v) = f.value("unicast_peers") {
+        let items = list(cx, v, &field("unicast_peers"));
+        if !matches!(v.kind, Kind::Seq(_)) {
+            peers_ok = false;
+        }
+        for item in items {
+            let Some(a) = unicast_addr(cx, item, &field("unicast_peers")) else {
+                peers_ok = false;
+                continue;
+            };
+            if let Some(fam) = family
+                && family_of(a) != fam
+            {
+                cx.err(
+                    item,
+                    format!(
+                        "{}: {a} is not {} like the virtual addresses",
+                        field("unicast_peers"),
+                        fam.as_str()
+                    ),
+                );
+                peers_ok = false;
+                continue;
+            }
+            if unicast_peers.contains(&a) {
+                cx.err(
+                    item,
+                    format!("{}: {a} is listed twice", field("unicast_peers")),
+                );
+                peers_ok = false;
+                continue;
+            }
+            if vips.iter().any(|v| v.addr == a) {
+                cx.warn(
+                    item,
+                    format!(
+                        "{}: {a} is one of this instance's own virtual addresses",
+                        field("unicast_peers")
+                    ),
+                );
+            }
+            unicast_peers.push(a);
+        }
+    }
+    let unicast_src = match f.value("unicast_src") {
+        None => Some(None),
+        Some(v) => unicast_addr(cx, v, &field("unicast_src")).and_then(|a| match family {
+            Some(fam) if family_of(a) != fam => {
+                cx.err(
+                    v,
+                    format!(
+                        "{}: {a} is not {} like the virtual addresses",
+                        field("unicast_src"),
+                        fam.as_str()
+                    ),
+                );
+                None
+            }
+            _ => Some(Some(a)),
+        }),
+    };
+
+    let track_interfaces = match f.value("track_interfaces") {
+        None => Some(Vec::new()),
+        Some(v) => tracks(cx, v, &field("track_interfaces")),
+    };
+    let track_scripts = match f.value("track_scripts") {
+        None => Some(Vec::new()),
+        Some(v) => track_scripts(cx, v, &field("track_scripts"), scripts),
+    };
+    let track_files = match f.value("track_files") {
+        None => Some(Vec::new()),
+        Some(v) => track_files(cx, v, &field("track_files")),
+    };
+    let notify = match f.get("notify") {
+        None => Some(Notify::default()),
+        Some((nk, nv)) => notify(cx, nk, nv, &field("notify")),
+    };
+    if let (Some(p), Some(pn), Some(ti), Some(ts), Some(tf)) = (
+        priority,
+        priority_node,
+        &track_interfaces,
+        &track_scripts,
+        &track_files,
+    ) {
+        weight_check(cx, &what, pn, p, ti, ts, tf);
+    }
+    let garp = match f.get("garp") {
+        None => Some(Garp::default()),
+        Some((gk, gv)) => garp(cx, gk, gv, &field("garp")),
+    };
+    let v3_checksum = match f.value("v3_checksum") {
+        None => Some(V3Checksum::PseudoHeader),
+        Some(v) => match v.as_text().as_deref() {
+            Some("pseudo-header") => Some(V3Checksum::PseudoHeader),
+            Some("rfc9568") => Some(V3Checksum::Rfc9568),
+            _ => {
+                let shown = v.as_text().unwrap_or_else(|| v.describe().to_owned());
+                cx.err(
+                    v,
+                    format!(
+                        "{}: expected `pseudo-header` or `rfc9568`, found `{shown}`",
+                        field("v3_checksum")
+                    ),
+                );
+                None
+            }
+        },
+    };
+
+    let site = Sites {
+        name: name.to_owned(),
+        vrid: vrid.zip(vrid_node),
+        interface: interface.clone(),
+        family,
+        vips: vip_sites,
+    };
+    let errors_after = cx.diags.iter().filter(|d| !d.warning).count();
+    let inst = (|| {
+        if errors_after != errors_before || !vips_ok || !peers_ok {
+            return None;
+        }
+        Some(InstanceConfig {
+            name: name.to_owned(),
+            interface: interface?,
+            vrid: vrid?,
+            priority: priority?,
+            version: version?,
+            family: family?,
+            advert_interval: advert_interval?,
+            preempt: preempt?,
+            preempt_delay: preempt_delay?,
+            auth_pass: auth_pass?,
+            virtual_ipaddress: vips,
+            unicast_peers,
+            unicast_src: unicast_src?,
+            track_interfaces: track_interfaces?,
+            track_scripts: track_scripts?,
+            track_files: track_files?,
+            notify: notify?,
+            garp: garp?,
+            v3_checksum: v3_checksum?,
+        })
+    })();
+    (inst, Some(site))
+}
+
+fn garp(cx: &mut Ctx, key: &Node, v: &Node, what: &str) -> Option<Garp> {
+    let f = fields(cx, v, key, GARP_KEYS, what)?;
+    let d = Garp::default();
+    let delay = match f.value("delay") {
+        None => Some(d.delay),
+        Some(n) => duration(cx, n, &format!("{what}: delay")),
+    };
+    let repeat = match f.value("repeat") {
+        None => Some(d.repeat),
+        Some(n) => {
+            int_in(cx, n, &format!("{what}: repeat"), 1, 100).and_then(|n| u32::try_from(n).ok())
+        }
+    };
+    let refresh = match f.value("refresh") {
+        None => Some(d.refresh),
+        Some(n) => duration(cx, n, &format!("{what}: refresh")),
+    };
+    Some(Garp {
+        delay: delay?,
+        repeat: repeat?,
+        refresh: refresh?,
+    })
+}

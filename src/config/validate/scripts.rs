@@ -1,0 +1,253 @@
+//! The top-level `scripts` section (check scripts) and the programs instances run: `notify`
+//! hooks. Both are argv lists run without a shell.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use super::super::model::{Notify, ScriptConfig};
+use super::super::node::{Kind, Node};
+use super::common::{Ctx, boolean, duration, fields, int_in, string};
+
+const SCRIPT_KEYS: &[&str] = &[
+    "command",
+    "interval",
+    "timeout",
+    "weight",
+    "rise",
+    "fall",
+    "user",
+    "init_fail",
+];
+
+const NOTIFY_KEYS: &[&str] = &["master", "backup", "fault", "stop", "any"];
+
+/// Scripts as seen by instances: every name defined (even if invalid, so a broken script
+/// does not also cause "unknown script" errors) and the valid ones.
+#[derive(Default)]
+pub(super) struct ScriptIndex {
+    /// Name -> weight, None when the script itself had errors.
+    pub(super) names: BTreeMap<String, Option<i32>>,
+    /// All scripts, or None if any had an error.
+    pub(super) valid: Option<BTreeMap<String, ScriptConfig>>,
+}
+
+fn valid_name(n: &str) -> bool {
+    !n.is_empty()
+        && n.chars()
+            .all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c))
+}
+
+pub(super) fn scripts(cx: &mut Ctx, v: &Node) -> ScriptIndex {
+    let mut index = ScriptIndex::default();
+    let Kind::Map(entries) = &v.kind else {
+        cx.err(
+            v,
+            format!(
+                "scripts: expected a mapping of name -> script, found {}",
+                v.describe()
+            ),
+        );
+        return index;
+    };
+    let mut out = BTreeMap::new();
+    let mut ok = true;
+    for (k, body) in entries {
+        let name = match k.as_text() {
+            Some(n) if valid_name(&n) => n,
+            Some(n) => {
+                cx.err(
+                    k,
+                    format!("script name `{n}` must be non-empty and use only A-Z a-z 0-9 _ . -"),
+                );
+                ok = false;
+                continue;
+            }
+            None => {
+                cx.err(
+                    k,
+                    format!("script name: expected a string, found {}", k.describe()),
+                );
+                ok = false;
+                continue;
+            }
+        };
+        let s = script(cx, &name, k, body);
+        index
+            .names
+            .insert(name.clone(), s.as_ref().map(|s| s.weight));
+        match s {
+            Some(s) => {
+                out.insert(name, s);
+            }
+            None => ok = false,
+        }
+    }
+    index.valid = ok.then_some(out);
+    index
+}
+
+fn script(cx: &mut Ctx, name: &str, key: &Node, body: &Node) -> Option<ScriptConfig> {
+    let what = format!("script `{name}`");
+    let f = fields(cx, body, key, SCRIPT_KEYS, &what)?;
+    let field = |k: &str| format!("{what}: {k}");
+    let errors_before = cx.diags.iter().filter(|d| !d.warning).count();
+
+    let command_node = f.required(cx, "command");
+    let command = command_node.and_then(|v| argv(cx, v, &field("command")));
+    let interval = match f.value("interval") {
+        None => Some(Duration::from_secs(1)),
+        Some(v) => positive_duration(cx, v, &field("interval")),
+    };
+    let timeout = match f.value("timeout") {
+        None => interval,
+        Some(v) => positive_duration(cx, v, &field("timeout")),
+    };
+    let weight = match f.value("weight") {
+        None => Some(0),
+        Some(v) => int_in(cx, v, &field("weight"), -253, 253).and_then(|n| i32::try_from(n).ok()),
+    };
+    let rise = match f.value("rise") {
+        None => Some(1),
+        Some(v) => int_in(cx, v, &field("rise"), 1, 1000).and_then(|n| u32::try_from(n).ok()),
+    };
+    let fall = match f.value("fall") {
+        None => Some(1),
+        Some(v) => int_in(cx, v, &field("fall"), 1, 1000).and_then(|n| u32::try_from(n).ok()),
+    };
+    let user_node = f.value("user");
+    let user = match user_node {
+        None => Some(None),
+        Some(v) => match string(cx, v, &field("user")) {
+            Some(u) if u.trim().is_empty() => {
+                cx.err(v, format!("{}: must not be empty", field("user")));
+                None
+            }
+            Some(u) => Some(Some(u)),
+            None => None,
+        },
+    };
+    let init_fail = match f.value("init_fail") {
+        None => Some(false),
+        Some(v) => boolean(cx, v, &field("init_fail")),
+    };
+
+    // Warnings about the host, not the file: `vipd check` shows them.
+    let mut runs_as_root = true;
+    if let (Some(Some(u)), Some(un)) = (&user, user_node) {
+        match nix::unistd::User::from_name(u) {
+            Ok(Some(pw)) => runs_as_root = pw.uid.is_root(),
+            Ok(None) => {
+                cx.warn(un, format!("{}: no user `{u}` on this host", field("user")));
+                runs_as_root = false;
+            }
+            Err(_) => runs_as_root = false,
+        }
+    }
+    if let (Some(cmd), Some(cn)) = (&command, command_node) {
+        command_warnings(cx, first_item(cn), &field("command"), &cmd[0], runs_as_root);
+    }
+
+    let errors_after = cx.diags.iter().filter(|d| !d.warning).count();
+    if errors_after != errors_before {
+        return None;
+    }
+    Some(ScriptConfig {
+        command: command?,
+        interval: interval?,
+        timeout: timeout?,
+        weight: weight?,
+        rise: rise?,
+        fall: fall?,
+        user: user?,
+        init_fail: init_fail?,
+    })
+}
+
+fn positive_duration(cx: &mut Ctx, v: &Node, what: &str) -> Option<Duration> {
+    let d = duration(cx, v, what)?;
+    if d.is_zero() {
+        cx.err(v, format!("{what}: must be more than 0s"));
+        return None;
+    }
+    Some(d)
+}
+
+/// The first element of a list node (where a command's program is), else the node itself.
+fn first_item(v: &Node) -> &Node {
+    match &v.kind {
+        Kind::Seq(items) if !items.is_empty() => &items[0],
+        _ => v,
+    }
+}
+
+/// An argv list: at least one string, the program not empty.
+fn argv(cx: &mut Ctx, v: &Node, what: &str) -> Option<Vec<String>> {
+    let Kind::Seq(items) = &v.kind else {
+        cx.err(
+            v,
+            format!(
+                "{what}: expected a list (argv, run without a shell), e.g. [\"/path/to/check\", \"arg\"], found {}",
+                v.describe()
+            ),
+        );
+        return None;
+    };
+    if items.is_empty() {
+        cx.err(v, format!("{what}: must name a program"));
+        return None;
+    }
+    let mut out = Vec::new();
+    let mut ok = true;
+    for item in items {
+        match string(cx, item, what) {
+            Some(s) => out.push(s),
+            None => ok = false,
+        }
+    }
+    if ok && out[0].trim().is_empty() {
+        cx.err(&items[0], format!("{what}: the program must not be empty"));
+        return None;
+    }
+    ok.then_some(out)
+}
+
+/// Warn about a program that cannot run, or that vipd would refuse to run as root.
+fn command_warnings(cx: &mut Ctx, node: &Node, what: &str, program: &str, as_root: bool) {
+    match crate::security::resolve_program(program) {
+        Err(e) => cx.warn(node, format!("{what}: {e}")),
+        Ok(path) => {
+            if as_root && let Some(why) = crate::security::insecure(&path) {
+                cx.warn(
+                    node,
+                    format!(
+                        "{what}: {why}; vipd refuses to run it as root: make it and its \
+                         directories writable by root only, or set a non-root `user`"
+                    ),
+                );
+            }
+        }
+    }
+}
+
+pub(super) fn notify(cx: &mut Ctx, key: &Node, v: &Node, what: &str) -> Option<Notify> {
+    let f = fields(cx, v, key, NOTIFY_KEYS, what)?;
+    let mut ok = true;
+    let mut hook = |cx: &mut Ctx, k: &str| -> Option<Vec<String>> {
+        let node = f.value(k)?;
+        let w = format!("{what}: {k}");
+        let a = argv(cx, node, &w);
+        match &a {
+            Some(a) => command_warnings(cx, first_item(node), &w, &a[0], true),
+            None => ok = false,
+        }
+        a
+    };
+    let n = Notify {
+        master: hook(cx, "master"),
+        backup: hook(cx, "backup"),
+        fault: hook(cx, "fault"),
+        stop: hook(cx, "stop"),
+        any: hook(cx, "any"),
+    };
+    ok.then_some(n)
+}
