@@ -4,8 +4,8 @@
 use std::net::IpAddr;
 
 use super::super::model::{Family, Vip};
-use super::super::node::Node;
-use super::common::{Ctx, ip, string};
+use super::super::node::{Kind, Node};
+use super::common::{Ctx, ip, list, string};
 
 pub(super) fn family_of(a: IpAddr) -> Family {
     match a {
@@ -15,7 +15,7 @@ pub(super) fn family_of(a: IpAddr) -> Family {
 }
 
 /// Parse "addr" or "addr/len" and reject addresses that cannot be virtual.
-pub(super) fn vip(cx: &mut Ctx, v: &Node, what: &str) -> Option<Vip> {
+fn vip(cx: &mut Ctx, v: &Node, what: &str) -> Option<Vip> {
     let s = string(cx, v, what)?;
     let s = s.trim();
     let (addr_s, len_s) = match s.split_once('/') {
@@ -65,11 +65,144 @@ pub(super) fn vip(cx: &mut Ctx, v: &Node, what: &str) -> Option<Vip> {
 }
 
 /// An address used as a unicast peer or source.
-pub(super) fn unicast_addr(cx: &mut Ctx, v: &Node, what: &str) -> Option<IpAddr> {
+fn unicast_addr(cx: &mut Ctx, v: &Node, what: &str) -> Option<IpAddr> {
     let a = ip(cx, v, what)?;
     if a.is_unspecified() || a.is_multicast() {
         cx.err(v, format!("{what}: `{a}` is not a unicast address"));
         return None;
     }
     Some(a)
+}
+
+/// An instance's virtual addresses and where each was written.
+pub(super) struct Vips<'a> {
+    /// The valid addresses, in the order written.
+    pub(super) addrs: Vec<Vip>,
+    /// Each valid address and its node, for the cross-instance checks.
+    pub(super) sites: Vec<(IpAddr, &'a Node)>,
+    /// The family of the first valid address: the instance's.
+    pub(super) family: Option<Family>,
+    /// False when the key is missing, or the list or one of its entries is invalid.
+    pub(super) ok: bool,
+}
+
+/// `virtual_ipaddress` (`v`: its value, None when missing): a non-empty list of one family.
+pub(super) fn virtual_ipaddress<'a>(cx: &mut Ctx, v: Option<&'a Node>, what: &str) -> Vips<'a> {
+    let mut out = Vips {
+        addrs: Vec::new(),
+        sites: Vec::new(),
+        family: None,
+        ok: true,
+    };
+    let Some(v) = v else {
+        out.ok = false;
+        return out;
+    };
+    let items = list(cx, v, what);
+    if items.is_empty() && matches!(v.kind, Kind::Seq(_)) {
+        cx.err(v, format!("{what}: at least one address is required"));
+    }
+    if !matches!(v.kind, Kind::Seq(_)) || items.is_empty() {
+        out.ok = false;
+    }
+    for item in items {
+        let Some(ip) = vip(cx, item, what) else {
+            out.ok = false;
+            continue;
+        };
+        let fam = family_of(ip.addr);
+        match out.family {
+            None => out.family = Some(fam),
+            Some(first) if first != fam => {
+                cx.err(
+                    item,
+                    format!(
+                        "{what}: {} is {} but the first address is {}; use one instance per family",
+                        ip.addr,
+                        fam.as_str(),
+                        first.as_str()
+                    ),
+                );
+                out.ok = false;
+                continue;
+            }
+            Some(_) => {}
+        }
+        if out.addrs.iter().any(|o| o.addr == ip.addr) {
+            cx.err(item, format!("{what}: {} is listed twice", ip.addr));
+            out.ok = false;
+            continue;
+        }
+        out.addrs.push(ip);
+        out.sites.push((ip.addr, item));
+    }
+    out
+}
+
+/// `unicast_peers`: distinct unicast addresses of the instance's family. None after an error.
+pub(super) fn unicast_peers(
+    cx: &mut Ctx,
+    v: &Node,
+    what: &str,
+    family: Option<Family>,
+    vips: &[Vip],
+) -> Option<Vec<IpAddr>> {
+    let items = list(cx, v, what);
+    let mut ok = matches!(v.kind, Kind::Seq(_));
+    let mut out = Vec::new();
+    for item in items {
+        let Some(a) = unicast_addr(cx, item, what) else {
+            ok = false;
+            continue;
+        };
+        if let Some(fam) = family
+            && family_of(a) != fam
+        {
+            cx.err(
+                item,
+                format!(
+                    "{what}: {a} is not {} like the virtual addresses",
+                    fam.as_str()
+                ),
+            );
+            ok = false;
+            continue;
+        }
+        if out.contains(&a) {
+            cx.err(item, format!("{what}: {a} is listed twice"));
+            ok = false;
+            continue;
+        }
+        if vips.iter().any(|v| v.addr == a) {
+            cx.warn(
+                item,
+                format!("{what}: {a} is one of this instance's own virtual addresses"),
+            );
+        }
+        out.push(a);
+    }
+    ok.then_some(out)
+}
+
+/// `unicast_src`: a unicast address of the instance's family.
+pub(super) fn unicast_src(
+    cx: &mut Ctx,
+    v: &Node,
+    what: &str,
+    family: Option<Family>,
+) -> Option<IpAddr> {
+    let a = unicast_addr(cx, v, what)?;
+    match family {
+        Some(fam) if family_of(a) != fam => {
+            cx.err(
+                v,
+                format!(
+                    "{what}: {a} is not {} like the virtual addresses",
+                    fam.as_str()
+                ),
+            );
+            None
+        }
+        _ => Some(a),
+    }
 }

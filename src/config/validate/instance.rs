@@ -1,16 +1,15 @@
 //! One instance: `interface`, `vrid`, `priority`, `version`, `advert_interval`, `preempt`,
 //! `garp`, `v3_checksum`, and the other sections put together.
 
-use std::net::IpAddr;
 use std::time::Duration;
 
 use super::super::duration::format_duration;
-use super::super::model::{Family, Garp, InstanceConfig, Notify, V3Checksum, Version, Vip};
+use super::super::model::{Family, Garp, InstanceConfig, Notify, V3Checksum, Version};
 use super::super::node::{Kind, Node};
 use super::Sites;
-use super::addresses::{family_of, unicast_addr, vip};
+use super::addresses::{unicast_peers, unicast_src, virtual_ipaddress};
 use super::auth::authentication;
-use super::common::{Ctx, boolean, duration, duration_max, fields, int_in, list, string};
+use super::common::{Ctx, boolean, duration, duration_max, fields, int_in, string};
 use super::scripts::{ScriptIndex, notify};
 use super::tracking::{track_files, track_scripts, tracks, weight_check};
 
@@ -111,67 +110,9 @@ pub(super) fn instance<'a>(
         },
     };
 
-    // Virtual addresses and the family they define.
-    let mut vips: Vec<Vip> = Vec::new();
-    let mut vip_sites: Vec<(IpAddr, &Node)> = Vec::new();
-    let mut family: Option<Family> = None;
-    let mut vips_ok = true;
-    if let Some(v) = f.required(cx, "virtual_ipaddress") {
-        let items = list(cx, v, &field("virtual_ipaddress"));
-        if items.is_empty() && matches!(v.kind, Kind::Seq(_)) {
-            cx.err(
-                v,
-                format!(
-                    "{}: at least one address is required",
-                    field("virtual_ipaddress")
-                ),
-            );
-        }
-        if !matches!(v.kind, Kind::Seq(_)) || items.is_empty() {
-            vips_ok = false;
-        }
-        for item in items {
-            let Some(ip) = vip(cx, item, &field("virtual_ipaddress")) else {
-                vips_ok = false;
-                continue;
-            };
-            let fam = family_of(ip.addr);
-            match family {
-                None => family = Some(fam),
-                Some(first) if first != fam => {
-                    cx.err(
-                        item,
-                        format!(
-                            "{}: {} is {} but the first address is {}; use one instance per family",
-                            field("virtual_ipaddress"),
-                            ip.addr,
-                            fam.as_str(),
-                            first.as_str()
-                        ),
-                    );
-                    vips_ok = false;
-                    continue;
-                }
-                Some(_) => {}
-            }
-            if vips.iter().any(|o| o.addr == ip.addr) {
-                cx.err(
-                    item,
-                    format!(
-                        "{}: {} is listed twice",
-                        field("virtual_ipaddress"),
-                        ip.addr
-                    ),
-                );
-                vips_ok = false;
-                continue;
-            }
-            vips.push(ip);
-            vip_sites.push((ip.addr, item));
-        }
-    } else {
-        vips_ok = false;
-    }
+    let vips_node = f.required(cx, "virtual_ipaddress");
+    let vips = virtual_ipaddress(cx, vips_node, &field("virtual_ipaddress"));
+    let family = vips.family;
 
     // (b) IPv6 needs VRRPv3.
     if let (Some(Version::V2), Some(Family::Ipv6), Some(vn)) = (version, family, version_node) {
@@ -246,69 +187,13 @@ pub(super) fn instance<'a>(
         Some((ak, av)) => authentication(cx, &what, ak, av, version),
     };
 
-    // Unicast.
-    let mut unicast_peers = Vec::new();
-    let mut peers_ok = true;
-    if let Some(v) = f.value("unicast_peers") {
-        let items = list(cx, v, &field("unicast_peers"));
-        if !matches!(v.kind, Kind::Seq(_)) {
-            peers_ok = false;
-        }
-        for item in items {
-            let Some(a) = unicast_addr(cx, item, &field("unicast_peers")) else {
-                peers_ok = false;
-                continue;
-            };
-            if let Some(fam) = family
-                && family_of(a) != fam
-            {
-                cx.err(
-                    item,
-                    format!(
-                        "{}: {a} is not {} like the virtual addresses",
-                        field("unicast_peers"),
-                        fam.as_str()
-                    ),
-                );
-                peers_ok = false;
-                continue;
-            }
-            if unicast_peers.contains(&a) {
-                cx.err(
-                    item,
-                    format!("{}: {a} is listed twice", field("unicast_peers")),
-                );
-                peers_ok = false;
-                continue;
-            }
-            if vips.iter().any(|v| v.addr == a) {
-                cx.warn(
-                    item,
-                    format!(
-                        "{}: {a} is one of this instance's own virtual addresses",
-                        field("unicast_peers")
-                    ),
-                );
-            }
-            unicast_peers.push(a);
-        }
-    }
+    let unicast_peers = match f.value("unicast_peers") {
+        None => Some(Vec::new()),
+        Some(v) => unicast_peers(cx, v, &field("unicast_peers"), family, &vips.addrs),
+    };
     let unicast_src = match f.value("unicast_src") {
         None => Some(None),
-        Some(v) => unicast_addr(cx, v, &field("unicast_src")).and_then(|a| match family {
-            Some(fam) if family_of(a) != fam => {
-                cx.err(
-                    v,
-                    format!(
-                        "{}: {a} is not {} like the virtual addresses",
-                        field("unicast_src"),
-                        fam.as_str()
-                    ),
-                );
-                None
-            }
-            _ => Some(Some(a)),
-        }),
+        Some(v) => unicast_src(cx, v, &field("unicast_src"), family).map(Some),
     };
 
     let track_interfaces = match f.value("track_interfaces") {
@@ -364,11 +249,11 @@ pub(super) fn instance<'a>(
         vrid: vrid.zip(vrid_node),
         interface: interface.clone(),
         family,
-        vips: vip_sites,
+        vips: vips.sites,
     };
     let errors_after = cx.diags.iter().filter(|d| !d.warning).count();
     let inst = (|| {
-        if errors_after != errors_before || !vips_ok || !peers_ok {
+        if errors_after != errors_before || !vips.ok {
             return None;
         }
         Some(InstanceConfig {
@@ -382,8 +267,8 @@ pub(super) fn instance<'a>(
             preempt: preempt?,
             preempt_delay: preempt_delay?,
             auth_pass: auth_pass?,
-            virtual_ipaddress: vips,
-            unicast_peers,
+            virtual_ipaddress: vips.addrs,
+            unicast_peers: unicast_peers?,
             unicast_src: unicast_src?,
             track_interfaces: track_interfaces?,
             track_scripts: track_scripts?,
