@@ -50,6 +50,21 @@ impl<'a> Fields<'a> {
     pub(super) fn value(&self, name: &str) -> Option<&'a Node> {
         self.get(name).map(|(_, v)| v)
     }
+    /// An optional key: `default` when it is absent (or null), else what `parse` makes of its
+    /// key and value; None when `parse` reported what is wrong. Every optional key goes through
+    /// here.
+    pub(super) fn optional<T>(
+        &self,
+        cx: &mut Ctx,
+        name: &str,
+        default: T,
+        parse: impl FnOnce(&mut Ctx, &'a Node, &'a Node) -> Option<T>,
+    ) -> Option<T> {
+        match self.get(name) {
+            None => Some(default),
+            Some((k, v)) => parse(cx, k, v),
+        }
+    }
     pub(super) fn required(&self, cx: &mut Ctx, name: &str) -> Option<&'a Node> {
         let v = self.value(name);
         if v.is_none() {

@@ -87,28 +87,24 @@ pub(super) fn instance<'a>(
         .and_then(|v| int_in(cx, v, &field("vrid"), 1, 255))
         .and_then(|n| u8::try_from(n).ok());
     let priority_node = f.value("priority");
-    let priority = match priority_node {
-        None => Some(100u8),
-        Some(v) => int_in(cx, v, &field("priority"), 1, 255).and_then(|n| u8::try_from(n).ok()),
-    };
+    let priority = f.optional(cx, "priority", 100u8, |cx, _, v| {
+        int_in(cx, v, &field("priority"), 1, 255).and_then(|n| u8::try_from(n).ok())
+    });
     let version_node = f.value("version");
-    let version = match version_node {
-        None => Some(Version::V3),
-        Some(v) => match &v.kind {
-            Kind::Int(2) => Some(Version::V2),
-            Kind::Int(3) => Some(Version::V3),
-            Kind::Str(s) if s.trim() == "2" => Some(Version::V2),
-            Kind::Str(s) if s.trim() == "3" => Some(Version::V3),
-            _ => {
-                let shown = v.as_text().unwrap_or_else(|| v.describe().to_owned());
-                cx.err(
-                    v,
-                    format!("{}: must be 2 or 3, found {shown}", field("version")),
-                );
-                None
-            }
-        },
-    };
+    let version = f.optional(cx, "version", Version::V3, |cx, _, v| match &v.kind {
+        Kind::Int(2) => Some(Version::V2),
+        Kind::Int(3) => Some(Version::V3),
+        Kind::Str(s) if s.trim() == "2" => Some(Version::V2),
+        Kind::Str(s) if s.trim() == "3" => Some(Version::V3),
+        _ => {
+            let shown = v.as_text().unwrap_or_else(|| v.describe().to_owned());
+            cx.err(
+                v,
+                format!("{}: must be 2 or 3, found {shown}", field("version")),
+            );
+            None
+        }
+    });
 
     let vips_node = f.required(cx, "virtual_ipaddress");
     let vips = virtual_ipaddress(cx, vips_node, &field("virtual_ipaddress"));
@@ -125,9 +121,8 @@ pub(super) fn instance<'a>(
         );
     }
 
-    let advert_interval = match f.value("advert_interval") {
-        None => Some(Duration::from_secs(1)),
-        Some(v) => duration(cx, v, &field("advert_interval")).and_then(|d| {
+    let advert_interval = f.optional(cx, "advert_interval", Duration::from_secs(1), |cx, _, v| {
+        duration(cx, v, &field("advert_interval")).and_then(|d| {
             let problem = match version {
                 Some(Version::V2) => {
                     if d.subsec_nanos() != 0 || d.as_secs() == 0 || d.as_secs() > 255 {
@@ -160,18 +155,16 @@ pub(super) fn instance<'a>(
                 }
                 None => Some(d),
             }
-        }),
-    };
+        })
+    });
 
     let preempt_node = f.value("preempt");
-    let preempt = match preempt_node {
-        None => Some(true),
-        Some(v) => boolean(cx, v, &field("preempt")),
-    };
-    let preempt_delay = match f.value("preempt_delay") {
-        None => Some(Duration::ZERO),
-        Some(v) => duration_max(cx, v, &field("preempt_delay"), Duration::from_secs(1000)),
-    };
+    let preempt = f.optional(cx, "preempt", true, |cx, _, v| {
+        boolean(cx, v, &field("preempt"))
+    });
+    let preempt_delay = f.optional(cx, "preempt_delay", Duration::ZERO, |cx, _, v| {
+        duration_max(cx, v, &field("preempt_delay"), Duration::from_secs(1000))
+    });
     if let (Some(255), Some(false), Some(pn)) = (priority, preempt, preempt_node) {
         cx.warn(
             pn,
@@ -182,36 +175,29 @@ pub(super) fn instance<'a>(
         );
     }
 
-    let auth_pass = match f.get("authentication") {
-        None => Some(None),
-        Some((ak, av)) => authentication(cx, &what, ak, av, version),
-    };
+    let auth_pass = f.optional(cx, "authentication", None, |cx, ak, av| {
+        authentication(cx, &what, ak, av, version)
+    });
 
-    let unicast_peers = match f.value("unicast_peers") {
-        None => Some(Vec::new()),
-        Some(v) => unicast_peers(cx, v, &field("unicast_peers"), family, &vips.addrs),
-    };
-    let unicast_src = match f.value("unicast_src") {
-        None => Some(None),
-        Some(v) => unicast_src(cx, v, &field("unicast_src"), family).map(Some),
-    };
+    let unicast_peers = f.optional(cx, "unicast_peers", Vec::new(), |cx, _, v| {
+        unicast_peers(cx, v, &field("unicast_peers"), family, &vips.addrs)
+    });
+    let unicast_src = f.optional(cx, "unicast_src", None, |cx, _, v| {
+        unicast_src(cx, v, &field("unicast_src"), family).map(Some)
+    });
 
-    let track_interfaces = match f.value("track_interfaces") {
-        None => Some(Vec::new()),
-        Some(v) => tracks(cx, v, &field("track_interfaces")),
-    };
-    let track_scripts = match f.value("track_scripts") {
-        None => Some(Vec::new()),
-        Some(v) => track_scripts(cx, v, &field("track_scripts"), scripts),
-    };
-    let track_files = match f.value("track_files") {
-        None => Some(Vec::new()),
-        Some(v) => track_files(cx, v, &field("track_files")),
-    };
-    let notify = match f.get("notify") {
-        None => Some(Notify::default()),
-        Some((nk, nv)) => notify(cx, nk, nv, &field("notify")),
-    };
+    let track_interfaces = f.optional(cx, "track_interfaces", Vec::new(), |cx, _, v| {
+        tracks(cx, v, &field("track_interfaces"))
+    });
+    let track_scripts = f.optional(cx, "track_scripts", Vec::new(), |cx, _, v| {
+        track_scripts(cx, v, &field("track_scripts"), scripts)
+    });
+    let track_files = f.optional(cx, "track_files", Vec::new(), |cx, _, v| {
+        track_files(cx, v, &field("track_files"))
+    });
+    let notify = f.optional(cx, "notify", Notify::default(), |cx, nk, nv| {
+        notify(cx, nk, nv, &field("notify"))
+    });
     if let (Some(p), Some(pn), Some(ti), Some(ts), Some(tf)) = (
         priority,
         priority_node,
@@ -221,13 +207,14 @@ pub(super) fn instance<'a>(
     ) {
         weight_check(cx, &what, pn, p, ti, ts, tf);
     }
-    let garp = match f.get("garp") {
-        None => Some(Garp::default()),
-        Some((gk, gv)) => garp(cx, gk, gv, &field("garp")),
-    };
-    let v3_checksum = match f.value("v3_checksum") {
-        None => Some(V3Checksum::PseudoHeader),
-        Some(v) => match v.as_text().as_deref() {
+    let garp = f.optional(cx, "garp", Garp::default(), |cx, gk, gv| {
+        garp(cx, gk, gv, &field("garp"))
+    });
+    let v3_checksum = f.optional(
+        cx,
+        "v3_checksum",
+        V3Checksum::PseudoHeader,
+        |cx, _, v| match v.as_text().as_deref() {
             Some("pseudo-header") => Some(V3Checksum::PseudoHeader),
             Some("rfc9568") => Some(V3Checksum::Rfc9568),
             _ => {
@@ -242,7 +229,7 @@ pub(super) fn instance<'a>(
                 None
             }
         },
-    };
+    );
 
     let site = Sites {
         name: name.to_owned(),
@@ -284,20 +271,15 @@ pub(super) fn instance<'a>(
 fn garp(cx: &mut Ctx, key: &Node, v: &Node, what: &str) -> Option<Garp> {
     let f = fields(cx, v, key, GARP_KEYS, what)?;
     let d = Garp::default();
-    let delay = match f.value("delay") {
-        None => Some(d.delay),
-        Some(n) => duration(cx, n, &format!("{what}: delay")),
-    };
-    let repeat = match f.value("repeat") {
-        None => Some(d.repeat),
-        Some(n) => {
-            int_in(cx, n, &format!("{what}: repeat"), 1, 100).and_then(|n| u32::try_from(n).ok())
-        }
-    };
-    let refresh = match f.value("refresh") {
-        None => Some(d.refresh),
-        Some(n) => duration(cx, n, &format!("{what}: refresh")),
-    };
+    let delay = f.optional(cx, "delay", d.delay, |cx, _, n| {
+        duration(cx, n, &format!("{what}: delay"))
+    });
+    let repeat = f.optional(cx, "repeat", d.repeat, |cx, _, n| {
+        int_in(cx, n, &format!("{what}: repeat"), 1, 100).and_then(|n| u32::try_from(n).ok())
+    });
+    let refresh = f.optional(cx, "refresh", d.refresh, |cx, _, n| {
+        duration(cx, n, &format!("{what}: refresh"))
+    });
     Some(Garp {
         delay: delay?,
         repeat: repeat?,

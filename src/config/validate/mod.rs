@@ -12,7 +12,7 @@ mod scripts;
 mod tracking;
 
 use std::collections::BTreeMap;
-use std::net::{IpAddr, SocketAddr};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 
 use super::model::{Config, Family, InstanceConfig, LogFormat, Otlp};
 use super::node::{Kind, Node};
@@ -22,7 +22,7 @@ use scripts::ScriptIndex;
 
 const TOP_KEYS: &[&str] = &["router_id", "listen", "log", "otlp", "scripts", "instances"];
 
-const DEFAULT_LISTEN: &str = "0.0.0.0:9797";
+const DEFAULT_LISTEN: SocketAddr = SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), 9797);
 
 /// Where an instance's values came from, for the cross-instance checks.
 struct Sites<'a> {
@@ -52,20 +52,21 @@ fn top(cx: &mut Ctx, root: &Node) -> Option<Config> {
     }
     let f = fields(cx, root, root, TOP_KEYS, "top level")?;
 
-    let router_id = match f.value("router_id") {
-        None => Some(default_router_id()),
-        Some(v) => match string(cx, v, "router_id") {
+    let router_id = f.optional(
+        cx,
+        "router_id",
+        default_router_id(),
+        |cx, _, v| match string(cx, v, "router_id") {
             Some(s) if s.trim().is_empty() => {
                 cx.err(v, "router_id: must not be empty");
                 None
             }
             other => other,
         },
-    };
+    );
 
-    let listen = match f.value("listen") {
-        None => DEFAULT_LISTEN.parse::<SocketAddr>().ok(),
-        Some(v) => string(cx, v, "listen").and_then(|s| match s.trim().parse::<SocketAddr>() {
+    let listen = f.optional(cx, "listen", DEFAULT_LISTEN, |cx, _, v| {
+        string(cx, v, "listen").and_then(|s| match s.trim().parse::<SocketAddr>() {
             Ok(a) => Some(a),
             Err(_) => {
                 cx.err(
@@ -74,34 +75,32 @@ fn top(cx: &mut Ctx, root: &Node) -> Option<Config> {
                 );
                 None
             }
-        }),
-    };
+        })
+    });
 
-    let log_format = match f.value("log") {
-        None => Some(LogFormat::Text),
-        Some(v) => fields(cx, v, v, &["format"], "log").and_then(|lf| match lf.value("format") {
-            None => Some(LogFormat::Text),
-            Some(fv) => match fv.as_text().as_deref() {
-                Some("text") => Some(LogFormat::Text),
-                Some("json") => Some(LogFormat::Json),
-                _ => {
-                    let shown = fv.as_text().unwrap_or_else(|| fv.describe().to_owned());
-                    cx.err(
-                        fv,
-                        format!("log.format: expected `text` or `json`, found `{shown}`"),
-                    );
-                    None
+    let log_format = f.optional(cx, "log", LogFormat::Text, |cx, _, v| {
+        fields(cx, v, v, &["format"], "log").and_then(|lf| {
+            lf.optional(cx, "format", LogFormat::Text, |cx, _, fv| {
+                match fv.as_text().as_deref() {
+                    Some("text") => Some(LogFormat::Text),
+                    Some("json") => Some(LogFormat::Json),
+                    _ => {
+                        let shown = fv.as_text().unwrap_or_else(|| fv.describe().to_owned());
+                        cx.err(
+                            fv,
+                            format!("log.format: expected `text` or `json`, found `{shown}`"),
+                        );
+                        None
+                    }
                 }
-            },
-        }),
-    };
+            })
+        })
+    });
 
-    let otlp = match f.value("otlp") {
-        None => Some(None),
-        Some(v) => fields(
+    let otlp = f.optional(cx, "otlp", None, |cx, k, v| fields(
             cx,
             v,
-            f.get("otlp").map_or(v, |(k, _)| k),
+            k,
             &["endpoint"],
             "otlp",
         )
@@ -125,16 +124,18 @@ fn top(cx: &mut Ctx, root: &Node) -> Option<Config> {
                     None
                 }
             }
-        }),
-    };
+        }));
 
-    let scripts = match f.value("scripts") {
-        None => ScriptIndex {
-            names: BTreeMap::new(),
-            valid: Some(BTreeMap::new()),
-        },
-        Some(v) => scripts::scripts(cx, v),
+    let no_scripts = ScriptIndex {
+        names: BTreeMap::new(),
+        valid: Some(BTreeMap::new()),
     };
+    // Never None: problems in `scripts` are recorded in the index (the default is invalid).
+    let scripts = f
+        .optional(cx, "scripts", no_scripts, |cx, _, v| {
+            Some(scripts::scripts(cx, v))
+        })
+        .unwrap_or_default();
     let instances = instances(cx, &f, &scripts);
     Some(Config {
         router_id: router_id?,

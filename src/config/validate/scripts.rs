@@ -94,42 +94,37 @@ fn script(cx: &mut Ctx, name: &str, key: &Node, body: &Node) -> Option<ScriptCon
 
     let command_node = f.required(cx, "command");
     let command = command_node.and_then(|v| argv(cx, v, &field("command")));
-    let interval = match f.value("interval") {
-        None => Some(Duration::from_secs(1)),
-        Some(v) => positive_duration(cx, v, &field("interval")),
-    };
-    let timeout = match f.value("timeout") {
-        None => interval,
-        Some(v) => positive_duration(cx, v, &field("timeout")),
-    };
-    let weight = match f.value("weight") {
-        None => Some(0),
-        Some(v) => int_in(cx, v, &field("weight"), -253, 253).and_then(|n| i32::try_from(n).ok()),
-    };
-    let rise = match f.value("rise") {
-        None => Some(1),
-        Some(v) => int_in(cx, v, &field("rise"), 1, 1000).and_then(|n| u32::try_from(n).ok()),
-    };
-    let fall = match f.value("fall") {
-        None => Some(1),
-        Some(v) => int_in(cx, v, &field("fall"), 1, 1000).and_then(|n| u32::try_from(n).ok()),
-    };
+    let interval = f.optional(cx, "interval", Duration::from_secs(1), |cx, _, v| {
+        positive_duration(cx, v, &field("interval"))
+    });
+    // Absent: the interval (None when that is invalid).
+    let timeout = f
+        .optional(cx, "timeout", interval, |cx, _, v| {
+            positive_duration(cx, v, &field("timeout")).map(Some)
+        })
+        .flatten();
+    let weight = f.optional(cx, "weight", 0, |cx, _, v| {
+        int_in(cx, v, &field("weight"), -253, 253).and_then(|n| i32::try_from(n).ok())
+    });
+    let rise = f.optional(cx, "rise", 1, |cx, _, v| {
+        int_in(cx, v, &field("rise"), 1, 1000).and_then(|n| u32::try_from(n).ok())
+    });
+    let fall = f.optional(cx, "fall", 1, |cx, _, v| {
+        int_in(cx, v, &field("fall"), 1, 1000).and_then(|n| u32::try_from(n).ok())
+    });
     let user_node = f.value("user");
-    let user = match user_node {
-        None => Some(None),
-        Some(v) => match string(cx, v, &field("user")) {
+    let user = f.optional(cx, "user", None, |cx, _, v| {
+        match string(cx, v, &field("user")) {
             Some(u) if u.trim().is_empty() => {
                 cx.err(v, format!("{}: must not be empty", field("user")));
                 None
             }
-            Some(u) => Some(Some(u)),
-            None => None,
-        },
-    };
-    let init_fail = match f.value("init_fail") {
-        None => Some(false),
-        Some(v) => boolean(cx, v, &field("init_fail")),
-    };
+            other => other.map(Some),
+        }
+    });
+    let init_fail = f.optional(cx, "init_fail", false, |cx, _, v| {
+        boolean(cx, v, &field("init_fail"))
+    });
 
     // Warnings about the host, not the file: `vipd check` shows them.
     let mut runs_as_root = true;
@@ -233,14 +228,16 @@ pub(super) fn notify(cx: &mut Ctx, key: &Node, v: &Node, what: &str) -> Option<N
     let f = fields(cx, v, key, NOTIFY_KEYS, what)?;
     let mut ok = true;
     let mut hook = |cx: &mut Ctx, k: &str| -> Option<Vec<String>> {
-        let node = f.value(k)?;
         let w = format!("{what}: {k}");
-        let a = argv(cx, node, &w);
-        match &a {
-            Some(a) => command_warnings(cx, first_item(node), &w, &a[0], true),
-            None => ok = false,
-        }
-        a
+        let a = f.optional(cx, k, None, |cx, _, node| {
+            let a = argv(cx, node, &w)?;
+            command_warnings(cx, first_item(node), &w, &a[0], true);
+            Some(Some(a))
+        });
+        a.unwrap_or_else(|| {
+            ok = false;
+            None
+        })
     };
     let n = Notify {
         master: hook(cx, "master"),

@@ -29,12 +29,11 @@ fn name_and_weight<'a>(
     let f = fields(cx, item, item, keys, what)?;
     let nn = f.required(cx, "name")?;
     let name = name_of(cx, nn, &format!("{what}: name"));
-    let weight = match f.value("weight") {
-        None => Some(None),
-        Some(w) => int_in(cx, w, &format!("{what}: weight"), -253, 253)
+    let weight = f.optional(cx, "weight", None, |cx, _, w| {
+        int_in(cx, w, &format!("{what}: weight"), -253, 253)
             .and_then(|n| i32::try_from(n).ok())
-            .map(Some),
-    };
+            .map(Some)
+    });
     Some((nn, name?, weight?))
 }
 
@@ -172,11 +171,10 @@ pub(super) fn track_files(cx: &mut Ctx, v: &Node, what: &str) -> Option<Vec<Trac
                     continue;
                 };
                 let path = string(cx, pn, &format!("{what}: path"));
-                let weight = match f.value("weight") {
-                    None => Some(1),
-                    Some(w) => int_in(cx, w, &format!("{what}: weight"), -254, 254)
-                        .and_then(|n| i32::try_from(n).ok()),
-                };
+                let weight = f.optional(cx, "weight", 1, |cx, _, w| {
+                    int_in(cx, w, &format!("{what}: weight"), -254, 254)
+                        .and_then(|n| i32::try_from(n).ok())
+                });
                 match (path, weight) {
                     (Some(p), Some(w)) => (pn, p, w),
                     _ => {
