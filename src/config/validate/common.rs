@@ -6,11 +6,14 @@ use std::time::Duration;
 
 use super::super::Diagnostic;
 use super::super::duration::{format_duration, parse_duration};
+use super::super::lint::Program;
 use super::super::node::{Kind, Node, Pos};
 
 pub(super) struct Ctx<'p> {
     pub(super) path: &'p str,
     pub(super) diags: Vec<Diagnostic>,
+    /// The programs the configuration runs, for the lint pass.
+    pub(super) programs: Vec<Program>,
 }
 
 impl Ctx<'_> {

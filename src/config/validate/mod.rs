@@ -14,6 +14,7 @@ mod tracking;
 use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 
+use super::lint::Program;
 use super::model::{Config, Family, InstanceConfig, LogFormat, Otlp};
 use super::node::{Kind, Node};
 use super::{Diagnostic, default_router_id};
@@ -33,16 +34,31 @@ struct Sites<'a> {
     vips: Vec<(IpAddr, &'a Node)>,
 }
 
-pub(crate) fn validate(root: &Node, path: &str) -> (Option<Config>, Vec<Diagnostic>) {
+/// What validation makes of a document.
+pub(crate) struct Validated {
+    /// None when there is an error.
+    pub config: Option<Config>,
+    /// Errors and warnings, in the order found.
+    pub diags: Vec<Diagnostic>,
+    /// Every program the document names (even in an invalid one), for the lint pass.
+    pub programs: Vec<Program>,
+}
+
+pub(crate) fn validate(root: &Node, path: &str) -> Validated {
     let mut cx = Ctx {
         path,
         diags: Vec::new(),
+        programs: Vec::new(),
     };
     let config = top(&mut cx, root);
     if config.is_none() && !cx.diags.iter().any(|d| !d.warning) {
         cx.err(root, "invalid configuration");
     }
-    (config, cx.diags)
+    Validated {
+        config,
+        diags: cx.diags,
+        programs: cx.programs,
+    }
 }
 
 fn top(cx: &mut Ctx, root: &Node) -> Option<Config> {

@@ -4,6 +4,7 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
+use super::super::lint::{Program, Written};
 use super::super::model::{Notify, ScriptConfig};
 use super::super::node::{Kind, Node};
 use super::common::{Ctx, boolean, duration, fields, int_in, string};
@@ -126,20 +127,21 @@ fn script(cx: &mut Ctx, name: &str, key: &Node, body: &Node) -> Option<ScriptCon
         boolean(cx, v, &field("init_fail"))
     });
 
-    // Warnings about the host, not the file: `vipd check` shows them.
-    let mut runs_as_root = true;
-    if let (Some(Some(u)), Some(un)) = (&user, user_node) {
-        match nix::unistd::User::from_name(u) {
-            Ok(Some(pw)) => runs_as_root = pw.uid.is_root(),
-            Ok(None) => {
-                cx.warn(un, format!("{}: no user `{u}` on this host", field("user")));
-                runs_as_root = false;
-            }
-            Err(_) => runs_as_root = false,
-        }
-    }
-    if let (Some(cmd), Some(cn)) = (&command, command_node) {
-        command_warnings(cx, first_item(cn), &field("command"), &cmd[0], runs_as_root);
+    // Whether the program and the user exist on this host is for the lint pass.
+    let program = command
+        .as_ref()
+        .zip(command_node)
+        .map(|(cmd, cn)| written(first_item(cn), &cmd[0]));
+    let run_as = match (&user, user_node) {
+        (Some(Some(u)), Some(un)) => Some((field("user"), written(un, u))),
+        _ => None,
+    };
+    if program.is_some() || run_as.is_some() {
+        cx.programs.push(Program {
+            what: field("command"),
+            program,
+            user: run_as,
+        });
     }
 
     let errors_after = cx.diags.iter().filter(|d| !d.warning).count();
@@ -206,21 +208,12 @@ fn argv(cx: &mut Ctx, v: &Node, what: &str) -> Option<Vec<String>> {
     ok.then_some(out)
 }
 
-/// Warn about a program that cannot run, or that vipd would refuse to run as root.
-fn command_warnings(cx: &mut Ctx, node: &Node, what: &str, program: &str, as_root: bool) {
-    match crate::security::resolve_program(program) {
-        Err(e) => cx.warn(node, format!("{what}: {e}")),
-        Ok(path) => {
-            if as_root && let Some(why) = crate::security::insecure(&path) {
-                cx.warn(
-                    node,
-                    format!(
-                        "{what}: {why}; vipd refuses to run it as root: make it and its \
-                         directories writable by root only, or set a non-root `user`"
-                    ),
-                );
-            }
-        }
+/// `value`, written at `node`, for the lint pass.
+fn written(node: &Node, value: &str) -> Written<String> {
+    Written {
+        value: value.to_owned(),
+        line: node.pos.line,
+        column: node.pos.column,
     }
 }
 
@@ -231,7 +224,11 @@ pub(super) fn notify(cx: &mut Ctx, key: &Node, v: &Node, what: &str) -> Option<N
         let w = format!("{what}: {k}");
         let a = f.optional(cx, k, None, |cx, _, node| {
             let a = argv(cx, node, &w)?;
-            command_warnings(cx, first_item(node), &w, &a[0], true);
+            cx.programs.push(Program {
+                what: w.clone(),
+                program: Some(written(first_item(node), &a[0])),
+                user: None,
+            });
             Some(Some(a))
         });
         a.unwrap_or_else(|| {
