@@ -3,7 +3,7 @@
 
 use std::net::IpAddr;
 
-use super::super::model::{Family, Vip};
+use super::super::model::{Family, Version, Vip};
 use super::super::node::{Kind, Node};
 use super::common::{Ctx, ip, list, string};
 
@@ -86,8 +86,14 @@ pub(super) struct Vips<'a> {
     pub(super) ok: bool,
 }
 
-/// `virtual_ipaddress` (`v`: its value, None when missing): a non-empty list of one family.
-pub(super) fn virtual_ipaddress<'a>(cx: &mut Ctx, v: Option<&'a Node>, what: &str) -> Vips<'a> {
+/// `virtual_ipaddress` (`v`: its value, None when missing): a non-empty list of one family that
+/// fits in an advert of `version`.
+pub(super) fn virtual_ipaddress<'a>(
+    cx: &mut Ctx,
+    v: Option<&'a Node>,
+    what: &str,
+    version: Option<Version>,
+) -> Vips<'a> {
     let mut out = Vips {
         addrs: Vec::new(),
         sites: Vec::new(),
@@ -136,7 +142,71 @@ pub(super) fn virtual_ipaddress<'a>(cx: &mut Ctx, v: Option<&'a Node>, what: &st
         out.addrs.push(ip);
         out.sites.push((ip.addr, item));
     }
+    advert_checks(cx, &out, what, version);
     out
+}
+
+/// The count of addresses in an advert is one byte.
+const MAX_ADDRESSES: usize = 255;
+/// The MTU the advert size is checked against: standard Ethernet.
+const STANDARD_MTU: usize = 1500;
+/// The VRRP header before the addresses.
+const VRRP_HEADER: usize = 8;
+/// VRRPv2's authentication data after the addresses (always sent, zeros without a password).
+const V2_AUTH_DATA: usize = 8;
+
+/// What the addresses do to the advert that carries them: at most 255 (an error); more than fit
+/// a 1500-byte packet, or (IPv6) a first address that is not link-local (warnings).
+fn advert_checks(cx: &mut Ctx, vips: &Vips, what: &str, version: Option<Version>) {
+    let (Some(family), Some(&(first, first_node))) = (vips.family, vips.sites.first()) else {
+        return;
+    };
+    let n = vips.addrs.len();
+    if n > MAX_ADDRESSES {
+        cx.err(
+            vips.sites[MAX_ADDRESSES].1,
+            format!(
+                "{what}: at most {MAX_ADDRESSES} addresses fit in a VRRP advert (the count is one \
+                 byte); found {n}"
+            ),
+        );
+    }
+    let (ip_header, per_address, name) = match family {
+        Family::Ipv4 => (20, 4, "IPv4"),
+        Family::Ipv6 => (40, 16, "IPv6"),
+    };
+    let (auth, auth_shown) = if version == Some(Version::V2) {
+        (V2_AUTH_DATA, format!(" + authentication {V2_AUTH_DATA}"))
+    } else {
+        (0, String::new())
+    };
+    let fixed = ip_header + VRRP_HEADER + auth;
+    let fit = (STANDARD_MTU - fixed) / per_address;
+    if n > fit {
+        cx.warn(
+            vips.sites[fit].1,
+            format!(
+                "{what}: an advert with all {n} addresses is {} bytes, more than a standard \
+                 {STANDARD_MTU}-byte MTU, where {fit} fit ({name} header {ip_header} + VRRP \
+                 {VRRP_HEADER}{auth_shown} + {per_address} per address); addresses beyond what \
+                 fits the interface MTU are added but not advertised",
+                fixed + n * per_address
+            ),
+        );
+    }
+    if let IpAddr::V6(a) = first
+        && a.segments()[0] & 0xffc0 != 0xfe80
+    {
+        cx.warn(
+            first_node,
+            format!(
+                "{what}: the first address {a} is not link-local (fe80::/10); RFC 9568 5.2.9 \
+                 (erratum 8300): the first address of an IPv6 advert should be the instance's \
+                 link-local virtual address; vipd still accepts adverts whose first address is \
+                 not (keepalived sends them)"
+            ),
+        );
+    }
 }
 
 /// `unicast_peers`: distinct unicast addresses of the instance's family. None after an error.

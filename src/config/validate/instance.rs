@@ -107,7 +107,7 @@ pub(super) fn instance<'a>(
     });
 
     let vips_node = f.required(cx, "virtual_ipaddress");
-    let vips = virtual_ipaddress(cx, vips_node, &field("virtual_ipaddress"));
+    let vips = virtual_ipaddress(cx, vips_node, &field("virtual_ipaddress"), version);
     let family = vips.family;
 
     // (b) IPv6 needs VRRPv3.
