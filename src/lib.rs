@@ -3,7 +3,8 @@
 //! Layout follows the data flow: `packet` (bytes <-> typed adverts, pure) ->
 //! `engine` (the RFC state machine, pure, time is an argument) -> `daemon` (tokio wiring:
 //! sockets, timers, netlink, signals) using `net` (the only place that touches the OS) and
-//! `config` (YAML model and validation).
+//! `config` (YAML model and validation). `security` (finding a program, script security) is a
+//! leaf used by both `track` and `config`'s lint pass.
 
 pub mod config;
 pub mod daemon;
@@ -16,6 +17,7 @@ pub mod observe;
 pub mod packet;
 pub mod router;
 pub mod sdnotify;
+pub mod security;
 pub mod status;
 pub mod status_cli;
 pub mod telemetry;

@@ -169,6 +169,8 @@ fn runtime() -> Option<tokio::runtime::Runtime> {
     }
 }
 
+/// `vipd check`: `config::load` validates the file and runs the lint pass (`config::lint`: the
+/// programs it names, checked on this host); every error and warning is printed.
 fn check(path: &std::path::Path) -> ExitCode {
     match vipd::config::load(path) {
         Ok(loaded) => {

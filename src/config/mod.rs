@@ -1,9 +1,12 @@
 //! Configuration: YAML file -> validated [`Config`].
 //!
 //! Every problem is reported as a [`Diagnostic`] carrying `path:line:column`; validation
-//! keeps going after an error so one run shows everything that is wrong.
+//! keeps going after an error so one run shows everything that is wrong. Checks of the host
+//! rather than the file (do the programs it runs exist, are they safe to run as root) are the
+//! [`lint`] pass, which [`parse_str`] and [`load`] run after validation.
 
 mod duration;
+pub mod lint;
 pub mod model;
 mod node;
 mod validate;
@@ -62,7 +65,8 @@ pub fn load(path: &Path) -> Result<Loaded, Vec<Diagnostic>> {
     }
 }
 
-/// Validate configuration text; `path` is used only in messages.
+/// Validate configuration text, then run the [`lint`] pass on the programs it names (their
+/// warnings are in the result too); `path` is used only in messages.
 pub fn parse_str(text: &str, path: &str) -> Result<Loaded, Vec<Diagnostic>> {
     let root = match node::parse(text) {
         Ok(root) => root,
@@ -76,7 +80,12 @@ pub fn parse_str(text: &str, path: &str) -> Result<Loaded, Vec<Diagnostic>> {
             }]);
         }
     };
-    let (config, mut diags) = validate::validate(&root, path);
+    let validate::Validated {
+        config,
+        mut diags,
+        programs,
+    } = validate::validate(&root, path);
+    diags.extend(lint::lint(path, &programs));
     diags.sort_by_key(|d| (d.line, d.column));
     match config {
         Some(config) if !diags.iter().any(|d| !d.warning) => Ok(Loaded {

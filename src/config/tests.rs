@@ -1120,3 +1120,105 @@ fn otlp_endpoint_optional_validated_with_position() {
         "otlp: expected a mapping",
     );
 }
+
+/// An instance with `n` virtual addresses, one per line: address `i` is on line `6 + i` (with
+/// `extra` being one line), column 9.
+fn many_vips(n: usize, addr: impl Fn(usize) -> String, extra: &str) -> String {
+    let mut s = format!(
+        "instances:\n  V:\n    interface: eth0\n    vrid: 1\n{extra}    virtual_ipaddress:\n"
+    );
+    for i in 0..n {
+        s += &format!("      - \"{}\"\n", addr(i));
+    }
+    s
+}
+
+fn v4(i: usize) -> String {
+    format!("10.1.{}.{}", i / 250, i % 250 + 1)
+}
+
+fn v6(i: usize) -> String {
+    if i == 0 {
+        "fe80::1".to_owned()
+    } else {
+        format!("2001:db8::{i:x}")
+    }
+}
+
+#[test]
+fn at_most_255_addresses_in_an_advert() {
+    let l = ok(&many_vips(255, v4, ""));
+    assert_eq!(l.config.instances["V"].virtual_ipaddress.len(), 255);
+    assert!(l.warnings.is_empty(), "{:?}", l.warnings);
+    // The 256th is blamed: the count is one byte.
+    one_err(
+        &many_vips(256, v4, ""),
+        6 + 255,
+        9,
+        "instance `V`: virtual_ipaddress: at most 255 addresses fit in a VRRP advert (the count \
+         is one byte); found 256",
+    );
+}
+
+#[test]
+fn advert_larger_than_a_1500_byte_mtu() {
+    // IPv6: 40 + 8 + 16 * 90 = 1488 bytes fit; the 91st address does not.
+    assert!(warnings(&many_vips(90, v6, "")).is_empty());
+    let w = warnings(&many_vips(91, v6, ""));
+    assert_eq!(w.len(), 1, "{w:#?}");
+    assert_eq!((w[0].0, w[0].1), (6 + 90, 9));
+    assert_eq!(
+        w[0].2,
+        "instance `V`: virtual_ipaddress: an advert with all 91 addresses is 1504 bytes, more \
+         than a standard 1500-byte MTU, where 90 fit (IPv6 header 40 + VRRP 8 + 16 per \
+         address); addresses beyond what fits the interface MTU are added but not advertised"
+    );
+    // IPv4 v2 (with its 8 bytes of authentication data): 366 fit, so only past the count limit.
+    let e = parse_str(&many_vips(400, v4, "    version: 2\n"), "t.yaml").unwrap_err();
+    let w: Vec<_> = e.iter().filter(|d| d.warning).collect();
+    assert_eq!(w.len(), 1, "{e:#?}");
+    assert_eq!((w[0].line, w[0].column), (7 + 366, 9));
+    assert!(
+        w[0].message.contains(
+            "400 addresses is 1636 bytes, more than a standard 1500-byte MTU, where 366 fit \
+             (IPv4 header 20 + VRRP 8 + authentication 8 + 4 per address)"
+        ),
+        "{}",
+        w[0].message
+    );
+    assert_eq!(e.iter().filter(|d| !d.warning).count(), 1, "{e:#?}");
+}
+
+#[test]
+fn ipv6_first_address_should_be_link_local() {
+    let w = warnings(&many_vips(2, |i| format!("2001:db8::{}", i + 1), ""));
+    assert_eq!(w.len(), 1, "{w:#?}");
+    assert_eq!((w[0].0, w[0].1), (6, 9));
+    assert!(
+        w[0].2.starts_with(
+            "instance `V`: virtual_ipaddress: the first address 2001:db8::1 is not link-local \
+             (fe80::/10); RFC 9568 5.2.9 (erratum 8300)"
+        ) && w[0].2.contains("vipd still accepts adverts")
+            && w[0].2.contains("keepalived sends them"),
+        "{}",
+        w[0].2
+    );
+    // A link-local address later in the list does not count: the first one is advertised first.
+    assert_eq!(
+        warnings(&many_vips(
+            2,
+            |i| ["2001:db8::1", "fe80::1"][i].to_owned(),
+            ""
+        ))
+        .len(),
+        1
+    );
+    // Link-local first (anywhere in fe80::/10): fine. IPv4 is not concerned.
+    assert!(warnings(&many_vips(2, v6, "")).is_empty());
+    assert!(warnings(&many_vips(1, |_| "febf::1".to_owned(), "")).is_empty());
+    assert_eq!(
+        warnings(&many_vips(1, |_| "fec0::1".to_owned(), "")).len(),
+        1
+    );
+    assert!(warnings(&many_vips(1, v4, "")).is_empty());
+}

@@ -14,7 +14,6 @@ mod hysteresis;
 mod notify;
 mod process;
 mod scripts;
-pub mod security;
 pub mod weight;
 
 #[cfg(test)]

@@ -188,8 +188,8 @@ pub(crate) fn prepare(program: &str, user: Option<&str>) -> Result<Option<(u32, 
         None => nix::unistd::geteuid().is_root(),
     };
     if as_root && nix::unistd::geteuid().is_root() {
-        let path = super::security::resolve_program(program)?;
-        if let Some(why) = super::security::insecure(&path) {
+        let path = crate::security::resolve_program(program)?;
+        if let Some(why) = crate::security::insecure(&path) {
             return Err(format!(
                 "refusing to run `{}` as root: {why} (make it writable by root only, or set a non-root `user`)",
                 path.display()

@@ -1,6 +1,9 @@
 //! Finding a program and keepalived's script security: a program run as root must not be
 //! replaceable by a non-root user.
 //!
+//! A leaf module (std only) shared by the script runner (`track`) and the configuration's lint
+//! pass (`config::lint`, which `vipd check` shows).
+//!
 //! These functions touch the filesystem (blocking, but only `stat` calls); the runtime calls
 //! them from `spawn_blocking`.
 

@@ -1,0 +1,247 @@
+//! The top-level `scripts` section (check scripts) and the programs instances run: `notify`
+//! hooks. Both are argv lists run without a shell.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use super::super::lint::{Program, Written};
+use super::super::model::{Notify, ScriptConfig};
+use super::super::node::{Kind, Node};
+use super::common::{Ctx, boolean, duration, fields, int_in, string};
+
+const SCRIPT_KEYS: &[&str] = &[
+    "command",
+    "interval",
+    "timeout",
+    "weight",
+    "rise",
+    "fall",
+    "user",
+    "init_fail",
+];
+
+const NOTIFY_KEYS: &[&str] = &["master", "backup", "fault", "stop", "any"];
+
+/// Scripts as seen by instances: every name defined (even if invalid, so a broken script
+/// does not also cause "unknown script" errors) and the valid ones.
+#[derive(Default)]
+pub(super) struct ScriptIndex {
+    /// Name -> weight, None when the script itself had errors.
+    pub(super) names: BTreeMap<String, Option<i32>>,
+    /// All scripts, or None if any had an error.
+    pub(super) valid: Option<BTreeMap<String, ScriptConfig>>,
+}
+
+fn valid_name(n: &str) -> bool {
+    !n.is_empty()
+        && n.chars()
+            .all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c))
+}
+
+pub(super) fn scripts(cx: &mut Ctx, v: &Node) -> ScriptIndex {
+    let mut index = ScriptIndex::default();
+    let Kind::Map(entries) = &v.kind else {
+        cx.err(
+            v,
+            format!(
+                "scripts: expected a mapping of name -> script, found {}",
+                v.describe()
+            ),
+        );
+        return index;
+    };
+    let mut out = BTreeMap::new();
+    let mut ok = true;
+    for (k, body) in entries {
+        let name = match k.as_text() {
+            Some(n) if valid_name(&n) => n,
+            Some(n) => {
+                cx.err(
+                    k,
+                    format!("script name `{n}` must be non-empty and use only A-Z a-z 0-9 _ . -"),
+                );
+                ok = false;
+                continue;
+            }
+            None => {
+                cx.err(
+                    k,
+                    format!("script name: expected a string, found {}", k.describe()),
+                );
+                ok = false;
+                continue;
+            }
+        };
+        let s = script(cx, &name, k, body);
+        index
+            .names
+            .insert(name.clone(), s.as_ref().map(|s| s.weight));
+        match s {
+            Some(s) => {
+                out.insert(name, s);
+            }
+            None => ok = false,
+        }
+    }
+    index.valid = ok.then_some(out);
+    index
+}
+
+fn script(cx: &mut Ctx, name: &str, key: &Node, body: &Node) -> Option<ScriptConfig> {
+    let what = format!("script `{name}`");
+    let f = fields(cx, body, key, SCRIPT_KEYS, &what)?;
+    let field = |k: &str| format!("{what}: {k}");
+    let errors_before = cx.diags.iter().filter(|d| !d.warning).count();
+
+    let command_node = f.required(cx, "command");
+    let command = command_node.and_then(|v| argv(cx, v, &field("command")));
+    let interval = f.optional(cx, "interval", Duration::from_secs(1), |cx, _, v| {
+        positive_duration(cx, v, &field("interval"))
+    });
+    // Absent: the interval (None when that is invalid).
+    let timeout = f
+        .optional(cx, "timeout", interval, |cx, _, v| {
+            positive_duration(cx, v, &field("timeout")).map(Some)
+        })
+        .flatten();
+    let weight = f.optional(cx, "weight", 0, |cx, _, v| {
+        int_in(cx, v, &field("weight"), -253, 253).and_then(|n| i32::try_from(n).ok())
+    });
+    let rise = f.optional(cx, "rise", 1, |cx, _, v| {
+        int_in(cx, v, &field("rise"), 1, 1000).and_then(|n| u32::try_from(n).ok())
+    });
+    let fall = f.optional(cx, "fall", 1, |cx, _, v| {
+        int_in(cx, v, &field("fall"), 1, 1000).and_then(|n| u32::try_from(n).ok())
+    });
+    let user_node = f.value("user");
+    let user = f.optional(cx, "user", None, |cx, _, v| {
+        match string(cx, v, &field("user")) {
+            Some(u) if u.trim().is_empty() => {
+                cx.err(v, format!("{}: must not be empty", field("user")));
+                None
+            }
+            other => other.map(Some),
+        }
+    });
+    let init_fail = f.optional(cx, "init_fail", false, |cx, _, v| {
+        boolean(cx, v, &field("init_fail"))
+    });
+
+    // Whether the program and the user exist on this host is for the lint pass.
+    let program = command
+        .as_ref()
+        .zip(command_node)
+        .map(|(cmd, cn)| written(first_item(cn), &cmd[0]));
+    let run_as = match (&user, user_node) {
+        (Some(Some(u)), Some(un)) => Some((field("user"), written(un, u))),
+        _ => None,
+    };
+    if program.is_some() || run_as.is_some() {
+        cx.programs.push(Program {
+            what: field("command"),
+            program,
+            user: run_as,
+        });
+    }
+
+    let errors_after = cx.diags.iter().filter(|d| !d.warning).count();
+    if errors_after != errors_before {
+        return None;
+    }
+    Some(ScriptConfig {
+        command: command?,
+        interval: interval?,
+        timeout: timeout?,
+        weight: weight?,
+        rise: rise?,
+        fall: fall?,
+        user: user?,
+        init_fail: init_fail?,
+    })
+}
+
+fn positive_duration(cx: &mut Ctx, v: &Node, what: &str) -> Option<Duration> {
+    let d = duration(cx, v, what)?;
+    if d.is_zero() {
+        cx.err(v, format!("{what}: must be more than 0s"));
+        return None;
+    }
+    Some(d)
+}
+
+/// The first element of a list node (where a command's program is), else the node itself.
+fn first_item(v: &Node) -> &Node {
+    match &v.kind {
+        Kind::Seq(items) if !items.is_empty() => &items[0],
+        _ => v,
+    }
+}
+
+/// An argv list: at least one string, the program not empty.
+fn argv(cx: &mut Ctx, v: &Node, what: &str) -> Option<Vec<String>> {
+    let Kind::Seq(items) = &v.kind else {
+        cx.err(
+            v,
+            format!(
+                "{what}: expected a list (argv, run without a shell), e.g. [\"/path/to/check\", \"arg\"], found {}",
+                v.describe()
+            ),
+        );
+        return None;
+    };
+    if items.is_empty() {
+        cx.err(v, format!("{what}: must name a program"));
+        return None;
+    }
+    let mut out = Vec::new();
+    let mut ok = true;
+    for item in items {
+        match string(cx, item, what) {
+            Some(s) => out.push(s),
+            None => ok = false,
+        }
+    }
+    if ok && out[0].trim().is_empty() {
+        cx.err(&items[0], format!("{what}: the program must not be empty"));
+        return None;
+    }
+    ok.then_some(out)
+}
+
+/// `value`, written at `node`, for the lint pass.
+fn written(node: &Node, value: &str) -> Written<String> {
+    Written {
+        value: value.to_owned(),
+        line: node.pos.line,
+        column: node.pos.column,
+    }
+}
+
+pub(super) fn notify(cx: &mut Ctx, key: &Node, v: &Node, what: &str) -> Option<Notify> {
+    let f = fields(cx, v, key, NOTIFY_KEYS, what)?;
+    let mut ok = true;
+    let mut hook = |cx: &mut Ctx, k: &str| -> Option<Vec<String>> {
+        let w = format!("{what}: {k}");
+        let a = f.optional(cx, k, None, |cx, _, node| {
+            let a = argv(cx, node, &w)?;
+            cx.programs.push(Program {
+                what: w.clone(),
+                program: Some(written(first_item(node), &a[0])),
+                user: None,
+            });
+            Some(Some(a))
+        });
+        a.unwrap_or_else(|| {
+            ok = false;
+            None
+        })
+    };
+    let n = Notify {
+        master: hook(cx, "master"),
+        backup: hook(cx, "backup"),
+        fault: hook(cx, "fault"),
+        stop: hook(cx, "stop"),
+        any: hook(cx, "any"),
+    };
+    ok.then_some(n)
+}
