@@ -19,66 +19,24 @@ use crate::config::model::Family;
 use crate::net::{Netlink, Received, VrrpSocket};
 use crate::observe::{self, Metrics, MonitorMetrics, MonitorRouterMetrics, MonitorVrLabels};
 use crate::packet::vrrp::{self, ChecksumForm, DropReason};
+use crate::router::peers::{self, PeerTable};
 
 /// Most routers remembered per (family, VRID); beyond it the least recently heard one is
-/// forgotten (and its series removed).
-pub const MAX_ROUTERS: usize = 32;
-/// A router counts as master while its last advert (priority > 0) is younger than three of
-/// its advert intervals plus this.
-pub const MASTER_GRACE: Duration = Duration::from_secs(1);
+/// forgotten (and its series removed). The daemon's peer tables share the bound and the rule.
+pub const MAX_ROUTERS: usize = peers::MAX_PEERS;
+pub use peers::MASTER_GRACE;
 /// How often the masters are counted (gauges, split-brain log lines).
 pub const TICK: Duration = Duration::from_millis(200);
 
-/// What is known about one router heard on the segment.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Router {
-    /// Priority in its last advert.
-    pub priority: u8,
-    /// Advert interval in its last advert.
-    pub interval: Duration,
-    /// Checksum form of its last advert.
-    pub form: ChecksumForm,
-    /// Valid adverts heard from it.
-    pub adverts: u64,
-    /// When its first advert was heard.
-    pub first: Instant,
-    /// When its last advert was heard.
-    pub last: Instant,
-}
-
-impl Router {
-    /// Whether it counts as a master at `now`: priority above 0 and heard within
-    /// 3 x its interval + [`MASTER_GRACE`].
-    pub fn is_master(&self, now: Instant) -> bool {
-        self.priority > 0
-            && now.saturating_duration_since(self.last) <= self.interval * 3 + MASTER_GRACE
-    }
-}
+/// What is known about one router heard on the segment: the daemon's peer record.
+pub type Router = peers::Peer;
 
 /// One virtual router (family, VRID) on the segment.
 #[derive(Clone, Debug, Default)]
 struct Vr {
-    routers: HashMap<IpAddr, Router>,
+    routers: PeerTable,
     /// Masters at the last `evaluate`, for detecting changes.
     reported: Vec<(IpAddr, u8)>,
-}
-
-impl Vr {
-    fn masters(&self, now: Instant) -> Vec<(IpAddr, u8)> {
-        let mut m: Vec<(IpAddr, u8)> = self
-            .routers
-            .iter()
-            .filter(|(_, r)| r.is_master(now))
-            .map(|(a, r)| (*a, r.priority))
-            .collect();
-        sort_masters(&mut m);
-        m
-    }
-}
-
-/// Highest priority first, then by address.
-fn sort_masters(m: &mut [(IpAddr, u8)]) {
-    m.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
 }
 
 /// What recording an advert changed.
@@ -147,59 +105,36 @@ impl MonitorState {
         form: ChecksumForm,
     ) -> AdvertOutcome {
         let vr = self.vrs.entry((family, vrid)).or_default();
-        if let Some(r) = vr.routers.get_mut(&src) {
-            r.priority = priority;
-            r.interval = interval;
-            r.form = form;
-            r.adverts += 1;
-            r.last = now;
-            return AdvertOutcome::default();
-        }
-        let mut out = AdvertOutcome {
-            new_router: true,
-            evicted: None,
-        };
-        if vr.routers.len() >= MAX_ROUTERS
-            && let Some(old) = vr
-                .routers
-                .iter()
-                .min_by(|a, b| a.1.last.cmp(&b.1.last).then(a.0.cmp(b.0)))
-                .map(|(a, _)| *a)
-        {
-            vr.routers.remove(&old);
-            out.evicted = Some(old);
-        }
-        vr.routers.insert(
-            src,
-            Router {
+        let r = vr.routers.record(
+            now,
+            peers::Heard {
+                src,
                 priority,
                 interval,
                 form,
-                adverts: 1,
-                first: now,
-                last: now,
+                disagrees: None,
             },
         );
-        out
+        AdvertOutcome {
+            new_router: r.new,
+            evicted: r.evicted,
+        }
     }
 
     /// Routers counting as master for (family, VRID) at `now`, highest priority first.
     pub fn masters(&self, now: Instant, vrid: u8, family: Family) -> Vec<(IpAddr, u8)> {
         self.vrs
             .get(&(family, vrid))
-            .map(|vr| vr.masters(now))
+            .map(|vr| vr.routers.masters(now))
             .unwrap_or_default()
     }
 
     /// Routers heard for (family, VRID), by address.
     pub fn routers(&self, vrid: u8, family: Family) -> Vec<(IpAddr, &Router)> {
-        let mut v: Vec<(IpAddr, &Router)> = self
-            .vrs
+        self.vrs
             .get(&(family, vrid))
-            .map(|vr| vr.routers.iter().map(|(a, r)| (*a, r)).collect())
-            .unwrap_or_default();
-        v.sort_by_key(|(a, _)| *a);
-        v
+            .map(|vr| vr.routers.sorted())
+            .unwrap_or_default()
     }
 
     /// Every virtual router heard so far.
@@ -213,7 +148,7 @@ impl MonitorState {
         let mut counts = Vec::with_capacity(self.vrs.len());
         let mut events = Vec::new();
         for (&(family, vrid), vr) in &mut self.vrs {
-            let cur = vr.masters(now);
+            let cur = vr.routers.masters(now);
             let prev = std::mem::replace(&mut vr.reported, cur.clone());
             counts.push(Count {
                 family,
@@ -253,9 +188,8 @@ impl MonitorState {
             .vrs
             .iter()
             .map(|(&(family, vrid), vr)| {
-                let masters = vr.masters(now);
-                let mut routers: Vec<(&IpAddr, &Router)> = vr.routers.iter().collect();
-                routers.sort_by_key(|(a, _)| **a);
+                let masters = vr.routers.masters(now);
+                let routers = vr.routers.sorted();
                 json!({
                     "family": family.as_str(),
                     "vrid": vrid,

@@ -363,7 +363,8 @@ instances:
     // Log lines are unchanged by the spans (no span prefix on the event).
     assert!(
         log.lines()
-            .any(|l| l.contains("vipd::daemon: BACKUP -> MASTER: master down timer expired")),
+            .any(|l| l
+                .contains("vipd::daemon::observer: BACKUP -> MASTER: master down timer expired")),
         "{log}"
     );
 }

@@ -205,10 +205,11 @@ impl Shell {
         }
     }
 
+    /// The instance's name (also while its last effects run after the core removed it).
     fn name(&self, inst: router::InstId) -> String {
-        self.router
-            .instance_config(inst)
-            .map(|c| c.name.clone())
+        self.observer
+            .instance(inst)
+            .map(|m| m.labels().vr.clone())
             .unwrap_or_default()
     }
 

@@ -18,6 +18,8 @@ pub mod receive;
 pub mod reload;
 
 #[cfg(test)]
+mod conformance;
+#[cfg(test)]
 mod testnet;
 #[cfg(test)]
 mod tests;

@@ -75,3 +75,98 @@ pub fn is_disagreement(r: DropReason) -> bool {
         DropReason::Version | DropReason::AuthType | DropReason::AuthFailure | DropReason::Interval
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::packet::vrrp::{AdvertSpec, ChecksumForm};
+
+    fn cfg(yaml: &str) -> InstanceConfig {
+        let c = crate::config::parse_str(yaml, "t.yaml")
+            .expect("valid")
+            .config;
+        c.instances.into_values().next().unwrap()
+    }
+
+    fn encoded(
+        version: Version,
+        interval: u16,
+        auth: Option<[u8; 8]>,
+        addrs: &[IpAddr],
+    ) -> Vec<u8> {
+        let spec = AdvertSpec {
+            version,
+            vrid: 13,
+            priority: 100,
+            interval,
+            auth,
+            addresses: addrs,
+        };
+        let mut b = Vec::new();
+        let (src, dst) = (IpAddr::from([10, 99, 0, 11]), IpAddr::from([224, 0, 0, 18]));
+        vrrp::encode(&spec, src, dst, ChecksumForm::PseudoHeader, &mut b);
+        b
+    }
+
+    fn check(c: &InstanceConfig, b: &[u8]) -> Result<Agreement, DropReason> {
+        let (src, dst) = (IpAddr::from([10, 99, 0, 11]), IpAddr::from([224, 0, 0, 18]));
+        agree(c, &vrrp::decode(b, src, dst).unwrap().0)
+    }
+
+    #[test]
+    fn rfc3768_7_1_v2_auth_and_interval_checks() {
+        let c = cfg(
+            "instances:\n  V:\n    interface: eth0\n    vrid: 13\n    version: 2\n    authentication: {type: pass, password: \"1111\"}\n    virtual_ipaddress: [10.99.0.13]\n",
+        );
+        let addrs = [IpAddr::from([10, 99, 0, 13])];
+        let ok = encoded(Version::V2, 1, Some(vrrp::auth_data("1111")), &addrs);
+        assert!(check(&c, &ok).is_ok());
+        let b = encoded(Version::V2, 1, None, &addrs);
+        assert_eq!(check(&c, &b), Err(DropReason::AuthType));
+        let b = encoded(Version::V2, 1, Some(vrrp::auth_data("2222")), &addrs);
+        assert_eq!(check(&c, &b), Err(DropReason::AuthFailure));
+        let b = encoded(Version::V2, 2, Some(vrrp::auth_data("1111")), &addrs);
+        assert_eq!(check(&c, &b), Err(DropReason::Interval));
+        let b = encoded(Version::V3, 100, None, &addrs);
+        assert_eq!(check(&c, &b), Err(DropReason::Version));
+        for r in [
+            DropReason::AuthType,
+            DropReason::AuthFailure,
+            DropReason::Interval,
+            DropReason::Version,
+        ] {
+            assert!(is_disagreement(r));
+        }
+        for r in [
+            DropReason::Checksum,
+            DropReason::Length,
+            DropReason::Ttl,
+            DropReason::Type,
+        ] {
+            assert!(!is_disagreement(r));
+        }
+    }
+
+    #[test]
+    fn address_list_mismatch_is_reported_not_dropped() {
+        let c = cfg(
+            "instances:\n  V:\n    interface: eth0\n    vrid: 13\n    virtual_ipaddress: [10.99.0.21]\n",
+        );
+        let b = encoded(Version::V3, 100, None, &[IpAddr::from([10, 99, 0, 99])]);
+        assert_eq!(
+            check(&c, &b),
+            Ok(Agreement {
+                address_list_differs: true,
+                first_not_link_local: false
+            })
+        );
+    }
+
+    #[test]
+    fn rfc9568_7_1_ttl_applies_to_multicast_only() {
+        assert!(ttl_ok(IpAddr::from([224, 0, 0, 18]), 255));
+        assert!(!ttl_ok(IpAddr::from([224, 0, 0, 18]), 254));
+        assert!(!ttl_ok("ff02::12".parse().unwrap(), 1));
+        assert!(ttl_ok(IpAddr::from([10, 99, 1, 12]), 62));
+    }
+}
