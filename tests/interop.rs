@@ -7,10 +7,9 @@ mod labkit;
 
 use std::time::{Duration, Instant};
 
-use labkit::{Lab, tshark};
+use labkit::{Keepalived, Lab, tshark};
 
 const S: Duration = Duration::from_secs(1);
-const KEEPALIVED: &str = "/usr/sbin/keepalived";
 
 #[derive(Clone, Copy, PartialEq)]
 enum Proto {
@@ -90,105 +89,6 @@ fn ka_cfg(p: Proto, router_id: &str, vrid: u8, prio: u8) -> String {
          \x20   virtual_ipaddress {{\n        {}\n    }}\n}}\n",
         p.vip_with_len(vrid)
     )
-}
-
-/// keepalived instances of one test: started in a host namespace with their own config and
-/// pid files; on drop (also after a failed assertion) any process still running with one of
-/// these configs is killed by pid.
-struct Keepalived {
-    confs: Vec<String>,
-}
-
-impl Keepalived {
-    fn new() -> Keepalived {
-        Keepalived { confs: vec![] }
-    }
-
-    /// Starts keepalived (VRRP only, in the foreground) on host `h`, logging to `<h>.log`
-    /// (so `wait_holder` shows it on failure); returns the parent's pid.
-    fn start(&mut self, lab: &mut Lab, h: &str, conf: &str) -> u32 {
-        let name = format!("ka-{h}");
-        let path = lab.file(&format!("{name}.conf"), conf);
-        let conf = path.to_str().unwrap().to_owned();
-        let pid_file = |kind: &str| -> String {
-            lab.dir
-                .join(format!("{name}.{kind}.pid"))
-                .to_str()
-                .unwrap()
-                .to_owned()
-        };
-        let (main, vrrp, checkers) = (pid_file("main"), pid_file("vrrp"), pid_file("checkers"));
-        let out = std::process::Command::new(KEEPALIVED)
-            .args(["-t", "-f", &conf])
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "keepalived rejects {conf}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        if !self.confs.contains(&conf) {
-            self.confs.push(conf.clone());
-        }
-        let pid = lab.spawn(
-            h,
-            &format!("{h}.log"),
-            &[
-                KEEPALIVED, "-n", "-l", "-D", "-G", "-P", "-f", &conf, "-p", &main, "-r", &vrrp,
-                "-c", &checkers,
-            ],
-        );
-        labkit::wait_for(5 * S, "keepalived's VRRP child to start", || {
-            lab.log(&format!("{h}.log"))
-                .contains("Entering BACKUP STATE")
-        });
-        pid
-    }
-
-    /// SIGTERMs keepalived, waits for it and checks that no child of it survived.
-    fn stop(&self, lab: &mut Lab, pid: u32) {
-        lab.signal(pid, "TERM");
-        self.wait_stopped(lab, pid);
-    }
-
-    /// Waits for a keepalived that was sent SIGTERM and checks that no child of it survived.
-    fn wait_stopped(&self, lab: &mut Lab, pid: u32) {
-        assert!(
-            lab.wait_exit(pid, 5 * S).is_some(),
-            "keepalived did not exit after SIGTERM"
-        );
-        for conf in &self.confs {
-            let left = leftovers(conf);
-            assert!(
-                left.is_empty(),
-                "keepalived processes with {conf} survived their parent: {left:?}"
-            );
-        }
-    }
-}
-
-/// Pids of processes whose command line names `conf`.
-fn leftovers(conf: &str) -> Vec<String> {
-    let out = std::process::Command::new("pgrep")
-        .args(["-f", conf])
-        .output()
-        .unwrap();
-    String::from_utf8_lossy(&out.stdout)
-        .split_whitespace()
-        .map(str::to_owned)
-        .collect()
-}
-
-impl Drop for Keepalived {
-    fn drop(&mut self) {
-        for conf in &self.confs {
-            for pid in leftovers(conf) {
-                let _ = std::process::Command::new("kill")
-                    .args(["-KILL", &pid])
-                    .status();
-            }
-        }
-    }
 }
 
 /// Neither side rejected anything the other sent: vipd dropped no advert and keepalived logged

@@ -12,16 +12,20 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
-use labkit::{Lab, VIPD};
+use labkit::{Keepalived, Lab, VIPD};
 
 const S: Duration = Duration::from_secs(1);
-const KEEPALIVED: &str = "/usr/sbin/keepalived";
 const HOSTS: [&str; 2] = ["a", "b"];
 
 fn fixture(rel: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("tests/fixtures/keepalived")
         .join(rel)
+}
+
+/// The text of fixture `rel` (keepalived runs a copy of it).
+fn fixture_text(rel: &str) -> String {
+    std::fs::read_to_string(fixture(rel)).unwrap()
 }
 
 /// `vipd import-keepalived` on a fixture: must be complete (exit 0).
@@ -38,78 +42,6 @@ fn translate(rel: &str) -> String {
         String::from_utf8_lossy(&out.stderr)
     );
     String::from_utf8(out.stdout).unwrap()
-}
-
-/// keepalived processes of one test (own config copy and pid files); any left running with
-/// one of these configs is killed by pid on drop.
-struct Keepalived {
-    confs: Vec<String>,
-}
-
-impl Keepalived {
-    fn new() -> Keepalived {
-        Keepalived { confs: vec![] }
-    }
-
-    /// Starts keepalived (VRRP only, foreground) on host `h` with a copy of fixture `rel`,
-    /// logging to `<h>.log`; returns its pid.
-    fn start(&mut self, lab: &mut Lab, h: &str, rel: &str) -> u32 {
-        let name = format!("ka-{h}");
-        let text = std::fs::read_to_string(fixture(rel)).unwrap();
-        let path = lab.file(&format!("{name}.conf"), &text);
-        let conf = path.to_str().unwrap().to_owned();
-        let pid_file = |kind: &str| {
-            lab.dir
-                .join(format!("{name}.{kind}.pid"))
-                .to_str()
-                .unwrap()
-                .to_owned()
-        };
-        let (main, vrrp, checkers) = (pid_file("main"), pid_file("vrrp"), pid_file("checkers"));
-        let out = Command::new(KEEPALIVED)
-            .args(["-t", "-f", &conf])
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "keepalived rejects {rel}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        if !self.confs.contains(&conf) {
-            self.confs.push(conf.clone());
-        }
-        let pid = lab.spawn(
-            h,
-            &format!("{h}.log"),
-            &[
-                KEEPALIVED, "-n", "-l", "-D", "-G", "-P", "-f", &conf, "-p", &main, "-r", &vrrp,
-                "-c", &checkers,
-            ],
-        );
-        labkit::wait_for(5 * S, "keepalived's VRRP child to start", || {
-            lab.log(&format!("{h}.log")).contains("Entering ")
-        });
-        pid
-    }
-
-    fn stop(&self, lab: &mut Lab, pid: u32) {
-        lab.signal(pid, "TERM");
-        assert!(
-            lab.wait_exit(pid, 5 * S).is_some(),
-            "keepalived did not exit after SIGTERM"
-        );
-    }
-}
-
-impl Drop for Keepalived {
-    fn drop(&mut self) {
-        for conf in &self.confs {
-            let out = Command::new("pgrep").args(["-f", conf]).output().unwrap();
-            for pid in String::from_utf8_lossy(&out.stdout).split_whitespace() {
-                let _ = Command::new("kill").args(["-KILL", pid]).status();
-            }
-        }
-    }
 }
 
 fn pair(prefix: &str) -> Lab {
@@ -156,7 +88,7 @@ fn master_backup_v2_pass_auth_and_check_script_weight() {
     let mut lab = pair("ia");
     let vip = "10.99.0.71";
     let yaml = translate("master-backup/lb2.conf");
-    let kpid = ka.start(&mut lab, "a", "master-backup/lb1.conf");
+    let kpid = ka.start(&mut lab, "a", &fixture_text("master-backup/lb1.conf"));
     let vpid = lab.vipd("b", &yaml);
     lab.wait_holder(&HOSTS, vip, "b", 10 * S);
     lab.hold_steady(&HOSTS, vip, "b", 2 * S);
@@ -195,7 +127,7 @@ fn dual_master_v3_each_host_owns_its_address() {
     let mut lab = pair("ib");
     let (v1, v2) = ("10.99.0.81", "10.99.0.82");
     let yaml = translate("dual-master/lb2.conf");
-    let kpid = ka.start(&mut lab, "a", "dual-master/lb1.conf");
+    let kpid = ka.start(&mut lab, "a", &fixture_text("dual-master/lb1.conf"));
     lab.vipd("b", &yaml);
     lab.wait_holder(&HOSTS, v1, "a", 5 * S);
     lab.wait_holder(&HOSTS, v2, "b", 5 * S);
@@ -226,7 +158,7 @@ fn unicast_v3_nopreempt() {
     let mut lab = pair("ic");
     let vip = "10.99.0.91";
     let yaml = translate("unicast/lb2.conf");
-    let kpid = ka.start(&mut lab, "a", "unicast/lb1.conf");
+    let kpid = ka.start(&mut lab, "a", &fixture_text("unicast/lb1.conf"));
     lab.wait_holder(&["a"], vip, "a", 3 * S);
     let vpid = lab.vipd("b", &yaml);
     lab.hold_steady(&HOSTS, vip, "a", 2 * S);
@@ -257,7 +189,7 @@ fn ipv6_v3_failover_and_preemption() {
     let mut lab = pair("id");
     let vip = "fd00:99::96";
     let yaml = translate("ipv6-v3/lb2.conf");
-    let kpid = ka.start(&mut lab, "a", "ipv6-v3/lb1.conf");
+    let kpid = ka.start(&mut lab, "a", &fixture_text("ipv6-v3/lb1.conf"));
     let vpid = lab.vipd("b", &yaml);
     lab.wait_holder(&HOSTS, vip, "b", 3 * S);
     lab.hold_steady(&HOSTS, vip, "b", S);

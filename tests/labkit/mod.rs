@@ -409,3 +409,118 @@ pub fn tshark(pcap: &Path, filter: &str, fields: &[&str]) -> Vec<String> {
         .map(|l| l.to_owned())
         .collect()
 }
+
+pub const KEEPALIVED: &str = "/usr/sbin/keepalived";
+
+/// keepalived processes of one test, each started in a host namespace with its own config and
+/// pid files. On drop (also after a failed assertion) any process still running with one of
+/// these configs is killed by pid; declare it before the `Lab` so that it is dropped after it
+/// and reaps what the lab's drop left.
+pub struct Keepalived {
+    confs: Vec<String>,
+    /// (parent pid, config) of each start.
+    started: Vec<(u32, String)>,
+}
+
+impl Default for Keepalived {
+    fn default() -> Keepalived {
+        Keepalived::new()
+    }
+}
+
+impl Keepalived {
+    pub fn new() -> Keepalived {
+        Keepalived {
+            confs: vec![],
+            started: vec![],
+        }
+    }
+
+    /// Starts keepalived (VRRP only, in the foreground) on host `h` with the configuration
+    /// `conf` (written to `<dir>/ka-<h>.conf` after `keepalived -t` accepts it), logging to
+    /// `<h>.log` (so `wait_holder` shows it on failure). Returns the parent's pid once the
+    /// VRRP child has entered its first state.
+    pub fn start(&mut self, lab: &mut Lab, h: &str, conf: &str) -> u32 {
+        let name = format!("ka-{h}");
+        let path = lab.file(&format!("{name}.conf"), conf);
+        let conf = path.to_str().unwrap().to_owned();
+        let pid_file = |kind: &str| -> String {
+            lab.dir
+                .join(format!("{name}.{kind}.pid"))
+                .to_str()
+                .unwrap()
+                .to_owned()
+        };
+        let (main, vrrp, checkers) = (pid_file("main"), pid_file("vrrp"), pid_file("checkers"));
+        let out = Command::new(KEEPALIVED)
+            .args(["-t", "-f", &conf])
+            .output()
+            .unwrap_or_else(|e| panic!("lab tests need {KEEPALIVED}: {e}"));
+        assert!(
+            out.status.success(),
+            "keepalived rejects {conf}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        if !self.confs.contains(&conf) {
+            self.confs.push(conf.clone());
+        }
+        let pid = lab.spawn(
+            h,
+            &format!("{h}.log"),
+            &[
+                KEEPALIVED, "-n", "-l", "-D", "-G", "-P", "-f", &conf, "-p", &main, "-r", &vrrp,
+                "-c", &checkers,
+            ],
+        );
+        wait_for(
+            Duration::from_secs(5),
+            "keepalived's VRRP child to start",
+            || lab.log(&format!("{h}.log")).contains("Entering "),
+        );
+        self.started.push((pid, conf));
+        pid
+    }
+
+    /// SIGTERMs keepalived, waits for it and checks that no child of it survived.
+    pub fn stop(&self, lab: &mut Lab, pid: u32) {
+        lab.signal(pid, "TERM");
+        self.wait_stopped(lab, pid);
+    }
+
+    /// Waits for a keepalived that was sent SIGTERM and checks that no child of it survived.
+    pub fn wait_stopped(&self, lab: &mut Lab, pid: u32) {
+        assert!(
+            lab.wait_exit(pid, Duration::from_secs(5)).is_some(),
+            "keepalived did not exit after SIGTERM"
+        );
+        let (_, conf) = self
+            .started
+            .iter()
+            .rfind(|(p, _)| *p == pid)
+            .expect("a keepalived started by this test");
+        let left = keepalived_leftovers(conf);
+        assert!(
+            left.is_empty(),
+            "keepalived processes with {conf} survived their parent: {left:?}"
+        );
+    }
+}
+
+/// Pids of processes whose command line names `conf`.
+fn keepalived_leftovers(conf: &str) -> Vec<String> {
+    let out = Command::new("pgrep").args(["-f", conf]).output().unwrap();
+    String::from_utf8_lossy(&out.stdout)
+        .split_whitespace()
+        .map(str::to_owned)
+        .collect()
+}
+
+impl Drop for Keepalived {
+    fn drop(&mut self) {
+        for conf in &self.confs {
+            for pid in keepalived_leftovers(conf) {
+                let _ = Command::new("kill").args(["-KILL", &pid]).status();
+            }
+        }
+    }
+}
