@@ -15,9 +15,9 @@ use tokio::signal::unix::{SignalKind, signal};
 use tokio::sync::{mpsc, oneshot};
 use tracing::{debug, error, info, warn};
 
-use crate::config::model::Family;
 use crate::net::{Netlink, Received, VrrpSocket};
 use crate::observe::{self, Metrics, MonitorMetrics, MonitorRouterMetrics, MonitorVrLabels};
+use crate::packet::Family;
 use crate::packet::vrrp::{self, ChecksumForm, DropReason};
 use crate::router::peers::{self, PeerTable};
 

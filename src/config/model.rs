@@ -102,37 +102,8 @@ pub struct Otlp {
     pub endpoint: String,
 }
 
-/// VRRP protocol version.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum Version {
-    V2,
-    V3,
-}
-
-/// Address family of an instance (derived from its virtual addresses; never mixed).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum Family {
-    Ipv4,
-    Ipv6,
-}
-
-impl Family {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Family::Ipv4 => "ipv4",
-            Family::Ipv6 => "ipv6",
-        }
-    }
-}
-
-/// How VRRPv3 over IPv4 computes its checksum when sending.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum V3Checksum {
-    /// Include the IPv4 pseudo-header (keepalived 2.2.7 and FRR 8.4 default).
-    PseudoHeader,
-    /// The VRRP message only, as RFC 9568 says.
-    Rfc9568,
-}
+// The protocol basics live with the wire code; the configuration uses them.
+pub use crate::packet::{ChecksumForm, Family, Version};
 
 /// A virtual address with its prefix length.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -200,5 +171,5 @@ pub struct InstanceConfig {
     pub track_files: Vec<TrackFile>,
     pub notify: Notify,
     pub garp: Garp,
-    pub v3_checksum: V3Checksum,
+    pub v3_checksum: ChecksumForm,
 }

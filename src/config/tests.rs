@@ -79,7 +79,7 @@ fn defaults_applied() {
             track_files: vec![],
             notify: Notify::default(),
             garp: Garp::default(),
-            v3_checksum: V3Checksum::PseudoHeader,
+            v3_checksum: ChecksumForm::PseudoHeader,
         }
     );
 }
@@ -149,7 +149,7 @@ instances:
             refresh: Duration::from_secs(120)
         }
     );
-    assert_eq!(i.v3_checksum, V3Checksum::Rfc9568);
+    assert_eq!(i.v3_checksum, ChecksumForm::MessageOnly);
     let six = &c.instances["six"];
     assert_eq!(six.family, Family::Ipv6);
     assert_eq!(six.advert_interval, Duration::from_millis(10));

@@ -6,18 +6,11 @@ use std::net::IpAddr;
 use tracing::{debug, error, info, warn};
 
 use crate::engine::State;
+pub use crate::observe::unix_now;
 use crate::observe::{InstanceLabels, InstanceMetrics, Metrics, ScriptMetrics};
 use crate::router::{Fact, InstId, Router, group_of};
 use crate::status::DaemonStatus;
 use crate::track::TrackEvent;
-
-/// Seconds since the Unix epoch (the timestamps the exporter shows).
-pub fn unix_now() -> f64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs_f64())
-        .unwrap_or(0.0)
-}
 
 /// Metric handles by instance and script.
 pub struct Observer {

@@ -14,7 +14,8 @@ use std::time::{Duration, Instant};
 
 pub use timers::{Timer, TimerTable};
 
-use crate::config::model::{Garp, Version};
+use crate::config::model::Garp;
+use crate::packet::Version;
 
 /// RFC 3768 / 9568 states, plus `Stop` after a shutdown (kept for observation).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]

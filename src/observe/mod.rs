@@ -525,6 +525,15 @@ fn script_result_index(result: &str) -> usize {
         .unwrap_or(3)
 }
 
+/// Seconds since the Unix epoch: the one wall clock vipd reads, for the timestamps it exports
+/// (the protocol itself only ever gets monotonic time as an argument).
+pub fn unix_now() -> f64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs_f64())
+        .unwrap_or(0.0)
+}
+
 fn secs(d: Duration) -> f64 {
     d.as_secs_f64()
 }

@@ -5,3 +5,36 @@ pub mod checksum;
 pub mod vrrp;
 
 pub use vrrp::{Advert, AdvertSpec, ChecksumForm, DropReason, decode, encode};
+
+/// VRRP protocol version.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Version {
+    V2,
+    V3,
+}
+
+impl Version {
+    /// The version nibble (2 or 3).
+    pub fn number(self) -> u8 {
+        match self {
+            Version::V2 => 2,
+            Version::V3 => 3,
+        }
+    }
+}
+
+/// Address family of a virtual router (IPv4 or IPv6; never mixed in one advert).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Family {
+    Ipv4,
+    Ipv6,
+}
+
+impl Family {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Family::Ipv4 => "ipv4",
+            Family::Ipv6 => "ipv6",
+        }
+    }
+}

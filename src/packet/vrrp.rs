@@ -8,7 +8,7 @@
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use super::checksum::{Sum, pseudo_header};
-use crate::config::model::{Family, Version};
+use super::{Family, Version};
 
 /// Length of the fixed VRRP header.
 pub const HEADER_LEN: usize = 8;

@@ -31,10 +31,10 @@ use std::time::{Duration, Instant};
 
 pub use effect::{Effect, Fact, InstId, PortId};
 
-use crate::config::{Config, Family, InstanceConfig, V3Checksum, Version};
+use crate::config::{Config, Family, InstanceConfig, Version};
 use crate::engine::{self, Action, Input, Instance};
 use crate::net::{IfaceInfo, VRRP_V4_GROUP, VRRP_V6_GROUP};
-use crate::packet::vrrp::{self, AdvertSpec, ChecksumForm, DropReason};
+use crate::packet::vrrp::{self, AdvertSpec, DropReason};
 use crate::status;
 use crate::track::{TrackEvent, TrackState};
 use peers::PeerTable;
@@ -993,10 +993,7 @@ impl Router {
                         auth: inst.auth,
                         addresses: &inst.addrs[..inst.advertised],
                     };
-                    let form = match inst.cfg.v3_checksum {
-                        V3Checksum::PseudoHeader => ChecksumForm::PseudoHeader,
-                        V3Checksum::Rfc9568 => ChecksumForm::MessageOnly,
-                    };
+                    let form = inst.cfg.v3_checksum;
                     let group = match inst.cfg.family {
                         Family::Ipv4 => IpAddr::V4(VRRP_V4_GROUP),
                         Family::Ipv6 => IpAddr::V6(VRRP_V6_GROUP),

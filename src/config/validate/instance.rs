@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use super::super::duration::format_duration;
-use super::super::model::{Family, Garp, InstanceConfig, Notify, V3Checksum, Version};
+use super::super::model::{ChecksumForm, Family, Garp, InstanceConfig, Notify, Version};
 use super::super::node::{Kind, Node};
 use super::Sites;
 use super::addresses::{unicast_peers, unicast_src, virtual_ipaddress};
@@ -213,10 +213,10 @@ pub(super) fn instance<'a>(
     let v3_checksum = f.optional(
         cx,
         "v3_checksum",
-        V3Checksum::PseudoHeader,
+        ChecksumForm::PseudoHeader,
         |cx, _, v| match v.as_text().as_deref() {
-            Some("pseudo-header") => Some(V3Checksum::PseudoHeader),
-            Some("rfc9568") => Some(V3Checksum::Rfc9568),
+            Some("pseudo-header") => Some(ChecksumForm::PseudoHeader),
+            Some("rfc9568") => Some(ChecksumForm::MessageOnly),
             _ => {
                 let shown = v.as_text().unwrap_or_else(|| v.describe().to_owned());
                 cx.err(
