@@ -10,7 +10,6 @@ use std::io;
 use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use serde_json::json;
 use tokio::signal::unix::{SignalKind, signal};
 use tokio::sync::{mpsc, oneshot};
 use tracing::{debug, error, info, warn};
@@ -20,6 +19,7 @@ use crate::observe::{self, Metrics, MonitorMetrics, MonitorRouterMetrics, Monito
 use crate::packet::Family;
 use crate::packet::vrrp::{self, ChecksumForm, DropReason};
 use crate::router::peers::{self, PeerTable};
+use crate::status::{Master, MonitorMode, MonitorStatus, RouterStatus, VirtualRouterStatus};
 
 /// Most routers remembered per (family, VRID); beyond it the least recently heard one is
 /// forgotten (and its series removed). The daemon's peer tables share the bound and the rule.
@@ -182,45 +182,49 @@ impl MonitorState {
     }
 
     /// The `/status` document of the monitor.
-    pub fn status(&self, now: Instant, interface: &str, families: &[Family]) -> serde_json::Value {
+    pub fn status(&self, now: Instant, interface: &str, families: &[Family]) -> MonitorStatus {
         let ms = |d: Duration| d.as_secs_f64() * 1000.0;
-        let vrs: Vec<serde_json::Value> = self
+        let virtual_routers = self
             .vrs
             .iter()
             .map(|(&(family, vrid), vr)| {
                 let masters = vr.routers.masters(now);
-                let routers = vr.routers.sorted();
-                json!({
-                    "family": family.as_str(),
-                    "vrid": vrid,
-                    "split_brain": masters.len() > 1,
-                    "masters": masters
+                VirtualRouterStatus {
+                    family: family.as_str().to_owned(),
+                    vrid,
+                    split_brain: masters.len() > 1,
+                    masters: masters
                         .iter()
-                        .map(|(a, p)| json!({"address": a.to_string(), "priority": p}))
-                        .collect::<Vec<_>>(),
-                    "routers": routers
+                        .map(|&(a, priority)| Master {
+                            address: a.to_string(),
+                            priority,
+                        })
+                        .collect(),
+                    routers: vr
+                        .routers
+                        .sorted()
                         .iter()
-                        .map(|(a, r)| json!({
-                            "address": a.to_string(),
-                            "priority": r.priority,
-                            "master": r.is_master(now),
-                            "adverts": r.adverts,
-                            "advert_interval_ms": ms(r.interval),
-                            "checksum_form": r.form.as_str(),
-                            "first_advert_ms_ago": ms(now.saturating_duration_since(r.first)),
-                            "last_advert_ms_ago": ms(now.saturating_duration_since(r.last)),
-                        }))
-                        .collect::<Vec<_>>(),
-                })
+                        .map(|(a, r)| RouterStatus {
+                            address: a.to_string(),
+                            priority: r.priority,
+                            master: r.is_master(now),
+                            adverts: r.adverts,
+                            advert_interval_ms: ms(r.interval),
+                            checksum_form: r.form.as_str().to_owned(),
+                            first_advert_ms_ago: ms(now.saturating_duration_since(r.first)),
+                            last_advert_ms_ago: ms(now.saturating_duration_since(r.last)),
+                        })
+                        .collect(),
+                }
             })
             .collect();
-        json!({
-            "mode": "monitor",
-            "version": env!("CARGO_PKG_VERSION"),
-            "interface": interface,
-            "families": families.iter().map(|f| f.as_str()).collect::<Vec<_>>(),
-            "virtual_routers": vrs,
-        })
+        MonitorStatus {
+            mode: MonitorMode::Monitor,
+            version: env!("CARGO_PKG_VERSION").to_owned(),
+            interface: interface.to_owned(),
+            families: families.iter().map(|f| f.as_str().to_owned()).collect(),
+            virtual_routers,
+        }
     }
 }
 
@@ -505,7 +509,8 @@ pub async fn run(opts: MonitorOptions) -> i32 {
             },
             _ = tick.tick() => m.tick(),
             Some(reply) = status_rx.recv() => {
-                let _ = reply.send(m.state.status(Instant::now(), &m.interface, &m.families));
+                let s = m.state.status(Instant::now(), &m.interface, &m.families);
+                let _ = reply.send(serde_json::to_value(s).unwrap_or_default());
             }
             r = &mut http => {
                 match r {
@@ -532,6 +537,8 @@ async fn recv_error(iface: &str, family: Family, e: io::Error) {
 
 #[cfg(test)]
 mod tests {
+    use serde_json::json;
+
     use super::*;
     use std::net::Ipv4Addr;
 
@@ -756,14 +763,28 @@ mod tests {
             S,
             ChecksumForm::MessageOnly,
         );
-        let v = s.status(t0 + S, "eth0", &[Family::Ipv4]);
-        assert_eq!(v["mode"], "monitor");
-        let vr = &v["virtual_routers"][0];
-        assert_eq!(vr["vrid"], 51);
-        assert_eq!(vr["split_brain"], true);
-        assert_eq!(vr["masters"][0]["address"], "10.0.0.1");
-        assert_eq!(vr["routers"][1]["checksum_form"], "rfc9568");
-        assert_eq!(vr["routers"][1]["last_advert_ms_ago"], 1000.0);
+        let v = serde_json::to_value(s.status(t0 + S, "eth0", &[Family::Ipv4])).unwrap();
+        // The whole document, field for field (the shape `vipd status` and the lab tests read).
+        let router = |last: u8, priority: u8, form: &str| {
+            json!({"address": ip(last).to_string(), "priority": priority, "master": true,
+                   "adverts": 1, "advert_interval_ms": 1000.0, "checksum_form": form,
+                   "first_advert_ms_ago": 1000.0, "last_advert_ms_ago": 1000.0})
+        };
+        let want = json!({
+            "mode": "monitor",
+            "version": env!("CARGO_PKG_VERSION"),
+            "interface": "eth0",
+            "families": ["ipv4"],
+            "virtual_routers": [{
+                "family": "ipv4",
+                "vrid": 51,
+                "split_brain": true,
+                "masters": [{"address": "10.0.0.1", "priority": 150},
+                            {"address": "10.0.0.2", "priority": 100}],
+                "routers": [router(1, 150, "pseudo_header"), router(2, 100, "rfc9568")],
+            }],
+        });
+        assert_eq!(v, want, "{v:#}");
     }
 
     #[test]

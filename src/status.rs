@@ -115,3 +115,49 @@ pub struct SocketStatus {
     pub queue_overflow: u64,
     pub dropped_before_demux: BTreeMap<String, u64>,
 }
+
+/// `vipd monitor`'s `/status`.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct MonitorStatus {
+    /// Always `"monitor"`: what tells this document from a [`DaemonStatus`].
+    pub mode: MonitorMode,
+    pub version: String,
+    pub interface: String,
+    /// `ipv4`, `ipv6`: the families listened on.
+    pub families: Vec<String>,
+    pub virtual_routers: Vec<VirtualRouterStatus>,
+}
+
+/// The `mode` of a [`MonitorStatus`]: serialised as `"monitor"`, and nothing else is read.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum MonitorMode {
+    #[default]
+    Monitor,
+}
+
+/// A virtual router (family and VRID) heard by the monitor.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct VirtualRouterStatus {
+    pub family: String,
+    pub vrid: u8,
+    /// More than one master now.
+    pub split_brain: bool,
+    /// Routers advertising as master now.
+    pub masters: Vec<Master>,
+    pub routers: Vec<RouterStatus>,
+}
+
+/// A router heard by the monitor for a virtual router.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct RouterStatus {
+    pub address: String,
+    pub priority: u8,
+    /// Advertising as master now.
+    pub master: bool,
+    pub adverts: u64,
+    pub advert_interval_ms: f64,
+    pub checksum_form: String,
+    pub first_advert_ms_ago: f64,
+    pub last_advert_ms_ago: f64,
+}

@@ -6,7 +6,7 @@ use std::io::{self, Read, Write};
 use std::net::{TcpStream, ToSocketAddrs};
 use std::time::Duration;
 
-use serde_json::Value;
+use crate::status::{DaemonStatus, InstanceStatus, MonitorStatus};
 
 /// Default endpoint of `vipd status`.
 pub const DEFAULT_URL: &str = "http://127.0.0.1:9797";
@@ -91,81 +91,44 @@ fn parse_url(url: &str) -> Result<Url, FetchError> {
     })
 }
 
-/// GETs `{url}/status` and parses the JSON. For a daemon (not a monitor), also reads
-/// `vrrp_instance_last_transition_timestamp_seconds` from `{url}/metrics` (best effort) and
-/// adds it to each instance as `last_transition_ms_ago`.
-pub fn fetch(url: &str) -> Result<Value, FetchError> {
+/// A `/status` document: of `vipd run` or of `vipd monitor` (`"mode": "monitor"`).
+#[derive(Clone, Debug, PartialEq)]
+pub enum Document {
+    Daemon(DaemonStatus),
+    Monitor(MonitorStatus),
+}
+
+impl Document {
+    /// Parses a `/status` body: by its `mode` first (absent for a daemon), then as that
+    /// document, so an error names the field of the document it was meant to be.
+    pub fn from_json(body: &[u8]) -> Result<Self, String> {
+        #[derive(serde::Deserialize)]
+        struct Mode {
+            #[serde(default)]
+            mode: Option<String>,
+        }
+        let mode = serde_json::from_slice::<Mode>(body)
+            .map_err(|e| format!("not a JSON object: {e}"))?
+            .mode;
+        match mode.as_deref() {
+            None => serde_json::from_slice(body)
+                .map(Document::Daemon)
+                .map_err(|e| format!("not a vipd /status document: {e}")),
+            Some("monitor") => serde_json::from_slice(body)
+                .map(Document::Monitor)
+                .map_err(|e| format!("not a vipd monitor /status document: {e}")),
+            Some(m) => Err(format!("unknown /status mode {m:?}")),
+        }
+    }
+}
+
+/// GETs `{url}/status` and parses it.
+pub fn fetch(url: &str) -> Result<Document, FetchError> {
     let body = get(url, "/status")?;
-    let mut v: Value = serde_json::from_slice(&body).map_err(|e| FetchError::Malformed {
+    Document::from_json(&body).map_err(|what| FetchError::Malformed {
         url: url.to_owned(),
-        what: format!("not JSON: {e}"),
-    })?;
-    if v["mode"] != "monitor"
-        && let Ok(metrics) = get(url, "/metrics")
-    {
-        let now = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_secs_f64())
-            .unwrap_or(0.0);
-        add_last_transitions(&mut v, &String::from_utf8_lossy(&metrics), now);
-    }
-    Ok(v)
-}
-
-/// Sets `last_transition_ms_ago` on every instance that has a
-/// `vrrp_instance_last_transition_timestamp_seconds{vr="<name>",...}` sample in `metrics`.
-fn add_last_transitions(status: &mut Value, metrics: &str, now_unix: f64) {
-    let mut last: std::collections::HashMap<String, f64> = std::collections::HashMap::new();
-    for l in metrics.lines() {
-        let Some(rest) = l.strip_prefix("vrrp_instance_last_transition_timestamp_seconds{") else {
-            continue;
-        };
-        let Some((labels, value)) = rest.rsplit_once("} ") else {
-            continue;
-        };
-        let (Some(vr), Ok(ts)) = (label(labels, "vr"), value.trim().parse::<f64>()) else {
-            continue;
-        };
-        if ts > 0.0 {
-            last.insert(vr, ts);
-        }
-    }
-    if let Some(instances) = status["instances"].as_array_mut() {
-        for i in instances {
-            if let Some(ts) = i["name"].as_str().and_then(|n| last.get(n))
-                && let Some(o) = i.as_object_mut()
-            {
-                o.insert(
-                    "last_transition_ms_ago".into(),
-                    Value::from(((now_unix - ts) * 1000.0).max(0.0)),
-                );
-            }
-        }
-    }
-}
-
-/// The value of label `key` in a text-format label set (`a="x",b="y\"z"`), unescaped.
-fn label(labels: &str, key: &str) -> Option<String> {
-    let mut rest = labels;
-    loop {
-        let (k, after) = rest.split_once("=\"")?;
-        let mut value = String::new();
-        let mut chars = after.char_indices();
-        let end = loop {
-            match chars.next()? {
-                (_, '\\') => match chars.next()?.1 {
-                    'n' => value.push('\n'),
-                    c => value.push(c),
-                },
-                (i, '"') => break i,
-                (_, c) => value.push(c),
-            }
-        };
-        if k.trim_start_matches(',').trim() == key {
-            return Some(value);
-        }
-        rest = &after[end + 1..];
-    }
+        what,
+    })
 }
 
 /// GETs `{url}{path}` and returns the body of a 200 answer.
@@ -301,8 +264,11 @@ fn dechunk(mut b: &[u8]) -> Result<Vec<u8>, String> {
 /// `vipd status`: prints the table, or the error on stderr. Returns the exit code.
 pub fn run(url: &str) -> u8 {
     match fetch(url) {
-        Ok(v) => {
-            print!("{}", render(&v));
+        Ok(doc) => {
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0.0, |d| d.as_secs_f64());
+            print!("{}", render(&doc, now));
             0
         }
         Err(e) => {
@@ -310,18 +276,6 @@ pub fn run(url: &str) -> u8 {
             1
         }
     }
-}
-
-fn s(v: &Value) -> String {
-    match v {
-        Value::Null => "-".to_owned(),
-        Value::String(s) => s.clone(),
-        other => other.to_string(),
-    }
-}
-
-fn num(v: &Value) -> Option<f64> {
-    v.as_f64()
 }
 
 /// "850ms", "12.3s", "4m05s", "2h13m", "3d04h".
@@ -371,25 +325,27 @@ fn table(header: &[&str], rows: &[Vec<String>]) -> String {
     out
 }
 
-/// Formats a `/status` document (of `vipd run` or `vipd monitor`) as a readable table.
-pub fn render(v: &Value) -> String {
-    if v["mode"] == "monitor" {
-        return render_monitor(v);
+/// Formats a `/status` document (of `vipd run` or `vipd monitor`) as a readable table;
+/// `now_unix` (Unix seconds) dates the last transitions.
+pub fn render(doc: &Document, now_unix: f64) -> String {
+    match doc {
+        Document::Daemon(d) => render_daemon(d, now_unix),
+        Document::Monitor(m) => render_monitor(m),
     }
+}
+
+fn render_daemon(d: &DaemonStatus, now_unix: f64) -> String {
     let mut out = String::new();
-    let _ = writeln!(
-        out,
-        "vipd {}  router_id {}",
-        s(&v["version"]),
-        s(&v["router_id"])
-    );
-    let empty = vec![];
-    let instances = v["instances"].as_array().unwrap_or(&empty);
-    if instances.is_empty() {
+    let _ = writeln!(out, "vipd {}  router_id {}", d.version, d.router_id);
+    if d.instances.is_empty() {
         out.push_str("no instances\n");
         return out;
     }
-    let rows: Vec<Vec<String>> = instances.iter().map(instance_row).collect();
+    let rows: Vec<Vec<String>> = d
+        .instances
+        .iter()
+        .map(|i| instance_row(i, now_unix))
+        .collect();
     out.push_str(&table(
         &[
             "INSTANCE",
@@ -407,71 +363,55 @@ pub fn render(v: &Value) -> String {
     out
 }
 
-fn instance_row(i: &Value) -> Vec<String> {
-    let state = s(&i["state"]).to_uppercase();
-    let mut prio = format!("{}/{}", s(&i["priority"]), s(&i["base_priority"]));
-    if i["healthy"] == false {
+fn instance_row(i: &InstanceStatus, now_unix: f64) -> Vec<String> {
+    let state = i.state.to_uppercase();
+    let mut prio = format!("{}/{}", i.priority, i.base_priority);
+    if !i.healthy {
         prio.push_str(" (unhealthy)");
     }
-    let master = match &i["master"] {
-        Value::Object(m) => {
-            let addr = s(&m["address"]);
-            let who = if i["source"].as_str() == Some(addr.as_str()) {
-                format!("self {addr}")
+    let master = match &i.master {
+        Some(m) => {
+            let who = if i.source.as_deref() == Some(m.address.as_str()) {
+                format!("self {}", m.address)
             } else {
-                addr
+                m.address.clone()
             };
-            format!("{who} ({})", s(&m["priority"]))
+            format!("{who} ({})", m.priority)
         }
-        _ if state == "MASTER" => format!("self ({})", s(&i["priority"])),
-        _ => "-".to_owned(),
+        None if state == "MASTER" => format!("self ({})", i.priority),
+        None => "-".to_owned(),
     };
-    let empty = vec![];
-    let peers = i["peers"].as_array().unwrap_or(&empty);
-    let peers = if peers.is_empty() {
+    let peers = if i.peers.is_empty() {
         "-".to_owned()
-    } else if peers.len() <= MAX_LISTED_PEERS {
-        peers
+    } else if i.peers.len() <= MAX_LISTED_PEERS {
+        i.peers
             .iter()
-            .map(|p| format!("{}:{}", s(&p["address"]), s(&p["priority"])))
+            .map(|p| format!("{}:{}", p.address, p.priority))
             .collect::<Vec<_>>()
             .join(",")
     } else {
-        format!("{} peers", peers.len())
+        format!("{} peers", i.peers.len())
     };
-    let last = ["last_transition_ms_ago", "last_change_ms_ago"]
-        .iter()
-        .find_map(|k| num(&i[*k]))
-        .map(|ms| format!("{} ago", fmt_ago(ms)))
-        .or_else(|| num(&i["stats"]["transitions"]).map(|n| format!("{n} transition{}", plural(n))))
-        .unwrap_or_else(|| "-".to_owned());
-    let scripts = i["scripts"].as_array().unwrap_or(&empty);
-    let scripts = if scripts.is_empty() {
+    let last = match i.last_transition_unix {
+        Some(ts) => format!("{} ago", fmt_ago((now_unix - ts) * 1000.0)),
+        None => {
+            let n = i.stats.transitions;
+            format!("{n} transition{}", if n == 1 { "" } else { "s" })
+        }
+    };
+    let scripts = if i.scripts.is_empty() {
         "-".to_owned()
     } else {
-        scripts
+        i.scripts
             .iter()
-            .map(|t| {
-                let ok = match &t["healthy"] {
-                    Value::Bool(true) => "ok",
-                    Value::Bool(false) => "FAIL",
-                    _ => "?",
-                };
-                format!("{}={ok}", s(&t["name"]))
-            })
+            .map(|t| format!("{}={}", t.name, if t.healthy { "ok" } else { "FAIL" }))
             .collect::<Vec<_>>()
             .join(",")
     };
-    let vrid = format!(
-        "{} v{}",
-        s(&i["vrid"]),
-        i["version"].as_u64().map_or("?".into(), |v| v.to_string())
-    );
-    let iface = format!("{} {}", s(&i["interface"]), s(&i["family"]));
     vec![
-        s(&i["name"]),
-        vrid,
-        iface,
+        i.name.clone(),
+        format!("{} v{}", i.vrid, i.version),
+        format!("{} {}", i.interface, i.family),
         state,
         prio,
         master,
@@ -481,48 +421,31 @@ fn instance_row(i: &Value) -> Vec<String> {
     ]
 }
 
-fn plural(n: f64) -> &'static str {
-    if n == 1.0 { "" } else { "s" }
-}
-
-fn render_monitor(v: &Value) -> String {
+fn render_monitor(m: &MonitorStatus) -> String {
     let mut out = String::new();
-    let _ = writeln!(
-        out,
-        "vipd {} monitor on {}",
-        s(&v["version"]),
-        s(&v["interface"])
-    );
-    let empty = vec![];
-    let vrs = v["virtual_routers"].as_array().unwrap_or(&empty);
-    if vrs.is_empty() {
+    let _ = writeln!(out, "vipd {} monitor on {}", m.version, m.interface);
+    if m.virtual_routers.is_empty() {
         out.push_str("no VRRP adverts heard yet\n");
         return out;
     }
     let mut rows = Vec::new();
-    for vr in vrs {
-        let masters = vr["masters"].as_array().unwrap_or(&empty).len();
-        let status = match masters {
+    for vr in &m.virtual_routers {
+        let status = match vr.masters.len() {
             0 => "no master".to_owned(),
             1 => "ok".to_owned(),
             n => format!("SPLIT BRAIN ({n} masters)"),
         };
-        for r in vr["routers"].as_array().unwrap_or(&empty) {
+        for r in &vr.routers {
             rows.push(vec![
-                s(&vr["family"]),
-                s(&vr["vrid"]),
-                s(&r["address"]),
-                s(&r["priority"]),
-                if r["master"] == true {
-                    "MASTER".into()
-                } else {
-                    "-".into()
-                },
-                num(&r["advert_interval_ms"]).map_or("-".into(), fmt_ago),
-                s(&r["checksum_form"]),
-                s(&r["adverts"]),
-                num(&r["last_advert_ms_ago"])
-                    .map_or("-".into(), |ms| format!("{} ago", fmt_ago(ms))),
+                vr.family.clone(),
+                vr.vrid.to_string(),
+                r.address.clone(),
+                r.priority.to_string(),
+                if r.master { "MASTER" } else { "-" }.to_owned(),
+                fmt_ago(r.advert_interval_ms),
+                r.checksum_form.clone(),
+                r.adverts.to_string(),
+                format!("{} ago", fmt_ago(r.last_advert_ms_ago)),
                 status.clone(),
             ]);
         }
@@ -541,48 +464,159 @@ fn render_monitor(v: &Value) -> String {
 mod tests {
     use super::*;
 
-    fn sample() -> Value {
-        serde_json::json!({
-            "router_id": "lb1",
-            "version": "0.1.0",
-            "instances": [
-                {
-                    "name": "VI_1", "state": "master", "vrid": 51, "interface": "eth0",
-                    "family": "ipv4", "version": 3, "group": "", "priority": 150,
-                    "base_priority": 150, "healthy": true, "source": "10.99.0.11",
-                    "master": {"address": "10.99.0.11", "priority": 150},
-                    "advert_interval_ms": 1000.0, "master_advert_interval_ms": 1000.0,
-                    "master_down_interval_ms": 3414.0, "timers": {"adver_in_ms": 512.0},
-                    "addresses": ["10.99.0.51/24"],
-                    "peers": [{"address": "10.99.0.12", "priority": 100, "adverts": 3,
-                               "last_advert_ms_ago": 2000.0, "checksum_form": "pseudo_header"}],
-                    "scripts": [{"name": "chk_nginx", "weight": -20, "healthy": true},
-                                {"name": "chk_disk", "weight": 0, "healthy": false}],
-                    "stats": {"adverts_sent": 10, "transitions": 2}
-                },
-                {
-                    "name": "VI_6", "state": "backup", "vrid": 52, "interface": "eth0",
-                    "family": "ipv6", "version": 3, "priority": 90, "base_priority": 110,
-                    "healthy": false, "source": "fe80::1",
-                    "master": {"address": "fe80::2", "priority": 100},
-                    "peers": [
-                        {"address": "fe80::2", "priority": 100},
-                        {"address": "fe80::3", "priority": 80},
-                        {"address": "fe80::4", "priority": 70},
-                        {"address": "fe80::5", "priority": 60}
+    use crate::status::{
+        Counters, Master, MonitorMode, PeerStatus, RouterStatus, ScriptStatus, SocketStatus,
+        VirtualRouterStatus,
+    };
+
+    /// Now, for [`render`], in the samples.
+    const NOW: f64 = 1_700_000_200.0;
+
+    fn peer(address: &str, priority: u8) -> PeerStatus {
+        PeerStatus {
+            address: address.into(),
+            priority,
+            ..Default::default()
+        }
+    }
+
+    fn sample() -> DaemonStatus {
+        DaemonStatus {
+            router_id: "lb1".into(),
+            version: "0.1.0".into(),
+            instances: vec![
+                InstanceStatus {
+                    name: "VI_1".into(),
+                    state: "master".into(),
+                    vrid: 51,
+                    interface: "eth0".into(),
+                    family: "ipv4".into(),
+                    version: 3,
+                    priority: 150,
+                    base_priority: 150,
+                    healthy: true,
+                    source: Some("10.99.0.11".into()),
+                    master: Some(Master {
+                        address: "10.99.0.11".into(),
+                        priority: 150,
+                    }),
+                    advert_interval_ms: 1000.0,
+                    master_advert_interval_ms: 1000.0,
+                    master_down_interval_ms: 3414.0,
+                    timers: [("adver_in_ms".to_owned(), 512.0)].into(),
+                    addresses: vec!["10.99.0.51/24".into()],
+                    advertised_addresses: 1,
+                    peers: vec![PeerStatus {
+                        adverts: 3,
+                        last_advert_ms_ago: 2000.0,
+                        checksum_form: "pseudo_header".into(),
+                        ..peer("10.99.0.12", 100)
+                    }],
+                    scripts: vec![
+                        ScriptStatus {
+                            name: "chk_nginx".into(),
+                            weight: -20,
+                            healthy: true,
+                        },
+                        ScriptStatus {
+                            name: "chk_disk".into(),
+                            weight: 0,
+                            healthy: false,
+                        },
                     ],
-                    "scripts": [],
-                    "last_transition_ms_ago": 125000.0,
-                    "stats": {"transitions": 1}
-                }
+                    masters_observed: 1,
+                    stats: Counters {
+                        adverts_sent: 10,
+                        transitions: 2,
+                        dropped: [("ttl".to_owned(), 4)].into(),
+                        ..Default::default()
+                    },
+                    ..Default::default()
+                },
+                InstanceStatus {
+                    name: "VI_6".into(),
+                    state: "backup".into(),
+                    vrid: 52,
+                    interface: "eth0".into(),
+                    family: "ipv6".into(),
+                    version: 3,
+                    priority: 90,
+                    base_priority: 110,
+                    healthy: false,
+                    source: Some("fe80::1".into()),
+                    master: Some(Master {
+                        address: "fe80::2".into(),
+                        priority: 100,
+                    }),
+                    peers: vec![
+                        peer("fe80::2", 100),
+                        peer("fe80::3", 80),
+                        peer("fe80::4", 70),
+                        peer("fe80::5", 60),
+                    ],
+                    stats: Counters {
+                        transitions: 1,
+                        ..Default::default()
+                    },
+                    last_transition_unix: Some(NOW - 125.0),
+                    ..Default::default()
+                },
             ],
-            "sockets": []
-        })
+            sockets: vec![SocketStatus {
+                interface: "eth0".into(),
+                family: "ipv4".into(),
+                wire_tap: true,
+                queue_overflow: 2,
+                dropped_before_demux: [("vrid".to_owned(), 7)].into(),
+                ..Default::default()
+            }],
+        }
+    }
+
+    fn monitor_sample() -> MonitorStatus {
+        let router = |address: &str, master| RouterStatus {
+            address: address.into(),
+            priority: 100,
+            master,
+            adverts: 5,
+            advert_interval_ms: 1000.0,
+            checksum_form: "rfc9568".into(),
+            first_advert_ms_ago: 4300.0,
+            last_advert_ms_ago: 300.0,
+        };
+        MonitorStatus {
+            mode: MonitorMode::Monitor,
+            version: "0.1.0".into(),
+            interface: "eth0".into(),
+            families: vec!["ipv4".into()],
+            virtual_routers: vec![VirtualRouterStatus {
+                family: "ipv4".into(),
+                vrid: 7,
+                split_brain: true,
+                masters: vec![
+                    Master {
+                        address: "10.0.0.1".into(),
+                        priority: 100,
+                    },
+                    Master {
+                        address: "10.0.0.2".into(),
+                        priority: 100,
+                    },
+                ],
+                routers: vec![router("10.0.0.1", true), router("10.0.0.2", true)],
+            }],
+        }
+    }
+
+    /// Serialised as the daemon serves it, and read back as `vipd status` does.
+    fn wire(v: &impl serde::Serialize) -> Document {
+        Document::from_json(&serde_json::to_vec(&serde_json::to_value(v).unwrap()).unwrap())
+            .unwrap()
     }
 
     #[test]
     fn renders_instances_as_a_table() {
-        let out = render(&sample());
+        let out = render(&wire(&sample()), NOW);
         let expected = "\
 vipd 0.1.0  router_id lb1
 INSTANCE  VRID   INTERFACE  STATE   PRIO/BASE           MASTER                 PEERS           LAST CHANGE    SCRIPTS
@@ -594,41 +628,54 @@ VI_6      52 v3  eth0 ipv6  BACKUP  90/110 (unhealthy)  fe80::2 (100)          4
 
     #[test]
     fn renders_no_instances_and_monitor_documents() {
-        let out = render(&serde_json::json!({"router_id": "x", "instances": []}));
+        let empty = DaemonStatus {
+            router_id: "x".into(),
+            ..Default::default()
+        };
+        let out = render(&wire(&empty), NOW);
         assert!(out.contains("no instances"), "{out}");
-        let m = serde_json::json!({
-            "mode": "monitor", "version": "0.1.0", "interface": "eth0",
-            "virtual_routers": [{"family": "ipv4", "vrid": 7, "split_brain": true,
-                "masters": [{"address": "10.0.0.1", "priority": 100},
-                            {"address": "10.0.0.2", "priority": 100}],
-                "routers": [{"address": "10.0.0.1", "priority": 100, "master": true,
-                             "adverts": 5, "advert_interval_ms": 1000.0,
-                             "checksum_form": "rfc9568", "last_advert_ms_ago": 300.0}]}]
-        });
-        let out = render(&m);
+        let out = render(&wire(&monitor_sample()), NOW);
         assert!(out.contains("monitor on eth0"), "{out}");
         assert!(out.contains("SPLIT BRAIN (2 masters)"), "{out}");
         assert!(out.contains("300ms ago"), "{out}");
     }
 
     #[test]
-    fn last_transitions_from_metrics() {
-        let mut v = sample();
-        let metrics = "\
-# TYPE vrrp_instance_last_transition_timestamp_seconds gauge
-vrrp_instance_last_transition_timestamp_seconds{vr=\"VI_1\",vrid=\"51\",interface=\"eth0\",family=\"ipv4\",group=\"\"} 1000.5
-vrrp_instance_last_transition_timestamp_seconds{vr=\"other\",vrid=\"9\"} 1.0
-";
-        add_last_transitions(&mut v, metrics, 1004.0);
-        assert_eq!(v["instances"][0]["last_transition_ms_ago"], 3500.0);
-        // VI_6 has no sample: left as it was.
-        assert_eq!(v["instances"][1]["last_transition_ms_ago"], 125000.0);
-        assert!(render(&v).contains("3.5s ago"));
-        assert_eq!(
-            label(r#"a="x",vr="q\"uo\\te",b="""#, "vr").as_deref(),
-            Some(r#"q"uo\te"#)
-        );
-        assert_eq!(label(r#"a="x""#, "vr"), None);
+    fn documents_survive_the_wire() {
+        let d = sample();
+        assert_eq!(wire(&d), Document::Daemon(d));
+        let m = monitor_sample();
+        assert_eq!(wire(&m), Document::Monitor(m));
+        // The mode is what tells them apart, and the monitor's is written out.
+        let v = serde_json::to_value(monitor_sample()).unwrap();
+        assert_eq!(v["mode"], "monitor");
+        assert!(Document::from_json(br#"{"mode": "other"}"#).is_err());
+        assert!(Document::from_json(br#"{"mode": "monitor", "version": "x"}"#).is_err());
+        assert!(Document::from_json(b"[1]").is_err());
+    }
+
+    #[test]
+    fn last_transition_age_from_last_transition_unix() {
+        let mut d = sample();
+        d.instances[0].last_transition_unix = Some(NOW - 3.5);
+        let out = render(&wire(&d), NOW);
+        let row = |name: &str| {
+            out.lines()
+                .find(|l| l.starts_with(name))
+                .unwrap_or_else(|| panic!("no {name} row:\n{out}"))
+                .to_owned()
+        };
+        assert!(row("VI_1").contains("  3.5s ago  "), "{out}");
+        assert!(row("VI_6").contains("  2m05s ago  "), "{out}");
+        // Before the first transition: the count instead.
+        d.instances[0].last_transition_unix = None;
+        d.instances[0].stats.transitions = 1;
+        let out = render(&wire(&d), NOW);
+        assert!(out.contains("  1 transition  "), "{out}");
+        // A clock behind the daemon's does not make a negative age.
+        d.instances[0].last_transition_unix = Some(NOW + 2.0);
+        let out = render(&wire(&d), NOW);
+        assert!(out.contains("  0ms ago  "), "{out}");
     }
 
     #[test]
