@@ -8,7 +8,9 @@
 use std::collections::{BTreeMap, HashMap};
 use std::io;
 use std::net::{IpAddr, SocketAddr};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
+
+use crate::observe::unix_now;
 
 use tokio::signal::unix::{SignalKind, signal};
 use tokio::sync::{mpsc, oneshot};
@@ -293,13 +295,6 @@ pub fn event_line(interface: &str, e: &Event) -> (bool, String) {
 pub struct MonitorOptions {
     pub interface: String,
     pub listen: SocketAddr,
-}
-
-fn unix_now() -> f64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs_f64())
-        .unwrap_or(0.0)
 }
 
 /// The monitor task's state: the pure bookkeeping plus the metric handles.

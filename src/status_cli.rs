@@ -265,10 +265,7 @@ fn dechunk(mut b: &[u8]) -> Result<Vec<u8>, String> {
 pub fn run(url: &str) -> u8 {
     match fetch(url) {
         Ok(doc) => {
-            let now = std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map_or(0.0, |d| d.as_secs_f64());
-            print!("{}", render(&doc, now));
+            print!("{}", render(&doc, crate::observe::unix_now()));
             0
         }
         Err(e) => {
