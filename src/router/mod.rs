@@ -11,11 +11,14 @@
 //! ([`reload`]) and the shutdown order. Interface facts come in as answers to
 //! [`Effect::Lookup`], so nothing here ever waits for the kernel.
 
+mod actions;
 pub mod effect;
 pub mod health;
 pub mod peers;
+mod ports;
 pub mod receive;
 pub mod reload;
+mod status_doc;
 
 #[cfg(test)]
 mod conformance;
@@ -31,13 +34,13 @@ use std::time::{Duration, Instant};
 
 pub use effect::{Effect, Fact, InstId, PortId};
 
-use crate::config::{Config, Family, InstanceConfig, Version};
+use crate::config::{Config, Family, InstanceConfig};
 use crate::engine::{self, Action, Input, Instance};
-use crate::net::{IfaceInfo, VRRP_V4_GROUP, VRRP_V6_GROUP};
-use crate::packet::vrrp::{self, AdvertSpec, DropReason};
-use crate::status;
+use crate::net::IfaceInfo;
+use crate::packet::vrrp::{self, DropReason};
 use crate::track::{TrackEvent, TrackState};
 use peers::PeerTable;
+use ports::Port;
 
 /// How often unresolved interfaces and source addresses are looked up again.
 pub const RETRY: Duration = Duration::from_secs(1);
@@ -113,23 +116,6 @@ struct Inst {
     mismatch_logged: HashSet<IpAddr>,
     /// A filtered advert was already reported (warn once).
     filtered_any: bool,
-}
-
-/// A receive port: one raw socket per (interface, family).
-#[derive(Debug)]
-struct Port {
-    iface: String,
-    family: Family,
-    ifindex: u32,
-    by_vrid: HashMap<u8, InstId>,
-    /// Packets dropped before an instance could be found (TTL, malformed, unknown VRID).
-    dropped: BTreeMap<DropReason, u64>,
-    /// Packets the VRRP socket was handed, per (VRID, source).
-    delivered: HashMap<(u8, IpAddr), u64>,
-    /// The wire tap's previous report (compared with `delivered` one report later).
-    tap_prev: HashMap<(u8, IpAddr), u64>,
-    /// Filtered counts already reported.
-    filtered_reported: HashMap<(u8, IpAddr), u64>,
 }
 
 /// The router core over all instances.
@@ -440,57 +426,6 @@ impl Router {
         });
     }
 
-    /// What a port's wire tap counted per (VRID, source) since it opened. Adverts seen on
-    /// the wire in the previous report but never delivered to the socket since were eaten
-    /// by a local firewall.
-    pub fn handle_tap(&mut self, port: PortId, counts: HashMap<(u8, IpAddr), u64>) {
-        let Some(p) = self.ports.get_mut(port.0).and_then(|o| o.as_mut()) else {
-            return;
-        };
-        let mut facts = Vec::new();
-        for key in counts.keys() {
-            if !p.tap_prev.contains_key(key)
-                && let Some(&id) = p.by_vrid.get(&key.0)
-            {
-                facts.push(Fact::FilteredSource {
-                    inst: id,
-                    peer: key.1,
-                });
-            }
-        }
-        let prev = std::mem::replace(&mut p.tap_prev, counts);
-        let mut filtered = Vec::new();
-        for ((vrid, src), wire) in prev {
-            let delivered = p.delivered.get(&(vrid, src)).copied().unwrap_or(0);
-            let lost = wire.saturating_sub(delivered);
-            let reported = p.filtered_reported.entry((vrid, src)).or_default();
-            if lost <= *reported {
-                continue;
-            }
-            let new = lost - *reported;
-            *reported = lost;
-            if let Some(&id) = p.by_vrid.get(&vrid) {
-                filtered.push((id, src, new));
-            }
-        }
-        for f in facts {
-            self.fact(f);
-        }
-        for (id, peer, count) in filtered {
-            let Some(inst) = self.inst_mut(id) else {
-                continue;
-            };
-            let first = !inst.filtered_any;
-            inst.filtered_any = true;
-            self.fact(Fact::Filtered {
-                inst: id,
-                peer,
-                count,
-                first,
-            });
-        }
-    }
-
     /// A script's health or a tracked file's value (run reports are observation only).
     pub fn handle_track(&mut self, now: Instant, ev: &TrackEvent) {
         if self.track.apply(ev) {
@@ -603,119 +538,6 @@ impl Router {
         self.track.script_healthy(name)
     }
 
-    /// The `/status` document as the core knows it. Counters are filled by the exporter
-    /// (which owns them); `wire_tap`/`queue_overflow` of sockets by the shell.
-    pub fn status(&self, now: Instant) -> status::DaemonStatus {
-        let ms = |d: Duration| d.as_secs_f64() * 1000.0;
-        let mut instances: Vec<(InstId, status::InstanceStatus)> = Vec::new();
-        for id in self.ids() {
-            let Some(inst) = self.inst(id) else { continue };
-            let e = &inst.engine;
-            let timers = [
-                ("adver", engine::Timer::Adver),
-                ("master_down", engine::Timer::MasterDown),
-                ("garp_delay", engine::Timer::GarpDelay),
-                ("garp_refresh", engine::Timer::GarpRefresh),
-            ]
-            .into_iter()
-            .filter_map(|(n, t)| {
-                e.timers()
-                    .get(t)
-                    .map(|at| (format!("{n}_in_ms"), ms(at.saturating_duration_since(now))))
-            })
-            .collect();
-            let peers = inst
-                .peers
-                .sorted()
-                .into_iter()
-                .map(|(a, p)| status::PeerStatus {
-                    address: a.to_string(),
-                    priority: p.priority,
-                    adverts: p.adverts,
-                    last_advert_ms_ago: ms(now.saturating_duration_since(p.last)),
-                    checksum_form: p.form.as_str().to_owned(),
-                    disagrees: p.disagrees.map(|r| r.as_str().to_owned()),
-                })
-                .collect();
-            let scripts = inst
-                .cfg
-                .track_scripts
-                .iter()
-                .map(|t| status::ScriptStatus {
-                    name: t.name.clone(),
-                    weight: t.weight,
-                    healthy: self.track.script_healthy(&t.name),
-                })
-                .collect();
-            instances.push((
-                id,
-                status::InstanceStatus {
-                    id: id.0,
-                    name: inst.cfg.name.clone(),
-                    state: e.state().as_str().to_owned(),
-                    vrid: inst.cfg.vrid,
-                    interface: inst.cfg.interface.clone(),
-                    family: inst.cfg.family.as_str().to_owned(),
-                    version: if inst.cfg.version == Version::V2 {
-                        2
-                    } else {
-                        3
-                    },
-                    group: group_of(&inst.cfg),
-                    priority: e.priority(),
-                    base_priority: inst.cfg.priority,
-                    healthy: inst.healthy,
-                    source: inst.src.map(|a| a.to_string()),
-                    master: e.master().map(|(a, p)| status::Master {
-                        address: a.to_string(),
-                        priority: p,
-                    }),
-                    advert_interval_ms: ms(inst.cfg.advert_interval),
-                    master_advert_interval_ms: ms(e.master_adver_interval()),
-                    master_down_interval_ms: ms(e.master_down_interval()),
-                    timers,
-                    addresses: inst
-                        .cfg
-                        .virtual_ipaddress
-                        .iter()
-                        .map(|v| format!("{}/{}", v.addr, v.prefix_len))
-                        .collect(),
-                    advertised_addresses: inst.advertised,
-                    peers,
-                    scripts,
-                    masters_observed: self.masters_observed(inst, now),
-                    stats: status::Counters::default(),
-                    last_transition_unix: None,
-                },
-            ));
-        }
-        instances.sort_by(|a, b| a.1.name.cmp(&b.1.name));
-        let sockets = self
-            .ports
-            .iter()
-            .enumerate()
-            .filter_map(|(i, p)| p.as_ref().map(|p| (i, p)))
-            .map(|(i, p)| status::SocketStatus {
-                port: i,
-                interface: p.iface.clone(),
-                family: p.family.as_str().to_owned(),
-                wire_tap: false,
-                queue_overflow: 0,
-                dropped_before_demux: p
-                    .dropped
-                    .iter()
-                    .map(|(r, n)| (r.as_str().to_owned(), *n))
-                    .collect(),
-            })
-            .collect();
-        status::DaemonStatus {
-            router_id: self.config.router_id.clone(),
-            version: env!("CARGO_PKG_VERSION").to_owned(),
-            instances: instances.into_iter().map(|(_, s)| s).collect(),
-            sockets,
-        }
-    }
-
     // ---- internals ----
 
     fn inst(&self, id: InstId) -> Option<&Inst> {
@@ -739,20 +561,6 @@ impl Router {
             .filter(|(a, _)| Some(*a) != inst.src)
             .count();
         heard + usize::from(inst.engine.state() == engine::State::Master)
-    }
-
-    fn drop_packet(&mut self, port: PortId, inst: Option<InstId>, src: IpAddr, reason: DropReason) {
-        if inst.is_none()
-            && let Some(p) = self.ports.get_mut(port.0).and_then(|o| o.as_mut())
-        {
-            *p.dropped.entry(reason).or_default() += 1;
-        }
-        self.fact(Fact::Dropped {
-            inst,
-            port,
-            src,
-            reason,
-        });
     }
 
     /// Asks for a lookup of `name` unless one is already pending.
@@ -972,184 +780,6 @@ impl Router {
         }
     }
 
-    /// Turns the engine's actions into effects.
-    fn execute(&mut self, id: InstId, actions: &mut Vec<Action>) {
-        let Some(inst) = self.insts.get(id.0).and_then(|o| o.as_ref()) else {
-            actions.clear();
-            return;
-        };
-        for a in actions.drain(..) {
-            match a {
-                Action::SendAdvert { priority } => {
-                    // A link that is down sends nothing (a fault from the link itself).
-                    let (true, Some(port), Some(src)) = (inst.link_ok, inst.port, inst.src) else {
-                        continue;
-                    };
-                    let spec = AdvertSpec {
-                        version: inst.cfg.version,
-                        vrid: inst.cfg.vrid,
-                        priority,
-                        interval: interval_field(&inst.cfg),
-                        auth: inst.auth,
-                        addresses: &inst.addrs[..inst.advertised],
-                    };
-                    let form = inst.cfg.v3_checksum;
-                    let group = match inst.cfg.family {
-                        Family::Ipv4 => IpAddr::V4(VRRP_V4_GROUP),
-                        Family::Ipv6 => IpAddr::V6(VRRP_V6_GROUP),
-                    };
-                    let dsts: &[IpAddr] = if inst.cfg.unicast_peers.is_empty() {
-                        std::slice::from_ref(&group)
-                    } else {
-                        &inst.cfg.unicast_peers
-                    };
-                    for &dst in dsts {
-                        let mut bytes = Vec::with_capacity(64);
-                        vrrp::encode(&spec, src, dst, form, &mut bytes);
-                        self.out.push_back(Effect::Send {
-                            port,
-                            inst: id,
-                            src,
-                            dst,
-                            priority,
-                            bytes,
-                        });
-                    }
-                }
-                Action::AddAddresses | Action::RemoveAddresses => {
-                    if let Some(ifc) = &inst.iface {
-                        let (inst_id, ifindex, vips) =
-                            (id, ifc.index, inst.cfg.virtual_ipaddress.clone());
-                        self.out.push_back(if a == Action::AddAddresses {
-                            Effect::AddAddresses {
-                                inst: inst_id,
-                                ifindex,
-                                vips,
-                            }
-                        } else {
-                            Effect::RemoveAddresses {
-                                inst: inst_id,
-                                ifindex,
-                                vips,
-                            }
-                        });
-                    }
-                }
-                Action::Announce { count } => {
-                    if let Some(ifc) = &inst.iface {
-                        self.out.push_back(Effect::Announce {
-                            inst: id,
-                            router: inst.cfg.family == Family::Ipv6 && ifc.ipv6_forwarding,
-                            iface: ifc.clone(),
-                            addrs: inst.addrs.clone(),
-                            count,
-                        });
-                    }
-                }
-                Action::Transition { from, to, cause } => {
-                    self.out.push_back(Effect::Fact(Fact::Transition {
-                        inst: id,
-                        from,
-                        to,
-                        cause,
-                        priority: inst.engine.priority(),
-                    }));
-                    if to != engine::State::Init && !inst.cfg.notify.is_empty() {
-                        self.out.push_back(Effect::Notify {
-                            inst: id,
-                            name: inst.cfg.name.clone(),
-                            state: to,
-                            priority: inst.engine.priority(),
-                            vrid: inst.cfg.vrid,
-                            interface: inst.cfg.interface.clone(),
-                            hooks: inst.cfg.notify.clone(),
-                        });
-                    }
-                }
-            }
-        }
-    }
-
-    /// The port for (interface, family), opened on first use (or reopened when the
-    /// interface was re-created with a new index).
-    fn port_for(&mut self, info: &IfaceInfo, family: Family) -> PortId {
-        let key = (info.name.clone(), family);
-        if let Some(&p) = self.port_by_key.get(&key) {
-            if self.ports[p.0]
-                .as_ref()
-                .is_some_and(|x| x.ifindex == info.index)
-            {
-                return p;
-            }
-            self.close_port(p);
-        }
-        let id = self
-            .ports
-            .iter()
-            .position(|p| p.is_none())
-            .unwrap_or(self.ports.len());
-        let port = Port {
-            iface: info.name.clone(),
-            family,
-            ifindex: info.index,
-            by_vrid: HashMap::new(),
-            dropped: BTreeMap::new(),
-            delivered: HashMap::new(),
-            tap_prev: HashMap::new(),
-            filtered_reported: HashMap::new(),
-        };
-        if id == self.ports.len() {
-            self.ports.push(Some(port));
-        } else {
-            self.ports[id] = Some(port);
-        }
-        let pid = PortId(id);
-        self.port_by_key.insert(key, pid);
-        self.out.push_back(Effect::OpenPort {
-            port: pid,
-            iface: info.clone(),
-            family,
-        });
-        pid
-    }
-
-    fn close_port(&mut self, p: PortId) {
-        if let Some(port) = self.ports.get_mut(p.0).and_then(|o| o.take()) {
-            self.port_by_key.remove(&(port.iface, port.family));
-            self.out.push_back(Effect::ClosePort { port: p });
-        }
-    }
-
-    /// Routes `vrid` on port `p` to instance `id` and lets the kernel pass that VRID.
-    fn register(&mut self, p: PortId, vrid: u8, id: InstId) {
-        let Some(port) = self.ports.get_mut(p.0).and_then(|o| o.as_mut()) else {
-            return;
-        };
-        if port.by_vrid.insert(vrid, id) != Some(id) {
-            self.refresh_filter(p);
-        }
-    }
-
-    /// Forgets `vrid` on port `p` if it still routes to `id`.
-    fn unregister(&mut self, p: PortId, vrid: u8, id: InstId) {
-        let Some(port) = self.ports.get_mut(p.0).and_then(|o| o.as_mut()) else {
-            return;
-        };
-        if port.by_vrid.get(&vrid) == Some(&id) {
-            port.by_vrid.remove(&vrid);
-            self.refresh_filter(p);
-        }
-    }
-
-    fn refresh_filter(&mut self, p: PortId) {
-        let Some(port) = self.ports.get(p.0).and_then(|o| o.as_ref()) else {
-            return;
-        };
-        let mut vrids: Vec<u8> = port.by_vrid.keys().copied().collect();
-        vrids.sort_unstable();
-        self.out.push_back(Effect::SetVridFilter { port: p, vrids });
-    }
-
     /// Gauges of every instance and a read-back of the virtual addresses per interface.
     fn observe_tick(&mut self, now: Instant) {
         let mut by_iface: BTreeMap<u32, Vec<(InstId, Vec<IpAddr>)>> = BTreeMap::new();
@@ -1173,13 +803,5 @@ impl Router {
         for (ifindex, insts) in by_iface {
             self.out.push_back(Effect::ReadBack { ifindex, insts });
         }
-    }
-}
-
-/// The interval field of an instance's adverts: whole seconds (v2) or centiseconds (v3).
-fn interval_field(cfg: &InstanceConfig) -> u16 {
-    match cfg.version {
-        Version::V2 => cfg.advert_interval.as_secs() as u16,
-        Version::V3 => (cfg.advert_interval.as_millis() / 10) as u16,
     }
 }

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use super::*;
 use crate::config::parse_str;
-use crate::packet::{ChecksumForm, vrrp};
+use crate::packet::{ChecksumForm, Version, vrrp};
 
 /// One observable thing a node did, at a time since the start.
 #[derive(Clone, Debug, PartialEq)]

@@ -6,6 +6,7 @@ use std::time::Duration;
 use super::testnet::{Net, advert};
 use super::*;
 use crate::engine::State;
+use crate::packet::Version;
 
 const MS: Duration = Duration::from_millis(1);
 const S: Duration = Duration::from_secs(1);

@@ -1,0 +1,119 @@
+//! Turning the state machine's actions into effects: encoding adverts for their
+//! destinations, addresses, announcements (with the NA Router flag), notify hooks, and the
+//! transition fact.
+
+use std::net::IpAddr;
+
+use super::{Effect, Fact, InstId, Router};
+use crate::config::{Family, InstanceConfig, Version};
+use crate::engine::{self, Action};
+use crate::net::{VRRP_V4_GROUP, VRRP_V6_GROUP};
+use crate::packet::vrrp::{self, AdvertSpec};
+
+impl Router {
+    /// Turns the engine's actions into effects.
+    pub(super) fn execute(&mut self, id: InstId, actions: &mut Vec<Action>) {
+        let Some(inst) = self.insts.get(id.0).and_then(|o| o.as_ref()) else {
+            actions.clear();
+            return;
+        };
+        for a in actions.drain(..) {
+            match a {
+                Action::SendAdvert { priority } => {
+                    // A link that is down sends nothing (a fault from the link itself).
+                    let (true, Some(port), Some(src)) = (inst.link_ok, inst.port, inst.src) else {
+                        continue;
+                    };
+                    let spec = AdvertSpec {
+                        version: inst.cfg.version,
+                        vrid: inst.cfg.vrid,
+                        priority,
+                        interval: interval_field(&inst.cfg),
+                        auth: inst.auth,
+                        addresses: &inst.addrs[..inst.advertised],
+                    };
+                    let form = inst.cfg.v3_checksum;
+                    let group = match inst.cfg.family {
+                        Family::Ipv4 => IpAddr::V4(VRRP_V4_GROUP),
+                        Family::Ipv6 => IpAddr::V6(VRRP_V6_GROUP),
+                    };
+                    let dsts: &[IpAddr] = if inst.cfg.unicast_peers.is_empty() {
+                        std::slice::from_ref(&group)
+                    } else {
+                        &inst.cfg.unicast_peers
+                    };
+                    for &dst in dsts {
+                        let mut bytes = Vec::with_capacity(64);
+                        vrrp::encode(&spec, src, dst, form, &mut bytes);
+                        self.out.push_back(Effect::Send {
+                            port,
+                            inst: id,
+                            src,
+                            dst,
+                            priority,
+                            bytes,
+                        });
+                    }
+                }
+                Action::AddAddresses | Action::RemoveAddresses => {
+                    if let Some(ifc) = &inst.iface {
+                        let (inst_id, ifindex, vips) =
+                            (id, ifc.index, inst.cfg.virtual_ipaddress.clone());
+                        self.out.push_back(if a == Action::AddAddresses {
+                            Effect::AddAddresses {
+                                inst: inst_id,
+                                ifindex,
+                                vips,
+                            }
+                        } else {
+                            Effect::RemoveAddresses {
+                                inst: inst_id,
+                                ifindex,
+                                vips,
+                            }
+                        });
+                    }
+                }
+                Action::Announce { count } => {
+                    if let Some(ifc) = &inst.iface {
+                        self.out.push_back(Effect::Announce {
+                            inst: id,
+                            router: inst.cfg.family == Family::Ipv6 && ifc.ipv6_forwarding,
+                            iface: ifc.clone(),
+                            addrs: inst.addrs.clone(),
+                            count,
+                        });
+                    }
+                }
+                Action::Transition { from, to, cause } => {
+                    self.out.push_back(Effect::Fact(Fact::Transition {
+                        inst: id,
+                        from,
+                        to,
+                        cause,
+                        priority: inst.engine.priority(),
+                    }));
+                    if to != engine::State::Init && !inst.cfg.notify.is_empty() {
+                        self.out.push_back(Effect::Notify {
+                            inst: id,
+                            name: inst.cfg.name.clone(),
+                            state: to,
+                            priority: inst.engine.priority(),
+                            vrid: inst.cfg.vrid,
+                            interface: inst.cfg.interface.clone(),
+                            hooks: inst.cfg.notify.clone(),
+                        });
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// The interval field of an instance's adverts: whole seconds (v2) or centiseconds (v3).
+fn interval_field(cfg: &InstanceConfig) -> u16 {
+    match cfg.version {
+        Version::V2 => cfg.advert_interval.as_secs() as u16,
+        Version::V3 => (cfg.advert_interval.as_millis() / 10) as u16,
+    }
+}

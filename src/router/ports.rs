@@ -1,0 +1,181 @@
+//! The ports of the core: one per (interface, family), the VRID table that demultiplexes
+//! packets to instances, the kernel filter it implies, drops before an instance is found, and
+//! the wire-tap comparison that finds a firewall eating adverts.
+
+use std::collections::{BTreeMap, HashMap};
+use std::net::IpAddr;
+
+use super::{Effect, Fact, InstId, PortId, Router};
+use crate::config::Family;
+use crate::net::IfaceInfo;
+use crate::packet::vrrp::DropReason;
+
+/// A receive port: one raw socket per (interface, family).
+#[derive(Debug)]
+pub(super) struct Port {
+    pub(super) iface: String,
+    pub(super) family: Family,
+    pub(super) ifindex: u32,
+    pub(super) by_vrid: HashMap<u8, InstId>,
+    /// Packets dropped before an instance could be found (TTL, malformed, unknown VRID).
+    pub(super) dropped: BTreeMap<DropReason, u64>,
+    /// Packets the VRRP socket was handed, per (VRID, source).
+    pub(super) delivered: HashMap<(u8, IpAddr), u64>,
+    /// The wire tap's previous report (compared with `delivered` one report later).
+    pub(super) tap_prev: HashMap<(u8, IpAddr), u64>,
+    /// Filtered counts already reported.
+    pub(super) filtered_reported: HashMap<(u8, IpAddr), u64>,
+}
+
+impl Router {
+    /// What a port's wire tap counted per (VRID, source) since it opened. Adverts seen on
+    /// the wire in the previous report but never delivered to the socket since were eaten
+    /// by a local firewall.
+    pub fn handle_tap(&mut self, port: PortId, counts: HashMap<(u8, IpAddr), u64>) {
+        let Some(p) = self.ports.get_mut(port.0).and_then(|o| o.as_mut()) else {
+            return;
+        };
+        let mut facts = Vec::new();
+        for key in counts.keys() {
+            if !p.tap_prev.contains_key(key)
+                && let Some(&id) = p.by_vrid.get(&key.0)
+            {
+                facts.push(Fact::FilteredSource {
+                    inst: id,
+                    peer: key.1,
+                });
+            }
+        }
+        let prev = std::mem::replace(&mut p.tap_prev, counts);
+        let mut filtered = Vec::new();
+        for ((vrid, src), wire) in prev {
+            let delivered = p.delivered.get(&(vrid, src)).copied().unwrap_or(0);
+            let lost = wire.saturating_sub(delivered);
+            let reported = p.filtered_reported.entry((vrid, src)).or_default();
+            if lost <= *reported {
+                continue;
+            }
+            let new = lost - *reported;
+            *reported = lost;
+            if let Some(&id) = p.by_vrid.get(&vrid) {
+                filtered.push((id, src, new));
+            }
+        }
+        for f in facts {
+            self.fact(f);
+        }
+        for (id, peer, count) in filtered {
+            let Some(inst) = self.inst_mut(id) else {
+                continue;
+            };
+            let first = !inst.filtered_any;
+            inst.filtered_any = true;
+            self.fact(Fact::Filtered {
+                inst: id,
+                peer,
+                count,
+                first,
+            });
+        }
+    }
+
+    pub(super) fn drop_packet(
+        &mut self,
+        port: PortId,
+        inst: Option<InstId>,
+        src: IpAddr,
+        reason: DropReason,
+    ) {
+        if inst.is_none()
+            && let Some(p) = self.ports.get_mut(port.0).and_then(|o| o.as_mut())
+        {
+            *p.dropped.entry(reason).or_default() += 1;
+        }
+        self.fact(Fact::Dropped {
+            inst,
+            port,
+            src,
+            reason,
+        });
+    }
+
+    /// The port for (interface, family), opened on first use (or reopened when the
+    /// interface was re-created with a new index).
+    pub(super) fn port_for(&mut self, info: &IfaceInfo, family: Family) -> PortId {
+        let key = (info.name.clone(), family);
+        if let Some(&p) = self.port_by_key.get(&key) {
+            if self.ports[p.0]
+                .as_ref()
+                .is_some_and(|x| x.ifindex == info.index)
+            {
+                return p;
+            }
+            self.close_port(p);
+        }
+        let id = self
+            .ports
+            .iter()
+            .position(|p| p.is_none())
+            .unwrap_or(self.ports.len());
+        let port = Port {
+            iface: info.name.clone(),
+            family,
+            ifindex: info.index,
+            by_vrid: HashMap::new(),
+            dropped: BTreeMap::new(),
+            delivered: HashMap::new(),
+            tap_prev: HashMap::new(),
+            filtered_reported: HashMap::new(),
+        };
+        if id == self.ports.len() {
+            self.ports.push(Some(port));
+        } else {
+            self.ports[id] = Some(port);
+        }
+        let pid = PortId(id);
+        self.port_by_key.insert(key, pid);
+        self.out.push_back(Effect::OpenPort {
+            port: pid,
+            iface: info.clone(),
+            family,
+        });
+        pid
+    }
+
+    pub(super) fn close_port(&mut self, p: PortId) {
+        if let Some(port) = self.ports.get_mut(p.0).and_then(|o| o.take()) {
+            self.port_by_key.remove(&(port.iface, port.family));
+            self.out.push_back(Effect::ClosePort { port: p });
+        }
+    }
+
+    /// Routes `vrid` on port `p` to instance `id` and lets the kernel pass that VRID.
+    pub(super) fn register(&mut self, p: PortId, vrid: u8, id: InstId) {
+        let Some(port) = self.ports.get_mut(p.0).and_then(|o| o.as_mut()) else {
+            return;
+        };
+        if port.by_vrid.insert(vrid, id) != Some(id) {
+            self.refresh_filter(p);
+        }
+    }
+
+    /// Forgets `vrid` on port `p` if it still routes to `id`.
+    pub(super) fn unregister(&mut self, p: PortId, vrid: u8, id: InstId) {
+        let Some(port) = self.ports.get_mut(p.0).and_then(|o| o.as_mut()) else {
+            return;
+        };
+        if port.by_vrid.get(&vrid) == Some(&id) {
+            port.by_vrid.remove(&vrid);
+            self.refresh_filter(p);
+        }
+    }
+
+    pub(super) fn refresh_filter(&mut self, p: PortId) {
+        let Some(port) = self.ports.get(p.0).and_then(|o| o.as_ref()) else {
+            return;
+        };
+        let mut vrids: Vec<u8> = port.by_vrid.keys().copied().collect();
+        vrids.sort_unstable();
+        self.out.push_back(Effect::SetVridFilter { port: p, vrids });
+    }
+}
