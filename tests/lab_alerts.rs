@@ -6,7 +6,10 @@
 //!    and VipdAdvertsFiltered fire for the group;
 //! 3. the firewall removed, one master again: the split-brain alert resolves;
 //! 4. a check script (weight -60 on the preferred node) flipping every second moves the master
-//!    back and forth: VipdFlapping and VipdGroupFlapping fire.
+//!    back and forth: VipdFlapping and VipdGroupFlapping fire;
+//! 5. b reloaded with VRRPv2 (a configuration that disagrees with a's v3): each drops the
+//!    other's adverts, both become master, VipdSplitBrain fires (disagreeing routers still
+//!    count in vrrp_masters_observed) and VipdPeerConfigMismatch fires with reason version.
 //!
 //! The rules' timing (`for:` durations, 2m..15m range windows) is unit-tested by promtool
 //! (alerts/tests/*.yml); here their logic is tested against real vipd series, so the copy loaded
@@ -329,7 +332,7 @@ fn alerts_fire_and_resolve_in_a_real_prometheus() {
     );
     std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
     lab.vipd("a", &cfg(150, Some(script.to_str().unwrap())));
-    lab.vipd("b", &cfg(100, None));
+    let b_pid = lab.vipd("b", &cfg(100, None));
     lab.wait_holder(&HOSTS, VIP, "a", 10 * S);
 
     lab.file(
@@ -525,6 +528,45 @@ fn alerts_fire_and_resolve_in_a_real_prometheus() {
         "the master moved only {moved} times while the script flipped: {moves:?}"
     );
     lab.wait_holder(&HOSTS, VIP, "a", 3 * S);
+    labkit::wait_for(20 * S, "split-brain alerts of phase 2 to be gone", || {
+        named(&alerts(&lab), "VipdSplitBrain", None).is_empty()
+    });
+
+    // 5. Split brain by configuration: b speaks VRRPv2 now. Both drop the other's adverts
+    // (version), both hold the address, and both still see the other as a master.
+    lab.file(
+        "b.yaml",
+        &cfg(100, None).replace(
+            "advert_interval: 100ms\n",
+            "advert_interval: 1s\n    version: 2\n",
+        ),
+    );
+    lab.signal(b_pid, "HUP");
+    let t_cfg = Instant::now();
+    labkit::wait_for(10 * S, "both hosts to hold the VIP", || {
+        lab.holders(&HOSTS, VIP) == HOSTS
+    });
+    let (sb2, _) = wait_firing(&lab, "VipdSplitBrain", &[], t_cfg, 25 * S);
+    assert_eq!(sb2[0]["value"], "2e+00", "two masters: {sb2:?}");
+    let (pm, t_pm) = wait_firing(
+        &lab,
+        "VipdPeerConfigMismatch",
+        &[&a_inst, &b_inst],
+        t_cfg,
+        25 * S,
+    );
+    for al in &pm {
+        let l = &al["labels"];
+        let peer = if l["instance"] == a_inst.as_str() {
+            B
+        } else {
+            A
+        };
+        assert_eq!(l["peer"], peer, "{al}");
+        assert_eq!(l["reason"], "version", "{al}");
+        assert_eq!(l["severity"], "ticket", "{al}");
+    }
+    eprintln!("5. VipdPeerConfigMismatch (reason version) firing after {t_pm:.1?}");
 
     eprintln!(
         "alert timings: VipdSplitBrain {t_sb:.1?} and VipdAdvertsFiltered {t_af:.1?} after the \
