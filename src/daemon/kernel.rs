@@ -20,13 +20,9 @@ pub enum Job {
         ifname: String,
         exclude: Vec<IpAddr>,
     },
-    Add {
-        ifindex: u32,
-        vips: Vec<Vip>,
-        name: String,
-        m: Option<InstanceMetrics>,
-    },
-    Remove {
+    /// Add (`add`) or remove the addresses, then read the interface back.
+    Addresses {
+        add: bool,
         ifindex: u32,
         vips: Vec<Vip>,
         name: String,
@@ -81,40 +77,30 @@ pub async fn run(
                     .map_err(|e| e.to_string());
                 let _ = answers.send((ifname, r));
             }
-            Job::Add {
+            Job::Addresses {
+                add,
                 ifindex,
                 vips,
                 name,
                 m,
             } => {
                 for v in &vips {
-                    match netlink.add_address(ifindex, v.addr, v.prefix_len).await {
-                        Ok(()) => debug!(instance = %name, address = %v.addr, "address added"),
+                    let (r, done) = if add {
+                        (
+                            netlink.add_address(ifindex, v.addr, v.prefix_len).await,
+                            "added",
+                        )
+                    } else {
+                        (
+                            netlink.del_address(ifindex, v.addr, v.prefix_len).await,
+                            "removed",
+                        )
+                    };
+                    match r {
+                        Ok(()) => debug!(instance = %name, address = %v.addr, "address {done}"),
                         Err(e) => {
-                            error!(instance = %name, address = %v.addr, "cannot add address: {e}")
-                        }
-                    }
-                }
-                if let Some(m) = m {
-                    read_back(
-                        &netlink,
-                        ifindex,
-                        &[(vips.iter().map(|v| v.addr).collect(), m)],
-                    )
-                    .await;
-                }
-            }
-            Job::Remove {
-                ifindex,
-                vips,
-                name,
-                m,
-            } => {
-                for v in &vips {
-                    match netlink.del_address(ifindex, v.addr, v.prefix_len).await {
-                        Ok(()) => debug!(instance = %name, address = %v.addr, "address removed"),
-                        Err(e) => {
-                            error!(instance = %name, address = %v.addr, "cannot remove address: {e}")
+                            let verb = if add { "add" } else { "remove" };
+                            error!(instance = %name, address = %v.addr, "cannot {verb} address: {e}")
                         }
                     }
                 }

@@ -18,7 +18,7 @@ use tokio::signal::unix::{Signal, SignalKind, signal};
 use tokio::sync::{mpsc, oneshot};
 use tracing::{error, info, warn};
 
-use crate::config::{self, Config};
+use crate::config::{self, Config, Vip};
 use crate::net::{self, Netlink};
 use crate::observe::{self, Metrics};
 use crate::router::{self, Effect, Fact, Router};
@@ -134,26 +134,12 @@ impl Shell {
                 inst,
                 ifindex,
                 vips,
-            } => {
-                let _ = self.kernel.send(Job::Add {
-                    ifindex,
-                    vips,
-                    name: self.name(inst),
-                    m: self.observer.instance(inst).cloned(),
-                });
-            }
+            } => self.addresses(true, inst, ifindex, vips),
             Effect::RemoveAddresses {
                 inst,
                 ifindex,
                 vips,
-            } => {
-                let _ = self.kernel.send(Job::Remove {
-                    ifindex,
-                    vips,
-                    name: self.name(inst),
-                    m: self.observer.instance(inst).cloned(),
-                });
-            }
+            } => self.addresses(false, inst, ifindex, vips),
             Effect::Announce {
                 inst,
                 iface,
@@ -203,6 +189,16 @@ impl Shell {
                 self.observer.apply(&self.router, f);
             }
         }
+    }
+
+    fn addresses(&self, add: bool, inst: router::InstId, ifindex: u32, vips: Vec<Vip>) {
+        let _ = self.kernel.send(Job::Addresses {
+            add,
+            ifindex,
+            vips,
+            name: self.name(inst),
+            m: self.observer.instance(inst).cloned(),
+        });
     }
 
     /// The instance's name (also while its last effects run after the core removed it).

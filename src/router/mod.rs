@@ -346,20 +346,19 @@ impl Router {
             return;
         };
         let interval = Duration::from_nanos(advert.interval_nanos());
+        let mut heard = peers::Heard {
+            src: p.src,
+            priority: advert.priority,
+            interval,
+            form,
+            disagrees: None,
+        };
         let agreement = match receive::agree(&inst.cfg, &advert) {
             Ok(a) => a,
             Err(r) => {
                 if receive::is_disagreement(r) {
-                    let rec = inst.peers.record(
-                        now,
-                        peers::Heard {
-                            src: p.src,
-                            priority: advert.priority,
-                            interval,
-                            form,
-                            disagrees: Some(r),
-                        },
-                    );
+                    heard.disagrees = Some(r);
+                    let rec = inst.peers.record(now, heard);
                     self.fact(Fact::PeerDisagrees {
                         inst: id,
                         peer: p.src,
@@ -393,23 +392,14 @@ impl Router {
         let Some(inst) = self.inst_mut(id) else {
             return;
         };
-        let rec = inst.peers.record(
-            now,
-            peers::Heard {
-                src: p.src,
-                priority: advert.priority,
-                interval,
-                form,
-                disagrees: None,
-            },
-        );
+        let rec = inst.peers.record(now, heard);
         let before = inst.engine.master().map(|(a, _)| a);
-        let heard = engine::Heard {
+        let advert = engine::Heard {
             src: p.src,
             priority: advert.priority,
             interval,
         };
-        self.input(id, now, Input::Advert(heard));
+        self.input(id, now, Input::Advert(advert));
         let after = self
             .inst(id)
             .and_then(|x| x.engine.master())
