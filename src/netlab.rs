@@ -413,9 +413,24 @@ mod tests {
 
     #[test]
     fn addresses_outside_the_lab_ranges_are_refused() {
-        assert!(Host::new("a").v4("10.99.3.1".parse().unwrap()).check().is_ok());
-        assert!(Host::new("a").v4("10.98.0.1".parse().unwrap()).check().is_err());
-        assert!(Host::new("a").v6("fd00:99::1".parse().unwrap()).check().is_ok());
+        assert!(
+            Host::new("a")
+                .v4("10.99.3.1".parse().unwrap())
+                .check()
+                .is_ok()
+        );
+        assert!(
+            Host::new("a")
+                .v4("10.98.0.1".parse().unwrap())
+                .check()
+                .is_err()
+        );
+        assert!(
+            Host::new("a")
+                .v6("fd00:99::1".parse().unwrap())
+                .check()
+                .is_ok()
+        );
         assert!(
             Host::new("a")
                 .v6("fd00:99:0:1::1".parse().unwrap())

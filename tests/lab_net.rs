@@ -18,11 +18,11 @@ use std::time::{Duration, Instant};
 
 use nix::sched::{CloneFlags, setns};
 use vipd::config::Family;
-use vipd::netlab::{Host, Lan};
 use vipd::net::{
     Announcer, IfaceInfo, LinkEvent, NetError, Netlink, VRRP_V4_GROUP, VRRP_V6_GROUP, VrrpSocket,
     garp_frame, link_events, na_body,
 };
+use vipd::netlab::{Host, Lan};
 
 mod labkit;
 
