@@ -10,6 +10,9 @@
 //! environment, so leftovers of a demo that was killed outright (SIGKILL) are recognised and
 //! removed by the next `vipd demo`.
 //!
+//! The LAN itself (switch namespace, hosts, veth pairs, ending processes by pid, deleting the
+//! namespaces) is [`crate::netlab`], the same harness the lab tests use.
+//!
 //! The client's pings come from the demo itself (`vipd demo --ping ADDR`, hidden, run in the
 //! client namespace): ICMP echo over a raw socket every 10 ms, one `reply SEQ` line per
 //! answer, so no `ping` binary is needed.
@@ -20,7 +23,7 @@ use std::io::{BufRead, BufReader, IsTerminal, Read, Write};
 use std::net::{Ipv4Addr, SocketAddrV4};
 use std::os::unix::process::CommandExt;
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -28,6 +31,7 @@ use std::time::{Duration, Instant};
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 
+use crate::netlab::{self, Host, Lan};
 use crate::packet::checksum::Sum;
 
 /// Namespace names start with this, then `<pid>-`.
@@ -46,10 +50,10 @@ const HOLD: Duration = Duration::from_millis(1500);
 /// A pinger never outlives this, whatever happens to the demo.
 const PINGER_MAX: Duration = Duration::from_secs(600);
 const NODES: [&str; 2] = ["n1", "n2"];
-const HOSTS: [(&str, &str); 3] = [
-    ("n1", "10.99.0.11"),
-    ("n2", "10.99.0.12"),
-    ("client", "10.99.0.100"),
+const HOSTS: [(&str, Ipv4Addr); 3] = [
+    ("n1", Ipv4Addr::new(10, 99, 0, 11)),
+    ("n2", Ipv4Addr::new(10, 99, 0, 12)),
+    ("client", Ipv4Addr::new(10, 99, 0, 100)),
 ];
 
 /// Entry point of `vipd demo`; returns the exit status (0 done, 1 failed, 130 interrupted).
@@ -115,6 +119,12 @@ type R<T> = Result<T, Stop>;
 
 fn fail(msg: impl Into<String>) -> Stop {
     Stop::Failed(msg.into())
+}
+
+impl From<netlab::Error> for Stop {
+    fn from(e: netlab::Error) -> Stop {
+        Stop::Failed(e.0)
+    }
 }
 
 /// Root, Linux and `ip` are needed; says which is missing.
@@ -211,10 +221,10 @@ fn remove_stale() {
     }
 }
 
-/// A process the demo started.
+/// A process the demo started (the child itself is kept by the [`Lan`]).
 struct Proc {
     name: String,
-    child: Child,
+    pid: u32,
     log: Option<PathBuf>,
     /// Set once the demo stops it on purpose.
     stopping: bool,
@@ -234,11 +244,10 @@ struct Snapshot {
 struct Demo {
     exe: PathBuf,
     stop: Arc<AtomicBool>,
-    /// `vipd-demo-<pid>-`.
-    prefix: String,
+    /// Namespaces `vipd-demo-<pid>-*`.
+    lan: Lan,
     dir: PathBuf,
     dir_made: bool,
-    namespaces: Vec<String>,
     procs: Vec<Proc>,
     replies: Replies,
     view: View,
@@ -251,10 +260,9 @@ impl Demo {
         Demo {
             exe,
             stop,
-            prefix: format!("{NS_PREFIX}{pid}-"),
+            lan: Lan::new(&format!("{NS_PREFIX}{pid}-")),
             dir: std::env::temp_dir().join(format!("vipd-demo-{pid}")),
             dir_made: false,
-            namespaces: vec![],
             procs: vec![],
             replies: Arc::new(Mutex::new(Vec::new())),
             view: View::new(),
@@ -263,7 +271,7 @@ impl Demo {
     }
 
     fn ns(&self, host: &str) -> String {
-        format!("{}{host}", self.prefix)
+        self.lan.ns(host)
     }
 
     fn check_stop(&self) -> R<()> {
@@ -272,29 +280,6 @@ impl Demo {
         } else {
             Ok(())
         }
-    }
-
-    /// Runs `ip ARGS`, failing with its stderr.
-    fn ip(&self, args: &[&str]) -> R<String> {
-        let out = Command::new("ip")
-            .args(args)
-            .output()
-            .map_err(|e| fail(format!("cannot run ip: {e}")))?;
-        if !out.status.success() {
-            return Err(fail(format!(
-                "`ip {}` failed: {}",
-                args.join(" "),
-                String::from_utf8_lossy(&out.stderr).trim()
-            )));
-        }
-        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
-    }
-
-    fn add_ns(&mut self, name: &str) -> R<()> {
-        self.check_stop()?;
-        self.ip(&["netns", "add", name])?;
-        self.namespaces.push(name.to_owned());
-        Ok(())
     }
 
     /// The switch (a bridge without multicast snooping, so VRRP multicast floods), the hosts
@@ -308,41 +293,14 @@ impl Demo {
         self.view.say(&format!(
             "building a LAN of network namespaces: {sw} (bridge br0, multicast snooping off), \
              {p}n1 10.99.0.11, {p}n2 10.99.0.12, {p}client 10.99.0.100; VIP {VIP}/24",
-            p = self.prefix
+            p = self.lan.prefix()
         ));
-        self.add_ns(&sw)?;
-        self.ip(&[
-            "-n",
-            &sw,
-            "link",
-            "add",
-            "br0",
-            "type",
-            "bridge",
-            "mcast_snooping",
-            "0",
-        ])?;
-        self.ip(&["-n", &sw, "link", "set", "br0", "up"])?;
+        self.check_stop()?;
+        self.lan.switch()?;
         for (h, addr) in HOSTS {
-            let ns = self.ns(h);
-            let port = format!("p{h}");
-            self.add_ns(&ns)?;
-            self.ip(&[
-                "link", "add", "eth0", "netns", &ns, "type", "veth", "peer", "name", &port,
-                "netns", &sw,
-            ])?;
-            self.ip(&["-n", &sw, "link", "set", &port, "master", "br0", "up"])?;
-            self.ip(&["-n", &ns, "link", "set", "lo", "up"])?;
-            self.ip(&["-n", &ns, "link", "set", "eth0", "up"])?;
-            self.ip(&[
-                "-n",
-                &ns,
-                "addr",
-                "add",
-                &format!("{addr}/24"),
-                "dev",
-                "eth0",
-            ])?;
+            self.check_stop()?;
+            // IPv4 only: the kernel's duplicate address detection stays on (no `sysctl`).
+            self.lan.add(&Host::new(h).v4(addr).with_dad())?;
         }
         Ok(())
     }
@@ -351,12 +309,9 @@ impl Demo {
     /// a pipe.
     fn spawn(&mut self, h: &str, name: &str, args: &[&str], log: Option<PathBuf>) -> R<()> {
         self.check_stop()?;
-        let ns = self.ns(h);
-        let mut cmd = Command::new("ip");
-        cmd.args(["netns", "exec", &ns])
-            .arg(&self.exe)
-            .args(args)
-            .env(ID_ENV, &self.prefix)
+        let mut cmd = self.lan.command(h, &self.exe);
+        cmd.args(args)
+            .env(ID_ENV, self.lan.prefix())
             .env("VIPD_LOG", "info")
             .stdin(Stdio::null())
             .process_group(0);
@@ -370,12 +325,14 @@ impl Demo {
         } else {
             cmd.stdout(Stdio::piped()).stderr(Stdio::inherit());
         }
-        let child = cmd
-            .spawn()
-            .map_err(|e| fail(format!("cannot start {name}: {e}")))?;
+        let pid = self
+            .lan
+            .spawn(cmd)
+            .map_err(|e| fail(format!("cannot start {name}: {e}")))?
+            .id();
         self.procs.push(Proc {
             name: name.to_owned(),
-            child,
+            pid,
             log,
             stopping: false,
         });
@@ -400,10 +357,10 @@ impl Demo {
     /// Starts the client's pinger and a thread recording when each reply arrives.
     fn start_pinger(&mut self) -> R<()> {
         self.spawn("client", "pinger", &["demo", "--ping", VIP], None)?;
-        let out = self
-            .procs
-            .last_mut()
-            .and_then(|p| p.child.stdout.take())
+        let pid = self.procs.last().map(|p| p.pid);
+        let out = pid
+            .and_then(|pid| self.lan.child(pid))
+            .and_then(|c| c.stdout.take())
             .ok_or_else(|| fail("pinger has no output"))?;
         let replies = self.replies.clone();
         std::thread::spawn(move || {
@@ -427,11 +384,11 @@ impl Demo {
     /// Fails when a process the story relies on has exited.
     fn check_procs(&mut self) -> R<()> {
         for i in 0..self.procs.len() {
-            let p = &mut self.procs[i];
-            if p.stopping {
+            if self.procs[i].stopping {
                 continue;
             }
-            if let Ok(Some(st)) = p.child.try_wait() {
+            if let Some(st) = self.lan.try_wait(self.procs[i].pid) {
+                let p = &mut self.procs[i];
                 let name = p.name.clone();
                 let tail = p
                     .log
@@ -453,11 +410,7 @@ impl Demo {
     fn holders(&self) -> R<Vec<&'static str>> {
         let mut v = vec![];
         for h in NODES {
-            let out = self.ip(&["-n", &self.ns(h), "-4", "-o", "addr", "show", "dev", "eth0"])?;
-            if out
-                .split_whitespace()
-                .any(|w| w.split('/').next() == Some(VIP))
-            {
+            if self.lan.has_addr(h, VIP)? {
                 v.push(h);
             }
         }
@@ -569,22 +522,14 @@ impl Demo {
     }
 
     fn link(&self, h: &str, up: bool) -> R<()> {
-        self.ip(&[
-            "-n",
-            &self.ns(h),
-            "link",
-            "set",
-            "eth0",
-            if up { "up" } else { "down" },
-        ])
-        .map(|_| ())
+        Ok(self.lan.link(h, up)?)
     }
 
     /// `vipd status` of node `h`, from inside its namespace.
     fn status_table(&self, h: &str) -> Option<String> {
-        let out = Command::new("ip")
-            .args(["netns", "exec", &self.ns(h)])
-            .arg(&self.exe)
+        let out = self
+            .lan
+            .command(h, &self.exe)
             .args(["status", "--url", "http://127.0.0.1:9797"])
             .output()
             .ok()?;
@@ -680,18 +625,18 @@ impl Demo {
                 .proc_mut("n1")
                 .ok_or_else(|| fail("n1 is not running"))?;
             p.stopping = true;
-            p.child.id()
+            p.pid
         };
-        kill(Pid::from_raw(pid as i32), Signal::SIGTERM)
+        self.lan
+            .signal(pid, Signal::SIGTERM)
             .map_err(|e| fail(format!("cannot signal n1: {e}")))?;
         let took = self.wait_holder("n2", Duration::from_secs(5))?;
         self.wait_replies_after(t + took, HOLD)?;
         let status = {
             let end = Instant::now() + Duration::from_secs(5);
             loop {
-                let p = self.proc_mut("n1").ok_or_else(|| fail("n1 vanished"))?;
-                match p.child.try_wait() {
-                    Ok(Some(st)) => break st,
+                match self.lan.try_wait(pid) {
+                    Some(st) => break st,
                     _ if Instant::now() > end => {
                         return Err(fail("n1 did not exit within 5 s of SIGTERM"));
                     }
@@ -714,29 +659,14 @@ impl Demo {
 impl Drop for Demo {
     fn drop(&mut self) {
         let n = self.procs.len();
-        for p in &mut self.procs {
-            if let Ok(None) = p.child.try_wait() {
-                let _ = kill(Pid::from_raw(p.child.id() as i32), Signal::SIGTERM);
-            }
-        }
-        let end = Instant::now() + Duration::from_secs(3);
-        for p in &mut self.procs {
-            while Instant::now() < end && matches!(p.child.try_wait(), Ok(None)) {
-                std::thread::sleep(Duration::from_millis(20));
-            }
-            let _ = p.child.kill();
-            let _ = p.child.wait();
-        }
-        for ns in self.namespaces.iter().rev() {
-            let _ = Command::new("ip").args(["netns", "del", ns]).output();
-        }
+        let namespaces = self.lan.namespaces().len();
+        self.lan.teardown();
         if self.dir_made {
             let _ = fs::remove_dir_all(&self.dir);
         }
         self.view.say(&format!(
-            "cleaned up: stopped {n} processes, deleted {} namespaces ({}*), removed {}",
-            self.namespaces.len(),
-            self.prefix,
+            "cleaned up: stopped {n} processes, deleted {namespaces} namespaces ({}*), removed {}",
+            self.lan.prefix(),
             self.dir.display()
         ));
     }

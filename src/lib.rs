@@ -4,7 +4,8 @@
 //! `engine` (the RFC state machine, pure, time is an argument) -> `daemon` (tokio wiring:
 //! sockets, timers, netlink, signals) using `net` (the only place that touches the OS) and
 //! `config` (YAML model and validation). `security` (finding a program, script security) is a
-//! leaf used by both `track` and `config`'s lint pass.
+//! leaf used by both `track` and `config`'s lint pass. `netlab` builds the throwaway LAN of
+//! network namespaces that `vipd demo` and the lab tests run in.
 
 pub mod config;
 pub mod daemon;
@@ -13,6 +14,7 @@ pub mod engine;
 pub mod import;
 pub mod monitor;
 pub mod net;
+pub mod netlab;
 pub mod observe;
 pub mod packet;
 pub mod router;

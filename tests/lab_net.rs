@@ -1,16 +1,17 @@
 //! Lab test of `vipd::net` against the real kernel. Needs root, iproute2, tcpdump and tshark:
 //! it FAILS (does not skip) without them.
 //!
-//! Each test builds its own lab: two network namespaces `vnet-<pid>-<test>-a` / `-b` joined by a
-//! veth pair `va` (10.99.0.1/24, fd00:99::1/64) <-> `vb` (10.99.0.2/24, fd00:99::2/64). Test
-//! code runs inside a namespace on a dedicated thread (setns + its own current_thread tokio
-//! runtime). The namespaces are deleted by a Drop guard, also when a test fails.
+//! Each test builds its own LAN with `vipd::netlab` (the harness of every lab test and of
+//! `vipd demo`): namespaces `vnet-<pid>-<test>-a` / `-b` on the switch `vnet-<pid>-<test>-sw`,
+//! with `va` (10.99.0.1/24, fd00:99::1/64) and `vb` (10.99.0.2/24, fd00:99::2/64). Test code
+//! runs inside a namespace on a dedicated thread (setns + its own current_thread tokio
+//! runtime). The LAN is torn down on drop, also when a test fails.
 
 use std::future::Future;
 use std::io::{BufRead, BufReader};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::path::PathBuf;
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::sync::mpsc as std_mpsc;
 use std::thread;
 use std::time::{Duration, Instant};
@@ -21,6 +22,9 @@ use vipd::net::{
     Announcer, IfaceInfo, LinkEvent, NetError, Netlink, VRRP_V4_GROUP, VRRP_V6_GROUP, VrrpSocket,
     garp_frame, link_events, na_body,
 };
+use vipd::netlab::{Host, Lan};
+
+mod labkit;
 
 const MAC_A: [u8; 6] = [0x02, 0x99, 0x00, 0x00, 0x00, 0x0a];
 const MAC_B: [u8; 6] = [0x02, 0x99, 0x00, 0x00, 0x00, 0x0b];
@@ -32,17 +36,7 @@ const WAIT: Duration = Duration::from_secs(5);
 
 /// Runs a command; panics with its output if it fails.
 fn run(args: &[&str]) -> String {
-    let out = Command::new(args[0])
-        .args(&args[1..])
-        .output()
-        .unwrap_or_else(|e| panic!("cannot run {args:?}: {e}"));
-    assert!(
-        out.status.success(),
-        "{args:?} failed: {}\n{}",
-        out.status,
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
+    labkit::sh(args)
 }
 
 fn mac_str(m: [u8; 6]) -> String {
@@ -52,100 +46,27 @@ fn mac_str(m: [u8; 6]) -> String {
         .join(":")
 }
 
-/// Two namespaces and a veth pair; deleted on drop.
+/// Hosts `a` (`va`) and `b` (`vb`) on a LAN built by `vipd::netlab`; torn down on drop.
 struct Lab {
     a: String,
     b: String,
-    created: Vec<String>,
+    lan: Lan,
 }
 
 impl Lab {
     fn new(tag: &str) -> Lab {
-        assert!(
-            nix::unistd::geteuid().is_root(),
-            "tests/lab_net.rs must run as root (it creates network namespaces)"
-        );
-        for tool in ["ip", "tcpdump", "tshark"] {
-            let found = Command::new("sh")
-                .args(["-c", &format!("command -v {tool}")])
-                .stdout(Stdio::null())
-                .status()
-                .is_ok_and(|s| s.success());
-            assert!(found, "tests/lab_net.rs needs `{tool}` in PATH");
+        labkit::require(&["ip", "tcpdump", "tshark"]);
+        let mut lan = Lan::create(&format!("vnet-{}-{tag}-", std::process::id()))
+            .unwrap_or_else(|e| panic!("{e}"));
+        for (h, dev, mac, v4, v6) in [("a", "va", MAC_A, A4, A6), ("b", "vb", MAC_B, B4, B6)] {
+            let host = Host::new(h).dev(dev).mac(&mac_str(mac)).v4(v4).v6(v6);
+            lan.add(&host).unwrap_or_else(|e| panic!("host {h}: {e}"));
         }
-        let pid = std::process::id();
-        let mut lab = Lab {
-            a: format!("vnet-{pid}-{tag}-a"),
-            b: format!("vnet-{pid}-{tag}-b"),
-            created: Vec::new(),
-        };
-        for ns in [lab.a.clone(), lab.b.clone()] {
-            run(&["ip", "netns", "add", &ns]);
-            lab.created.push(ns);
+        Lab {
+            a: lan.ns("a"),
+            b: lan.ns("b"),
+            lan,
         }
-        let (a, b) = (lab.a.clone(), lab.b.clone());
-        run(&[
-            "ip",
-            "-n",
-            &a,
-            "link",
-            "add",
-            "va",
-            "address",
-            &mac_str(MAC_A),
-            "type",
-            "veth",
-            "peer",
-            "name",
-            "vb",
-            "address",
-            &mac_str(MAC_B),
-            "netns",
-            &b,
-        ]);
-        for (ns, dev, v4, v6) in [(&a, "va", A4, A6), (&b, "vb", B4, B6)] {
-            run(&[
-                "ip",
-                "-n",
-                ns,
-                "addr",
-                "add",
-                &format!("{v4}/24"),
-                "dev",
-                dev,
-            ]);
-            run(&[
-                "ip",
-                "-n",
-                ns,
-                "addr",
-                "add",
-                &format!("{v6}/64"),
-                "dev",
-                dev,
-                "nodad",
-            ]);
-            run(&["ip", "-n", ns, "link", "set", "lo", "up"]);
-            run(&["ip", "-n", ns, "link", "set", dev, "up"]);
-        }
-        // Wait until both link-local addresses finished DAD (they are the VRRPv3 sources).
-        let deadline = Instant::now() + Duration::from_secs(15);
-        for (ns, dev) in [(&a, "va"), (&b, "vb")] {
-            loop {
-                let out = run(&[
-                    "ip", "-n", ns, "-6", "addr", "show", "dev", dev, "scope", "link",
-                ]);
-                if out.contains("fe80") && !out.contains("tentative") {
-                    break;
-                }
-                assert!(
-                    Instant::now() < deadline,
-                    "link-local on {dev} stays tentative: {out}"
-                );
-                thread::sleep(Duration::from_millis(100));
-            }
-        }
-        lab
     }
 
     /// Runs `f` inside namespace `ns` on its own thread with its own tokio runtime.
@@ -174,14 +95,6 @@ impl Lab {
         T: Send + 'static,
     {
         join(self.spawn_in(ns, f))
-    }
-}
-
-impl Drop for Lab {
-    fn drop(&mut self) {
-        for ns in &self.created {
-            let _ = Command::new("ip").args(["netns", "del", ns]).status();
-        }
     }
 }
 
@@ -425,7 +338,7 @@ async fn wait_event(
 #[test]
 fn link_events_follow_link_state() {
     let lab = Lab::new("link");
-    let (a, b) = (lab.a.clone(), lab.b.clone());
+    let (a, sw) = (lab.a.clone(), lab.lan.ns("sw"));
     lab.run_in(&a.clone(), move || async move {
         let info = iface("va").await;
         let mut rx = link_events().expect("link_events");
@@ -437,10 +350,10 @@ fn link_events_follow_link_state() {
         run(&["ip", "-n", &a, "link", "set", "va", "up"]);
         wait_event(&mut rx, "va", true).await;
 
-        // Carrier loss: the peer goes down in the other namespace.
-        run(&["ip", "-n", &b, "link", "set", "vb", "down"]);
+        // Carrier loss: the peer (a's port on the switch) goes down in the other namespace.
+        run(&["ip", "-n", &sw, "link", "set", "pa", "down"]);
         wait_event(&mut rx, "va", false).await;
-        run(&["ip", "-n", &b, "link", "set", "vb", "up"]);
+        run(&["ip", "-n", &sw, "link", "set", "pa", "up"]);
         wait_event(&mut rx, "va", true).await;
 
         // A deleted link is reported down (a veth pair: this kernel may lack `dummy`).
@@ -484,25 +397,24 @@ fn pcap_frames(path: &PathBuf) -> Vec<Vec<u8>> {
 
 #[test]
 fn announcer_sends_garp_and_na() {
-    let lab = Lab::new("ann");
+    let mut lab = Lab::new("ann");
     let vip4 = Ipv4Addr::new(10, 99, 0, 21);
     let vip6: Ipv6Addr = "fd00:99::21".parse().unwrap();
     let pcap = std::env::temp_dir().join(format!("{}-ann.pcap", lab.b));
     let _ = std::fs::remove_file(&pcap);
 
-    // Capture in B: our gratuitous ARP and neighbour advertisement only.
-    let mut tcpdump = Command::new("ip")
-        .args([
-            "netns", "exec", &lab.b, "tcpdump", "-i", "vb", "-n", "-U", "-Z", "root", "-c", "2",
-        ])
+    // Capture in B: our gratuitous ARP and neighbour advertisement only. The LAN ends it by
+    // pid if the test fails.
+    let mut cmd = lab.lan.command("b", "tcpdump");
+    cmd.args(["-i", "vb", "-n", "-U", "-Z", "root", "-c", "2"])
         .arg("-w")
         .arg(&pcap)
         .arg("arp or (icmp6 and ip6[40] == 136)")
         .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start tcpdump");
+        .stderr(Stdio::piped());
+    let tcpdump = lab.lan.spawn(cmd).expect("start tcpdump");
     let stderr = tcpdump.stderr.take().unwrap();
+    let tcpdump = tcpdump.id();
     let (tx, rx) = std_mpsc::channel();
     thread::spawn(move || {
         for line in BufReader::new(stderr).lines().map_while(Result::ok) {
@@ -512,10 +424,9 @@ fn announcer_sends_garp_and_na() {
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
         let left = deadline.saturating_duration_since(Instant::now());
-        let line = rx.recv_timeout(left).unwrap_or_else(|e| {
-            let _ = tcpdump.kill();
-            panic!("tcpdump did not start: {e}")
-        });
+        let line = rx
+            .recv_timeout(left)
+            .unwrap_or_else(|e| panic!("tcpdump did not start: {e}"));
         if line.contains("listening on") {
             break;
         }
@@ -532,18 +443,10 @@ fn announcer_sends_garp_and_na() {
         info
     });
 
-    let deadline = Instant::now() + Duration::from_secs(10);
-    let status = loop {
-        if let Some(s) = tcpdump.try_wait().unwrap() {
-            break s;
-        }
-        if Instant::now() > deadline {
-            let _ = tcpdump.kill();
-            let _ = tcpdump.wait();
-            panic!("tcpdump did not see both announcements");
-        }
-        thread::sleep(Duration::from_millis(50));
-    };
+    let status = lab
+        .lan
+        .wait_exit(tcpdump, Duration::from_secs(10))
+        .expect("tcpdump did not see both announcements");
     assert!(status.success(), "tcpdump: {status}");
 
     // Byte for byte: the frames the kernel put on the wire carry exactly our payloads.

@@ -1,7 +1,8 @@
 //! A LAN of network namespaces built by each test: a bridge namespace `<prefix>-sw` with
 //! multicast snooping off, and one namespace per host with `eth0` (a veth into the bridge).
 //! Addresses only in 10.99.0.0/16 and fd00:99::/64. Everything is removed on drop, and every
-//! process started is ended by pid.
+//! process started is ended by pid. The LAN itself is `vipd::netlab` (also behind
+//! `vipd demo`); this adds the test's directory, vipd, captures and panics on errors.
 //!
 //! Lab tests need root, iproute2, tcpdump and tshark; they fail (never skip) without them.
 
@@ -9,8 +10,10 @@
 
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
+
+use vipd::netlab::Lan;
 
 pub const VIPD: &str = env!("CARGO_BIN_EXE_vipd");
 
@@ -65,12 +68,13 @@ fn nix_is_root() -> bool {
         .unwrap_or(false)
 }
 
-/// One LAN.
+/// One LAN: a [`vipd::netlab::Lan`] (the harness `vipd demo` uses too) with a directory for
+/// configurations, logs and captures, and panics instead of errors.
 pub struct Lab {
+    /// `<test prefix><pid % 10000>`; namespaces are `<prefix>-<host>`.
     pub prefix: String,
     pub dir: PathBuf,
-    hosts: Vec<String>,
-    children: Vec<(String, Child)>,
+    pub lan: Lan,
 }
 
 impl Lab {
@@ -81,92 +85,22 @@ impl Lab {
         let dir = std::env::temp_dir().join(format!("vipd-lab-{prefix}"));
         let _ = fs::remove_dir_all(&dir);
         fs::create_dir_all(&dir).unwrap();
-        let lab = Lab {
-            prefix,
-            dir,
-            hosts: vec![],
-            children: vec![],
-        };
-        let sw = lab.ns("sw");
-        let _ = Command::new("ip").args(["netns", "del", &sw]).output();
-        sh(&["ip", "netns", "add", &sw]);
-        sh(&[
-            "ip",
-            "-n",
-            &sw,
-            "link",
-            "add",
-            "br0",
-            "type",
-            "bridge",
-            "mcast_snooping",
-            "0",
-        ]);
-        sh(&["ip", "-n", &sw, "link", "set", "br0", "up"]);
-        lab
+        let lan = Lan::create(&format!("{prefix}-")).unwrap_or_else(|e| panic!("{e}"));
+        Lab { prefix, dir, lan }
     }
 
     /// Namespace name of host `h`.
     pub fn ns(&self, h: &str) -> String {
-        format!("{}-{h}", self.prefix)
+        self.lan.ns(h)
     }
 
     /// Adds host `h` with `eth0` carrying `v4` (/24) and `v6` (/64), if given.
     pub fn host(&mut self, h: &str, v4: &str, v6: Option<&str>) {
-        let ns = self.ns(h);
-        let sw = self.ns("sw");
-        let port = format!("p{h}");
-        let _ = Command::new("ip").args(["netns", "del", &ns]).output();
-        sh(&["ip", "netns", "add", &ns]);
-        self.hosts.push(ns.clone());
-        sh(&[
-            "ip", "link", "add", "eth0", "netns", &ns, "type", "veth", "peer", "name", &port,
-            "netns", &sw,
-        ]);
-        sh(&["ip", "-n", &sw, "link", "set", &port, "master", "br0", "up"]);
-        for k in ["all", "default", "eth0"] {
-            sh(&[
-                "ip",
-                "netns",
-                "exec",
-                &ns,
-                "sysctl",
-                "-qw",
-                &format!("net.ipv6.conf.{k}.accept_dad=0"),
-            ]);
-        }
-        sh(&["ip", "-n", &ns, "link", "set", "lo", "up"]);
-        sh(&["ip", "-n", &ns, "link", "set", "eth0", "up"]);
-        sh(&[
-            "ip",
-            "-n",
-            &ns,
-            "addr",
-            "add",
-            &format!("{v4}/24"),
-            "dev",
-            "eth0",
-        ]);
-        if let Some(v6) = v6 {
-            sh(&[
-                "ip",
-                "-n",
-                &ns,
-                "addr",
-                "add",
-                &format!("{v6}/64"),
-                "dev",
-                "eth0",
-                "nodad",
-            ]);
-        }
-        // Wait for the link-local address (needed as the IPv6 advert source).
-        wait_for(Duration::from_secs(5), "link-local address", || {
-            sh(&[
-                "ip", "-n", &ns, "-6", "addr", "show", "dev", "eth0", "scope", "link",
-            ])
-            .contains("fe80")
-        });
+        let v4 = v4.parse().unwrap_or_else(|e| panic!("{v4}: {e}"));
+        let v6 = v6.map(|a| a.parse().unwrap_or_else(|e| panic!("{a}: {e}")));
+        self.lan
+            .host(h, v4, v6)
+            .unwrap_or_else(|e| panic!("host {h}: {e}"));
     }
 
     /// Writes a file in the lab directory and returns its path.
@@ -183,21 +117,18 @@ impl Lab {
 
     /// Like `spawn`, with extra environment variables (e.g. `NOTIFY_SOCKET`).
     pub fn spawn_env(&mut self, h: &str, log: &str, args: &[&str], env: &[(&str, &str)]) -> u32 {
-        let ns = self.ns(h);
         let logf = fs::File::create(self.dir.join(log)).unwrap();
-        let child = Command::new("ip")
-            .args(["netns", "exec", &ns])
-            .args(args)
+        let mut cmd = self.lan.command(h, args[0]);
+        cmd.args(&args[1..])
             .env("VIPD_LOG", "info,vipd=debug")
             .envs(env.iter().copied())
             .stdin(Stdio::null())
             .stdout(logf.try_clone().unwrap())
-            .stderr(logf)
-            .spawn()
-            .unwrap_or_else(|e| panic!("spawn {args:?}: {e}"));
-        let pid = child.id();
-        self.children.push((log.to_owned(), child));
-        pid
+            .stderr(logf);
+        self.lan
+            .spawn(cmd)
+            .unwrap_or_else(|e| panic!("spawn {args:?}: {e}"))
+            .id()
     }
 
     /// Starts vipd on host `h` with the given YAML; returns its pid.
@@ -224,22 +155,8 @@ impl Lab {
 
     /// Waits for process `pid` (started by this lab) to exit; returns its exit code.
     pub fn wait_exit(&mut self, pid: u32, timeout: Duration) -> Option<i32> {
-        let idx = self
-            .children
-            .iter()
-            .position(|(_, c)| c.id() == pid)
-            .expect("our child");
-        let end = Instant::now() + timeout;
-        loop {
-            if let Some(st) = self.children[idx].1.try_wait().unwrap() {
-                self.children.remove(idx);
-                return st.code();
-            }
-            if Instant::now() > end {
-                return None;
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        assert!(self.lan.child(pid).is_some(), "{pid} is not our child");
+        self.lan.wait_exit(pid, timeout).and_then(|st| st.code())
     }
 
     /// The log written by a spawned process.
@@ -249,9 +166,7 @@ impl Lab {
 
     /// Whether `addr` is on host `h`'s eth0.
     pub fn has_addr(&self, h: &str, addr: &str) -> bool {
-        let out = sh(&["ip", "-n", &self.ns(h), "addr", "show", "dev", "eth0"]);
-        out.split_whitespace()
-            .any(|w| w.split('/').next() == Some(addr))
+        self.lan.has_addr(h, addr).unwrap_or_else(|e| panic!("{e}"))
     }
 
     /// Hosts among `hosts` that hold `addr`.
@@ -304,15 +219,7 @@ impl Lab {
 
     /// Sets host `h`'s eth0 down or up.
     pub fn link(&self, h: &str, up: bool) {
-        sh(&[
-            "ip",
-            "-n",
-            &self.ns(h),
-            "link",
-            "set",
-            "eth0",
-            if up { "up" } else { "down" },
-        ]);
+        self.lan.link(h, up).unwrap_or_else(|e| panic!("{e}"));
     }
 
     /// Starts a capture on host `h`'s eth0 into `<dir>/<name>.pcap`; returns its pid.
@@ -351,22 +258,8 @@ impl Lab {
 
 impl Drop for Lab {
     fn drop(&mut self) {
-        for (_, c) in &mut self.children {
-            let _ = Command::new("kill")
-                .args(["-TERM", &c.id().to_string()])
-                .status();
-        }
-        let end = Instant::now() + Duration::from_secs(3);
-        for (_, c) in &mut self.children {
-            while Instant::now() < end && c.try_wait().ok().flatten().is_none() {
-                std::thread::sleep(Duration::from_millis(20));
-            }
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-        for ns in self.hosts.iter().chain(std::iter::once(&self.ns("sw"))) {
-            let _ = Command::new("ip").args(["netns", "del", ns]).output();
-        }
+        // Processes by pid, then the namespaces; the directory stays after a failure.
+        self.lan.teardown();
         if !std::thread::panicking() {
             let _ = fs::remove_dir_all(&self.dir);
         }
