@@ -19,8 +19,8 @@ use std::time::{Duration, Instant};
 use nix::sched::{CloneFlags, setns};
 use vipd::config::Family;
 use vipd::net::{
-    Announcer, IfaceInfo, LinkEvent, NetError, Netlink, VRRP_V4_GROUP, VRRP_V6_GROUP, VrrpSocket,
-    garp_frame, link_events, na_body,
+    Announcer, IfaceInfo, LinkEvent, NetError, NetEvent, Netlink, VRRP_V4_GROUP, VRRP_V6_GROUP,
+    VrrpSocket, garp_frame, na_body, net_events,
 };
 use vipd::netlab::{Host, Lan};
 
@@ -319,7 +319,7 @@ fn netlink_interfaces_and_addresses() {
 
 /// Waits for an event about `name` with the given state, skipping others.
 async fn wait_event(
-    rx: &mut tokio::sync::mpsc::UnboundedReceiver<LinkEvent>,
+    rx: &mut tokio::sync::mpsc::UnboundedReceiver<NetEvent>,
     name: &str,
     up: bool,
 ) -> LinkEvent {
@@ -329,19 +329,61 @@ async fn wait_event(
             .await
             .unwrap_or_else(|_| panic!("no link event {name} up={up}"))
             .expect("link event channel closed");
-        if ev.name == name && ev.up == up {
+        if let NetEvent::Link(ev) = ev
+            && ev.name == name
+            && ev.up == up
+        {
             return ev;
         }
     }
 }
 
+/// Waits for an address event about `addr` on `index`, skipping others.
+async fn wait_address(
+    rx: &mut tokio::sync::mpsc::UnboundedReceiver<NetEvent>,
+    index: u32,
+    addr: std::net::IpAddr,
+    present: bool,
+) {
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        let ev = tokio::time::timeout_at(deadline, rx.recv())
+            .await
+            .unwrap_or_else(|_| panic!("no address event {addr} present={present}"))
+            .expect("event channel closed");
+        if ev
+            == (NetEvent::Address {
+                index,
+                addr,
+                present,
+            })
+        {
+            return;
+        }
+    }
+}
+
 #[test]
-fn link_events_follow_link_state() {
+fn link_and_address_events_follow_the_kernel() {
     let lab = Lab::new("link");
     let (a, sw) = (lab.a.clone(), lab.lan.ns("sw"));
     lab.run_in(&a.clone(), move || async move {
         let info = iface("va").await;
-        let mut rx = link_events().expect("link_events");
+        let mut rx = net_events().expect("net_events");
+
+        // An address added and removed by hand (IPv4 and IPv6).
+        for (addr, len) in [("10.99.0.77", "24"), ("fd00:99::77", "64")] {
+            let ip: std::net::IpAddr = addr.parse().unwrap();
+            let p = format!("{addr}/{len}");
+            let mut add = vec!["ip", "-n", &a, "addr", "add", &p, "dev", "va"];
+            if ip.is_ipv6() {
+                add.push("nodad");
+            }
+            run(&add);
+            wait_address(&mut rx, info.index, ip, true).await;
+            run(&["ip", "-n", &a, "addr", "del", &p, "dev", "va"]);
+            wait_address(&mut rx, info.index, ip, false).await;
+        }
 
         // Administrative down / up.
         run(&["ip", "-n", &a, "link", "set", "va", "down"]);

@@ -335,10 +335,10 @@ pub async fn run(opts: RunOptions) -> i32 {
         Ok(x) => x,
         Err(code) => return code,
     };
-    let mut link_rx = match net::link_events() {
+    let mut net_rx = match net::net_events() {
         Ok(rx) => rx,
         Err(e) => {
-            error!("cannot subscribe to link events: {e}");
+            error!("cannot subscribe to link and address events: {e}");
             return 1;
         }
     };
@@ -453,9 +453,12 @@ pub async fn run(opts: RunOptions) -> i32 {
                     }
                 }
             }
-            Some(ev) = link_rx.recv() => {
-                sh.router.handle_link(Instant::now(), &ev.name, ev.up);
-            }
+            Some(ev) = net_rx.recv() => match ev {
+                net::NetEvent::Link(l) => sh.router.handle_link(Instant::now(), &l.name, l.up),
+                net::NetEvent::Address { index, addr, present } => {
+                    sh.router.handle_address(Instant::now(), index, addr, present)
+                }
+            },
             Some((name, r)) = answer_rx.recv() => sh.router.handle_iface(Instant::now(), &name, r),
             Some(ev) = track_rx.recv() => {
                 sh.observer.track(&ev);

@@ -238,6 +238,14 @@ impl Observer {
                     m.filtered(peer);
                 }
             }
+            Fact::AddressRestored { inst, addr } => {
+                let Some(m) = self.insts.get(&inst) else {
+                    return;
+                };
+                m.vip_restored();
+                let name = router.instance_config(inst).map_or("", |c| c.name.as_str());
+                warn!(instance = %name, address = %addr, "virtual address removed from the interface by someone else: put back");
+            }
             Fact::TrackInterface { inst, name, up } => {
                 if let Some(m) = self.insts.get(&inst) {
                     m.set_track_interface(&name, up);

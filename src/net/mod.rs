@@ -16,7 +16,7 @@ use std::io;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 pub use announce::{Announcer, garp_frame, na_body};
-pub use netlink::{Netlink, link_events};
+pub use netlink::{Netlink, net_events};
 pub use vrrp_socket::{Received, VRRP_V4_GROUP, VRRP_V6_GROUP, VrrpSocket};
 
 /// Facts about one interface.
@@ -37,6 +37,19 @@ pub struct IfaceInfo {
     /// interface routes IPv6, so unsolicited neighbour advertisements for its virtual
     /// addresses carry the Router flag (RFC 9568 6.4.1/6.4.2). False when unreadable.
     pub ipv6_forwarding: bool,
+}
+
+/// What the kernel reports on its own: link state and address changes.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum NetEvent {
+    /// A link came up, went down or was deleted.
+    Link(LinkEvent),
+    /// An address appeared on (`present`) or disappeared from an interface.
+    Address {
+        index: u32,
+        addr: std::net::IpAddr,
+        present: bool,
+    },
 }
 
 /// A link state change from the kernel.

@@ -14,7 +14,7 @@ use rtnetlink::sys::AsyncSocket;
 use rtnetlink::{AddressMessageBuilder, Handle, MulticastGroup};
 use tokio::sync::mpsc;
 
-use super::{IfaceInfo, LinkEvent, NetError, fmt_prefix, is_ipv6_link_local};
+use super::{IfaceInfo, LinkEvent, NetError, NetEvent, fmt_prefix, is_ipv6_link_local};
 
 /// Receive buffer for the link-event socket, so bursts of events do not overrun it.
 const EVENT_RCVBUF: usize = 1 << 20;
@@ -292,17 +292,24 @@ fn link_facts(link: &LinkMessage) -> (u32, String, bool) {
     (link.header.index, name, up)
 }
 
-/// Subscribes to RTMGRP_LINK; yields an event for every RTM_NEWLINK/RTM_DELLINK
-/// (up = IFF_UP && IFF_LOWER_UP; a deleted link is down). If the kernel reports that events
-/// were lost (socket overrun), the current state of every link is re-sent. Spawns its tasks on
-/// the current tokio runtime; they end when the receiver is dropped.
-pub fn link_events() -> io::Result<mpsc::UnboundedReceiver<LinkEvent>> {
+/// Subscribes to link and IPv4/IPv6 address events; yields an event for every
+/// RTM_NEWLINK/RTM_DELLINK (up = IFF_UP && IFF_LOWER_UP; a deleted link is down) and every
+/// RTM_NEWADDR/RTM_DELADDR. If the kernel reports that events were lost (socket overrun), the
+/// current state of every link is re-sent. Spawns its tasks on the current tokio runtime; they
+/// end when the receiver is dropped.
+pub fn net_events() -> io::Result<mpsc::UnboundedReceiver<NetEvent>> {
     let rt = runtime()?;
     let (mut conn, handle, mut messages) = rtnetlink::new_connection()?;
     let sock = conn.socket_mut().socket_mut();
-    // Larger buffer first (best effort), then join RTNLGRP_LINK.
+    // Larger buffer first (best effort), then join RTNLGRP_LINK and the address groups.
     let _ = sock.set_rx_buf_sz(EVENT_RCVBUF);
-    let groups = 1u32 << (MulticastGroup::Link as u32 - 1);
+    let groups = [
+        MulticastGroup::Link,
+        MulticastGroup::Ipv4Ifaddr,
+        MulticastGroup::Ipv6Ifaddr,
+    ]
+    .iter()
+    .fold(0u32, |g, m| g | 1u32 << (*m as u32 - 1));
     sock.bind(&rtnetlink::sys::SocketAddr::new(0, groups))?;
     let driver = rt.spawn(conn);
 
@@ -320,15 +327,28 @@ pub fn link_events() -> io::Result<mpsc::UnboundedReceiver<LinkEvent>> {
             match msg.payload {
                 NetlinkPayload::InnerMessage(RouteNetlinkMessage::NewLink(link)) => {
                     let (index, name, up) = link_facts(&link);
-                    let _ = tx.send(LinkEvent { index, name, up });
+                    let _ = tx.send(NetEvent::Link(LinkEvent { index, name, up }));
                 }
                 NetlinkPayload::InnerMessage(RouteNetlinkMessage::DelLink(link)) => {
                     let (index, name, _) = link_facts(&link);
-                    let _ = tx.send(LinkEvent {
+                    let _ = tx.send(NetEvent::Link(LinkEvent {
                         index,
                         name,
                         up: false,
-                    });
+                    }));
+                }
+                NetlinkPayload::InnerMessage(
+                    ref a @ (RouteNetlinkMessage::NewAddress(ref m)
+                    | RouteNetlinkMessage::DelAddress(ref m)),
+                ) => {
+                    let present = matches!(a, RouteNetlinkMessage::NewAddress(_));
+                    if let Some(addr) = address_of(m) {
+                        let _ = tx.send(NetEvent::Address {
+                            index: m.header.index,
+                            addr,
+                            present,
+                        });
+                    }
                 }
                 NetlinkPayload::Overrun(_) => {
                     tracing::warn!("netlink link events overrun; re-reading all links");
@@ -337,7 +357,7 @@ pub fn link_events() -> io::Result<mpsc::UnboundedReceiver<LinkEvent>> {
                         match links.try_next().await {
                             Ok(Some(link)) => {
                                 let (index, name, up) = link_facts(&link);
-                                let _ = tx.send(LinkEvent { index, name, up });
+                                let _ = tx.send(NetEvent::Link(LinkEvent { index, name, up }));
                             }
                             Ok(None) => break,
                             Err(e) => {

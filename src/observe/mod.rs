@@ -243,6 +243,7 @@ struct Families {
     address_list_mismatch: Family<InstanceLabels, Counter>,
     send_errors: Family<InstanceLabels, Counter>,
     first_not_link_local: Family<InstanceLabels, Counter>,
+    vip_restored: Family<InstanceLabels, Counter>,
     announcements: Family<KindLabels, Counter>,
     masters_observed: Family<InstanceLabels, Gauge>,
     vip_present: Family<AddressLabels, Gauge>,
@@ -283,6 +284,7 @@ impl Families {
             address_list_mismatch: Family::default(),
             send_errors: Family::default(),
             first_not_link_local: Family::default(),
+            vip_restored: Family::default(),
             announcements: Family::default(),
             masters_observed: Family::default(),
             vip_present: Family::default(),
@@ -391,6 +393,11 @@ impl Families {
             "vrrp_adverts_first_address_not_link_local",
             "Accepted IPv6 advertisements whose first address is not link-local (RFC 9568 5.2.9 asks for it; keepalived does not send it)",
             f.first_not_link_local.clone(),
+        );
+        r.register(
+            "vrrp_vip_restored",
+            "Virtual addresses a master found removed from its interface by someone else and put back",
+            f.vip_restored.clone(),
         );
         r.register(
             "vrrp_address_announcements",
@@ -617,6 +624,7 @@ impl Metrics {
             mismatch: f.address_list_mismatch.get_or_create_owned(l),
             send_errors: f.send_errors.get_or_create_owned(l),
             first_not_link_local: f.first_not_link_local.get_or_create_owned(l),
+            vip_restored: f.vip_restored.get_or_create_owned(l),
             dropped,
             garp,
             na,
@@ -687,6 +695,7 @@ impl Metrics {
             &f.address_list_mismatch,
             &f.send_errors,
             &f.first_not_link_local,
+            &f.vip_restored,
         ] {
             fam.remove(l);
         }
@@ -839,6 +848,7 @@ struct InstanceShared {
     mismatch: Counter,
     send_errors: Counter,
     first_not_link_local: Counter,
+    vip_restored: Counter,
     /// Indexed like `DropReason::ALL`.
     dropped: [Counter; 11],
     garp: Counter,
@@ -1129,6 +1139,11 @@ impl InstanceMetrics {
     /// One advert could not be sent; returns the errors so far.
     pub fn send_error(&self) -> u64 {
         self.s.send_errors.inc() + 1
+    }
+
+    /// A virtual address removed by someone else was put back.
+    pub fn vip_restored(&self) {
+        self.s.vip_restored.inc();
     }
 
     /// One accepted IPv6 advert whose first address is not link-local.

@@ -163,6 +163,8 @@ pub enum Fact {
         /// The first filtered advert of this instance (warn once).
         first: bool,
     },
+    /// A master's virtual address was removed by someone else and is put back.
+    AddressRestored { inst: InstId, addr: IpAddr },
     /// A tracked interface's state, as folded.
     TrackInterface {
         inst: InstId,

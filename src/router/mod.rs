@@ -294,6 +294,49 @@ impl Router {
         self.lookup(name);
     }
 
+    /// An address appeared on or disappeared from interface `ifindex` (a kernel event).
+    /// A master whose virtual address was removed by someone else puts it back at once and
+    /// announces it; a removed source address, or a new address where an instance still lacks
+    /// one, asks for a fresh lookup.
+    pub fn handle_address(&mut self, _now: Instant, ifindex: u32, addr: IpAddr, present: bool) {
+        let mut restore = Vec::new();
+        let mut refresh = Vec::new();
+        for id in self.ids() {
+            let Some(inst) = self.inst(id) else { continue };
+            let Some(ifc) = inst.iface.as_ref().filter(|f| f.index == ifindex) else {
+                continue;
+            };
+            if !present
+                && inst.engine.state() == engine::State::Master
+                && let Some(vip) = inst.cfg.virtual_ipaddress.iter().find(|v| v.addr == addr)
+            {
+                restore.push((id, ifc.clone(), *vip, inst.cfg.garp.repeat));
+            } else if (!present && inst.src == Some(addr)) || (present && !inst.link_ok) {
+                refresh.push(ifc.name.clone());
+            }
+        }
+        for (id, iface, vip, repeat) in restore {
+            self.out.push_back(Effect::AddAddresses {
+                inst: id,
+                ifindex,
+                vips: vec![vip],
+            });
+            if repeat > 0 {
+                self.out.push_back(Effect::Announce {
+                    inst: id,
+                    router: vip.addr.is_ipv6() && iface.ipv6_forwarding,
+                    iface,
+                    addrs: vec![vip.addr],
+                    count: repeat,
+                });
+            }
+            self.fact(Fact::AddressRestored { inst: id, addr });
+        }
+        for name in refresh {
+            self.lookup(&name);
+        }
+    }
+
     /// The sockets of `port` could not be opened.
     pub fn handle_port_failed(&mut self, now: Instant, port: PortId, error: String) {
         let Some(p) = self.ports.get_mut(port.0).and_then(|o| o.take()) else {

@@ -484,3 +484,31 @@ fn instances_start_only_after_their_interface_lookup_answers() {
         })
     )));
 }
+
+#[test]
+fn a_master_puts_back_a_virtual_address_removed_by_hand() {
+    let mut net = pair(|p| v3(p, ""), 150, 100);
+    let t = net.elapsed();
+    for i in [0, 1] {
+        net.with(i, |r, now| r.handle_address(now, 2, ip(51), false));
+    }
+    let adds = net.find("a", "add", t);
+    assert_eq!(adds.len(), 1, "{:?}", net.find("a", "", t));
+    let Effect::AddAddresses { vips, .. } = &adds[0].effect else {
+        unreachable!()
+    };
+    assert_eq!(vips.iter().map(|v| v.addr).collect::<Vec<_>>(), [ip(51)]);
+    assert!(net.first("a", "announce count=5", t).is_some());
+    assert!(net.find("b", "add", t).is_empty(), "a backup adds nothing");
+    // Another address gone (not ours): nothing to put back.
+    net.with(0, |r, now| r.handle_address(now, 2, ip(99), false));
+    assert_eq!(net.find("a", "add", t).len(), 1);
+}
+
+#[test]
+fn a_removed_source_address_asks_for_a_fresh_lookup() {
+    let mut net = pair(|p| v3(p, ""), 150, 100);
+    let t = net.elapsed();
+    net.with(1, |r, now| r.handle_address(now, 2, ip(12), false));
+    assert!(net.first("b", "lookup eth0", t).is_some());
+}

@@ -1,0 +1,92 @@
+//! Faults on a real kernel (root, lab): what an operator or another program does to a running
+//! master, and what vipd does about it.
+
+mod labkit;
+
+use std::time::{Duration, Instant};
+
+use labkit::{Lab, sh};
+
+const S: Duration = Duration::from_secs(1);
+const HOSTS: [&str; 2] = ["a", "b"];
+const VIP: &str = "10.99.0.31";
+
+fn cfg(prio: u8) -> String {
+    format!(
+        "listen: \"127.0.0.1:9797\"\ninstances:\n  VI_1:\n    interface: eth0\n    vrid: 31\n    priority: {prio}\n    advert_interval: 1s\n    virtual_ipaddress: [\"{VIP}/24\"]\n"
+    )
+}
+
+/// The value of an unlabelled-but-for-the-instance series in host `h`'s /metrics.
+fn metric(lab: &Lab, h: &str, name: &str) -> Option<f64> {
+    let ns = lab.ns(h);
+    let body = sh(&[
+        "ip",
+        "netns",
+        "exec",
+        &ns,
+        "curl",
+        "-s",
+        "--max-time",
+        "3",
+        "http://127.0.0.1:9797/metrics",
+    ]);
+    body.lines()
+        .find(|l| l.starts_with(&format!("{name}{{")) && l.contains("vr=\"VI_1\""))
+        .and_then(|l| l.rsplit(' ').next())
+        .and_then(|v| v.parse().ok())
+}
+
+#[test]
+fn a_virtual_address_deleted_by_hand_comes_back_within_one_advert_interval() {
+    labkit::require(&["curl"]);
+    let mut lab = Lab::new("fv");
+    lab.host("a", "10.99.0.11", None);
+    lab.host("b", "10.99.0.12", None);
+    lab.vipd("a", &cfg(150));
+    lab.vipd("b", &cfg(100));
+    lab.wait_holder(&HOSTS, VIP, "a", 10 * S);
+    assert_eq!(metric(&lab, "a", "vrrp_vip_restored_total"), Some(0.0));
+
+    let ns = lab.ns("a");
+    let t = Instant::now();
+    sh(&[
+        "ip",
+        "netns",
+        "exec",
+        &ns,
+        "ip",
+        "addr",
+        "del",
+        &format!("{VIP}/24"),
+        "dev",
+        "eth0",
+    ]);
+    let mut back = None;
+    while t.elapsed() < 3 * S {
+        if lab.has_addr("a", VIP) {
+            back = Some(t.elapsed());
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    let back = back.unwrap_or_else(|| panic!("VIP not restored:\n{}", lab.log("a.log")));
+    eprintln!("VIP deleted by hand on the master: back after {back:?} (advert interval 1 s)");
+    assert!(
+        back < S,
+        "restored after {back:?}, more than one advert interval"
+    );
+    // Still one master, and it says what happened.
+    lab.hold_steady(&HOSTS, VIP, "a", 2 * S);
+    labkit::wait_for(3 * S, "vrrp_vip_restored_total to count it", || {
+        metric(&lab, "a", "vrrp_vip_restored_total") == Some(1.0)
+    });
+    let log = lab.log("a.log");
+    assert!(
+        log.contains("removed from the interface by someone else"),
+        "{log}"
+    );
+
+    // On the backup, a removal by hand is none of its business (it holds nothing).
+    assert_eq!(metric(&lab, "b", "vrrp_vip_restored_total"), Some(0.0));
+}
