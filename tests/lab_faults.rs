@@ -90,3 +90,53 @@ fn a_virtual_address_deleted_by_hand_comes_back_within_one_advert_interval() {
     // On the backup, a removal by hand is none of its business (it holds nothing).
     assert_eq!(metric(&lab, "b", "vrrp_vip_restored_total"), Some(0.0));
 }
+
+#[test]
+fn link_flapping_ten_times_in_five_seconds_settles_to_one_master() {
+    labkit::require(&["curl"]);
+    let mut lab = Lab::new("ff");
+    lab.host("a", "10.99.0.11", None);
+    lab.host("b", "10.99.0.12", None);
+    let pa = lab.vipd("a", &cfg(150));
+    lab.vipd("b", &cfg(100));
+    lab.wait_holder(&HOSTS, VIP, "a", 10 * S);
+    let to_fault = |lab: &Lab| {
+        let ns = lab.ns("a");
+        let body = sh(&[
+            "ip",
+            "netns",
+            "exec",
+            &ns,
+            "curl",
+            "-s",
+            "--max-time",
+            "3",
+            "http://127.0.0.1:9797/metrics",
+        ]);
+        body.lines()
+            .filter(|l| {
+                l.starts_with("vrrp_instance_transitions_total{") && l.contains("to=\"fault\"")
+            })
+            .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+            .sum::<f64>()
+    };
+    let before = to_fault(&lab);
+    for _ in 0..10 {
+        lab.link("a", false);
+        std::thread::sleep(Duration::from_millis(250));
+        lab.link("a", true);
+        std::thread::sleep(Duration::from_millis(250));
+    }
+    // Settled: a (150) preempts back and stays the only master.
+    lab.wait_holder(&HOSTS, VIP, "a", 10 * S);
+    lab.hold_steady(&HOSTS, VIP, "a", 3 * S);
+    let faults = to_fault(&lab) - before;
+    eprintln!("10 link flaps in 5 s: {faults} transitions to FAULT counted on a");
+    assert!(faults >= 10.0, "every link loss is a fault: {faults}");
+    // vipd is still running on a.
+    assert!(
+        std::path::Path::new(&format!("/proc/{pa}")).exists(),
+        "{}",
+        lab.log("a.log")
+    );
+}
