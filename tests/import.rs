@@ -426,16 +426,61 @@ fn shell_syntax_in_a_script_runs_through_sh() {
     assert!(t.notes.iter().any(|n| n.keyword == "script" && n.line == 1));
 }
 
+/// `advert_int TEXT` in MINIMAL (line 3), with `version V`; returns (interval, exit, stderr).
+fn advert(text: &str, version: u8) -> (Duration, i32, String) {
+    let conf = MINIMAL.replace(
+        " interface eth0\n",
+        &format!(" interface eth0\n advert_int {text}\n version {version}\n"),
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("keepalived.conf");
+    std::fs::write(&p, conf).unwrap();
+    let (code, out, err) = cli(&p);
+    let c = vipd::config::parse_str(&out, "x")
+        .unwrap_or_else(|d| panic!("{text}: {d:?}\n{err}"))
+        .config;
+    (inst(&c, "VI_1").advert_interval, code, err)
+}
+
 #[test]
-fn fractional_v2_interval_is_rounded_and_listed() {
-    let text = MINIMAL.replace(" interface eth0\n", " interface eth0\n advert_int 0.5\n");
-    let (_d, r) = import_text(&text);
-    let t = r.unwrap();
-    assert_eq!(t.exit_code(), import::EXIT_INCOMPLETE);
-    assert_eq!(t.untranslated[0].keyword, "advert_int");
-    assert_eq!(t.untranslated[0].line, 3);
-    let c = vipd::config::parse_str(&t.yaml, "x").unwrap().config;
-    assert_eq!(inst(&c, "VI_1").advert_interval, ms(1000));
+fn advert_int_is_rounded_and_clamped_as_keepalived_2_2_7_does_and_said_on_stderr() {
+    // keepalived 2.2.7: v2 to the nearest second (halves up, at least 1 s); v3 to the nearest
+    // 10 ms and at most 40.95 s; outside 0.01..255 s the value is ignored (default 1 s).
+    for (text, v, want) in [
+        ("1.2", 2, 1000),
+        ("2.4", 2, 2000),
+        ("2.5", 2, 3000),
+        ("0.5", 2, 1000),
+        ("0.014", 2, 1000),
+        ("0.014", 3, 10),
+        ("0.015", 3, 20),
+        ("41", 3, 40_950),
+        ("0", 2, 1000),
+        ("0", 3, 1000),
+        ("300", 2, 1000),
+    ] {
+        let (got, code, err) = advert(text, v);
+        assert_eq!(got, ms(want), "advert_int {text} version {v}: {err}");
+        assert_eq!(code, 0, "what keepalived runs is what vipd runs: {err}");
+        assert!(
+            err.lines()
+                .any(|l| l.contains("keepalived.conf:3: advert_int: note: ")),
+            "advert_int {text} version {v}: what was done is on stderr: {err}"
+        );
+    }
+    // As written: nothing said.
+    for (text, v, want) in [("3", 2, 3000), ("0.25", 3, 250)] {
+        let (got, code, err) = advert(text, v);
+        assert_eq!((got, code), (ms(want), 0));
+        assert!(!err.contains("advert_int"), "{err}");
+    }
+    // keepalived would run 40.96 s and advertise 0 centiseconds: not exact, listed, exit 3.
+    let (got, code, err) = advert("40.955", 3);
+    assert_eq!((got, code), (ms(40_950), 3), "{err}");
+    assert!(
+        err.contains("keepalived.conf:3: advert_int: not translated: "),
+        "{err}"
+    );
 }
 
 #[test]

@@ -160,6 +160,89 @@ fn fmt_us(us: u64) -> String {
     }
 }
 
+/// keepalived 2.2.7's `advert_int`: how it reads the number and what interval it then runs.
+///
+/// `read_decimal_unsigned_strvec(.., TIMER_HZ / 100, 255 * TIMER_HZ, 6 digits)` keeps six
+/// decimal places (rounding up when the seventh digit is 5 or more) and ignores a value
+/// outside 0.01..255 s, leaving the default 1 s. `vrrp_complete_instance` then rounds to the
+/// nearest second for VRRPv2 (halves up, 0 becomes 1 s) and, for VRRPv3, clamps to 40.95 s
+/// or rounds to the nearest 10 ms. Returns the interval in microseconds and what was done
+/// (empty when the value is used as written); None when the text is not a decimal number.
+fn keepalived_advert_us(text: &str, v3: bool) -> Option<(u64, Vec<String>)> {
+    let (int, frac) = text.split_once('.').unwrap_or((text, ""));
+    if (int.is_empty() && frac.is_empty())
+        || !int.chars().all(|c| c.is_ascii_digit())
+        || !frac.chars().all(|c| c.is_ascii_digit())
+    {
+        return None;
+    }
+    let mut what = Vec::new();
+    let (kept, round_up) = if frac.len() > 6 {
+        what.push(format!(
+            "keepalived reads 6 decimal places of `{text}` and rounds at the 7th"
+        ));
+        (&frac[..6], frac.as_bytes()[6] >= b'5')
+    } else {
+        (frac, false)
+    };
+    // Too large for keepalived's unsigned long: out of range, like any value above 255 s.
+    let int_us = if int.is_empty() {
+        Some(0)
+    } else {
+        int.parse::<u64>()
+            .ok()
+            .and_then(|n| n.checked_mul(1_000_000))
+    };
+    let parsed =
+        int_us.map(|n| n + format!("{kept:0<6}").parse::<u64>().unwrap_or(0) + u64::from(round_up));
+    let us = match parsed {
+        Some(us) if (10_000..=255_000_000).contains(&us) => us,
+        _ => {
+            what.push(format!(
+                "`{text}` is outside keepalived's 0.01..255 s: keepalived 2.2.7 ignores it (\"Advert interval not valid\") and runs its default 1 s; written as 1s"
+            ));
+            return Some((1_000_000, what));
+        }
+    };
+    let shown = fmt_us(us);
+    let out = if !v3 {
+        if us.is_multiple_of(1_000_000) {
+            us
+        } else {
+            let r = ((us + 500_000) / 1_000_000 * 1_000_000).max(1_000_000);
+            what.push(format!(
+                "VRRPv2 carries whole seconds: keepalived 2.2.7 rounds {shown} to the nearest second (halves up, at least 1 s) and runs {}; written as {}",
+                fmt_us(r),
+                fmt_us(r)
+            ));
+            r
+        }
+    } else if us >= 40_960_000 {
+        what.push(format!(
+            "VRRPv3 carries at most 40.95 s: keepalived 2.2.7 warns that {shown} is out of range and runs 40.95 s; written as 40950ms"
+        ));
+        40_950_000
+    } else if !us.is_multiple_of(10_000) {
+        let r = ((us + 5_000) / 10_000 * 10_000).max(10_000);
+        if r >= 40_960_000 {
+            // keepalived runs 40.96 s and puts 4096 & 0x0FFF = 0 in its adverts.
+            what.push(format!(
+                "NOT EXACT: keepalived 2.2.7 rounds {shown} up to 40.96 s, runs that, and advertises an interval of 0 (4096 centiseconds do not fit in 12 bits); vipd's maximum is 40.95 s, written as 40950ms. Write advert_int 40.95 in keepalived's configuration too"
+            ));
+            return Some((40_950_000, what));
+        }
+        what.push(format!(
+            "VRRPv3 carries centiseconds: keepalived 2.2.7 rounds {shown} to the nearest 10 ms (halves up) and runs {}; written as {}",
+            fmt_us(r),
+            fmt_us(r)
+        ));
+        r
+    } else {
+        us
+    };
+    Some((out, what))
+}
+
 /// A YAML double-quoted string (JSON's form is valid YAML).
 fn q(s: &str) -> String {
     serde_json::to_string(s).unwrap_or_else(|_| "\"\"".to_owned())
@@ -783,7 +866,7 @@ fn vrrp_instance(
     let mut vrid = None;
     let mut priority: i64 = 100;
     let mut version: Option<(u8, String)> = None;
-    let mut advert: Option<(String, u64, Stmt)> = None;
+    let mut advert: Option<(String, Stmt)> = None;
     let mut preempt = true;
     let mut preempt_delay = None;
     let mut auth: Option<(Stmt, Option<String>, Option<String>)> = None;
@@ -834,9 +917,15 @@ fn vrrp_instance(
                 "3" => version = Some((3, cx.at(b))),
                 _ => cx.skip(b, kw, format!("`{a}` is not 2 or 3")),
             },
-            "advert_int" => match secs(&a) {
-                Some((d, us)) if us > 0 => advert = Some((d, us, b.clone())),
-                _ => cx.skip(b, kw, format!("`{a}` is not a positive number of seconds")),
+            "advert_int" => match keepalived_advert_us(&a, false) {
+                Some(_) => advert = Some((a.clone(), b.clone())),
+                None => cx.skip(
+                    b,
+                    kw,
+                    format!(
+                        "`{a}` is not a number of seconds; keepalived's default 1 s is written (check what your keepalived logs for it)"
+                    ),
+                ),
             },
             "nopreempt" => preempt = false,
             "preempt" => preempt = true,
@@ -1161,37 +1250,19 @@ fn vrrp_instance(
     lines.push(format!(
         "version: {ver}  # {why}; always written because vipd's default is 3"
     ));
-    let (adv, adv_us) = advert
-        .as_ref()
-        .map(|(d, us, _)| (d.clone(), *us))
-        .unwrap_or(("1s".to_owned(), 1_000_000));
-    let adv = if ver == 2 && !adv_us.is_multiple_of(1_000_000) {
-        let rounded = adv_us.div_ceil(1_000_000).max(1);
-        if let Some((_, _, ast)) = &advert {
-            cx.skip(
-                ast,
-                "advert_int",
-                format!(
-                    "VRRPv2 carries whole seconds; written as {rounded}s. Use version 3 for sub-second intervals"
-                ),
-            );
+    let adv = match &advert {
+        None => "1s".to_owned(),
+        Some((text, ast)) => {
+            let (us, what) =
+                keepalived_advert_us(text, ver == 3).expect("checked when it was read");
+            for w in what {
+                match w.strip_prefix("NOT EXACT: ") {
+                    Some(w) => cx.skip(ast, "advert_int", w),
+                    None => cx.note(ast, "advert_int", w),
+                }
+            }
+            fmt_us(us)
         }
-        format!("{rounded}s")
-    } else if ver == 3 && (!adv_us.is_multiple_of(10_000) || adv_us > 40_950_000) {
-        let cs = (adv_us.div_ceil(10_000)).clamp(1, 4095);
-        if let Some((_, _, ast)) = &advert {
-            cx.note(
-                ast,
-                "advert_int",
-                format!(
-                    "VRRPv3 carries centiseconds; written as {}",
-                    fmt_us(cs * 10_000)
-                ),
-            );
-        }
-        fmt_us(cs * 10_000)
-    } else {
-        adv
     };
     lines.push(format!(
         "advert_interval: {adv}{}",
@@ -1317,4 +1388,89 @@ fn vrrp_instance(
         let _ = writeln!(text, "    {l}");
     }
     Some((yname, text, !notify.is_empty()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::keepalived_advert_us;
+
+    /// (advert_int text, VRRPv3?) -> the interval keepalived 2.2.7 runs, in microseconds.
+    fn us(text: &str, v3: bool) -> u64 {
+        keepalived_advert_us(text, v3).unwrap().0
+    }
+
+    #[test]
+    fn import_advert_int_v2_rounds_to_the_nearest_second_like_keepalived() {
+        for (text, want) in [
+            ("1", 1_000_000),
+            ("1.2", 1_000_000),
+            ("2.4", 2_000_000),
+            ("2.5", 3_000_000),
+            ("2.49", 2_000_000),
+            ("0.5", 1_000_000),
+            ("0.4", 1_000_000), // rounds to 0, which keepalived makes 1 s
+            ("0.014", 1_000_000),
+            ("254.6", 255_000_000),
+            ("255", 255_000_000),
+            (".5", 1_000_000),
+            ("3.", 3_000_000),
+        ] {
+            assert_eq!(us(text, false), want, "advert_int {text} (v2)");
+        }
+        assert!(keepalived_advert_us("1.2", false).unwrap().1[0].contains("rounds"));
+        assert!(keepalived_advert_us("2", false).unwrap().1.is_empty());
+    }
+
+    #[test]
+    fn import_advert_int_v3_rounds_to_centiseconds_and_clamps_at_40_95_s() {
+        for (text, want) in [
+            ("0.014", 10_000),
+            ("0.015", 20_000),
+            ("0.01", 10_000),
+            ("0.105", 110_000),
+            ("0.2", 200_000),
+            ("1.234", 1_230_000),
+            ("40.95", 40_950_000),
+            ("40.954", 40_950_000),
+            ("40.955", 40_950_000), // keepalived: 40.96 s, advertised as 0; listed
+            ("40.96", 40_950_000),
+            ("100", 40_950_000),
+            ("255", 40_950_000),
+        ] {
+            assert_eq!(us(text, true), want, "advert_int {text} (v3)");
+        }
+        assert!(keepalived_advert_us("100", true).unwrap().1[0].contains("40.95"));
+        let odd = keepalived_advert_us("40.955", true).unwrap().1;
+        assert!(odd[0].starts_with("NOT EXACT: "), "{odd:?}");
+        assert!(keepalived_advert_us("0.2", true).unwrap().1.is_empty());
+    }
+
+    #[test]
+    fn import_advert_int_outside_0_01_to_255_s_is_ignored_by_keepalived_so_1_s() {
+        for text in [
+            "0",
+            "0.0",
+            "0.009",
+            "0.0099994",
+            "255.000001",
+            "256",
+            "99999999999999999999",
+        ] {
+            for v3 in [false, true] {
+                let (got, what) = keepalived_advert_us(text, v3).unwrap();
+                assert_eq!(got, 1_000_000, "advert_int {text} (v3 {v3})");
+                assert!(what.iter().any(|w| w.contains("ignores")), "{what:?}");
+            }
+        }
+        // The 7th decimal place rounds the 6th, as keepalived reads it.
+        assert_eq!(us("0.0099995", true), 10_000);
+        assert_eq!(
+            us("0.0149995", true),
+            20_000,
+            "0.015 after the first rounding"
+        );
+        for bad in ["", ".", "1s", "-1", "1.2.3", "1,5"] {
+            assert!(keepalived_advert_us(bad, false).is_none(), "{bad}");
+        }
+    }
 }
