@@ -304,6 +304,7 @@ fn untranslated_items_are_listed_with_lines_and_exit_3() {
         (35, "virtual_ipaddress 10.99.2.1/24 label"),
         (36, "virtual_ipaddress 10.99.2.2/24 dev"),
         (38, "virtual_ipaddress_excluded"),
+        (42, "track_script chk_lvs reverse"),
         (44, "smtp_alert"),
         (57, "static_ipaddress"),
         (61, "virtual_server 10.99.2.1"),
@@ -327,7 +328,7 @@ fn untranslated_items_are_listed_with_lines_and_exit_3() {
             .iter()
             .filter(|l| l.contains(": not translated: "))
             .count(),
-        13,
+        14,
         "{err}"
     );
     for l in &findings {
@@ -347,9 +348,13 @@ fn untranslated_items_are_listed_with_lines_and_exit_3() {
         "the dev eth1 address is left out"
     );
     assert_eq!(a.auth_pass, None, "AH is not translated");
+    assert!(
+        a.track_scripts.is_empty(),
+        "chk_lvs has `weight 10 reverse`: a plain weight 10 would be inverted"
+    );
     assert_eq!(inst(&c, "VI_B").priority, 150);
     assert!(
-        out.contains("# NOT TRANSLATED (13 items"),
+        out.contains("# NOT TRANSLATED (14 items"),
         "the YAML says so too: {out}"
     );
 }
@@ -479,6 +484,101 @@ fn advert_int_is_rounded_and_clamped_as_keepalived_2_2_7_does_and_said_on_stderr
     assert_eq!((got, code), (ms(40_950), 3), "{err}");
     assert!(
         err.contains("keepalived.conf:3: advert_int: not translated: "),
+        "{err}"
+    );
+}
+
+#[test]
+fn weight_reverse_tracking_items_are_left_out_and_listed_never_inverted() {
+    let text = "\
+vrrp_script chk_up {
+  script /bin/true
+  weight -20 reverse
+}
+vrrp_script chk_plain {
+  script /bin/true
+  weight -10
+}
+vrrp_track_file tf_rev {
+  file /run/tf_rev
+  weight 5 reverse
+}
+vrrp_track_file tf_plain {
+  file /run/tf_plain
+}
+vrrp_instance VI_1 {
+ interface eth0
+ virtual_router_id 7
+ virtual_ipaddress {
+  10.99.0.7/24
+ }
+ track_script {
+  chk_plain weight -30 reverse
+  chk_up
+ }
+ track_interface {
+  eth1 weight -20 reverse
+  eth2 weight -20
+  eth3 weight 254
+ }
+ track_file {
+  tf_rev
+  tf_plain weight 3 reverse
+ }
+}
+";
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("keepalived.conf");
+    std::fs::write(&p, text).unwrap();
+    let (code, out, err) = cli(&p);
+    assert_eq!(code, import::EXIT_INCOMPLETE as i32, "{err}");
+    for (line, what) in [
+        (23, "track_script chk_plain reverse"),
+        (24, "track_script chk_up reverse"),
+        (27, "track_interface eth1 reverse"),
+        (32, "track_file tf_rev reverse"),
+        (33, "track_file tf_plain reverse"),
+    ] {
+        let want = format!("keepalived.conf:{line}: {what}: not translated: ");
+        assert!(
+            err.lines().any(|l| l.contains(&want)),
+            "no `{want}`:\n{err}"
+        );
+    }
+    assert!(err.contains("keepalived.conf:24: track_script chk_up reverse: not translated: keepalived's `reverse` (from the definition's"), "{err}");
+    let c = vipd::config::parse_str(&out, "x").unwrap().config;
+    let i = inst(&c, "VI_1");
+    assert!(i.track_scripts.is_empty(), "{out}");
+    assert!(i.track_files.is_empty(), "{out}");
+    assert_eq!(
+        i.track_interfaces,
+        [
+            TrackInterface {
+                name: "eth2".into(),
+                weight: Some(-20)
+            },
+            TrackInterface {
+                name: "eth3".into(),
+                weight: Some(253)
+            }
+        ],
+        "eth1 is left out; 254 is 253 as keepalived 2.2.7 makes it"
+    );
+    assert!(
+        err.contains("keepalived.conf:29: track_interface eth3 weight: note: "),
+        "{err}"
+    );
+    // `noreverse` on the item overrides the definition's `reverse`.
+    let text = text.replace("  chk_up\n", "  chk_up weight -5 noreverse\n");
+    std::fs::write(&p, &text).unwrap();
+    let (_, out, err) = cli(&p);
+    let c = vipd::config::parse_str(&out, "x").unwrap().config;
+    assert_eq!(
+        inst(&c, "VI_1").track_scripts,
+        [TrackScript {
+            name: "chk_up".into(),
+            weight: -5
+        }],
         "{err}"
     );
 }

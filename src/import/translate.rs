@@ -380,11 +380,36 @@ struct Script {
     command: Option<Vec<String>>,
     lines: Vec<String>,
     comments: Vec<String>,
+    /// `weight N reverse`: the default of the track_script items that use it.
+    reverse: bool,
 }
 
 struct TrackFile {
     path: Option<String>,
     weight: Option<i64>,
+    /// `weight N reverse`: the default of the track_file items that use it.
+    reverse: bool,
+}
+
+/// Why a tracking item with `reverse` is left out, and what to do by hand.
+fn reverse_advice(kw: &str, from_definition: bool) -> String {
+    let how = match kw {
+        "track_script" => {
+            "for a script, invert its exit status in a wrapper (e.g. command [\"/bin/sh\", \"-c\", \"! CMD\"]) and keep the weight"
+        }
+        "track_file" => {
+            "for a file with a non-zero weight, negating the weight (weight: -N) moves the priority the same way; with weight 0 (value 0 = fault) there is no equivalent"
+        }
+        _ => "for an interface there is no equivalent; track it with a check script",
+    };
+    format!(
+        "keepalived's `reverse`{} turns the direction of the weight around; vipd has no `reverse`, so this tracking item is left out rather than translated inverted (a plain weight would move the priority the wrong way). Add it by hand: {how}",
+        if from_definition {
+            " (from the definition's `weight N reverse`)"
+        } else {
+            ""
+        }
+    )
 }
 
 fn int(w: &str) -> Option<i64> {
@@ -718,6 +743,7 @@ fn vrrp_script(cx: &mut Cx, st: &Stmt, existing: &BTreeMap<String, Script>) -> O
         command: None,
         lines: Vec::new(),
         comments: Vec::new(),
+        reverse: false,
     };
     if s.yaml_name != name.text {
         s.comments.push(format!("keepalived name: {}", name.text));
@@ -738,10 +764,11 @@ fn vrrp_script(cx: &mut Cx, st: &Stmt, existing: &BTreeMap<String, Script>) -> O
                     _ => cx.skip(b, kw, format!("`{a}`: the weight must be -253..253")),
                 }
                 if b.args.len() > 1 {
+                    s.reverse = b.args[1].text == "reverse";
                     cx.skip(
                         b,
                         "weight ... reverse",
-                        "vipd has no `reverse`; negate the weight and invert the script's exit status",
+                        "vipd has no `reverse`; the track_script items that use this script without `weight N noreverse` are left out (listed at their lines)",
                     );
                 }
             }
@@ -778,6 +805,7 @@ fn vrrp_track_file(cx: &mut Cx, st: &Stmt) -> TrackFile {
     let mut tf = TrackFile {
         path: None,
         weight: None,
+        reverse: false,
     };
     let body = resplit(
         cx,
@@ -795,10 +823,11 @@ fn vrrp_track_file(cx: &mut Cx, st: &Stmt) -> TrackFile {
                     _ => cx.skip(b, kw, format!("`{a}`: the weight must be -254..254")),
                 }
                 if b.args.len() > 1 {
+                    tf.reverse = b.args[1].text == "reverse";
                     cx.skip(
                         b,
                         "weight ... reverse",
-                        "vipd has no `reverse`; negate the weight",
+                        "vipd has no `reverse`; the track_file items that use this file without `weight N noreverse` are left out (listed at their lines)",
                     );
                 }
             }
@@ -1068,12 +1097,26 @@ fn vrrp_instance(
                 }
             }
             "track_script" | "track_interface" | "track_file" => {
-                for it in items(cx, b, &[("weight", 1), ("reverse", 0)]) {
+                for it in items(cx, b, &[("weight", 1), ("reverse", 0), ("noreverse", 0)]) {
                     let mut weight = None;
+                    let mut reverse: Option<bool> = None;
                     for (k, v) in &it.opts {
                         let val = v.first().cloned().unwrap_or_default();
                         match k.as_str() {
                             "weight" => match int(&val) {
+                                // keepalived 2.2.7 makes +/-254 +/-253 for scripts and
+                                // interfaces (with a warning); files take 254.
+                                Some(w) if w.abs() == 254 && kw != "track_file" => {
+                                    let w = w.signum() * 253;
+                                    cx.note(
+                                        &it.st,
+                                        &format!("{kw} {} weight", it.head),
+                                        format!(
+                                            "keepalived 2.2.7 makes a weight of +/-254 {w} (\"cannot be +/-254\"); written as {w}"
+                                        ),
+                                    );
+                                    weight = Some(w);
+                                }
                                 Some(w) if (-254..=254).contains(&w) => weight = Some(w),
                                 _ => cx.skip(
                                     &it.st,
@@ -1081,12 +1124,23 @@ fn vrrp_instance(
                                     format!("`{val}` is not a weight"),
                                 ),
                             },
-                            _ => cx.skip(
-                                &it.st,
-                                &format!("{kw} {} reverse", it.head),
-                                "vipd has no `reverse`; negate the weight (and for a script, invert its exit status)",
-                            ),
+                            "reverse" => reverse = Some(true),
+                            _ => reverse = Some(false),
                         }
+                    }
+                    // keepalived: the item's `reverse` / `noreverse`, else the definition's.
+                    let inherited = match kw {
+                        "track_script" => scripts.get(&it.head).is_some_and(|s| s.reverse),
+                        "track_file" => track_files.get(&it.head).is_some_and(|t| t.1.reverse),
+                        _ => false,
+                    };
+                    if reverse.unwrap_or(inherited) {
+                        cx.skip(
+                            &it.st,
+                            &format!("{kw} {} reverse", it.head),
+                            reverse_advice(kw, reverse.is_none()),
+                        );
+                        continue;
                     }
                     match kw {
                         "track_script" => {
