@@ -255,7 +255,18 @@ fn includes_globs_comments_braces_one_line_blocks_and_quotes() {
     assert_eq!(d.priority, 100, "keepalived's default priority");
     assert_eq!(d.advert_interval, ms(3000));
     assert!(!d.preempt);
-    assert_eq!(d.preempt_delay, ms(2500));
+    assert_eq!(
+        d.preempt_delay,
+        Duration::ZERO,
+        "keepalived resets preempt_delay with nopreempt"
+    );
+    assert!(
+        t.notes.iter().any(|n| n.keyword == "preempt_delay"
+            && n.line == 8
+            && n.message.contains("nopreempt")),
+        "{:?}",
+        t.notes
+    );
     assert_eq!(vips(d), ["10.99.1.20/24", "10.99.1.21/32"]);
     assert_eq!(
         d.track_scripts,
@@ -581,6 +592,81 @@ vrrp_instance VI_1 {
         }],
         "{err}"
     );
+}
+
+/// An instance (lines 1..) with the given extra lines after `interface eth0` (line 2).
+fn instance_with(extra: &str) -> (InstanceConfig, i32, String) {
+    let conf = MINIMAL.replace(" interface eth0\n", &format!(" interface eth0\n{extra}"));
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("keepalived.conf");
+    std::fs::write(&p, conf).unwrap();
+    let (code, out, err) = cli(&p);
+    let c = vipd::config::parse_str(&out, "x")
+        .unwrap_or_else(|d| panic!("{extra}: {d:?}\n{err}"))
+        .config;
+    (inst(&c, "VI_1").clone(), code, err)
+}
+
+#[test]
+fn state_master_clears_nopreempt_and_preempt_delay_as_keepalived_2_2_7_does() {
+    let (i, code, err) =
+        instance_with(" state MASTER\n priority 150\n nopreempt\n preempt_delay 30\n");
+    assert_eq!(code, 0, "translated as keepalived runs it: {err}");
+    assert!(i.preempt, "keepalived clears nopreempt with state MASTER");
+    assert_eq!(i.preempt_delay, Duration::ZERO, "and preempt_delay");
+    for (line, kw, says) in [
+        (
+            5,
+            "nopreempt",
+            "(VI_1) Warning - nopreempt will not work with initial state MASTER - clearing",
+        ),
+        (
+            6,
+            "preempt_delay",
+            "(VI_1) Warning - preempt delay will not work with initial state MASTER - clearing",
+        ),
+    ] {
+        let l = err
+            .lines()
+            .find(|l| l.contains(&format!("keepalived.conf:{line}: {kw}: note: ")))
+            .unwrap_or_else(|| panic!("no note for {kw}: {err}"));
+        assert!(l.contains(says), "{l}");
+    }
+    // state BACKUP keeps both (nopreempt then resets preempt_delay, as in keepalived).
+    let (i, _, err) = instance_with(" state BACKUP\n nopreempt\n");
+    assert!(!i.preempt, "{err}");
+    let (i, _, err) = instance_with(" state BACKUP\n preempt_delay 30\n");
+    assert_eq!((i.preempt, i.preempt_delay), (true, ms(30_000)), "{err}");
+    let (i, _, err) = instance_with(" state BACKUP\n nopreempt\n preempt_delay 30\n");
+    assert_eq!(
+        (i.preempt, i.preempt_delay),
+        (false, Duration::ZERO),
+        "{err}"
+    );
+    assert!(
+        err.contains("preempt_delay is incompatible with nopreempt mode"),
+        "{err}"
+    );
+    // `state BACKUP` after `state MASTER` is ignored by keepalived.
+    let (i, _, _) = instance_with(" state MASTER\n state BACKUP\n priority 100\n nopreempt\n");
+    assert!(i.preempt);
+    // No priority with state MASTER: keepalived makes it the address owner, 255.
+    let (i, code, err) = instance_with(" state MASTER\n");
+    assert_eq!((i.priority, code), (255, 0), "{err}");
+    assert!(
+        err.contains("keepalived.conf:3: state MASTER: note: "),
+        "{err}"
+    );
+    let (i, _, _) = instance_with(" state BACKUP\n");
+    assert_eq!(i.priority, 100);
+    // Priority 255 (no state: initial MASTER) clears nopreempt and preempt_delay.
+    let (i, _, err) = instance_with(" priority 255\n nopreempt\n preempt_delay 5\n");
+    assert_eq!(
+        (i.preempt, i.preempt_delay),
+        (true, Duration::ZERO),
+        "{err}"
+    );
+    assert!(err.contains("incompatible with priority 255"), "{err}");
 }
 
 #[test]

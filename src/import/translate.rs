@@ -897,7 +897,12 @@ fn vrrp_instance(
     let mut version: Option<(u8, String)> = None;
     let mut advert: Option<(String, Stmt)> = None;
     let mut preempt = true;
-    let mut preempt_delay = None;
+    // The `nopreempt` line while it is in force (a later `preempt` clears it).
+    let mut nopreempt_at: Option<Stmt> = None;
+    let mut preempt_delay: Option<(String, u64, Stmt)> = None;
+    // The first `state MASTER` line: keepalived ignores a `state BACKUP` after it.
+    let mut state_master: Option<Stmt> = None;
+    let mut state_given = false;
     let mut auth: Option<(Stmt, Option<String>, Option<String>)> = None;
     let mut vips: Vec<(IpAddr, String, Stmt)> = Vec::new();
     let mut peers: Vec<String> = Vec::new();
@@ -921,7 +926,12 @@ fn vrrp_instance(
         }
         match kw {
             "state" => match a.as_str() {
-                "MASTER" | "BACKUP" => comments.push(format!(
+                "MASTER" | "BACKUP" => {
+                    state_given = true;
+                    if a == "MASTER" && state_master.is_none() {
+                        state_master = Some(b.clone());
+                    }
+                    comments.push(format!(
                     "keepalived `state {a}` ({}) is only a starting hint: vipd starts as backup and the priority elects the master{}",
                     cx.at(b),
                     if a == "MASTER" {
@@ -929,8 +939,16 @@ fn vrrp_instance(
                     } else {
                         ""
                     }
-                )),
-                _ => cx.skip(b, kw, format!("`{a}` is not MASTER or BACKUP")),
+                ));
+                }
+                _ => {
+                    state_given = true;
+                    cx.skip(
+                        b,
+                        kw,
+                        format!("`{a}` is not MASTER or BACKUP (keepalived uses BACKUP)"),
+                    )
+                }
             },
             "interface" => interface = Some(a),
             "virtual_router_id" => match int(&a) {
@@ -956,10 +974,16 @@ fn vrrp_instance(
                     ),
                 ),
             },
-            "nopreempt" => preempt = false,
-            "preempt" => preempt = true,
+            "nopreempt" => {
+                preempt = false;
+                nopreempt_at = Some(b.clone());
+            }
+            "preempt" => {
+                preempt = true;
+                nopreempt_at = None;
+            }
             "preempt_delay" => match secs(&a) {
-                Some((d, us)) if us <= 1_000_000_000 => preempt_delay = Some(d),
+                Some((d, us)) if us <= 1_000_000_000 => preempt_delay = Some((d, us, b.clone())),
                 _ => cx.skip(b, kw, format!("`{a}`: must be 0..1000 seconds")),
             },
             "authentication" => {
@@ -1297,6 +1321,61 @@ fn vrrp_instance(
             "IPv6 addresses: version 3 (keepalived also uses VRRPv3 for IPv6)",
         );
     }
+    // keepalived 2.2.7 vrrp_complete_instance(): no priority + state MASTER = address owner;
+    // then nopreempt and preempt_delay are cleared where they cannot work.
+    let priority_given = body.iter().any(|b| b.keyword.text == "priority");
+    if let Some(sst) = state_master.as_ref().filter(|_| !priority_given) {
+        priority = 255;
+        cx.note(
+            sst,
+            "state MASTER",
+            "no `priority`: keepalived 2.2.7 derives it from the initial state and gives `state MASTER` priority 255 (address owner), not 100; written as priority: 255",
+        );
+    }
+    let initial_master = state_master.is_some() || (!state_given && priority == 255);
+    if priority == 255
+        && let Some(nst) = nopreempt_at.take()
+    {
+        preempt = true;
+        cx.note(
+            &nst,
+            "nopreempt",
+            "keepalived 2.2.7 clears it with priority 255 (\"nopreempt is incompatible with priority 255. resetting nopreempt\"): the address owner always preempts; left out",
+        );
+    }
+    if initial_master {
+        if let Some(nst) = nopreempt_at.take() {
+            preempt = true;
+            cx.note(
+                &nst,
+                "nopreempt",
+                format!(
+                    "keepalived 2.2.7 clears it with initial state MASTER (\"({}) Warning - nopreempt will not work with initial state MASTER - clearing\"), so that router preempts; left out (preempt stays on), as keepalived runs it",
+                    name.text
+                ),
+            );
+        }
+        if let Some((_, _, dst)) = preempt_delay.take_if(|(_, us, _)| *us > 0) {
+            cx.note(
+                &dst,
+                "preempt_delay",
+                format!(
+                    "keepalived 2.2.7 clears it with initial state MASTER (\"({}) Warning - preempt delay will not work with initial state MASTER - clearing\"); left out, as keepalived runs it",
+                    name.text
+                ),
+            );
+        }
+    }
+    if let Some((_, _, dst)) = preempt_delay.take_if(|(_, us, _)| *us > 0 && !preempt) {
+        cx.note(
+            &dst,
+            "preempt_delay",
+            format!(
+                "keepalived 2.2.7 resets it with nopreempt (\"({}) preempt_delay is incompatible with nopreempt mode - resetting\"); left out, as keepalived runs it",
+                name.text
+            ),
+        );
+    }
     let mut lines: Vec<String> = Vec::new();
     lines.push(format!("interface: {}", q(&interface)));
     lines.push(format!("vrid: {vrid}"));
@@ -1329,7 +1408,7 @@ fn vrrp_instance(
     if !preempt {
         lines.push("preempt: false  # nopreempt".to_owned());
     }
-    if let Some(d) = preempt_delay {
+    if let Some((d, _, _)) = preempt_delay {
         lines.push(format!("preempt_delay: {d}"));
     }
     if let Some((ast, ty, pass)) = auth {
