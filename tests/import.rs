@@ -670,6 +670,51 @@ fn state_master_clears_nopreempt_and_preempt_delay_as_keepalived_2_2_7_does() {
 }
 
 #[test]
+fn a_duplicate_virtual_address_is_kept_once_and_the_count_mismatch_explained() {
+    // As in keepalived's doc/samples/keepalived.conf.vrrp: 192.168.200.18 twice, the second
+    // time with a label. keepalived 2.2.7 advertises 4 addresses; vipd refuses duplicates.
+    let text = "vrrp_instance VI_1 {\n interface eth0\n virtual_router_id 51\n virtual_ipaddress {\n  192.168.200.16\n  192.168.200.17\n  192.168.200.18\n  192.168.200.18 label eth0:1\n }\n}\n";
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("keepalived.conf");
+    std::fs::write(&p, text).unwrap();
+    let (code, out, err) = cli(&p);
+    assert_eq!(
+        code, 3,
+        "the import no longer fails, but needs review: {err}"
+    );
+    let c = vipd::config::parse_str(&out, "x").unwrap().config;
+    assert_eq!(
+        vips(inst(&c, "VI_1")),
+        [
+            "192.168.200.16/32",
+            "192.168.200.17/32",
+            "192.168.200.18/32"
+        ]
+    );
+    let l = err
+        .lines()
+        .find(|l| {
+            l.contains("keepalived.conf:8: virtual_ipaddress 192.168.200.18/32: not translated: ")
+        })
+        .unwrap_or_else(|| panic!("{err}"));
+    for says in [
+        "first at keepalived.conf:7",
+        "advertises 4 addresses",
+        "each once, 3",
+        "vrrp_address_list_mismatch_total",
+        "keepalived running the original configuration drops vipd's adverts",
+        "remove the duplicate from keepalived's configuration",
+    ] {
+        assert!(l.contains(says), "`{says}` in {l}");
+    }
+    // Its label is listed too, as for any labelled address.
+    assert!(
+        err.contains("keepalived.conf:8: virtual_ipaddress 192.168.200.18 label"),
+        "{err}"
+    );
+}
+
+#[test]
 fn unknown_keywords_and_missing_references_are_listed() {
     let text = MINIMAL.replace(
         " interface eth0\n",

@@ -1295,6 +1295,8 @@ fn vrrp_instance(
         return None;
     };
     let mut vip_texts = Vec::new();
+    let mut seen: Vec<(IpAddr, &Stmt)> = Vec::new();
+    let mut dups: Vec<(&Stmt, String, &Stmt)> = Vec::new();
     for (a, t, vst) in &vips {
         if a.is_ipv6() != first_v6 {
             cx.skip(
@@ -1302,9 +1304,27 @@ fn vrrp_instance(
                 &format!("virtual_ipaddress {t}"),
                 "of the other address family than the instance's first address; vipd needs one instance per family: add an instance with its own vrid for it",
             );
+        } else if let Some((_, first)) = seen.iter().find(|(s, _)| s == a) {
+            dups.push((vst, t.clone(), first));
         } else {
+            seen.push((*a, vst));
             vip_texts.push(t.clone());
         }
+    }
+    // keepalived 2.2.7 keeps a duplicate address (its own doc/samples/keepalived.conf.vrrp
+    // has one) and advertises it twice; vipd refuses duplicates, so the translation keeps
+    // one and says what that does to a group that still runs keepalived.
+    let ka_count = vip_texts.len() + dups.len();
+    for (vst, t, first) in &dups {
+        cx.skip(
+            vst,
+            &format!("virtual_ipaddress {t}"),
+            format!(
+                "listed twice (first at {}): keepalived 2.2.7 keeps both and advertises {ka_count} addresses, vipd (which refuses duplicates) advertises each once, {}, so this line is dropped. vipd accepts adverts whose address count differs (it counts them in vrrp_address_list_mismatch_total instead of dropping them), but keepalived running the original configuration drops vipd's adverts (\"received an unexpected ip number count\") and becomes master too: during a mixed migration, remove the duplicate from keepalived's configuration on every keepalived router first. (vipd cannot advertise an address twice, so there is no interop with the unchanged original.)",
+                cx.at(first),
+                vip_texts.len()
+            ),
+        );
     }
 
     // Version: the instance's, else global vrrp_version, else keepalived's default 2.
