@@ -715,6 +715,32 @@ fn a_duplicate_virtual_address_is_kept_once_and_the_count_mismatch_explained() {
 }
 
 #[test]
+fn mcast_src_ip_is_the_advert_source_unicast_src() {
+    let (i, code, err) = instance_with(" mcast_src_ip 10.99.0.11\n");
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(i.unicast_src, Some("10.99.0.11".parse().unwrap()));
+    assert!(i.unicast_peers.is_empty(), "still multicast");
+    assert!(
+        err.contains("keepalived.conf:3: mcast_src_ip: note: written as unicast_src"),
+        "{err}"
+    );
+    // keepalived keeps one source, the last one given.
+    let (i, _, err) = instance_with(" unicast_src_ip 10.99.0.11\n mcast_src_ip 10.99.0.12\n");
+    assert_eq!(i.unicast_src, Some("10.99.0.12".parse().unwrap()), "{err}");
+    assert!(
+        err.contains("keepalived.conf:4: mcast_src_ip: note: replaces 10.99.0.11"),
+        "{err}"
+    );
+    // Another family than the addresses': listed, left out.
+    let (i, code, err) = instance_with(" mcast_src_ip fd00:99::11\n");
+    assert_eq!((i.unicast_src, code), (None, 3), "{err}");
+    assert!(
+        err.contains("keepalived.conf:3: mcast_src_ip: not translated: "),
+        "{err}"
+    );
+}
+
+#[test]
 fn unknown_keywords_and_missing_references_are_listed() {
     let text = MINIMAL.replace(
         " interface eth0\n",

@@ -121,9 +121,6 @@ fn advice_for(kw: &str) -> Option<&'static str> {
         | "vrrp_check_unicast_src"
         | "skip_check_adv_addr"
         | "check_unicast_src" => "vipd has no such switch; remove it",
-        "mcast_src_ip" => {
-            "vipd sends multicast adverts from the interface's primary address; set the address on the interface (or use unicast_src with unicast_peers)"
-        }
         "native_ipv6" => "vipd chooses the family from the virtual addresses; remove it",
         _ => return None,
     })
@@ -853,6 +850,7 @@ const INSTANCE_ARITY: &[(&str, usize)] = &[
     ("preempt", 0),
     ("preempt_delay", 1),
     ("unicast_src_ip", 1),
+    ("mcast_src_ip", 1),
     ("garp_master_delay", 1),
     ("garp_master_repeat", 1),
     ("garp_master_refresh", 1),
@@ -906,7 +904,7 @@ fn vrrp_instance(
     let mut auth: Option<(Stmt, Option<String>, Option<String>)> = None;
     let mut vips: Vec<(IpAddr, String, Stmt)> = Vec::new();
     let mut peers: Vec<String> = Vec::new();
-    let mut src = None;
+    let mut src: Option<(IpAddr, Stmt)> = None;
     let mut t_ifaces: Vec<(String, Option<i64>, Stmt)> = Vec::new();
     let mut t_scripts: Vec<String> = Vec::new();
     let mut t_files: Vec<String> = Vec::new();
@@ -1094,8 +1092,24 @@ fn vrrp_instance(
                     }
                 }
             }
-            "unicast_src_ip" => match a.parse::<IpAddr>() {
-                Ok(ip) => src = Some(ip.to_string()),
+            // keepalived 2.2.7: both set the one advert source (vrrp->saddr), the last wins;
+            // vipd's unicast_src is the source of its multicast adverts too.
+            "unicast_src_ip" | "mcast_src_ip" => match a.parse::<IpAddr>() {
+                Ok(ip) => {
+                    if let Some((old, ost)) = &src
+                        && *old != ip
+                    {
+                        cx.note(
+                            b,
+                            kw,
+                            format!(
+                                "replaces {old} from {}: keepalived keeps one advert source address, the last one given",
+                                cx.at(ost)
+                            ),
+                        );
+                    }
+                    src = Some((ip, b.clone()));
+                }
                 Err(_) => cx.skip(b, kw, format!("`{a}` is not an address")),
             },
             "unicast_peer" => {
@@ -1472,8 +1486,25 @@ fn vrrp_instance(
     for t in &vip_texts {
         lines.push(format!("  - {}", q(t)));
     }
-    if let Some(s) = src {
-        lines.push(format!("unicast_src: {}", q(&s)));
+    if let Some((s, sst)) = src {
+        if s.is_ipv6() != first_v6 {
+            cx.skip(
+                &sst,
+                &sst.keyword.text,
+                format!(
+                    "{s} is not of the instance's address family; keepalived skips it too (\"src address MUST be of the same family\") and uses the interface's address, as vipd does without it"
+                ),
+            );
+        } else {
+            if sst.keyword.text == "mcast_src_ip" {
+                cx.note(
+                    &sst,
+                    "mcast_src_ip",
+                    "written as unicast_src: vipd sends its adverts, multicast ones too, from unicast_src when it is set",
+                );
+            }
+            lines.push(format!("unicast_src: {}", q(&s.to_string())));
+        }
     }
     if !peers.is_empty() {
         lines.push("unicast_peers:".to_owned());
