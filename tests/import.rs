@@ -857,3 +857,113 @@ fn lexer_globs_and_shell_words() {
     let words: Vec<&str> = lines[0].words.iter().map(|w| w.text.as_str()).collect();
     assert_eq!(words, ["a", "{", "b", "}", "c d"]);
 }
+
+/// The corpus (tests/fixtures/keepalived/corpus/*.conf): our own files, each reproducing the
+/// constructs of a public configuration named in its first comment. Every one imports with
+/// exit 0 or 3, the YAML passes vipd's validation, and every item left out is listed with a
+/// line of the file it is on (the line holds what the finding names).
+#[test]
+fn corpus_imports_validate_and_list_what_is_left_out_with_its_line() {
+    let dir = fixture("corpus");
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "conf"))
+        .collect();
+    files.sort();
+    assert!(files.len() >= 15, "{files:?}");
+    let mut exits = Vec::new();
+    for f in &files {
+        let name = f.file_name().unwrap().to_string_lossy().into_owned();
+        let text = std::fs::read_to_string(f).unwrap();
+        let head = text.lines().next().unwrap_or_default();
+        assert!(
+            head.contains("Our own file"),
+            "{name}: must say it is ours and name its source: {head}"
+        );
+        let (code, out, err) = cli(f);
+        assert!(code == 0 || code == 3, "{name}: exit {code}\n{err}");
+        vipd::config::parse_str(&out, &name)
+            .unwrap_or_else(|d| panic!("{name}: vipd rejects the translation: {d:?}\n{out}"));
+        let mut listed = 0;
+        for l in err.lines() {
+            let Some((at, rest)) = l.split_once(": ") else {
+                continue;
+            };
+            let Some((path, line)) = at.rsplit_once(':') else {
+                continue;
+            };
+            if !rest.contains(": not translated: ") && !rest.contains(": note: ") {
+                continue;
+            }
+            let n: usize = line
+                .parse()
+                .unwrap_or_else(|_| panic!("{name}: no line number in `{l}`"));
+            let src = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{l}: {e}"));
+            let src_line = src
+                .lines()
+                .nth(n.wrapping_sub(1))
+                .unwrap_or_else(|| panic!("{name}: line {n} is past the end: {l}"));
+            let keyword = rest.split(": ").next().unwrap();
+            assert!(
+                keyword
+                    .split_whitespace()
+                    .map(|w| w.split('/').next().unwrap())
+                    .any(|w| src_line.contains(w)),
+                "{name}: line {n} (`{src_line}`) does not hold `{keyword}`: {l}"
+            );
+            if rest.contains(": not translated: ") {
+                listed += 1;
+            }
+        }
+        assert_eq!(
+            code == 3,
+            listed > 0,
+            "{name}: exit {code}, {listed} listed\n{err}"
+        );
+        if listed > 0 {
+            assert!(
+                err.contains(&format!(
+                    "{listed} item{} not translated",
+                    if listed == 1 { "" } else { "s" }
+                )),
+                "{name}: {err}"
+            );
+            assert!(
+                out.contains(&format!("# NOT TRANSLATED ({listed} item")),
+                "{name}"
+            );
+        }
+        exits.push((name, code, listed));
+    }
+    // Spot checks on what the corpus is there for.
+    let (c, _) = translate("corpus/01-sample-vrrp.conf");
+    assert_eq!(
+        vips(inst(&c, "VI_1")),
+        ["198.51.100.16/32", "198.51.100.17/32", "198.51.100.18/32"],
+        "the sample's duplicate address, kept once"
+    );
+    let (c, _) = translate("corpus/12-v3-subsecond-globals.conf");
+    assert_eq!(inst(&c, "VI_FAST").advert_interval, ms(10));
+    assert_eq!(inst(&c, "VI_MID").advert_interval, ms(130));
+    assert_eq!(inst(&c, "VI_SLOW").advert_interval, ms(40_950));
+    let (c, _) = translate("corpus/18-reverse-and-v2-rounding.conf");
+    let i = inst(&c, "VI_REV");
+    assert_eq!(i.advert_interval, ms(1000), "1.2 s -> 1 s, not 2 s");
+    assert!(i.track_scripts.is_empty(), "reverse: left out");
+    assert_eq!(
+        i.track_interfaces.len(),
+        1,
+        "eth1 reverse left out, eth2 kept"
+    );
+    assert_eq!(i.track_files[0].weight, 5);
+    let (c, _) = translate("corpus/16-includes.conf");
+    let i = inst(&c, "VI_DB");
+    assert_eq!(
+        i.unicast_src,
+        Some("10.161.0.11".parse().unwrap()),
+        "mcast_src_ip"
+    );
+    assert_eq!(i.track_files[0].weight, -100);
+    eprintln!("corpus: {exits:?}");
+}
