@@ -255,7 +255,18 @@ fn includes_globs_comments_braces_one_line_blocks_and_quotes() {
     assert_eq!(d.priority, 100, "keepalived's default priority");
     assert_eq!(d.advert_interval, ms(3000));
     assert!(!d.preempt);
-    assert_eq!(d.preempt_delay, ms(2500));
+    assert_eq!(
+        d.preempt_delay,
+        Duration::ZERO,
+        "keepalived resets preempt_delay with nopreempt"
+    );
+    assert!(
+        t.notes.iter().any(|n| n.keyword == "preempt_delay"
+            && n.line == 8
+            && n.message.contains("nopreempt")),
+        "{:?}",
+        t.notes
+    );
     assert_eq!(vips(d), ["10.99.1.20/24", "10.99.1.21/32"]);
     assert_eq!(
         d.track_scripts,
@@ -304,6 +315,7 @@ fn untranslated_items_are_listed_with_lines_and_exit_3() {
         (35, "virtual_ipaddress 10.99.2.1/24 label"),
         (36, "virtual_ipaddress 10.99.2.2/24 dev"),
         (38, "virtual_ipaddress_excluded"),
+        (42, "track_script chk_lvs reverse"),
         (44, "smtp_alert"),
         (57, "static_ipaddress"),
         (61, "virtual_server 10.99.2.1"),
@@ -327,7 +339,7 @@ fn untranslated_items_are_listed_with_lines_and_exit_3() {
             .iter()
             .filter(|l| l.contains(": not translated: "))
             .count(),
-        13,
+        14,
         "{err}"
     );
     for l in &findings {
@@ -347,9 +359,13 @@ fn untranslated_items_are_listed_with_lines_and_exit_3() {
         "the dev eth1 address is left out"
     );
     assert_eq!(a.auth_pass, None, "AH is not translated");
+    assert!(
+        a.track_scripts.is_empty(),
+        "chk_lvs has `weight 10 reverse`: a plain weight 10 would be inverted"
+    );
     assert_eq!(inst(&c, "VI_B").priority, 150);
     assert!(
-        out.contains("# NOT TRANSLATED (13 items"),
+        out.contains("# NOT TRANSLATED (14 items"),
         "the YAML says so too: {out}"
     );
 }
@@ -426,16 +442,302 @@ fn shell_syntax_in_a_script_runs_through_sh() {
     assert!(t.notes.iter().any(|n| n.keyword == "script" && n.line == 1));
 }
 
+/// `advert_int TEXT` in MINIMAL (line 3), with `version V`; returns (interval, exit, stderr).
+fn advert(text: &str, version: u8) -> (Duration, i32, String) {
+    let conf = MINIMAL.replace(
+        " interface eth0\n",
+        &format!(" interface eth0\n advert_int {text}\n version {version}\n"),
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("keepalived.conf");
+    std::fs::write(&p, conf).unwrap();
+    let (code, out, err) = cli(&p);
+    let c = vipd::config::parse_str(&out, "x")
+        .unwrap_or_else(|d| panic!("{text}: {d:?}\n{err}"))
+        .config;
+    (inst(&c, "VI_1").advert_interval, code, err)
+}
+
 #[test]
-fn fractional_v2_interval_is_rounded_and_listed() {
-    let text = MINIMAL.replace(" interface eth0\n", " interface eth0\n advert_int 0.5\n");
-    let (_d, r) = import_text(&text);
-    let t = r.unwrap();
-    assert_eq!(t.exit_code(), import::EXIT_INCOMPLETE);
-    assert_eq!(t.untranslated[0].keyword, "advert_int");
-    assert_eq!(t.untranslated[0].line, 3);
-    let c = vipd::config::parse_str(&t.yaml, "x").unwrap().config;
-    assert_eq!(inst(&c, "VI_1").advert_interval, ms(1000));
+fn advert_int_is_rounded_and_clamped_as_keepalived_2_2_7_does_and_said_on_stderr() {
+    // keepalived 2.2.7: v2 to the nearest second (halves up, at least 1 s); v3 to the nearest
+    // 10 ms and at most 40.95 s; outside 0.01..255 s the value is ignored (default 1 s).
+    for (text, v, want) in [
+        ("1.2", 2, 1000),
+        ("2.4", 2, 2000),
+        ("2.5", 2, 3000),
+        ("0.5", 2, 1000),
+        ("0.014", 2, 1000),
+        ("0.014", 3, 10),
+        ("0.015", 3, 20),
+        ("41", 3, 40_950),
+        ("0", 2, 1000),
+        ("0", 3, 1000),
+        ("300", 2, 1000),
+    ] {
+        let (got, code, err) = advert(text, v);
+        assert_eq!(got, ms(want), "advert_int {text} version {v}: {err}");
+        assert_eq!(code, 0, "what keepalived runs is what vipd runs: {err}");
+        assert!(
+            err.lines()
+                .any(|l| l.contains("keepalived.conf:3: advert_int: note: ")),
+            "advert_int {text} version {v}: what was done is on stderr: {err}"
+        );
+    }
+    // As written: nothing said.
+    for (text, v, want) in [("3", 2, 3000), ("0.25", 3, 250)] {
+        let (got, code, err) = advert(text, v);
+        assert_eq!((got, code), (ms(want), 0));
+        assert!(!err.contains("advert_int"), "{err}");
+    }
+    // keepalived would run 40.96 s and advertise 0 centiseconds: not exact, listed, exit 3.
+    let (got, code, err) = advert("40.955", 3);
+    assert_eq!((got, code), (ms(40_950), 3), "{err}");
+    assert!(
+        err.contains("keepalived.conf:3: advert_int: not translated: "),
+        "{err}"
+    );
+}
+
+#[test]
+fn weight_reverse_tracking_items_are_left_out_and_listed_never_inverted() {
+    let text = "\
+vrrp_script chk_up {
+  script /bin/true
+  weight -20 reverse
+}
+vrrp_script chk_plain {
+  script /bin/true
+  weight -10
+}
+vrrp_track_file tf_rev {
+  file /run/tf_rev
+  weight 5 reverse
+}
+vrrp_track_file tf_plain {
+  file /run/tf_plain
+}
+vrrp_instance VI_1 {
+ interface eth0
+ virtual_router_id 7
+ virtual_ipaddress {
+  10.99.0.7/24
+ }
+ track_script {
+  chk_plain weight -30 reverse
+  chk_up
+ }
+ track_interface {
+  eth1 weight -20 reverse
+  eth2 weight -20
+  eth3 weight 254
+ }
+ track_file {
+  tf_rev
+  tf_plain weight 3 reverse
+ }
+}
+";
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("keepalived.conf");
+    std::fs::write(&p, text).unwrap();
+    let (code, out, err) = cli(&p);
+    assert_eq!(code, import::EXIT_INCOMPLETE as i32, "{err}");
+    for (line, what) in [
+        (23, "track_script chk_plain reverse"),
+        (24, "track_script chk_up reverse"),
+        (27, "track_interface eth1 reverse"),
+        (32, "track_file tf_rev reverse"),
+        (33, "track_file tf_plain reverse"),
+    ] {
+        let want = format!("keepalived.conf:{line}: {what}: not translated: ");
+        assert!(
+            err.lines().any(|l| l.contains(&want)),
+            "no `{want}`:\n{err}"
+        );
+    }
+    assert!(err.contains("keepalived.conf:24: track_script chk_up reverse: not translated: keepalived's `reverse` (from the definition's"), "{err}");
+    let c = vipd::config::parse_str(&out, "x").unwrap().config;
+    let i = inst(&c, "VI_1");
+    assert!(i.track_scripts.is_empty(), "{out}");
+    assert!(i.track_files.is_empty(), "{out}");
+    assert_eq!(
+        i.track_interfaces,
+        [
+            TrackInterface {
+                name: "eth2".into(),
+                weight: Some(-20)
+            },
+            TrackInterface {
+                name: "eth3".into(),
+                weight: Some(253)
+            }
+        ],
+        "eth1 is left out; 254 is 253 as keepalived 2.2.7 makes it"
+    );
+    assert!(
+        err.contains("keepalived.conf:29: track_interface eth3 weight: note: "),
+        "{err}"
+    );
+    // `noreverse` on the item overrides the definition's `reverse`.
+    let text = text.replace("  chk_up\n", "  chk_up weight -5 noreverse\n");
+    std::fs::write(&p, &text).unwrap();
+    let (_, out, err) = cli(&p);
+    let c = vipd::config::parse_str(&out, "x").unwrap().config;
+    assert_eq!(
+        inst(&c, "VI_1").track_scripts,
+        [TrackScript {
+            name: "chk_up".into(),
+            weight: -5
+        }],
+        "{err}"
+    );
+}
+
+/// An instance (lines 1..) with the given extra lines after `interface eth0` (line 2).
+fn instance_with(extra: &str) -> (InstanceConfig, i32, String) {
+    let conf = MINIMAL.replace(" interface eth0\n", &format!(" interface eth0\n{extra}"));
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("keepalived.conf");
+    std::fs::write(&p, conf).unwrap();
+    let (code, out, err) = cli(&p);
+    let c = vipd::config::parse_str(&out, "x")
+        .unwrap_or_else(|d| panic!("{extra}: {d:?}\n{err}"))
+        .config;
+    (inst(&c, "VI_1").clone(), code, err)
+}
+
+#[test]
+fn state_master_clears_nopreempt_and_preempt_delay_as_keepalived_2_2_7_does() {
+    let (i, code, err) =
+        instance_with(" state MASTER\n priority 150\n nopreempt\n preempt_delay 30\n");
+    assert_eq!(code, 0, "translated as keepalived runs it: {err}");
+    assert!(i.preempt, "keepalived clears nopreempt with state MASTER");
+    assert_eq!(i.preempt_delay, Duration::ZERO, "and preempt_delay");
+    for (line, kw, says) in [
+        (
+            5,
+            "nopreempt",
+            "(VI_1) Warning - nopreempt will not work with initial state MASTER - clearing",
+        ),
+        (
+            6,
+            "preempt_delay",
+            "(VI_1) Warning - preempt delay will not work with initial state MASTER - clearing",
+        ),
+    ] {
+        let l = err
+            .lines()
+            .find(|l| l.contains(&format!("keepalived.conf:{line}: {kw}: note: ")))
+            .unwrap_or_else(|| panic!("no note for {kw}: {err}"));
+        assert!(l.contains(says), "{l}");
+    }
+    // state BACKUP keeps both (nopreempt then resets preempt_delay, as in keepalived).
+    let (i, _, err) = instance_with(" state BACKUP\n nopreempt\n");
+    assert!(!i.preempt, "{err}");
+    let (i, _, err) = instance_with(" state BACKUP\n preempt_delay 30\n");
+    assert_eq!((i.preempt, i.preempt_delay), (true, ms(30_000)), "{err}");
+    let (i, _, err) = instance_with(" state BACKUP\n nopreempt\n preempt_delay 30\n");
+    assert_eq!(
+        (i.preempt, i.preempt_delay),
+        (false, Duration::ZERO),
+        "{err}"
+    );
+    assert!(
+        err.contains("preempt_delay is incompatible with nopreempt mode"),
+        "{err}"
+    );
+    // `state BACKUP` after `state MASTER` is ignored by keepalived.
+    let (i, _, _) = instance_with(" state MASTER\n state BACKUP\n priority 100\n nopreempt\n");
+    assert!(i.preempt);
+    // No priority with state MASTER: keepalived makes it the address owner, 255.
+    let (i, code, err) = instance_with(" state MASTER\n");
+    assert_eq!((i.priority, code), (255, 0), "{err}");
+    assert!(
+        err.contains("keepalived.conf:3: state MASTER: note: "),
+        "{err}"
+    );
+    let (i, _, _) = instance_with(" state BACKUP\n");
+    assert_eq!(i.priority, 100);
+    // Priority 255 (no state: initial MASTER) clears nopreempt and preempt_delay.
+    let (i, _, err) = instance_with(" priority 255\n nopreempt\n preempt_delay 5\n");
+    assert_eq!(
+        (i.preempt, i.preempt_delay),
+        (true, Duration::ZERO),
+        "{err}"
+    );
+    assert!(err.contains("incompatible with priority 255"), "{err}");
+}
+
+#[test]
+fn a_duplicate_virtual_address_is_kept_once_and_the_count_mismatch_explained() {
+    // As in keepalived's doc/samples/keepalived.conf.vrrp: 192.168.200.18 twice, the second
+    // time with a label. keepalived 2.2.7 advertises 4 addresses; vipd refuses duplicates.
+    let text = "vrrp_instance VI_1 {\n interface eth0\n virtual_router_id 51\n virtual_ipaddress {\n  192.168.200.16\n  192.168.200.17\n  192.168.200.18\n  192.168.200.18 label eth0:1\n }\n}\n";
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("keepalived.conf");
+    std::fs::write(&p, text).unwrap();
+    let (code, out, err) = cli(&p);
+    assert_eq!(
+        code, 3,
+        "the import no longer fails, but needs review: {err}"
+    );
+    let c = vipd::config::parse_str(&out, "x").unwrap().config;
+    assert_eq!(
+        vips(inst(&c, "VI_1")),
+        [
+            "192.168.200.16/32",
+            "192.168.200.17/32",
+            "192.168.200.18/32"
+        ]
+    );
+    let l = err
+        .lines()
+        .find(|l| {
+            l.contains("keepalived.conf:8: virtual_ipaddress 192.168.200.18/32: not translated: ")
+        })
+        .unwrap_or_else(|| panic!("{err}"));
+    for says in [
+        "first at keepalived.conf:7",
+        "advertises 4 addresses",
+        "each once, 3",
+        "vrrp_address_list_mismatch_total",
+        "keepalived running the original configuration drops vipd's adverts",
+        "remove the duplicate from keepalived's configuration",
+    ] {
+        assert!(l.contains(says), "`{says}` in {l}");
+    }
+    // Its label is listed too, as for any labelled address.
+    assert!(
+        err.contains("keepalived.conf:8: virtual_ipaddress 192.168.200.18 label"),
+        "{err}"
+    );
+}
+
+#[test]
+fn mcast_src_ip_is_the_advert_source_unicast_src() {
+    let (i, code, err) = instance_with(" mcast_src_ip 10.99.0.11\n");
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(i.unicast_src, Some("10.99.0.11".parse().unwrap()));
+    assert!(i.unicast_peers.is_empty(), "still multicast");
+    assert!(
+        err.contains("keepalived.conf:3: mcast_src_ip: note: written as unicast_src"),
+        "{err}"
+    );
+    // keepalived keeps one source, the last one given.
+    let (i, _, err) = instance_with(" unicast_src_ip 10.99.0.11\n mcast_src_ip 10.99.0.12\n");
+    assert_eq!(i.unicast_src, Some("10.99.0.12".parse().unwrap()), "{err}");
+    assert!(
+        err.contains("keepalived.conf:4: mcast_src_ip: note: replaces 10.99.0.11"),
+        "{err}"
+    );
+    // Another family than the addresses': listed, left out.
+    let (i, code, err) = instance_with(" mcast_src_ip fd00:99::11\n");
+    assert_eq!((i.unicast_src, code), (None, 3), "{err}");
+    assert!(
+        err.contains("keepalived.conf:3: mcast_src_ip: not translated: "),
+        "{err}"
+    );
 }
 
 #[test]
@@ -554,4 +856,114 @@ fn lexer_globs_and_shell_words() {
     assert_eq!(lines[1].line, 4);
     let words: Vec<&str> = lines[0].words.iter().map(|w| w.text.as_str()).collect();
     assert_eq!(words, ["a", "{", "b", "}", "c d"]);
+}
+
+/// The corpus (tests/fixtures/keepalived/corpus/*.conf): our own files, each reproducing the
+/// constructs of a public configuration named in its first comment. Every one imports with
+/// exit 0 or 3, the YAML passes vipd's validation, and every item left out is listed with a
+/// line of the file it is on (the line holds what the finding names).
+#[test]
+fn corpus_imports_validate_and_list_what_is_left_out_with_its_line() {
+    let dir = fixture("corpus");
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "conf"))
+        .collect();
+    files.sort();
+    assert!(files.len() >= 15, "{files:?}");
+    let mut exits = Vec::new();
+    for f in &files {
+        let name = f.file_name().unwrap().to_string_lossy().into_owned();
+        let text = std::fs::read_to_string(f).unwrap();
+        let head = text.lines().next().unwrap_or_default();
+        assert!(
+            head.contains("Our own file"),
+            "{name}: must say it is ours and name its source: {head}"
+        );
+        let (code, out, err) = cli(f);
+        assert!(code == 0 || code == 3, "{name}: exit {code}\n{err}");
+        vipd::config::parse_str(&out, &name)
+            .unwrap_or_else(|d| panic!("{name}: vipd rejects the translation: {d:?}\n{out}"));
+        let mut listed = 0;
+        for l in err.lines() {
+            let Some((at, rest)) = l.split_once(": ") else {
+                continue;
+            };
+            let Some((path, line)) = at.rsplit_once(':') else {
+                continue;
+            };
+            if !rest.contains(": not translated: ") && !rest.contains(": note: ") {
+                continue;
+            }
+            let n: usize = line
+                .parse()
+                .unwrap_or_else(|_| panic!("{name}: no line number in `{l}`"));
+            let src = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{l}: {e}"));
+            let src_line = src
+                .lines()
+                .nth(n.wrapping_sub(1))
+                .unwrap_or_else(|| panic!("{name}: line {n} is past the end: {l}"));
+            let keyword = rest.split(": ").next().unwrap();
+            assert!(
+                keyword
+                    .split_whitespace()
+                    .map(|w| w.split('/').next().unwrap())
+                    .any(|w| src_line.contains(w)),
+                "{name}: line {n} (`{src_line}`) does not hold `{keyword}`: {l}"
+            );
+            if rest.contains(": not translated: ") {
+                listed += 1;
+            }
+        }
+        assert_eq!(
+            code == 3,
+            listed > 0,
+            "{name}: exit {code}, {listed} listed\n{err}"
+        );
+        if listed > 0 {
+            assert!(
+                err.contains(&format!(
+                    "{listed} item{} not translated",
+                    if listed == 1 { "" } else { "s" }
+                )),
+                "{name}: {err}"
+            );
+            assert!(
+                out.contains(&format!("# NOT TRANSLATED ({listed} item")),
+                "{name}"
+            );
+        }
+        exits.push((name, code, listed));
+    }
+    // Spot checks on what the corpus is there for.
+    let (c, _) = translate("corpus/01-sample-vrrp.conf");
+    assert_eq!(
+        vips(inst(&c, "VI_1")),
+        ["198.51.100.16/32", "198.51.100.17/32", "198.51.100.18/32"],
+        "the sample's duplicate address, kept once"
+    );
+    let (c, _) = translate("corpus/12-v3-subsecond-globals.conf");
+    assert_eq!(inst(&c, "VI_FAST").advert_interval, ms(10));
+    assert_eq!(inst(&c, "VI_MID").advert_interval, ms(130));
+    assert_eq!(inst(&c, "VI_SLOW").advert_interval, ms(40_950));
+    let (c, _) = translate("corpus/18-reverse-and-v2-rounding.conf");
+    let i = inst(&c, "VI_REV");
+    assert_eq!(i.advert_interval, ms(1000), "1.2 s -> 1 s, not 2 s");
+    assert!(i.track_scripts.is_empty(), "reverse: left out");
+    assert_eq!(
+        i.track_interfaces.len(),
+        1,
+        "eth1 reverse left out, eth2 kept"
+    );
+    assert_eq!(i.track_files[0].weight, 5);
+    let (c, _) = translate("corpus/16-includes.conf");
+    let i = inst(&c, "VI_DB");
+    assert_eq!(
+        i.unicast_src,
+        Some("10.161.0.11".parse().unwrap()),
+        "mcast_src_ip"
+    );
+    assert_eq!(i.track_files[0].weight, -100);
+    eprintln!("corpus: {exits:?}");
 }

@@ -121,9 +121,6 @@ fn advice_for(kw: &str) -> Option<&'static str> {
         | "vrrp_check_unicast_src"
         | "skip_check_adv_addr"
         | "check_unicast_src" => "vipd has no such switch; remove it",
-        "mcast_src_ip" => {
-            "vipd sends multicast adverts from the interface's primary address; set the address on the interface (or use unicast_src with unicast_peers)"
-        }
         "native_ipv6" => "vipd chooses the family from the virtual addresses; remove it",
         _ => return None,
     })
@@ -158,6 +155,89 @@ fn fmt_us(us: u64) -> String {
     } else {
         format!("{us}us")
     }
+}
+
+/// keepalived 2.2.7's `advert_int`: how it reads the number and what interval it then runs.
+///
+/// `read_decimal_unsigned_strvec(.., TIMER_HZ / 100, 255 * TIMER_HZ, 6 digits)` keeps six
+/// decimal places (rounding up when the seventh digit is 5 or more) and ignores a value
+/// outside 0.01..255 s, leaving the default 1 s. `vrrp_complete_instance` then rounds to the
+/// nearest second for VRRPv2 (halves up, 0 becomes 1 s) and, for VRRPv3, clamps to 40.95 s
+/// or rounds to the nearest 10 ms. Returns the interval in microseconds and what was done
+/// (empty when the value is used as written); None when the text is not a decimal number.
+fn keepalived_advert_us(text: &str, v3: bool) -> Option<(u64, Vec<String>)> {
+    let (int, frac) = text.split_once('.').unwrap_or((text, ""));
+    if (int.is_empty() && frac.is_empty())
+        || !int.chars().all(|c| c.is_ascii_digit())
+        || !frac.chars().all(|c| c.is_ascii_digit())
+    {
+        return None;
+    }
+    let mut what = Vec::new();
+    let (kept, round_up) = if frac.len() > 6 {
+        what.push(format!(
+            "keepalived reads 6 decimal places of `{text}` and rounds at the 7th"
+        ));
+        (&frac[..6], frac.as_bytes()[6] >= b'5')
+    } else {
+        (frac, false)
+    };
+    // Too large for keepalived's unsigned long: out of range, like any value above 255 s.
+    let int_us = if int.is_empty() {
+        Some(0)
+    } else {
+        int.parse::<u64>()
+            .ok()
+            .and_then(|n| n.checked_mul(1_000_000))
+    };
+    let parsed =
+        int_us.map(|n| n + format!("{kept:0<6}").parse::<u64>().unwrap_or(0) + u64::from(round_up));
+    let us = match parsed {
+        Some(us) if (10_000..=255_000_000).contains(&us) => us,
+        _ => {
+            what.push(format!(
+                "`{text}` is outside keepalived's 0.01..255 s: keepalived 2.2.7 ignores it (\"Advert interval not valid\") and runs its default 1 s; written as 1s"
+            ));
+            return Some((1_000_000, what));
+        }
+    };
+    let shown = fmt_us(us);
+    let out = if !v3 {
+        if us.is_multiple_of(1_000_000) {
+            us
+        } else {
+            let r = ((us + 500_000) / 1_000_000 * 1_000_000).max(1_000_000);
+            what.push(format!(
+                "VRRPv2 carries whole seconds: keepalived 2.2.7 rounds {shown} to the nearest second (halves up, at least 1 s) and runs {}; written as {}",
+                fmt_us(r),
+                fmt_us(r)
+            ));
+            r
+        }
+    } else if us >= 40_960_000 {
+        what.push(format!(
+            "VRRPv3 carries at most 40.95 s: keepalived 2.2.7 warns that {shown} is out of range and runs 40.95 s; written as 40950ms"
+        ));
+        40_950_000
+    } else if !us.is_multiple_of(10_000) {
+        let r = ((us + 5_000) / 10_000 * 10_000).max(10_000);
+        if r >= 40_960_000 {
+            // keepalived runs 40.96 s and puts 4096 & 0x0FFF = 0 in its adverts.
+            what.push(format!(
+                "NOT EXACT: keepalived 2.2.7 rounds {shown} up to 40.96 s, runs that, and advertises an interval of 0 (4096 centiseconds do not fit in 12 bits); vipd's maximum is 40.95 s, written as 40950ms. Write advert_int 40.95 in keepalived's configuration too"
+            ));
+            return Some((40_950_000, what));
+        }
+        what.push(format!(
+            "VRRPv3 carries centiseconds: keepalived 2.2.7 rounds {shown} to the nearest 10 ms (halves up) and runs {}; written as {}",
+            fmt_us(r),
+            fmt_us(r)
+        ));
+        r
+    } else {
+        us
+    };
+    Some((out, what))
 }
 
 /// A YAML double-quoted string (JSON's form is valid YAML).
@@ -297,11 +377,36 @@ struct Script {
     command: Option<Vec<String>>,
     lines: Vec<String>,
     comments: Vec<String>,
+    /// `weight N reverse`: the default of the track_script items that use it.
+    reverse: bool,
 }
 
 struct TrackFile {
     path: Option<String>,
     weight: Option<i64>,
+    /// `weight N reverse`: the default of the track_file items that use it.
+    reverse: bool,
+}
+
+/// Why a tracking item with `reverse` is left out, and what to do by hand.
+fn reverse_advice(kw: &str, from_definition: bool) -> String {
+    let how = match kw {
+        "track_script" => {
+            "for a script, invert its exit status in a wrapper (e.g. command [\"/bin/sh\", \"-c\", \"! CMD\"]) and keep the weight"
+        }
+        "track_file" => {
+            "for a file with a non-zero weight, negating the weight (weight: -N) moves the priority the same way; with weight 0 (value 0 = fault) there is no equivalent"
+        }
+        _ => "for an interface there is no equivalent; track it with a check script",
+    };
+    format!(
+        "keepalived's `reverse`{} turns the direction of the weight around; vipd has no `reverse`, so this tracking item is left out rather than translated inverted (a plain weight would move the priority the wrong way). Add it by hand: {how}",
+        if from_definition {
+            " (from the definition's `weight N reverse`)"
+        } else {
+            ""
+        }
+    )
 }
 
 fn int(w: &str) -> Option<i64> {
@@ -635,6 +740,7 @@ fn vrrp_script(cx: &mut Cx, st: &Stmt, existing: &BTreeMap<String, Script>) -> O
         command: None,
         lines: Vec::new(),
         comments: Vec::new(),
+        reverse: false,
     };
     if s.yaml_name != name.text {
         s.comments.push(format!("keepalived name: {}", name.text));
@@ -655,10 +761,11 @@ fn vrrp_script(cx: &mut Cx, st: &Stmt, existing: &BTreeMap<String, Script>) -> O
                     _ => cx.skip(b, kw, format!("`{a}`: the weight must be -253..253")),
                 }
                 if b.args.len() > 1 {
+                    s.reverse = b.args[1].text == "reverse";
                     cx.skip(
                         b,
                         "weight ... reverse",
-                        "vipd has no `reverse`; negate the weight and invert the script's exit status",
+                        "vipd has no `reverse`; the track_script items that use this script without `weight N noreverse` are left out (listed at their lines)",
                     );
                 }
             }
@@ -695,6 +802,7 @@ fn vrrp_track_file(cx: &mut Cx, st: &Stmt) -> TrackFile {
     let mut tf = TrackFile {
         path: None,
         weight: None,
+        reverse: false,
     };
     let body = resplit(
         cx,
@@ -712,10 +820,11 @@ fn vrrp_track_file(cx: &mut Cx, st: &Stmt) -> TrackFile {
                     _ => cx.skip(b, kw, format!("`{a}`: the weight must be -254..254")),
                 }
                 if b.args.len() > 1 {
+                    tf.reverse = b.args[1].text == "reverse";
                     cx.skip(
                         b,
                         "weight ... reverse",
-                        "vipd has no `reverse`; negate the weight",
+                        "vipd has no `reverse`; the track_file items that use this file without `weight N noreverse` are left out (listed at their lines)",
                     );
                 }
             }
@@ -741,6 +850,7 @@ const INSTANCE_ARITY: &[(&str, usize)] = &[
     ("preempt", 0),
     ("preempt_delay", 1),
     ("unicast_src_ip", 1),
+    ("mcast_src_ip", 1),
     ("garp_master_delay", 1),
     ("garp_master_repeat", 1),
     ("garp_master_refresh", 1),
@@ -783,13 +893,18 @@ fn vrrp_instance(
     let mut vrid = None;
     let mut priority: i64 = 100;
     let mut version: Option<(u8, String)> = None;
-    let mut advert: Option<(String, u64, Stmt)> = None;
+    let mut advert: Option<(String, Stmt)> = None;
     let mut preempt = true;
-    let mut preempt_delay = None;
+    // The `nopreempt` line while it is in force (a later `preempt` clears it).
+    let mut nopreempt_at: Option<Stmt> = None;
+    let mut preempt_delay: Option<(String, u64, Stmt)> = None;
+    // The first `state MASTER` line: keepalived ignores a `state BACKUP` after it.
+    let mut state_master: Option<Stmt> = None;
+    let mut state_given = false;
     let mut auth: Option<(Stmt, Option<String>, Option<String>)> = None;
     let mut vips: Vec<(IpAddr, String, Stmt)> = Vec::new();
     let mut peers: Vec<String> = Vec::new();
-    let mut src = None;
+    let mut src: Option<(IpAddr, Stmt)> = None;
     let mut t_ifaces: Vec<(String, Option<i64>, Stmt)> = Vec::new();
     let mut t_scripts: Vec<String> = Vec::new();
     let mut t_files: Vec<String> = Vec::new();
@@ -809,7 +924,12 @@ fn vrrp_instance(
         }
         match kw {
             "state" => match a.as_str() {
-                "MASTER" | "BACKUP" => comments.push(format!(
+                "MASTER" | "BACKUP" => {
+                    state_given = true;
+                    if a == "MASTER" && state_master.is_none() {
+                        state_master = Some(b.clone());
+                    }
+                    comments.push(format!(
                     "keepalived `state {a}` ({}) is only a starting hint: vipd starts as backup and the priority elects the master{}",
                     cx.at(b),
                     if a == "MASTER" {
@@ -817,8 +937,16 @@ fn vrrp_instance(
                     } else {
                         ""
                     }
-                )),
-                _ => cx.skip(b, kw, format!("`{a}` is not MASTER or BACKUP")),
+                ));
+                }
+                _ => {
+                    state_given = true;
+                    cx.skip(
+                        b,
+                        kw,
+                        format!("`{a}` is not MASTER or BACKUP (keepalived uses BACKUP)"),
+                    )
+                }
             },
             "interface" => interface = Some(a),
             "virtual_router_id" => match int(&a) {
@@ -834,14 +962,26 @@ fn vrrp_instance(
                 "3" => version = Some((3, cx.at(b))),
                 _ => cx.skip(b, kw, format!("`{a}` is not 2 or 3")),
             },
-            "advert_int" => match secs(&a) {
-                Some((d, us)) if us > 0 => advert = Some((d, us, b.clone())),
-                _ => cx.skip(b, kw, format!("`{a}` is not a positive number of seconds")),
+            "advert_int" => match keepalived_advert_us(&a, false) {
+                Some(_) => advert = Some((a.clone(), b.clone())),
+                None => cx.skip(
+                    b,
+                    kw,
+                    format!(
+                        "`{a}` is not a number of seconds; keepalived's default 1 s is written (check what your keepalived logs for it)"
+                    ),
+                ),
             },
-            "nopreempt" => preempt = false,
-            "preempt" => preempt = true,
+            "nopreempt" => {
+                preempt = false;
+                nopreempt_at = Some(b.clone());
+            }
+            "preempt" => {
+                preempt = true;
+                nopreempt_at = None;
+            }
             "preempt_delay" => match secs(&a) {
-                Some((d, us)) if us <= 1_000_000_000 => preempt_delay = Some(d),
+                Some((d, us)) if us <= 1_000_000_000 => preempt_delay = Some((d, us, b.clone())),
                 _ => cx.skip(b, kw, format!("`{a}`: must be 0..1000 seconds")),
             },
             "authentication" => {
@@ -952,8 +1092,24 @@ fn vrrp_instance(
                     }
                 }
             }
-            "unicast_src_ip" => match a.parse::<IpAddr>() {
-                Ok(ip) => src = Some(ip.to_string()),
+            // keepalived 2.2.7: both set the one advert source (vrrp->saddr), the last wins;
+            // vipd's unicast_src is the source of its multicast adverts too.
+            "unicast_src_ip" | "mcast_src_ip" => match a.parse::<IpAddr>() {
+                Ok(ip) => {
+                    if let Some((old, ost)) = &src
+                        && *old != ip
+                    {
+                        cx.note(
+                            b,
+                            kw,
+                            format!(
+                                "replaces {old} from {}: keepalived keeps one advert source address, the last one given",
+                                cx.at(ost)
+                            ),
+                        );
+                    }
+                    src = Some((ip, b.clone()));
+                }
                 Err(_) => cx.skip(b, kw, format!("`{a}` is not an address")),
             },
             "unicast_peer" => {
@@ -979,12 +1135,26 @@ fn vrrp_instance(
                 }
             }
             "track_script" | "track_interface" | "track_file" => {
-                for it in items(cx, b, &[("weight", 1), ("reverse", 0)]) {
+                for it in items(cx, b, &[("weight", 1), ("reverse", 0), ("noreverse", 0)]) {
                     let mut weight = None;
+                    let mut reverse: Option<bool> = None;
                     for (k, v) in &it.opts {
                         let val = v.first().cloned().unwrap_or_default();
                         match k.as_str() {
                             "weight" => match int(&val) {
+                                // keepalived 2.2.7 makes +/-254 +/-253 for scripts and
+                                // interfaces (with a warning); files take 254.
+                                Some(w) if w.abs() == 254 && kw != "track_file" => {
+                                    let w = w.signum() * 253;
+                                    cx.note(
+                                        &it.st,
+                                        &format!("{kw} {} weight", it.head),
+                                        format!(
+                                            "keepalived 2.2.7 makes a weight of +/-254 {w} (\"cannot be +/-254\"); written as {w}"
+                                        ),
+                                    );
+                                    weight = Some(w);
+                                }
                                 Some(w) if (-254..=254).contains(&w) => weight = Some(w),
                                 _ => cx.skip(
                                     &it.st,
@@ -992,12 +1162,23 @@ fn vrrp_instance(
                                     format!("`{val}` is not a weight"),
                                 ),
                             },
-                            _ => cx.skip(
-                                &it.st,
-                                &format!("{kw} {} reverse", it.head),
-                                "vipd has no `reverse`; negate the weight (and for a script, invert its exit status)",
-                            ),
+                            "reverse" => reverse = Some(true),
+                            _ => reverse = Some(false),
                         }
+                    }
+                    // keepalived: the item's `reverse` / `noreverse`, else the definition's.
+                    let inherited = match kw {
+                        "track_script" => scripts.get(&it.head).is_some_and(|s| s.reverse),
+                        "track_file" => track_files.get(&it.head).is_some_and(|t| t.1.reverse),
+                        _ => false,
+                    };
+                    if reverse.unwrap_or(inherited) {
+                        cx.skip(
+                            &it.st,
+                            &format!("{kw} {} reverse", it.head),
+                            reverse_advice(kw, reverse.is_none()),
+                        );
+                        continue;
                     }
                     match kw {
                         "track_script" => {
@@ -1128,6 +1309,8 @@ fn vrrp_instance(
         return None;
     };
     let mut vip_texts = Vec::new();
+    let mut seen: Vec<(IpAddr, &Stmt)> = Vec::new();
+    let mut dups: Vec<(&Stmt, String, &Stmt)> = Vec::new();
     for (a, t, vst) in &vips {
         if a.is_ipv6() != first_v6 {
             cx.skip(
@@ -1135,9 +1318,27 @@ fn vrrp_instance(
                 &format!("virtual_ipaddress {t}"),
                 "of the other address family than the instance's first address; vipd needs one instance per family: add an instance with its own vrid for it",
             );
+        } else if let Some((_, first)) = seen.iter().find(|(s, _)| s == a) {
+            dups.push((vst, t.clone(), first));
         } else {
+            seen.push((*a, vst));
             vip_texts.push(t.clone());
         }
+    }
+    // keepalived 2.2.7 keeps a duplicate address (its own doc/samples/keepalived.conf.vrrp
+    // has one) and advertises it twice; vipd refuses duplicates, so the translation keeps
+    // one and says what that does to a group that still runs keepalived.
+    let ka_count = vip_texts.len() + dups.len();
+    for (vst, t, first) in &dups {
+        cx.skip(
+            vst,
+            &format!("virtual_ipaddress {t}"),
+            format!(
+                "listed twice (first at {}): keepalived 2.2.7 keeps both and advertises {ka_count} addresses, vipd (which refuses duplicates) advertises each once, {}, so this line is dropped. vipd accepts adverts whose address count differs (it counts them in vrrp_address_list_mismatch_total instead of dropping them), but keepalived running the original configuration drops vipd's adverts (\"received an unexpected ip number count\") and becomes master too: during a mixed migration, remove the duplicate from keepalived's configuration on every keepalived router first. (vipd cannot advertise an address twice, so there is no interop with the unchanged original.)",
+                cx.at(first),
+                vip_texts.len()
+            ),
+        );
     }
 
     // Version: the instance's, else global vrrp_version, else keepalived's default 2.
@@ -1154,6 +1355,61 @@ fn vrrp_instance(
             "IPv6 addresses: version 3 (keepalived also uses VRRPv3 for IPv6)",
         );
     }
+    // keepalived 2.2.7 vrrp_complete_instance(): no priority + state MASTER = address owner;
+    // then nopreempt and preempt_delay are cleared where they cannot work.
+    let priority_given = body.iter().any(|b| b.keyword.text == "priority");
+    if let Some(sst) = state_master.as_ref().filter(|_| !priority_given) {
+        priority = 255;
+        cx.note(
+            sst,
+            "state MASTER",
+            "no `priority`: keepalived 2.2.7 derives it from the initial state and gives `state MASTER` priority 255 (address owner), not 100; written as priority: 255",
+        );
+    }
+    let initial_master = state_master.is_some() || (!state_given && priority == 255);
+    if priority == 255
+        && let Some(nst) = nopreempt_at.take()
+    {
+        preempt = true;
+        cx.note(
+            &nst,
+            "nopreempt",
+            "keepalived 2.2.7 clears it with priority 255 (\"nopreempt is incompatible with priority 255. resetting nopreempt\"): the address owner always preempts; left out",
+        );
+    }
+    if initial_master {
+        if let Some(nst) = nopreempt_at.take() {
+            preempt = true;
+            cx.note(
+                &nst,
+                "nopreempt",
+                format!(
+                    "keepalived 2.2.7 clears it with initial state MASTER (\"({}) Warning - nopreempt will not work with initial state MASTER - clearing\"), so that router preempts; left out (preempt stays on), as keepalived runs it",
+                    name.text
+                ),
+            );
+        }
+        if let Some((_, _, dst)) = preempt_delay.take_if(|(_, us, _)| *us > 0) {
+            cx.note(
+                &dst,
+                "preempt_delay",
+                format!(
+                    "keepalived 2.2.7 clears it with initial state MASTER (\"({}) Warning - preempt delay will not work with initial state MASTER - clearing\"); left out, as keepalived runs it",
+                    name.text
+                ),
+            );
+        }
+    }
+    if let Some((_, _, dst)) = preempt_delay.take_if(|(_, us, _)| *us > 0 && !preempt) {
+        cx.note(
+            &dst,
+            "preempt_delay",
+            format!(
+                "keepalived 2.2.7 resets it with nopreempt (\"({}) preempt_delay is incompatible with nopreempt mode - resetting\"); left out, as keepalived runs it",
+                name.text
+            ),
+        );
+    }
     let mut lines: Vec<String> = Vec::new();
     lines.push(format!("interface: {}", q(&interface)));
     lines.push(format!("vrid: {vrid}"));
@@ -1161,37 +1417,19 @@ fn vrrp_instance(
     lines.push(format!(
         "version: {ver}  # {why}; always written because vipd's default is 3"
     ));
-    let (adv, adv_us) = advert
-        .as_ref()
-        .map(|(d, us, _)| (d.clone(), *us))
-        .unwrap_or(("1s".to_owned(), 1_000_000));
-    let adv = if ver == 2 && !adv_us.is_multiple_of(1_000_000) {
-        let rounded = adv_us.div_ceil(1_000_000).max(1);
-        if let Some((_, _, ast)) = &advert {
-            cx.skip(
-                ast,
-                "advert_int",
-                format!(
-                    "VRRPv2 carries whole seconds; written as {rounded}s. Use version 3 for sub-second intervals"
-                ),
-            );
+    let adv = match &advert {
+        None => "1s".to_owned(),
+        Some((text, ast)) => {
+            let (us, what) =
+                keepalived_advert_us(text, ver == 3).expect("checked when it was read");
+            for w in what {
+                match w.strip_prefix("NOT EXACT: ") {
+                    Some(w) => cx.skip(ast, "advert_int", w),
+                    None => cx.note(ast, "advert_int", w),
+                }
+            }
+            fmt_us(us)
         }
-        format!("{rounded}s")
-    } else if ver == 3 && (!adv_us.is_multiple_of(10_000) || adv_us > 40_950_000) {
-        let cs = (adv_us.div_ceil(10_000)).clamp(1, 4095);
-        if let Some((_, _, ast)) = &advert {
-            cx.note(
-                ast,
-                "advert_int",
-                format!(
-                    "VRRPv3 carries centiseconds; written as {}",
-                    fmt_us(cs * 10_000)
-                ),
-            );
-        }
-        fmt_us(cs * 10_000)
-    } else {
-        adv
     };
     lines.push(format!(
         "advert_interval: {adv}{}",
@@ -1204,7 +1442,7 @@ fn vrrp_instance(
     if !preempt {
         lines.push("preempt: false  # nopreempt".to_owned());
     }
-    if let Some(d) = preempt_delay {
+    if let Some((d, _, _)) = preempt_delay {
         lines.push(format!("preempt_delay: {d}"));
     }
     if let Some((ast, ty, pass)) = auth {
@@ -1248,8 +1486,25 @@ fn vrrp_instance(
     for t in &vip_texts {
         lines.push(format!("  - {}", q(t)));
     }
-    if let Some(s) = src {
-        lines.push(format!("unicast_src: {}", q(&s)));
+    if let Some((s, sst)) = src {
+        if s.is_ipv6() != first_v6 {
+            cx.skip(
+                &sst,
+                &sst.keyword.text,
+                format!(
+                    "{s} is not of the instance's address family; keepalived skips it too (\"src address MUST be of the same family\") and uses the interface's address, as vipd does without it"
+                ),
+            );
+        } else {
+            if sst.keyword.text == "mcast_src_ip" {
+                cx.note(
+                    &sst,
+                    "mcast_src_ip",
+                    "written as unicast_src: vipd sends its adverts, multicast ones too, from unicast_src when it is set",
+                );
+            }
+            lines.push(format!("unicast_src: {}", q(&s.to_string())));
+        }
     }
     if !peers.is_empty() {
         lines.push("unicast_peers:".to_owned());
@@ -1317,4 +1572,89 @@ fn vrrp_instance(
         let _ = writeln!(text, "    {l}");
     }
     Some((yname, text, !notify.is_empty()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::keepalived_advert_us;
+
+    /// (advert_int text, VRRPv3?) -> the interval keepalived 2.2.7 runs, in microseconds.
+    fn us(text: &str, v3: bool) -> u64 {
+        keepalived_advert_us(text, v3).unwrap().0
+    }
+
+    #[test]
+    fn import_advert_int_v2_rounds_to_the_nearest_second_like_keepalived() {
+        for (text, want) in [
+            ("1", 1_000_000),
+            ("1.2", 1_000_000),
+            ("2.4", 2_000_000),
+            ("2.5", 3_000_000),
+            ("2.49", 2_000_000),
+            ("0.5", 1_000_000),
+            ("0.4", 1_000_000), // rounds to 0, which keepalived makes 1 s
+            ("0.014", 1_000_000),
+            ("254.6", 255_000_000),
+            ("255", 255_000_000),
+            (".5", 1_000_000),
+            ("3.", 3_000_000),
+        ] {
+            assert_eq!(us(text, false), want, "advert_int {text} (v2)");
+        }
+        assert!(keepalived_advert_us("1.2", false).unwrap().1[0].contains("rounds"));
+        assert!(keepalived_advert_us("2", false).unwrap().1.is_empty());
+    }
+
+    #[test]
+    fn import_advert_int_v3_rounds_to_centiseconds_and_clamps_at_40_95_s() {
+        for (text, want) in [
+            ("0.014", 10_000),
+            ("0.015", 20_000),
+            ("0.01", 10_000),
+            ("0.105", 110_000),
+            ("0.2", 200_000),
+            ("1.234", 1_230_000),
+            ("40.95", 40_950_000),
+            ("40.954", 40_950_000),
+            ("40.955", 40_950_000), // keepalived: 40.96 s, advertised as 0; listed
+            ("40.96", 40_950_000),
+            ("100", 40_950_000),
+            ("255", 40_950_000),
+        ] {
+            assert_eq!(us(text, true), want, "advert_int {text} (v3)");
+        }
+        assert!(keepalived_advert_us("100", true).unwrap().1[0].contains("40.95"));
+        let odd = keepalived_advert_us("40.955", true).unwrap().1;
+        assert!(odd[0].starts_with("NOT EXACT: "), "{odd:?}");
+        assert!(keepalived_advert_us("0.2", true).unwrap().1.is_empty());
+    }
+
+    #[test]
+    fn import_advert_int_outside_0_01_to_255_s_is_ignored_by_keepalived_so_1_s() {
+        for text in [
+            "0",
+            "0.0",
+            "0.009",
+            "0.0099994",
+            "255.000001",
+            "256",
+            "99999999999999999999",
+        ] {
+            for v3 in [false, true] {
+                let (got, what) = keepalived_advert_us(text, v3).unwrap();
+                assert_eq!(got, 1_000_000, "advert_int {text} (v3 {v3})");
+                assert!(what.iter().any(|w| w.contains("ignores")), "{what:?}");
+            }
+        }
+        // The 7th decimal place rounds the 6th, as keepalived reads it.
+        assert_eq!(us("0.0099995", true), 10_000);
+        assert_eq!(
+            us("0.0149995", true),
+            20_000,
+            "0.015 after the first rounding"
+        );
+        for bad in ["", ".", "1s", "-1", "1.2.3", "1,5"] {
+            assert!(keepalived_advert_us(bad, false).is_none(), "{bad}");
+        }
+    }
 }
