@@ -2,10 +2,13 @@
 //! to router cores on a virtual LAN and the effects expected, one JSON object per line:
 //!
 //! - `{"comment": "..."}`: what the scenario checks and where the rule comes from;
-//! - `{"node": "a", "address": "10.99.0.11", "config": "<vipd YAML, flow style>"}`: a host;
+//! - `{"node": "a", "address": "10.99.0.11", "config": "<vipd YAML, flow style>"}`: a host
+//!   (optional `"mtu": 1280` and `"ipv6_forwarding": true` for its `eth0`);
 //! - `{"at_ms": 1000, "node": "a", "input": <input>}` where `<input>` is `"shutdown"`,
 //!   `"link_down"`, `"link_up"`, `{"script": {"name": "chk", "healthy": false}}`,
-//!   `{"ttl": 254}` (the TTL its adverts arrive with) or `{"reload": "<YAML>"}`;
+//!   `{"ttl": 254}` (the TTL its adverts arrive with), `{"reload": "<YAML>"}` or
+//!   `{"advert": {"src": "fe80::11", "vrid": 6, "priority": 200, "addresses": ["fd00:99::1"]}}`
+//!   (a v3 advert from a router outside the scenario, received by the node);
 //! - `{"at_ms": 1687.5, "node": "b", "expect": "transition BACKUP -> MASTER"}`: the node
 //!   does something whose summary starts with this at exactly that time;
 //! - `{"from_ms": 0, "until_ms": 5000, "node": "b", "absent": "send"}`: it does nothing
@@ -33,6 +36,10 @@ enum Line {
         node: String,
         address: std::net::Ipv4Addr,
         config: String,
+        #[serde(default)]
+        mtu: Option<u32>,
+        #[serde(default)]
+        ipv6_forwarding: bool,
     },
     Input {
         at_ms: f64,
@@ -61,6 +68,23 @@ enum Input {
     Script { name: String, healthy: bool },
     Ttl(u8),
     Reload(String),
+    Advert(Foreign),
+}
+
+/// An advert from a router that is not part of the scenario.
+#[derive(Deserialize, Debug)]
+struct Foreign {
+    src: std::net::IpAddr,
+    vrid: u8,
+    priority: u8,
+    addresses: Vec<std::net::IpAddr>,
+    /// Centiseconds (default 100).
+    #[serde(default = "one_second")]
+    interval: u16,
+}
+
+fn one_second() -> u16 {
+    100
 }
 
 fn ms(x: f64) -> Duration {
@@ -89,8 +113,15 @@ fn run(path: &Path) -> Vec<String> {
                 node,
                 address,
                 config,
+                mtu,
+                ipv6_forwarding,
             } => {
-                net.node(node, address.octets(), config);
+                net.node_with(node, address.octets(), config, |f| {
+                    if let Some(m) = mtu {
+                        f.mtu = *m;
+                    }
+                    f.ipv6_forwarding = *ipv6_forwarding;
+                });
             }
             Line::Input { at_ms, node, input } => inputs.push((ms(*at_ms), node, input)),
             Line::Expect { at_ms, .. } => end = end.max(ms(*at_ms)),
@@ -118,6 +149,34 @@ fn run(path: &Path) -> Vec<String> {
                 net.with(i, |r, now| r.handle_track(now, &ev));
             }
             Input::Ttl(ttl) => net.nodes[i].ttl = *ttl,
+            Input::Advert(a) => {
+                let dst: std::net::IpAddr = if a.src.is_ipv6() {
+                    "ff02::12".parse().unwrap()
+                } else {
+                    "224.0.0.18".parse().unwrap()
+                };
+                let bytes = super::testnet::advert(
+                    crate::packet::Version::V3,
+                    a.vrid,
+                    a.priority,
+                    a.interval,
+                    &a.addresses,
+                    a.src,
+                    dst,
+                );
+                net.with(i, |r, now| {
+                    r.handle_packet(
+                        now,
+                        super::Packet {
+                            port: super::PortId(0),
+                            src: a.src,
+                            dst,
+                            ttl: 255,
+                            bytes: &bytes,
+                        },
+                    )
+                });
+            }
             Input::Reload(yaml) => {
                 let c = super::testnet::config(yaml);
                 net.with(i, |r, now| {

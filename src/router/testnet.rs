@@ -106,9 +106,22 @@ impl Net {
 
     /// Adds a host with one interface `eth0` at `v4`, running `yaml`.
     pub fn node(&mut self, name: &str, v4: [u8; 4], yaml: &str) -> usize {
+        self.node_with(name, v4, yaml, |_| {})
+    }
+
+    /// The same, with `eth0`'s facts adjusted by `adjust` (MTU, forwarding).
+    pub fn node_with(
+        &mut self,
+        name: &str,
+        v4: [u8; 4],
+        yaml: &str,
+        adjust: impl FnOnce(&mut IfaceInfo),
+    ) -> usize {
         let v4 = Ipv4Addr::from(v4);
+        let mut eth0 = iface("eth0", v4, 2);
+        adjust(&mut eth0);
         let mut ifaces = HashMap::new();
-        ifaces.insert("eth0".to_owned(), iface("eth0", v4, 2));
+        ifaces.insert("eth0".to_owned(), eth0);
         self.nodes.push(Node {
             name: name.to_owned(),
             router: Router::new(config(yaml), self.now),
