@@ -245,7 +245,25 @@ fn field_values() {
     one_err(&base("priority: 0"), 6, 15, "out of range 1..255");
     one_err(&base("version: 4"), 6, 14, "must be 2 or 3");
     one_err(&base("preempt: yes"), 6, 14, "expected true or false");
-    one_err(&base("preempt_delay: 1001s"), 6, 20, "out of range");
+    // Durations in messages read as written: `0s`, not Debug's `0ns`.
+    one_err(
+        &base("preempt_delay: 1001s"),
+        6,
+        20,
+        "preempt_delay: 1001s is out of range 0s..1000s",
+    );
+    one_err(
+        &base("advert_interval: 0s"),
+        6,
+        22,
+        "advert_interval: 0s is invalid",
+    );
+    one_err(
+        &base("advert_interval: 1500us"),
+        6,
+        22,
+        "advert_interval: 1.5ms is invalid",
+    );
     one_err(
         &base("advert_interval: fast"),
         6,
@@ -495,6 +513,20 @@ fn unreadable_file() {
     assert_eq!(e.len(), 1);
     assert_eq!((e[0].line, e[0].column), (0, 0));
     assert!(e[0].message.starts_with("cannot read: "));
+    // The path and the OS error, no `:0:0` position.
+    assert_eq!(
+        e[0].to_string(),
+        "/nonexistent/vipd.yaml: cannot read: No such file or directory (os error 2)"
+    );
+    let dir = std::env::temp_dir();
+    let e = load(&dir).unwrap_err();
+    assert_eq!(
+        e[0].to_string(),
+        format!(
+            "{}: cannot read: Is a directory (os error 21)",
+            dir.display()
+        )
+    );
 }
 
 #[test]
