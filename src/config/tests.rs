@@ -1254,3 +1254,61 @@ fn ipv6_first_address_should_be_link_local() {
     );
     assert!(warnings(&many_vips(1, v4, "")).is_empty());
 }
+
+#[test]
+fn garp_timing_that_floods_the_segment() {
+    let base = |garp: &str| format!("{MINIMAL}    garp: {garp}\n");
+    // `refresh: 1us` once sent 1.4 million announcements in 5 s: below 1 s is an error.
+    one_err(
+        &base("{refresh: 1us}"),
+        6,
+        21,
+        "garp: refresh: 1us is below 1s: a burst of 5 every 1us is 5000000 announcements \
+         per second per address",
+    );
+    one_err(
+        &base("{repeat: 3, refresh: 500ms}"),
+        6,
+        32,
+        "a burst of 3 every 500ms is 6 announcements per second per address",
+    );
+    // keepalived's bounds: garp_master_delay up to UINT_MAX / TIMER_HZ = 4294 s.
+    one_err(
+        &base("{delay: 4295s}"),
+        6,
+        19,
+        "garp: delay: 4295s is out of range 0s..4294s",
+    );
+    one_err(&base("{repeat: 101}"), 6, 20, "out of range 1..100");
+    // Accepted without a word: off, the shortest refresh, keepalived-like settings.
+    for g in [
+        "{refresh: 0s}",
+        "{refresh: 1s}",
+        "{repeat: 10, refresh: 1s}",
+        "{repeat: 100, refresh: 10s}",
+        "{delay: 0s, repeat: 1, refresh: 2m}",
+        "{delay: 4294s}",
+        "{delay: 500ms}",
+    ] {
+        assert!(warnings(&base(g)).is_empty(), "{g}");
+    }
+    // More than 10 per second per address on average: a warning at `refresh`.
+    let w = warnings(&base("{repeat: 11, refresh: 1s}"));
+    assert_eq!(w.len(), 1, "{w:?}");
+    assert_eq!((w[0].0, w[0].1), (6, 33));
+    assert!(
+        w[0].2.starts_with(
+            "instance `VI_1`: garp: refresh: a burst of 11 every 1s is 11 announcements per \
+             second per address on average while master (more than 10)"
+        ),
+        "{}",
+        w[0].2
+    );
+    let w = warnings(&base("{repeat: 100, refresh: 1.5s}"));
+    assert_eq!(w.len(), 1, "{w:?}");
+    assert!(
+        w[0].2.contains("every 1.5s is 66.7 announcements"),
+        "{}",
+        w[0].2
+    );
+}
