@@ -279,6 +279,12 @@ fn field_values() {
     );
     one_err(&base("unicast_src: 2001:db8::1"), 6, 18, "not ipv4");
     one_err(
+        &base("unicast_src: 192.168.192.13"),
+        6,
+        18,
+        "unicast_src: 192.168.192.13 is one of this instance's virtual addresses",
+    );
+    one_err(
         &base("unicast_peers: [10.0.0.1, 10.0.0.1]"),
         6,
         31,

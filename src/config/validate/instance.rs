@@ -183,7 +183,7 @@ pub(super) fn instance<'a>(
         unicast_peers(cx, v, &field("unicast_peers"), family, &vips.addrs)
     });
     let unicast_src = f.optional(cx, "unicast_src", None, |cx, _, v| {
-        unicast_src(cx, v, &field("unicast_src"), family).map(Some)
+        unicast_src(cx, v, &field("unicast_src"), family, &vips.addrs).map(Some)
     });
 
     let track_interfaces = f.optional(cx, "track_interfaces", Vec::new(), |cx, _, v| {
