@@ -997,11 +997,44 @@ fn tracking_warnings_about_weights() {
         ))
         .is_empty()
     );
-    // Positive weights only: failures never lower 150.
-    assert_eq!(
-        warnings(&inst(150, "track_scripts: [{name: b, weight: 10}]")).len(),
-        1
+    // Positive weights only: failing, this node stays at 150; a backup at 100 with the same
+    // script healthy reaches 110.
+    let w = warnings(&inst(150, "track_scripts: [{name: b, weight: 10}]"));
+    assert_eq!(w.len(), 1, "{w:?}");
+    assert!(
+        w[0].2.contains("priority 150 stays at 150 or more")
+            && w[0]
+                .2
+                .contains("at most 110 with the same positive weights healthy")
+            && w[0].2.contains("more than 150 - 100 = 50"),
+        "{}",
+        w[0].2
     );
+    // The textbook setup: master 101, backup 100, `weight: 2` on both. The master's script
+    // failing leaves it at 101 while the healthy backup is at 102: it fails over, no warning.
+    assert!(warnings(&inst(101, "track_scripts: [{name: b, weight: 2}]")).is_empty());
+    // 102 against 100 + 2: a tie, which does not preempt; 103: never.
+    for prio in [102, 103] {
+        let w = warnings(&inst(prio, "track_scripts: [{name: b, weight: 2}]"));
+        assert_eq!(w.len(), 1, "{prio}: {w:?}");
+        assert!(
+            w[0].2
+                .contains(&format!("priority {prio} stays at {prio} or more")),
+            "{}",
+            w[0].2
+        );
+    }
+    // Positive and negative weights both count: 150 - 21 = 129 < 100 + 30; 150 - 20 = 130 ties.
+    let mixed = |neg: i32| {
+        inst(
+            150,
+            &format!("track_scripts: [{{name: a, weight: {neg}}}, {{name: b, weight: 30}}]"),
+        )
+    };
+    assert!(warnings(&mixed(-21)).is_empty());
+    assert_eq!(warnings(&mixed(-20)).len(), 1);
+    // Positive interface weights too.
+    assert!(warnings(&inst(110, "track_interfaces: [{name: eth1, weight: 11}]")).is_empty());
     // At or below the default priority: not a master over default backups, no opinion.
     assert!(warnings(&inst(100, "track_scripts: [{name: a, weight: -1}]")).is_empty());
     // weight 0 (Fault) only: nothing to check.
