@@ -132,3 +132,31 @@ fn log_options_are_checked_before_anything_runs() {
     assert_eq!(code, 2, "{err}");
     assert!(err.contains("--log-format"), "{err}");
 }
+
+#[test]
+fn a_fresh_machine_finds_what_it_needs_in_the_readme() {
+    let readme = include_str!("../README.md");
+    let config = include_str!("../docs/configuration.md");
+    // The Rust the README asks for is the one Cargo.toml requires.
+    let msrv = env!("CARGO_PKG_RUST_VERSION");
+    assert!(!msrv.is_empty(), "Cargo.toml sets rust-version");
+    assert!(
+        readme.contains(&format!("needs Rust {msrv} or newer")) && readme.contains("rustup"),
+        "the README's quick start names Rust {msrv} and rustup"
+    );
+    // The config goes to /etc/vipd, and VRRP is let through the firewall.
+    for needle in [
+        "/etc/vipd/vipd.yaml",
+        "meta l4proto 112 accept",
+        "-p vrrp -j ACCEPT",
+        "vipd check /etc/vipd/vipd.yaml",
+    ] {
+        assert!(readme.contains(needle), "README lacks {needle:?}");
+    }
+    // `listen` is served today.
+    let listen = config
+        .lines()
+        .find(|l| l.starts_with("| `listen` |"))
+        .unwrap();
+    assert!(!listen.contains("reserved"), "{listen}");
+}
