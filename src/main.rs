@@ -3,8 +3,11 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::{Args, Parser, Subcommand, ValueEnum};
 use tracing_subscriber::EnvFilter;
+
+/// Where `vipd run` and `vipd check` look for the configuration by default.
+const DEFAULT_CONFIG: &str = "/etc/vipd/vipd.yaml";
 
 #[derive(Parser)]
 #[command(
@@ -22,11 +25,13 @@ enum Command {
     /// Run the daemon (SIGTERM/SIGINT: resign and exit; SIGHUP: reload).
     Run {
         /// Configuration file.
-        #[arg(short, long, default_value = "/etc/vipd/vipd.yaml")]
+        #[arg(short, long, value_name = "FILE", default_value = DEFAULT_CONFIG)]
         config: PathBuf,
         /// HTTP address for /metrics, /status, /healthz (overrides `listen`).
         #[arg(long)]
         listen: Option<std::net::SocketAddr>,
+        #[command(flatten)]
+        log: LogArgs,
     },
     /// Show the state of a running vipd as a table (from its /status endpoint).
     Status {
@@ -44,6 +49,8 @@ enum Command {
         /// HTTP address for /metrics, /status, /healthz.
         #[arg(long, default_value = "0.0.0.0:9798")]
         listen: std::net::SocketAddr,
+        #[command(flatten)]
+        log: LogArgs,
     },
     /// Build a throwaway LAN of network namespaces with two vipd nodes and a client, and show
     /// an election, a link failover, preemption back and a graceful stop live, with how long
@@ -53,34 +60,107 @@ enum Command {
         #[arg(long, hide = true)]
         ping: Option<std::net::Ipv4Addr>,
     },
-    /// Translate a keepalived.conf to vipd YAML on stdout; what cannot be translated is listed
-    /// on stderr. Exit status: 0 complete, 3 something not translated, 2 syntax error or
-    /// unreadable file.
+    /// Translate a keepalived.conf to vipd YAML on stdout (or into FILE with `-o`); what cannot
+    /// be translated is listed on stderr. Exit status: 0 complete, 3 something not translated,
+    /// 2 syntax error or unreadable file.
     ImportKeepalived {
         /// keepalived configuration file (its `include`s are followed).
         path: PathBuf,
+        /// Write the YAML to FILE instead of stdout (only when a translation is produced).
+        #[arg(short, long, value_name = "FILE")]
+        output: Option<PathBuf>,
     },
-    /// Validate a configuration: prints `path:line:column: message` per problem, exits 2 when invalid.
+    /// Validate a configuration: prints `path:line:column: message` per problem, exits 2 when
+    /// invalid. The file is FILE, else `-c FILE`, else /etc/vipd/vipd.yaml.
     Check {
-        /// Configuration file.
-        #[arg(short, long, default_value = "/etc/vipd/vipd.yaml")]
-        config: PathBuf,
+        /// Configuration file (default /etc/vipd/vipd.yaml).
+        #[arg(value_name = "FILE", conflicts_with = "config")]
+        file: Option<PathBuf>,
+        /// Configuration file, as for `vipd run`.
+        #[arg(short, long, value_name = "FILE")]
+        config: Option<PathBuf>,
     },
+}
+
+/// How `vipd run` and `vipd monitor` log (on stderr).
+#[derive(Args, Debug, Default, PartialEq)]
+struct LogArgs {
+    /// Log level: off, error, warn, info, debug or trace, or a tracing filter such as
+    /// `vipd=debug,info`. Overrides the VIPD_LOG environment variable (default info).
+    #[arg(long, value_name = "LEVEL", alias = "log.level", value_parser = log_level)]
+    log_level: Option<String>,
+    /// Log line format. Overrides the configuration's `log.format` (default text).
+    #[arg(long, value_name = "FORMAT", alias = "log.format")]
+    log_format: Option<LogFormatArg>,
+}
+
+/// `--log-format`.
+#[derive(Clone, Copy, Debug, PartialEq, ValueEnum)]
+enum LogFormatArg {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+impl From<LogFormatArg> for vipd::config::LogFormat {
+    fn from(f: LogFormatArg) -> Self {
+        match f {
+            LogFormatArg::Text => vipd::config::LogFormat::Text,
+            LogFormatArg::Json => vipd::config::LogFormat::Json,
+        }
+    }
+}
+
+const LEVELS: [&str; 6] = ["off", "error", "warn", "info", "debug", "trace"];
+
+/// `--log-level`: a level, or a filter with targets (`vipd=debug,info`), checked here so that a
+/// typo is a usage error rather than a filter that matches nothing.
+fn log_level(s: &str) -> Result<String, String> {
+    let t = s.trim();
+    let lower = t.to_ascii_lowercase();
+    if LEVELS.contains(&lower.as_str()) {
+        return Ok(lower);
+    }
+    if t.contains(['=', ',']) {
+        return EnvFilter::builder()
+            .parse(t)
+            .map(|_| t.to_owned())
+            .map_err(|e| format!("`{t}` is not a log filter: {e}"));
+    }
+    Err(format!(
+        "expected one of {} (or a filter such as `vipd=debug,info`), found `{t}`",
+        LEVELS.join(", ")
+    ))
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
-        Command::Check { config } => check(&config),
-        Command::ImportKeepalived { path } => ExitCode::from(vipd::import::run(&path)),
+        Command::Check { file, config } => check(
+            &file
+                .or(config)
+                .unwrap_or_else(|| PathBuf::from(DEFAULT_CONFIG)),
+        ),
+        Command::ImportKeepalived { path, output } => ExitCode::from(match output {
+            None => vipd::import::run(&path),
+            Some(out) => import_to_file(&path, &out),
+        }),
         Command::Demo { ping } => ExitCode::from(vipd::demo::main(ping)),
         Command::Status { url } => ExitCode::from(vipd::status_cli::run(&url)),
-        Command::Run { config, listen } => {
+        Command::Run {
+            config,
+            listen,
+            log,
+        } => {
             // The log format and `otlp` are part of the configuration; errors are reported once
-            // loaded.
+            // loaded. `--log-format` wins over `log.format`.
             let loaded = vipd::config::load(&config).ok().map(|l| l.config);
-            let format = loaded.as_ref().map(|c| c.log_format).unwrap_or_default();
-            let telemetry = init_tracing_with(format, loaded.as_ref());
+            let format = log
+                .log_format
+                .map(Into::into)
+                .unwrap_or_else(|| loaded.as_ref().map(|c| c.log_format).unwrap_or_default());
+            let telemetry = init_tracing_with(format, log.log_level.as_deref(), loaded.as_ref());
             let Some(rt) = runtime() else {
                 return ExitCode::from(1);
             };
@@ -93,8 +173,13 @@ fn main() -> ExitCode {
             drop(telemetry);
             ExitCode::from(code as u8)
         }
-        Command::Monitor { interface, listen } => {
-            init_tracing(vipd::config::LogFormat::Text);
+        Command::Monitor {
+            interface,
+            listen,
+            log,
+        } => {
+            let format = log.log_format.map(Into::into).unwrap_or_default();
+            drop(init_tracing_with(format, log.log_level.as_deref(), None));
             let Some(rt) = runtime() else {
                 return ExitCode::from(1);
             };
@@ -107,20 +192,21 @@ fn main() -> ExitCode {
     }
 }
 
-/// Logs to stderr, filtered by `VIPD_LOG` (default `info`), as text or one JSON object per line.
-fn init_tracing(format: vipd::config::LogFormat) {
-    drop(init_tracing_with(format, None));
-}
-
-/// [`init_tracing`], plus, given the configuration, OpenTelemetry export of the spans to its
-/// `otlp.endpoint` (else `OTEL_EXPORTER_OTLP_ENDPOINT`). Keep the guard until the runtime is gone.
+/// Logs to stderr, filtered by `level` (`--log-level`), else `VIPD_LOG`, else `info`, as text or
+/// one JSON object per line; given the configuration, also OpenTelemetry export of the spans to
+/// its `otlp.endpoint` (else `OTEL_EXPORTER_OTLP_ENDPOINT`). Keep the guard until the runtime is
+/// gone.
 fn init_tracing_with(
     format: vipd::config::LogFormat,
+    level: Option<&str>,
     config: Option<&vipd::config::Config>,
 ) -> Option<vipd::telemetry::Guard> {
     use tracing_subscriber::filter::{FilterExt, filter_fn};
     use tracing_subscriber::prelude::*;
-    let filter = EnvFilter::try_from_env("VIPD_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
+    let filter = match level {
+        Some(l) => EnvFilter::new(l),
+        None => EnvFilter::try_from_env("VIPD_LOG").unwrap_or_else(|_| EnvFilter::new("info")),
+    };
     let fmt = tracing_subscriber::fmt::layer().with_writer(std::io::stderr);
     let fmt = match format {
         vipd::config::LogFormat::Json => fmt.json().flatten_event(true).boxed(),
@@ -197,6 +283,175 @@ fn check(path: &std::path::Path) -> ExitCode {
                 if n == 1 { "" } else { "s" }
             );
             ExitCode::from(2)
+        }
+    }
+}
+
+/// `vipd import-keepalived PATH -o FILE`: as [`vipd::import::run`], but the YAML goes to FILE
+/// (written only when a translation is produced, never over PATH itself); returns the exit
+/// status.
+fn import_to_file(path: &std::path::Path, out: &std::path::Path) -> u8 {
+    use vipd::import::{EXIT_ERROR, Finding, ImportError};
+    let same = |a: &std::path::Path, b: &std::path::Path| matches!((a.canonicalize(), b.canonicalize()), (Ok(a), Ok(b)) if a == b);
+    if same(path, out) {
+        eprintln!(
+            "vipd import-keepalived: -o {} is the keepalived file itself; choose another file",
+            out.display()
+        );
+        return EXIT_ERROR;
+    }
+    match vipd::import::import_file(path) {
+        Ok(t) => {
+            if let Err(e) = std::fs::write(out, &t.yaml) {
+                eprintln!(
+                    "vipd import-keepalived: cannot write {}: {e}",
+                    out.display()
+                );
+                return EXIT_ERROR;
+            }
+            let mut all: Vec<&Finding> = t.notes.iter().chain(&t.untranslated).collect();
+            all.sort_by(|a, b| (&a.path, a.line).cmp(&(&b.path, b.line)));
+            for f in all {
+                eprintln!("{f}");
+            }
+            if !t.is_complete() {
+                eprintln!(
+                    "{}: {} item{} not translated (see above); review before use",
+                    path.display(),
+                    t.untranslated.len(),
+                    if t.untranslated.len() == 1 { "" } else { "s" }
+                );
+            }
+            eprintln!(
+                "vipd import-keepalived: wrote {}; check it with `vipd check {}`",
+                out.display(),
+                out.display()
+            );
+            t.exit_code()
+        }
+        Err(e) => {
+            if let ImportError::Nothing { untranslated, .. }
+            | ImportError::Invalid { untranslated, .. } = &e
+            {
+                for f in untranslated {
+                    eprintln!("{f}");
+                }
+            }
+            if let ImportError::Invalid { yaml, .. } = &e {
+                eprintln!("--- translation (line numbers below refer to it):");
+                for (i, l) in yaml.lines().enumerate() {
+                    eprintln!("{:4} {l}", i + 1);
+                }
+            }
+            eprintln!(
+                "vipd import-keepalived: {e}; {} was not written",
+                out.display()
+            );
+            EXIT_ERROR
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(args: &[&str]) -> Result<Cli, clap::Error> {
+        Cli::try_parse_from(std::iter::once("vipd").chain(args.iter().copied()))
+    }
+
+    fn check_path(args: &[&str]) -> PathBuf {
+        match parse(args).unwrap().command {
+            Command::Check { file, config } => file
+                .or(config)
+                .unwrap_or_else(|| PathBuf::from(DEFAULT_CONFIG)),
+            _ => panic!("not check"),
+        }
+    }
+
+    #[test]
+    fn cli_is_consistent() {
+        use clap::CommandFactory;
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn check_takes_the_file_positionally_or_with_c() {
+        assert_eq!(check_path(&["check", "a.yaml"]), PathBuf::from("a.yaml"));
+        assert_eq!(
+            check_path(&["check", "-c", "b.yaml"]),
+            PathBuf::from("b.yaml")
+        );
+        assert_eq!(
+            check_path(&["check", "--config", "b.yaml"]),
+            PathBuf::from("b.yaml")
+        );
+        assert_eq!(check_path(&["check"]), PathBuf::from(DEFAULT_CONFIG));
+        // Both at once is ambiguous: a usage error.
+        let e = parse(&["check", "a.yaml", "-c", "b.yaml"]).err().unwrap();
+        assert_eq!(e.kind(), clap::error::ErrorKind::ArgumentConflict);
+        assert!(parse(&["check", "a.yaml", "b.yaml"]).is_err());
+    }
+
+    fn run_log(args: &[&str]) -> LogArgs {
+        match parse(args).unwrap().command {
+            Command::Run { log, .. } | Command::Monitor { log, .. } => log,
+            _ => panic!("not run or monitor"),
+        }
+    }
+
+    #[test]
+    fn log_level_and_format_for_run_and_monitor() {
+        assert_eq!(run_log(&["run"]), LogArgs::default());
+        let l = run_log(&["run", "--log-level", "debug", "--log-format", "json"]);
+        assert_eq!(l.log_level.as_deref(), Some("debug"));
+        assert_eq!(l.log_format, Some(LogFormatArg::Json));
+        // The config key's spelling is accepted too.
+        let l = run_log(&["run", "--log.level=WARN", "--log.format=text"]);
+        assert_eq!(l.log_level.as_deref(), Some("warn"));
+        assert_eq!(l.log_format, Some(LogFormatArg::Text));
+        let l = run_log(&["monitor", "-i", "eth0", "--log-level", "vipd=trace,info"]);
+        assert_eq!(l.log_level.as_deref(), Some("vipd=trace,info"));
+        // A level that is none is refused rather than silently matching nothing.
+        for bad in [
+            &["run", "--log-level", "loud"][..],
+            &["run", "--log-level", "vipd=loud"],
+            &["run", "--log-format", "xml"],
+        ] {
+            let e = parse(bad).err().unwrap_or_else(|| panic!("{bad:?}"));
+            assert!(
+                matches!(
+                    e.kind(),
+                    clap::error::ErrorKind::ValueValidation | clap::error::ErrorKind::InvalidValue
+                ),
+                "{bad:?}: {e}"
+            );
+        }
+        let e = parse(&["run", "--log-level", "loud"]).err().unwrap();
+        assert!(
+            e.to_string()
+                .contains("expected one of off, error, warn, info, debug, trace"),
+            "{e}"
+        );
+        // Only where there is a log.
+        assert!(parse(&["check", "--log-level", "debug"]).is_err());
+    }
+
+    #[test]
+    fn import_keepalived_output_file() {
+        match parse(&["import-keepalived", "k.conf", "-o", "v.yaml"])
+            .unwrap()
+            .command
+        {
+            Command::ImportKeepalived { path, output } => {
+                assert_eq!(path, PathBuf::from("k.conf"));
+                assert_eq!(output, Some(PathBuf::from("v.yaml")));
+            }
+            _ => panic!(),
+        }
+        match parse(&["import-keepalived", "k.conf"]).unwrap().command {
+            Command::ImportKeepalived { output, .. } => assert_eq!(output, None),
+            _ => panic!(),
         }
     }
 }

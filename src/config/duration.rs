@@ -73,9 +73,38 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
     Ok(Duration::new(secs, sub))
 }
 
-/// Render a duration the way a user would write it (`1.5s`, `10ms`, `0s`).
+/// Render a duration the way a user would write it, in a form [`parse_duration`] reads back:
+/// `0s`, `250us`, `10ms`, `1.5s`, `90s`, `2m`, `1h`. Whole hours and minutes use `h` and `m`;
+/// otherwise the largest of `s`, `ms`, `us` that keeps an integer part, with the decimals it
+/// needs (a lone nanosecond is `0.001us`).
 pub fn format_duration(d: Duration) -> String {
-    format!("{d:?}")
+    let ns = d.as_nanos();
+    if ns == 0 {
+        return "0s".to_owned();
+    }
+    if ns.is_multiple_of(HOUR_NS) {
+        return format!("{}h", ns / HOUR_NS);
+    }
+    let minute = UNITS[3].1;
+    if ns.is_multiple_of(minute) {
+        return format!("{}m", ns / minute);
+    }
+    // s, ms, us: the first whose integer part is not zero (us for anything below 1us).
+    let (name, unit) = UNITS[..3]
+        .iter()
+        .rev()
+        .find(|(_, u)| ns >= *u)
+        .copied()
+        .unwrap_or(UNITS[0]);
+    let int = ns / unit;
+    let frac = ns % unit;
+    if frac == 0 {
+        return format!("{int}{name}");
+    }
+    // `unit` is a power of ten: print the remainder with as many digits, trailing zeros cut.
+    let digits = unit.ilog10() as usize;
+    let frac = format!("{frac:0digits$}");
+    format!("{int}.{}{name}", frac.trim_end_matches('0'))
 }
 
 #[cfg(test)]
@@ -128,5 +157,24 @@ mod tests {
     fn format() {
         assert_eq!(format_duration(Duration::from_millis(1500)), "1.5s");
         assert_eq!(format_duration(Duration::from_millis(10)), "10ms");
+        // Not Debug's `0ns` / `1µs`: what a user writes, and what parse_duration reads back.
+        for (d, s) in [
+            (Duration::ZERO, "0s"),
+            (Duration::from_micros(1), "1us"),
+            (Duration::from_micros(250), "250us"),
+            (Duration::from_nanos(1), "0.001us"),
+            (Duration::from_nanos(1_500), "1.5us"),
+            (Duration::from_micros(1_500), "1.5ms"),
+            (Duration::from_secs(1), "1s"),
+            (Duration::from_millis(40_950), "40.95s"),
+            (Duration::from_secs(90), "90s"),
+            (Duration::from_secs(120), "2m"),
+            (Duration::from_secs(3600), "1h"),
+            (Duration::from_secs(5400), "90m"),
+            (Duration::from_nanos(1_000_000_001), "1.000000001s"),
+        ] {
+            assert_eq!(format_duration(d), s, "{d:?}");
+            assert_eq!(parse_duration(s), Ok(d), "{s}");
+        }
     }
 }

@@ -20,7 +20,8 @@ use std::path::Path;
 pub use duration::{format_duration, parse_duration};
 pub use model::*;
 
-/// One problem found in a config file, printed as `path:line:column: message`.
+/// One problem found in a config file, printed as `path:line:column: message`, or
+/// `path: message` when it has no position (the file could not be read).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Diagnostic {
     pub path: String,
@@ -35,7 +36,11 @@ pub struct Diagnostic {
 
 impl fmt::Display for Diagnostic {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}:{}:{}: ", self.path, self.line, self.column)?;
+        if self.line == 0 {
+            write!(f, "{}: ", self.path)?;
+        } else {
+            write!(f, "{}:{}:{}: ", self.path, self.line, self.column)?;
+        }
         if self.warning {
             f.write_str("warning: ")?;
         }

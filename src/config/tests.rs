@@ -245,7 +245,25 @@ fn field_values() {
     one_err(&base("priority: 0"), 6, 15, "out of range 1..255");
     one_err(&base("version: 4"), 6, 14, "must be 2 or 3");
     one_err(&base("preempt: yes"), 6, 14, "expected true or false");
-    one_err(&base("preempt_delay: 1001s"), 6, 20, "out of range");
+    // Durations in messages read as written: `0s`, not Debug's `0ns`.
+    one_err(
+        &base("preempt_delay: 1001s"),
+        6,
+        20,
+        "preempt_delay: 1001s is out of range 0s..1000s",
+    );
+    one_err(
+        &base("advert_interval: 0s"),
+        6,
+        22,
+        "advert_interval: 0s is invalid",
+    );
+    one_err(
+        &base("advert_interval: 1500us"),
+        6,
+        22,
+        "advert_interval: 1.5ms is invalid",
+    );
     one_err(
         &base("advert_interval: fast"),
         6,
@@ -260,6 +278,12 @@ fn field_values() {
         "expected `pseudo-header` or `rfc9568`",
     );
     one_err(&base("unicast_src: 2001:db8::1"), 6, 18, "not ipv4");
+    one_err(
+        &base("unicast_src: 192.168.192.13"),
+        6,
+        18,
+        "unicast_src: 192.168.192.13 is one of this instance's virtual addresses",
+    );
     one_err(
         &base("unicast_peers: [10.0.0.1, 10.0.0.1]"),
         6,
@@ -495,6 +519,20 @@ fn unreadable_file() {
     assert_eq!(e.len(), 1);
     assert_eq!((e[0].line, e[0].column), (0, 0));
     assert!(e[0].message.starts_with("cannot read: "));
+    // The path and the OS error, no `:0:0` position.
+    assert_eq!(
+        e[0].to_string(),
+        "/nonexistent/vipd.yaml: cannot read: No such file or directory (os error 2)"
+    );
+    let dir = std::env::temp_dir();
+    let e = load(&dir).unwrap_err();
+    assert_eq!(
+        e[0].to_string(),
+        format!(
+            "{}: cannot read: Is a directory (os error 21)",
+            dir.display()
+        )
+    );
 }
 
 #[test]
@@ -959,11 +997,44 @@ fn tracking_warnings_about_weights() {
         ))
         .is_empty()
     );
-    // Positive weights only: failures never lower 150.
-    assert_eq!(
-        warnings(&inst(150, "track_scripts: [{name: b, weight: 10}]")).len(),
-        1
+    // Positive weights only: failing, this node stays at 150; a backup at 100 with the same
+    // script healthy reaches 110.
+    let w = warnings(&inst(150, "track_scripts: [{name: b, weight: 10}]"));
+    assert_eq!(w.len(), 1, "{w:?}");
+    assert!(
+        w[0].2.contains("priority 150 stays at 150 or more")
+            && w[0]
+                .2
+                .contains("at most 110 with the same positive weights healthy")
+            && w[0].2.contains("more than 150 - 100 = 50"),
+        "{}",
+        w[0].2
     );
+    // The textbook setup: master 101, backup 100, `weight: 2` on both. The master's script
+    // failing leaves it at 101 while the healthy backup is at 102: it fails over, no warning.
+    assert!(warnings(&inst(101, "track_scripts: [{name: b, weight: 2}]")).is_empty());
+    // 102 against 100 + 2: a tie, which does not preempt; 103: never.
+    for prio in [102, 103] {
+        let w = warnings(&inst(prio, "track_scripts: [{name: b, weight: 2}]"));
+        assert_eq!(w.len(), 1, "{prio}: {w:?}");
+        assert!(
+            w[0].2
+                .contains(&format!("priority {prio} stays at {prio} or more")),
+            "{}",
+            w[0].2
+        );
+    }
+    // Positive and negative weights both count: 150 - 21 = 129 < 100 + 30; 150 - 20 = 130 ties.
+    let mixed = |neg: i32| {
+        inst(
+            150,
+            &format!("track_scripts: [{{name: a, weight: {neg}}}, {{name: b, weight: 30}}]"),
+        )
+    };
+    assert!(warnings(&mixed(-21)).is_empty());
+    assert_eq!(warnings(&mixed(-20)).len(), 1);
+    // Positive interface weights too.
+    assert!(warnings(&inst(110, "track_interfaces: [{name: eth1, weight: 11}]")).is_empty());
     // At or below the default priority: not a master over default backups, no opinion.
     assert!(warnings(&inst(100, "track_scripts: [{name: a, weight: -1}]")).is_empty());
     // weight 0 (Fault) only: nothing to check.
@@ -1221,4 +1292,62 @@ fn ipv6_first_address_should_be_link_local() {
         1
     );
     assert!(warnings(&many_vips(1, v4, "")).is_empty());
+}
+
+#[test]
+fn garp_timing_that_floods_the_segment() {
+    let base = |garp: &str| format!("{MINIMAL}    garp: {garp}\n");
+    // `refresh: 1us` once sent 1.4 million announcements in 5 s: below 1 s is an error.
+    one_err(
+        &base("{refresh: 1us}"),
+        6,
+        21,
+        "garp: refresh: 1us is below 1s: a burst of 5 every 1us is 5000000 announcements \
+         per second per address",
+    );
+    one_err(
+        &base("{repeat: 3, refresh: 500ms}"),
+        6,
+        32,
+        "a burst of 3 every 500ms is 6 announcements per second per address",
+    );
+    // keepalived's bounds: garp_master_delay up to UINT_MAX / TIMER_HZ = 4294 s.
+    one_err(
+        &base("{delay: 4295s}"),
+        6,
+        19,
+        "garp: delay: 4295s is out of range 0s..4294s",
+    );
+    one_err(&base("{repeat: 101}"), 6, 20, "out of range 1..100");
+    // Accepted without a word: off, the shortest refresh, keepalived-like settings.
+    for g in [
+        "{refresh: 0s}",
+        "{refresh: 1s}",
+        "{repeat: 10, refresh: 1s}",
+        "{repeat: 100, refresh: 10s}",
+        "{delay: 0s, repeat: 1, refresh: 2m}",
+        "{delay: 4294s}",
+        "{delay: 500ms}",
+    ] {
+        assert!(warnings(&base(g)).is_empty(), "{g}");
+    }
+    // More than 10 per second per address on average: a warning at `refresh`.
+    let w = warnings(&base("{repeat: 11, refresh: 1s}"));
+    assert_eq!(w.len(), 1, "{w:?}");
+    assert_eq!((w[0].0, w[0].1), (6, 33));
+    assert!(
+        w[0].2.starts_with(
+            "instance `VI_1`: garp: refresh: a burst of 11 every 1s is 11 announcements per \
+             second per address on average while master (more than 10)"
+        ),
+        "{}",
+        w[0].2
+    );
+    let w = warnings(&base("{repeat: 100, refresh: 1.5s}"));
+    assert_eq!(w.len(), 1, "{w:?}");
+    assert!(
+        w[0].2.contains("every 1.5s is 66.7 announcements"),
+        "{}",
+        w[0].2
+    );
 }

@@ -254,14 +254,26 @@ pub(super) fn unicast_peers(
     ok.then_some(out)
 }
 
-/// `unicast_src`: a unicast address of the instance's family.
+/// `unicast_src`: a unicast address of the instance's family that is not one of its `vips`.
 pub(super) fn unicast_src(
     cx: &mut Ctx,
     v: &Node,
     what: &str,
     family: Option<Family>,
+    vips: &[Vip],
 ) -> Option<IpAddr> {
     let a = unicast_addr(cx, v, what)?;
+    if vips.iter().any(|v| v.addr == a) {
+        cx.err(
+            v,
+            format!(
+                "{what}: {a} is one of this instance's virtual addresses; the advert source must \
+                 be an address of this node that stays on it (a backup does not hold the virtual \
+                 addresses, and two routers would send from the same address)"
+            ),
+        );
+        return None;
+    }
     match family {
         Some(fam) if family_of(a) != fam => {
             cx.err(

@@ -183,7 +183,7 @@ pub(super) fn instance<'a>(
         unicast_peers(cx, v, &field("unicast_peers"), family, &vips.addrs)
     });
     let unicast_src = f.optional(cx, "unicast_src", None, |cx, _, v| {
-        unicast_src(cx, v, &field("unicast_src"), family).map(Some)
+        unicast_src(cx, v, &field("unicast_src"), family, &vips.addrs).map(Some)
     });
 
     let track_interfaces = f.optional(cx, "track_interfaces", Vec::new(), |cx, _, v| {
@@ -268,18 +268,72 @@ pub(super) fn instance<'a>(
     (inst, Some(site))
 }
 
+/// keepalived's `garp_master_delay` bound: whole seconds up to `UINT_MAX / TIMER_HZ`.
+const GARP_MAX_DELAY: Duration = Duration::from_secs(4294);
+/// The shortest `garp.refresh` that is not `0s` (off): keepalived's `garp_master_refresh` is in
+/// whole seconds, so 1 s is the shortest it can express.
+const GARP_MIN_REFRESH: Duration = Duration::from_secs(1);
+/// More announcements per second per address than this on average (refresh bursts) is warned.
+const GARP_RATE_WARN: f64 = 10.0;
+
+/// `1`, `2.5`, `1250000`: a rate for a message.
+fn rate(r: f64) -> String {
+    if r >= 100.0 || r.fract() == 0.0 {
+        format!("{r:.0}")
+    } else {
+        format!("{r:.1}")
+    }
+}
+
+/// `garp`: bounds that keep a master from flooding its segment (see docs/configuration.md):
+/// `delay` 0s..4294s, `repeat` 1..100, `refresh` `0s` or at least 1s (errors), and a warning
+/// when the refresh bursts average more than 10 announcements per second per address.
 fn garp(cx: &mut Ctx, key: &Node, v: &Node, what: &str) -> Option<Garp> {
     let f = fields(cx, v, key, GARP_KEYS, what)?;
     let d = Garp::default();
     let delay = f.optional(cx, "delay", d.delay, |cx, _, n| {
-        duration(cx, n, &format!("{what}: delay"))
+        duration_max(cx, n, &format!("{what}: delay"), GARP_MAX_DELAY)
     });
     let repeat = f.optional(cx, "repeat", d.repeat, |cx, _, n| {
         int_in(cx, n, &format!("{what}: repeat"), 1, 100).and_then(|n| u32::try_from(n).ok())
     });
     let refresh = f.optional(cx, "refresh", d.refresh, |cx, _, n| {
-        duration(cx, n, &format!("{what}: refresh"))
+        let r = duration(cx, n, &format!("{what}: refresh"))?;
+        if !r.is_zero() && r < GARP_MIN_REFRESH {
+            let per_burst = repeat.unwrap_or(d.repeat);
+            let (shown, min) = (format_duration(r), format_duration(GARP_MIN_REFRESH));
+            cx.err(
+                n,
+                format!(
+                    "{what}: refresh: {shown} is below {min}: a burst of {per_burst} every \
+                     {shown} is {} announcements per second per address, a flood on the segment; \
+                     use `0s` (off) or at least {min} (keepalived's garp_master_refresh is whole \
+                     seconds)",
+                    rate(f64::from(per_burst) / r.as_secs_f64()),
+                ),
+            );
+            return None;
+        }
+        Some(r)
     });
+    if let (Some(rep), Some(r), Some(rn)) = (repeat, refresh, f.value("refresh"))
+        && !r.is_zero()
+    {
+        let per_second = f64::from(rep) / r.as_secs_f64();
+        if per_second > GARP_RATE_WARN {
+            cx.warn(
+                rn,
+                format!(
+                    "{what}: refresh: a burst of {rep} every {} is {} announcements per second \
+                     per address on average while master (more than {}); switches and hosts \
+                     rarely need more than a few: raise `refresh` or lower `repeat`",
+                    format_duration(r),
+                    rate(per_second),
+                    rate(GARP_RATE_WARN),
+                ),
+            );
+        }
+    }
     Some(Garp {
         delay: delay?,
         repeat: repeat?,

@@ -63,6 +63,13 @@ pub(super) fn tracks(cx: &mut Ctx, v: &Node, what: &str) -> Option<Vec<TrackInte
 const DEFAULT_PRIORITY: i32 = 100;
 
 /// Warn when tracking weights cannot move the address (see docs/configuration.md).
+///
+/// vipd sees only this node's file, so the check assumes what the usual setup has: the backups
+/// run at the default priority 100 with the same tracked objects and weights. The address moves
+/// when this node, everything weighted failing (priority + the negative weights), is below a
+/// backup with everything healthy (100 + the positive weights): with master 101, backup 100 and
+/// `weight: 2` on both, the failing master (101) loses to the healthy backup (102). An equal
+/// priority does not preempt, so equality is a warning too.
 pub(super) fn weight_check(
     cx: &mut Ctx,
     what: &str,
@@ -97,17 +104,35 @@ pub(super) fn weight_check(
         return;
     }
     let p = i32::from(priority);
-    let lowest = (p + weights.iter().filter(|w| **w < 0).sum::<i32>()).clamp(1, 254);
-    if p > DEFAULT_PRIORITY && lowest >= DEFAULT_PRIORITY {
-        cx.warn(
-            priority_node,
-            format!(
-                "{what}: priority {p} stays at {lowest} or more even when every weighted track \
-                 fails, so a backup at the default priority {DEFAULT_PRIORITY} would never take \
-                 over; use larger negative weights or check the backups' priority"
-            ),
-        );
+    if p <= DEFAULT_PRIORITY {
+        return;
     }
+    let negative: i32 = weights.iter().filter(|w| **w < 0).sum();
+    let positive: i32 = weights.iter().filter(|w| **w > 0).sum();
+    // This node with every weighted track failed, a default backup with every one healthy.
+    let lowest = (p + negative).clamp(1, 254);
+    let backup_highest = (DEFAULT_PRIORITY + positive).clamp(1, 254);
+    if lowest < backup_highest {
+        return;
+    }
+    let backup = if positive == 0 {
+        format!("a backup at the default priority {DEFAULT_PRIORITY}")
+    } else {
+        format!(
+            "a backup at the default priority {DEFAULT_PRIORITY}, at most {backup_highest} \
+             with the same positive weights healthy,"
+        )
+    };
+    cx.warn(
+        priority_node,
+        format!(
+            "{what}: priority {p} stays at {lowest} or more even when every weighted track \
+             fails, so {backup} would never take over (an equal priority does not preempt); \
+             the sizes of the weights must add up to more than {p} - {DEFAULT_PRIORITY} = {}: \
+             use larger weights or check the backups' priority",
+            p - DEFAULT_PRIORITY
+        ),
+    );
 }
 
 pub(super) fn track_scripts(
