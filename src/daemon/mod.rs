@@ -317,15 +317,10 @@ fn prepare(opts: &RunOptions) -> Result<(config::Loaded, Netlink, std::net::TcpL
         1
     })?;
     let listen = opts.listen.unwrap_or(loaded.config.listen);
-    let listener = std::net::TcpListener::bind(listen)
-        .and_then(|l| {
-            l.set_nonblocking(true)?;
-            Ok(l)
-        })
-        .map_err(|e| {
-            error!("cannot listen on {listen} for /metrics: {e}");
-            1
-        })?;
+    let listener = observe::bind_std(listen).map_err(|e| {
+        error!("cannot listen on {listen} for /metrics: {e}");
+        1
+    })?;
     Ok((loaded, netlink, listener))
 }
 

@@ -1,11 +1,24 @@
 //! The HTTP endpoint: `/metrics`, `/status`, `/healthz` and an index page. hyper HTTP/1 only,
-//! one task per connection, bounded connection count, GET and HEAD only.
+//! one task per connection, GET and HEAD only.
+//!
+//! Limits, so that a scrape gets an answer whatever else is connected:
+//! - at most [`MAX_CONNECTIONS`] connections are open; while that many are, the listener is not
+//!   accepted from and new connections wait in the kernel's accept queue ([`LISTEN_BACKLOG`]),
+//!   never closed unanswered;
+//! - when all are open, the connection that has waited longest without a request in progress
+//!   (idle keep-alive, or one that never completed its request headers) is closed to make room,
+//!   once it has waited [`EVICT_AFTER_IDLE`]: a new request never starves behind idle ones;
+//! - a client has [`HEADER_READ_TIMEOUT`] to send a request's headers, which also bounds how
+//!   long a keep-alive connection may sit idle between requests;
+//! - at most [`MAX_ENCODES`] `/metrics` bodies are encoded at once; more requests wait for their
+//!   turn in arrival order.
 
+use std::collections::HashMap;
 use std::convert::Infallible;
 use std::io;
 use std::net::SocketAddr;
-use std::sync::Arc;
-use std::time::Duration;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
 
 use http_body_util::Full;
 use hyper::body::{Bytes, Incoming};
@@ -15,7 +28,7 @@ use hyper::service::service_fn;
 use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::net::TcpListener;
-use tokio::sync::{Semaphore, mpsc, oneshot};
+use tokio::sync::{Notify, Semaphore, mpsc, oneshot};
 
 use super::{Metrics, OPENMETRICS_CONTENT_TYPE, PROMETHEUS_TEXT_CONTENT_TYPE};
 
@@ -25,10 +38,50 @@ pub type StatusSource = mpsc::Sender<oneshot::Sender<serde_json::Value>>;
 
 /// How long `/status` waits for the engine before answering 503.
 pub(crate) const STATUS_TIMEOUT: Duration = Duration::from_secs(2);
-/// Connections served at once; more are closed right after accept.
-const MAX_CONNECTIONS: usize = 64;
-/// Time a client gets to send a request's headers (also bounds idle keep-alive).
-const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Connections open at once. An open connection costs a file descriptor, a task and a read
+/// buffer (8 KiB, growing to 64 KiB for large headers), not CPU: the CPU is bounded by
+/// [`MAX_ENCODES`]. 256 leaves room under the usual soft limit of 1024 descriptors (systemd's
+/// default `LimitNOFILE=1024`) for everything else vipd opens. Beyond it, connections wait in
+/// the kernel's accept queue until an open one ends or is evicted ([`EVICT_AFTER_IDLE`]).
+pub const MAX_CONNECTIONS: usize = 256;
+
+/// Backlog of the listening socket: connections the kernel completes and queues while
+/// [`MAX_CONNECTIONS`] are open (Linux caps it at `net.core.somaxconn`, 4096 by default). A
+/// client beyond it sees its SYN dropped and retransmits it (after 1 s, then 3 s): slower, but
+/// not refused.
+pub const LISTEN_BACKLOG: i32 = 1024;
+
+/// Time a client gets to send a request's complete headers, counted from the accept or from
+/// the end of the previous response on a keep-alive connection (hyper starts the same timer
+/// for both). So it is also the longest a keep-alive connection stays idle. A scraper sends
+/// its request in one segment right after connecting; 3 s covers a slow, lossy path (a
+/// retransmission or two) and is well below Prometheus' default 10 s scrape timeout, so a
+/// connection that dribbles its headers (slowloris) is closed after 3 s however it paces them.
+/// Prometheus scrapes every 15 s by default, longer than this: its next scrape opens a new
+/// connection, as when the server closes idle ones.
+pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(3);
+
+/// When [`MAX_CONNECTIONS`] are open, a connection that has had no request in progress for at
+/// least this long (idle keep-alive, or no complete request headers since it was accepted) is
+/// closed to make room for the next one, longest waiting first. A legitimate client's request
+/// arrives within a round trip of its connect or of its previous response, well within 1 s;
+/// closing an idle keep-alive connection is normal HTTP (clients retry an idempotent GET on a
+/// fresh connection).
+pub const EVICT_AFTER_IDLE: Duration = Duration::from_secs(1);
+
+/// An evicted connection that is still writing a response gets this long to finish it before
+/// it is dropped (a client that does not read its response keeps no connection longer).
+const EVICT_DRAIN: Duration = Duration::from_secs(5);
+
+/// `/metrics` bodies encoded at once, each on a blocking thread (reading `/proc`, walking every
+/// family). More requests wait in arrival order; without a bound, hundreds of parallel
+/// scrapes would start hundreds of threads. Two keep a scrape's latency low on a small host
+/// while the thread runs at nice 19 behind the engine.
+pub const MAX_ENCODES: usize = 2;
+
+/// Largest read buffer of a connection (request headers bigger than this get 431).
+const MAX_BUF_SIZE: usize = 64 * 1024;
 
 /// Known paths, the values of the `path` label (anything else is `other`).
 const PATHS: [&str; 4] = ["/", "/metrics", "/status", "/healthz"];
@@ -43,12 +96,22 @@ const INDEX: &str = "<!DOCTYPE html>
 </ul></body></html>
 ";
 
-/// Binds a listening socket (std bind, non-blocking, handed to tokio). Must be called from
-/// within a tokio runtime.
+/// Binds a listening socket (std, non-blocking, backlog [`LISTEN_BACKLOG`], `SO_REUSEADDR`
+/// as std sets it), for [`serve`] once converted with `tokio::net::TcpListener::from_std`.
+pub fn bind_std(addr: SocketAddr) -> io::Result<std::net::TcpListener> {
+    use socket2::{Domain, Protocol, Socket, Type};
+    let s = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
+    s.set_reuse_address(true)?;
+    s.bind(&addr.into())?;
+    s.listen(LISTEN_BACKLOG)?;
+    s.set_nonblocking(true)?;
+    Ok(s.into())
+}
+
+/// Binds a listening socket ([`bind_std`], handed to tokio). Must be called from within a
+/// tokio runtime.
 pub fn bind(addr: SocketAddr) -> io::Result<TcpListener> {
-    let l = std::net::TcpListener::bind(addr)?;
-    l.set_nonblocking(true)?;
-    TcpListener::from_std(l)
+    TcpListener::from_std(bind_std(addr)?)
 }
 
 /// Accept errors that concern one connection or a momentary shortage, not the listener.
@@ -67,14 +130,179 @@ fn transient(e: &io::Error) -> bool {
     )
 }
 
+/// The open connections: how many, and which can be evicted to make room.
+struct Pool {
+    limit: usize,
+    evict_after: Duration,
+    inner: Mutex<PoolInner>,
+    /// Signalled when a connection ends (the accept loop waits for it while full).
+    freed: Notify,
+}
+
+#[derive(Default)]
+struct PoolInner {
+    next_id: u64,
+    conns: HashMap<u64, Entry>,
+    /// Connections told to close that have not ended yet: room that is coming.
+    evicting: usize,
+}
+
+struct Entry {
+    /// Since when no request has been in progress; `None` while one is.
+    idle_since: Option<Instant>,
+    /// Requests received so far.
+    requests: u64,
+    evicted: bool,
+    evict: Arc<Notify>,
+}
+
+impl Pool {
+    fn new(limit: usize, evict_after: Duration) -> Self {
+        Pool {
+            limit,
+            evict_after,
+            inner: Mutex::default(),
+            freed: Notify::new(),
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, PoolInner> {
+        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Returns once fewer than `limit` connections are open. While full, evicts the
+    /// connection idle the longest as soon as it has been idle `evict_after`, one at a time.
+    async fn room(&self) {
+        loop {
+            let wake_at = {
+                let mut g = self.lock();
+                if g.conns.len() < self.limit {
+                    return;
+                }
+                if g.conns.len() - g.evicting >= self.limit {
+                    let oldest = g
+                        .conns
+                        .values_mut()
+                        .filter(|e| !e.evicted)
+                        .filter_map(|e| Some((e.idle_since?, e)))
+                        .min_by_key(|(t, _)| *t);
+                    match oldest {
+                        Some((t, e)) if t.elapsed() >= self.evict_after => {
+                            e.evicted = true;
+                            e.evict.notify_one();
+                            g.evicting += 1;
+                            None
+                        }
+                        Some((t, _)) => Some(t + self.evict_after),
+                        // Every connection is in a request: wait for one to end.
+                        None => None,
+                    }
+                } else {
+                    None
+                }
+            };
+            match wake_at {
+                Some(t) => {
+                    tokio::select! {
+                        _ = self.freed.notified() => {}
+                        _ = tokio::time::sleep_until(t.into()) => {}
+                    }
+                }
+                None => self.freed.notified().await,
+            }
+        }
+    }
+
+    fn open(self: &Arc<Self>) -> Ticket {
+        let evict = Arc::new(Notify::new());
+        let mut g = self.lock();
+        let id = g.next_id;
+        g.next_id += 1;
+        g.conns.insert(
+            id,
+            Entry {
+                idle_since: Some(Instant::now()),
+                requests: 0,
+                evicted: false,
+                evict: evict.clone(),
+            },
+        );
+        Ticket {
+            pool: self.clone(),
+            id,
+            evict,
+        }
+    }
+}
+
+/// One open connection's place in the pool; leaving it (drop) frees the place.
+struct Ticket {
+    pool: Arc<Pool>,
+    id: u64,
+    evict: Arc<Notify>,
+}
+
+impl Ticket {
+    /// Marks a request in progress until the returned guard is dropped.
+    fn busy(&self) -> Busy {
+        if let Some(e) = self.pool.lock().conns.get_mut(&self.id) {
+            e.idle_since = None;
+            e.requests += 1;
+        }
+        Busy {
+            pool: self.pool.clone(),
+            id: self.id,
+        }
+    }
+
+    /// Whether the connection has never received a request (nothing to finish writing).
+    fn untouched(&self) -> bool {
+        self.pool
+            .lock()
+            .conns
+            .get(&self.id)
+            .is_some_and(|e| e.requests == 0)
+    }
+}
+
+impl Drop for Ticket {
+    fn drop(&mut self) {
+        let mut g = self.pool.lock();
+        if let Some(e) = g.conns.remove(&self.id)
+            && e.evicted
+        {
+            g.evicting -= 1;
+        }
+        drop(g);
+        self.pool.freed.notify_one();
+    }
+}
+
+/// A request in progress on a connection.
+struct Busy {
+    pool: Arc<Pool>,
+    id: u64,
+}
+
+impl Drop for Busy {
+    fn drop(&mut self) {
+        if let Some(e) = self.pool.lock().conns.get_mut(&self.id) {
+            e.idle_since = Some(Instant::now());
+        }
+    }
+}
+
 /// Serves the endpoint on `listener` until accepting fails for good (returns that error).
 pub async fn serve(
     listener: TcpListener,
     metrics: Metrics,
     status: StatusSource,
 ) -> io::Result<()> {
-    let slots = Arc::new(Semaphore::new(MAX_CONNECTIONS));
+    let pool = Arc::new(Pool::new(MAX_CONNECTIONS, EVICT_AFTER_IDLE));
+    let encodes = Arc::new(Semaphore::new(MAX_ENCODES));
     loop {
+        // While full, leave new connections in the kernel's accept queue.
+        pool.room().await;
         let (stream, remote) = match listener.accept().await {
             Ok(c) => c,
             Err(e) if transient(&e) => {
@@ -84,33 +312,69 @@ pub async fn serve(
             }
             Err(e) => return Err(e),
         };
-        let Ok(slot) = slots.clone().try_acquire_owned() else {
-            tracing::debug!(%remote, "http: too many connections, closing");
-            continue;
-        };
+        let ticket = pool.open();
         let metrics = metrics.clone();
         let status = status.clone();
+        let encodes = encodes.clone();
         tokio::spawn(async move {
-            let _slot = slot;
-            let m = metrics.clone();
-            let service = service_fn(move |req| {
-                let m = m.clone();
-                let status = status.clone();
-                async move { Ok::<_, Infallible>(handle(req, &m, &status).await) }
-            });
-            let conn = http1::Builder::new()
-                .timer(TokioTimer::new())
-                .header_read_timeout(HEADER_READ_TIMEOUT)
-                .max_buf_size(64 * 1024)
-                .serve_connection(TokioIo::new(stream), service);
-            if let Err(e) = conn.await {
-                if e.is_parse() || e.is_parse_too_large() {
-                    // hyper answered 400 (or 414/431) itself: the service never saw it.
-                    metrics.http_request(PATH_OTHER, 400);
-                }
-                tracing::debug!(%remote, error = %e, "http: connection ended with an error");
-            }
+            connection(stream, remote, ticket, metrics, status, encodes).await;
         });
+    }
+}
+
+async fn connection(
+    stream: tokio::net::TcpStream,
+    remote: SocketAddr,
+    ticket: Ticket,
+    metrics: Metrics,
+    status: StatusSource,
+    encodes: Arc<Semaphore>,
+) {
+    let ticket = Arc::new(ticket);
+    let m = metrics.clone();
+    let t = ticket.clone();
+    let service = service_fn(move |req| {
+        // Called as soon as the request's headers are parsed.
+        let busy = t.busy();
+        let m = m.clone();
+        let status = status.clone();
+        let encodes = encodes.clone();
+        async move {
+            let _busy = busy;
+            Ok::<_, Infallible>(handle(req, &m, &status, &encodes).await)
+        }
+    });
+    let conn = http1::Builder::new()
+        .timer(TokioTimer::new())
+        .header_read_timeout(HEADER_READ_TIMEOUT)
+        .max_buf_size(MAX_BUF_SIZE)
+        .serve_connection(TokioIo::new(stream), service);
+    tokio::pin!(conn);
+    let result = tokio::select! {
+        r = conn.as_mut() => r,
+        _ = ticket.evict.notified() => {
+            if ticket.untouched() {
+                // No request ever (an idle connect, or headers still dribbling in): nothing
+                // is owed, close now.
+                tracing::debug!(%remote, "http: all connections open, closing one that sent no request");
+                return;
+            }
+            // Idle keep-alive: closes at once. A request in progress (it arrived as the
+            // eviction was decided) or a response still being written: finish it, then close.
+            tracing::debug!(%remote, "http: all connections open, closing an idle one");
+            conn.as_mut().graceful_shutdown();
+            match tokio::time::timeout(EVICT_DRAIN, conn.as_mut()).await {
+                Ok(r) => r,
+                Err(_) => return,
+            }
+        }
+    };
+    if let Err(e) = result {
+        if e.is_parse() || e.is_parse_too_large() {
+            // hyper answered 400 (or 414/431) itself: the service never saw it.
+            metrics.http_request(PATH_OTHER, 400);
+        }
+        tracing::debug!(%remote, error = %e, "http: connection ended with an error");
     }
 }
 
@@ -137,9 +401,14 @@ fn bucket(path: &str) -> &'static str {
         .unwrap_or(PATH_OTHER)
 }
 
-async fn handle(req: Request<Incoming>, m: &Metrics, status: &StatusSource) -> Resp {
+async fn handle(
+    req: Request<Incoming>,
+    m: &Metrics,
+    status: &StatusSource,
+    encodes: &Semaphore,
+) -> Resp {
     let path = bucket(req.uri().path());
-    let resp = route(&req, path, m, status).await;
+    let resp = route(&req, path, m, status, encodes).await;
     m.http_request(path, resp.status().as_u16());
     resp
 }
@@ -149,6 +418,7 @@ async fn route(
     path: &'static str,
     m: &Metrics,
     status: &StatusSource,
+    encodes: &Semaphore,
 ) -> Resp {
     if path == PATH_OTHER {
         return plain(StatusCode::NOT_FOUND, "not found\n");
@@ -164,16 +434,20 @@ async fn route(
         "/healthz" => plain(StatusCode::OK, "ok\n"),
         "/metrics" => {
             let om = wants_openmetrics(req.headers().get(ACCEPT));
-            metrics(m, om).await
+            metrics(m, om, encodes).await
         }
         "/status" => status_json(status, STATUS_TIMEOUT).await,
         _ => plain(StatusCode::NOT_FOUND, "not found\n"),
     }
 }
 
-async fn metrics(m: &Metrics, openmetrics: bool) -> Resp {
+async fn metrics(m: &Metrics, openmetrics: bool, encodes: &Semaphore) -> Resp {
     // Encoding reads /proc and walks every family: keep it off the runtime thread the
-    // engine runs on.
+    // engine runs on, a bounded number at a time (the semaphore is fair: first come, first
+    // served). It is never closed, so acquiring only fails if it were.
+    let Ok(_turn) = encodes.acquire().await else {
+        return plain(StatusCode::SERVICE_UNAVAILABLE, "shutting down\n");
+    };
     let m = m.clone();
     match tokio::task::spawn_blocking(move || m.encode(openmetrics)).await {
         Ok(body) => {

@@ -17,7 +17,10 @@ pub use process::Scheduling;
 #[cfg(test)]
 mod tests;
 
-pub use http::{StatusSource, bind, serve};
+pub use http::{
+    EVICT_AFTER_IDLE, HEADER_READ_TIMEOUT, LISTEN_BACKLOG, MAX_CONNECTIONS, MAX_ENCODES,
+    StatusSource, bind, bind_std, serve,
+};
 
 use std::collections::HashMap;
 use std::net::IpAddr;
