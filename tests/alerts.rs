@@ -106,7 +106,11 @@ fn alert_names() -> Vec<String> {
 
 /// Every shipped rules file, concatenated.
 fn all_rules() -> String {
-    RULE_FILES.iter().map(|f| read(f)).collect::<Vec<_>>().join("\n")
+    RULE_FILES
+        .iter()
+        .map(|f| read(f))
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
 #[test]
@@ -114,7 +118,10 @@ fn promtool_check_rules() {
     for file in RULE_FILES {
         let out = run_ok("promtool", "prometheus", &["check", "rules", file]);
         assert!(
-            out.contains(&format!("SUCCESS: {} rules found", alert_names_in(file).len())),
+            out.contains(&format!(
+                "SUCCESS: {} rules found",
+                alert_names_in(file).len()
+            )),
             "{file}: rule count differs from the `- alert:` lines:\n{out}"
         );
     }
@@ -161,7 +168,10 @@ fn alertmanager_routes_pages_and_tickets() {
             &["alertname=VipdMonitorSplitBrain", "severity=page"][..],
             "page",
         ),
-        (&["alertname=VipdMonitorNoMaster", "severity=page"][..], "page"),
+        (
+            &["alertname=VipdMonitorNoMaster", "severity=page"][..],
+            "page",
+        ),
         (
             &["alertname=VipdMonitorAdvertsDropped", "severity=ticket"][..],
             "ticket",
