@@ -457,6 +457,28 @@ impl Monitor {
             .collect();
         status(now, &v)
     }
+
+    /// The `STATUS=` line for systemd: "eth0, eth1: 3 virtual routers, 1 split brain, 0
+    /// without master".
+    fn status_line(&self, now: Instant) -> String {
+        let names: Vec<&str> = self.ifaces.iter().map(|i| i.name.as_str()).collect();
+        let (mut vrs, mut split, mut none) = (0, 0, 0);
+        for i in &self.ifaces {
+            for (family, vrid) in i.state.vrs() {
+                vrs += 1;
+                match i.state.masters(now, vrid, family).len() {
+                    0 => none += 1,
+                    1 => {}
+                    _ => split += 1,
+                }
+            }
+        }
+        format!(
+            "{}: {vrs} virtual router{}, {split} split brain, {none} without master",
+            names.join(", "),
+            if vrs == 1 { "" } else { "s" }
+        )
+    }
 }
 
 /// A packet read by one socket's receive task: (interface index, family, header, bytes).
@@ -595,6 +617,11 @@ pub async fn run(opts: MonitorOptions) -> i32 {
     };
     let mut tick = tokio::time::interval(TICK);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    // sd_notify (src/sdnotify.rs), as the daemon: READY=1 once the sockets and the HTTP
+    // endpoint are open; watchdog pings and STATUS= from this loop, so a stalled loop is
+    // restarted by systemd (packaging/vipd-monitor.service: WatchdogSec=).
+    let mut sd = crate::sdnotify::Supervisor::from_env();
+    sd.ready_with(&m.status_line(Instant::now()));
     let code = loop {
         tokio::select! {
             Some((idx, family, rx, buf)) = pkt_rx.recv() => {
@@ -620,10 +647,12 @@ pub async fn run(opts: MonitorOptions) -> i32 {
                 }
                 break 1;
             }
+            _ = sd.tick() => sd.on_tick_with(&m.status_line(Instant::now())),
             _ = term.recv() => break 0,
             _ = int.recv() => break 0,
         }
     };
+    sd.stopping();
     http.abort();
     for r in receivers {
         r.abort();
@@ -975,6 +1004,14 @@ mod tests {
             .map(|v| (v.interface.as_str(), v.split_brain))
             .collect();
         assert_eq!(vrs, [("eth0", true), ("vlan20", false)]);
+        assert_eq!(
+            m.status_line(t0),
+            "eth0, vlan20: 2 virtual routers, 1 split brain, 0 without master"
+        );
+        assert_eq!(
+            m.status_line(t0 + 10 * S),
+            "eth0, vlan20: 2 virtual routers, 0 split brain, 2 without master"
+        );
     }
 
     #[test]
