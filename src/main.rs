@@ -43,9 +43,10 @@ enum Command {
     /// masters per VRID (split brain), per-router priority, interval, checksum form.
     /// Passive: needs no configuration and sends no adverts.
     Monitor {
-        /// Interface to listen on.
-        #[arg(short, long)]
-        interface: String,
+        /// Interface to listen on; repeat it (or separate names with commas) to watch several
+        /// segments from one process, every series labelled by its interface.
+        #[arg(short, long, required = true, value_delimiter = ',')]
+        interface: Vec<String>,
         /// HTTP address for /metrics, /status, /healthz.
         #[arg(long, default_value = "0.0.0.0:9798")]
         listen: std::net::SocketAddr,
@@ -184,7 +185,7 @@ fn main() -> ExitCode {
                 return ExitCode::from(1);
             };
             let code = rt.block_on(vipd::monitor::run(vipd::monitor::MonitorOptions {
-                interface,
+                interfaces: interface,
                 listen,
             }));
             ExitCode::from(code as u8)
@@ -369,6 +370,20 @@ mod tests {
         }
     }
 
+    fn monitor(args: &[&str]) -> Result<(Vec<String>, std::net::SocketAddr), String> {
+        let mut argv = vec!["vipd", "monitor"];
+        argv.extend_from_slice(args);
+        match Cli::try_parse_from(argv).map_err(|e| e.kind().to_string())? {
+            Cli {
+                command:
+                    Command::Monitor {
+                        interface, listen, ..
+                    },
+            } => Ok((interface, listen)),
+            _ => Err("not monitor".into()),
+        }
+    }
+
     #[test]
     fn cli_is_consistent() {
         use clap::CommandFactory;
@@ -453,5 +468,23 @@ mod tests {
             Command::ImportKeepalived { output, .. } => assert_eq!(output, None),
             _ => panic!(),
         }
+    }
+
+    #[test]
+    fn monitor_takes_several_interfaces() {
+        let listen: std::net::SocketAddr = "0.0.0.0:9798".parse().unwrap();
+        assert_eq!(monitor(&["-i", "eth0"]), Ok((vec!["eth0".into()], listen)));
+        let two = Ok((vec!["eth0".to_owned(), "vlan20".to_owned()], listen));
+        assert_eq!(
+            monitor(&["--interface", "eth0", "--interface", "vlan20"]),
+            two
+        );
+        assert_eq!(monitor(&["-i", "eth0,vlan20"]), two);
+        assert_eq!(monitor(&["-i", "eth0", "-i", "vlan20"]), two);
+        assert!(monitor(&[]).is_err(), "an interface is required");
+        assert_eq!(
+            monitor(&["-i", "eth0", "--listen", "127.0.0.1:1"]).map(|m| m.1),
+            Ok("127.0.0.1:1".parse().unwrap())
+        );
     }
 }

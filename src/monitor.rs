@@ -21,7 +21,9 @@ use crate::observe::{self, Metrics, MonitorMetrics, MonitorRouterMetrics, Monito
 use crate::packet::Family;
 use crate::packet::vrrp::{self, ChecksumForm, DropReason};
 use crate::router::peers::{self, PeerTable};
-use crate::status::{Master, MonitorMode, MonitorStatus, RouterStatus, VirtualRouterStatus};
+use crate::status::{
+    Master, MonitorInterfaceStatus, MonitorMode, MonitorStatus, RouterStatus, VirtualRouterStatus,
+};
 
 /// Most routers remembered per (family, VRID); beyond it the least recently heard one is
 /// forgotten (and its series removed). The daemon's peer tables share the bound and the rule.
@@ -183,15 +185,15 @@ impl MonitorState {
         (counts, events)
     }
 
-    /// The `/status` document of the monitor.
-    pub fn status(&self, now: Instant, interface: &str, families: &[Family]) -> MonitorStatus {
+    /// The virtual routers heard on `interface`, as `/status` lists them.
+    pub fn virtual_routers(&self, now: Instant, interface: &str) -> Vec<VirtualRouterStatus> {
         let ms = |d: Duration| d.as_secs_f64() * 1000.0;
-        let virtual_routers = self
-            .vrs
+        self.vrs
             .iter()
             .map(|(&(family, vrid), vr)| {
                 let masters = vr.routers.masters(now);
                 VirtualRouterStatus {
+                    interface: interface.to_owned(),
                     family: family.as_str().to_owned(),
                     vrid,
                     split_brain: masters.len() > 1,
@@ -219,14 +221,27 @@ impl MonitorState {
                         .collect(),
                 }
             })
-            .collect();
-        MonitorStatus {
-            mode: MonitorMode::Monitor,
-            version: env!("CARGO_PKG_VERSION").to_owned(),
-            interface: interface.to_owned(),
-            families: families.iter().map(|f| f.as_str().to_owned()).collect(),
-            virtual_routers,
-        }
+            .collect()
+    }
+}
+
+/// The `/status` document of the monitor: each interface with the families listened on and
+/// its state, in the order given on the command line.
+pub fn status(now: Instant, interfaces: &[(&str, &[Family], &MonitorState)]) -> MonitorStatus {
+    MonitorStatus {
+        mode: MonitorMode::Monitor,
+        version: env!("CARGO_PKG_VERSION").to_owned(),
+        interfaces: interfaces
+            .iter()
+            .map(|(name, families, _)| MonitorInterfaceStatus {
+                name: (*name).to_owned(),
+                families: families.iter().map(|f| f.as_str().to_owned()).collect(),
+            })
+            .collect(),
+        virtual_routers: interfaces
+            .iter()
+            .flat_map(|(name, _, state)| state.virtual_routers(now, name))
+            .collect(),
     }
 }
 
@@ -293,43 +308,78 @@ pub fn event_line(interface: &str, e: &Event) -> (bool, String) {
 /// Options of `vipd monitor`.
 #[derive(Clone, Debug)]
 pub struct MonitorOptions {
-    pub interface: String,
+    /// Interfaces to listen on (at least one, no repetition: see [`interfaces`]).
+    pub interfaces: Vec<String>,
     pub listen: SocketAddr,
 }
 
-/// The monitor task's state: the pure bookkeeping plus the metric handles.
-struct Monitor {
-    interface: String,
+/// The interfaces of `--interface` (repeated or comma-separated), in order: empty names are
+/// an error, a name given twice is an error (it would double every count).
+pub fn interfaces(given: &[String]) -> Result<Vec<String>, String> {
+    let mut out: Vec<String> = Vec::with_capacity(given.len());
+    for name in given {
+        let name = name.trim();
+        if name.is_empty() {
+            return Err("empty interface name".to_owned());
+        }
+        if out.iter().any(|n| n == name) {
+            return Err(format!("interface {name} given twice"));
+        }
+        out.push(name.to_owned());
+    }
+    if out.is_empty() {
+        return Err("no interface given".to_owned());
+    }
+    Ok(out)
+}
+
+/// One watched interface: its bookkeeping and its routers' metric handles.
+struct Iface {
+    name: String,
     families: Vec<Family>,
     state: MonitorState,
-    metrics: MonitorMetrics,
     handles: HashMap<(Family, u8, IpAddr), MonitorRouterMetrics>,
 }
 
-impl Monitor {
-    fn labels(&self, family: Family, vrid: u8) -> MonitorVrLabels {
-        MonitorVrLabels::new(self.interface.clone(), family, vrid)
+impl Iface {
+    fn new(name: &str, families: Vec<Family>) -> Iface {
+        Iface {
+            name: name.to_owned(),
+            families,
+            state: MonitorState::new(),
+            handles: HashMap::new(),
+        }
     }
 
-    /// One packet received on the `family` socket.
-    fn packet(&mut self, family: Family, rx: &Received, buf: &[u8]) {
+    fn labels(&self, family: Family, vrid: u8) -> MonitorVrLabels {
+        MonitorVrLabels::new(self.name.clone(), family, vrid)
+    }
+
+    /// One packet received on the interface's `family` socket, heard at `now`.
+    fn packet(
+        &mut self,
+        metrics: &MonitorMetrics,
+        now: Instant,
+        family: Family,
+        rx: &Received,
+        buf: &[u8],
+    ) {
         let Some(msg) = buf.get(rx.offset..rx.offset + rx.len) else {
-            self.drop(family, rx.src, DropReason::Length);
+            self.drop(metrics, family, rx.src, DropReason::Length);
             return;
         };
         if rx.ttl != 255 {
-            self.drop(family, rx.src, DropReason::Ttl);
+            self.drop(metrics, family, rx.src, DropReason::Ttl);
             return;
         }
         let (advert, form) = match vrrp::decode(msg, rx.src, rx.dst) {
             Ok(d) => d,
             Err(r) => {
-                self.drop(family, rx.src, r);
+                self.drop(metrics, family, rx.src, r);
                 return;
             }
         };
         let interval = Duration::from_nanos(advert.interval_nanos());
-        let now = Instant::now();
         let out = self.state.advert(
             now,
             rx.src,
@@ -342,12 +392,12 @@ impl Monitor {
         let labels = self.labels(family, advert.vrid);
         if let Some(old) = out.evicted {
             self.handles.remove(&(family, advert.vrid, old));
-            self.metrics.remove_router(&labels, old);
+            metrics.remove_router(&labels, old);
         }
         if out.new_router {
             info!(
                 "{} vrid {} ({}): heard router {} (priority {}, interval {:?}, v{}, checksum {})",
-                self.interface,
+                self.name,
                 advert.vrid,
                 family.as_str(),
                 rx.src,
@@ -360,34 +410,31 @@ impl Monitor {
                 form.as_str()
             );
             // A new master shows up in the gauge right away, not on the next tick.
-            self.metrics
-                .set_masters(&labels, self.state.masters(now, advert.vrid, family).len());
+            metrics.set_masters(&labels, self.state.masters(now, advert.vrid, family).len());
         }
-        let metrics = &self.metrics;
         self.handles
             .entry((family, advert.vrid, rx.src))
             .or_insert_with(|| metrics.router(&labels, rx.src))
             .advert(advert.priority, interval, form, unix_now());
     }
 
-    fn drop(&self, family: Family, src: IpAddr, r: DropReason) {
+    fn drop(&self, metrics: &MonitorMetrics, family: Family, src: IpAddr, r: DropReason) {
         debug!(
             "{} ({}): dropped a packet from {src}: {r}",
-            self.interface,
+            self.name,
             family.as_str()
         );
-        self.metrics.dropped(&self.interface, family, r);
+        metrics.dropped(&self.name, family, r);
     }
 
-    /// The periodic evaluation: gauges and log lines.
-    fn tick(&mut self) {
-        let (counts, events) = self.state.evaluate(Instant::now());
+    /// The periodic evaluation at `now`: gauges and log lines.
+    fn tick(&mut self, metrics: &MonitorMetrics, now: Instant) {
+        let (counts, events) = self.state.evaluate(now);
         for c in counts {
-            self.metrics
-                .set_masters(&self.labels(c.family, c.vrid), c.masters);
+            metrics.set_masters(&self.labels(c.family, c.vrid), c.masters);
         }
         for e in &events {
-            match event_line(&self.interface, e) {
+            match event_line(&self.name, e) {
                 (true, line) => warn!("{line}"),
                 (false, line) => info!("{line}"),
             }
@@ -395,17 +442,103 @@ impl Monitor {
     }
 }
 
-/// Waits for a packet on `sock`, forever when there is no socket.
-async fn recv_opt(sock: Option<&VrrpSocket>, buf: &mut [u8]) -> io::Result<Received> {
-    match sock {
-        Some(s) => s.recv(buf).await,
-        None => std::future::pending().await,
+/// The monitor task's state: every interface, and the metric handles they share.
+struct Monitor {
+    ifaces: Vec<Iface>,
+    metrics: MonitorMetrics,
+}
+
+impl Monitor {
+    fn status(&self, now: Instant) -> MonitorStatus {
+        let v: Vec<(&str, &[Family], &MonitorState)> = self
+            .ifaces
+            .iter()
+            .map(|i| (i.name.as_str(), i.families.as_slice(), &i.state))
+            .collect();
+        status(now, &v)
     }
+
+    /// The `STATUS=` line for systemd: "eth0, eth1: 3 virtual routers, 1 split brain, 0
+    /// without master".
+    fn status_line(&self, now: Instant) -> String {
+        let names: Vec<&str> = self.ifaces.iter().map(|i| i.name.as_str()).collect();
+        let (mut vrs, mut split, mut none) = (0, 0, 0);
+        for i in &self.ifaces {
+            for (family, vrid) in i.state.vrs() {
+                vrs += 1;
+                match i.state.masters(now, vrid, family).len() {
+                    0 => none += 1,
+                    1 => {}
+                    _ => split += 1,
+                }
+            }
+        }
+        format!(
+            "{}: {vrs} virtual router{}, {split} split brain, {none} without master",
+            names.join(", "),
+            if vrs == 1 { "" } else { "s" }
+        )
+    }
+}
+
+/// A packet read by one socket's receive task: (interface index, family, header, bytes).
+type Packet = (usize, Family, Received, Vec<u8>);
+
+/// Reads `sock` forever, forwarding each packet (the bytes up to the end of the VRRP message)
+/// to the monitor loop; ends when the loop is gone.
+async fn receive(
+    idx: usize,
+    iface: String,
+    family: Family,
+    sock: VrrpSocket,
+    tx: mpsc::Sender<Packet>,
+) {
+    let mut buf = vec![0u8; 65536];
+    loop {
+        match sock.recv(&mut buf).await {
+            Ok(rx) => {
+                let end = (rx.offset + rx.len).min(buf.len());
+                if tx
+                    .send((idx, family, rx, buf[..end].to_vec()))
+                    .await
+                    .is_err()
+                {
+                    return;
+                }
+            }
+            Err(e) => recv_error(&iface, family, e).await,
+        }
+    }
+}
+
+/// Opens the sockets of `iface`: IPv4 always, IPv6 when it has a link-local address.
+async fn open(netlink: &Netlink, iface: &str) -> Result<Vec<(Family, VrrpSocket)>, String> {
+    let info = netlink.iface(iface, &[]).await.map_err(|e| e.to_string())?;
+    if !info.up {
+        warn!("{iface} is down; listening anyway");
+    }
+    let v4 = VrrpSocket::open(&info, Family::Ipv4).map_err(|e| e.to_string())?;
+    let mut socks = vec![(Family::Ipv4, v4)];
+    if info.ipv6_link_local.is_none() {
+        warn!("{iface} has no IPv6 link-local address: watching IPv4 only");
+    } else {
+        match VrrpSocket::open(&info, Family::Ipv6) {
+            Ok(s) => socks.push((Family::Ipv6, s)),
+            Err(e) => warn!("{e}: watching IPv4 only on {iface}"),
+        }
+    }
+    Ok(socks)
 }
 
 /// Runs the monitor until SIGTERM or SIGINT; returns the exit code.
 pub async fn run(opts: MonitorOptions) -> i32 {
-    let iface = opts.interface.as_str();
+    let names = match interfaces(&opts.interfaces) {
+        Ok(n) => n,
+        Err(e) => {
+            error!("{e}");
+            return 2;
+        }
+    };
     let netlink = match Netlink::new() {
         Ok(n) => n,
         Err(e) => {
@@ -413,45 +546,28 @@ pub async fn run(opts: MonitorOptions) -> i32 {
             return 1;
         }
     };
-    let info = match netlink.iface(iface, &[]).await {
-        Ok(i) => i,
-        Err(e) => {
-            error!("{e}");
-            return 1;
-        }
-    };
-    if !info.up {
-        warn!("{iface} is down; listening anyway");
-    }
-    let v4 = match VrrpSocket::open(&info, Family::Ipv4) {
-        Ok(s) => s,
-        Err(e) => {
-            error!("{e}");
-            return 1;
-        }
-    };
-    let v6 = if info.ipv6_link_local.is_none() {
-        warn!("{iface} has no IPv6 link-local address: watching IPv4 only");
-        None
-    } else {
-        match VrrpSocket::open(&info, Family::Ipv6) {
-            Ok(s) => Some(s),
+    let mut sockets = Vec::new();
+    let mut ifaces = Vec::new();
+    for (idx, name) in names.iter().enumerate() {
+        match open(&netlink, name).await {
+            Ok(socks) => {
+                ifaces.push(Iface::new(name, socks.iter().map(|(f, _)| *f).collect()));
+                sockets.extend(socks.into_iter().map(|(f, s)| (idx, name.clone(), f, s)));
+            }
             Err(e) => {
-                warn!("{e}: watching IPv4 only");
-                None
+                error!("{e}");
+                return 1;
             }
         }
-    };
-    let mut families = vec![Family::Ipv4];
-    if v6.is_some() {
-        families.push(Family::Ipv6);
     }
     let (metrics, monitor_metrics) = Metrics::new_monitor(
         env!("CARGO_PKG_VERSION"),
         option_env!("VIPD_REVISION").unwrap_or("unknown"),
     );
-    for f in &families {
-        monitor_metrics.socket(iface, *f);
+    for i in &ifaces {
+        for f in &i.families {
+            monitor_metrics.socket(&i.name, *f);
+        }
     }
     let listener = match observe::bind(opts.listen) {
         Ok(l) => l,
@@ -472,39 +588,55 @@ pub async fn run(opts: MonitorOptions) -> i32 {
             return 1;
         }
     };
+    let (pkt_tx, mut pkt_rx) = mpsc::channel::<Packet>(1024);
+    let receivers: Vec<_> = sockets
+        .into_iter()
+        .map(|(idx, name, f, s)| tokio::spawn(receive(idx, name, f, s, pkt_tx.clone())))
+        .collect();
+    drop(pkt_tx);
     info!(
-        "monitoring VRRP on {iface} ({}), metrics and status on http://{}",
-        families
+        "monitoring VRRP on {}, metrics and status on http://{}",
+        ifaces
             .iter()
-            .map(|f| f.as_str())
+            .map(|i| format!(
+                "{} ({})",
+                i.name,
+                i.families
+                    .iter()
+                    .map(|f| f.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ))
             .collect::<Vec<_>>()
             .join(", "),
         opts.listen
     );
     let mut m = Monitor {
-        interface: iface.to_owned(),
-        families,
-        state: MonitorState::new(),
+        ifaces,
         metrics: monitor_metrics,
-        handles: HashMap::new(),
     };
     let mut tick = tokio::time::interval(TICK);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
-    let mut buf4 = vec![0u8; 65536];
-    let mut buf6 = vec![0u8; 65536];
+    // sd_notify (src/sdnotify.rs), as the daemon: READY=1 once the sockets and the HTTP
+    // endpoint are open; watchdog pings and STATUS= from this loop, so a stalled loop is
+    // restarted by systemd (packaging/vipd-monitor.service: WatchdogSec=).
+    let mut sd = crate::sdnotify::Supervisor::from_env();
+    sd.ready_with(&m.status_line(Instant::now()));
     let code = loop {
         tokio::select! {
-            r = v4.recv(&mut buf4) => match r {
-                Ok(rx) => m.packet(Family::Ipv4, &rx, &buf4),
-                Err(e) => recv_error(iface, Family::Ipv4, e).await,
-            },
-            r = recv_opt(v6.as_ref(), &mut buf6) => match r {
-                Ok(rx) => m.packet(Family::Ipv6, &rx, &buf6),
-                Err(e) => recv_error(iface, Family::Ipv6, e).await,
-            },
-            _ = tick.tick() => m.tick(),
+            Some((idx, family, rx, buf)) = pkt_rx.recv() => {
+                let Monitor { ifaces, metrics } = &mut m;
+                ifaces[idx].packet(metrics, Instant::now(), family, &rx, &buf);
+            }
+            _ = tick.tick() => {
+                let now = Instant::now();
+                let Monitor { ifaces, metrics } = &mut m;
+                for i in ifaces.iter_mut() {
+                    i.tick(metrics, now);
+                }
+            }
             Some(reply) = status_rx.recv() => {
-                let s = m.state.status(Instant::now(), &m.interface, &m.families);
+                let s = m.status(Instant::now());
                 let _ = reply.send(serde_json::to_value(s).unwrap_or_default());
             }
             r = &mut http => {
@@ -515,11 +647,16 @@ pub async fn run(opts: MonitorOptions) -> i32 {
                 }
                 break 1;
             }
+            _ = sd.tick() => sd.on_tick_with(&m.status_line(Instant::now())),
             _ = term.recv() => break 0,
             _ = int.recv() => break 0,
         }
     };
+    sd.stopping();
     http.abort();
+    for r in receivers {
+        r.abort();
+    }
     info!("monitor stopped");
     code
 }
@@ -758,7 +895,14 @@ mod tests {
             S,
             ChecksumForm::MessageOnly,
         );
-        let v = serde_json::to_value(s.status(t0 + S, "eth0", &[Family::Ipv4])).unwrap();
+        let v = serde_json::to_value(status(
+            t0 + S,
+            &[
+                ("eth0", &[Family::Ipv4], &s),
+                ("eth1", &[], &MonitorState::new()),
+            ],
+        ))
+        .unwrap();
         // The whole document, field for field (the shape `vipd status` and the lab tests read).
         let router = |last: u8, priority: u8, form: &str| {
             json!({"address": ip(last).to_string(), "priority": priority, "master": true,
@@ -768,9 +912,10 @@ mod tests {
         let want = json!({
             "mode": "monitor",
             "version": env!("CARGO_PKG_VERSION"),
-            "interface": "eth0",
-            "families": ["ipv4"],
+            "interfaces": [{"name": "eth0", "families": ["ipv4"]},
+                           {"name": "eth1", "families": []}],
             "virtual_routers": [{
+                "interface": "eth0",
                 "family": "ipv4",
                 "vrid": 51,
                 "split_brain": true,
@@ -780,6 +925,93 @@ mod tests {
             }],
         });
         assert_eq!(v, want, "{v:#}");
+    }
+
+    /// A v3 IPv4 advert from `src` (checksum over the message only) as the socket hands it.
+    fn v3_advert(src: IpAddr, vrid: u8, priority: u8) -> (Received, Vec<u8>) {
+        let mut msg = vec![0x31, vrid, priority, 1, 0, 100, 0, 0, 10, 0, 0, 200];
+        let sum = !msg
+            .chunks(2)
+            .map(|c| u32::from(u16::from_be_bytes([c[0], c[1]])))
+            .fold(0u32, |a, w| {
+                let t = a + w;
+                (t & 0xffff) + (t >> 16)
+            }) as u16;
+        msg[6..8].copy_from_slice(&sum.to_be_bytes());
+        let rx = Received {
+            src,
+            dst: IpAddr::V4(Ipv4Addr::new(224, 0, 0, 18)),
+            ttl: 255,
+            offset: 0,
+            len: msg.len(),
+        };
+        (rx, msg)
+    }
+
+    #[test]
+    fn interfaces_are_watched_apart_and_labelled() {
+        assert_eq!(
+            interfaces(&["eth0".into(), "vlan20".into()]),
+            Ok(vec!["eth0".to_owned(), "vlan20".to_owned()])
+        );
+        assert_eq!(
+            interfaces(&["eth0".into(), "eth0".into()]),
+            Err("interface eth0 given twice".to_owned())
+        );
+        assert!(interfaces(&[]).is_err());
+        assert!(interfaces(&["".into()]).is_err());
+
+        // The same VRID on two segments: two masters on eth0 (a split brain), one on vlan20.
+        let (metrics, mm) = Metrics::new_monitor("0.1.0", "abc");
+        let mut eth0 = Iface::new("eth0", vec![Family::Ipv4]);
+        let mut vlan = Iface::new("vlan20", vec![Family::Ipv4]);
+        let t0 = Instant::now();
+        for (on_eth0, src) in [(true, 1), (true, 2), (false, 3)] {
+            let (rx, buf) = v3_advert(ip(src), 51, 100);
+            let iface = if on_eth0 { &mut eth0 } else { &mut vlan };
+            iface.packet(&mm, t0, Family::Ipv4, &rx, &buf);
+        }
+        let (mut rx, buf) = v3_advert(ip(4), 51, 100);
+        rx.ttl = 64;
+        vlan.packet(&mm, t0, Family::Ipv4, &rx, &buf);
+        eth0.tick(&mm, t0);
+        vlan.tick(&mm, t0);
+        assert_eq!(eth0.state.masters(t0, 51, Family::Ipv4).len(), 2);
+        assert_eq!(vlan.state.masters(t0, 51, Family::Ipv4), vec![(ip(3), 100)]);
+        let text = metrics.encode(false);
+        for want in [
+            r#"vrrp_monitor_masters{interface="eth0",family="ipv4",vrid="51"} 2"#,
+            r#"vrrp_monitor_masters{interface="vlan20",family="ipv4",vrid="51"} 1"#,
+            r#"vrrp_monitor_router_priority{interface="vlan20",family="ipv4",vrid="51",router="10.0.0.3"} 100"#,
+            r#"vrrp_monitor_dropped_total{interface="vlan20",family="ipv4",reason="ttl"} 1"#,
+        ] {
+            assert!(text.contains(want), "{want}\n{text}");
+        }
+        assert!(
+            !text.contains(r#"interface="eth0",family="ipv4",vrid="51",router="10.0.0.3""#),
+            "{text}"
+        );
+        let m = Monitor {
+            ifaces: vec![eth0, vlan],
+            metrics: mm,
+        };
+        let st = m.status(t0);
+        let names: Vec<&str> = st.interfaces.iter().map(|i| i.name.as_str()).collect();
+        assert_eq!(names, ["eth0", "vlan20"]);
+        let vrs: Vec<(&str, bool)> = st
+            .virtual_routers
+            .iter()
+            .map(|v| (v.interface.as_str(), v.split_brain))
+            .collect();
+        assert_eq!(vrs, [("eth0", true), ("vlan20", false)]);
+        assert_eq!(
+            m.status_line(t0),
+            "eth0, vlan20: 2 virtual routers, 1 split brain, 0 without master"
+        );
+        assert_eq!(
+            m.status_line(t0 + 10 * S),
+            "eth0, vlan20: 2 virtual routers, 0 split brain, 2 without master"
+        );
     }
 
     #[test]

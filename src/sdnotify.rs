@@ -202,19 +202,33 @@ impl Supervisor {
 
     /// Watchdog ping, plus `STATUS=` if `instances` changed since the last one sent.
     pub fn on_tick(&mut self, instances: &[(String, State)]) {
-        let Some(n) = &self.notifier else { return };
-        if n.watchdog_interval().is_some() {
-            n.watchdog();
+        if self.notifier.is_some() {
+            self.on_tick_with(&status_line(instances));
         }
-        self.refresh_status(instances);
     }
 
     /// `READY=1` followed by the current `STATUS=`.
     pub fn ready(&mut self, instances: &[(String, State)]) {
+        if self.notifier.is_some() {
+            self.ready_with(&status_line(instances));
+        }
+    }
+
+    /// [`Supervisor::on_tick`] with a status line of the caller's (`vipd monitor`'s).
+    pub fn on_tick_with(&mut self, line: &str) {
+        let Some(n) = &self.notifier else { return };
+        if n.watchdog_interval().is_some() {
+            n.watchdog();
+        }
+        self.refresh_status(line);
+    }
+
+    /// [`Supervisor::ready`] with a status line of the caller's.
+    pub fn ready_with(&mut self, line: &str) {
         let Some(n) = &self.notifier else { return };
         n.ready();
         self.last_status.clear();
-        self.refresh_status(instances);
+        self.refresh_status(line);
     }
 
     /// `RELOADING=1` (before re-reading the configuration).
@@ -232,12 +246,11 @@ impl Supervisor {
         }
     }
 
-    fn refresh_status(&mut self, instances: &[(String, State)]) {
+    fn refresh_status(&mut self, line: &str) {
         let Some(n) = &self.notifier else { return };
-        let line = status_line(instances);
         if line != self.last_status {
-            n.status(&line);
-            self.last_status = line;
+            n.status(line);
+            self.last_status = line.to_owned();
         }
     }
 }

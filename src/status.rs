@@ -122,10 +122,18 @@ pub struct MonitorStatus {
     /// Always `"monitor"`: what tells this document from a [`DaemonStatus`].
     pub mode: MonitorMode,
     pub version: String,
-    pub interface: String,
+    /// The interfaces listened on, in the order of the command line.
+    pub interfaces: Vec<MonitorInterfaceStatus>,
+    /// Every interface's virtual routers, interface by interface.
+    pub virtual_routers: Vec<VirtualRouterStatus>,
+}
+
+/// An interface `vipd monitor` listens on.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct MonitorInterfaceStatus {
+    pub name: String,
     /// `ipv4`, `ipv6`: the families listened on.
     pub families: Vec<String>,
-    pub virtual_routers: Vec<VirtualRouterStatus>,
 }
 
 /// The `mode` of a [`MonitorStatus`]: serialised as `"monitor"`, and nothing else is read.
@@ -139,6 +147,8 @@ pub enum MonitorMode {
 /// A virtual router (family and VRID) heard by the monitor.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct VirtualRouterStatus {
+    /// The interface it was heard on.
+    pub interface: String,
     pub family: String,
     pub vrid: u8,
     /// More than one master now.

@@ -420,7 +420,8 @@ fn instance_row(i: &InstanceStatus, now_unix: f64) -> Vec<String> {
 
 fn render_monitor(m: &MonitorStatus) -> String {
     let mut out = String::new();
-    let _ = writeln!(out, "vipd {} monitor on {}", m.version, m.interface);
+    let names: Vec<&str> = m.interfaces.iter().map(|i| i.name.as_str()).collect();
+    let _ = writeln!(out, "vipd {} monitor on {}", m.version, names.join(", "));
     if m.virtual_routers.is_empty() {
         out.push_str("no VRRP adverts heard yet\n");
         return out;
@@ -434,7 +435,7 @@ fn render_monitor(m: &MonitorStatus) -> String {
         };
         for r in &vr.routers {
             rows.push(vec![
-                vr.family.clone(),
+                format!("{} {}", vr.interface, vr.family),
                 vr.vrid.to_string(),
                 r.address.clone(),
                 r.priority.to_string(),
@@ -449,7 +450,15 @@ fn render_monitor(m: &MonitorStatus) -> String {
     }
     out.push_str(&table(
         &[
-            "FAMILY", "VRID", "ROUTER", "PRIO", "ROLE", "INTERVAL", "CHECKSUM", "ADVERTS", "LAST",
+            "INTERFACE",
+            "VRID",
+            "ROUTER",
+            "PRIO",
+            "ROLE",
+            "INTERVAL",
+            "CHECKSUM",
+            "ADVERTS",
+            "LAST",
             "VR",
         ],
         &rows,
@@ -462,8 +471,8 @@ mod tests {
     use super::*;
 
     use crate::status::{
-        Counters, Master, MonitorMode, PeerStatus, RouterStatus, ScriptStatus, SocketStatus,
-        VirtualRouterStatus,
+        Counters, Master, MonitorInterfaceStatus, MonitorMode, PeerStatus, RouterStatus,
+        ScriptStatus, SocketStatus, VirtualRouterStatus,
     };
 
     /// Now, for [`render`], in the samples.
@@ -584,9 +593,18 @@ mod tests {
         MonitorStatus {
             mode: MonitorMode::Monitor,
             version: "0.1.0".into(),
-            interface: "eth0".into(),
-            families: vec!["ipv4".into()],
+            interfaces: vec![
+                MonitorInterfaceStatus {
+                    name: "eth0".into(),
+                    families: vec!["ipv4".into()],
+                },
+                MonitorInterfaceStatus {
+                    name: "eth1".into(),
+                    families: vec!["ipv4".into(), "ipv6".into()],
+                },
+            ],
             virtual_routers: vec![VirtualRouterStatus {
+                interface: "eth0".into(),
                 family: "ipv4".into(),
                 vrid: 7,
                 split_brain: true,
@@ -632,7 +650,8 @@ VI_6      52 v3  eth0 ipv6  BACKUP  90/110 (unhealthy)  fe80::2 (100)          4
         let out = render(&wire(&empty), NOW);
         assert!(out.contains("no instances"), "{out}");
         let out = render(&wire(&monitor_sample()), NOW);
-        assert!(out.contains("monitor on eth0"), "{out}");
+        assert!(out.contains("monitor on eth0, eth1"), "{out}");
+        assert!(out.contains("eth0 ipv4  7 "), "{out}");
         assert!(out.contains("SPLIT BRAIN (2 masters)"), "{out}");
         assert!(out.contains("300ms ago"), "{out}");
     }

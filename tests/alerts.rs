@@ -1,4 +1,5 @@
-//! Alert rules, their unit tests, the runbook and the example Prometheus/Alertmanager
+//! Alert rules (the daemon's `alerts/vipd.rules.yml` and the monitor's
+//! `alerts/vipd-monitor.rules.yml`), their unit tests, the runbook and the example Prometheus/Alertmanager
 //! configurations, checked with the real tools: `promtool` (Debian package `prometheus`) and
 //! `amtool` (Debian package `prometheus-alertmanager`). No root needed. A missing tool fails
 //! the test with the package to install.
@@ -88,23 +89,42 @@ fn scan(text: &str, key: &str) -> Vec<String> {
         .collect()
 }
 
-fn alert_names() -> Vec<String> {
-    let names = scan(&read("alerts/vipd.rules.yml"), "alert");
-    assert!(!names.is_empty(), "no `- alert:` in alerts/vipd.rules.yml");
+/// The shipped rule files: the daemon's and `vipd monitor`'s.
+const RULE_FILES: [&str; 2] = ["alerts/vipd.rules.yml", "alerts/vipd-monitor.rules.yml"];
+
+/// `- alert:` names of one rules file.
+fn alert_names_in(file: &str) -> Vec<String> {
+    let names = scan(&read(file), "alert");
+    assert!(!names.is_empty(), "no `- alert:` in {file}");
     names
+}
+
+/// Every alert of every shipped rules file.
+fn alert_names() -> Vec<String> {
+    RULE_FILES.iter().flat_map(|f| alert_names_in(f)).collect()
+}
+
+/// Every shipped rules file, concatenated.
+fn all_rules() -> String {
+    RULE_FILES
+        .iter()
+        .map(|f| read(f))
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
 #[test]
 fn promtool_check_rules() {
-    let out = run_ok(
-        "promtool",
-        "prometheus",
-        &["check", "rules", "alerts/vipd.rules.yml"],
-    );
-    assert!(
-        out.contains(&format!("SUCCESS: {} rules found", alert_names().len())),
-        "rule count differs from the `- alert:` lines:\n{out}"
-    );
+    for file in RULE_FILES {
+        let out = run_ok("promtool", "prometheus", &["check", "rules", file]);
+        assert!(
+            out.contains(&format!(
+                "SUCCESS: {} rules found",
+                alert_names_in(file).len()
+            )),
+            "{file}: rule count differs from the `- alert:` lines:\n{out}"
+        );
+    }
 }
 
 #[test]
@@ -122,10 +142,12 @@ fn promtool_check_prometheus_example_config() {
         "prometheus",
         &["check", "config", "config/prometheus.example.yml"],
     );
-    assert!(
-        out.contains("vipd.rules.yml"),
-        "the example config does not load alerts/vipd.rules.yml:\n{out}"
-    );
+    for file in RULE_FILES {
+        assert!(
+            out.contains(file.trim_start_matches("alerts/")),
+            "the example config does not load {file}:\n{out}"
+        );
+    }
 }
 
 #[test]
@@ -142,6 +164,18 @@ fn alertmanager_routes_pages_and_tickets() {
     for (labels, receiver) in [
         (&["alertname=VipdSplitBrain", "severity=page"][..], "page"),
         (&["alertname=VipdFlapping", "severity=ticket"][..], "ticket"),
+        (
+            &["alertname=VipdMonitorSplitBrain", "severity=page"][..],
+            "page",
+        ),
+        (
+            &["alertname=VipdMonitorNoMaster", "severity=page"][..],
+            "page",
+        ),
+        (
+            &["alertname=VipdMonitorAdvertsDropped", "severity=ticket"][..],
+            "ticket",
+        ),
         (&["alertname=Other"][..], "ticket"),
     ] {
         let mut args = vec![
@@ -203,7 +237,7 @@ fn every_alert_has_tests_and_a_runbook_section() {
         .filter_map(|l| l.strip_prefix("## "))
         .map(|h| h.trim().to_string())
         .collect();
-    let rules = read("alerts/vipd.rules.yml");
+    let rules = all_rules();
     let urls = scan(&rules, "runbook_url");
     assert_eq!(urls.len(), names.len(), "one runbook_url per alert");
 
@@ -237,8 +271,8 @@ fn every_alert_has_tests_and_a_runbook_section() {
 
 #[test]
 fn every_alert_has_severity_and_annotations() {
-    // Split the rules file at each `- alert:` and look for the required keys in each block.
-    let rules = read("alerts/vipd.rules.yml");
+    // Split the rules files at each `- alert:` and look for the required keys in each block.
+    let rules = all_rules();
     let mut blocks: Vec<(String, String)> = Vec::new();
     for line in rules.lines() {
         let t = line.trim_start();

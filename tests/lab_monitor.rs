@@ -309,3 +309,141 @@ fn monitor_sees_split_brain_and_its_healing_and_status_prints_a_table() {
         assert!(!s.contains("10.99.0.100"), "{h} heard the monitor: {s}");
     }
 }
+
+/// One monitor, two segments: LAN 1 (a, and the monitor's eth0) and LAN 2 (b, and the
+/// monitor's eth1, a veth into LAN 2's bridge). The same VRID is used on both, each with its
+/// own master: the monitor keeps them apart (one master per interface, no split brain), and
+/// labels every series with its interface.
+#[test]
+fn monitor_watches_two_interfaces_apart() {
+    labkit::require(&["curl"]);
+    let mut lan1 = Lab::new("mi");
+    let mut lan2 = Lab::new("mj");
+    lan1.host("a", "10.99.0.11", None);
+    lan1.host("c", "10.99.0.100", None);
+    lan2.host("b", "10.99.1.12", None);
+    // The monitor host's second interface, into LAN 2's switch.
+    let (m, sw2) = (lan1.ns("c"), lan2.ns("sw"));
+    sh(&[
+        "ip", "link", "add", "eth1", "netns", &m, "type", "veth", "peer", "name", "pc1", "netns",
+        &sw2,
+    ]);
+    sh(&[
+        "ip", "-n", &sw2, "link", "set", "pc1", "master", "br0", "up",
+    ]);
+    sh(&[
+        "ip",
+        "-n",
+        &m,
+        "addr",
+        "add",
+        "10.99.1.100/24",
+        "dev",
+        "eth1",
+    ]);
+    sh(&["ip", "-n", &m, "link", "set", "eth1", "up"]);
+    lan1.vipd("a", &cfg(150));
+    lan2.vipd("b", &cfg(100).replace("10.99.0.61", "10.99.1.61"));
+    lan1.spawn(
+        "c",
+        "monitor.log",
+        &[
+            VIPD,
+            "monitor",
+            "--interface",
+            "eth0",
+            "--interface",
+            "eth1",
+            "--listen",
+            "127.0.0.1:9798",
+        ],
+    );
+    let vrid = VRID.to_string();
+    let masters_on = |m: &str, iface: &str| {
+        sample(
+            m,
+            "vrrp_monitor_masters",
+            &[("interface", iface), ("family", "ipv4"), ("vrid", &vrid)],
+        )
+    };
+    let start = Instant::now();
+    let mut m = String::new();
+    while start.elapsed() < 10 * S {
+        m = curl(&lan1, "c", "http://127.0.0.1:9798/metrics");
+        if masters_on(&m, "eth0") == Some(1.0) && masters_on(&m, "eth1") == Some(1.0) {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(
+        (masters_on(&m, "eth0"), masters_on(&m, "eth1")),
+        (Some(1.0), Some(1.0)),
+        "{m}\n--- monitor\n{}",
+        lan1.log("monitor.log")
+    );
+    eprintln!("one master per interface after {:?}", start.elapsed());
+    // Each router on its own interface only.
+    let prio = |iface: &str, router: &str| {
+        sample(
+            &m,
+            "vrrp_monitor_router_priority",
+            &[("interface", iface), ("vrid", &vrid), ("router", router)],
+        )
+    };
+    assert_eq!(prio("eth0", "10.99.0.11"), Some(150.0), "{m}");
+    assert_eq!(prio("eth1", "10.99.1.12"), Some(100.0), "{m}");
+    assert_eq!(prio("eth0", "10.99.1.12"), None, "{m}");
+    assert_eq!(prio("eth1", "10.99.0.11"), None, "{m}");
+    for iface in ["eth0", "eth1"] {
+        assert_eq!(
+            sample(
+                &m,
+                "vrrp_monitor_dropped_total",
+                &[("interface", iface), ("family", "ipv4"), ("reason", "ttl")]
+            ),
+            Some(0.0),
+            "{m}"
+        );
+    }
+    promtool_clean(&m);
+    let st: serde_json::Value =
+        serde_json::from_str(&curl(&lan1, "c", "http://127.0.0.1:9798/status")).unwrap();
+    let names: Vec<&str> = st["interfaces"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["eth0", "eth1"], "{st}");
+    let vrs: Vec<(String, bool)> = st["virtual_routers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| {
+            (
+                v["interface"].as_str().unwrap().to_owned(),
+                v["split_brain"] == true,
+            )
+        })
+        .collect();
+    assert_eq!(
+        vrs,
+        [("eth0".to_owned(), false), ("eth1".to_owned(), false)],
+        "{st}"
+    );
+    let log = lan1.log("monitor.log");
+    assert!(log.contains("monitoring VRRP on eth0 (ipv4"), "{log}");
+    assert!(log.contains("eth1 (ipv4"), "{log}");
+    // A name given twice is refused at start.
+    let out = Command::new("ip")
+        .args(["netns", "exec", &lan1.ns("c"), VIPD, "monitor"])
+        .args(["-i", "eth0,eth0", "--listen", "127.0.0.1:9799"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("interface eth0 given twice"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

@@ -20,6 +20,10 @@ use vipd::observe::Scheduling;
 
 const S: Duration = Duration::from_secs(1);
 const UNIT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/packaging/vipd.service");
+const MONITOR_UNIT: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/packaging/vipd-monitor.service"
+);
 /// `nobody` / `nogroup`.
 const NOBODY: &str = "65534";
 
@@ -271,6 +275,11 @@ fn unit_root(dir: &Path) -> PathBuf {
         fs::create_dir_all(root.join(d)).unwrap();
     }
     fs::copy(UNIT, root.join("etc/systemd/system/vipd.service")).unwrap();
+    fs::copy(
+        MONITOR_UNIT,
+        root.join("etc/systemd/system/vipd-monitor.service"),
+    )
+    .unwrap();
     // ExecStart= must name an executable: the one just built stands in (a hard link when
     // possible, it is large).
     let bin = root.join("usr/bin/vipd");
@@ -704,4 +713,117 @@ fn only_the_engine_thread_runs_real_time() {
     assert!(!log.contains("cannot lower the HTTP thread"), "{log}");
     lab.signal(pid, "TERM");
     assert_eq!(lab.wait_exit(pid, 15 * S), Some(0), "{}", lab.log("a.log"));
+}
+
+/// `vipd monitor` speaks sd_notify as the daemon does: READY=1 first (sockets and HTTP open),
+/// STATUS= with what it sees, WATCHDOG=1 every WATCHDOG_USEC/2 from its loop, STOPPING=1 on
+/// SIGTERM.
+#[test]
+fn monitor_notifies_ready_watchdog_and_stopping() {
+    let mut lab = Lab::new("sdm");
+    lab.host("a", "10.99.0.11", None);
+    lab.host("m", "10.99.0.100", None);
+    let sock = lab.dir.join("notify");
+    let mut heard = Heard {
+        rx: notify_socket(&sock),
+        all: vec![],
+    };
+    lab.vipd("a", &cfg(&[inst("VI_1", 45, 150, "10.99.0.45/24")]));
+    let pid = lab.spawn_env(
+        "m",
+        "m.log",
+        &[VIPD, "monitor", "-i", "eth0", "--listen", "127.0.0.1:9798"],
+        &[
+            ("NOTIFY_SOCKET", sock.to_str().unwrap()),
+            ("WATCHDOG_USEC", "1000000"),
+        ],
+    );
+    let ready = heard.until("READY=1", 10 * S, |t| has_line(t, "READY=1"));
+    assert_eq!(ready, 0, "READY=1 first: {:#?}", heard.texts());
+    heard.until("STATUS= with a's VRID", 10 * S, |t| {
+        has_line(
+            t,
+            "STATUS=eth0: 1 virtual router, 0 split brain, 0 without master",
+        )
+    });
+    let from = heard.all.len();
+    let t = Instant::now();
+    while t.elapsed() < 3 * S {
+        heard.until("WATCHDOG=1", 2 * S, |t| has_line(t, "WATCHDOG=1"));
+    }
+    let pings = heard.with_line(from, "WATCHDOG=1");
+    let gaps: Vec<Duration> = pings
+        .windows(2)
+        .map(|w| heard.all[w[1]].at - heard.all[w[0]].at)
+        .collect();
+    eprintln!("monitor watchdog gaps: {gaps:?}");
+    assert!(pings.len() >= 5, "{gaps:?}");
+    assert!(
+        gaps.iter()
+            .all(|g| *g >= Duration::from_millis(350) && *g <= Duration::from_millis(800)),
+        "watchdog pings not every ~0.5 s: {gaps:?}"
+    );
+    lab.signal(pid, "TERM");
+    heard.until("STOPPING=1", 3 * S, |t| has_line(t, "STOPPING=1"));
+    assert_eq!(lab.wait_exit(pid, 5 * S), Some(0), "{}", lab.log("m.log"));
+}
+
+#[test]
+fn monitor_unit_verifies_clean_and_is_hardened() {
+    require(&["systemd-analyze"]);
+    let dir = tempfile::tempdir().unwrap();
+    let root = unit_root(dir.path());
+    let out = Command::new("systemd-analyze")
+        .arg("verify")
+        .arg(format!("--root={}", root.display()))
+        .arg("vipd-monitor.service")
+        .output()
+        .unwrap();
+    let said = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        out.status.success() && said.trim().is_empty(),
+        "systemd-analyze verify: {said}"
+    );
+    let unit = fs::read_to_string(MONITOR_UNIT).unwrap();
+    for line in [
+        "Type=notify",
+        "ExecStart=/usr/bin/vipd monitor --interface ${VIPD_MONITOR_INTERFACES} --listen ${VIPD_MONITOR_LISTEN}",
+        "WatchdogSec=10s",
+        "Restart=on-failure",
+        "DynamicUser=yes",
+        "AmbientCapabilities=CAP_NET_RAW",
+        "CapabilityBoundingSet=CAP_NET_RAW",
+        "NoNewPrivileges=yes",
+        "ProtectSystem=strict",
+        "MemoryDenyWriteExecute=yes",
+        "RestrictAddressFamilies=AF_UNIX AF_INET AF_INET6 AF_NETLINK",
+        "SystemCallFilter=@system-service",
+    ] {
+        assert!(unit.lines().any(|l| l == line), "unit lacks {line:?}");
+    }
+    assert!(
+        !unit.contains("CAP_NET_ADMIN"),
+        "the monitor changes nothing"
+    );
+    let out = Command::new("systemd-analyze")
+        .args(["security", "--offline=yes", "--no-pager"])
+        .arg(MONITOR_UNIT)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    let score: f64 = text
+        .lines()
+        .find_map(|l| {
+            l.split("Overall exposure level for vipd-monitor.service: ")
+                .nth(1)
+        })
+        .and_then(|r| r.split_whitespace().next())
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("no exposure score: {text}"));
+    eprintln!("vipd-monitor.service exposure: {score}");
+    assert!(score <= 2.0, "exposure {score}: {text}");
 }

@@ -108,11 +108,15 @@ fn deb_package_installs_what_an_operator_needs() {
         !postinst.contains("#DEBHELPER#") && postinst.contains("deb-systemd-helper"),
         "cargo-deb fills in its systemd snippet"
     );
+    // One snippet per unit: vipd.service and vipd-monitor.service, neither enabled.
     assert_eq!(
         postinst.matches("deb-systemd-helper update-state").count(),
-        1,
-        "one snippet: {postinst}"
+        2,
+        "one snippet per unit: {postinst}"
     );
+    for unit in ["vipd.service", "vipd-monitor.service"] {
+        assert!(postinst.contains(unit), "no snippet for {unit}: {postinst}");
+    }
     let pi = tmp.path().join("postinst");
     fs::write(&pi, &postinst).unwrap();
     run(Command::new("sh").arg("-n").arg(&pi));
@@ -133,6 +137,8 @@ fn deb_package_installs_what_an_operator_needs() {
     );
     for f in [
         "/usr/lib/systemd/system/vipd.service",
+        "/usr/lib/systemd/system/vipd-monitor.service",
+        "/usr/share/vipd/vipd-monitor.rules.yml",
         "/etc/vipd/vipd.yaml",
         "/usr/share/vipd/vipd.json",
         "/usr/share/vipd/vipd.rules.yml",
@@ -154,6 +160,9 @@ fn deb_package_installs_what_an_operator_needs() {
     let v = run(Command::new(&bin).arg("--version"));
     assert_eq!(v.trim(), format!("vipd {VERSION}"));
 
+    let monitor_unit =
+        fs::read_to_string(root.join("usr/lib/systemd/system/vipd-monitor.service")).unwrap();
+    assert_eq!(monitor_unit, repo_file("packaging/vipd-monitor.service"));
     let unit = fs::read_to_string(root.join("usr/lib/systemd/system/vipd.service")).unwrap();
     assert_eq!(unit, repo_file("packaging/vipd.service"));
     assert!(
