@@ -153,6 +153,13 @@ fn a_fresh_machine_finds_what_it_needs_in_the_readme() {
     ] {
         assert!(readme.contains(needle), "README lacks {needle:?}");
     }
+    // The README's test command is what CI runs, and it installs what the tests need.
+    let ci = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/.ci/run")).unwrap();
+    let script =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/test")).unwrap();
+    assert!(readme.contains("\nscripts/test\n"), "README's test command");
+    assert!(ci.lines().any(|l| l.trim() == "scripts/test"), "{ci}");
+    assert!(script.contains("apt-get install") && script.contains("cargo test --locked"));
     // `listen` is served today.
     let listen = config
         .lines()
