@@ -720,7 +720,7 @@ fn only_the_engine_thread_runs_real_time() {
 /// SIGTERM.
 #[test]
 fn monitor_notifies_ready_watchdog_and_stopping() {
-    let mut lab = Lab::new("sdm");
+    let mut lab = Lab::new("sdo");
     lab.host("a", "10.99.0.11", None);
     lab.host("m", "10.99.0.100", None);
     let sock = lab.dir.join("notify");
