@@ -2,10 +2,12 @@
 //! master, and what vipd does about it.
 
 mod labkit;
+mod observekit;
 
 use std::time::{Duration, Instant};
 
 use labkit::{Lab, sh};
+use observekit::{samples, scrape, value};
 
 const S: Duration = Duration::from_secs(1);
 const HOSTS: [&str; 2] = ["a", "b"];
@@ -17,24 +19,9 @@ fn cfg(prio: u8) -> String {
     )
 }
 
-/// The value of an unlabelled-but-for-the-instance series in host `h`'s /metrics.
+/// The value of `name` for instance VI_1 in host `h`'s /metrics.
 fn metric(lab: &Lab, h: &str, name: &str) -> Option<f64> {
-    let ns = lab.ns(h);
-    let body = sh(&[
-        "ip",
-        "netns",
-        "exec",
-        &ns,
-        "curl",
-        "-s",
-        "--max-time",
-        "3",
-        "http://127.0.0.1:9797/metrics",
-    ]);
-    body.lines()
-        .find(|l| l.starts_with(&format!("{name}{{")) && l.contains("vr=\"VI_1\""))
-        .and_then(|l| l.rsplit(' ').next())
-        .and_then(|v| v.parse().ok())
+    value(&scrape(lab, h), name, &[("vr", "VI_1")])
 }
 
 #[test]
@@ -100,25 +87,13 @@ fn link_flapping_ten_times_in_five_seconds_settles_to_one_master() {
     let pa = lab.vipd("a", &cfg(150));
     lab.vipd("b", &cfg(100));
     lab.wait_holder(&HOSTS, VIP, "a", 10 * S);
-    let to_fault = |lab: &Lab| {
-        let ns = lab.ns("a");
-        let body = sh(&[
-            "ip",
-            "netns",
-            "exec",
-            &ns,
-            "curl",
-            "-s",
-            "--max-time",
-            "3",
-            "http://127.0.0.1:9797/metrics",
-        ]);
-        body.lines()
-            .filter(|l| {
-                l.starts_with("vrrp_instance_transitions_total{") && l.contains("to=\"fault\"")
-            })
-            .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
-            .sum::<f64>()
+    let to_fault = |lab: &Lab| -> f64 {
+        samples(&scrape(lab, "a"))
+            .iter()
+            .filter(|x| x.name == "vrrp_instance_transitions_total")
+            .filter(|x| x.labels.iter().any(|(k, v)| k == "to" && v == "fault"))
+            .map(|x| x.value)
+            .sum()
     };
     let before = to_fault(&lab);
     for _ in 0..10 {
