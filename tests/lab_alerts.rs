@@ -17,14 +17,15 @@
 //! substitution, see `shorten`).
 
 mod labkit;
+mod promkit;
 
 use std::os::unix::fs::PermissionsExt;
-use std::process::Command;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use labkit::{Lab, sh};
+use promkit::{LAB_FOR, LAB_RANGE, PROMETHEUS, Prom, describe, named, nft, shorten};
 use serde_json::Value;
 
 const A: &str = "10.99.0.11";
@@ -32,14 +33,35 @@ const B: &str = "10.99.0.12";
 const C: &str = "10.99.0.100";
 const VIP: &str = "10.99.0.21";
 const PORT: u16 = 9797;
-const PROMETHEUS: &str = "/usr/bin/prometheus";
 const HOSTS: [&str; 2] = ["a", "b"];
 const S: Duration = Duration::from_secs(1);
 
-/// The `for:` every rule gets in the lab copy.
-const LAB_FOR: &str = "2s";
-/// The range window replacing every window of a minute or more in the lab copy.
-const LAB_RANGE: &str = "[30s]";
+/// Prometheus in host `c`, and the logs shown when a wait times out.
+fn prom(lab: &Lab) -> Prom<'_> {
+    Prom {
+        lab,
+        host: "c",
+        logs: &["prometheus.log", "a.log", "b.log"],
+    }
+}
+
+fn query(lab: &Lab, q: &str) -> Vec<Value> {
+    prom(lab).query(q)
+}
+
+fn alerts(lab: &Lab) -> Vec<Value> {
+    prom(lab).alerts()
+}
+
+fn wait_alerts(
+    lab: &Lab,
+    what: &str,
+    since: Instant,
+    timeout: Duration,
+    done: impl Fn(&[Value]) -> bool,
+) -> (Vec<Value>, Duration) {
+    prom(lab).wait_alerts(what, since, timeout, done)
+}
 
 /// vipd's config: one instance, optionally tracking the check script `chk` (weight -60).
 fn cfg(prio: u8, script: Option<&str>) -> String {
@@ -57,144 +79,6 @@ fn cfg(prio: u8, script: Option<&str>) -> String {
          instances:\n  VI_1:\n    interface: eth0\n    vrid: 51\n    priority: {prio}\n    \
          advert_interval: 100ms\n{track}    virtual_ipaddress: [\"{VIP}\"]\n"
     )
-}
-
-/// The lab copy of the rules: every `for:` becomes `LAB_FOR` and every range window given in
-/// minutes, hours or days (`[2m]`, `[15m]`, ...) becomes `LAB_RANGE`. Nothing else changes, so
-/// the expressions, labels and annotations under test are the shipped ones.
-fn shorten(rules: &str) -> String {
-    let mut out = String::with_capacity(rules.len());
-    for line in rules.lines() {
-        let trimmed = line.trim_start();
-        if let Some(rest) = trimmed.strip_prefix("for:") {
-            assert!(!rest.trim().is_empty(), "empty for: in {line:?}");
-            let indent = &line[..line.len() - trimmed.len()];
-            out.push_str(&format!("{indent}for: {LAB_FOR}\n"));
-            continue;
-        }
-        // Range windows: `[` digits unit `]` with unit m, h or d.
-        let mut rest = line;
-        while let Some(i) = rest.find('[') {
-            out.push_str(&rest[..i]);
-            let after = &rest[i + 1..];
-            let digits = after.chars().take_while(|c| c.is_ascii_digit()).count();
-            let unit = after[digits..].chars().next();
-            if digits > 0
-                && matches!(unit, Some('m' | 'h' | 'd'))
-                && after[digits + 1..].starts_with(']')
-            {
-                out.push_str(LAB_RANGE);
-                rest = &after[digits + 2..];
-            } else {
-                out.push('[');
-                rest = after;
-            }
-        }
-        out.push_str(rest);
-        out.push('\n');
-    }
-    out
-}
-
-/// Runs curl inside host `h` against Prometheus on its loopback; an answer that is not JSON
-/// (Prometheus not listening yet) is an error.
-fn try_prom(lab: &Lab, h: &str, path: &str, params: &[(&str, &str)]) -> Result<Value, String> {
-    let ns = lab.ns(h);
-    let url = format!("http://127.0.0.1:9090{path}");
-    let mut args: Vec<String> = [
-        "ip",
-        "netns",
-        "exec",
-        &ns,
-        "curl",
-        "-s",
-        "--max-time",
-        "5",
-        "-G",
-    ]
-    .iter()
-    .map(|s| s.to_string())
-    .collect();
-    for (k, v) in params {
-        args.push("--data-urlencode".into());
-        args.push(format!("{k}={v}"));
-    }
-    args.push(url);
-    let out = Command::new(&args[0]).args(&args[1..]).output().unwrap();
-    let text = String::from_utf8_lossy(&out.stdout).into_owned();
-    serde_json::from_str(&text).map_err(|e| {
-        format!(
-            "not JSON ({e}): {text}{}",
-            String::from_utf8_lossy(&out.stderr)
-        )
-    })
-}
-
-/// The result vector of an instant query.
-fn query(lab: &Lab, q: &str) -> Vec<Value> {
-    let r = try_prom(lab, "c", "/api/v1/query", &[("query", q)])
-        .unwrap_or_else(|e| panic!("query {q}: {e}"));
-    assert_eq!(r["status"], "success", "query {q}: {r}");
-    r["data"]["result"].as_array().cloned().unwrap_or_default()
-}
-
-/// Every active (pending or firing) alert from /api/v1/alerts.
-fn alerts(lab: &Lab) -> Vec<Value> {
-    let r = try_prom(lab, "c", "/api/v1/alerts", &[]).unwrap_or_else(|e| panic!("alerts: {e}"));
-    assert_eq!(r["status"], "success", "alerts: {r}");
-    r["data"]["alerts"].as_array().cloned().unwrap_or_default()
-}
-
-/// Active alerts called `name`, in `state` if given.
-fn named<'a>(all: &'a [Value], name: &str, state: Option<&str>) -> Vec<&'a Value> {
-    all.iter()
-        .filter(|a| a["labels"]["alertname"] == name && state.is_none_or(|s| a["state"] == s))
-        .collect()
-}
-
-/// One line per alert: name, state, labels, value.
-fn describe(all: &[Value]) -> String {
-    all.iter()
-        .map(|a| {
-            format!(
-                "{} {} {} value={}",
-                a["labels"]["alertname"].as_str().unwrap_or("?"),
-                a["state"].as_str().unwrap_or("?"),
-                a["labels"],
-                a["value"].as_str().unwrap_or("?")
-            )
-        })
-        .collect::<Vec<_>>()
-        .join("\n")
-}
-
-/// Polls /api/v1/alerts until `done` holds for the active alerts; returns them and the time
-/// since `since`. Panics with the alerts, the Prometheus log and the vipd logs on timeout.
-fn wait_alerts(
-    lab: &Lab,
-    what: &str,
-    since: Instant,
-    timeout: Duration,
-    done: impl Fn(&[Value]) -> bool,
-) -> (Vec<Value>, Duration) {
-    let end = Instant::now() + timeout;
-    loop {
-        let all = alerts(lab);
-        if done(&all) {
-            return (all, since.elapsed());
-        }
-        if Instant::now() > end {
-            panic!(
-                "timed out ({timeout:?}) waiting for {what}; active alerts:\n{}\n\
-                 --- prometheus.log\n{}\n--- a.log\n{}\n--- b.log\n{}",
-                describe(&all),
-                lab.log("prometheus.log"),
-                lab.log("a.log"),
-                lab.log("b.log")
-            );
-        }
-        std::thread::sleep(Duration::from_millis(200));
-    }
 }
 
 /// Waits until alert `name` fires for `group` on every instance of `instances` (or, when
@@ -278,13 +162,6 @@ impl Drop for Toggler {
     }
 }
 
-fn nft(lab: &Lab, h: &str, args: &[&str]) {
-    let ns = lab.ns(h);
-    let mut v = vec!["ip", "netns", "exec", &ns, "nft"];
-    v.extend_from_slice(args);
-    sh(&v);
-}
-
 #[test]
 fn alerts_fire_and_resolve_in_a_real_prometheus() {
     labkit::require(&["curl", "nft"]);
@@ -361,13 +238,9 @@ fn alerts_fire_and_resolve_in_a_real_prometheus() {
     // Both targets up, and the rules loaded.
     let up = Instant::now();
     loop {
-        let r = try_prom(
-            &lab,
-            "c",
-            "/api/v1/query",
-            &[("query", "up{job=\"vipd\"} == 1")],
-        )
-        .unwrap_or_default();
+        let r = prom(&lab)
+            .try_get("/api/v1/query", &[("query", "up{job=\"vipd\"} == 1")])
+            .unwrap_or_default();
         if r["data"]["result"].as_array().map(|a| a.len()) == Some(2) {
             break;
         }
@@ -378,7 +251,9 @@ fn alerts_fire_and_resolve_in_a_real_prometheus() {
         );
         std::thread::sleep(Duration::from_millis(250));
     }
-    let r = try_prom(&lab, "c", "/api/v1/rules", &[("type", "alert")]).unwrap();
+    let r = prom(&lab)
+        .try_get("/api/v1/rules", &[("type", "alert")])
+        .unwrap();
     let loaded: usize = r["data"]["groups"]
         .as_array()
         .expect("rule groups")

@@ -14,11 +14,12 @@
 //! minutes or longer to 30s (`shorten`, the same textual substitution as lab_alerts.rs).
 
 mod labkit;
+mod promkit;
 
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 use labkit::{Keepalived, Lab, VIPD, sh};
+use promkit::{LAB_FOR, LAB_RANGE, PROMETHEUS, Prom, describe, named, nft, shorten};
 use serde_json::Value;
 
 const A: &str = "10.99.0.11";
@@ -26,15 +27,36 @@ const B: &str = "10.99.0.12";
 const M: &str = "10.99.0.100";
 const VIP: &str = "10.99.0.51";
 const VRID: &str = "51";
-const PROMETHEUS: &str = "/usr/bin/prometheus";
 const HOSTS: [&str; 2] = ["a", "b"];
 const S: Duration = Duration::from_secs(1);
 const MONITOR: &str = "127.0.0.1:9798";
 
-/// The `for:` every rule gets in the lab copy.
-const LAB_FOR: &str = "2s";
-/// The range window replacing every window of a minute or more in the lab copy.
-const LAB_RANGE: &str = "[30s]";
+/// Prometheus in host `m`, and the logs shown when a wait times out.
+fn prom(lab: &Lab) -> Prom<'_> {
+    Prom {
+        lab,
+        host: "m",
+        logs: &["prometheus.log", "monitor.log", "a.log", "b.log"],
+    }
+}
+
+fn query(lab: &Lab, q: &str) -> Vec<Value> {
+    prom(lab).query(q)
+}
+
+fn alerts(lab: &Lab) -> Vec<Value> {
+    prom(lab).alerts()
+}
+
+fn wait_alerts(
+    lab: &Lab,
+    what: &str,
+    since: Instant,
+    timeout: Duration,
+    done: impl Fn(&[Value]) -> bool,
+) -> (Vec<Value>, Duration) {
+    prom(lab).wait_alerts(what, since, timeout, done)
+}
 
 /// keepalived's configuration: VRRPv2, one advert a second, no authentication.
 fn ka_cfg(h: &str, prio: u8) -> String {
@@ -43,127 +65,6 @@ fn ka_cfg(h: &str, prio: u8) -> String {
          vrrp_instance VI_1 {{\n    state BACKUP\n    interface eth0\n    virtual_router_id {VRID}\n    \
          priority {prio}\n    advert_int 1\n    virtual_ipaddress {{\n        {VIP}/24\n    }}\n}}\n"
     )
-}
-
-/// The lab copy of the rules: every `for:` becomes `LAB_FOR` and every range window given in
-/// minutes, hours or days becomes `LAB_RANGE`; expressions, labels and annotations unchanged.
-fn shorten(rules: &str) -> String {
-    let mut out = String::with_capacity(rules.len());
-    for line in rules.lines() {
-        let trimmed = line.trim_start();
-        if let Some(rest) = trimmed.strip_prefix("for:") {
-            assert!(!rest.trim().is_empty(), "empty for: in {line:?}");
-            let indent = &line[..line.len() - trimmed.len()];
-            out.push_str(&format!("{indent}for: {LAB_FOR}\n"));
-            continue;
-        }
-        let mut rest = line;
-        while let Some(i) = rest.find('[') {
-            out.push_str(&rest[..i]);
-            let after = &rest[i + 1..];
-            let digits = after.chars().take_while(|c| c.is_ascii_digit()).count();
-            let unit = after[digits..].chars().next();
-            if digits > 0
-                && matches!(unit, Some('m' | 'h' | 'd'))
-                && after[digits + 1..].starts_with(']')
-            {
-                out.push_str(LAB_RANGE);
-                rest = &after[digits + 2..];
-            } else {
-                out.push('[');
-                rest = after;
-            }
-        }
-        out.push_str(rest);
-        out.push('\n');
-    }
-    out
-}
-
-/// curl inside host `m` against Prometheus on its loopback; non-JSON is an error.
-fn try_prom(lab: &Lab, path: &str, params: &[(&str, &str)]) -> Result<Value, String> {
-    let ns = lab.ns("m");
-    let mut cmd = Command::new("ip");
-    cmd.args(["netns", "exec", &ns, "curl", "-s", "--max-time", "5", "-G"]);
-    for (k, v) in params {
-        cmd.arg("--data-urlencode").arg(format!("{k}={v}"));
-    }
-    cmd.arg(format!("http://127.0.0.1:9090{path}"));
-    let out = cmd.output().unwrap();
-    let text = String::from_utf8_lossy(&out.stdout).into_owned();
-    serde_json::from_str(&text).map_err(|e| {
-        format!(
-            "not JSON ({e}): {text}{}",
-            String::from_utf8_lossy(&out.stderr)
-        )
-    })
-}
-
-/// The result vector of an instant query.
-fn query(lab: &Lab, q: &str) -> Vec<Value> {
-    let r = try_prom(lab, "/api/v1/query", &[("query", q)])
-        .unwrap_or_else(|e| panic!("query {q}: {e}"));
-    assert_eq!(r["status"], "success", "query {q}: {r}");
-    r["data"]["result"].as_array().cloned().unwrap_or_default()
-}
-
-/// Every active (pending or firing) alert.
-fn alerts(lab: &Lab) -> Vec<Value> {
-    let r = try_prom(lab, "/api/v1/alerts", &[]).unwrap_or_else(|e| panic!("alerts: {e}"));
-    assert_eq!(r["status"], "success", "alerts: {r}");
-    r["data"]["alerts"].as_array().cloned().unwrap_or_default()
-}
-
-/// Active alerts called `name`, in `state` if given.
-fn named<'a>(all: &'a [Value], name: &str, state: Option<&str>) -> Vec<&'a Value> {
-    all.iter()
-        .filter(|a| a["labels"]["alertname"] == name && state.is_none_or(|s| a["state"] == s))
-        .collect()
-}
-
-fn describe(all: &[Value]) -> String {
-    all.iter()
-        .map(|a| {
-            format!(
-                "{} {} {} value={}",
-                a["labels"]["alertname"].as_str().unwrap_or("?"),
-                a["state"].as_str().unwrap_or("?"),
-                a["labels"],
-                a["value"].as_str().unwrap_or("?")
-            )
-        })
-        .collect::<Vec<_>>()
-        .join("\n")
-}
-
-/// Polls the alerts every 200 ms until `done` holds; returns them and the time since `since`.
-/// Panics with the alerts and the logs on timeout.
-fn wait_alerts(
-    lab: &Lab,
-    what: &str,
-    since: Instant,
-    timeout: Duration,
-    done: impl Fn(&[Value]) -> bool,
-) -> (Vec<Value>, Duration) {
-    let end = Instant::now() + timeout;
-    loop {
-        let all = alerts(lab);
-        if done(&all) {
-            return (all, since.elapsed());
-        }
-        if Instant::now() > end {
-            panic!(
-                "timed out ({timeout:?}) waiting for {what}; active alerts:\n{}\n\
-                 --- prometheus.log\n{}\n--- monitor.log\n{}\n--- a.log\n{}\n--- b.log\n{}",
-                describe(&all),
-                lab.log("prometheus.log"),
-                lab.log("monitor.log"),
-                lab.log("a.log"),
-                lab.log("b.log")
-            );
-        }
-        std::thread::sleep(Duration::from_millis(200));
-    }
 }
 
 /// Waits until `name` fires for our VRID; returns that alert and the time since `since`.
@@ -192,13 +93,6 @@ fn prom_masters(lab: &Lab) -> Option<String> {
     );
     r.first()
         .and_then(|v| v["value"][1].as_str().map(str::to_owned))
-}
-
-fn nft(lab: &Lab, h: &str, args: &[&str]) {
-    let ns = lab.ns(h);
-    let mut v = vec!["ip", "netns", "exec", &ns, "nft"];
-    v.extend_from_slice(args);
-    sh(&v);
 }
 
 /// Pid in keepalived's pid file `<dir>/ka-<h>.<kind>.pid`.
@@ -283,12 +177,12 @@ fn monitor_alerts_fire_and_resolve_on_a_keepalived_pair() {
     // The target up, the rules loaded, one master scraped.
     let up = Instant::now();
     loop {
-        let r = try_prom(
-            &lab,
-            "/api/v1/query",
-            &[("query", "up{job=\"vipd-monitor\"} == 1")],
-        )
-        .unwrap_or_default();
+        let r = prom(&lab)
+            .try_get(
+                "/api/v1/query",
+                &[("query", "up{job=\"vipd-monitor\"} == 1")],
+            )
+            .unwrap_or_default();
         if r["data"]["result"].as_array().map(|a| a.len()) == Some(1)
             && prom_masters(&lab).as_deref() == Some("1")
         {
@@ -302,7 +196,9 @@ fn monitor_alerts_fire_and_resolve_on_a_keepalived_pair() {
         );
         std::thread::sleep(Duration::from_millis(250));
     }
-    let r = try_prom(&lab, "/api/v1/rules", &[("type", "alert")]).unwrap();
+    let r = prom(&lab)
+        .try_get("/api/v1/rules", &[("type", "alert")])
+        .unwrap();
     let loaded: usize = r["data"]["groups"]
         .as_array()
         .expect("rule groups")
