@@ -212,55 +212,13 @@ fn alerts_fire_and_resolve_in_a_real_prometheus() {
     let b_pid = lab.vipd("b", &cfg(100, None));
     lab.wait_holder(&HOSTS, VIP, "a", 10 * S);
 
-    lab.file(
-        "prom.yml",
-        &format!(
-            "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\n\
-             rule_files:\n  - {rules}\n\
-             scrape_configs:\n  - job_name: vipd\n    scrape_interval: 1s\n    scrape_timeout: 1s\n    \
-             static_configs:\n      - targets: [\"{A}:{PORT}\", \"{B}:{PORT}\"]\n"
-        ),
-    );
-    let dir = lab.dir.to_str().unwrap().to_owned();
-    let config = format!("--config.file={dir}/prom.yml");
-    let tsdb = format!("--storage.tsdb.path={dir}/tsdb");
-    lab.spawn(
-        "c",
-        "prometheus.log",
-        &[
-            PROMETHEUS,
-            &config,
-            &tsdb,
-            "--web.listen-address=127.0.0.1:9090",
-        ],
-    );
+    let targets = [format!("{A}:{PORT}"), format!("{B}:{PORT}")];
+    promkit::start(&mut lab, "c", "vipd", &targets, &rules);
 
     // Both targets up, and the rules loaded.
-    let up = Instant::now();
-    loop {
-        let r = prom(&lab)
-            .try_get("/api/v1/query", &[("query", "up{job=\"vipd\"} == 1")])
-            .unwrap_or_default();
-        if r["data"]["result"].as_array().map(|a| a.len()) == Some(2) {
-            break;
-        }
-        assert!(
-            up.elapsed() < 30 * S,
-            "targets not up: {r}\n{}",
-            lab.log("prometheus.log")
-        );
-        std::thread::sleep(Duration::from_millis(250));
-    }
-    let r = prom(&lab)
-        .try_get("/api/v1/rules", &[("type", "alert")])
-        .unwrap();
-    let loaded: usize = r["data"]["groups"]
-        .as_array()
-        .expect("rule groups")
-        .iter()
-        .map(|g| g["rules"].as_array().map(|r| r.len()).unwrap_or(0))
-        .sum();
-    assert_eq!(loaded, shipped.matches("- alert:").count(), "{r}");
+    prom(&lab).wait_up("vipd", 2, || true);
+    let loaded = prom(&lab).alert_rules();
+    assert_eq!(loaded, shipped.matches("- alert:").count());
     eprintln!(
         "prometheus up, {loaded} alert rules loaded after {:.1?}",
         t0.elapsed()

@@ -6,11 +6,12 @@
 //! scripts; IPv6 adverts fit the interface MTU while every address is added.
 
 mod labkit;
+mod observekit;
 
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 use labkit::{Lab, sh, tshark, wait_for};
+use observekit::{scrape, value, wait_metrics};
 
 const S: Duration = Duration::from_secs(1);
 const HOSTS: [&str; 2] = ["a", "b"];
@@ -41,91 +42,9 @@ fn pair(prefix: &str) -> Lab {
 // ---------------------------------------------------------------------------------------------
 // /metrics and /status from inside a namespace.
 
-/// `GET path` on host `h`'s endpoint: (status code, body).
-fn http(lab: &Lab, h: &str, path: &str) -> (u16, String) {
-    let url = format!("http://127.0.0.1:{PORT}{path}");
-    let out = Command::new("ip")
-        .args(["netns", "exec", &lab.ns(h), "curl", "-s", "--max-time", "3"])
-        .args(["-w", "\n%{http_code}", &url])
-        .output()
-        .expect("curl");
-    let text = String::from_utf8_lossy(&out.stdout).into_owned();
-    let (body, code) = text.rsplit_once('\n').unwrap_or(("", &text));
-    (code.trim().parse().unwrap_or(0), body.to_owned())
-}
-
-fn scrape(lab: &Lab, h: &str) -> String {
-    let (code, body) = http(lab, h, "/metrics");
-    assert_eq!(
-        code,
-        200,
-        "scrape of {h}: {body}\n{}",
-        lab.log(&format!("{h}.log"))
-    );
-    body
-}
-
 /// Instance `VI_1` of host `h`'s /status.
 fn status(lab: &Lab, h: &str) -> serde_json::Value {
-    let (code, body) = http(lab, h, "/status");
-    assert_eq!(code, 200, "/status of {h}: {body}");
-    let st: serde_json::Value =
-        serde_json::from_str(&body).unwrap_or_else(|e| panic!("/status is not JSON ({e}): {body}"));
-    st["instances"]
-        .as_array()
-        .expect("instances array")
-        .iter()
-        .find(|i| i["name"] == "VI_1")
-        .unwrap_or_else(|| panic!("no VI_1 in {st:#}"))
-        .clone()
-}
-
-/// The value of the one sample `name` that carries every pair of `labels` (others may exist).
-fn value(text: &str, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
-    let found: Vec<f64> = text
-        .lines()
-        .filter(|l| !l.starts_with('#'))
-        .filter_map(|l| {
-            let (series, v) = l.rsplit_once(' ')?;
-            let (n, rest) = series.split_once('{').unwrap_or((series, "}"));
-            if n != name {
-                return None;
-            }
-            let have: Vec<&str> = rest.trim_end_matches('}').split(',').collect();
-            labels
-                .iter()
-                .all(|(k, v)| have.contains(&format!("{k}=\"{v}\"").as_str()))
-                .then(|| v.parse().ok())?
-        })
-        .collect();
-    assert!(
-        found.len() <= 1,
-        "{name} {labels:?} is ambiguous: {found:?}"
-    );
-    found.first().copied()
-}
-
-/// Scrapes host `h` until `ok` holds, panicking with the last scrape and the log.
-fn wait_metrics(
-    lab: &Lab,
-    h: &str,
-    what: &str,
-    timeout: Duration,
-    ok: impl Fn(&str) -> bool,
-) -> String {
-    let end = Instant::now() + timeout;
-    loop {
-        let t = scrape(lab, h);
-        if ok(&t) {
-            return t;
-        }
-        assert!(
-            Instant::now() < end,
-            "{h}: timed out waiting for {what}; last scrape:\n{t}\nlog:\n{}",
-            lab.log(&format!("{h}.log"))
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    observekit::status_inst(&observekit::status(lab, h), "VI_1").clone()
 }
 
 const VI1_V4: [(&str, &str); 2] = [("vr", "VI_1"), ("family", "ipv4")];

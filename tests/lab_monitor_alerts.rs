@@ -152,60 +152,13 @@ fn monitor_alerts_fire_and_resolve_on_a_keepalived_pair() {
         "monitor.log",
         &[VIPD, "monitor", "--interface", "eth0", "--listen", MONITOR],
     );
-    lab.file(
-        "prom.yml",
-        &format!(
-            "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\n\
-             rule_files:\n  - {rules}\n\
-             scrape_configs:\n  - job_name: vipd-monitor\n    scrape_interval: 1s\n    \
-             scrape_timeout: 1s\n    static_configs:\n      - targets: [\"{MONITOR}\"]\n"
-        ),
-    );
-    let dir = lab.dir.to_str().unwrap().to_owned();
-    let config = format!("--config.file={dir}/prom.yml");
-    let tsdb = format!("--storage.tsdb.path={dir}/tsdb");
-    lab.spawn(
-        "m",
-        "prometheus.log",
-        &[
-            PROMETHEUS,
-            &config,
-            &tsdb,
-            "--web.listen-address=127.0.0.1:9090",
-        ],
-    );
+    promkit::start(&mut lab, "m", "vipd-monitor", &[MONITOR.to_owned()], &rules);
     // The target up, the rules loaded, one master scraped.
-    let up = Instant::now();
-    loop {
-        let r = prom(&lab)
-            .try_get(
-                "/api/v1/query",
-                &[("query", "up{job=\"vipd-monitor\"} == 1")],
-            )
-            .unwrap_or_default();
-        if r["data"]["result"].as_array().map(|a| a.len()) == Some(1)
-            && prom_masters(&lab).as_deref() == Some("1")
-        {
-            break;
-        }
-        assert!(
-            up.elapsed() < 30 * S,
-            "monitor not scraped or no master: {r}\n{}\n--- monitor.log\n{}",
-            lab.log("prometheus.log"),
-            lab.log("monitor.log")
-        );
-        std::thread::sleep(Duration::from_millis(250));
-    }
-    let r = prom(&lab)
-        .try_get("/api/v1/rules", &[("type", "alert")])
-        .unwrap();
-    let loaded: usize = r["data"]["groups"]
-        .as_array()
-        .expect("rule groups")
-        .iter()
-        .map(|g| g["rules"].as_array().map(|r| r.len()).unwrap_or(0))
-        .sum();
-    assert_eq!(loaded, n_alerts, "{r}");
+    prom(&lab).wait_up("vipd-monitor", 1, || {
+        prom_masters(&lab).as_deref() == Some("1")
+    });
+    let loaded = prom(&lab).alert_rules();
+    assert_eq!(loaded, n_alerts);
     eprintln!(
         "prometheus up, {loaded} monitor alert rules loaded after {:.1?}",
         t0.elapsed()

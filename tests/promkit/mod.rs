@@ -63,7 +63,72 @@ pub struct Prom<'a> {
     pub logs: &'a [&'a str],
 }
 
+/// Starts Prometheus in host `host`: scraping `targets` as job `job` every second and
+/// evaluating the rules file `rules` every second, its data under the lab directory.
+pub fn start(lab: &mut Lab, host: &str, job: &str, targets: &[String], rules: &str) {
+    let targets: Vec<String> = targets.iter().map(|t| format!("\"{t}\"")).collect();
+    lab.file(
+        "prom.yml",
+        &format!(
+            "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\n\
+             rule_files:\n  - {rules}\n\
+             scrape_configs:\n  - job_name: {job}\n    scrape_interval: 1s\n    scrape_timeout: 1s\n    \
+             static_configs:\n      - targets: [{}]\n",
+            targets.join(", ")
+        ),
+    );
+    let dir = lab.dir.to_str().unwrap().to_owned();
+    let config = format!("--config.file={dir}/prom.yml");
+    let tsdb = format!("--storage.tsdb.path={dir}/tsdb");
+    lab.spawn(
+        host,
+        "prometheus.log",
+        &[
+            PROMETHEUS,
+            &config,
+            &tsdb,
+            "--web.listen-address=127.0.0.1:9090",
+        ],
+    );
+}
+
 impl Prom<'_> {
+    /// Waits (up to 30 s) until `n` targets of `job` are up and `ready` holds.
+    pub fn wait_up(&self, job: &str, n: usize, ready: impl Fn() -> bool) {
+        let up = Instant::now();
+        let q = format!("up{{job=\"{job}\"}} == 1");
+        loop {
+            let r = self
+                .try_get("/api/v1/query", &[("query", &q)])
+                .unwrap_or_default();
+            if r["data"]["result"].as_array().map(|a| a.len()) == Some(n) && ready() {
+                return;
+            }
+            let logs: Vec<String> = self
+                .logs
+                .iter()
+                .map(|l| format!("--- {l}\n{}", self.lab.log(l)))
+                .collect();
+            assert!(
+                up.elapsed() < Duration::from_secs(30),
+                "targets of {job} not up (or not ready): {r}\n{}",
+                logs.join("\n")
+            );
+            std::thread::sleep(Duration::from_millis(250));
+        }
+    }
+
+    /// How many alert rules Prometheus has loaded.
+    pub fn alert_rules(&self) -> usize {
+        let r = self.try_get("/api/v1/rules", &[("type", "alert")]).unwrap();
+        r["data"]["groups"]
+            .as_array()
+            .expect("rule groups")
+            .iter()
+            .map(|g| g["rules"].as_array().map(|r| r.len()).unwrap_or(0))
+            .sum()
+    }
+
     /// curl inside the host against the API; an answer that is not JSON (Prometheus not
     /// listening yet) is an error.
     pub fn try_get(&self, path: &str, params: &[(&str, &str)]) -> Result<Value, String> {
