@@ -143,10 +143,9 @@ fn main() -> ExitCode {
                 .or(config)
                 .unwrap_or_else(|| PathBuf::from(DEFAULT_CONFIG)),
         ),
-        Command::ImportKeepalived { path, output } => ExitCode::from(match output {
-            None => vipd::import::run(&path),
-            Some(out) => import_to_file(&path, &out),
-        }),
+        Command::ImportKeepalived { path, output } => {
+            ExitCode::from(vipd::import::run(&path, output.as_deref()))
+        }
         Command::Demo { ping } => ExitCode::from(vipd::demo::main(ping)),
         Command::Status { url } => ExitCode::from(vipd::status_cli::run(&url)),
         Command::Run {
@@ -284,71 +283,6 @@ fn check(path: &std::path::Path) -> ExitCode {
                 if n == 1 { "" } else { "s" }
             );
             ExitCode::from(2)
-        }
-    }
-}
-
-/// `vipd import-keepalived PATH -o FILE`: as [`vipd::import::run`], but the YAML goes to FILE
-/// (written only when a translation is produced, never over PATH itself); returns the exit
-/// status.
-fn import_to_file(path: &std::path::Path, out: &std::path::Path) -> u8 {
-    use vipd::import::{EXIT_ERROR, Finding, ImportError};
-    let same = |a: &std::path::Path, b: &std::path::Path| matches!((a.canonicalize(), b.canonicalize()), (Ok(a), Ok(b)) if a == b);
-    if same(path, out) {
-        eprintln!(
-            "vipd import-keepalived: -o {} is the keepalived file itself; choose another file",
-            out.display()
-        );
-        return EXIT_ERROR;
-    }
-    match vipd::import::import_file(path) {
-        Ok(t) => {
-            if let Err(e) = std::fs::write(out, &t.yaml) {
-                eprintln!(
-                    "vipd import-keepalived: cannot write {}: {e}",
-                    out.display()
-                );
-                return EXIT_ERROR;
-            }
-            let mut all: Vec<&Finding> = t.notes.iter().chain(&t.untranslated).collect();
-            all.sort_by(|a, b| (&a.path, a.line).cmp(&(&b.path, b.line)));
-            for f in all {
-                eprintln!("{f}");
-            }
-            if !t.is_complete() {
-                eprintln!(
-                    "{}: {} item{} not translated (see above); review before use",
-                    path.display(),
-                    t.untranslated.len(),
-                    if t.untranslated.len() == 1 { "" } else { "s" }
-                );
-            }
-            eprintln!(
-                "vipd import-keepalived: wrote {}; check it with `vipd check {}`",
-                out.display(),
-                out.display()
-            );
-            t.exit_code()
-        }
-        Err(e) => {
-            if let ImportError::Nothing { untranslated, .. }
-            | ImportError::Invalid { untranslated, .. } = &e
-            {
-                for f in untranslated {
-                    eprintln!("{f}");
-                }
-            }
-            if let ImportError::Invalid { yaml, .. } = &e {
-                eprintln!("--- translation (line numbers below refer to it):");
-                for (i, l) in yaml.lines().enumerate() {
-                    eprintln!("{:4} {l}", i + 1);
-                }
-            }
-            eprintln!(
-                "vipd import-keepalived: {e}; {} was not written",
-                out.display()
-            );
-            EXIT_ERROR
         }
     }
 }

@@ -152,12 +152,34 @@ fn finish(out: translate::Output) -> Result<Translation, ImportError> {
     })
 }
 
-/// The `vipd import-keepalived PATH` command: YAML on stdout, findings on stderr (one
+/// The `vipd import-keepalived PATH [-o FILE]` command: YAML on stdout, or into `out` (written
+/// only when a translation is produced, never over PATH itself); findings on stderr (one
 /// `path:line: keyword: not translated: what to do instead` per item); returns the exit status.
-pub fn run(path: &Path) -> u8 {
+pub fn run(path: &Path, out: Option<&Path>) -> u8 {
+    let same = |a: &Path, b: &Path| matches!((a.canonicalize(), b.canonicalize()), (Ok(a), Ok(b)) if a == b);
+    if let Some(out) = out
+        && same(path, out)
+    {
+        eprintln!(
+            "vipd import-keepalived: -o {} is the keepalived file itself; choose another file",
+            out.display()
+        );
+        return EXIT_ERROR;
+    }
+    let not_written = out.map_or(String::new(), |o| {
+        format!("; {} was not written", o.display())
+    });
     match import_file(path) {
         Ok(t) => {
-            print!("{}", t.yaml);
+            match out {
+                None => print!("{}", t.yaml),
+                Some(o) => {
+                    if let Err(e) = std::fs::write(o, &t.yaml) {
+                        eprintln!("vipd import-keepalived: cannot write {}: {e}", o.display());
+                        return EXIT_ERROR;
+                    }
+                }
+            }
             let mut all: Vec<&Finding> = t.notes.iter().chain(&t.untranslated).collect();
             all.sort_by(|a, b| (&a.path, a.line).cmp(&(&b.path, b.line)));
             for f in all {
@@ -169,6 +191,13 @@ pub fn run(path: &Path) -> u8 {
                     path.display(),
                     t.untranslated.len(),
                     if t.untranslated.len() == 1 { "" } else { "s" }
+                );
+            }
+            if let Some(o) = out {
+                eprintln!(
+                    "vipd import-keepalived: wrote {}; check it with `vipd check {}`",
+                    o.display(),
+                    o.display()
                 );
             }
             t.exit_code()
@@ -189,7 +218,7 @@ pub fn run(path: &Path) -> u8 {
                     eprintln!("{:4} {l}", i + 1);
                 }
             }
-            eprintln!("vipd import-keepalived: {e}");
+            eprintln!("vipd import-keepalived: {e}{not_written}");
             EXIT_ERROR
         }
     }
