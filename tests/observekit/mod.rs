@@ -209,7 +209,8 @@ pub fn with<'a>(
     vr.iter().chain(extra).copied().collect()
 }
 
-/// Scrapes host `h` until `ok` holds for the scrape, panicking with the last scrape and the log.
+/// Scrapes host `h` until a scrape succeeds and `ok` holds for it, panicking with the last
+/// scrape and the log.
 pub fn wait_metrics(
     lab: &Lab,
     h: &str,
@@ -219,8 +220,10 @@ pub fn wait_metrics(
 ) -> String {
     let end = Instant::now() + timeout;
     loop {
-        let t = scrape(lab, h);
-        if ok(&t) {
+        // A scrape that fails (vipd still starting, not listening yet) is retried like one
+        // that does not show what we wait for.
+        let (code, _, t) = http(lab, h, "GET", "/metrics", None);
+        if code == 200 && ok(&t) {
             return t;
         }
         if Instant::now() > end {
