@@ -236,7 +236,46 @@ fn empty_and_missing() {
     assert_eq!(e.len(), 2, "{e:#?}");
     assert_eq!((e[0].0, e[0].1), (2, 3));
     assert!(e[0].2.contains("missing required key `interface`"));
-    assert!(e[1].2.contains("missing required key `virtual_ipaddress`"));
+    assert!(
+        e[1].2
+            .contains("with version 3 at least one address is required"),
+        "{e:#?}"
+    );
+}
+
+#[test]
+fn an_instance_without_addresses_is_vrrpv2_over_ipv4() {
+    // The cloud pattern: notify hooks move an elastic IP, VRRP only elects.
+    for vips in ["", "    virtual_ipaddress: []\n"] {
+        let yaml = format!(
+            "instances:\n  VI_1:\n    interface: eth0\n    vrid: 1\n    version: 2\n{vips}    unicast_peers: [10.0.0.2]\n    notify: {{master: [/usr/local/bin/move-eip]}}\n"
+        );
+        let c = parse_str(&yaml, "t").unwrap().config;
+        let i = &c.instances["VI_1"];
+        assert!(i.virtual_ipaddress.is_empty());
+        assert_eq!(i.family, Family::Ipv4);
+        assert_eq!(i.version, Version::V2);
+    }
+    // VRRPv3 (vipd's default) needs one: RFC 9568 and keepalived 2.2.7 both say so.
+    one_err(
+        "instances:\n  VI_1:\n    interface: eth0\n    vrid: 1\n",
+        2,
+        3,
+        "add `version: 2`",
+    );
+    one_err(
+        "instances:\n  VI_1:\n    interface: eth0\n    vrid: 1\n    version: 3\n    virtual_ipaddress: []\n",
+        6,
+        24,
+        "RFC 9568",
+    );
+    // Without addresses the family is IPv4: an IPv6 peer is an error.
+    one_err(
+        "instances:\n  VI_1:\n    interface: eth0\n    vrid: 1\n    version: 2\n    unicast_peers: [fd00:99::2]\n",
+        6,
+        21,
+        "not ipv4",
+    );
 }
 
 #[test]

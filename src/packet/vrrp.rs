@@ -59,7 +59,7 @@ pub enum DropReason {
     AuthFailure,
     /// v2 advertisement interval differs from ours.
     Interval,
-    /// Count of addresses is zero.
+    /// Count of addresses is zero (v3; v2 when the instance has addresses).
     AddressCount,
     /// Advertisement interval is zero.
     ZeroInterval,
@@ -231,7 +231,10 @@ pub fn decode<'a>(
         return Err(DropReason::Type);
     }
     let count = usize::from(msg[field::COUNT]);
-    if count == 0 {
+    // RFC 9568 5.2.5: at least one address. RFC 3768 sets no minimum and keepalived 2.2.7
+    // sends a count of 0 for a v2 instance without addresses; whether the instance accepts
+    // that is its own check (`router::receive::agree`).
+    if count == 0 && version == Version::V3 {
         return Err(DropReason::AddressCount);
     }
     let addrs_len = count * addr_len(family);
@@ -520,6 +523,28 @@ mod tests {
         c[4] = 0;
         c[5] = 0;
         assert_eq!(decode(&c, SRC, GRP).unwrap_err(), DropReason::ZeroInterval);
+    }
+
+    #[test]
+    fn rfc3768_v2_advert_without_addresses_roundtrips_v3_count_zero_is_dropped() {
+        // keepalived 2.2.7's v2 instance without VIPs sends count 0: 8 + 8 bytes.
+        let spec = AdvertSpec {
+            version: Version::V2,
+            vrid: 13,
+            priority: 100,
+            interval: 1,
+            auth: None,
+            addresses: &[],
+        };
+        let mut b = Vec::new();
+        encode(&spec, SRC, GRP, ChecksumForm::MessageOnly, &mut b);
+        assert_eq!(b.len(), 16);
+        let (a, _) = decode(&b, SRC, GRP).unwrap();
+        assert_eq!((a.count(), a.vrid, a.priority), (0, 13, 100));
+        // RFC 9568 5.2.5: a v3 count is at least 1.
+        let mut b = Vec::new();
+        encode(&v3_spec(&[]), SRC, GRP, ChecksumForm::PseudoHeader, &mut b);
+        assert_eq!(decode(&b, SRC, GRP).unwrap_err(), DropReason::AddressCount);
     }
 
     #[test]

@@ -55,6 +55,10 @@ impl Router {
                         });
                     }
                 }
+                // An instance without addresses (notify hooks move an elastic IP) has nothing
+                // to add, remove or announce: no effect, not an empty one.
+                Action::AddAddresses | Action::RemoveAddresses | Action::Announce { .. }
+                    if inst.addrs.is_empty() => {}
                 Action::AddAddresses | Action::RemoveAddresses => {
                     if let Some(ifc) = &inst.iface {
                         let (inst_id, ifindex, vips) =

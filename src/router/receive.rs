@@ -54,6 +54,11 @@ pub fn agree(cfg: &InstanceConfig, a: &Advert<'_>) -> Result<Agreement, DropReas
             return Err(DropReason::Interval);
         }
     }
+    // A v2 advert without addresses (RFC 3768 allows it; keepalived sends it for an instance
+    // without VIPs) agrees only with an instance that has none either.
+    if a.count() == 0 && !cfg.virtual_ipaddress.is_empty() {
+        return Err(DropReason::AddressCount);
+    }
     let mut ours = cfg.virtual_ipaddress.iter().map(|v| v.addr);
     let address_list_differs =
         a.count() != cfg.virtual_ipaddress.len() || !ours.all(|o| a.addresses().any(|x| x == o));
@@ -160,6 +165,26 @@ mod tests {
                 first_not_link_local: false
             })
         );
+    }
+
+    #[test]
+    fn v2_count_zero_agrees_only_with_an_instance_without_addresses() {
+        let none = cfg("instances:\n  V:\n    interface: eth0\n    vrid: 13\n    version: 2\n");
+        let some = cfg(
+            "instances:\n  V:\n    interface: eth0\n    vrid: 13\n    version: 2\n    virtual_ipaddress: [10.99.0.13]\n",
+        );
+        let empty = encoded(Version::V2, 1, None, &[]);
+        assert_eq!(
+            check(&none, &empty),
+            Ok(Agreement {
+                address_list_differs: false,
+                first_not_link_local: false
+            })
+        );
+        assert_eq!(check(&some, &empty), Err(DropReason::AddressCount));
+        // Addresses where we have none: counted as a list mismatch, like any other.
+        let one = encoded(Version::V2, 1, None, &[IpAddr::from([10, 99, 0, 13])]);
+        assert!(check(&none, &one).unwrap().address_list_differs);
     }
 
     #[test]

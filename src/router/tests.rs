@@ -195,6 +195,56 @@ fn addresses_beyond_the_mtu_are_added_but_not_advertised() {
 }
 
 #[test]
+fn an_instance_without_addresses_elects_advertises_count_0_and_notifies_but_adds_nothing() {
+    // The cloud pattern (keepalived v2, no virtual_ipaddress; notify_master moves an elastic IP).
+    let cfg = |p: u8| {
+        format!(
+            "instances:\n  VI_1:\n    interface: eth0\n    vrid: 51\n    version: 2\n    priority: {p}\n    notify: {{master: [/usr/local/bin/move-eip]}}\n"
+        )
+    };
+    let mut net = pair(cfg, 150, 100);
+    let sends = net.find("a", "send prio=150", Duration::ZERO);
+    assert!(!sends.is_empty());
+    assert!(
+        sends.iter().all(|e| e.what.ends_with("count=0")),
+        "{sends:?}"
+    );
+    assert!(net.first("a", "notify MASTER", Duration::ZERO).is_some());
+    assert!(net.first("b", "notify BACKUP", Duration::ZERO).is_some());
+    for node in ["a", "b"] {
+        for what in ["add", "remove", "announce"] {
+            assert!(
+                net.find(node, what, Duration::ZERO).is_empty(),
+                "{node}: {what}: {:?}",
+                net.find(node, what, Duration::ZERO)
+            );
+        }
+    }
+    // b hears a's count-0 adverts as agreeing (no drop, no list mismatch) and takes over
+    // when a resigns.
+    assert!(net.find("b", "drop", Duration::ZERO).is_empty());
+    let t = net.elapsed();
+    net.with(0, |r, now| r.handle_shutdown(now));
+    net.run_until(t + 5 * S);
+    assert_eq!(net.state(1), State::Master);
+    assert!(net.first("b", "notify MASTER", t).is_some());
+    assert!(net.find("b", "announce", t).is_empty());
+}
+
+#[test]
+fn an_instance_with_addresses_drops_a_v2_advert_without_any() {
+    let mut net = Net::new();
+    net.node("a", [10, 99, 0, 11], &v2(100, "1s", ""));
+    let none = "instances:\n  VI_1:\n    interface: eth0\n    vrid: 51\n    version: 2\n    priority: 200\n";
+    net.node("b", [10, 99, 0, 12], none);
+    net.run_until(10 * S);
+    assert!(
+        net.first("a", "drop reason=address_count", Duration::ZERO)
+            .is_some()
+    );
+}
+
+#[test]
 fn rfc9568_7_1_multicast_ttl_below_255_is_dropped() {
     let mut net = pair(|p| v3(p, ""), 150, 100);
     net.nodes[0].ttl = 254;

@@ -86,11 +86,19 @@ pub(super) struct Vips<'a> {
     pub(super) ok: bool,
 }
 
-/// `virtual_ipaddress` (`v`: its value, None when missing): a non-empty list of one family that
-/// fits in an advert of `version`.
+/// Why VRRPv3 needs at least one address (the message of the error).
+pub(super) const V3_NEEDS_AN_ADDRESS: &str = "with version 3 at least one address is required \
+     (RFC 9568 5.2.5: the address count is at least 1; keepalived 2.2.7 refuses such an instance \
+     too, \"No VIP specified; at least one is required\"). An instance without addresses (notify \
+     hooks move an elastic IP) is VRRPv2 over IPv4: add `version: 2`";
+
+/// `virtual_ipaddress` (`v`: its value, None when missing): a list of one family that fits in
+/// an advert of `version`. Missing or empty is an instance without addresses, which is VRRPv2
+/// (IPv4) only, as in keepalived 2.2.7; `key` (the instance's name) is blamed for a missing key.
 pub(super) fn virtual_ipaddress<'a>(
     cx: &mut Ctx,
     v: Option<&'a Node>,
+    key: &Node,
     what: &str,
     version: Option<Version>,
 ) -> Vips<'a> {
@@ -100,14 +108,20 @@ pub(super) fn virtual_ipaddress<'a>(
         family: None,
         ok: true,
     };
+    let empty_list = v.is_some_and(|v| matches!(&v.kind, Kind::Seq(s) if s.is_empty()));
+    if v.is_none() || empty_list {
+        if version == Some(Version::V3) {
+            cx.err(v.unwrap_or(key), format!("{what}: {V3_NEEDS_AN_ADDRESS}"));
+            out.ok = false;
+        }
+        // No address: the family is IPv4, as keepalived defaults it.
+        out.family = Some(Family::Ipv4);
+        return out;
+    }
     let Some(v) = v else {
-        out.ok = false;
         return out;
     };
     let items = list(cx, v, what);
-    if items.is_empty() && matches!(v.kind, Kind::Seq(_)) {
-        cx.err(v, format!("{what}: at least one address is required"));
-    }
     if !matches!(v.kind, Kind::Seq(_)) || items.is_empty() {
         out.ok = false;
     }

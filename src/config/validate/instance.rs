@@ -106,8 +106,8 @@ pub(super) fn instance<'a>(
         }
     });
 
-    let vips_node = f.required(cx, "virtual_ipaddress");
-    let vips = virtual_ipaddress(cx, vips_node, &field("virtual_ipaddress"), version);
+    let vips_node = f.value("virtual_ipaddress");
+    let vips = virtual_ipaddress(cx, vips_node, key, &field("virtual_ipaddress"), version);
     let family = vips.family;
 
     // (b) IPv6 needs VRRPv3.
