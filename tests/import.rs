@@ -311,7 +311,6 @@ fn untranslated_items_are_listed_with_lines_and_exit_3() {
         (9, "vrrp_strict"),
         (12, "vrrp_sync_group VG_1"),
         (21, "weight ... reverse"),
-        (30, "authentication auth_type AH"),
         (35, "virtual_ipaddress 10.99.2.1/24 label"),
         (36, "virtual_ipaddress 10.99.2.2/24 dev"),
         (38, "virtual_ipaddress_excluded"),
@@ -326,6 +325,34 @@ fn untranslated_items_are_listed_with_lines_and_exit_3() {
             "missing `{want}` in:\n{err}"
         );
     }
+    // vrrp_strict (line 9) is applied as keepalived 2.2.7 applies it: the AH authentication
+    // is dropped (strict mode sends none, before AH is even looked at) and `state MASTER`
+    // below priority 255 starts as backup; each is a note at its line.
+    for (line, what, says) in [
+        (
+            30,
+            "authentication",
+            "Strict mode does not support authentication",
+        ),
+        (
+            25,
+            "state MASTER",
+            "State MASTER must match being address owner",
+        ),
+    ] {
+        let want = format!("{p}:{line}: {what}: note: strict mode");
+        assert!(
+            err.lines()
+                .any(|l| l.starts_with(&want) && l.contains(says)),
+            "missing `{want}` ... `{says}` in:\n{err}"
+        );
+    }
+    assert!(
+        err.lines().any(|l| l.starts_with(&format!(
+            "{p}:9: vrrp_strict: not translated: partly translated"
+        )) && l.contains("accept mode off")),
+        "{err}"
+    );
     // Every finding line has the documented shape and a non-empty advice.
     let findings: Vec<&str> = err
         .lines()
@@ -339,14 +366,17 @@ fn untranslated_items_are_listed_with_lines_and_exit_3() {
             .iter()
             .filter(|l| l.contains(": not translated: "))
             .count(),
-        14,
+        13,
         "{err}"
     );
     for l in &findings {
         let rest = l.strip_prefix(&format!("{p}:")).unwrap();
         let (n, rest) = rest.split_once(": ").unwrap();
         assert!(n.parse::<usize>().is_ok(), "{l}");
-        let advice = rest.split_once(": not translated: ").map(|x| x.1);
+        let advice = rest
+            .split_once(": not translated: ")
+            .or_else(|| rest.split_once(": note: "))
+            .map(|x| x.1);
         assert!(advice.is_some_and(|a| a.len() > 10), "{l}");
     }
     // The translation is still valid and keeps what maps.
@@ -358,14 +388,14 @@ fn untranslated_items_are_listed_with_lines_and_exit_3() {
         ["10.99.2.1/24"],
         "the dev eth1 address is left out"
     );
-    assert_eq!(a.auth_pass, None, "AH is not translated");
+    assert_eq!(a.auth_pass, None, "strict mode: no authentication");
     assert!(
         a.track_scripts.is_empty(),
         "chk_lvs has `weight 10 reverse`: a plain weight 10 would be inverted"
     );
     assert_eq!(inst(&c, "VI_B").priority, 150);
     assert!(
-        out.contains("# NOT TRANSLATED (14 items"),
+        out.contains("# NOT TRANSLATED (13 items"),
         "the YAML says so too: {out}"
     );
 }
@@ -966,4 +996,109 @@ fn corpus_imports_validate_and_list_what_is_left_out_with_its_line() {
     );
     assert_eq!(i.track_files[0].weight, -100);
     eprintln!("corpus: {exits:?}");
+}
+
+/// The cloud pattern: no `virtual_ipaddress`, notify_master moves an elastic IP.
+const NO_VIP: &str = "vrrp_instance EIP {\n interface eth0\n virtual_router_id 8\n priority 150\n unicast_src_ip 10.99.0.11\n unicast_peer {\n  10.99.0.12\n }\n notify_master \"/usr/local/bin/move-eip.sh up\"\n}\n";
+
+#[test]
+fn an_instance_without_virtual_addresses_is_translated_as_keepalived_runs_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("keepalived.conf");
+    std::fs::write(&p, NO_VIP).unwrap();
+    let (code, out, err) = cli(&p);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        err.contains("keepalived.conf:1: vrrp_instance EIP: note: has no virtual_ipaddress"),
+        "{err}"
+    );
+    let c = vipd::config::parse_str(&out, "x")
+        .unwrap_or_else(|d| panic!("{d:?}\n{out}"))
+        .config;
+    let i = inst(&c, "EIP");
+    assert!(i.virtual_ipaddress.is_empty());
+    assert_eq!(
+        (i.version, i.family, i.priority),
+        (Version::V2, Family::Ipv4, 150)
+    );
+    assert_eq!(i.notify.master, argv(&["/usr/local/bin/move-eip.sh", "up"]));
+    assert!(!out.contains("virtual_ipaddress:"), "{out}");
+
+    // VRRPv3 without addresses: keepalived 2.2.7 refuses the instance, so does the import.
+    std::fs::write(
+        &p,
+        NO_VIP.replace(" priority 150\n", " priority 150\n version 3\n"),
+    )
+    .unwrap();
+    let (code, _, err) = cli(&p);
+    assert_eq!(code, 2, "nothing left to translate: {err}");
+    assert!(
+        err.contains("keepalived.conf:1: vrrp_instance EIP: not translated: has no virtual_ipaddress and is VRRPv3")
+            && err.contains("No VIP specified; at least one is required"),
+        "{err}"
+    );
+
+    // Addresses that were written but none translated: left out, never run without them.
+    let bad = NO_VIP.replace(
+        " priority 150\n",
+        " priority 150\n virtual_ipaddress {\n  10.99.0.8/24 dev eth9\n }\n",
+    );
+    std::fs::write(&p, bad).unwrap();
+    let (code, _, err) = cli(&p);
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.contains("none of its virtual_ipaddress entries could be translated"),
+        "{err}"
+    );
+}
+
+#[test]
+fn vrrp_strict_is_applied_as_keepalived_2_2_7_applies_it_and_the_rest_is_listed() {
+    let conf = "global_defs {\n vrrp_strict\n}\nvrrp_instance VI_1 {\n state MASTER\n interface eth0\n virtual_router_id 7\n priority 150\n nopreempt\n preempt_delay 10\n authentication {\n  auth_type PASS\n  auth_pass 1111\n }\n virtual_ipaddress {\n  10.99.0.7/24\n }\n}\nvrrp_instance VI_U {\n interface eth0\n virtual_router_id 9\n unicast_peer {\n  10.99.0.12\n }\n virtual_ipaddress {\n  10.99.0.9/24\n }\n}\nvrrp_instance VI_N {\n interface eth0\n virtual_router_id 10\n}\nvrrp_instance VI_OFF {\n strict_mode off\n interface eth0\n virtual_router_id 11\n preempt_delay 5\n virtual_ipaddress {\n  10.99.0.11/24\n }\n}\n";
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("keepalived.conf");
+    std::fs::write(&p, conf).unwrap();
+    let (code, out, err) = cli(&p);
+    assert_eq!(code, 3, "{err}");
+    let c = vipd::config::parse_str(&out, "x")
+        .unwrap_or_else(|d| panic!("{d:?}\n{out}"))
+        .config;
+    let i = inst(&c, "VI_1");
+    assert_eq!(i.auth_pass, None, "strict mode sends no authentication");
+    assert_eq!(
+        i.preempt_delay,
+        Duration::ZERO,
+        "strict mode resets preempt_delay"
+    );
+    assert!(
+        !i.preempt,
+        "state MASTER below 255 is refused, so nopreempt is not cleared"
+    );
+    assert_eq!(
+        c.instances.keys().collect::<Vec<_>>(),
+        ["VI_1", "VI_OFF"],
+        "unicast and address-less instances are refused in strict mode"
+    );
+    assert_eq!(
+        inst(&c, "VI_OFF").preempt_delay,
+        ms(5000),
+        "strict_mode off"
+    );
+    for (line, what) in [
+        (2, "vrrp_strict: not translated: partly translated"),
+        (5, "state MASTER: note: strict mode"),
+        (10, "preempt_delay: note: strict mode"),
+        (11, "authentication: note: strict mode"),
+        (
+            19,
+            "vrrp_instance VI_U: not translated: has unicast_peer in strict mode",
+        ),
+        (
+            29,
+            "vrrp_instance VI_N: not translated: has no virtual_ipaddress, which keepalived 2.2.7 refuses under vrrp_strict",
+        ),
+    ] {
+        let want = format!("keepalived.conf:{line}: {what}");
+        assert!(err.contains(&want), "missing `{want}` in:\n{err}");
+    }
 }

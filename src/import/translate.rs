@@ -89,9 +89,6 @@ fn advice_for(kw: &str) -> Option<&'static str> {
         | "smtp_helo_name" => {
             "vipd sends no e-mail; alert on vipd's metrics (see alerts/) or send mail from notify hooks"
         }
-        "vrrp_strict" => {
-            "vipd adds no iptables rules and always checks adverts as RFC 5798 says; remove it"
-        }
         "use_vmac" | "vmac_xmit_base" => {
             "vipd does not create VRRP MAC interfaces; the virtual address moves with gratuitous ARP / unsolicited NA"
         }
@@ -125,6 +122,10 @@ fn advice_for(kw: &str) -> Option<&'static str> {
         _ => return None,
     })
 }
+
+/// What of keepalived's strict mode (`vrrp_strict`, `strict_mode`) vipd cannot do; what it
+/// can is applied per instance, each with a note at its line.
+const STRICT_NOT_TRANSLATED: &str = "partly translated. Applied to each strict instance as keepalived 2.2.7 does: no authentication, no preempt_delay, `state MASTER` only with priority 255, instances without addresses or with unicast peers left out (keepalived refuses them), IPv6 always VRRPv3 (vipd's rule anyway); each is a note at its line. Not translatable: accept mode off (keepalived adds nftables/iptables rules so that a master that is not the address owner drops traffic to the virtual addresses; vipd adds no firewall rules, so add a drop rule from the notify hooks if you rely on it) and `vrrp_lower_prio_no_advert` (vipd's master answers a lower-priority advert at once, as RFC 9568 says). Review, then remove it";
 
 /// Seconds as keepalived writes them ("1", "0.5") -> a vipd duration ("1s", "500ms").
 fn secs(w: &str) -> Option<(String, u64)> {
@@ -369,6 +370,8 @@ struct Globals {
     garp_delay: Option<String>,
     garp_repeat: Option<u64>,
     garp_refresh: Option<String>,
+    /// `vrrp_strict`: keepalived's strict RFC mode, applied to every instance.
+    strict: Option<Stmt>,
 }
 
 struct Script {
@@ -662,6 +665,7 @@ const GLOBAL_ARITY: &[(&str, usize)] = &[
     ("vrrp_garp_master_delay", 1),
     ("vrrp_garp_master_repeat", 1),
     ("vrrp_garp_master_refresh", 1),
+    ("vrrp_strict", 0),
 ];
 
 fn global_defs(cx: &mut Cx, st: &Stmt, g: &mut Globals) {
@@ -680,6 +684,10 @@ fn global_defs(cx: &mut Cx, st: &Stmt, g: &mut Globals) {
                     );
                 }
                 g.script_user = Some((a, s.clone()));
+            }
+            ("vrrp_strict", _) => {
+                g.strict = Some(s.clone());
+                cx.skip(s, kw, STRICT_NOT_TRANSLATED);
             }
             ("enable_script_security", _) => cx.note(
                 s,
@@ -865,6 +873,7 @@ const INSTANCE_ARITY: &[(&str, usize)] = &[
     ("track_script", 0),
     ("track_interface", 0),
     ("track_file", 0),
+    ("strict_mode", 1),
 ];
 
 /// Translates one `vrrp_instance`; returns (name, YAML text, has notify hooks).
@@ -912,11 +921,29 @@ fn vrrp_instance(
     let mut garp_delay = g.garp_delay.clone();
     let mut garp_repeat = g.garp_repeat;
     let mut garp_refresh = g.garp_refresh.clone();
+    // keepalived's strict mode: the instance's `strict_mode`, else global `vrrp_strict`.
+    let mut strict: Option<Stmt> = g.strict.clone();
 
     let body = resplit(cx, st.block.as_deref().unwrap_or_default(), INSTANCE_ARITY);
     for b in &body {
         let kw = b.keyword.text.as_str();
         let a = b.args.first().map(|w| w.text.clone()).unwrap_or_default();
+        if kw == "strict_mode" {
+            // `strict_mode` alone is on; keepalived's boolean words otherwise.
+            match a.to_ascii_lowercase().as_str() {
+                "" | "on" | "true" | "yes" => {
+                    strict = Some(b.clone());
+                    cx.skip(b, kw, STRICT_NOT_TRANSLATED);
+                }
+                "off" | "false" | "no" => strict = None,
+                _ => cx.skip(
+                    b,
+                    kw,
+                    format!("`{a}` is not on/off/true/false/yes/no (keepalived ignores it)"),
+                ),
+            }
+            continue;
+        }
         let needs_arg = INSTANCE_ARITY.iter().any(|(k, n)| *k == kw && *n > 0) && b.args.is_empty();
         if needs_arg {
             cx.skip(b, kw, "needs a value");
@@ -1299,15 +1326,23 @@ fn vrrp_instance(
         );
         return None;
     };
-    // Family: the first address decides (keepalived moves the others to excluded).
-    let Some(first_v6) = vips.first().map(|(a, _, _)| a.is_ipv6()) else {
+    // Family: the first address decides (keepalived moves the others to excluded). Without
+    // any address keepalived 2.2.7 runs the instance as VRRPv2 over IPv4 (the cloud pattern:
+    // notify_master moves an elastic IP); vipd does the same. Addresses that were written but
+    // could not be translated are another matter: the instance would elect and move nothing.
+    let written = body.iter().any(|b| {
+        b.keyword.text == "virtual_ipaddress" && b.block.as_ref().is_some_and(|v| !v.is_empty())
+    });
+    let no_vips = vips.is_empty();
+    if no_vips && written {
         cx.skip(
             st,
             &kwname,
-            "has no virtual_ipaddress; vipd needs at least one (move its tracking/notify to another instance)",
+            "none of its virtual_ipaddress entries could be translated (listed at their lines); the instance is left out rather than run without addresses",
         );
         return None;
-    };
+    }
+    let first_v6 = vips.first().is_some_and(|(a, _, _)| a.is_ipv6());
     let mut vip_texts = Vec::new();
     let mut seen: Vec<(IpAddr, &Stmt)> = Vec::new();
     let mut dups: Vec<(&Stmt, String, &Stmt)> = Vec::new();
@@ -1347,6 +1382,35 @@ fn vrrp_instance(
         (None, Some(v)) => (v, "global_defs vrrp_version".to_owned()),
         (None, None) => (2, "keepalived's default: VRRPv2".to_owned()),
     };
+    if no_vips {
+        if ver == 3 {
+            cx.skip(
+                st,
+                &kwname,
+                format!(
+                    "has no virtual_ipaddress and is VRRPv3 ({why}): keepalived 2.2.7 refuses it (\"No VIP specified; at least one is required\"), and so does vipd (RFC 9568: an advert carries at least one address); the instance is left out. An instance without addresses must be VRRPv2 (`version 2`) on every router"
+                ),
+            );
+            return None;
+        }
+        if strict.is_some() {
+            cx.skip(
+                st,
+                &kwname,
+                "has no virtual_ipaddress, which keepalived 2.2.7 refuses under vrrp_strict (\"No VIP specified; at least one is required\"); the instance is left out",
+            );
+            return None;
+        }
+        cx.note(
+            st,
+            &kwname,
+            "has no virtual_ipaddress: translated as an instance without addresses (VRRPv2, IPv4, adverts with an address count of 0, as keepalived 2.2.7 sends them); vipd elects and runs the notify hooks, and adds no address",
+        );
+        comments.push(
+            "no virtual_ipaddress (as in keepalived): VRRP elects the master, the notify hooks act"
+                .to_owned(),
+        );
+    }
     if first_v6 && ver == 2 {
         ver = 3;
         cx.note(
@@ -1364,6 +1428,34 @@ fn vrrp_instance(
             sst,
             "state MASTER",
             "no `priority`: keepalived 2.2.7 derives it from the initial state and gives `state MASTER` priority 255 (address owner), not 100; written as priority: 255",
+        );
+    }
+    // Strict mode (keepalived 2.2.7 vrrp_complete_instance): `state MASTER` only with
+    // priority 255, else the router starts as backup; checked before nopreempt and
+    // preempt_delay are cleared for an initial master, so they then stay.
+    if let (Some(_), Some(sst)) = (&strict, &state_master)
+        && priority != 255
+    {
+        cx.note(
+            sst,
+            "state MASTER",
+            format!(
+                "strict mode: keepalived 2.2.7 refuses `state MASTER` below priority 255 (\"({}) State MASTER must match being address owner\") and starts as BACKUP, so nopreempt and preempt_delay keep working; translated that way",
+                name.text
+            ),
+        );
+        state_master = None;
+    }
+    if let Some(sst) = &strict
+        && let Some((_, _, dst)) = preempt_delay.take_if(|(_, us, _)| *us > 0)
+    {
+        cx.note(
+            &dst,
+            "preempt_delay",
+            format!(
+                "strict mode ({}): keepalived 2.2.7 resets it (\"preempt_delay is incompatible with strict mode - resetting\"); left out, as keepalived runs it",
+                cx.at(sst)
+            ),
         );
     }
     let initial_master = state_master.is_some() || (!state_given && priority == 255);
@@ -1409,6 +1501,31 @@ fn vrrp_instance(
                 name.text
             ),
         );
+    }
+    if let Some(sst) = &strict {
+        let at = cx.at(sst);
+        if !peers.is_empty() {
+            cx.skip(
+                st,
+                &kwname,
+                format!(
+                    "has unicast_peer in strict mode ({at}): keepalived 2.2.7 refuses the instance (\"Unicast peers are not supported in strict mode\") on a multicast interface; the instance is left out. Remove vrrp_strict / strict_mode, or the unicast peers, on every router"
+                ),
+            );
+            return None;
+        }
+        if let Some((ast, _, _)) = auth.take() {
+            cx.note(
+                &ast,
+                "authentication",
+                format!(
+                    "strict mode ({at}): keepalived 2.2.7 sends no authentication (\"Strict mode does not support authentication. Ignoring.\"); left out, as keepalived runs it"
+                ),
+            );
+        }
+        comments.push(format!(
+            "keepalived strict mode ({at}): applied as keepalived 2.2.7 does where vipd can (see the import's stderr)"
+        ));
     }
     let mut lines: Vec<String> = Vec::new();
     lines.push(format!("interface: {}", q(&interface)));
@@ -1482,9 +1599,11 @@ fn vrrp_instance(
             ),
         }
     }
-    lines.push("virtual_ipaddress:".to_owned());
-    for t in &vip_texts {
-        lines.push(format!("  - {}", q(t)));
+    if !vip_texts.is_empty() {
+        lines.push("virtual_ipaddress:".to_owned());
+        for t in &vip_texts {
+            lines.push(format!("  - {}", q(t)));
+        }
     }
     if let Some((s, sst)) = src {
         if s.is_ipv6() != first_v6 {
