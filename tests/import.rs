@@ -901,7 +901,7 @@ fn corpus_imports_validate_and_list_what_is_left_out_with_its_line() {
         .filter(|p| p.extension().is_some_and(|x| x == "conf"))
         .collect();
     files.sort();
-    assert!(files.len() >= 15, "{files:?}");
+    assert!(files.len() >= 30, "{files:?}");
     let mut exits = Vec::new();
     for f in &files {
         let name = f.file_name().unwrap().to_string_lossy().into_owned();
@@ -995,6 +995,72 @@ fn corpus_imports_validate_and_list_what_is_left_out_with_its_line() {
         "mcast_src_ip"
     );
     assert_eq!(i.track_files[0].weight, -100);
+
+    // Process-only checks stay check scripts, with their weight (track_processes is not the
+    // importer's yet).
+    for (file, script, argv_want, weight) in [
+        (
+            "19-redhat-cop-haproxy-killall.conf",
+            "chk_haproxy",
+            &["killall", "-0", "haproxy"][..],
+            2,
+        ),
+        (
+            "23-pihole-ps-check.conf",
+            "chk_ftl",
+            &["ps", "-C", "pihole-FTL", "--no-header"][..],
+            -10,
+        ),
+        (
+            "23-pihole-ps-check.conf",
+            "chk_unbound",
+            &["pgrep", "-x", "unbound"][..],
+            -5,
+        ),
+        (
+            "24-kube-api-lb-pidof.conf",
+            "check_haproxy",
+            &["pidof", "haproxy"][..],
+            2,
+        ),
+        (
+            "26-aws-eip-no-vip.conf",
+            "chk_nginx",
+            &["pgrep", "-x", "nginx"][..],
+            0,
+        ),
+    ] {
+        let (c, _) = translate(&format!("corpus/{file}"));
+        let s = &c.scripts[script];
+        assert_eq!(s.command, argv(argv_want).unwrap(), "{file}");
+        assert_eq!(s.weight, weight, "{file}");
+    }
+    // Instances without addresses: VRRPv2 is translated, VRRPv3 refused as keepalived does.
+    let (c, _) = translate("corpus/26-aws-eip-no-vip.conf");
+    let i = inst(&c, "EIP_FAILOVER");
+    assert!(i.virtual_ipaddress.is_empty() && i.version == Version::V2);
+    assert_eq!(i.notify.master, argv(&["/etc/keepalived/eip.sh", "MASTER"]));
+    let (c, t) = translate("corpus/27-aws-eni-v3-and-v2.conf");
+    assert_eq!(c.instances.keys().collect::<Vec<_>>(), ["ENI_V2"]);
+    assert!(
+        t.untranslated
+            .iter()
+            .any(|f| f.keyword == "vrrp_instance ENI_V3")
+    );
+    // keepalived's own default configuration has vrrp_strict: its PASS authentication is
+    // dropped, as strict mode does; AH without strict mode is listed.
+    let (c, t) = translate("corpus/25-keepalived-default-strict.conf");
+    assert_eq!(inst(&c, "VI_1").auth_pass, None);
+    assert!(t.untranslated.iter().any(|f| f.keyword == "vrrp_strict"));
+    let (c, t) = translate("corpus/31-sample-scripts-ah.conf");
+    assert_eq!(inst(&c, "VI_1").auth_pass, None);
+    assert!(
+        t.untranslated
+            .iter()
+            .any(|f| f.keyword == "authentication auth_type AH" && f.line == 21),
+        "{:?}",
+        t.untranslated
+    );
     eprintln!("corpus: {exits:?}");
 }
 

@@ -119,6 +119,9 @@ fn advice_for(kw: &str) -> Option<&'static str> {
         | "skip_check_adv_addr"
         | "check_unicast_src" => "vipd has no such switch; remove it",
         "native_ipv6" => "vipd chooses the family from the virtual addresses; remove it",
+        _ if kw.starts_with('@') => {
+            "a conditional line (`@ID ...`): keepalived reads it only when started with `-i ID` (or when ID is the host name), so which variant runs depends on the node; vipd has one configuration per node: write that node's value by hand"
+        }
         _ => return None,
     })
 }
