@@ -9,6 +9,7 @@ mod duration;
 pub mod lint;
 pub mod model;
 mod node;
+mod serialize;
 mod validate;
 
 #[cfg(test)]
@@ -19,6 +20,7 @@ use std::path::Path;
 
 pub use duration::{format_duration, parse_duration};
 pub use model::*;
+pub use serialize::to_yaml;
 
 /// One problem found in a config file, printed as `path:line:column: message`, or
 /// `path: message` when it has no position (the file could not be read).
