@@ -847,7 +847,7 @@ fn syntax_errors_and_unreadable_files_exit_2() {
 }
 
 #[test]
-fn a_translation_vipd_rejects_exits_2_with_its_messages() {
+fn a_translation_vipd_rejects_exits_3_with_its_messages_and_writes_nothing() {
     // Two instances with the same VRID on one interface: keepalived refuses this too.
     let text = format!(
         "{MINIMAL}{}",
@@ -855,13 +855,22 @@ fn a_translation_vipd_rejects_exits_2_with_its_messages() {
             .replace("VI_1", "VI_2")
             .replace("10.99.0.7", "10.99.0.8")
     );
-    let (_d, r) = import_text(&text);
+    let (d, r) = import_text(&text);
     match r {
         Err(ImportError::Invalid { diagnostics, .. }) => {
             assert!(!diagnostics.is_empty());
         }
         other => panic!("expected Invalid, got {other:?}"),
     }
+    // The command emits nothing vipd would reject: exit 3, vipd's reason, no YAML.
+    let (code, out, err) = cli(&d.path().join("keepalived.conf"));
+    assert_eq!(code, 3, "{err}");
+    assert!(out.is_empty(), "{out}");
+    assert!(
+        err.contains("the translation is not a valid vipd configuration")
+            && err.contains("vrid 7 on eth0 (ipv4) is already used by instance `VI_1`"),
+        "{err}"
+    );
 }
 
 #[test]

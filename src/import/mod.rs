@@ -5,10 +5,17 @@
 //! what it could not translate as [`Finding`]s. The result is always checked with
 //! [`crate::config::parse_str`] before it is handed out.
 //!
+//! [`translate`] has one function per keepalived block (`global_defs`, `vrrp_script`,
+//! `vrrp_track_file`, `vrrp_instance` and its `authentication`, address source, ...) and
+//! builds vipd's own configuration model ([`crate::config::ScriptConfig`],
+//! [`crate::config::InstanceConfig`], ...), serialised with [`crate::config::to_yaml`] and
+//! commented with the source line of each block.
+//!
 //! Exit status of the command ([`run`]): [`EXIT_COMPLETE`] (0) when everything was
 //! translated, [`EXIT_INCOMPLETE`] (3) when the YAML was written but something was listed
-//! as not translated, [`EXIT_ERROR`] (2) on a syntax error, an unreadable file, or when no
-//! valid vipd configuration can be produced (no usable `vrrp_instance`).
+//! as not translated, or when vipd's validation refuses the translation (nothing is written;
+//! vipd's reasons are printed), [`EXIT_ERROR`] (2) on a syntax error, an unreadable file, or
+//! when there is no `vrrp_instance` to translate.
 
 pub mod lexer;
 mod translate;
@@ -20,9 +27,10 @@ pub use lexer::{LoadError, SyntaxError, shell_split};
 
 /// Everything was translated.
 pub const EXIT_COMPLETE: u8 = 0;
-/// Syntax error, unreadable file, or nothing vipd could run.
+/// Syntax error, unreadable file, or no instance to translate.
 pub const EXIT_ERROR: u8 = 2;
-/// The YAML was written, but something in the input was not translated (listed on stderr).
+/// Something in the input was not translated (listed on stderr): the YAML was written without
+/// it, or (vipd's validation refused the result) not written at all.
 pub const EXIT_INCOMPLETE: u8 = 3;
 
 /// Something in the input that was not translated (or a note about how it was).
@@ -219,7 +227,14 @@ pub fn run(path: &Path, out: Option<&Path>) -> u8 {
                 }
             }
             eprintln!("vipd import-keepalived: {e}{not_written}");
-            EXIT_ERROR
+            // vipd's validation refused the translation: nothing is written, and the reasons
+            // above say what to fix (in the keepalived file, which keepalived mostly refuses
+            // too); that is an incomplete translation, not an unreadable input.
+            if matches!(e, ImportError::Invalid { .. }) {
+                EXIT_INCOMPLETE
+            } else {
+                EXIT_ERROR
+            }
         }
     }
 }

@@ -3,6 +3,12 @@
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::net::IpAddr;
+use std::time::Duration;
+
+use crate::config::{
+    ChecksumForm, Family, Garp, InstanceConfig, Notify, ScriptConfig, TrackFile as ModelTrackFile,
+    TrackInterface, TrackScript, Version, Vip, parse_duration, to_yaml,
+};
 
 use super::Finding;
 use super::lexer::{Source, Stmt, Word, shell_split};
@@ -249,11 +255,6 @@ fn q(s: &str) -> String {
     serde_json::to_string(s).unwrap_or_else(|_| "\"\"".to_owned())
 }
 
-fn argv_yaml(v: &[String]) -> String {
-    let items: Vec<String> = v.iter().map(|s| q(s)).collect();
-    format!("[{}]", items.join(", "))
-}
-
 /// A name vipd accepts (`[A-Za-z0-9_.-]+`).
 fn sanitize(name: &str) -> String {
     let s: String = name
@@ -381,10 +382,45 @@ struct Script {
     yaml_name: String,
     st: Stmt,
     command: Option<Vec<String>>,
-    lines: Vec<String>,
+    /// What the block sets, in vipd's model ([`ScriptConfig`] once the command is known).
+    interval: Option<Duration>,
+    timeout: Option<Duration>,
+    weight: i32,
+    rise: u32,
+    fall: u32,
+    user: Option<String>,
+    init_fail: bool,
     comments: Vec<String>,
     /// `weight N reverse`: the default of the track_script items that use it.
     reverse: bool,
+}
+
+impl Script {
+    /// The script in vipd's model; None without a usable command. keepalived's timeout
+    /// defaults to the interval, as vipd's does.
+    fn config(&self) -> Option<ScriptConfig> {
+        let interval = self.interval.unwrap_or(Duration::from_secs(1));
+        Some(ScriptConfig {
+            command: self.command.clone()?,
+            interval,
+            timeout: self.timeout.unwrap_or(interval),
+            weight: self.weight,
+            rise: self.rise,
+            fall: self.fall,
+            user: self.user.clone(),
+            init_fail: self.init_fail,
+        })
+    }
+}
+
+/// `text` with every line indented by `n` spaces.
+fn indent(text: &str, n: usize) -> String {
+    let pad = " ".repeat(n);
+    let mut out = String::new();
+    for l in text.lines() {
+        let _ = writeln!(out, "{pad}{l}");
+    }
+    out
 }
 
 struct TrackFile {
@@ -507,8 +543,8 @@ pub(crate) fn translate(src: &Source, top: &[Stmt]) -> Output {
     // Apply script_user to scripts without their own user.
     if let Some((u, _)) = &g.script_user {
         for s in scripts.values_mut() {
-            if !s.lines.iter().any(|l| l.starts_with("user:")) {
-                s.lines.push(format!("user: {}", q(u)));
+            if s.user.is_none() {
+                s.user = Some(u.clone());
                 s.comments
                     .push("user from global_defs script_user".to_owned());
             }
@@ -636,15 +672,12 @@ pub(crate) fn translate(src: &Source, top: &[Stmt]) -> Output {
     } else {
         let _ = writeln!(y, "scripts:");
         for s in scripts.values() {
-            let Some(cmd) = &s.command else { continue };
+            let Some(cfg) = s.config() else { continue };
             let _ = writeln!(y, "  {}:  # vrrp_script ({})", s.yaml_name, cx.at(&s.st));
             for c in &s.comments {
                 let _ = writeln!(y, "    # {c}");
             }
-            let _ = writeln!(y, "    command: {}", argv_yaml(cmd));
-            for l in &s.lines {
-                let _ = writeln!(y, "    {l}");
-            }
+            y.push_str(&indent(&to_yaml(&cfg), 4));
         }
     }
     y.push('\n');
@@ -749,7 +782,13 @@ fn vrrp_script(cx: &mut Cx, st: &Stmt, existing: &BTreeMap<String, Script>) -> O
         yaml_name,
         st: st.clone(),
         command: None,
-        lines: Vec::new(),
+        interval: None,
+        timeout: None,
+        weight: 0,
+        rise: 1,
+        fall: 1,
+        user: None,
+        init_fail: false,
         comments: Vec::new(),
         reverse: false,
     };
@@ -763,12 +802,19 @@ fn vrrp_script(cx: &mut Cx, st: &Stmt, existing: &BTreeMap<String, Script>) -> O
         match kw {
             "script" if !b.args.is_empty() => s.command = command_argv(cx, b, &b.args),
             "interval" | "timeout" => match secs(&a) {
-                Some((d, us)) if us > 0 => s.lines.push(format!("{kw}: {d}")),
+                Some((_, us)) if us > 0 => {
+                    let d = Some(Duration::from_micros(us));
+                    if kw == "interval" {
+                        s.interval = d;
+                    } else {
+                        s.timeout = d;
+                    }
+                }
                 _ => cx.skip(b, kw, format!("`{a}` is not a positive number of seconds")),
             },
             "weight" => {
                 match int(&a) {
-                    Some(w) if (-253..=253).contains(&w) => s.lines.push(format!("weight: {w}")),
+                    Some(w) if (-253..=253).contains(&w) => s.weight = w as i32,
                     _ => cx.skip(b, kw, format!("`{a}`: the weight must be -253..253")),
                 }
                 if b.args.len() > 1 {
@@ -781,11 +827,17 @@ fn vrrp_script(cx: &mut Cx, st: &Stmt, existing: &BTreeMap<String, Script>) -> O
                 }
             }
             "rise" | "fall" => match int(&a) {
-                Some(n) if (1..=1000).contains(&n) => s.lines.push(format!("{kw}: {n}")),
+                Some(n) if (1..=1000).contains(&n) => {
+                    if kw == "rise" {
+                        s.rise = n as u32;
+                    } else {
+                        s.fall = n as u32;
+                    }
+                }
                 _ => cx.skip(b, kw, format!("`{a}`: vipd accepts 1..1000")),
             },
             "user" if !b.args.is_empty() => {
-                s.lines.push(format!("user: {}", q(&a)));
+                s.user = Some(a.clone());
                 if b.args.len() > 1 {
                     cx.skip(
                         b,
@@ -794,7 +846,7 @@ fn vrrp_script(cx: &mut Cx, st: &Stmt, existing: &BTreeMap<String, Script>) -> O
                     );
                 }
             }
-            "init_fail" => s.lines.push("init_fail: true".to_owned()),
+            "init_fail" => s.init_fail = true,
             _ => cx.unknown(b, "vrrp_script"),
         }
     }
@@ -918,8 +970,8 @@ fn vrrp_instance(
     let mut peers: Vec<String> = Vec::new();
     let mut src: Option<(IpAddr, Stmt)> = None;
     let mut t_ifaces: Vec<(String, Option<i64>, Stmt)> = Vec::new();
-    let mut t_scripts: Vec<String> = Vec::new();
-    let mut t_files: Vec<String> = Vec::new();
+    let mut t_scripts: Vec<TrackScript> = Vec::new();
+    let mut t_files: Vec<ModelTrackFile> = Vec::new();
     let mut notify: Vec<(&str, Vec<String>)> = Vec::new();
     let mut garp_delay = g.garp_delay.clone();
     let mut garp_repeat = g.garp_repeat;
@@ -1220,9 +1272,9 @@ fn vrrp_instance(
                                 );
                                 continue;
                             };
-                            t_scripts.push(match weight {
-                                Some(w) => format!("{{name: {}, weight: {w}}}", s.yaml_name),
-                                None => s.yaml_name.clone(),
+                            t_scripts.push(TrackScript {
+                                name: s.yaml_name.clone(),
+                                weight: weight.map_or(s.weight, |w| w as i32),
                             });
                         }
                         "track_interface" => t_ifaces.push((it.head.clone(), weight, it.st.clone())),
@@ -1252,7 +1304,10 @@ fn vrrp_instance(
                                 continue;
                             };
                             let w = weight.or(tf.weight).unwrap_or(1);
-                            t_files.push(format!("{{path: {}, weight: {w}}}", q(path)));
+                            t_files.push(ModelTrackFile {
+                                path: path.into(),
+                                weight: w as i32,
+                            });
                         }
                     }
                 }
@@ -1530,15 +1585,14 @@ fn vrrp_instance(
             "keepalived strict mode ({at}): applied as keepalived 2.2.7 does where vipd can (see the import's stderr)"
         ));
     }
-    let mut lines: Vec<String> = Vec::new();
-    lines.push(format!("interface: {}", q(&interface)));
-    lines.push(format!("vrid: {vrid}"));
-    lines.push(format!("priority: {priority}"));
-    lines.push(format!(
-        "version: {ver}  # {why}; always written because vipd's default is 3"
+    comments.push(format!(
+        "version {ver}: {why}; always written because vipd's default is 3"
     ));
-    let adv = match &advert {
-        None => "1s".to_owned(),
+    let advert_interval = match &advert {
+        None => {
+            comments.push("advert_interval: keepalived's default advert_int 1".to_owned());
+            Duration::from_secs(1)
+        }
         Some((text, ast)) => {
             let (us, what) =
                 keepalived_advert_us(text, ver == 3).expect("checked when it was read");
@@ -1548,141 +1602,88 @@ fn vrrp_instance(
                     None => cx.note(ast, "advert_int", w),
                 }
             }
-            fmt_us(us)
+            Duration::from_micros(us)
         }
     };
-    lines.push(format!(
-        "advert_interval: {adv}{}",
-        if advert.is_none() {
-            "  # keepalived's default advert_int 1"
-        } else {
-            ""
-        }
-    ));
     if !preempt {
-        lines.push("preempt: false  # nopreempt".to_owned());
+        comments.push("preempt: false: nopreempt".to_owned());
     }
-    if let Some((d, _, _)) = preempt_delay {
-        lines.push(format!("preempt_delay: {d}"));
-    }
-    if let Some((ast, ty, pass)) = auth {
-        let ty_u = ty.as_deref().map(str::to_ascii_uppercase);
-        match (ty_u.as_deref(), pass) {
-            (Some("PASS"), Some(p)) if ver == 2 => {
-                let mut p = p;
-                if p.len() > 8 {
-                    let mut cut = 8;
-                    while !p.is_char_boundary(cut) {
-                        cut -= 1;
-                    }
-                    p.truncate(cut);
-                    cx.note(
-                        &ast,
-                        "auth_pass",
-                        "longer than 8 bytes: keepalived uses only the first 8, and so does the translation",
-                    );
-                }
-                lines.push(format!("authentication: {{type: pass, password: {}}}", q(&p)));
-            }
-            (Some("PASS" | "AH"), _) if ver == 3 => cx.note(
-                &ast,
-                "authentication",
-                "ignored: VRRPv3 has no authentication (keepalived ignores it with version 3 too)",
-            ),
-            (Some("AH"), _) => cx.skip(
-                &ast,
-                "authentication auth_type AH",
-                "vipd does not implement IPsec AH; use auth_type PASS on every router (or none), or VRRPv3 on a protected segment",
-            ),
-            (Some("PASS"), None) => cx.skip(&ast, "authentication", "auth_type PASS without auth_pass"),
-            (t, _) => cx.skip(
-                &ast,
-                "authentication",
-                format!("auth_type {} is not PASS or AH", t.unwrap_or("(missing)")),
-            ),
-        }
-    }
-    if !vip_texts.is_empty() {
-        lines.push("virtual_ipaddress:".to_owned());
-        for t in &vip_texts {
-            lines.push(format!("  - {}", q(t)));
-        }
-    }
-    if let Some((s, sst)) = src {
-        if s.is_ipv6() != first_v6 {
-            cx.skip(
-                &sst,
-                &sst.keyword.text,
-                format!(
-                    "{s} is not of the instance's address family; keepalived skips it too (\"src address MUST be of the same family\") and uses the interface's address, as vipd does without it"
-                ),
-            );
-        } else {
-            if sst.keyword.text == "mcast_src_ip" {
+    let auth_pass = auth.and_then(|(ast, ty, pass)| authentication(cx, &ast, ty, pass, ver));
+    let unicast_src = src.and_then(|(s, sst)| advert_source(cx, s, &sst, first_v6));
+    let track_interfaces = t_ifaces
+        .iter()
+        .filter(|(name, _, tst)| {
+            let own = *name == interface;
+            if own {
                 cx.note(
-                    &sst,
-                    "mcast_src_ip",
-                    "written as unicast_src: vipd sends its adverts, multicast ones too, from unicast_src when it is set",
+                    tst,
+                    &format!("track_interface {name}"),
+                    "left out: it is the instance's own interface, which keepalived ignores here and vipd always follows (down = Fault)",
                 );
             }
-            lines.push(format!("unicast_src: {}", q(&s.to_string())));
-        }
+            !own
+        })
+        .map(|(name, weight, _)| TrackInterface {
+            name: name.clone(),
+            weight: weight.map(|w| w as i32),
+        })
+        .collect();
+    let mut hooks = Notify::default();
+    for (k, argv) in &notify {
+        let slot = match *k {
+            "master" => &mut hooks.master,
+            "backup" => &mut hooks.backup,
+            "fault" => &mut hooks.fault,
+            "stop" => &mut hooks.stop,
+            _ => &mut hooks.any,
+        };
+        *slot = Some(argv.clone());
     }
-    if !peers.is_empty() {
-        lines.push("unicast_peers:".to_owned());
-        for p in &peers {
-            lines.push(format!("  - {}", q(p)));
-        }
-    }
-    let mut t_iface_lines = Vec::new();
-    for (name, weight, tst) in &t_ifaces {
-        if *name == interface {
-            cx.note(
-                tst,
-                &format!("track_interface {name}"),
-                "left out: it is the instance's own interface, which keepalived ignores here and vipd always follows (down = Fault)",
-            );
-            continue;
-        }
-        t_iface_lines.push(match weight {
-            Some(w) => format!("{{name: {}, weight: {w}}}", q(name)),
-            None => q(name),
-        });
-    }
-    for (key, list) in [
-        ("track_interfaces", &t_iface_lines),
-        ("track_scripts", &t_scripts),
-        ("track_files", &t_files),
-    ] {
-        if !list.is_empty() {
-            lines.push(format!("{key}:"));
-            for e in list {
-                lines.push(format!("  - {e}"));
-            }
-        }
-    }
-    if !notify.is_empty() {
-        lines.push("notify:".to_owned());
-        for (k, argv) in &notify {
-            lines.push(format!("  {k}: {}", argv_yaml(argv)));
-        }
-    }
-    if garp_delay.is_some() || garp_repeat.is_some() || garp_refresh.is_some() {
-        let mut parts = Vec::new();
-        if let Some(d) = &garp_delay {
-            parts.push(format!("delay: {d}"));
-        }
-        if let Some(r) = garp_repeat {
-            parts.push(format!("repeat: {r}"));
-        }
-        if let Some(r) = &garp_refresh {
-            parts.push(format!("refresh: {r}"));
-        }
-        lines.push(format!("garp: {{{}}}", parts.join(", ")));
-    }
+    let d = Garp::default();
+    let dur = |t: &Option<String>, default: Duration| {
+        t.as_deref()
+            .and_then(|t| parse_duration(t).ok())
+            .unwrap_or(default)
+    };
+    let garp = Garp {
+        delay: dur(&garp_delay, d.delay),
+        repeat: garp_repeat.map_or(d.repeat, |r| r as u32),
+        refresh: dur(&garp_refresh, d.refresh),
+    };
     if priority == 255 {
         comments.push("priority 255: this router owns the addresses (master at once)".to_owned());
     }
+    let virtual_ipaddress = vip_texts
+        .iter()
+        .filter_map(|t| {
+            let (a, l) = t.split_once('/')?;
+            Some(Vip {
+                addr: a.parse().ok()?,
+                prefix_len: l.parse().ok()?,
+            })
+        })
+        .collect();
+    let inst = InstanceConfig {
+        name: yname.clone(),
+        interface,
+        vrid: vrid as u8,
+        priority: priority as u8,
+        version: if ver == 3 { Version::V3 } else { Version::V2 },
+        family: if first_v6 { Family::Ipv6 } else { Family::Ipv4 },
+        advert_interval,
+        preempt,
+        preempt_delay: preempt_delay.map_or(Duration::ZERO, |(_, us, _)| Duration::from_micros(us)),
+        auth_pass,
+        virtual_ipaddress,
+        unicast_peers: peers.iter().filter_map(|p| p.parse().ok()).collect(),
+        unicast_src,
+        track_interfaces,
+        track_scripts: t_scripts,
+        track_files: t_files,
+        notify: hooks,
+        garp,
+        v3_checksum: ChecksumForm::PseudoHeader,
+    };
 
     used.push(yname.clone());
     let mut text = String::new();
@@ -1690,10 +1691,77 @@ fn vrrp_instance(
     for c in &comments {
         let _ = writeln!(text, "    # {c}");
     }
-    for l in &lines {
-        let _ = writeln!(text, "    {l}");
-    }
+    text.push_str(&indent(&to_yaml(&inst), 4));
     Some((yname, text, !notify.is_empty()))
+}
+
+/// `authentication { auth_type T  auth_pass P }` as keepalived 2.2.7 runs it with VRRP
+/// version `ver`: the password vipd uses (None: no authentication), findings for the rest.
+fn authentication(
+    cx: &mut Cx,
+    ast: &Stmt,
+    ty: Option<String>,
+    pass: Option<String>,
+    ver: u8,
+) -> Option<String> {
+    let ty_u = ty.as_deref().map(str::to_ascii_uppercase);
+    match (ty_u.as_deref(), pass) {
+        (Some("PASS"), Some(p)) if ver == 2 => {
+            let mut p = p;
+            if p.len() > 8 {
+                let mut cut = 8;
+                while !p.is_char_boundary(cut) {
+                    cut -= 1;
+                }
+                p.truncate(cut);
+                cx.note(
+                    ast,
+                    "auth_pass",
+                    "longer than 8 bytes: keepalived uses only the first 8, and so does the translation",
+                );
+            }
+            return Some(p);
+        }
+        (Some("PASS" | "AH"), _) if ver == 3 => cx.note(
+            ast,
+            "authentication",
+            "ignored: VRRPv3 has no authentication (keepalived ignores it with version 3 too)",
+        ),
+        (Some("AH"), _) => cx.skip(
+            ast,
+            "authentication auth_type AH",
+            "vipd does not implement IPsec AH; use auth_type PASS on every router (or none), or VRRPv3 on a protected segment",
+        ),
+        (Some("PASS"), None) => cx.skip(ast, "authentication", "auth_type PASS without auth_pass"),
+        (t, _) => cx.skip(
+            ast,
+            "authentication",
+            format!("auth_type {} is not PASS or AH", t.unwrap_or("(missing)")),
+        ),
+    }
+    None
+}
+
+/// `unicast_src_ip` / `mcast_src_ip`: the advert source, when it is of the instance's family.
+fn advert_source(cx: &mut Cx, s: IpAddr, sst: &Stmt, v6: bool) -> Option<IpAddr> {
+    if s.is_ipv6() != v6 {
+        cx.skip(
+            sst,
+            &sst.keyword.text,
+            format!(
+                "{s} is not of the instance's address family; keepalived skips it too (\"src address MUST be of the same family\") and uses the interface's address, as vipd does without it"
+            ),
+        );
+        return None;
+    }
+    if sst.keyword.text == "mcast_src_ip" {
+        cx.note(
+            sst,
+            "mcast_src_ip",
+            "written as unicast_src: vipd sends its adverts, multicast ones too, from unicast_src when it is set",
+        );
+    }
+    Some(s)
 }
 
 #[cfg(test)]
