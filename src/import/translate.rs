@@ -1066,113 +1066,9 @@ fn vrrp_instance(
                 Some((d, us)) if us <= 1_000_000_000 => preempt_delay = Some((d, us, b.clone())),
                 _ => cx.skip(b, kw, format!("`{a}`: must be 0..1000 seconds")),
             },
-            "authentication" => {
-                let inner = resplit(
-                    cx,
-                    b.block.as_deref().unwrap_or_default(),
-                    &[("auth_type", 1), ("auth_pass", 1)],
-                );
-                let mut ty = None;
-                let mut pass = None;
-                for i in &inner {
-                    let v = i.args.first().map(|w| w.text.clone());
-                    match (i.keyword.text.as_str(), v) {
-                        ("auth_type", Some(v)) => ty = Some(v),
-                        ("auth_pass", Some(v)) => pass = Some(v),
-                        _ => cx.unknown(i, "authentication"),
-                    }
-                }
-                auth = Some((b.clone(), ty, pass));
-            }
+            "authentication" => auth = Some(authentication_block(cx, b)),
             "virtual_ipaddress" => {
-                let opts = [
-                    ("dev", 1),
-                    ("label", 1),
-                    ("scope", 1),
-                    ("brd", 1),
-                    ("broadcast", 1),
-                    ("preferred_lft", 1),
-                    ("valid_lft", 1),
-                    ("track_group", 1),
-                    ("no_track", 0),
-                    ("home", 0),
-                    ("nodad", 0),
-                    ("-nodad", 0),
-                    ("noprefixroute", 0),
-                    ("autojoin", 0),
-                ];
-                for it in items(cx, b, &opts) {
-                    let (addr_s, len) = match it.head.split_once('/') {
-                        Some((a, l)) => (a.to_owned(), Some(l.to_owned())),
-                        None => (it.head.clone(), None),
-                    };
-                    let Ok(addr) = addr_s.parse::<IpAddr>() else {
-                        cx.skip(
-                            &it.st,
-                            &format!("virtual_ipaddress {}", it.head),
-                            "not an address (ranges and names are not supported); list each address",
-                        );
-                        continue;
-                    };
-                    let max = if addr.is_ipv4() { 32 } else { 128 };
-                    let len = match len.as_deref().map(str::parse::<u8>) {
-                        None => max,
-                        Some(Ok(l)) if l <= max => l,
-                        _ => {
-                            cx.skip(
-                                &it.st,
-                                &format!("virtual_ipaddress {}", it.head),
-                                "bad prefix length",
-                            );
-                            continue;
-                        }
-                    };
-                    let mut extra = Vec::new();
-                    for (k, v) in &it.opts {
-                        let val = v.first().cloned().unwrap_or_default();
-                        let maps = match k.as_str() {
-                            "dev" => Some(&val) == interface.as_ref() || interface.is_none(),
-                            "scope" => val == "global" || val == "0",
-                            _ => false,
-                        };
-                        if k == "dev" && interface.is_none() {
-                            // checked once the interface is known
-                            extra.push((k.clone(), val.clone(), true));
-                        } else if !maps {
-                            extra.push((k.clone(), val.clone(), false));
-                        }
-                    }
-                    let text = format!("{addr}/{len}");
-                    let mut keep = true;
-                    for (k, val, deferred) in extra {
-                        if deferred {
-                            comments.push(format!("deferred-dev {val} {text}"));
-                            continue;
-                        }
-                        let advice = match k.as_str() {
-                            "dev" => {
-                                keep = false;
-                                format!(
-                                    "vipd puts every address on the instance's interface; make an instance on `{val}` for it"
-                                )
-                            }
-                            "label" => format!(
-                                "vipd adds addresses without a label; the address is translated, the label `{val}` is not (match on the address instead)"
-                            ),
-                            "scope" => format!(
-                                "vipd adds addresses with scope global; the address is translated, scope `{val}` is not"
-                            ),
-                            "no_track" => "vipd does not watch the virtual addresses; the address is translated".to_owned(),
-                            _ => format!(
-                                "vipd has no per-address `{k}`; the address is translated without it"
-                            ),
-                        };
-                        cx.skip(&it.st, &format!("virtual_ipaddress {} {k}", it.head), advice);
-                    }
-                    if keep {
-                        vips.push((addr, text, it.st.clone()));
-                    }
-                }
+                vips.extend(virtual_ipaddress_block(cx, b, interface.as_deref(), &mut comments))
             }
             // keepalived 2.2.7: both set the one advert source (vrrp->saddr), the last wins;
             // vipd's unicast_src is the source of its multicast adverts too.
@@ -1194,124 +1090,13 @@ fn vrrp_instance(
                 }
                 Err(_) => cx.skip(b, kw, format!("`{a}` is not an address")),
             },
-            "unicast_peer" => {
-                for it in items(cx, b, &[("min_ttl", 1), ("max_ttl", 1)]) {
-                    match it.head.parse::<IpAddr>() {
-                        Ok(ip) => peers.push(ip.to_string()),
-                        Err(_) => {
-                            cx.skip(
-                                &it.st,
-                                &format!("unicast_peer {}", it.head),
-                                "not an address",
-                            );
-                            continue;
-                        }
-                    }
-                    for (k, _) in &it.opts {
-                        cx.skip(
-                            &it.st,
-                            &format!("unicast_peer {} {k}", it.head),
-                            "vipd does not check the TTL of unicast adverts; the peer is translated without it",
-                        );
-                    }
-                }
-            }
-            "track_script" | "track_interface" | "track_file" => {
-                for it in items(cx, b, &[("weight", 1), ("reverse", 0), ("noreverse", 0)]) {
-                    let mut weight = None;
-                    let mut reverse: Option<bool> = None;
-                    for (k, v) in &it.opts {
-                        let val = v.first().cloned().unwrap_or_default();
-                        match k.as_str() {
-                            "weight" => match int(&val) {
-                                // keepalived 2.2.7 makes +/-254 +/-253 for scripts and
-                                // interfaces (with a warning); files take 254.
-                                Some(w) if w.abs() == 254 && kw != "track_file" => {
-                                    let w = w.signum() * 253;
-                                    cx.note(
-                                        &it.st,
-                                        &format!("{kw} {} weight", it.head),
-                                        format!(
-                                            "keepalived 2.2.7 makes a weight of +/-254 {w} (\"cannot be +/-254\"); written as {w}"
-                                        ),
-                                    );
-                                    weight = Some(w);
-                                }
-                                Some(w) if (-254..=254).contains(&w) => weight = Some(w),
-                                _ => cx.skip(
-                                    &it.st,
-                                    &format!("{kw} {} weight", it.head),
-                                    format!("`{val}` is not a weight"),
-                                ),
-                            },
-                            "reverse" => reverse = Some(true),
-                            _ => reverse = Some(false),
-                        }
-                    }
-                    // keepalived: the item's `reverse` / `noreverse`, else the definition's.
-                    let inherited = match kw {
-                        "track_script" => scripts.get(&it.head).is_some_and(|s| s.reverse),
-                        "track_file" => track_files.get(&it.head).is_some_and(|t| t.1.reverse),
-                        _ => false,
-                    };
-                    if reverse.unwrap_or(inherited) {
-                        cx.skip(
-                            &it.st,
-                            &format!("{kw} {} reverse", it.head),
-                            reverse_advice(kw, reverse.is_none()),
-                        );
-                        continue;
-                    }
-                    match kw {
-                        "track_script" => {
-                            let Some(s) = scripts.get(&it.head) else {
-                                cx.skip(
-                                    &it.st,
-                                    &format!("track_script {}", it.head),
-                                    "no usable vrrp_script of this name (keepalived ignores it too)",
-                                );
-                                continue;
-                            };
-                            t_scripts.push(TrackScript {
-                                name: s.yaml_name.clone(),
-                                weight: weight.map_or(s.weight, |w| w as i32),
-                            });
-                        }
-                        "track_interface" => t_ifaces.push((it.head.clone(), weight, it.st.clone())),
-                        _ => {
-                            let Some((_, tf, tf_idx)) = track_files.get(&it.head) else {
-                                cx.skip(
-                                    &it.st,
-                                    &format!("track_file {}", it.head),
-                                    "no vrrp_track_file of this name (keepalived ignores it too)",
-                                );
-                                continue;
-                            };
-                            if *tf_idx > my_idx {
-                                cx.skip(
-                                    &it.st,
-                                    &format!("track_file {}", it.head),
-                                    "its vrrp_track_file comes after this instance, so keepalived ignores it; move the vrrp_track_file block above the instance",
-                                );
-                                continue;
-                            }
-                            let Some(path) = &tf.path else {
-                                cx.skip(
-                                    &it.st,
-                                    &format!("track_file {}", it.head),
-                                    "its vrrp_track_file has no `file`",
-                                );
-                                continue;
-                            };
-                            let w = weight.or(tf.weight).unwrap_or(1);
-                            t_files.push(ModelTrackFile {
-                                path: path.into(),
-                                weight: w as i32,
-                            });
-                        }
-                    }
-                }
-            }
+            "unicast_peer" => peers.extend(unicast_peer_block(cx, b)),
+            "track_script" | "track_interface" | "track_file" => tracking_block(
+                cx,
+                b,
+                (scripts, track_files, my_idx),
+                (&mut t_scripts, &mut t_ifaces, &mut t_files),
+            ),
             "notify_master" | "notify_backup" | "notify_fault" | "notify_stop" | "notify" => {
                 let key = match kw {
                     "notify_master" => "master",
@@ -1693,6 +1478,274 @@ fn vrrp_instance(
     }
     text.push_str(&indent(&to_yaml(&inst), 4));
     Some((yname, text, !notify.is_empty()))
+}
+
+/// `unicast_peer { A [min_ttl N] [max_ttl N] ... }`: the peers' addresses.
+fn unicast_peer_block(cx: &mut Cx, b: &Stmt) -> Vec<String> {
+    let mut out = Vec::new();
+    for it in items(cx, b, &[("min_ttl", 1), ("max_ttl", 1)]) {
+        match it.head.parse::<IpAddr>() {
+            Ok(ip) => out.push(ip.to_string()),
+            Err(_) => {
+                cx.skip(
+                    &it.st,
+                    &format!("unicast_peer {}", it.head),
+                    "not an address",
+                );
+                continue;
+            }
+        }
+        for (k, _) in &it.opts {
+            cx.skip(
+                &it.st,
+                &format!("unicast_peer {} {k}", it.head),
+                "vipd does not check the TTL of unicast adverts; the peer is translated without it",
+            );
+        }
+    }
+    out
+}
+
+/// The instance's tracking blocks (`track_script`, `track_interface`, `track_file`): their
+/// items in vipd's model, appended to `scripts_out`, `ifaces_out` (checked against the
+/// instance's interface later) and `files_out`; items with `reverse` are left out and listed.
+#[allow(clippy::type_complexity)]
+fn tracking_block(
+    cx: &mut Cx,
+    b: &Stmt,
+    (scripts, track_files, my_idx): (
+        &BTreeMap<String, Script>,
+        &BTreeMap<String, (Stmt, TrackFile, usize)>,
+        usize,
+    ),
+    (t_scripts, t_ifaces, t_files): (
+        &mut Vec<TrackScript>,
+        &mut Vec<(String, Option<i64>, Stmt)>,
+        &mut Vec<ModelTrackFile>,
+    ),
+) {
+    let kw = b.keyword.text.as_str();
+    for it in items(cx, b, &[("weight", 1), ("reverse", 0), ("noreverse", 0)]) {
+        let mut weight = None;
+        let mut reverse: Option<bool> = None;
+        for (k, v) in &it.opts {
+            let val = v.first().cloned().unwrap_or_default();
+            match k.as_str() {
+                "weight" => match int(&val) {
+                    // keepalived 2.2.7 makes +/-254 +/-253 for scripts and
+                    // interfaces (with a warning); files take 254.
+                    Some(w) if w.abs() == 254 && kw != "track_file" => {
+                        let w = w.signum() * 253;
+                        cx.note(
+                            &it.st,
+                            &format!("{kw} {} weight", it.head),
+                            format!(
+                                "keepalived 2.2.7 makes a weight of +/-254 {w} (\"cannot be +/-254\"); written as {w}"
+                            ),
+                        );
+                        weight = Some(w);
+                    }
+                    Some(w) if (-254..=254).contains(&w) => weight = Some(w),
+                    _ => cx.skip(
+                        &it.st,
+                        &format!("{kw} {} weight", it.head),
+                        format!("`{val}` is not a weight"),
+                    ),
+                },
+                "reverse" => reverse = Some(true),
+                _ => reverse = Some(false),
+            }
+        }
+        // keepalived: the item's `reverse` / `noreverse`, else the definition's.
+        let inherited = match kw {
+            "track_script" => scripts.get(&it.head).is_some_and(|s| s.reverse),
+            "track_file" => track_files.get(&it.head).is_some_and(|t| t.1.reverse),
+            _ => false,
+        };
+        if reverse.unwrap_or(inherited) {
+            cx.skip(
+                &it.st,
+                &format!("{kw} {} reverse", it.head),
+                reverse_advice(kw, reverse.is_none()),
+            );
+            continue;
+        }
+        match kw {
+            "track_script" => {
+                let Some(s) = scripts.get(&it.head) else {
+                    cx.skip(
+                        &it.st,
+                        &format!("track_script {}", it.head),
+                        "no usable vrrp_script of this name (keepalived ignores it too)",
+                    );
+                    continue;
+                };
+                t_scripts.push(TrackScript {
+                    name: s.yaml_name.clone(),
+                    weight: weight.map_or(s.weight, |w| w as i32),
+                });
+            }
+            "track_interface" => t_ifaces.push((it.head.clone(), weight, it.st.clone())),
+            _ => {
+                let Some((_, tf, tf_idx)) = track_files.get(&it.head) else {
+                    cx.skip(
+                        &it.st,
+                        &format!("track_file {}", it.head),
+                        "no vrrp_track_file of this name (keepalived ignores it too)",
+                    );
+                    continue;
+                };
+                if *tf_idx > my_idx {
+                    cx.skip(
+                        &it.st,
+                        &format!("track_file {}", it.head),
+                        "its vrrp_track_file comes after this instance, so keepalived ignores it; move the vrrp_track_file block above the instance",
+                    );
+                    continue;
+                }
+                let Some(path) = &tf.path else {
+                    cx.skip(
+                        &it.st,
+                        &format!("track_file {}", it.head),
+                        "its vrrp_track_file has no `file`",
+                    );
+                    continue;
+                };
+                let w = weight.or(tf.weight).unwrap_or(1);
+                t_files.push(ModelTrackFile {
+                    path: path.into(),
+                    weight: w as i32,
+                });
+            }
+        }
+    }
+}
+
+/// `authentication { auth_type T  auth_pass P }`: the block, its type and its password (what
+/// keepalived runs with them is [`authentication`]'s decision, once the version is known).
+fn authentication_block(cx: &mut Cx, b: &Stmt) -> (Stmt, Option<String>, Option<String>) {
+    let inner = resplit(
+        cx,
+        b.block.as_deref().unwrap_or_default(),
+        &[("auth_type", 1), ("auth_pass", 1)],
+    );
+    let mut ty = None;
+    let mut pass = None;
+    for i in &inner {
+        let v = i.args.first().map(|w| w.text.clone());
+        match (i.keyword.text.as_str(), v) {
+            ("auth_type", Some(v)) => ty = Some(v),
+            ("auth_pass", Some(v)) => pass = Some(v),
+            _ => cx.unknown(i, "authentication"),
+        }
+    }
+    (b.clone(), ty, pass)
+}
+
+/// `virtual_ipaddress { ADDR[/LEN] [options] }`: the addresses that translate (address, text,
+/// line), findings for the options that do not. A `dev` seen before the instance's `interface`
+/// is pushed to `comments` as `deferred-dev DEV ADDR` and checked once the interface is known.
+fn virtual_ipaddress_block(
+    cx: &mut Cx,
+    b: &Stmt,
+    interface: Option<&str>,
+    comments: &mut Vec<String>,
+) -> Vec<(IpAddr, String, Stmt)> {
+    let mut out = Vec::new();
+    let opts = [
+        ("dev", 1),
+        ("label", 1),
+        ("scope", 1),
+        ("brd", 1),
+        ("broadcast", 1),
+        ("preferred_lft", 1),
+        ("valid_lft", 1),
+        ("track_group", 1),
+        ("no_track", 0),
+        ("home", 0),
+        ("nodad", 0),
+        ("-nodad", 0),
+        ("noprefixroute", 0),
+        ("autojoin", 0),
+    ];
+    for it in items(cx, b, &opts) {
+        let (addr_s, len) = match it.head.split_once('/') {
+            Some((a, l)) => (a.to_owned(), Some(l.to_owned())),
+            None => (it.head.clone(), None),
+        };
+        let Ok(addr) = addr_s.parse::<IpAddr>() else {
+            cx.skip(
+                &it.st,
+                &format!("virtual_ipaddress {}", it.head),
+                "not an address (ranges and names are not supported); list each address",
+            );
+            continue;
+        };
+        let max = if addr.is_ipv4() { 32 } else { 128 };
+        let len = match len.as_deref().map(str::parse::<u8>) {
+            None => max,
+            Some(Ok(l)) if l <= max => l,
+            _ => {
+                cx.skip(
+                    &it.st,
+                    &format!("virtual_ipaddress {}", it.head),
+                    "bad prefix length",
+                );
+                continue;
+            }
+        };
+        let mut extra = Vec::new();
+        for (k, v) in &it.opts {
+            let val = v.first().cloned().unwrap_or_default();
+            let maps = match k.as_str() {
+                "dev" => Some(val.as_str()) == interface || interface.is_none(),
+                "scope" => val == "global" || val == "0",
+                _ => false,
+            };
+            if k == "dev" && interface.is_none() {
+                // checked once the interface is known
+                extra.push((k.clone(), val.clone(), true));
+            } else if !maps {
+                extra.push((k.clone(), val.clone(), false));
+            }
+        }
+        let text = format!("{addr}/{len}");
+        let mut keep = true;
+        for (k, val, deferred) in extra {
+            if deferred {
+                comments.push(format!("deferred-dev {val} {text}"));
+                continue;
+            }
+            let advice = match k.as_str() {
+                "dev" => {
+                    keep = false;
+                    format!(
+                        "vipd puts every address on the instance's interface; make an instance on `{val}` for it"
+                    )
+                }
+                "label" => format!(
+                    "vipd adds addresses without a label; the address is translated, the label `{val}` is not (match on the address instead)"
+                ),
+                "scope" => format!(
+                    "vipd adds addresses with scope global; the address is translated, scope `{val}` is not"
+                ),
+                "no_track" => {
+                    "vipd does not watch the virtual addresses; the address is translated"
+                        .to_owned()
+                }
+                _ => format!("vipd has no per-address `{k}`; the address is translated without it"),
+            };
+            cx.skip(
+                &it.st,
+                &format!("virtual_ipaddress {} {k}", it.head),
+                advice,
+            );
+        }
+        if keep {
+            out.push((addr, text, it.st.clone()));
+        }
+    }
+    out
 }
 
 /// `authentication { auth_type T  auth_pass P }` as keepalived 2.2.7 runs it with VRRP
