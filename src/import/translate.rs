@@ -1262,89 +1262,22 @@ fn vrrp_instance(
             "IPv6 addresses: version 3 (keepalived also uses VRRPv3 for IPv6)",
         );
     }
-    // keepalived 2.2.7 vrrp_complete_instance(): no priority + state MASTER = address owner;
-    // then nopreempt and preempt_delay are cleared where they cannot work.
     let priority_given = body.iter().any(|b| b.keyword.text == "priority");
-    if let Some(sst) = state_master.as_ref().filter(|_| !priority_given) {
-        priority = 255;
-        cx.note(
-            sst,
-            "state MASTER",
-            "no `priority`: keepalived 2.2.7 derives it from the initial state and gives `state MASTER` priority 255 (address owner), not 100; written as priority: 255",
-        );
-    }
-    // Strict mode (keepalived 2.2.7 vrrp_complete_instance): `state MASTER` only with
-    // priority 255, else the router starts as backup; checked before nopreempt and
-    // preempt_delay are cleared for an initial master, so they then stay.
-    if let (Some(_), Some(sst)) = (&strict, &state_master)
-        && priority != 255
-    {
-        cx.note(
-            sst,
-            "state MASTER",
-            format!(
-                "strict mode: keepalived 2.2.7 refuses `state MASTER` below priority 255 (\"({}) State MASTER must match being address owner\") and starts as BACKUP, so nopreempt and preempt_delay keep working; translated that way",
-                name.text
-            ),
-        );
-        state_master = None;
-    }
-    if let Some(sst) = &strict
-        && let Some((_, _, dst)) = preempt_delay.take_if(|(_, us, _)| *us > 0)
-    {
-        cx.note(
-            &dst,
-            "preempt_delay",
-            format!(
-                "strict mode ({}): keepalived 2.2.7 resets it (\"preempt_delay is incompatible with strict mode - resetting\"); left out, as keepalived runs it",
-                cx.at(sst)
-            ),
-        );
-    }
-    let initial_master = state_master.is_some() || (!state_given && priority == 255);
-    if priority == 255
-        && let Some(nst) = nopreempt_at.take()
-    {
-        preempt = true;
-        cx.note(
-            &nst,
-            "nopreempt",
-            "keepalived 2.2.7 clears it with priority 255 (\"nopreempt is incompatible with priority 255. resetting nopreempt\"): the address owner always preempts; left out",
-        );
-    }
-    if initial_master {
-        if let Some(nst) = nopreempt_at.take() {
-            preempt = true;
-            cx.note(
-                &nst,
-                "nopreempt",
-                format!(
-                    "keepalived 2.2.7 clears it with initial state MASTER (\"({}) Warning - nopreempt will not work with initial state MASTER - clearing\"), so that router preempts; left out (preempt stays on), as keepalived runs it",
-                    name.text
-                ),
-            );
-        }
-        if let Some((_, _, dst)) = preempt_delay.take_if(|(_, us, _)| *us > 0) {
-            cx.note(
-                &dst,
-                "preempt_delay",
-                format!(
-                    "keepalived 2.2.7 clears it with initial state MASTER (\"({}) Warning - preempt delay will not work with initial state MASTER - clearing\"); left out, as keepalived runs it",
-                    name.text
-                ),
-            );
-        }
-    }
-    if let Some((_, _, dst)) = preempt_delay.take_if(|(_, us, _)| *us > 0 && !preempt) {
-        cx.note(
-            &dst,
-            "preempt_delay",
-            format!(
-                "keepalived 2.2.7 resets it with nopreempt (\"({}) preempt_delay is incompatible with nopreempt mode - resetting\"); left out, as keepalived runs it",
-                name.text
-            ),
-        );
-    }
+    let mut el = Election {
+        priority,
+        preempt,
+        nopreempt_at,
+        preempt_delay,
+        state_master,
+        state_given,
+    };
+    complete_election(cx, &name.text, strict.as_ref(), priority_given, &mut el);
+    let Election {
+        priority,
+        preempt,
+        preempt_delay,
+        ..
+    } = el;
     if let Some(sst) = &strict {
         let at = cx.at(sst);
         if !peers.is_empty() {
@@ -1478,6 +1411,113 @@ fn vrrp_instance(
     }
     text.push_str(&indent(&to_yaml(&inst), 4));
     Some((yname, text, !notify.is_empty()))
+}
+
+/// What decides the election, as the instance block wrote it.
+struct Election {
+    priority: i64,
+    preempt: bool,
+    /// The `nopreempt` line while it is in force.
+    nopreempt_at: Option<Stmt>,
+    preempt_delay: Option<(String, u64, Stmt)>,
+    /// The first `state MASTER` line.
+    state_master: Option<Stmt>,
+    state_given: bool,
+}
+
+/// keepalived 2.2.7's `vrrp_complete_instance()` on the election settings of instance
+/// `name`: the priority derived from `state MASTER`, strict mode's rules, and `nopreempt` /
+/// `preempt_delay` cleared where keepalived clears them, each with a note.
+fn complete_election(
+    cx: &mut Cx,
+    name: &str,
+    strict: Option<&Stmt>,
+    priority_given: bool,
+    el: &mut Election,
+) {
+    // keepalived 2.2.7 vrrp_complete_instance(): no priority + state MASTER = address owner;
+    // then nopreempt and preempt_delay are cleared where they cannot work.
+    if let Some(sst) = el.state_master.as_ref().filter(|_| !priority_given) {
+        el.priority = 255;
+        cx.note(
+            sst,
+            "state MASTER",
+            "no `priority`: keepalived 2.2.7 derives it from the initial state and gives `state MASTER` priority 255 (address owner), not 100; written as priority: 255",
+        );
+    }
+    // Strict mode (keepalived 2.2.7 vrrp_complete_instance): `state MASTER` only with
+    // priority 255, else the router starts as backup; checked before nopreempt and
+    // preempt_delay are cleared for an initial master, so they then stay.
+    if let (Some(_), Some(sst)) = (strict, &el.state_master)
+        && el.priority != 255
+    {
+        cx.note(
+            sst,
+            "state MASTER",
+            format!(
+                "strict mode: keepalived 2.2.7 refuses `state MASTER` below priority 255 (\"({}) State MASTER must match being address owner\") and starts as BACKUP, so nopreempt and preempt_delay keep working; translated that way",
+                name
+            ),
+        );
+        el.state_master = None;
+    }
+    if let Some(sst) = strict
+        && let Some((_, _, dst)) = el.preempt_delay.take_if(|(_, us, _)| *us > 0)
+    {
+        cx.note(
+            &dst,
+            "preempt_delay",
+            format!(
+                "strict mode ({}): keepalived 2.2.7 resets it (\"preempt_delay is incompatible with strict mode - resetting\"); left out, as keepalived runs it",
+                cx.at(sst)
+            ),
+        );
+    }
+    let initial_master = el.state_master.is_some() || (!el.state_given && el.priority == 255);
+    if el.priority == 255
+        && let Some(nst) = el.nopreempt_at.take()
+    {
+        el.preempt = true;
+        cx.note(
+            &nst,
+            "nopreempt",
+            "keepalived 2.2.7 clears it with priority 255 (\"nopreempt is incompatible with priority 255. resetting nopreempt\"): the address owner always preempts; left out",
+        );
+    }
+    if initial_master {
+        if let Some(nst) = el.nopreempt_at.take() {
+            el.preempt = true;
+            cx.note(
+                &nst,
+                "nopreempt",
+                format!(
+                    "keepalived 2.2.7 clears it with initial state MASTER (\"({}) Warning - nopreempt will not work with initial state MASTER - clearing\"), so that router preempts; left out (preempt stays on), as keepalived runs it",
+                    name
+                ),
+            );
+        }
+        if let Some((_, _, dst)) = el.preempt_delay.take_if(|(_, us, _)| *us > 0) {
+            cx.note(
+                &dst,
+                "preempt_delay",
+                format!(
+                    "keepalived 2.2.7 clears it with initial state MASTER (\"({}) Warning - preempt delay will not work with initial state MASTER - clearing\"); left out, as keepalived runs it",
+                    name
+                ),
+            );
+        }
+    }
+    let preempt = el.preempt;
+    if let Some((_, _, dst)) = el.preempt_delay.take_if(|(_, us, _)| *us > 0 && !preempt) {
+        cx.note(
+            &dst,
+            "preempt_delay",
+            format!(
+                "keepalived 2.2.7 resets it with nopreempt (\"({}) preempt_delay is incompatible with nopreempt mode - resetting\"); left out, as keepalived runs it",
+                name
+            ),
+        );
+    }
 }
 
 /// `unicast_peer { A [min_ttl N] [max_ttl N] ... }`: the peers' addresses.
