@@ -1185,39 +1185,7 @@ fn vrrp_instance(
         );
         return None;
     }
-    let first_v6 = vips.first().is_some_and(|(a, _, _)| a.is_ipv6());
-    let mut vip_texts = Vec::new();
-    let mut seen: Vec<(IpAddr, &Stmt)> = Vec::new();
-    let mut dups: Vec<(&Stmt, String, &Stmt)> = Vec::new();
-    for (a, t, vst) in &vips {
-        if a.is_ipv6() != first_v6 {
-            cx.skip(
-                vst,
-                &format!("virtual_ipaddress {t}"),
-                "of the other address family than the instance's first address; vipd needs one instance per family: add an instance with its own vrid for it",
-            );
-        } else if let Some((_, first)) = seen.iter().find(|(s, _)| s == a) {
-            dups.push((vst, t.clone(), first));
-        } else {
-            seen.push((*a, vst));
-            vip_texts.push(t.clone());
-        }
-    }
-    // keepalived 2.2.7 keeps a duplicate address (its own doc/samples/keepalived.conf.vrrp
-    // has one) and advertises it twice; vipd refuses duplicates, so the translation keeps
-    // one and says what that does to a group that still runs keepalived.
-    let ka_count = vip_texts.len() + dups.len();
-    for (vst, t, first) in &dups {
-        cx.skip(
-            vst,
-            &format!("virtual_ipaddress {t}"),
-            format!(
-                "listed twice (first at {}): keepalived 2.2.7 keeps both and advertises {ka_count} addresses, vipd (which refuses duplicates) advertises each once, {}, so this line is dropped. vipd accepts adverts whose address count differs (it counts them in vrrp_address_list_mismatch_total instead of dropping them), but keepalived running the original configuration drops vipd's adverts (\"received an unexpected ip number count\") and becomes master too: during a mixed migration, remove the duplicate from keepalived's configuration on every keepalived router first. (vipd cannot advertise an address twice, so there is no interop with the unchanged original.)",
-                cx.at(first),
-                vip_texts.len()
-            ),
-        );
-    }
+    let (first_v6, vip_texts) = instance_addresses(cx, &vips);
 
     // Version: the instance's, else global vrrp_version, else keepalived's default 2.
     let (mut ver, why) = match (&version, g.version) {
@@ -1411,6 +1379,45 @@ fn vrrp_instance(
     }
     text.push_str(&indent(&to_yaml(&inst), 4));
     Some((yname, text, !notify.is_empty()))
+}
+
+/// The instance's addresses as vipd takes them: the family of the first (IPv6?), and the
+/// `addr/len` texts of that family, each once; the other family and duplicates are listed.
+fn instance_addresses(cx: &mut Cx, vips: &[(IpAddr, String, Stmt)]) -> (bool, Vec<String>) {
+    let first_v6 = vips.first().is_some_and(|(a, _, _)| a.is_ipv6());
+    let mut vip_texts = Vec::new();
+    let mut seen: Vec<(IpAddr, &Stmt)> = Vec::new();
+    let mut dups: Vec<(&Stmt, String, &Stmt)> = Vec::new();
+    for (a, t, vst) in vips {
+        if a.is_ipv6() != first_v6 {
+            cx.skip(
+                vst,
+                &format!("virtual_ipaddress {t}"),
+                "of the other address family than the instance's first address; vipd needs one instance per family: add an instance with its own vrid for it",
+            );
+        } else if let Some((_, first)) = seen.iter().find(|(s, _)| s == a) {
+            dups.push((vst, t.clone(), first));
+        } else {
+            seen.push((*a, vst));
+            vip_texts.push(t.clone());
+        }
+    }
+    // keepalived 2.2.7 keeps a duplicate address (its own doc/samples/keepalived.conf.vrrp
+    // has one) and advertises it twice; vipd refuses duplicates, so the translation keeps
+    // one and says what that does to a group that still runs keepalived.
+    let ka_count = vip_texts.len() + dups.len();
+    for (vst, t, first) in &dups {
+        cx.skip(
+            vst,
+            &format!("virtual_ipaddress {t}"),
+            format!(
+                "listed twice (first at {}): keepalived 2.2.7 keeps both and advertises {ka_count} addresses, vipd (which refuses duplicates) advertises each once, {}, so this line is dropped. vipd accepts adverts whose address count differs (it counts them in vrrp_address_list_mismatch_total instead of dropping them), but keepalived running the original configuration drops vipd's adverts (\"received an unexpected ip number count\") and becomes master too: during a mixed migration, remove the duplicate from keepalived's configuration on every keepalived router first. (vipd cannot advertise an address twice, so there is no interop with the unchanged original.)",
+                cx.at(first),
+                vip_texts.len()
+            ),
+        );
+    }
+    (first_v6, vip_texts)
 }
 
 /// What decides the election, as the instance block wrote it.
