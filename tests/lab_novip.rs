@@ -133,6 +133,9 @@ fn keepalived_and_vipd_elect_without_addresses_both_roles() {
     labkit::sh(&["chmod", "755", hook.to_str().unwrap()]);
     let dir = lab.dir.clone();
 
+    // Every advert on the segment, from both sides, for the wire check at the end.
+    let (cap, pcap) = lab.capture("b", "vrrp", "ip proto 112");
+
     // Role 1: vipd (150) master, keepalived (100) backup.
     let yaml = translate(&lab, &conf(&dir, "b", "10.99.0.12", "10.99.0.11", 150));
     assert!(!yaml.contains("virtual_ipaddress:"), "{yaml}");
@@ -197,4 +200,30 @@ fn keepalived_and_vipd_elect_without_addresses_both_roles() {
         );
     }
     ka.stop(&mut lab, kpid);
+
+    // On the wire: VRRPv2 adverts with an address count of 0 from both routers (vipd's at
+    // 150 and, after the resignation, keepalived's at 100), checksums good.
+    lab.stop_capture(cap);
+    let rows = labkit::tshark(
+        &pcap,
+        "vrrp",
+        &[
+            "ip.src",
+            "vrrp.version",
+            "vrrp.addr_count",
+            "vrrp.prio",
+            "vrrp.checksum.status",
+        ],
+    );
+    for (src, prio) in [("10.99.0.12", "150"), ("10.99.0.11", "100")] {
+        assert!(
+            rows.iter()
+                .any(|r| r.as_str() == format!("{src},2,0,{prio},1").as_str()),
+            "no count-0 v2 advert from {src} at {prio}: {rows:?}"
+        );
+    }
+    assert!(
+        rows.iter().all(|r| r.split(',').nth(2) == Some("0")),
+        "every advert carries no address: {rows:?}"
+    );
 }
