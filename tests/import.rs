@@ -1159,6 +1159,18 @@ fn vrrp_strict_is_applied_as_keepalived_2_2_7_applies_it_and_the_rest_is_listed(
         ms(5000),
         "strict_mode off"
     );
+    // IPv6 in strict mode: a first address that is not link-local is reported, and run.
+    let v6 = "global_defs {\n vrrp_strict\n}\nvrrp_instance V6 {\n interface eth0\n virtual_router_id 6\n virtual_ipaddress {\n  fd00:99::6/64\n }\n}\n";
+    std::fs::write(&p, v6).unwrap();
+    let (code, out, err6) = cli(&p);
+    assert_eq!(code, 3, "{err6}");
+    let c6 = vipd::config::parse_str(&out, "x").unwrap().config;
+    assert_eq!(inst(&c6, "V6").version, Version::V3);
+    assert!(
+        err6.contains("keepalived.conf:4: vrrp_instance V6: note: strict mode")
+            && err6.contains("the first IPv6 VIP address must be link local"),
+        "{err6}"
+    );
     for (line, what) in [
         (2, "vrrp_strict: not translated: partly translated"),
         (5, "state MASTER: note: strict mode"),

@@ -1267,6 +1267,18 @@ fn vrrp_instance(
                 ),
             );
         }
+        if let Some(first) = vip_texts.first()
+            && let Some(Ok(IpAddr::V6(a))) = first.split('/').next().map(str::parse::<IpAddr>)
+            && a.segments()[0] & 0xffc0 != 0xfe80
+        {
+            cx.note(
+                st,
+                &kwname,
+                format!(
+                    "strict mode ({at}): the first IPv6 address {first} is not link-local; keepalived 2.2.7 reports it (\"the first IPv6 VIP address must be link local\") and runs the instance, vipd warns in `vipd check` and runs it too"
+                ),
+            );
+        }
         comments.push(format!(
             "keepalived strict mode ({at}): applied as keepalived 2.2.7 does where vipd can (see the import's stderr)"
         ));
