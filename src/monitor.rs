@@ -319,11 +319,12 @@ pub fn verdict_line(
         && n > 0
         && was.unexpected_masters != Some(n)
     {
+        let others: Vec<(IpAddr, u8)> = heard.iter().copied().filter(|&(a, _)| a != want).collect();
         return Some((
             true,
             format!(
                 "{at}: unexpected master: {} (expected {want})",
-                fmt_masters(&heard)
+                fmt_masters(&others)
             ),
         ));
     }
@@ -1408,6 +1409,21 @@ mod tests {
             ))
         );
         assert_eq!(verdict_line("eth0", &e, Some(other), other, &b), None);
+        // In a split brain with the expected master, only the other one is named.
+        assert_eq!(
+            verdict_line(
+                "eth0",
+                &e,
+                Some(ok),
+                other,
+                &[(ip(1), 150, V3), (ip(2), 100, V3)]
+            ),
+            Some((
+                true,
+                "eth0 vrid 51 (ipv4): unexpected master: 10.0.0.2 (100) (expected 10.0.0.1)"
+                    .to_owned()
+            ))
+        );
         assert_eq!(
             verdict_line("eth0", &e, Some(other), ok, &[(ip(1), 150, V3)]),
             Some((
