@@ -156,7 +156,7 @@ fn monitor_dashboard_queries_return_data_from_a_real_prometheus() {
         .filter_map(|p| p["title"].as_str().map(str::to_owned))
         .collect();
     for want in [
-        "Master per VRID over time",
+        "Which router is master",
         "Masters per VRID",
         "Advertised priority",
         "Advert rate",
@@ -169,7 +169,7 @@ fn monitor_dashboard_queries_return_data_from_a_real_prometheus() {
             "no panel {want:?}: {titles:?}"
         );
     }
-    labkit::require(&["curl"]);
+    labkit::require(&["curl", "python3"]);
     assert!(
         std::path::Path::new(PROMETHEUS).exists(),
         "the lab needs {PROMETHEUS} (Debian package prometheus)"
@@ -227,6 +227,25 @@ fn monitor_dashboard_queries_return_data_from_a_real_prometheus() {
     prom.wait_up("vipd-monitor", 1, || {
         prom.query("vrrp_monitor_masters{vrid=\"51\"} == 1").len() == 1
     });
+    // Five VRRP packets with TTL 1 from b (RFC 5798 5.1.1.3: must be 255): the monitor drops
+    // them (reason ttl), so "Drops by reason" has data.
+    let send = format!(
+        "import socket\n\
+         s = socket.socket(socket.AF_INET, socket.SOCK_RAW, 112)\n\
+         s.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_TTL, 1)\n\
+         s.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_IF, socket.inet_aton('{B}'))\n\
+         for _ in range(5):\n    \
+             s.sendto(bytes([0x21, 51, 100, 1, 0, 1, 0, 0, 10, 99, 0, 51] + [0] * 8), ('224.0.0.18', 0))\n"
+    );
+    let out = std::process::Command::new("ip")
+        .args(["netns", "exec", &lab.ns("b"), "python3", "-c", &send])
+        .output()
+        .expect("python3");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     // Enough samples for 10 s rate windows, and the missing VRID 52 firing (the annotation).
     std::thread::sleep(6 * S);
     prom.wait_alerts(
@@ -302,9 +321,14 @@ fn monitor_dashboard_queries_return_data_from_a_real_prometheus() {
     assert_eq!(one("vrrp_monitor_expected_heard{vrid=\"51\"}"), "1");
     assert_eq!(one("vrrp_monitor_expected_heard{vrid=\"52\"}"), "0");
     assert_eq!(one("vrrp_monitor_unexpected_masters{vrid=\"51\"}"), "0");
+    assert_eq!(
+        one("vrrp_monitor_dropped_total{family=\"ipv4\",reason=\"ttl\"}"),
+        "5",
+        "the TTL-1 packets"
+    );
     let timeline = panels(&dash)
         .into_iter()
-        .find(|p| p["title"] == "Master per VRID over time")
+        .find(|p| p["title"] == "Which router is master")
         .and_then(|p| p["targets"][0]["expr"].as_str().map(str::to_owned))
         .unwrap();
     let r = prom.query(&substitute(&timeline));
@@ -341,6 +365,12 @@ fn monitor_dashboard_queries_return_data_from_a_real_prometheus() {
         }
     }
     assert_eq!(vars, 4, "job, instance, interface, vrid");
+    // VRID 52 is expected and never heard: it is still offered in the VRID selector.
+    let q = substitute(r#"{__name__=~"vrrp_monitor_masters|vrrp_monitor_expected", job=~"$job"}"#);
+    let r = prom
+        .try_get("/api/v1/label/vrid/values", &[("match[]", &q)])
+        .unwrap();
+    assert_eq!(r["data"], serde_json::json!(["51", "52"]), "{r}");
     assert!(
         failures.is_empty(),
         "dashboard queries failed:\n{}",

@@ -415,6 +415,14 @@ mod tests {
     }
 
     #[test]
+    fn the_shipped_example_is_valid() {
+        let f = ok(include_str!("../../config/vipd-monitor.example.yml"));
+        assert_eq!(f.interfaces.len(), 2);
+        assert_eq!(f.interfaces[0].expect.len(), 2);
+        assert_eq!(f.interfaces[0].expect[0].version, Some(Version::V2));
+    }
+
+    #[test]
     fn an_unreadable_file_is_an_error() {
         let e = load(Path::new("/nonexistent/vipd-monitor.yml")).unwrap_err();
         assert!(e[0].to_string().contains("cannot read"), "{e:?}");
