@@ -9,6 +9,9 @@
 //!    b as master;
 //! 3. the file changed to expect b, SIGHUP: the expectation follows, the alert resolves;
 //! 4. b stopped too: VipdMonitorExpectedVridMissing fires (and VipdMonitorNoMaster).
+//!
+//! And, no file needed: a keepalived VRRPv3 node beside a VRRPv2 one on one VRID (they ignore
+//! each other, both are master): VipdMonitorVersionsMixed fires naming both versions.
 
 mod labkit;
 mod promkit;
@@ -266,5 +269,63 @@ fn expected_vrid_and_master_alerts_on_a_keepalived_pair() {
          after SIGHUP with the new file; VipdMonitorExpectedVridMissing firing {t_miss:.1?} \
          after b stopped (rules: for: {LAB_FOR}; scrape and evaluation every 1 s); total {:.1?}",
         t0.elapsed()
+    );
+}
+
+#[test]
+fn mixed_versions_on_a_vrid_fire_on_real_keepalived() {
+    labkit::require(&["curl", "promtool"]);
+    assert!(
+        std::path::Path::new(PROMETHEUS).exists(),
+        "the lab needs {PROMETHEUS}"
+    );
+    assert!(
+        std::path::Path::new(labkit::KEEPALIVED).exists(),
+        "the lab needs keepalived"
+    );
+    let shipped = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/alerts/vipd-monitor.rules.yml"
+    ))
+    .unwrap();
+    let mut ka = Keepalived::new();
+    let mut lab = Lab::new("mxv");
+    lab.host("a", A, None);
+    lab.host("b", B, None);
+    lab.host("m", M, None);
+    let rules = lab.file("vipd-monitor.rules.yml", &shorten(&shipped));
+    // a speaks VRRPv3 (keepalived: `version 3` in the instance), b keepalived's default v2.
+    let v3 = ka_cfg("a", 150).replace("    advert_int 1\n", "    advert_int 1\n    version 3\n");
+    assert!(v3.contains("version 3"));
+    ka.start(&mut lab, "a", &v3);
+    ka.start(&mut lab, "b", &ka_cfg("b", 100));
+    lab.spawn(
+        "m",
+        "monitor.log",
+        &[VIPD, "monitor", "--interface", "eth0", "--listen", MONITOR],
+    );
+    promkit::start(
+        &mut lab,
+        "m",
+        "vipd-monitor",
+        &[MONITOR.to_owned()],
+        rules.to_str().unwrap(),
+    );
+    prom(&lab).wait_up("vipd-monitor", 1, || true);
+    let t = Instant::now();
+    let (mixed, took) = wait_firing(&lab, "VipdMonitorVersionsMixed", t, 30 * S);
+    assert_eq!(mixed["labels"]["severity"], "ticket", "{mixed}");
+    let desc = mixed["annotations"]["description"]
+        .as_str()
+        .unwrap_or_default();
+    assert!(desc.contains(&format!("{A} v3; {B} v2;")), "{desc}");
+    // They ignore each other: both master, as the alert says.
+    assert_eq!(
+        lab.holders(&HOSTS, VIP),
+        HOSTS,
+        "both keepalived hold the VIP"
+    );
+    eprintln!(
+        "VipdMonitorVersionsMixed firing {took:.1?} after Prometheus was up (for: {LAB_FOR})"
     );
 }
