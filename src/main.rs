@@ -45,8 +45,12 @@ enum Command {
     Monitor {
         /// Interface to listen on; repeat it (or separate names with commas) to watch several
         /// segments from one process, every series labelled by its interface.
-        #[arg(short, long, required = true, value_delimiter = ',')]
+        #[arg(short, long, required_unless_present = "config", value_delimiter = ',')]
         interface: Vec<String>,
+        /// Monitor file (YAML, docs/monitor.md): interfaces and the virtual routers expected
+        /// on them, with their expected masters; re-read on SIGHUP.
+        #[arg(short, long)]
+        config: Option<PathBuf>,
         /// HTTP address for /metrics, /status, /healthz.
         #[arg(long, default_value = "0.0.0.0:9798")]
         listen: std::net::SocketAddr,
@@ -175,6 +179,7 @@ fn main() -> ExitCode {
         }
         Command::Monitor {
             interface,
+            config,
             listen,
             log,
         } => {
@@ -185,6 +190,7 @@ fn main() -> ExitCode {
             };
             let code = rt.block_on(vipd::monitor::run(vipd::monitor::MonitorOptions {
                 interfaces: interface,
+                config,
                 listen,
             }));
             ExitCode::from(code as u8)
@@ -415,7 +421,19 @@ mod tests {
         );
         assert_eq!(monitor(&["-i", "eth0,vlan20"]), two);
         assert_eq!(monitor(&["-i", "eth0", "-i", "vlan20"]), two);
-        assert!(monitor(&[]).is_err(), "an interface is required");
+        assert!(
+            monitor(&[]).is_err(),
+            "an interface (or a monitor file) is required"
+        );
+        // A monitor file instead of (or beside) --interface.
+        assert_eq!(monitor(&["-c", "mon.yml"]), Ok((vec![], listen)));
+        match parse(&["monitor", "--config", "mon.yml", "-i", "eth1"])
+            .unwrap()
+            .command
+        {
+            Command::Monitor { config, .. } => assert_eq!(config, Some("mon.yml".into())),
+            _ => panic!(),
+        }
         assert_eq!(
             monitor(&["-i", "eth0", "--listen", "127.0.0.1:1"]).map(|m| m.1),
             Ok("127.0.0.1:1".parse().unwrap())

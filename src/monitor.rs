@@ -5,9 +5,12 @@
 //! clock); [`run`] wires it to the raw VRRP sockets, a 200 ms evaluation tick, the log and
 //! the HTTP endpoint (`/metrics` with the `vrrp_monitor_*` families, `/status` as JSON).
 
+pub mod config;
+
 use std::collections::{BTreeMap, HashMap};
 use std::io;
 use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use crate::observe::unix_now;
@@ -18,8 +21,8 @@ use tracing::{debug, error, info, warn};
 
 use crate::net::{Netlink, Received, VrrpSocket};
 use crate::observe::{self, Metrics, MonitorMetrics, MonitorRouterMetrics, MonitorVrLabels};
-use crate::packet::Family;
 use crate::packet::vrrp::{self, ChecksumForm, DropReason};
+use crate::packet::{Family, Version};
 use crate::router::peers::{self, PeerTable};
 use crate::status::{
     Master, MonitorInterfaceStatus, MonitorMode, MonitorStatus, RouterStatus, VirtualRouterStatus,
@@ -31,6 +34,9 @@ pub const MAX_ROUTERS: usize = peers::MAX_PEERS;
 pub use peers::MASTER_GRACE;
 /// How often the masters are counted (gauges, split-brain log lines).
 pub const TICK: Duration = Duration::from_millis(200);
+/// After the start, how long an expected virtual router may go unheard before it is logged
+/// (3 default advert intervals plus [`MASTER_GRACE`]); the metric says so from the start.
+pub const STARTUP_QUIET: Duration = Duration::from_secs(4);
 
 /// What is known about one router heard on the segment: the daemon's peer record.
 pub type Router = peers::Peer;
@@ -39,6 +45,8 @@ pub type Router = peers::Peer;
 #[derive(Clone, Debug, Default)]
 struct Vr {
     routers: PeerTable,
+    /// VRRP version of each router's last advert (the same routers as `routers`).
+    versions: HashMap<IpAddr, Version>,
     /// Masters at the last `evaluate`, for detecting changes.
     reported: Vec<(IpAddr, u8)>,
 }
@@ -107,6 +115,7 @@ impl MonitorState {
         priority: u8,
         interval: Duration,
         form: ChecksumForm,
+        version: Version,
     ) -> AdvertOutcome {
         let vr = self.vrs.entry((family, vrid)).or_default();
         let r = vr.routers.record(
@@ -119,10 +128,37 @@ impl MonitorState {
                 disagrees: None,
             },
         );
+        if let Some(old) = r.evicted {
+            vr.versions.remove(&old);
+        }
+        vr.versions.insert(src, version);
         AdvertOutcome {
             new_router: r.new,
             evicted: r.evicted,
         }
+    }
+
+    /// Masters of (family, VRID) at `now` with the version of their last advert, highest
+    /// priority first.
+    pub fn masters_with_version(
+        &self,
+        now: Instant,
+        vrid: u8,
+        family: Family,
+    ) -> Vec<(IpAddr, u8, Version)> {
+        let Some(vr) = self.vrs.get(&(family, vrid)) else {
+            return Vec::new();
+        };
+        vr.routers
+            .masters(now)
+            .into_iter()
+            .map(|(a, p)| (a, p, vr.versions.get(&a).copied().unwrap_or(Version::V3)))
+            .collect()
+    }
+
+    /// The verdict on an expected virtual router at `now`.
+    pub fn judge(&self, now: Instant, e: &Expected) -> Verdict {
+        judge(e, &self.masters_with_version(now, e.vrid, e.family))
     }
 
     /// Routers counting as master for (family, VRID) at `now`, highest priority first.
@@ -225,6 +261,85 @@ impl MonitorState {
     }
 }
 
+pub use config::Expected;
+
+/// What the monitor concludes about an expected virtual router from the masters it hears.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Verdict {
+    /// A master is heard (advertising the expected version, when one is expected).
+    pub heard: bool,
+    /// Masters heard (any version) other than the expected master; None when no master is
+    /// expected.
+    pub unexpected_masters: Option<usize>,
+}
+
+/// The decision on an expected virtual router, given its current masters (address,
+/// priority, version of the last advert): is it heard, and are its masters the expected
+/// one. A split brain of the expected master and another router counts the other one.
+pub fn judge(e: &Expected, masters: &[(IpAddr, u8, Version)]) -> Verdict {
+    Verdict {
+        heard: masters
+            .iter()
+            .any(|&(_, _, v)| e.version.is_none_or(|want| want == v)),
+        unexpected_masters: e
+            .master
+            .map(|want| masters.iter().filter(|&&(a, _, _)| a != want).count()),
+    }
+}
+
+/// The log line when the verdict on an expected virtual router changes on `interface`
+/// (None: nothing worth saying). Warnings: expected and not heard, unexpected master.
+pub fn verdict_line(
+    interface: &str,
+    e: &Expected,
+    before: Option<Verdict>,
+    now: Verdict,
+    masters: &[(IpAddr, u8, Version)],
+) -> Option<(bool, String)> {
+    let at = format!("{interface} vrid {} ({})", e.vrid, e.family.as_str());
+    let heard: Vec<(IpAddr, u8)> = masters.iter().map(|&(a, p, _)| (a, p)).collect();
+    let was = before.unwrap_or(Verdict {
+        heard: true,
+        unexpected_masters: e.master.map(|_| 0),
+    });
+    if was.heard && !now.heard {
+        return Some((
+            true,
+            match (e.version, heard.is_empty()) {
+                (Some(v), false) => format!(
+                    "{at}: expected, no VRRPv{} master heard (masters: {})",
+                    v.number(),
+                    fmt_masters(&heard)
+                ),
+                _ => format!("{at}: expected, no master heard"),
+            },
+        ));
+    }
+    if let (Some(want), Some(n)) = (e.master, now.unexpected_masters)
+        && n > 0
+        && was.unexpected_masters != Some(n)
+    {
+        let others: Vec<(IpAddr, u8)> = heard.iter().copied().filter(|&(a, _)| a != want).collect();
+        return Some((
+            true,
+            format!(
+                "{at}: unexpected master: {} (expected {want})",
+                fmt_masters(&others)
+            ),
+        ));
+    }
+    if !was.heard && now.heard {
+        return Some((
+            false,
+            format!("{at}: expected, heard: {}", fmt_masters(&heard)),
+        ));
+    }
+    if was.unexpected_masters.is_some_and(|n| n > 0) && now.unexpected_masters == Some(0) {
+        return Some((false, format!("{at}: master is the expected one again")));
+    }
+    None
+}
+
 /// The `/status` document of the monitor: each interface with the families listened on and
 /// its state, in the order given on the command line.
 pub fn status(now: Instant, interfaces: &[(&str, &[Family], &MonitorState)]) -> MonitorStatus {
@@ -310,6 +425,8 @@ pub fn event_line(interface: &str, e: &Event) -> (bool, String) {
 pub struct MonitorOptions {
     /// Interfaces to listen on (at least one, no repetition: see [`interfaces`]).
     pub interfaces: Vec<String>,
+    /// The monitor file (`--config`): more interfaces, and what is expected on them.
+    pub config: Option<PathBuf>,
     pub listen: SocketAddr,
 }
 
@@ -339,6 +456,11 @@ struct Iface {
     families: Vec<Family>,
     state: MonitorState,
     handles: HashMap<(Family, u8, IpAddr), MonitorRouterMetrics>,
+    /// The virtual routers expected on it (the monitor file) and the last verdict on each.
+    expect: Vec<(Expected, Option<Verdict>)>,
+    /// When watching started (no "expected, not heard" log line in the first
+    /// [`STARTUP_QUIET`]).
+    since: Instant,
 }
 
 impl Iface {
@@ -348,7 +470,28 @@ impl Iface {
             families,
             state: MonitorState::new(),
             handles: HashMap::new(),
+            expect: Vec::new(),
+            since: Instant::now(),
         }
+    }
+
+    /// Replaces what is expected on the interface: the series of entries gone are removed,
+    /// the new ones created (judged on the next tick).
+    fn set_expected(&mut self, metrics: &MonitorMetrics, expect: &[Expected]) {
+        for (e, _) in &self.expect {
+            if !expect.contains(e) {
+                metrics.unexpect(&self.labels(e.family, e.vrid), e.version, e.master);
+            }
+        }
+        let old = std::mem::take(&mut self.expect);
+        self.expect = expect
+            .iter()
+            .map(|e| {
+                let kept = old.iter().find(|(o, _)| o == e).and_then(|(_, v)| *v);
+                metrics.expect(&self.labels(e.family, e.vrid), e.version, e.master);
+                (*e, kept)
+            })
+            .collect();
     }
 
     fn labels(&self, family: Family, vrid: u8) -> MonitorVrLabels {
@@ -388,6 +531,7 @@ impl Iface {
             advert.priority,
             interval,
             form,
+            advert.version,
         );
         let labels = self.labels(family, advert.vrid);
         if let Some(old) = out.evicted {
@@ -403,19 +547,18 @@ impl Iface {
                 rx.src,
                 advert.priority,
                 interval,
-                match advert.version {
-                    crate::config::model::Version::V2 => 2,
-                    crate::config::model::Version::V3 => 3,
-                },
+                advert.version.number(),
                 form.as_str()
             );
             // A new master shows up in the gauge right away, not on the next tick.
             metrics.set_masters(&labels, self.state.masters(now, advert.vrid, family).len());
         }
-        self.handles
+        let h = self
+            .handles
             .entry((family, advert.vrid, rx.src))
-            .or_insert_with(|| metrics.router(&labels, rx.src))
-            .advert(advert.priority, interval, form, unix_now());
+            .or_insert_with(|| metrics.router(&labels, rx.src));
+        h.advert(advert.priority, interval, form, unix_now());
+        h.version(advert.version);
     }
 
     fn drop(&self, metrics: &MonitorMetrics, family: Family, src: IpAddr, r: DropReason) {
@@ -439,7 +582,54 @@ impl Iface {
                 (false, line) => info!("{line}"),
             }
         }
+        for i in 0..self.expect.len() {
+            let (e, before) = self.expect[i];
+            let masters = self.state.masters_with_version(now, e.vrid, e.family);
+            let v = judge(&e, &masters);
+            metrics.set_expected(
+                &self.labels(e.family, e.vrid),
+                v.heard,
+                v.unexpected_masters,
+            );
+            // Right after the start nothing is heard yet: no "not heard" line before a
+            // router had time to advertise.
+            if before.is_none()
+                && !v.heard
+                && now.saturating_duration_since(self.since) < STARTUP_QUIET
+            {
+                continue;
+            }
+            if let Some((warning, line)) = verdict_line(&self.name, &e, before, v, &masters) {
+                if warning {
+                    warn!("{line}");
+                } else {
+                    info!("{line}");
+                }
+            }
+            self.expect[i].1 = Some(v);
+        }
     }
+}
+
+/// The interfaces to watch: the monitor file's, in file order, then `--interface`'s; a name
+/// in both is an error.
+pub fn merged_interfaces(
+    file: Option<&config::MonitorFile>,
+    given: &[String],
+) -> Result<Vec<String>, String> {
+    let mut all: Vec<String> = file
+        .map(|f| f.interfaces.iter().map(|i| i.name.clone()).collect())
+        .unwrap_or_default();
+    all.extend(given.iter().cloned());
+    interfaces(&all)
+}
+
+/// What the monitor file expects on `name` (None: the interface is not in it).
+fn expected_on<'a>(file: &'a config::MonitorFile, name: &str) -> Option<&'a [Expected]> {
+    file.interfaces
+        .iter()
+        .find(|i| i.name == name)
+        .map(|i| i.expect.as_slice())
 }
 
 /// The monitor task's state: every interface, and the metric handles they share.
@@ -449,6 +639,46 @@ struct Monitor {
 }
 
 impl Monitor {
+    /// SIGHUP: reads the monitor file again and applies its expectations. The interfaces
+    /// are fixed at start (their sockets are open): a file listing others is refused whole.
+    fn reload(&mut self, path: &std::path::Path, started: Option<&config::MonitorFile>) {
+        let f = match config::load(path) {
+            Ok(f) => f,
+            Err(diags) => {
+                for d in diags {
+                    error!("{d}");
+                }
+                error!("SIGHUP: {} not reloaded: it has errors", path.display());
+                return;
+            }
+        };
+        let names = |f: Option<&config::MonitorFile>| -> Vec<String> {
+            f.map(|f| f.interfaces.iter().map(|i| i.name.clone()).collect())
+                .unwrap_or_default()
+        };
+        if names(Some(&f)) != names(started) {
+            error!(
+                "SIGHUP: {} not reloaded: its interfaces changed ({} -> {}); restart the monitor to watch others",
+                path.display(),
+                names(started).join(", "),
+                names(Some(&f)).join(", ")
+            );
+            return;
+        }
+        let Monitor { ifaces, metrics } = self;
+        let mut n = 0;
+        for i in ifaces.iter_mut() {
+            let e = expected_on(&f, &i.name).unwrap_or_default();
+            n += e.len();
+            i.set_expected(metrics, e);
+        }
+        info!(
+            "SIGHUP: {} reloaded: {n} expected virtual router{}",
+            path.display(),
+            if n == 1 { "" } else { "s" }
+        );
+    }
+
     fn status(&self, now: Instant) -> MonitorStatus {
         let v: Vec<(&str, &[Family], &MonitorState)> = self
             .ifaces
@@ -532,7 +762,19 @@ async fn open(netlink: &Netlink, iface: &str) -> Result<Vec<(Family, VrrpSocket)
 
 /// Runs the monitor until SIGTERM or SIGINT; returns the exit code.
 pub async fn run(opts: MonitorOptions) -> i32 {
-    let names = match interfaces(&opts.interfaces) {
+    let file = match &opts.config {
+        None => None,
+        Some(path) => match config::load(path) {
+            Ok(f) => Some(f),
+            Err(diags) => {
+                for d in diags {
+                    error!("{d}");
+                }
+                return 2;
+            }
+        },
+    };
+    let names = match merged_interfaces(file.as_ref(), &opts.interfaces) {
         Ok(n) => n,
         Err(e) => {
             error!("{e}");
@@ -564,9 +806,12 @@ pub async fn run(opts: MonitorOptions) -> i32 {
         env!("CARGO_PKG_VERSION"),
         option_env!("VIPD_REVISION").unwrap_or("unknown"),
     );
-    for i in &ifaces {
+    for i in &mut ifaces {
         for f in &i.families {
             monitor_metrics.socket(&i.name, *f);
+        }
+        if let Some(e) = file.as_ref().and_then(|f| expected_on(f, &i.name)) {
+            i.set_expected(&monitor_metrics, e);
         }
     }
     let listener = match observe::bind(opts.listen) {
@@ -578,11 +823,12 @@ pub async fn run(opts: MonitorOptions) -> i32 {
     };
     let (status_tx, mut status_rx) = mpsc::channel::<oneshot::Sender<serde_json::Value>>(16);
     let mut http = tokio::spawn(observe::serve(listener, metrics, status_tx));
-    let (mut term, mut int) = match (
+    let (mut term, mut int, mut hup) = match (
         signal(SignalKind::terminate()),
         signal(SignalKind::interrupt()),
+        signal(SignalKind::hangup()),
     ) {
-        (Ok(a), Ok(b)) => (a, b),
+        (Ok(a), Ok(b), Ok(c)) => (a, b, c),
         _ => {
             error!("cannot install signal handlers");
             return 1;
@@ -648,6 +894,10 @@ pub async fn run(opts: MonitorOptions) -> i32 {
                 break 1;
             }
             _ = sd.tick() => sd.on_tick_with(&m.status_line(Instant::now())),
+            _ = hup.recv() => match &opts.config {
+                Some(path) => m.reload(path, file.as_ref()),
+                None => info!("SIGHUP: no monitor file (--config) to reload"),
+            },
             _ = term.recv() => break 0,
             _ = int.recv() => break 0,
         }
@@ -676,6 +926,7 @@ mod tests {
 
     const S: Duration = Duration::from_secs(1);
     const PH: ChecksumForm = ChecksumForm::PseudoHeader;
+    const V3: Version = Version::V3;
 
     fn ip(last: u8) -> IpAddr {
         IpAddr::V4(Ipv4Addr::new(10, 0, 0, last))
@@ -685,7 +936,7 @@ mod tests {
     fn master_window_is_three_intervals_plus_a_second() {
         let t0 = Instant::now();
         let mut s = MonitorState::new();
-        s.advert(t0, ip(1), 51, Family::Ipv4, 150, S, PH);
+        s.advert(t0, ip(1), 51, Family::Ipv4, 150, S, PH, V3);
         assert_eq!(s.masters(t0, 51, Family::Ipv4), vec![(ip(1), 150)]);
         assert_eq!(
             s.masters(t0 + 4 * S, 51, Family::Ipv4),
@@ -708,6 +959,7 @@ mod tests {
             100,
             Duration::from_millis(100),
             PH,
+            V3,
         );
         assert_eq!(
             s.masters(t0 + Duration::from_millis(1300), 52, Family::Ipv4)
@@ -724,8 +976,8 @@ mod tests {
     fn priority_zero_is_not_a_master() {
         let t0 = Instant::now();
         let mut s = MonitorState::new();
-        s.advert(t0, ip(1), 51, Family::Ipv4, 150, S, PH);
-        s.advert(t0 + S, ip(1), 51, Family::Ipv4, 0, S, PH);
+        s.advert(t0, ip(1), 51, Family::Ipv4, 150, S, PH, V3);
+        s.advert(t0 + S, ip(1), 51, Family::Ipv4, 0, S, PH, V3);
         assert!(s.masters(t0 + S, 51, Family::Ipv4).is_empty());
         let r = s.routers(51, Family::Ipv4);
         assert_eq!(r.len(), 1);
@@ -738,7 +990,7 @@ mod tests {
         let ms = Duration::from_millis;
         let mut s = MonitorState::new();
         let v4 = Family::Ipv4;
-        s.advert(t0, ip(1), 51, v4, 150, S, PH);
+        s.advert(t0, ip(1), 51, v4, 150, S, PH, V3);
         let (counts, ev) = s.evaluate(t0);
         assert_eq!(
             counts,
@@ -757,10 +1009,10 @@ mod tests {
             }]
         );
         // Nothing changes: no event.
-        s.advert(t0 + S, ip(1), 51, v4, 150, S, PH);
+        s.advert(t0 + S, ip(1), 51, v4, 150, S, PH, V3);
         assert!(s.evaluate(t0 + S).1.is_empty());
         // A second router starts advertising: split brain.
-        s.advert(t0 + S + ms(100), ip(2), 51, v4, 100, S, PH);
+        s.advert(t0 + S + ms(100), ip(2), 51, v4, 100, S, PH, V3);
         let (counts, ev) = s.evaluate(t0 + S + ms(200));
         assert_eq!(counts[0].masters, 2);
         assert_eq!(
@@ -779,18 +1031,18 @@ mod tests {
             )
         );
         // Still two: reported once.
-        s.advert(t0 + 2 * S, ip(1), 51, v4, 150, S, PH);
-        s.advert(t0 + 2 * S, ip(2), 51, v4, 100, S, PH);
+        s.advert(t0 + 2 * S, ip(1), 51, v4, 150, S, PH, V3);
+        s.advert(t0 + 2 * S, ip(2), 51, v4, 100, S, PH, V3);
         assert!(s.evaluate(t0 + 2 * S).1.is_empty());
         // 10.0.0.2 hears 10.0.0.1 again and falls silent (backup): healed once its
         // window (3 s + 1 s) has passed, while 10.0.0.1 keeps advertising.
         for k in 3..=6 {
-            s.advert(t0 + k * S, ip(1), 51, v4, 150, S, PH);
+            s.advert(t0 + k * S, ip(1), 51, v4, 150, S, PH, V3);
         }
         let (counts, ev) = s.evaluate(t0 + 6 * S);
         assert_eq!(counts[0].masters, 2, "window not over yet");
         assert!(ev.is_empty());
-        s.advert(t0 + 7 * S, ip(1), 51, v4, 150, S, PH);
+        s.advert(t0 + 7 * S, ip(1), 51, v4, 150, S, PH, V3);
         let (counts, ev) = s.evaluate(t0 + 7 * S);
         assert_eq!(counts[0].masters, 1);
         assert_eq!(
@@ -821,7 +1073,7 @@ mod tests {
     fn straight_from_none_to_two_is_a_split_brain() {
         let t0 = Instant::now();
         let mut s = MonitorState::new();
-        s.advert(t0, ip(2), 7, Family::Ipv4, 100, S, PH);
+        s.advert(t0, ip(2), 7, Family::Ipv4, 100, S, PH, V3);
         s.advert(
             t0,
             ip(1),
@@ -830,6 +1082,7 @@ mod tests {
             100,
             S,
             ChecksumForm::MessageOnly,
+            V3,
         );
         let (_, ev) = s.evaluate(t0);
         assert_eq!(
@@ -855,6 +1108,7 @@ mod tests {
                 100,
                 S,
                 PH,
+                V3,
             );
             assert_eq!(
                 o,
@@ -865,9 +1119,9 @@ mod tests {
             );
         }
         // 10.0.0.1 is heard again, so 10.0.0.2 is now the least recently heard.
-        let o = s.advert(t0 + S, ip(1), 9, Family::Ipv4, 100, S, PH);
+        let o = s.advert(t0 + S, ip(1), 9, Family::Ipv4, 100, S, PH, V3);
         assert_eq!(o, AdvertOutcome::default());
-        let o = s.advert(t0 + 2 * S, ip(200), 9, Family::Ipv4, 100, S, PH);
+        let o = s.advert(t0 + 2 * S, ip(200), 9, Family::Ipv4, 100, S, PH, V3);
         assert_eq!(
             o,
             AdvertOutcome {
@@ -877,7 +1131,7 @@ mod tests {
         );
         assert_eq!(s.routers(9, Family::Ipv4).len(), MAX_ROUTERS);
         // Another VRID has its own budget.
-        let o = s.advert(t0 + 2 * S, ip(2), 10, Family::Ipv4, 100, S, PH);
+        let o = s.advert(t0 + 2 * S, ip(2), 10, Family::Ipv4, 100, S, PH, V3);
         assert_eq!(o.evicted, None);
     }
 
@@ -885,7 +1139,7 @@ mod tests {
     fn status_document() {
         let t0 = Instant::now();
         let mut s = MonitorState::new();
-        s.advert(t0, ip(1), 51, Family::Ipv4, 150, S, PH);
+        s.advert(t0, ip(1), 51, Family::Ipv4, 150, S, PH, V3);
         s.advert(
             t0,
             ip(2),
@@ -894,6 +1148,7 @@ mod tests {
             100,
             S,
             ChecksumForm::MessageOnly,
+            V3,
         );
         let v = serde_json::to_value(status(
             t0 + S,
@@ -1012,6 +1267,274 @@ mod tests {
             m.status_line(t0 + 10 * S),
             "eth0, vlan20: 2 virtual routers, 0 split brain, 2 without master"
         );
+    }
+
+    fn exp(vrid: u8, version: Option<Version>, master: Option<u8>) -> Expected {
+        Expected {
+            family: Family::Ipv4,
+            vrid,
+            version,
+            master: master.map(ip),
+        }
+    }
+
+    #[test]
+    fn judge_expected_vrid_and_master() {
+        let v2 = Version::V2;
+        let any = exp(51, None, None);
+        let a_v3 = exp(51, Some(V3), Some(1));
+        // Nothing heard: missing; no master, so none unexpected.
+        assert_eq!(
+            judge(&any, &[]),
+            Verdict {
+                heard: false,
+                unexpected_masters: None
+            }
+        );
+        assert_eq!(
+            judge(&a_v3, &[]),
+            Verdict {
+                heard: false,
+                unexpected_masters: Some(0)
+            }
+        );
+        // The expected master: heard, nothing unexpected.
+        assert_eq!(
+            judge(&a_v3, &[(ip(1), 150, V3)]),
+            Verdict {
+                heard: true,
+                unexpected_masters: Some(0)
+            }
+        );
+        // The other node took over.
+        assert_eq!(
+            judge(&a_v3, &[(ip(2), 100, V3)]),
+            Verdict {
+                heard: true,
+                unexpected_masters: Some(1)
+            }
+        );
+        // Split brain of the expected master and two others: two unexpected.
+        assert_eq!(
+            judge(
+                &a_v3,
+                &[(ip(1), 150, V3), (ip(2), 100, V3), (ip(3), 90, V3)]
+            )
+            .unexpected_masters,
+            Some(2)
+        );
+        // Only a v2 master where v3 is expected: not heard (still unexpected counts by
+        // address only).
+        assert_eq!(
+            judge(&a_v3, &[(ip(1), 150, v2)]),
+            Verdict {
+                heard: false,
+                unexpected_masters: Some(0)
+            }
+        );
+        // No version expected: either is heard.
+        assert!(judge(&any, &[(ip(9), 1, v2)]).heard);
+        assert!(judge(&exp(51, Some(v2), None), &[(ip(9), 1, v2)]).heard);
+    }
+
+    #[test]
+    fn judge_from_the_state_uses_the_master_window_and_versions() {
+        let t0 = Instant::now();
+        let mut s = MonitorState::new();
+        let e = exp(51, Some(Version::V2), Some(1));
+        s.advert(t0, ip(1), 51, Family::Ipv4, 150, S, PH, Version::V2);
+        assert_eq!(
+            s.judge(t0, &e),
+            Verdict {
+                heard: true,
+                unexpected_masters: Some(0)
+            }
+        );
+        assert_eq!(
+            s.masters_with_version(t0, 51, Family::Ipv4),
+            vec![(ip(1), 150, Version::V2)]
+        );
+        // a falls silent, b takes over (v3): heard is false (v2 expected), b unexpected.
+        s.advert(t0 + 3 * S, ip(2), 51, Family::Ipv4, 100, S, PH, V3);
+        let later = t0 + 5 * S;
+        assert_eq!(
+            s.judge(later, &e),
+            Verdict {
+                heard: false,
+                unexpected_masters: Some(1)
+            }
+        );
+        // Another family is another virtual router.
+        let e6 = Expected {
+            family: Family::Ipv6,
+            ..e
+        };
+        assert!(!s.judge(t0, &e6).heard);
+    }
+
+    #[test]
+    fn verdict_lines_on_changes_only() {
+        let e = exp(51, None, Some(1));
+        let ok = Verdict {
+            heard: true,
+            unexpected_masters: Some(0),
+        };
+        let gone = Verdict {
+            heard: false,
+            unexpected_masters: Some(0),
+        };
+        let other = Verdict {
+            heard: true,
+            unexpected_masters: Some(1),
+        };
+        let b = [(ip(2), 100, V3)];
+        assert_eq!(
+            verdict_line("eth0", &e, None, ok, &[(ip(1), 150, V3)]),
+            None
+        );
+        assert_eq!(verdict_line("eth0", &e, Some(ok), ok, &[]), None);
+        assert_eq!(
+            verdict_line("eth0", &e, Some(ok), gone, &[]),
+            Some((
+                true,
+                "eth0 vrid 51 (ipv4): expected, no master heard".to_owned()
+            ))
+        );
+        assert_eq!(
+            verdict_line("eth0", &e, Some(gone), other, &b),
+            Some((
+                true,
+                "eth0 vrid 51 (ipv4): unexpected master: 10.0.0.2 (100) (expected 10.0.0.1)"
+                    .to_owned()
+            ))
+        );
+        assert_eq!(verdict_line("eth0", &e, Some(other), other, &b), None);
+        // In a split brain with the expected master, only the other one is named.
+        assert_eq!(
+            verdict_line(
+                "eth0",
+                &e,
+                Some(ok),
+                other,
+                &[(ip(1), 150, V3), (ip(2), 100, V3)]
+            ),
+            Some((
+                true,
+                "eth0 vrid 51 (ipv4): unexpected master: 10.0.0.2 (100) (expected 10.0.0.1)"
+                    .to_owned()
+            ))
+        );
+        assert_eq!(
+            verdict_line("eth0", &e, Some(other), ok, &[(ip(1), 150, V3)]),
+            Some((
+                false,
+                "eth0 vrid 51 (ipv4): master is the expected one again".to_owned()
+            ))
+        );
+        assert_eq!(
+            verdict_line("eth0", &exp(52, None, None), Some(gone), ok, &b),
+            Some((
+                false,
+                "eth0 vrid 52 (ipv4): expected, heard: 10.0.0.2 (100)".to_owned()
+            ))
+        );
+        let v3_only = exp(53, Some(V3), None);
+        assert_eq!(
+            verdict_line(
+                "eth0",
+                &v3_only,
+                Some(ok),
+                gone,
+                &[(ip(2), 100, Version::V2)]
+            ),
+            Some((
+                true,
+                "eth0 vrid 53 (ipv4): expected, no VRRPv3 master heard (masters: 10.0.0.2 (100))"
+                    .to_owned()
+            ))
+        );
+    }
+
+    #[test]
+    fn expected_series_are_bounded_to_the_file_and_follow_a_reload() {
+        let (metrics, mm) = Metrics::new_monitor("0.1.0", "abc");
+        let mut eth0 = Iface::new("eth0", vec![Family::Ipv4]);
+        let t0 = Instant::now();
+        eth0.set_expected(&mm, &[exp(51, None, Some(1)), exp(52, Some(V3), None)]);
+        let (rx, buf) = v3_advert(ip(2), 51, 100);
+        eth0.packet(&mm, t0, Family::Ipv4, &rx, &buf);
+        // A VRID heard but not expected gets no expected series.
+        let (rx, buf) = v3_advert(ip(3), 60, 100);
+        eth0.packet(&mm, t0, Family::Ipv4, &rx, &buf);
+        eth0.tick(&mm, t0);
+        let text = metrics.encode(false);
+        let l = |vrid: u32| format!(r#"interface="eth0",family="ipv4",vrid="{vrid}""#);
+        for want in [
+            format!(
+                r#"vrrp_monitor_expected{{{},version="",master="10.0.0.1"}} 1"#,
+                l(51)
+            ),
+            format!(
+                r#"vrrp_monitor_expected{{{},version="3",master=""}} 1"#,
+                l(52)
+            ),
+            format!("vrrp_monitor_expected_heard{{{}}} 1", l(51)),
+            format!("vrrp_monitor_expected_heard{{{}}} 0", l(52)),
+            format!("vrrp_monitor_unexpected_masters{{{}}} 1", l(51)),
+            format!(
+                r#"vrrp_monitor_router_version{{{},router="10.0.0.2",version="3"}} 1"#,
+                l(51)
+            ),
+            format!(
+                r#"vrrp_monitor_router_version{{{},router="10.0.0.2",version="2"}} 0"#,
+                l(51)
+            ),
+        ] {
+            assert!(text.contains(&want), "{want}\n{text}");
+        }
+        assert!(
+            !text.contains(&format!("vrrp_monitor_unexpected_masters{{{}}}", l(52))),
+            "{text}"
+        );
+        assert!(
+            !text.contains(&format!("vrrp_monitor_expected_heard{{{}}}", l(60))),
+            "{text}"
+        );
+        // Reloaded: 51 now expects 10.0.0.2, 52 is gone.
+        eth0.set_expected(&mm, &[exp(51, None, Some(2))]);
+        eth0.tick(&mm, t0);
+        let text = metrics.encode(false);
+        assert!(
+            text.contains(&format!("vrrp_monitor_unexpected_masters{{{}}} 0", l(51))),
+            "{text}"
+        );
+        assert!(
+            text.contains(&format!(
+                r#"vrrp_monitor_expected{{{},version="",master="10.0.0.2"}} 1"#,
+                l(51)
+            )),
+            "{text}"
+        );
+        assert!(!text.contains("master=\"10.0.0.1\""), "{text}");
+        assert!(!text.contains(&l(52)), "{text}");
+    }
+
+    #[test]
+    fn file_and_command_line_interfaces_merge() {
+        let f = config::parse_str("interfaces:\n  eth0: {}\n  vlan20: {}\n", "m.yml").unwrap();
+        assert_eq!(
+            merged_interfaces(Some(&f), &["vlan30".into()]),
+            Ok(vec!["eth0".into(), "vlan20".into(), "vlan30".into()])
+        );
+        assert_eq!(
+            merged_interfaces(Some(&f), &["eth0".into()]),
+            Err("interface eth0 given twice".to_owned())
+        );
+        assert_eq!(
+            merged_interfaces(None, &["eth0".into()]),
+            Ok(vec!["eth0".into()])
+        );
+        assert!(merged_interfaces(None, &[]).is_err());
     }
 
     #[test]

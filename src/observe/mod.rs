@@ -1328,6 +1328,24 @@ struct MonitorFormLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct MonitorVersionLabels {
+    #[prometheus(flatten)]
+    vr: MonitorVrLabels,
+    router: String,
+    version: &'static str,
+}
+
+/// An expected virtual router (`vipd monitor --config`): its expected version and master,
+/// empty when any.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct MonitorExpectedLabels {
+    #[prometheus(flatten)]
+    vr: MonitorVrLabels,
+    version: String,
+    master: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct MonitorDropLabels {
     interface: String,
     family: String,
@@ -1342,6 +1360,10 @@ struct MonitorFamilies {
     router_form: Family<MonitorFormLabels, Gauge>,
     router_last: Family<MonitorRouterLabels, FGauge>,
     dropped: Family<MonitorDropLabels, Counter>,
+    router_version: Family<MonitorVersionLabels, Gauge>,
+    expected: Family<MonitorExpectedLabels, Gauge>,
+    expected_heard: Family<MonitorVrLabels, Gauge>,
+    unexpected_masters: Family<MonitorVrLabels, Gauge>,
 }
 
 impl MonitorFamilies {
@@ -1381,6 +1403,26 @@ impl MonitorFamilies {
             "Received VRRP packets that failed validation, by reason",
             self.dropped.clone(),
         );
+        r.register(
+            "vrrp_monitor_router_version",
+            "1 for the VRRP version (2 or 3) of the router's last advertisement, 0 for the other",
+            self.router_version.clone(),
+        );
+        r.register(
+            "vrrp_monitor_expected",
+            "1 for each virtual router the monitor's file expects, with the expected version and master (empty: any)",
+            self.expected.clone(),
+        );
+        r.register(
+            "vrrp_monitor_expected_heard",
+            "1 when a master (of the expected version) of the expected virtual router is heard, else 0",
+            self.expected_heard.clone(),
+        );
+        r.register(
+            "vrrp_monitor_unexpected_masters",
+            "Masters heard for the expected virtual router other than its expected master",
+            self.unexpected_masters.clone(),
+        );
     }
 }
 
@@ -1410,6 +1452,10 @@ impl Metrics {
             router_form: Family::default(),
             router_last: Family::default(),
             dropped: Family::default(),
+            router_version: Family::default(),
+            expected: Family::default(),
+            expected_heard: Family::default(),
+            unexpected_masters: Family::default(),
         };
         let mut registry = Registry::default();
         registry.register(
@@ -1482,8 +1528,15 @@ impl MonitorMetrics {
             router: key.router.clone(),
             form: form.as_str(),
         };
+        let version = |version: &'static str| MonitorVersionLabels {
+            vr: vr.clone(),
+            router: key.router.clone(),
+            version,
+        };
         let f = &self.f;
         MonitorRouterMetrics {
+            v2: f.router_version.get_or_create_owned(&version("2")),
+            v3: f.router_version.get_or_create_owned(&version("3")),
             priority: f.router_priority.get_or_create_owned(&key),
             adverts: f.router_adverts.get_or_create_owned(&key),
             interval: f.router_interval.get_or_create_owned(&key),
@@ -1515,6 +1568,73 @@ impl MonitorMetrics {
                 form: form.as_str(),
             });
         }
+        for version in ["2", "3"] {
+            f.router_version.remove(&MonitorVersionLabels {
+                vr: vr.clone(),
+                router: key.router.clone(),
+                version,
+            });
+        }
+    }
+
+    fn expected_labels(
+        vr: &MonitorVrLabels,
+        version: Option<crate::packet::Version>,
+        master: Option<IpAddr>,
+    ) -> MonitorExpectedLabels {
+        MonitorExpectedLabels {
+            vr: vr.clone(),
+            version: version.map(|v| v.number().to_string()).unwrap_or_default(),
+            master: master.map(|m| m.to_string()).unwrap_or_default(),
+        }
+    }
+
+    /// Creates the series of an expected virtual router: `vrrp_monitor_expected` 1,
+    /// `vrrp_monitor_expected_heard` 0 and, when a master is expected,
+    /// `vrrp_monitor_unexpected_masters` 0.
+    pub fn expect(
+        &self,
+        vr: &MonitorVrLabels,
+        version: Option<crate::packet::Version>,
+        master: Option<IpAddr>,
+    ) {
+        let f = &self.f;
+        f.expected
+            .get_or_create(&Self::expected_labels(vr, version, master))
+            .set(1);
+        f.expected_heard.get_or_create_owned(vr);
+        if master.is_some() {
+            f.unexpected_masters.get_or_create_owned(vr);
+        }
+    }
+
+    /// Removes the series of a virtual router no longer expected (the file was reloaded).
+    pub fn unexpect(
+        &self,
+        vr: &MonitorVrLabels,
+        version: Option<crate::packet::Version>,
+        master: Option<IpAddr>,
+    ) {
+        let f = &self.f;
+        f.expected
+            .remove(&Self::expected_labels(vr, version, master));
+        f.expected_heard.remove(vr);
+        f.unexpected_masters.remove(vr);
+    }
+
+    /// The verdict on an expected virtual router: heard or not, and how many masters other
+    /// than the expected one (None: no master expected).
+    pub fn set_expected(&self, vr: &MonitorVrLabels, heard: bool, unexpected: Option<usize>) {
+        self.f
+            .expected_heard
+            .get_or_create(vr)
+            .set(i64::from(heard));
+        if let Some(n) = unexpected {
+            self.f
+                .unexpected_masters
+                .get_or_create(vr)
+                .set(i64::try_from(n).unwrap_or(i64::MAX));
+        }
     }
 }
 
@@ -1527,6 +1647,8 @@ pub struct MonitorRouterMetrics {
     last: FGauge,
     form_pseudo_header: Gauge,
     form_rfc9568: Gauge,
+    v2: Gauge,
+    v3: Gauge,
 }
 
 impl MonitorRouterMetrics {
@@ -1539,5 +1661,12 @@ impl MonitorRouterMetrics {
         let pseudo = form == ChecksumForm::PseudoHeader;
         self.form_pseudo_header.set(i64::from(pseudo));
         self.form_rfc9568.set(i64::from(!pseudo));
+    }
+
+    /// The VRRP version of the router's last advert.
+    pub fn version(&self, version: crate::packet::Version) {
+        let v3 = version == crate::packet::Version::V3;
+        self.v2.set(i64::from(!v3));
+        self.v3.set(i64::from(v3));
     }
 }
