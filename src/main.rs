@@ -31,6 +31,8 @@ enum Command {
         #[arg(long)]
         listen: Option<std::net::SocketAddr>,
         #[command(flatten)]
+        web: WebArgs,
+        #[command(flatten)]
         log: LogArgs,
     },
     /// Show the state of a running vipd as a table (from its /status endpoint).
@@ -50,6 +52,8 @@ enum Command {
         /// HTTP address for /metrics, /status, /healthz.
         #[arg(long, default_value = "0.0.0.0:9798")]
         listen: std::net::SocketAddr,
+        #[command(flatten)]
+        web: WebArgs,
         #[command(flatten)]
         log: LogArgs,
     },
@@ -80,7 +84,18 @@ enum Command {
         /// Configuration file, as for `vipd run`.
         #[arg(short, long, value_name = "FILE")]
         config: Option<PathBuf>,
+        #[command(flatten)]
+        web: WebArgs,
     },
+}
+
+/// `--web.config.file` of `vipd run`, `vipd monitor` and `vipd check`.
+#[derive(Args, Debug, Default, PartialEq)]
+struct WebArgs {
+    /// Web configuration (Prometheus exporter-toolkit format): TLS, client certificates,
+    /// basic_auth_users, response headers of the HTTP endpoint. See docs/security.md.
+    #[arg(long = "web.config.file", value_name = "FILE")]
+    web_config_file: Option<PathBuf>,
 }
 
 /// How `vipd run` and `vipd monitor` log (on stderr).
@@ -138,11 +153,26 @@ fn log_level(s: &str) -> Result<String, String> {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
-        Command::Check { file, config } => check(
-            &file
-                .or(config)
-                .unwrap_or_else(|| PathBuf::from(DEFAULT_CONFIG)),
-        ),
+        Command::Check { file, config, web } => {
+            let code = check(
+                &file
+                    .or(config)
+                    .unwrap_or_else(|| PathBuf::from(DEFAULT_CONFIG)),
+            );
+            match web.web_config_file {
+                Some(w) => match vipd::webconfig::WebConfig::load(&w) {
+                    Ok(_) => {
+                        println!("{}: ok (web configuration)", w.display());
+                        code
+                    }
+                    Err(e) => {
+                        println!("{e}");
+                        ExitCode::from(2)
+                    }
+                },
+                None => code,
+            }
+        }
         Command::ImportKeepalived { path, output } => {
             ExitCode::from(vipd::import::run(&path, output.as_deref()))
         }
@@ -151,6 +181,7 @@ fn main() -> ExitCode {
         Command::Run {
             config,
             listen,
+            web,
             log,
         } => {
             // The log format and `otlp` are part of the configuration; errors are reported once
@@ -167,6 +198,7 @@ fn main() -> ExitCode {
             let code = rt.block_on(vipd::daemon::run(vipd::daemon::RunOptions {
                 config_path: config,
                 listen,
+                web_config: web.web_config_file,
             }));
             // The runtime first, then the exporter: its drop sends the spans still queued.
             drop(rt);
@@ -176,6 +208,7 @@ fn main() -> ExitCode {
         Command::Monitor {
             interface,
             listen,
+            web,
             log,
         } => {
             let format = log.log_format.map(Into::into).unwrap_or_default();
@@ -186,6 +219,7 @@ fn main() -> ExitCode {
             let code = rt.block_on(vipd::monitor::run(vipd::monitor::MonitorOptions {
                 interfaces: interface,
                 listen,
+                web_config: web.web_config_file,
             }));
             ExitCode::from(code as u8)
         }
@@ -297,7 +331,7 @@ mod tests {
 
     fn check_path(args: &[&str]) -> PathBuf {
         match parse(args).unwrap().command {
-            Command::Check { file, config } => file
+            Command::Check { file, config, .. } => file
                 .or(config)
                 .unwrap_or_else(|| PathBuf::from(DEFAULT_CONFIG)),
             _ => panic!("not check"),

@@ -311,6 +311,8 @@ pub struct MonitorOptions {
     /// Interfaces to listen on (at least one, no repetition: see [`interfaces`]).
     pub interfaces: Vec<String>,
     pub listen: SocketAddr,
+    /// `--web.config.file`: TLS, users and headers of the HTTP endpoint (docs/security.md).
+    pub web_config: Option<std::path::PathBuf>,
 }
 
 /// The interfaces of `--interface` (repeated or comma-separated), in order: empty names are
@@ -569,6 +571,17 @@ pub async fn run(opts: MonitorOptions) -> i32 {
             monitor_metrics.socket(&i.name, *f);
         }
     }
+    let web = match &opts.web_config {
+        None => crate::webconfig::WebConfig::default(),
+        Some(path) => match crate::webconfig::WebConfig::load(path) {
+            Ok(w) => w,
+            Err(e) => {
+                error!("web config: {e}");
+                return 2;
+            }
+        },
+    };
+    let scheme = web.scheme();
     let listener = match observe::bind(opts.listen) {
         Ok(l) => l,
         Err(e) => {
@@ -577,7 +590,12 @@ pub async fn run(opts: MonitorOptions) -> i32 {
         }
     };
     let (status_tx, mut status_rx) = mpsc::channel::<oneshot::Sender<serde_json::Value>>(16);
-    let mut http = tokio::spawn(observe::serve(listener, metrics, status_tx));
+    let mut http = tokio::spawn(observe::serve_with(
+        listener,
+        metrics,
+        status_tx,
+        std::sync::Arc::new(web),
+    ));
     let (mut term, mut int) = match (
         signal(SignalKind::terminate()),
         signal(SignalKind::interrupt()),
@@ -595,7 +613,7 @@ pub async fn run(opts: MonitorOptions) -> i32 {
         .collect();
     drop(pkt_tx);
     info!(
-        "monitoring VRRP on {}, metrics and status on http://{}",
+        "monitoring VRRP on {}, metrics and status on {scheme}://{}",
         ifaces
             .iter()
             .map(|i| format!(
