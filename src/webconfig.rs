@@ -325,7 +325,8 @@ fn provider(spec: &TlsSpec) -> Result<CryptoProvider, String> {
         let mut chosen: Vec<rustls::SupportedCipherSuite> = Vec::new();
         for name in names {
             let found = all.iter().find(|s| {
-                let iana = format!("{:?}", s.suite());
+                // rustls spells the TLS 1.3 suites TLS13_*, Go and IANA TLS_*.
+                let iana = format!("{:?}", s.suite()).replace("TLS13_", "TLS_");
                 iana == *name || iana == format!("{name}_SHA256")
             });
             match found {
@@ -687,7 +688,7 @@ mod tests {
         assert!(e.contains("client_auth_type is not"), "{e}");
         let e = err("tls_server_config:\n  cert_file: a\n  key_file: b\n  min_version: TLS14\n");
         assert!(e.contains("min_version"), "{e}");
-        let e = err("tls_server_config:\n  cert_file: a\n  key_file: b\n  max_version: TLS11\n");
+        let e = err("tls_server_config:\n  cert_file: a\n  key_file: b\n  min_version: TLS10\n  max_version: TLS11\n");
         assert!(e.contains("1.2 and 1.3"), "{e}");
         let e = err("tls_server_config:\n  cert_file: a\n  key_file: b\n  min_version: TLS13\n  max_version: TLS12\n");
         assert!(e.contains("above"), "{e}");
