@@ -1,14 +1,73 @@
 //! Finding a program and keepalived's script security: a program run as root must not be
 //! replaceable by a non-root user.
 //!
-//! A leaf module (std only) shared by the script runner (`track`) and the configuration's lint
+//! A leaf module (std and serde only) shared by the script runner (`track`) and the configuration's lint
 //! pass (`config::lint`, which `vipd check` shows).
 //!
 //! These functions touch the filesystem (blocking, but only `stat` calls); the runtime calls
 //! them from `spawn_blocking`.
 
+use std::fmt;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
+
+/// What [`Secret`] shows instead of its value.
+pub const REDACTED: &str = "<redacted>";
+
+/// A value that must never reach a log line, `/status`, a metric, a trace or `Debug` output:
+/// the VRRP v2 password (`Secret<String>`) and the 8 authentication bytes made from it
+/// (`Secret<[u8; 8]>`). `Debug`, `Display` and `Serialize` print [`REDACTED`]; the value is
+/// reached on purpose only, through `Deref` (`&*secret`, `as_deref()`) or [`Secret::expose`].
+#[derive(Clone, Copy, Default, PartialEq, Eq, Hash)]
+pub struct Secret<T = String>(T);
+
+impl<T> Secret<T> {
+    pub const fn new(value: T) -> Self {
+        Secret(value)
+    }
+
+    /// The value itself.
+    pub fn expose(&self) -> &T {
+        &self.0
+    }
+}
+
+impl<T> std::ops::Deref for Secret<T> {
+    type Target = T;
+    fn deref(&self) -> &T {
+        &self.0
+    }
+}
+
+impl From<String> for Secret {
+    fn from(s: String) -> Self {
+        Secret(s)
+    }
+}
+
+impl From<&str> for Secret {
+    fn from(s: &str) -> Self {
+        Secret(s.to_owned())
+    }
+}
+
+impl<T> fmt::Debug for Secret<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(REDACTED)
+    }
+}
+
+impl<T> fmt::Display for Secret<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(REDACTED)
+    }
+}
+
+impl<T> serde::Serialize for Secret<T> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(REDACTED)
+    }
+}
 
 /// Search path used when `PATH` is not set.
 const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
@@ -94,6 +153,60 @@ pub fn insecure(program: &Path) -> Option<String> {
 mod tests {
     use super::*;
     use std::os::unix::fs::PermissionsExt;
+
+    #[test]
+    fn secrets_print_redacted() {
+        let s = Secret::from("hunter22");
+        assert_eq!(format!("{s:?} {s} {s:#?}"), "<redacted> <redacted> <redacted>");
+        assert_eq!(serde_json::to_string(&s).unwrap(), "\"<redacted>\"");
+        assert_eq!(&*s, "hunter22");
+        let b = Secret::new(*b"hunter22");
+        assert_eq!(format!("{:?}", Some(b)), "Some(<redacted>)");
+        assert_eq!(b.expose(), b"hunter22");
+    }
+
+    /// The password of a loaded configuration, of the router core built from it and of the
+    /// advert it sends, decoded again: none of their `Debug` output contains it, in text or
+    /// as the byte values `Debug` would print for `[u8; 8]`.
+    #[test]
+    fn the_vrrp_password_is_never_in_debug_output() {
+        use crate::packet::{ChecksumForm, vrrp};
+        let yaml = "instances:\n  VI_1:\n    interface: eth0\n    vrid: 7\n    priority: 150\n    version: 2\n    advert_interval: 1s\n    authentication: {type: pass, password: Zq9wXy}\n    virtual_ipaddress: [\"10.99.0.7\"]\n";
+        let loaded = crate::config::parse_str(yaml, "t.yaml").unwrap_or_else(|d| panic!("{d:?}"));
+        let inst = loaded.config.instances.values().next().unwrap();
+        assert_eq!(inst.auth_pass.as_ref().map(|p| p.as_str()), Some("Zq9wXy"));
+        let mut router = crate::router::Router::new(loaded.config.clone(), std::time::Instant::now());
+        let mut effects = Vec::new();
+        while let Some(e) = router.poll_effect() {
+            effects.push(format!("{e:?}"));
+        }
+        let addrs = [std::net::IpAddr::from([10, 99, 0, 7])];
+        let spec = vrrp::AdvertSpec {
+            version: crate::packet::Version::V2,
+            vrid: 7,
+            priority: 150,
+            interval: 1,
+            auth: Some(vrrp::auth_data("Zq9wXy")),
+            addresses: &addrs,
+        };
+        let (src, dst) = ([10, 99, 0, 11].into(), [224, 0, 0, 18].into());
+        let mut wire = Vec::new();
+        vrrp::encode(&spec, src, dst, ChecksumForm::PseudoHeader, &mut wire);
+        let (advert, _) = vrrp::decode(&wire, src, dst).unwrap();
+        let bytes = format!("{:?}", *b"Zq9wXy\0\0");
+        for text in [
+            format!("{:?}", loaded.config),
+            format!("{:#?}", loaded.config),
+            format!("{router:?}"),
+            format!("{effects:?}"),
+            format!("{spec:?}"),
+            format!("{advert:?}"),
+        ] {
+            assert!(!text.contains("Zq9wXy"), "{text}");
+            assert!(!text.contains(&bytes[1..bytes.len() - 1]), "{text}");
+        }
+        assert!(format!("{:?}", loaded.config).contains(REDACTED));
+    }
 
     #[test]
     fn resolve() {
