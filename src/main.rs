@@ -187,11 +187,22 @@ fn main() -> ExitCode {
             // The log format and `otlp` are part of the configuration; errors are reported once
             // loaded. `--log-format` wins over `log.format`.
             let loaded = vipd::config::load(&config).ok().map(|l| l.config);
+            // Before any thread exists (capabilities are per thread): the tracing exporter and
+            // the runtime inherit the reduced sets. Logged once logging is set up.
+            let caps = drop_capabilities(
+                loaded
+                    .as_ref()
+                    .is_some_and(|c| c.scripts.values().any(|s| s.user.is_some())),
+                listen.or(loaded.as_ref().map(|c| c.listen)),
+            );
             let format = log
                 .log_format
                 .map(Into::into)
                 .unwrap_or_else(|| loaded.as_ref().map(|c| c.log_format).unwrap_or_default());
             let telemetry = init_tracing_with(format, log.log_level.as_deref(), loaded.as_ref());
+            if !report_capabilities(caps) {
+                return ExitCode::from(1);
+            }
             let Some(rt) = runtime() else {
                 return ExitCode::from(1);
             };
@@ -211,8 +222,12 @@ fn main() -> ExitCode {
             web,
             log,
         } => {
+            let caps = drop_capabilities(false, Some(listen));
             let format = log.log_format.map(Into::into).unwrap_or_default();
             drop(init_tracing_with(format, log.log_level.as_deref(), None));
+            if !report_capabilities(caps) {
+                return ExitCode::from(1);
+            }
             let Some(rt) = runtime() else {
                 return ExitCode::from(1);
             };
@@ -273,6 +288,34 @@ fn init_tracing_with(
         tracing::warn!("{e}; spans are not exported");
     }
     guard
+}
+
+/// Keeps only the capabilities vipd needs ([`vipd::security::kept_capabilities`]).
+fn drop_capabilities(
+    script_users: bool,
+    listen: Option<std::net::SocketAddr>,
+) -> Result<vipd::security::Dropped, String> {
+    let low_port = listen.is_some_and(|l| l.port() < 1024);
+    vipd::security::drop_capabilities(&vipd::security::kept_capabilities(script_users, low_port))
+}
+
+/// Logs what [`drop_capabilities`] did; false (and an error logged) if it failed.
+fn report_capabilities(r: Result<vipd::security::Dropped, String>) -> bool {
+    match r {
+        Ok(d) => {
+            let names: Vec<String> = d.kept.iter().map(|c| c.to_string()).collect();
+            tracing::debug!(
+                bounding_set_reduced = d.bounding,
+                "capabilities kept: {}",
+                if names.is_empty() { "none".to_owned() } else { names.join(", ") }
+            );
+            true
+        }
+        Err(e) => {
+            tracing::error!("{e}");
+            false
+        }
+    }
 }
 
 /// The single-threaded tokio runtime the daemon and the monitor run on.

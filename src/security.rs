@@ -72,6 +72,81 @@ impl<T> serde::Serialize for Secret<T> {
 /// Search path used when `PATH` is not set.
 const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
+/// Variables of vipd's own environment that scripts and hooks inherit (when set); everything
+/// else is cleared. `PATH` is set to [`DEFAULT_PATH`] when vipd has none. On top of these, a
+/// notify hook gets its `VIPD_*` variables (docs/security.md).
+pub const INHERITED_ENV: [&str; 4] = ["PATH", "LANG", "LC_ALL", "TZ"];
+
+/// The environment a script or hook starts with, before its own variables: [`INHERITED_ENV`]
+/// taken from `lookup` (vipd's environment).
+pub fn script_env(lookup: impl Fn(&str) -> Option<String>) -> Vec<(&'static str, String)> {
+    let mut env: Vec<(&'static str, String)> = INHERITED_ENV
+        .iter()
+        .filter_map(|k| lookup(k).map(|v| (*k, v)))
+        .collect();
+    if !env.iter().any(|(k, _)| *k == "PATH") {
+        env.insert(0, ("PATH", DEFAULT_PATH.to_owned()));
+    }
+    env
+}
+
+/// The capabilities vipd keeps: CAP_NET_RAW (VRRP, ARP and NA sockets) and CAP_NET_ADMIN
+/// (addresses, SO_RCVBUFFORCE) always; CAP_SETUID, CAP_SETGID and CAP_KILL when a script runs
+/// as another `user` (switching to it, and killing its process group on timeout);
+/// CAP_NET_BIND_SERVICE when the HTTP port is below 1024 (so a restart of the listener could
+/// bind it again; the socket is bound before the drop in any case).
+pub fn kept_capabilities(script_users: bool, low_port: bool) -> Vec<caps::Capability> {
+    use caps::Capability::*;
+    let mut keep = vec![CAP_NET_ADMIN, CAP_NET_RAW];
+    if script_users {
+        keep.extend([CAP_SETUID, CAP_SETGID, CAP_KILL]);
+    }
+    if low_port {
+        keep.push(CAP_NET_BIND_SERVICE);
+    }
+    keep
+}
+
+/// What [`drop_capabilities`] did.
+#[derive(Debug, Default)]
+pub struct Dropped {
+    /// Capabilities kept (and held: a kept one vipd did not have is not listed).
+    pub kept: Vec<caps::Capability>,
+    /// Whether the bounding set was reduced too (needs CAP_SETPCAP, which root has; under
+    /// systemd, `CapabilityBoundingSet=` has done it already).
+    pub bounding: bool,
+}
+
+/// Keeps only `keep` of the calling thread's capabilities: the bounding set (when it may),
+/// the ambient, inheritable, permitted and effective sets. Capabilities are per thread: call
+/// this before any other thread is started, so that every later thread and child inherits
+/// the reduced sets.
+pub fn drop_capabilities(keep: &[caps::Capability]) -> Result<Dropped, String> {
+    use caps::{CapSet, CapsHashSet};
+    let err = |what: &str, e: caps::errors::CapsError| format!("cannot drop capabilities ({what}): {e}");
+    let keep: CapsHashSet = keep.iter().copied().collect();
+    let permitted = caps::read(None, CapSet::Permitted).map_err(|e| err("read", e))?;
+    let bounding = caps::has_cap(None, CapSet::Effective, caps::Capability::CAP_SETPCAP)
+        .unwrap_or(false);
+    if bounding {
+        for c in caps::runtime::thread_all_supported() {
+            if !keep.contains(&c) {
+                caps::drop(None, CapSet::Bounding, c).map_err(|e| err("bounding set", e))?;
+            }
+        }
+    }
+    // Ambient capabilities are raised by systemd's AmbientCapabilities=: cleared, so that a
+    // script run as another user gets none.
+    let _ = caps::clear(None, CapSet::Ambient);
+    caps::clear(None, CapSet::Inheritable).map_err(|e| err("inheritable set", e))?;
+    let held: CapsHashSet = keep.intersection(&permitted).copied().collect();
+    caps::set(None, CapSet::Effective, &held).map_err(|e| err("effective set", e))?;
+    caps::set(None, CapSet::Permitted, &held).map_err(|e| err("permitted set", e))?;
+    let mut kept: Vec<_> = held.into_iter().collect();
+    kept.sort_by_key(|c| c.index());
+    Ok(Dropped { kept, bounding })
+}
+
 /// The file `program` (argv[0]) names: a path if it contains `/` (relative to the current
 /// directory), else the first executable match in `PATH`, like `execvp`.
 pub fn resolve_program(program: &str) -> Result<PathBuf, String> {
@@ -206,6 +281,31 @@ mod tests {
             assert!(!text.contains(&bytes[1..bytes.len() - 1]), "{text}");
         }
         assert!(format!("{:?}", loaded.config).contains(REDACTED));
+    }
+
+    #[test]
+    fn script_env_is_a_fixed_set() {
+        let env = script_env(|k| match k {
+            "LANG" => Some("C.UTF-8".into()),
+            "HOME" | "SSH_AUTH_SOCK" => Some("leak".into()),
+            _ => None,
+        });
+        assert_eq!(
+            env,
+            vec![("PATH", DEFAULT_PATH.to_owned()), ("LANG", "C.UTF-8".to_owned())]
+        );
+        let env = script_env(|k| (k == "PATH").then(|| "/opt/bin:/usr/bin".to_owned()));
+        assert_eq!(env, vec![("PATH", "/opt/bin:/usr/bin".to_owned())]);
+    }
+
+    #[test]
+    fn kept_capabilities_follow_the_features() {
+        use caps::Capability::*;
+        assert_eq!(kept_capabilities(false, false), vec![CAP_NET_ADMIN, CAP_NET_RAW]);
+        let k = kept_capabilities(true, true);
+        for c in [CAP_SETUID, CAP_SETGID, CAP_KILL, CAP_NET_BIND_SERVICE] {
+            assert!(k.contains(&c), "{c}");
+        }
     }
 
     #[test]
