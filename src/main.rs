@@ -307,7 +307,11 @@ fn report_capabilities(r: Result<vipd::security::Dropped, String>) -> bool {
             tracing::debug!(
                 bounding_set_reduced = d.bounding,
                 "capabilities kept: {}",
-                if names.is_empty() { "none".to_owned() } else { names.join(", ") }
+                if names.is_empty() {
+                    "none".to_owned()
+                } else {
+                    names.join(", ")
+                }
             );
             true
         }

@@ -118,16 +118,18 @@ pub struct Dropped {
 }
 
 /// Keeps only `keep` of the calling thread's capabilities: the bounding set (when it may),
-/// the ambient, inheritable, permitted and effective sets. Capabilities are per thread: call
+/// the ambient, inheritable, permitted and effective sets (an ambient capability that is kept
+/// stays ambient, and so inheritable). Capabilities are per thread: call
 /// this before any other thread is started, so that every later thread and child inherits
 /// the reduced sets.
 pub fn drop_capabilities(keep: &[caps::Capability]) -> Result<Dropped, String> {
     use caps::{CapSet, CapsHashSet};
-    let err = |what: &str, e: caps::errors::CapsError| format!("cannot drop capabilities ({what}): {e}");
+    let err =
+        |what: &str, e: caps::errors::CapsError| format!("cannot drop capabilities ({what}): {e}");
     let keep: CapsHashSet = keep.iter().copied().collect();
     let permitted = caps::read(None, CapSet::Permitted).map_err(|e| err("read", e))?;
-    let bounding = caps::has_cap(None, CapSet::Effective, caps::Capability::CAP_SETPCAP)
-        .unwrap_or(false);
+    let bounding =
+        caps::has_cap(None, CapSet::Effective, caps::Capability::CAP_SETPCAP).unwrap_or(false);
     if bounding {
         for c in caps::runtime::thread_all_supported() {
             if !keep.contains(&c) {
@@ -135,13 +137,19 @@ pub fn drop_capabilities(keep: &[caps::Capability]) -> Result<Dropped, String> {
             }
         }
     }
-    // Ambient capabilities are raised by systemd's AmbientCapabilities=: cleared, so that a
-    // script run as another user gets none.
-    let _ = caps::clear(None, CapSet::Ambient);
-    caps::clear(None, CapSet::Inheritable).map_err(|e| err("inheritable set", e))?;
+    // Ambient capabilities are what systemd's AmbientCapabilities= gives a non-root vipd, and
+    // what its scripts and hooks (same user) inherit: those among the kept ones stay (they
+    // need to be inheritable too), every other one goes. Started as root, there are none.
+    let ambient = caps::read(None, CapSet::Ambient).unwrap_or_default();
     let held: CapsHashSet = keep.intersection(&permitted).copied().collect();
+    let passed: CapsHashSet = ambient.intersection(&held).copied().collect();
+    let _ = caps::clear(None, CapSet::Ambient);
+    caps::set(None, CapSet::Inheritable, &passed).map_err(|e| err("inheritable set", e))?;
     caps::set(None, CapSet::Effective, &held).map_err(|e| err("effective set", e))?;
     caps::set(None, CapSet::Permitted, &held).map_err(|e| err("permitted set", e))?;
+    for c in &passed {
+        caps::raise(None, CapSet::Ambient, *c).map_err(|e| err("ambient set", e))?;
+    }
     let mut kept: Vec<_> = held.into_iter().collect();
     kept.sort_by_key(|c| c.index());
     Ok(Dropped { kept, bounding })
@@ -232,7 +240,10 @@ mod tests {
     #[test]
     fn secrets_print_redacted() {
         let s = Secret::from("hunter22");
-        assert_eq!(format!("{s:?} {s} {s:#?}"), "<redacted> <redacted> <redacted>");
+        assert_eq!(
+            format!("{s:?} {s} {s:#?}"),
+            "<redacted> <redacted> <redacted>"
+        );
         assert_eq!(serde_json::to_string(&s).unwrap(), "\"<redacted>\"");
         assert_eq!(&*s, "hunter22");
         let b = Secret::new(*b"hunter22");
@@ -250,7 +261,8 @@ mod tests {
         let loaded = crate::config::parse_str(yaml, "t.yaml").unwrap_or_else(|d| panic!("{d:?}"));
         let inst = loaded.config.instances.values().next().unwrap();
         assert_eq!(inst.auth_pass.as_ref().map(|p| p.as_str()), Some("Zq9wXy"));
-        let mut router = crate::router::Router::new(loaded.config.clone(), std::time::Instant::now());
+        let mut router =
+            crate::router::Router::new(loaded.config.clone(), std::time::Instant::now());
         let mut effects = Vec::new();
         while let Some(e) = router.poll_effect() {
             effects.push(format!("{e:?}"));
@@ -292,7 +304,10 @@ mod tests {
         });
         assert_eq!(
             env,
-            vec![("PATH", DEFAULT_PATH.to_owned()), ("LANG", "C.UTF-8".to_owned())]
+            vec![
+                ("PATH", DEFAULT_PATH.to_owned()),
+                ("LANG", "C.UTF-8".to_owned())
+            ]
         );
         let env = script_env(|k| (k == "PATH").then(|| "/opt/bin:/usr/bin".to_owned()));
         assert_eq!(env, vec![("PATH", "/opt/bin:/usr/bin".to_owned())]);
@@ -301,7 +316,10 @@ mod tests {
     #[test]
     fn kept_capabilities_follow_the_features() {
         use caps::Capability::*;
-        assert_eq!(kept_capabilities(false, false), vec![CAP_NET_ADMIN, CAP_NET_RAW]);
+        assert_eq!(
+            kept_capabilities(false, false),
+            vec![CAP_NET_ADMIN, CAP_NET_RAW]
+        );
         let k = kept_capabilities(true, true);
         for c in [CAP_SETUID, CAP_SETGID, CAP_KILL, CAP_NET_BIND_SERVICE] {
             assert!(k.contains(&c), "{c}");

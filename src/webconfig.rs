@@ -104,7 +104,11 @@ enum Pem {
 }
 
 impl Pem {
-    fn from(inline: Option<String>, file: Option<PathBuf>, what: &str) -> Result<Option<Pem>, String> {
+    fn from(
+        inline: Option<String>,
+        file: Option<PathBuf>,
+        what: &str,
+    ) -> Result<Option<Pem>, String> {
         match (inline, file) {
             (Some(_), Some(_)) => Err(format!(
                 "tls_server_config: `{what}` and `{what}_file` are both set; give one"
@@ -134,10 +138,7 @@ impl Pem {
                 .map_err(err)?,
         };
         if certs.is_empty() {
-            return Err(format!(
-                "{}: no PEM certificate in it",
-                self.describe(what)
-            ));
+            return Err(format!("{}: no PEM certificate in it", self.describe(what)));
         }
         Ok(certs)
     }
@@ -194,10 +195,9 @@ impl TlsSettings {
         let builder = match self.client_auth {
             ClientAuth::None => builder.with_no_client_auth(),
             ClientAuth::VerifyIfGiven | ClientAuth::RequireAndVerify => {
-                let ca = self
-                    .client_ca
-                    .as_ref()
-                    .ok_or("tls_server_config: client_ca_file is required with this client_auth_type")?;
+                let ca = self.client_ca.as_ref().ok_or(
+                    "tls_server_config: client_ca_file is required with this client_auth_type",
+                )?;
                 let mut roots = RootCertStore::empty();
                 for c in ca.certs("client_ca")? {
                     roots
@@ -382,7 +382,11 @@ fn provider(spec: &TlsSpec) -> Result<CryptoProvider, String> {
 fn tls_settings(spec: TlsSpec) -> Result<Option<TlsSettings>, String> {
     let cert = Pem::from(spec.cert.clone(), spec.cert_file.clone(), "cert")?;
     let key = Pem::from(spec.key.clone(), spec.key_file.clone(), "key")?;
-    let client_ca = Pem::from(spec.client_ca.clone(), spec.client_ca_file.clone(), "client_ca")?;
+    let client_ca = Pem::from(
+        spec.client_ca.clone(),
+        spec.client_ca_file.clone(),
+        "client_ca",
+    )?;
     let client_auth = match spec.client_auth_type.as_deref().unwrap_or("NoClientCert") {
         "NoClientCert" => ClientAuth::None,
         "VerifyClientCertIfGiven" => ClientAuth::VerifyIfGiven,
@@ -425,8 +429,14 @@ fn tls_settings(spec: TlsSpec) -> Result<Option<TlsSettings>, String> {
                 .into(),
         );
     }
-    let min = version(spec.min_version.as_deref().unwrap_or("TLS12"), "min_version")?;
-    let max = version(spec.max_version.as_deref().unwrap_or("TLS13"), "max_version")?;
+    let min = version(
+        spec.min_version.as_deref().unwrap_or("TLS12"),
+        "min_version",
+    )?;
+    let max = version(
+        spec.max_version.as_deref().unwrap_or("TLS13"),
+        "max_version",
+    )?;
     if min > max {
         return Err("tls_server_config: min_version is above max_version".into());
     }
@@ -583,7 +593,10 @@ impl WebConfig {
         let (hash, known) = match self.users.get(&user) {
             Some(h) => (h.as_str(), true),
             // Same work for an unknown user, so timing does not tell which users exist.
-            None => (self.users.values().next().map(String::as_str).unwrap_or(""), false),
+            None => (
+                self.users.values().next().map(String::as_str).unwrap_or(""),
+                false,
+            ),
         };
         let ok = bcrypt::verify(&password, hash).unwrap_or(false) && known;
         if ok {
@@ -676,25 +689,43 @@ mod tests {
     fn tls_errors_are_clear() {
         assert!(err("tls_server_config:\n  cert_file: a.pem\n").contains("key_file is missing"));
         assert!(err("tls_server_config:\n  key_file: a.pem\n").contains("cert_file is missing"));
-        let e = err("tls_server_config:\n  cert_file: /nonexistent/c.pem\n  key_file: /nonexistent/k.pem\n");
+        let e = err(
+            "tls_server_config:\n  cert_file: /nonexistent/c.pem\n  key_file: /nonexistent/k.pem\n",
+        );
         assert!(e.contains("cert_file `/nonexistent/c.pem`"), "{e}");
-        let e = err("tls_server_config:\n  cert_file: a\n  key_file: b\n  client_auth_type: RequireAnyClientCert\n");
+        let e = err(
+            "tls_server_config:\n  cert_file: a\n  key_file: b\n  client_auth_type: RequireAnyClientCert\n",
+        );
         assert!(e.contains("not supported"), "{e}");
-        let e = err("tls_server_config:\n  cert_file: a\n  key_file: b\n  client_auth_type: Bogus\n");
+        let e =
+            err("tls_server_config:\n  cert_file: a\n  key_file: b\n  client_auth_type: Bogus\n");
         assert!(e.contains("not one of"), "{e}");
-        let e = err("tls_server_config:\n  cert_file: a\n  key_file: b\n  client_auth_type: RequireAndVerifyClientCert\n");
+        let e = err(
+            "tls_server_config:\n  cert_file: a\n  key_file: b\n  client_auth_type: RequireAndVerifyClientCert\n",
+        );
         assert!(e.contains("client_ca_file is not set"), "{e}");
         let e = err("tls_server_config:\n  cert_file: a\n  key_file: b\n  client_ca_file: c\n");
         assert!(e.contains("client_auth_type is not"), "{e}");
         let e = err("tls_server_config:\n  cert_file: a\n  key_file: b\n  min_version: TLS14\n");
         assert!(e.contains("min_version"), "{e}");
-        let e = err("tls_server_config:\n  cert_file: a\n  key_file: b\n  min_version: TLS10\n  max_version: TLS11\n");
+        let e = err(
+            "tls_server_config:\n  cert_file: a\n  key_file: b\n  min_version: TLS10\n  max_version: TLS11\n",
+        );
         assert!(e.contains("1.2 and 1.3"), "{e}");
-        let e = err("tls_server_config:\n  cert_file: a\n  key_file: b\n  min_version: TLS13\n  max_version: TLS12\n");
+        let e = err(
+            "tls_server_config:\n  cert_file: a\n  key_file: b\n  min_version: TLS13\n  max_version: TLS12\n",
+        );
         assert!(e.contains("above"), "{e}");
-        let e = err("tls_server_config:\n  cert_file: a\n  key_file: b\n  cipher_suites: [TLS_RSA_WITH_RC4_128_SHA]\n");
-        assert!(e.contains("TLS_RSA_WITH_RC4_128_SHA") && e.contains("supported:"), "{e}");
-        let e = err("tls_server_config:\n  cert_file: a\n  key_file: b\n  curve_preferences: [CurveP521]\n");
+        let e = err(
+            "tls_server_config:\n  cert_file: a\n  key_file: b\n  cipher_suites: [TLS_RSA_WITH_RC4_128_SHA]\n",
+        );
+        assert!(
+            e.contains("TLS_RSA_WITH_RC4_128_SHA") && e.contains("supported:"),
+            "{e}"
+        );
+        let e = err(
+            "tls_server_config:\n  cert_file: a\n  key_file: b\n  curve_preferences: [CurveP521]\n",
+        );
         assert!(e.contains("CurveP521"), "{e}");
         let e = err("tls_server_config:\n  cert: x\n  cert_file: a\n  key_file: b\n");
         assert!(e.contains("both set"), "{e}");
@@ -732,7 +763,10 @@ http_server_config:
                 "TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256"
             ]
         );
-        assert!(suites[2..].iter().all(|s| s.starts_with("TLS13_")), "{suites:?}");
+        assert!(
+            suites[2..].iter().all(|s| s.starts_with("TLS13_")),
+            "{suites:?}"
+        );
         assert_eq!(tls.settings.provider.kx_groups.len(), 2);
         assert!(!tls.config().ignore_client_order);
         assert_eq!(tls.client_auth(), ClientAuth::None);
@@ -749,7 +783,10 @@ http_server_config:
         .unwrap();
         let tls = w.tls.as_ref().unwrap();
         let first = tls.config();
-        assert!(Arc::ptr_eq(&first, &tls.config()), "unchanged files: same config");
+        assert!(
+            Arc::ptr_eq(&first, &tls.config()),
+            "unchanged files: same config"
+        );
         write_pair(dir.path());
         let second = tls.config();
         assert!(!Arc::ptr_eq(&first, &second), "new files: rebuilt");
@@ -763,7 +800,11 @@ http_server_config:
         let dir = tempfile::tempdir().unwrap();
         write_pair(dir.path());
         let other = rcgen::generate_simple_self_signed(vec!["x".to_owned()]).unwrap();
-        std::fs::write(dir.path().join("key.pem"), other.signing_key.serialize_pem()).unwrap();
+        std::fs::write(
+            dir.path().join("key.pem"),
+            other.signing_key.serialize_pem(),
+        )
+        .unwrap();
         let e = WebConfig::parse(
             "tls_server_config:\n  cert_file: cert.pem\n  key_file: key.pem\n",
             dir.path(),
@@ -783,10 +824,12 @@ http_server_config:
         assert_eq!(names, ["strict-transport-security", "x-frame-options"]);
         assert!(err("http_server_config:\n  headers:\n    Server: x\n").contains("cannot be set"));
         assert!(
-            err("http_server_config:\n  headers:\n    X-Frame-Options: allow\n").contains("deny or sameorigin")
+            err("http_server_config:\n  headers:\n    X-Frame-Options: allow\n")
+                .contains("deny or sameorigin")
         );
         assert!(
-            err("http_server_config:\n  headers:\n    X-Content-Type-Options: sniff\n").contains("nosniff")
+            err("http_server_config:\n  headers:\n    X-Content-Type-Options: sniff\n")
+                .contains("nosniff")
         );
     }
 
@@ -794,8 +837,11 @@ http_server_config:
     fn basic_auth_checks_bcrypt() {
         use base64::Engine;
         let hash = bcrypt::hash("s3cret", 4).unwrap();
-        let w = WebConfig::parse(&format!("basic_auth_users:\n  alice: '{hash}'\n"), Path::new("."))
-            .unwrap();
+        let w = WebConfig::parse(
+            &format!("basic_auth_users:\n  alice: '{hash}'\n"),
+            Path::new("."),
+        )
+        .unwrap();
         let header = |u: &str, p: &str| {
             format!(
                 "Basic {}",
@@ -814,8 +860,6 @@ http_server_config:
         let dbg = format!("{w:?}");
         assert!(dbg.contains("alice") && !dbg.contains(&hash), "{dbg}");
         assert!(err("basic_auth_users:\n  alice: plain\n").contains("not a bcrypt hash"));
-        assert!(
-            err(&format!("basic_auth_users:\n  'a:b': '{hash}'\n")).contains("contains `:`")
-        );
+        assert!(err(&format!("basic_auth_users:\n  'a:b': '{hash}'\n")).contains("contains `:`"));
     }
 }

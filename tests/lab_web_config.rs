@@ -9,7 +9,6 @@
 //!   keeps CAP_SETUID, CAP_SETGID and CAP_KILL as well, the script runs as uid 65534 with
 //!   no capabilities at all.
 
-#[allow(dead_code)]
 mod labkit;
 
 use std::os::unix::fs::PermissionsExt;
@@ -30,8 +29,8 @@ const CAP_NET_ADMIN: u64 = 1 << 12;
 const CAP_NET_RAW: u64 = 1 << 13;
 
 fn params(cn: &str, sans: &[&str], ca: bool) -> CertificateParams {
-    let mut p = CertificateParams::new(sans.iter().map(|s| s.to_string()).collect::<Vec<_>>())
-        .unwrap();
+    let mut p =
+        CertificateParams::new(sans.iter().map(|s| s.to_string()).collect::<Vec<_>>()).unwrap();
     p.distinguished_name.push(DnType::CommonName, cn);
     if ca {
         p.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
@@ -134,7 +133,10 @@ fn secrets_stay_secret_and_privileges_are_dropped() {
     let b_cfg = lab.file(
         "b.yaml",
         &config(
-            &format!("{}    user: nobody\n", record(&format!("{}/b", public.display()))),
+            &format!(
+                "{}    user: nobody\n",
+                record(&format!("{}/b", public.display()))
+            ),
             100,
         ),
     );
@@ -142,13 +144,27 @@ fn secrets_stay_secret_and_privileges_are_dropped() {
     let a = lab.spawn_env(
         "a",
         "a.log",
-        &[VIPD, "run", "-c", a_cfg.to_str().unwrap(), "--web.config.file", &web],
+        &[
+            VIPD,
+            "run",
+            "-c",
+            a_cfg.to_str().unwrap(),
+            "--web.config.file",
+            &web,
+        ],
         &leak,
     );
     let b = lab.spawn_env(
         "b",
         "b.log",
-        &[VIPD, "run", "-c", b_cfg.to_str().unwrap(), "--web.config.file", &web],
+        &[
+            VIPD,
+            "run",
+            "-c",
+            b_cfg.to_str().unwrap(),
+            "--web.config.file",
+            &web,
+        ],
         &leak,
     );
     lab.wait_holder(&["a", "b"], VIP, "a", Duration::from_secs(8));
@@ -177,11 +193,22 @@ fn secrets_stay_secret_and_privileges_are_dropped() {
     // `nobody` script nothing.
     let env_a = std::fs::read_to_string(lab.dir.join("a.env")).unwrap();
     assert!(env_a.lines().any(|l| l.starts_with("PATH=")), "{env_a}");
-    assert!(!env_a.contains("WC_LEAK") && !env_a.contains("wc-leak"), "{env_a}");
+    assert!(
+        !env_a.contains("WC_LEAK") && !env_a.contains("wc-leak"),
+        "{env_a}"
+    );
     assert!(!env_a.contains("VIPD_LOG"), "{env_a}");
     let caps_a = std::fs::read_to_string(lab.dir.join("a.caps")).unwrap();
-    assert_eq!(cap(&caps_a, "CapBnd"), CAP_NET_ADMIN | CAP_NET_RAW, "{caps_a}");
-    assert_eq!(cap(&caps_a, "CapEff") & !(CAP_NET_ADMIN | CAP_NET_RAW), 0, "{caps_a}");
+    assert_eq!(
+        cap(&caps_a, "CapBnd"),
+        CAP_NET_ADMIN | CAP_NET_RAW,
+        "{caps_a}"
+    );
+    assert_eq!(
+        cap(&caps_a, "CapEff") & !(CAP_NET_ADMIN | CAP_NET_RAW),
+        0,
+        "{caps_a}"
+    );
     let uid_b = std::fs::read_to_string(public.join("b.uid")).unwrap();
     assert_eq!(uid_b.trim(), "65534");
     let caps_b = std::fs::read_to_string(public.join("b.caps")).unwrap();
@@ -217,6 +244,9 @@ fn secrets_stay_secret_and_privileges_are_dropped() {
         ("a log", &log_a),
         ("b log", &log_b),
     ] {
-        assert!(!text.contains(PASSWORD), "{what} shows the password:\n{text}");
+        assert!(
+            !text.contains(PASSWORD),
+            "{what} shows the password:\n{text}"
+        );
     }
 }

@@ -21,8 +21,8 @@ use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, DnType, IsCa, 
 /// Certificate parameters with a distinct common name (rcgen's default name is the same for
 /// every certificate, which would make each look issued by the other).
 fn params(cn: &str, sans: &[&str], ca: bool) -> CertificateParams {
-    let mut p = CertificateParams::new(sans.iter().map(|s| s.to_string()).collect::<Vec<_>>())
-        .unwrap();
+    let mut p =
+        CertificateParams::new(sans.iter().map(|s| s.to_string()).collect::<Vec<_>>()).unwrap();
     p.distinguished_name.push(DnType::CommonName, cn);
     if ca {
         p.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
@@ -43,7 +43,11 @@ impl Pki {
     fn new() -> Pki {
         let dir = tempfile::tempdir().unwrap();
         let write = |name: &str, text: String| std::fs::write(dir.path().join(name), text).unwrap();
-        let ca = CertifiedIssuer::self_signed(params("vipd test CA", &[], true), KeyPair::generate().unwrap()).unwrap();
+        let ca = CertifiedIssuer::self_signed(
+            params("vipd test CA", &[], true),
+            KeyPair::generate().unwrap(),
+        )
+        .unwrap();
         write("ca.pem", ca.as_ref().pem());
         let server_key = KeyPair::generate().unwrap();
         let server = params("vipd", &["localhost", "127.0.0.1"], false)
@@ -58,7 +62,11 @@ impl Pki {
         write("client.pem", client.pem());
         write("client.key", client_key.serialize_pem());
         // A client certificate from a CA the server does not know.
-        let other = CertifiedIssuer::self_signed(params("other CA", &[], true), KeyPair::generate().unwrap()).unwrap();
+        let other = CertifiedIssuer::self_signed(
+            params("other CA", &[], true),
+            KeyPair::generate().unwrap(),
+        )
+        .unwrap();
         let rogue_key = KeyPair::generate().unwrap();
         let rogue = params("rogue", &["rogue"], false)
             .signed_by(&rogue_key, &other)
@@ -91,16 +99,17 @@ fn start(web: &Path) -> SocketAddr {
             .build()
             .unwrap();
         rt.block_on(async move {
-            let (status_tx, mut status_rx) = tokio::sync::mpsc::channel::<
-                tokio::sync::oneshot::Sender<serde_json::Value>,
-            >(4);
+            let (status_tx, mut status_rx) =
+                tokio::sync::mpsc::channel::<tokio::sync::oneshot::Sender<serde_json::Value>>(4);
             tokio::spawn(async move {
                 while let Some(reply) = status_rx.recv().await {
                     let _ = reply.send(serde_json::json!({"instances": []}));
                 }
             });
             let l = tokio::net::TcpListener::from_std(listener).unwrap();
-            observe::serve_with(l, metrics, status_tx, web).await.unwrap();
+            observe::serve_with(l, metrics, status_tx, web)
+                .await
+                .unwrap();
         })
     });
     addr
@@ -158,7 +167,10 @@ basic_auth_users:
     let (code, hdrs, body, _) = curl(&pki, &url, &["-u", "prometheus:scrape-pw"]);
     assert_eq!(code, 200, "{hdrs}{body}");
     assert!(body.contains("vrrp_build_info"), "{body}");
-    assert!(hdrs.contains("strict-transport-security: max-age=31536000"), "{hdrs}");
+    assert!(
+        hdrs.contains("strict-transport-security: max-age=31536000"),
+        "{hdrs}"
+    );
     assert!(hdrs.contains("x-content-type-options: nosniff"), "{hdrs}");
     // Again: the cached verification gives the same answer.
     assert_eq!(curl(&pki, &url, &["-u", "prometheus:scrape-pw"]).0, 200);
@@ -166,7 +178,10 @@ basic_auth_users:
     let (code, hdrs, body, _) = curl(&pki, &url, &[]);
     assert_eq!(code, 401, "{hdrs}{body}");
     assert!(hdrs.contains("www-authenticate: basic"), "{hdrs}");
-    assert!(hdrs.contains("strict-transport-security"), "headers on a 401 too: {hdrs}");
+    assert!(
+        hdrs.contains("strict-transport-security"),
+        "headers on a 401 too: {hdrs}"
+    );
     assert!(!body.contains("vrrp_"), "{body}");
     let status = format!("https://localhost:{}/status", addr.port());
     assert_eq!(curl(&pki, &status, &["-u", "prometheus:wrong"]).0, 401);
@@ -180,7 +195,15 @@ basic_auth_users:
     assert_ne!(rc, 0);
     // A client that does not trust the certificate gives up.
     let out = Command::new("curl")
-        .args(["-s", "--max-time", "5", "-o", "/dev/null", "-w", "%{http_code}"])
+        .args([
+            "-s",
+            "--max-time",
+            "5",
+            "-o",
+            "/dev/null",
+            "-w",
+            "%{http_code}",
+        ])
         .arg(format!("https://127.0.0.1:{}/metrics", addr.port()))
         .output()
         .unwrap();
@@ -270,7 +293,10 @@ fn stalled_handshakes_do_not_block_scrapes() {
     let url = format!("https://localhost:{}/healthz", addr.port());
     for _ in 0..3 {
         let (code, _, body, rc) = curl(&pki, &url, &[]);
-        assert_eq!(code, 200, "scrape blocked by stalled handshakes (curl {rc}): {body}");
+        assert_eq!(
+            code, 200,
+            "scrape blocked by stalled handshakes (curl {rc}): {body}"
+        );
     }
     drop(held);
 }

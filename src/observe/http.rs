@@ -366,12 +366,11 @@ async fn connection(
     }
     // The configuration, re-read if its files changed: stat calls, a read when they did.
     let web = shared.web.clone();
-    let config = match tokio::task::spawn_blocking(move || web.tls.as_ref().map(|t| t.config()))
-        .await
-    {
-        Ok(Some(c)) => c,
-        _ => return,
-    };
+    let config =
+        match tokio::task::spawn_blocking(move || web.tls.as_ref().map(|t| t.config())).await {
+            Ok(Some(c)) => c,
+            _ => return,
+        };
     let acceptor = tokio_rustls::TlsAcceptor::from(config);
     let handshake = tokio::time::timeout(HEADER_READ_TIMEOUT, acceptor.accept(stream));
     let stream = tokio::select! {
