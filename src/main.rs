@@ -302,6 +302,7 @@ fn drop_capabilities(
 /// Logs what [`drop_capabilities`] did; false (and an error logged) if it failed.
 fn report_capabilities(r: Result<vipd::security::Dropped, String>) -> bool {
     match r {
+        Ok(d) if !d.changed => true,
         Ok(d) => {
             let names: Vec<String> = d.kept.iter().map(|c| c.to_string()).collect();
             tracing::debug!(
@@ -403,6 +404,24 @@ mod tests {
     fn cli_is_consistent() {
         use clap::CommandFactory;
         Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn web_config_file_is_taken_by_run_monitor_and_check() {
+        let web = |args: &[&str]| match parse(args).unwrap().command {
+            Command::Run { web, .. }
+            | Command::Monitor { web, .. }
+            | Command::Check { web, .. } => web.web_config_file,
+            _ => panic!("no web args"),
+        };
+        let w = Some(PathBuf::from("w.yml"));
+        assert_eq!(web(&["run", "--web.config.file", "w.yml"]), w);
+        assert_eq!(
+            web(&["monitor", "-i", "eth0", "--web.config.file", "w.yml"]),
+            w
+        );
+        assert_eq!(web(&["check", "a.yaml", "--web.config.file", "w.yml"]), w);
+        assert_eq!(web(&["run"]), None);
     }
 
     #[test]

@@ -115,6 +115,8 @@ pub struct Dropped {
     /// Whether the bounding set was reduced too (needs CAP_SETPCAP, which root has; under
     /// systemd, `CapabilityBoundingSet=` has done it already).
     pub bounding: bool,
+    /// Whether any set changed (under the systemd unit none does: nothing to drop).
+    pub changed: bool,
 }
 
 /// Keeps only `keep` of the calling thread's capabilities: the bounding set (when it may),
@@ -143,16 +145,32 @@ pub fn drop_capabilities(keep: &[caps::Capability]) -> Result<Dropped, String> {
     let ambient = caps::read(None, CapSet::Ambient).unwrap_or_default();
     let held: CapsHashSet = keep.intersection(&permitted).copied().collect();
     let passed: CapsHashSet = ambient.intersection(&held).copied().collect();
-    let _ = caps::clear(None, CapSet::Ambient);
-    caps::set(None, CapSet::Inheritable, &passed).map_err(|e| err("inheritable set", e))?;
-    caps::set(None, CapSet::Effective, &held).map_err(|e| err("effective set", e))?;
-    caps::set(None, CapSet::Permitted, &held).map_err(|e| err("permitted set", e))?;
-    for c in &passed {
-        caps::raise(None, CapSet::Ambient, *c).map_err(|e| err("ambient set", e))?;
+    let effective = caps::read(None, CapSet::Effective).map_err(|e| err("read", e))?;
+    let inheritable = caps::read(None, CapSet::Inheritable).map_err(|e| err("read", e))?;
+    // Nothing to change (the systemd unit's case) makes no capset call at all: the unit's
+    // system call filter does not allow it.
+    let changed = bounding || permitted != held || effective != held || inheritable != passed;
+    if ambient != passed {
+        caps::clear(None, CapSet::Ambient).map_err(|e| err("ambient set", e))?;
     }
+    if changed {
+        caps::set(None, CapSet::Inheritable, &passed).map_err(|e| err("inheritable set", e))?;
+        caps::set(None, CapSet::Effective, &held).map_err(|e| err("effective set", e))?;
+        caps::set(None, CapSet::Permitted, &held).map_err(|e| err("permitted set", e))?;
+    }
+    if ambient != passed {
+        for c in &passed {
+            caps::raise(None, CapSet::Ambient, *c).map_err(|e| err("ambient set", e))?;
+        }
+    }
+    let changed = changed || ambient != passed;
     let mut kept: Vec<_> = held.into_iter().collect();
     kept.sort_by_key(|c| c.index());
-    Ok(Dropped { kept, bounding })
+    Ok(Dropped {
+        kept,
+        bounding,
+        changed,
+    })
 }
 
 /// The file `program` (argv[0]) names: a path if it contains `/` (relative to the current
