@@ -571,6 +571,19 @@ impl WebConfig {
         &self.headers
     }
 
+    /// Whether `authorization` carries a user and password verified before (no bcrypt: cheap
+    /// enough for the runtime thread).
+    pub fn remembered(&self, authorization: &[u8]) -> bool {
+        let Some((user, password)) = basic_credentials(authorization) else {
+            return false;
+        };
+        self.verified
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&user)
+            .is_some_and(|p| constant_time_eq(p, &password))
+    }
+
     /// Whether `authorization` (the request's `Authorization` header) names a configured
     /// user with the right password. Blocking: bcrypt, unless this user and password were
     /// verified before. An unknown user costs the same bcrypt run as a known one.
@@ -850,7 +863,10 @@ http_server_config:
         };
         assert!(w.requires_auth());
         assert!(!w.authorized(None));
+        assert!(!w.remembered(header("alice", "s3cret").as_bytes()));
         assert!(w.authorized(Some(header("alice", "s3cret").as_bytes())));
+        assert!(w.remembered(header("alice", "s3cret").as_bytes()));
+        assert!(!w.remembered(header("alice", "s3creT").as_bytes()));
         // Cached now; a wrong password still fails.
         assert!(w.authorized(Some(header("alice", "s3cret").as_bytes())));
         assert!(!w.authorized(Some(header("alice", "wrong").as_bytes())));
