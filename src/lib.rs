@@ -24,3 +24,4 @@ pub mod status;
 pub mod status_cli;
 pub mod telemetry;
 pub mod track;
+pub mod webconfig;

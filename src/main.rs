@@ -31,6 +31,8 @@ enum Command {
         #[arg(long)]
         listen: Option<std::net::SocketAddr>,
         #[command(flatten)]
+        web: WebArgs,
+        #[command(flatten)]
         log: LogArgs,
     },
     /// Show the state of a running vipd as a table (from its /status endpoint).
@@ -54,6 +56,8 @@ enum Command {
         /// HTTP address for /metrics, /status, /healthz.
         #[arg(long, default_value = "0.0.0.0:9798")]
         listen: std::net::SocketAddr,
+        #[command(flatten)]
+        web: WebArgs,
         #[command(flatten)]
         log: LogArgs,
     },
@@ -84,7 +88,18 @@ enum Command {
         /// Configuration file, as for `vipd run`.
         #[arg(short, long, value_name = "FILE")]
         config: Option<PathBuf>,
+        #[command(flatten)]
+        web: WebArgs,
     },
+}
+
+/// `--web.config.file` of `vipd run`, `vipd monitor` and `vipd check`.
+#[derive(Args, Debug, Default, PartialEq)]
+struct WebArgs {
+    /// Web configuration (Prometheus exporter-toolkit format): TLS, client certificates,
+    /// basic_auth_users, response headers of the HTTP endpoint. See docs/security.md.
+    #[arg(long = "web.config.file", value_name = "FILE")]
+    web_config_file: Option<PathBuf>,
 }
 
 /// How `vipd run` and `vipd monitor` log (on stderr).
@@ -142,11 +157,26 @@ fn log_level(s: &str) -> Result<String, String> {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
-        Command::Check { file, config } => check(
-            &file
-                .or(config)
-                .unwrap_or_else(|| PathBuf::from(DEFAULT_CONFIG)),
-        ),
+        Command::Check { file, config, web } => {
+            let code = check(
+                &file
+                    .or(config)
+                    .unwrap_or_else(|| PathBuf::from(DEFAULT_CONFIG)),
+            );
+            match web.web_config_file {
+                Some(w) => match vipd::webconfig::WebConfig::load(&w) {
+                    Ok(_) => {
+                        println!("{}: ok (web configuration)", w.display());
+                        code
+                    }
+                    Err(e) => {
+                        println!("{e}");
+                        ExitCode::from(2)
+                    }
+                },
+                None => code,
+            }
+        }
         Command::ImportKeepalived { path, output } => {
             ExitCode::from(vipd::import::run(&path, output.as_deref()))
         }
@@ -155,22 +185,35 @@ fn main() -> ExitCode {
         Command::Run {
             config,
             listen,
+            web,
             log,
         } => {
             // The log format and `otlp` are part of the configuration; errors are reported once
             // loaded. `--log-format` wins over `log.format`.
             let loaded = vipd::config::load(&config).ok().map(|l| l.config);
+            // Before any thread exists (capabilities are per thread): the tracing exporter and
+            // the runtime inherit the reduced sets. Logged once logging is set up.
+            let caps = drop_capabilities(
+                loaded
+                    .as_ref()
+                    .is_some_and(|c| c.scripts.values().any(|s| s.user.is_some())),
+                listen.or(loaded.as_ref().map(|c| c.listen)),
+            );
             let format = log
                 .log_format
                 .map(Into::into)
                 .unwrap_or_else(|| loaded.as_ref().map(|c| c.log_format).unwrap_or_default());
             let telemetry = init_tracing_with(format, log.log_level.as_deref(), loaded.as_ref());
+            if !report_capabilities(caps) {
+                return ExitCode::from(1);
+            }
             let Some(rt) = runtime() else {
                 return ExitCode::from(1);
             };
             let code = rt.block_on(vipd::daemon::run(vipd::daemon::RunOptions {
                 config_path: config,
                 listen,
+                web_config: web.web_config_file,
             }));
             // The runtime first, then the exporter: its drop sends the spans still queued.
             drop(rt);
@@ -181,10 +224,15 @@ fn main() -> ExitCode {
             interface,
             config,
             listen,
+            web,
             log,
         } => {
+            let caps = drop_capabilities(false, Some(listen));
             let format = log.log_format.map(Into::into).unwrap_or_default();
             drop(init_tracing_with(format, log.log_level.as_deref(), None));
+            if !report_capabilities(caps) {
+                return ExitCode::from(1);
+            }
             let Some(rt) = runtime() else {
                 return ExitCode::from(1);
             };
@@ -192,6 +240,7 @@ fn main() -> ExitCode {
                 interfaces: interface,
                 config,
                 listen,
+                web_config: web.web_config_file,
             }));
             ExitCode::from(code as u8)
         }
@@ -245,6 +294,39 @@ fn init_tracing_with(
         tracing::warn!("{e}; spans are not exported");
     }
     guard
+}
+
+/// Keeps only the capabilities vipd needs ([`vipd::security::kept_capabilities`]).
+fn drop_capabilities(
+    script_users: bool,
+    listen: Option<std::net::SocketAddr>,
+) -> Result<vipd::security::Dropped, String> {
+    let low_port = listen.is_some_and(|l| l.port() < 1024);
+    vipd::security::drop_capabilities(&vipd::security::kept_capabilities(script_users, low_port))
+}
+
+/// Logs what [`drop_capabilities`] did; false (and an error logged) if it failed.
+fn report_capabilities(r: Result<vipd::security::Dropped, String>) -> bool {
+    match r {
+        Ok(d) if !d.changed => true,
+        Ok(d) => {
+            let names: Vec<String> = d.kept.iter().map(|c| c.to_string()).collect();
+            tracing::debug!(
+                bounding_set_reduced = d.bounding,
+                "capabilities kept: {}",
+                if names.is_empty() {
+                    "none".to_owned()
+                } else {
+                    names.join(", ")
+                }
+            );
+            true
+        }
+        Err(e) => {
+            tracing::error!("{e}");
+            false
+        }
+    }
 }
 
 /// The single-threaded tokio runtime the daemon and the monitor run on.
@@ -303,7 +385,7 @@ mod tests {
 
     fn check_path(args: &[&str]) -> PathBuf {
         match parse(args).unwrap().command {
-            Command::Check { file, config } => file
+            Command::Check { file, config, .. } => file
                 .or(config)
                 .unwrap_or_else(|| PathBuf::from(DEFAULT_CONFIG)),
             _ => panic!("not check"),
@@ -328,6 +410,24 @@ mod tests {
     fn cli_is_consistent() {
         use clap::CommandFactory;
         Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn web_config_file_is_taken_by_run_monitor_and_check() {
+        let web = |args: &[&str]| match parse(args).unwrap().command {
+            Command::Run { web, .. }
+            | Command::Monitor { web, .. }
+            | Command::Check { web, .. } => web.web_config_file,
+            _ => panic!("no web args"),
+        };
+        let w = Some(PathBuf::from("w.yml"));
+        assert_eq!(web(&["run", "--web.config.file", "w.yml"]), w);
+        assert_eq!(
+            web(&["monitor", "-i", "eth0", "--web.config.file", "w.yml"]),
+            w
+        );
+        assert_eq!(web(&["check", "a.yaml", "--web.config.file", "w.yml"]), w);
+        assert_eq!(web(&["run"]), None);
     }
 
     #[test]

@@ -428,6 +428,8 @@ pub struct MonitorOptions {
     /// The monitor file (`--config`): more interfaces, and what is expected on them.
     pub config: Option<PathBuf>,
     pub listen: SocketAddr,
+    /// `--web.config.file`: TLS, users and headers of the HTTP endpoint (docs/security.md).
+    pub web_config: Option<std::path::PathBuf>,
 }
 
 /// The interfaces of `--interface` (repeated or comma-separated), in order: empty names are
@@ -814,6 +816,17 @@ pub async fn run(opts: MonitorOptions) -> i32 {
             i.set_expected(&monitor_metrics, e);
         }
     }
+    let web = match &opts.web_config {
+        None => crate::webconfig::WebConfig::default(),
+        Some(path) => match crate::webconfig::WebConfig::load(path) {
+            Ok(w) => w,
+            Err(e) => {
+                error!("web config: {e}");
+                return 2;
+            }
+        },
+    };
+    let scheme = web.scheme();
     let listener = match observe::bind(opts.listen) {
         Ok(l) => l,
         Err(e) => {
@@ -822,7 +835,12 @@ pub async fn run(opts: MonitorOptions) -> i32 {
         }
     };
     let (status_tx, mut status_rx) = mpsc::channel::<oneshot::Sender<serde_json::Value>>(16);
-    let mut http = tokio::spawn(observe::serve(listener, metrics, status_tx));
+    let mut http = tokio::spawn(observe::serve_with(
+        listener,
+        metrics,
+        status_tx,
+        std::sync::Arc::new(web),
+    ));
     let (mut term, mut int, mut hup) = match (
         signal(SignalKind::terminate()),
         signal(SignalKind::interrupt()),
@@ -841,7 +859,7 @@ pub async fn run(opts: MonitorOptions) -> i32 {
         .collect();
     drop(pkt_tx);
     info!(
-        "monitoring VRRP on {}, metrics and status on http://{}",
+        "monitoring VRRP on {}, metrics and status on {scheme}://{}",
         ifaces
             .iter()
             .map(|i| format!(

@@ -227,7 +227,7 @@ proptest! {
         vrrp::encode(&spec, src, dst, ChecksumForm::PseudoHeader, &mut b);
         let (a, _) = vrrp::decode(&b, src, dst).unwrap();
         prop_assert_eq!((a.vrid, a.priority, a.interval), (vrid, prio, interval));
-        prop_assert_eq!(a.auth_data, auth.unwrap_or([0; 8]));
+        prop_assert_eq!(*a.auth_data.expose(), auth.map_or([0; 8], |s| *s.expose()));
     }
 
     #[test]

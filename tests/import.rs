@@ -89,7 +89,7 @@ fn master_backup_with_pass_auth_and_weighted_check_script() {
         assert_eq!(i.version, Version::V2, "keepalived's default version");
         assert_eq!(i.advert_interval, ms(1000));
         assert!(i.preempt);
-        assert_eq!(i.auth_pass.as_deref(), Some("s3cret"));
+        assert_eq!(i.auth_pass.as_ref().map(|p| p.as_str()), Some("s3cret"));
         assert_eq!(vips(i), ["10.99.0.71/24"]);
         assert_eq!(
             i.track_scripts,
@@ -222,7 +222,7 @@ fn includes_globs_comments_braces_one_line_blocks_and_quotes() {
     let w = inst(&c, "VI_WEB");
     assert_eq!((w.vrid, w.priority), (51, 120));
     assert_eq!(w.version, Version::V2, "global vrrp_version 2");
-    assert_eq!(w.auth_pass.as_deref(), Some("pa ss"));
+    assert_eq!(w.auth_pass.as_ref().map(|p| p.as_str()), Some("pa ss"));
     assert_eq!(vips(w), ["10.99.1.10/24"]);
     assert_eq!(
         w.track_scripts,

@@ -158,7 +158,8 @@ pub struct InstanceConfig {
     pub preempt: bool,
     pub preempt_delay: Duration,
     /// v2 simple-text password (auth type 1), at most 8 bytes. None = auth type 0.
-    pub auth_pass: Option<String>,
+    /// A [`Secret`](crate::security::Secret): never printed (Debug shows `<redacted>`).
+    pub auth_pass: Option<crate::security::Secret>,
     /// At least one; all of `family`.
     pub virtual_ipaddress: Vec<Vip>,
     /// Unicast peers (same family); empty = multicast.

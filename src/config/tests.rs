@@ -120,7 +120,7 @@ instances:
     assert_eq!(i.advert_interval, Duration::from_secs(3));
     assert!(!i.preempt);
     assert_eq!(i.preempt_delay, Duration::from_millis(1500));
-    assert_eq!(i.auth_pass.as_deref(), Some("0011"));
+    assert_eq!(i.auth_pass.as_ref().map(|p| p.as_str()), Some("0011"));
     assert_eq!(i.virtual_ipaddress[0].prefix_len, 32);
     assert_eq!(i.virtual_ipaddress[1].prefix_len, 8);
     assert_eq!(i.unicast_src, Some("10.0.0.3".parse().unwrap()));

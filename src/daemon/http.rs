@@ -14,6 +14,7 @@ pub fn spawn(
     listener: std::net::TcpListener,
     metrics: Metrics,
     status: observe::StatusSource,
+    web: std::sync::Arc<crate::webconfig::WebConfig>,
 ) -> std::io::Result<()> {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -29,7 +30,7 @@ pub fn spawn(
             rt.block_on(async move {
                 match tokio::net::TcpListener::from_std(listener) {
                     Ok(l) => {
-                        if let Err(e) = observe::serve(l, metrics, status).await {
+                        if let Err(e) = observe::serve_with(l, metrics, status, web).await {
                             error!("HTTP server stopped: {e}");
                         }
                     }

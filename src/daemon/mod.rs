@@ -35,6 +35,8 @@ pub struct RunOptions {
     pub config_path: PathBuf,
     /// Overrides the configuration's `listen`.
     pub listen: Option<std::net::SocketAddr>,
+    /// `--web.config.file`: TLS, users and headers of the HTTP endpoint (docs/security.md).
+    pub web_config: Option<PathBuf>,
 }
 
 /// The signals vipd acts on.
@@ -293,7 +295,14 @@ impl Shell {
 
 /// Everything `run` needs before the loop: the configuration, the capabilities, netlink,
 /// the HTTP listener. Errors are logged; the exit code is returned.
-fn prepare(opts: &RunOptions) -> Result<(config::Loaded, Netlink, std::net::TcpListener), i32> {
+type Prepared = (
+    config::Loaded,
+    Netlink,
+    std::net::TcpListener,
+    std::sync::Arc<crate::webconfig::WebConfig>,
+);
+
+fn prepare(opts: &RunOptions) -> Result<Prepared, i32> {
     let missing = net::missing_capabilities();
     if !missing.is_empty() {
         let names: Vec<String> = missing.iter().map(|c| c.to_string()).collect();
@@ -316,17 +325,24 @@ fn prepare(opts: &RunOptions) -> Result<(config::Loaded, Netlink, std::net::TcpL
         error!("cannot open route netlink: {e}");
         1
     })?;
+    let web = match &opts.web_config {
+        None => crate::webconfig::WebConfig::default(),
+        Some(path) => crate::webconfig::WebConfig::load(path).map_err(|e| {
+            error!("web config: {e}");
+            2
+        })?,
+    };
     let listen = opts.listen.unwrap_or(loaded.config.listen);
     let listener = observe::bind_std(listen).map_err(|e| {
         error!("cannot listen on {listen} for /metrics: {e}");
         1
     })?;
-    Ok((loaded, netlink, listener))
+    Ok((loaded, netlink, listener, std::sync::Arc::new(web)))
 }
 
 /// Runs the daemon until SIGTERM/SIGINT. Returns the process exit code.
 pub async fn run(opts: RunOptions) -> i32 {
-    let (loaded, netlink, listener) = match prepare(&opts) {
+    let (loaded, netlink, listener, web) = match prepare(&opts) {
         Ok(x) => x,
         Err(code) => return code,
     };
@@ -342,7 +358,7 @@ pub async fn run(opts: RunOptions) -> i32 {
         option_env!("VIPD_REVISION").unwrap_or("unknown"),
     );
     let (status_tx, mut status_rx) = mpsc::channel::<oneshot::Sender<serde_json::Value>>(16);
-    if let Err(e) = http::spawn(listener, metrics.clone(), status_tx) {
+    if let Err(e) = http::spawn(listener, metrics.clone(), status_tx, web) {
         error!("cannot start the HTTP thread: {e}");
         return 1;
     }

@@ -1371,7 +1371,7 @@ fn vrrp_instance(
         advert_interval,
         preempt,
         preempt_delay: preempt_delay.map_or(Duration::ZERO, |(_, us, _)| Duration::from_micros(us)),
-        auth_pass,
+        auth_pass: auth_pass.map(crate::security::Secret::from),
         virtual_ipaddress,
         unicast_peers: peers.iter().filter_map(|p| p.parse().ok()).collect(),
         unicast_src,

@@ -12,6 +12,11 @@
 //!   long a keep-alive connection may sit idle between requests;
 //! - at most [`MAX_ENCODES`] `/metrics` bodies are encoded at once; more requests wait for their
 //!   turn in arrival order.
+//!
+//! With `--web.config.file` ([`crate::webconfig`]): TLS, whose handshake must also complete
+//! within [`HEADER_READ_TIMEOUT`] (so a slowloris over TLS is closed as one over plain TCP),
+//! basic authentication (bcrypt, at most [`MAX_ENCODES`] hashes checked at once, off the
+//! runtime thread) and the configured headers on every response, 401 included.
 
 use std::collections::HashMap;
 use std::convert::Infallible;
@@ -22,7 +27,9 @@ use std::time::{Duration, Instant};
 
 use http_body_util::Full;
 use hyper::body::{Bytes, Incoming};
-use hyper::header::{ACCEPT, ALLOW, CACHE_CONTROL, CONTENT_TYPE, HeaderValue};
+use hyper::header::{
+    ACCEPT, ALLOW, AUTHORIZATION, CACHE_CONTROL, CONTENT_TYPE, HeaderValue, WWW_AUTHENTICATE,
+};
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper::{Method, Request, Response, StatusCode};
@@ -31,6 +38,7 @@ use tokio::net::TcpListener;
 use tokio::sync::{Notify, Semaphore, mpsc, oneshot};
 
 use super::{Metrics, OPENMETRICS_CONTENT_TYPE, PROMETHEUS_TEXT_CONTENT_TYPE};
+use crate::webconfig::WebConfig;
 
 /// How `/status` asks the engine for its state: the handler sends a oneshot sender, the
 /// engine answers with the JSON document.
@@ -292,14 +300,39 @@ impl Drop for Busy {
     }
 }
 
-/// Serves the endpoint on `listener` until accepting fails for good (returns that error).
+/// Serves the endpoint on `listener` until accepting fails for good (returns that error):
+/// plain HTTP, no authentication.
 pub async fn serve(
     listener: TcpListener,
     metrics: Metrics,
     status: StatusSource,
 ) -> io::Result<()> {
+    serve_with(listener, metrics, status, Arc::new(WebConfig::default())).await
+}
+
+/// What every connection task shares.
+struct Shared {
+    metrics: Metrics,
+    status: StatusSource,
+    /// Turns to encode `/metrics` or check a bcrypt hash (both CPU on a blocking thread).
+    encodes: Semaphore,
+    web: Arc<WebConfig>,
+}
+
+/// [`serve`] with the protection of a web configuration (TLS, users, headers).
+pub async fn serve_with(
+    listener: TcpListener,
+    metrics: Metrics,
+    status: StatusSource,
+    web: Arc<WebConfig>,
+) -> io::Result<()> {
     let pool = Arc::new(Pool::new(MAX_CONNECTIONS, EVICT_AFTER_IDLE));
-    let encodes = Arc::new(Semaphore::new(MAX_ENCODES));
+    let shared = Arc::new(Shared {
+        metrics,
+        status,
+        encodes: Semaphore::new(MAX_ENCODES),
+        web,
+    });
     loop {
         // While full, leave new connections in the kernel's accept queue.
         pool.room().await;
@@ -313,35 +346,66 @@ pub async fn serve(
             Err(e) => return Err(e),
         };
         let ticket = pool.open();
-        let metrics = metrics.clone();
-        let status = status.clone();
-        let encodes = encodes.clone();
+        let shared = shared.clone();
         tokio::spawn(async move {
-            connection(stream, remote, ticket, metrics, status, encodes).await;
+            connection(stream, remote, ticket, shared).await;
         });
     }
 }
 
+/// Completes the TLS handshake (if configured) within [`HEADER_READ_TIMEOUT`], then serves
+/// HTTP on the connection.
 async fn connection(
     stream: tokio::net::TcpStream,
     remote: SocketAddr,
     ticket: Ticket,
-    metrics: Metrics,
-    status: StatusSource,
-    encodes: Arc<Semaphore>,
+    shared: Arc<Shared>,
 ) {
+    if shared.web.tls.is_none() {
+        return http(stream, remote, ticket, shared).await;
+    }
+    // The configuration, re-read if its files changed: stat calls, a read when they did.
+    let web = shared.web.clone();
+    let config =
+        match tokio::task::spawn_blocking(move || web.tls.as_ref().map(|t| t.config())).await {
+            Ok(Some(c)) => c,
+            _ => return,
+        };
+    let acceptor = tokio_rustls::TlsAcceptor::from(config);
+    let handshake = tokio::time::timeout(HEADER_READ_TIMEOUT, acceptor.accept(stream));
+    let stream = tokio::select! {
+        r = handshake => match r {
+            Ok(Ok(s)) => s,
+            Ok(Err(e)) => {
+                // Plain HTTP to the TLS port, no or a wrong client certificate, ...
+                tracing::debug!(%remote, error = %e, "http: TLS handshake failed");
+                return;
+            }
+            Err(_) => {
+                tracing::debug!(%remote, "http: TLS handshake not completed in time, closing");
+                return;
+            }
+        },
+        // Still handshaking when room is needed: nothing is owed, close now.
+        _ = ticket.evict.notified() => return,
+    };
+    http(stream, remote, ticket, shared).await
+}
+
+async fn http<S>(stream: S, remote: SocketAddr, ticket: Ticket, shared: Arc<Shared>)
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
     let ticket = Arc::new(ticket);
-    let m = metrics.clone();
     let t = ticket.clone();
+    let sh = shared.clone();
     let service = service_fn(move |req| {
         // Called as soon as the request's headers are parsed.
         let busy = t.busy();
-        let m = m.clone();
-        let status = status.clone();
-        let encodes = encodes.clone();
+        let sh = sh.clone();
         async move {
             let _busy = busy;
-            Ok::<_, Infallible>(handle(req, &m, &status, &encodes).await)
+            Ok::<_, Infallible>(handle(req, &sh).await)
         }
     });
     let conn = http1::Builder::new()
@@ -372,7 +436,7 @@ async fn connection(
     if let Err(e) = result {
         if e.is_parse() || e.is_parse_too_large() {
             // hyper answered 400 (or 414/431) itself: the service never saw it.
-            metrics.http_request(PATH_OTHER, 400);
+            shared.metrics.http_request(PATH_OTHER, 400);
         }
         tracing::debug!(%remote, error = %e, "http: connection ended with an error");
     }
@@ -401,16 +465,43 @@ fn bucket(path: &str) -> &'static str {
         .unwrap_or(PATH_OTHER)
 }
 
-async fn handle(
-    req: Request<Incoming>,
-    m: &Metrics,
-    status: &StatusSource,
-    encodes: &Semaphore,
-) -> Resp {
+async fn handle(req: Request<Incoming>, sh: &Shared) -> Resp {
     let path = bucket(req.uri().path());
-    let resp = route(&req, path, m, status, encodes).await;
-    m.http_request(path, resp.status().as_u16());
+    let mut resp = if authorized(&req, sh).await {
+        route(&req, path, &sh.metrics, &sh.status, &sh.encodes).await
+    } else {
+        let mut r = plain(StatusCode::UNAUTHORIZED, "unauthorized\n");
+        r.headers_mut()
+            .insert(WWW_AUTHENTICATE, HeaderValue::from_static("Basic"));
+        r
+    };
+    for (name, value) in sh.web.headers() {
+        resp.headers_mut().insert(name.clone(), value.clone());
+    }
+    sh.metrics.http_request(path, resp.status().as_u16());
     resp
+}
+
+/// Whether the request may be answered: no users configured, or its basic credentials match
+/// (bcrypt on a blocking thread, one of [`MAX_ENCODES`] turns, unless verified before).
+async fn authorized(req: &Request<Incoming>, sh: &Shared) -> bool {
+    if !sh.web.requires_auth() {
+        return true;
+    }
+    let Some(value) = req.headers().get(AUTHORIZATION) else {
+        return false;
+    };
+    if sh.web.remembered(value.as_bytes()) {
+        return true;
+    }
+    let value = value.as_bytes().to_vec();
+    let Ok(_turn) = sh.encodes.acquire().await else {
+        return false;
+    };
+    let web = sh.web.clone();
+    tokio::task::spawn_blocking(move || web.authorized(Some(&value)))
+        .await
+        .unwrap_or(false)
 }
 
 async fn route(

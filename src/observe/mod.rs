@@ -19,7 +19,7 @@ mod tests;
 
 pub use http::{
     EVICT_AFTER_IDLE, HEADER_READ_TIMEOUT, LISTEN_BACKLOG, MAX_CONNECTIONS, MAX_ENCODES,
-    StatusSource, bind, bind_std, serve,
+    StatusSource, bind, bind_std, serve, serve_with,
 };
 
 use std::collections::HashMap;

@@ -9,6 +9,7 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use super::checksum::{Sum, pseudo_header};
 use super::{Family, Version};
+use crate::security::Secret;
 
 /// Length of the fixed VRRP header.
 pub const HEADER_LEN: usize = 8;
@@ -140,8 +141,8 @@ pub struct Advert<'a> {
     pub checksum: u16,
     /// The address list, `count` addresses of 4 (IPv4) or 16 (IPv6) bytes.
     addrs: &'a [u8],
-    /// v2 authentication data (zero for v3).
-    pub auth_data: [u8; AUTH_LEN],
+    /// v2 authentication data (zero for v3): the sender's password, so never printed.
+    pub auth_data: Secret<[u8; AUTH_LEN]>,
     /// Bytes after the message proper (kept so re-encoding is exact).
     pub trailer: &'a [u8],
 }
@@ -275,7 +276,7 @@ pub fn decode<'a>(
         reserved,
         checksum: u16::from_be_bytes([msg[field::CHECKSUM], msg[field::CHECKSUM + 1]]),
         addrs: &msg[HEADER_LEN..HEADER_LEN + addrs_len],
-        auth_data,
+        auth_data: Secret::new(auth_data),
         trailer: &msg[needed..],
     };
     Ok((advert, form))
@@ -335,7 +336,7 @@ pub struct AdvertSpec<'a> {
     /// v2: whole seconds (1..=255); v3: centiseconds (1..=4095).
     pub interval: u16,
     /// v2 only: Some(password zero-padded to 8 bytes) sends auth type 1.
-    pub auth: Option<[u8; AUTH_LEN]>,
+    pub auth: Option<Secret<[u8; AUTH_LEN]>>,
     /// All of one family; v2 only IPv4. Only the first [`MAX_ADDRESSES`] are sent.
     pub addresses: &'a [IpAddr],
 }
@@ -407,7 +408,7 @@ pub fn encode_with_trailer(
     }
     out[field::COUNT] = count;
     if spec.version == Version::V2 {
-        out.extend_from_slice(&spec.auth.unwrap_or([0; AUTH_LEN]));
+        out.extend_from_slice(spec.auth.as_ref().map_or(&[0; AUTH_LEN], |a| a.expose()));
     }
     out.extend_from_slice(trailer);
     let with_pseudo = match (spec.version, family_of(src)) {
@@ -435,12 +436,12 @@ pub fn reencode(a: &Advert<'_>, src: IpAddr, dst: IpAddr, form: ChecksumForm, ou
 }
 
 /// Zero-pads a v2 password (at most 8 bytes; longer is truncated, config validation forbids it).
-pub fn auth_data(password: &str) -> [u8; AUTH_LEN] {
+pub fn auth_data(password: &str) -> Secret<[u8; AUTH_LEN]> {
     let mut d = [0u8; AUTH_LEN];
     let b = password.as_bytes();
     let n = b.len().min(AUTH_LEN);
     d[..n].copy_from_slice(&b[..n]);
-    d
+    Secret::new(d)
 }
 
 #[cfg(test)]
@@ -568,7 +569,7 @@ mod tests {
             "v2 never uses the pseudo-header"
         );
         assert_eq!(a.auth_type, AUTH_PASS);
-        assert_eq!(&a.auth_data, b"1111\0\0\0\0");
+        assert_eq!(a.auth_data.expose(), b"1111\0\0\0\0");
     }
 
     #[test]
@@ -602,7 +603,7 @@ mod tests {
         assert_eq!(b.len(), HEADER_LEN + 255 * 4 + AUTH_LEN);
         let (a, _) = decode(&b, SRC, GRP).expect("valid checksum and length");
         assert_eq!(a.count(), 255);
-        assert_eq!(&a.auth_data, b"1111\0\0\0\0");
+        assert_eq!(a.auth_data.expose(), b"1111\0\0\0\0");
         assert!(a.trailer.is_empty());
     }
 

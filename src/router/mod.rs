@@ -91,7 +91,7 @@ struct Inst {
     cfg: InstanceConfig,
     engine: Instance,
     /// v2 authentication data, padded.
-    auth: Option<[u8; 8]>,
+    auth: Option<crate::security::Secret<[u8; 8]>>,
     /// Every virtual address.
     addrs: Vec<IpAddr>,
     /// How many of `addrs` fit in an advert on the interface's MTU (the rest are added but
@@ -494,7 +494,7 @@ impl Router {
             };
             let mut actions = std::mem::take(&mut self.actions);
             if let Some(inst) = self.inst_mut(id) {
-                inst.auth = c.auth_pass.as_deref().map(vrrp::auth_data);
+                inst.auth = c.auth_pass.as_ref().map(|p| vrrp::auth_data(p));
                 inst.cfg = c.clone();
                 inst.engine.set_params(engine_params(c), now, &mut actions);
             }
@@ -636,7 +636,7 @@ impl Router {
         self.by_name.insert(cfg.name.clone(), id);
         self.insts[slot] = Some(Inst {
             engine: Instance::new(engine_params(&cfg), placeholder),
-            auth: cfg.auth_pass.as_deref().map(vrrp::auth_data),
+            auth: cfg.auth_pass.as_ref().map(|p| vrrp::auth_data(p)),
             advertised: addrs.len().min(vrrp::MAX_ADDRESSES),
             addrs,
             cfg,

@@ -96,7 +96,7 @@ mod tests {
     fn encoded(
         version: Version,
         interval: u16,
-        auth: Option<[u8; 8]>,
+        auth: Option<crate::security::Secret<[u8; 8]>>,
         addrs: &[IpAddr],
     ) -> Vec<u8> {
         let spec = AdvertSpec {

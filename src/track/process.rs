@@ -21,6 +21,8 @@ const STDERR_GRACE: Duration = Duration::from_millis(100);
 /// What to run.
 pub(crate) struct Spec<'a> {
     pub argv: &'a [String],
+    /// Variables on top of the clean environment ([`crate::security::script_env`]: PATH,
+    /// LANG, LC_ALL, TZ from vipd's own); nothing else of vipd's environment is passed on.
     pub env: &'a [(&'static str, String)],
     /// uid and gid to switch to, if any.
     pub creds: Option<(u32, u32)>,
@@ -83,6 +85,8 @@ pub(crate) async fn run(spec: &Spec<'_>) -> Finished {
     };
     let mut cmd = Command::new(program);
     cmd.args(&spec.argv[1..])
+        .env_clear()
+        .envs(crate::security::script_env(|k| std::env::var(k).ok()))
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::piped())

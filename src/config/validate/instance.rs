@@ -253,7 +253,7 @@ pub(super) fn instance<'a>(
             advert_interval: advert_interval?,
             preempt: preempt?,
             preempt_delay: preempt_delay?,
-            auth_pass: auth_pass?,
+            auth_pass: auth_pass?.map(crate::security::Secret::from),
             virtual_ipaddress: vips.addrs,
             unicast_peers: unicast_peers?,
             unicast_src: unicast_src?,
