@@ -77,6 +77,7 @@ fn defaults_applied() {
             track_interfaces: vec![],
             track_scripts: vec![],
             track_files: vec![],
+            track_processes: vec![],
             notify: Notify::default(),
             garp: Garp::default(),
             v3_checksum: ChecksumForm::PseudoHeader,
