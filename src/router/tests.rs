@@ -546,7 +546,8 @@ fn tracked_process_down_lowers_the_priority_like_a_script_and_the_backup_takes_o
         "{:?}",
         net.find("a", "send", t)
     );
-    net.run_until(t + 3 * S);
+    // b ignores the lower master's adverts and takes over after its master down interval.
+    net.run_until(t + 5 * S);
     assert_eq!(net.state(1), State::Master);
     assert_eq!(net.state(0), State::Backup);
     // Back: a preempts again.
