@@ -341,7 +341,9 @@ fn unit_verifies_clean_and_is_hardened() {
         assert!(unit.lines().any(|l| l == line), "unit lacks {line:?}");
     }
 
-    // Exposure score (docs/systemd.md records it): must not regress past 2.0 ("OK").
+    // Exposure score (docs/systemd.md records it): must not regress past 2.1 ("OK"). 2.1, not
+    // 2.0: `ProtectProc=default` (0.2) is deliberate, check scripts and track_processes must
+    // see other users' processes.
     let out = Command::new("systemd-analyze")
         .args(["security", "--offline=yes", "--no-pager"])
         .arg(UNIT)
@@ -360,7 +362,7 @@ fn unit_verifies_clean_and_is_hardened() {
             )
         });
     eprintln!("systemd-analyze security exposure: {score}");
-    assert!(score <= 2.0, "exposure {score}: {text}");
+    assert!(score <= 2.1, "exposure {score}: {text}");
 }
 
 /// `setpriv` arguments: uid/gid 65534, no groups, and only `caps` (ambient + inheritable).
