@@ -331,6 +331,7 @@ fn unit_verifies_clean_and_is_hardened() {
         "CapabilityBoundingSet=CAP_NET_ADMIN CAP_NET_RAW",
         "NoNewPrivileges=yes",
         "ProtectSystem=strict",
+        "ProtectProc=default",
         "MemoryDenyWriteExecute=yes",
         "RestrictAddressFamilies=AF_UNIX AF_INET AF_INET6 AF_NETLINK AF_PACKET",
         "SystemCallFilter=@system-service",
