@@ -17,7 +17,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::process::{Child, Command};
 use std::time::Duration;
 
-use labkit::{Lab, VIPD, require, wait_for};
+use labkit::{Lab, VIPD, require, sh, wait_for};
 
 const S: Duration = Duration::from_secs(1);
 /// `nobody` / `nogroup`: an unprivileged user like the unit's `vipd`.
@@ -99,6 +99,22 @@ fn pidof() -> String {
     .to_owned()
 }
 
+/// One sample of host `h`'s /metrics (vipd listens on the namespace's own loopback).
+fn metric(lab: &Lab, h: &str, series: &str) -> Option<f64> {
+    let text = sh(&[
+        "ip",
+        "netns",
+        "exec",
+        &lab.ns(h),
+        "curl",
+        "-fsS",
+        "http://127.0.0.1:9797/metrics",
+    ]);
+    text.lines()
+        .find_map(|l| l.strip_prefix(series)?.strip_prefix(' '))
+        .and_then(|v| v.split_whitespace().next()?.parse().ok())
+}
+
 fn config(prio: u8, name: Option<&str>) -> String {
     let tracking = |kind: &str| match name {
         Some(_) => format!("    {kind}: [web]\n"),
@@ -106,7 +122,8 @@ fn config(prio: u8, name: Option<&str>) -> String {
     };
     let head = match name {
         Some(n) => format!(
-            "processes:\n  web: {{name: {n}, weight: -60}}\nscripts:\n  web: {{command: [{}, {n}], interval: 200ms, weight: -60}}\n",
+            "processes:\n  web: {{name: {n}, weight: -60}}\nscripts:\n  web: {{command: [{}, {n}], interval: 200ms, weight: -60}}\n  \
+             asroot: {{command: [/bin/true], interval: 200ms, user: root}}\n",
             pidof()
         ),
         None => String::new(),
@@ -155,7 +172,34 @@ fn track_processes_and_a_pidof_script_see_a_root_process_as_the_unit_user() {
             && log.contains("scanning /proc every 200 ms"),
         "the fallback is named in the log: {log}"
     );
-    assert!(!log.contains("check script failed"), "{log}");
+    let web_failed = |log: &str| {
+        log.lines()
+            .any(|l| l.contains("check script failed") && l.contains("script=web"))
+    };
+    assert!(!web_failed(&log), "{log}");
+    assert_eq!(
+        metric(&lab, "a", "vrrp_process_running{process=\"web\"}"),
+        Some(1.0)
+    );
+    assert_eq!(
+        metric(&lab, "a", "vrrp_process_healthy{process=\"web\"}"),
+        Some(1.0)
+    );
+    // `user: root` cannot be honoured as this user: a clear ERROR line, and counted.
+    wait_for(5 * S, "the refused run counted", || {
+        metric(
+            &lab,
+            "a",
+            "vrrp_script_user_denied_total{script=\"asroot\"}",
+        )
+        .is_some_and(|n| n >= 1.0)
+    });
+    let log = lab.log("a.log");
+    assert!(
+        log.lines().any(|l| l.contains("ERROR")
+            && l.contains("cannot run as user `root` (uid 0, gid 0): vipd runs as uid 65534")),
+        "{log}"
+    );
 
     // The service dies: both instances lose 60 (150 -> 90 < 100) and b takes both addresses.
     web.kill();
@@ -167,7 +211,15 @@ fn track_processes_and_a_pidof_script_see_a_root_process_as_the_unit_user() {
         log.contains("tracked process down"),
         "track_processes saw it: {log}"
     );
-    assert!(log.contains("check script failed"), "pidof saw it: {log}");
+    assert!(web_failed(&log), "pidof saw it: {log}");
+    assert_eq!(
+        metric(&lab, "a", "vrrp_process_running{process=\"web\"}"),
+        Some(0.0)
+    );
+    assert_eq!(
+        metric(&lab, "a", "vrrp_process_healthy{process=\"web\"}"),
+        Some(0.0)
+    );
 
     // It runs again (root's, a new pid): a preempts both back.
     web.start();

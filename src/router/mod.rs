@@ -459,7 +459,8 @@ impl Router {
         });
     }
 
-    /// A script's health or a tracked file's value (run reports are observation only).
+    /// A script's health, a tracked process's state or a tracked file's value (run reports,
+    /// process counts and refused runs are observation only).
     pub fn handle_track(&mut self, now: Instant, ev: &TrackEvent) {
         if self.track.apply(ev) {
             for id in self.ids() {

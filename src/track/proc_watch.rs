@@ -247,6 +247,10 @@ fn watch(
                 }
             }
         }
+        if stop.load(Ordering::Relaxed) {
+            // Replaced (reload) or stopped: the new watcher reports from now on.
+            return;
+        }
         let now = Instant::now();
         let counts = table.counts();
         for (name, q) in &mut quorums {
