@@ -67,9 +67,12 @@ fn detection(connector: bool, n: usize) -> (Duration, Duration) {
     };
     wait_up(&mut rx, false);
     let mut took = Vec::new();
-    for _ in 0..n {
+    for i in 0..n {
         let mut c = std::process::Command::new(&exe).arg("600").spawn().unwrap();
         wait_up(&mut rx, true);
+        // The up report follows a scan: kill at offsets spread over one scan interval, not
+        // always just after a scan.
+        std::thread::sleep(Duration::from_millis(10 * (i as u64 % 20)));
         let t0 = std::time::Instant::now();
         c.kill().unwrap();
         let t1 = wait_up(&mut rx, false);
