@@ -578,7 +578,7 @@ fn syscalls_fit_the_units_filter() {
     let prio = lab.file("prio", "5\n");
     fs::set_permissions(&prio, fs::Permissions::from_mode(0o644)).unwrap();
     let yaml = format!(
-        "listen: \"127.0.0.1:0\"\nscripts:\n  chk:\n    command: [\"/bin/true\"]\n    interval: 200ms\ninstances:\n{}    track_scripts: [chk]\n    track_files: [{{path: {}, weight: 1}}]\n    notify:\n      master: [\"/bin/sh\", \"-c\", \"echo master >/dev/null\"]\n      stop: [\"/bin/sh\", \"-c\", \"echo stop >/dev/null\"]\n",
+        "listen: \"127.0.0.1:0\"\nscripts:\n  chk:\n    command: [\"/bin/true\"]\n    interval: 200ms\nprocesses:\n  init: {{name: strace, weight: 1}}\ninstances:\n{}    track_scripts: [chk]\n    track_processes: [init]\n    track_files: [{{path: {}, weight: 1}}]\n    notify:\n      master: [\"/bin/sh\", \"-c\", \"echo master >/dev/null\"]\n      stop: [\"/bin/sh\", \"-c\", \"echo stop >/dev/null\"]\n",
         inst("VI_1", 47, 150, "10.99.0.47/24"),
         prio.display()
     );
@@ -592,6 +592,10 @@ fn syscalls_fit_the_units_filter() {
     lab.wait_holder(&["a"], "10.99.0.47", "a", 10 * S);
     wait_for(5 * S, "the track file to be read", || {
         lab.log("a.log").contains("tracked file")
+    });
+    // The process watcher too (the connector is refused in the lab's namespace: the scan).
+    wait_for(5 * S, "the process watcher to scan", || {
+        lab.log("a.log").contains("scanning /proc every")
     });
     // strace is the process spawned; vipd is its child.
     let vipd = sh(&["pgrep", "-P", &pid.to_string()]);
