@@ -24,8 +24,8 @@ use crate::net::proc_connector::{ProcConnector, ProcEvent, Wait};
 
 /// The /proc scan interval without the connector. 200 ms: a dead process is seen within a
 /// fifth of a second (median about 0.1 s), well inside the default 1 s advert interval and the
-/// 3 s master-down interval, while five scans a second of ~130 processes cost under 2% of one
-/// core (3.4% when command lines are read; docs/benchmarks.md). 100 ms would double that
+/// 3 s master-down interval, while five scans a second of ~110 processes cost about 1.4% of one
+/// core (2.2% when command lines are read; release build, docs/benchmarks.md). 100 ms would double that
 /// cost for a gain a VRRP failover of hundreds of milliseconds does not need.
 pub const PROC_SCAN: Duration = Duration::from_millis(200);
 
