@@ -105,13 +105,12 @@ fn connector_path_sees_a_process_start_and_die() {
     assert_eq!(w.path(WAIT), Some(WatchPath::Connector));
     up_and_down(&s, &mut rx);
     // A process that renames itself (prctl / writing its comm: PROC_EVENT_COMM) counts from
-    // then on: a shell that takes the name, then waits.
-    let script = format!(
-        "printf %s {} > /proc/$$/comm; while :; do sleep 1; done",
-        s.name
-    );
+    // then on: a shell that takes the name, then blocks reading its stdin (a builtin: no
+    // child, which would inherit the name until it execs).
+    let script = format!("printf %s {} > /proc/$$/comm; read x", s.name);
     let mut renamed = Command::new("/bin/sh")
         .args(["-c", &script])
+        .stdin(std::process::Stdio::piped())
         .spawn()
         .unwrap();
     assert_eq!(next(&mut rx), (1, true));
