@@ -331,6 +331,7 @@ fn unit_verifies_clean_and_is_hardened() {
         "CapabilityBoundingSet=CAP_NET_ADMIN CAP_NET_RAW",
         "NoNewPrivileges=yes",
         "ProtectSystem=strict",
+        "ProtectProc=default",
         "MemoryDenyWriteExecute=yes",
         "RestrictAddressFamilies=AF_UNIX AF_INET AF_INET6 AF_NETLINK AF_PACKET",
         "SystemCallFilter=@system-service",
@@ -341,7 +342,9 @@ fn unit_verifies_clean_and_is_hardened() {
         assert!(unit.lines().any(|l| l == line), "unit lacks {line:?}");
     }
 
-    // Exposure score (docs/systemd.md records it): must not regress past 2.0 ("OK").
+    // Exposure score (docs/systemd.md records it): must not regress past 2.1 ("OK"). 2.1, not
+    // 2.0: `ProtectProc=default` (0.2) is deliberate, check scripts and track_processes must
+    // see other users' processes.
     let out = Command::new("systemd-analyze")
         .args(["security", "--offline=yes", "--no-pager"])
         .arg(UNIT)
@@ -360,7 +363,7 @@ fn unit_verifies_clean_and_is_hardened() {
             )
         });
     eprintln!("systemd-analyze security exposure: {score}");
-    assert!(score <= 2.0, "exposure {score}: {text}");
+    assert!(score <= 2.1, "exposure {score}: {text}");
 }
 
 /// `setpriv` arguments: uid/gid 65534, no groups, and only `caps` (ambient + inheritable).
@@ -575,7 +578,7 @@ fn syscalls_fit_the_units_filter() {
     let prio = lab.file("prio", "5\n");
     fs::set_permissions(&prio, fs::Permissions::from_mode(0o644)).unwrap();
     let yaml = format!(
-        "listen: \"127.0.0.1:0\"\nscripts:\n  chk:\n    command: [\"/bin/true\"]\n    interval: 200ms\ninstances:\n{}    track_scripts: [chk]\n    track_files: [{{path: {}, weight: 1}}]\n    notify:\n      master: [\"/bin/sh\", \"-c\", \"echo master >/dev/null\"]\n      stop: [\"/bin/sh\", \"-c\", \"echo stop >/dev/null\"]\n",
+        "listen: \"127.0.0.1:0\"\nscripts:\n  chk:\n    command: [\"/bin/true\"]\n    interval: 200ms\nprocesses:\n  init: {{name: strace, weight: 1}}\ninstances:\n{}    track_scripts: [chk]\n    track_processes: [init]\n    track_files: [{{path: {}, weight: 1}}]\n    notify:\n      master: [\"/bin/sh\", \"-c\", \"echo master >/dev/null\"]\n      stop: [\"/bin/sh\", \"-c\", \"echo stop >/dev/null\"]\n",
         inst("VI_1", 47, 150, "10.99.0.47/24"),
         prio.display()
     );
@@ -589,6 +592,10 @@ fn syscalls_fit_the_units_filter() {
     lab.wait_holder(&["a"], "10.99.0.47", "a", 10 * S);
     wait_for(5 * S, "the track file to be read", || {
         lab.log("a.log").contains("tracked file")
+    });
+    // The process watcher too (the connector is refused in the lab's namespace: the scan).
+    wait_for(5 * S, "the process watcher to scan", || {
+        lab.log("a.log").contains("scanning /proc every")
     });
     // strace is the process spawned; vipd is its child.
     let vipd = sh(&["pgrep", "-P", &pid.to_string()]);

@@ -20,6 +20,8 @@ pub struct Config {
     pub otlp: Option<Otlp>,
     /// Check scripts by name (top-level `scripts:`), referenced by `track_scripts`.
     pub scripts: BTreeMap<String, ScriptConfig>,
+    /// Tracked processes by name (top-level `processes:`), referenced by `track_processes`.
+    pub processes: BTreeMap<String, ProcessConfig>,
     /// Instances by name (the YAML map key), sorted for stable output.
     pub instances: BTreeMap<String, InstanceConfig>,
 }
@@ -43,6 +45,35 @@ pub struct ScriptConfig {
     pub user: Option<String>,
     /// Start in the failed state (default false: start healthy).
     pub init_fail: bool,
+}
+
+/// A tracked process (`processes.<name>`), keepalived's `vrrp_track_process`: up while the
+/// number of matching processes is within `quorum..=quorum_max`, after the delays.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ProcessConfig {
+    /// What to match (see [`crate::track::ProcessMatch`]).
+    pub matcher: crate::track::ProcessMatch,
+    /// Fewest matching processes that count as up (1..=65535; 0 only with `quorum_max: 0`).
+    pub quorum: u32,
+    /// Most matching processes that count as up (default: no limit; 0 = must not run).
+    pub quorum_max: u32,
+    /// -253..=253, default 0 (0: down means Fault). The default for `track_processes` entries.
+    pub weight: i32,
+    /// How long the count must stay within the quorum before the process counts as up
+    /// (keepalived `fork_delay`; `delay` sets both delays). Default 0.
+    pub fork_delay: Duration,
+    /// How long the count must stay outside the quorum before the process counts as down
+    /// (keepalived `terminate_delay`). Default 0.
+    pub terminate_delay: Duration,
+}
+
+/// An instance's reference to a tracked process, with its weight resolved.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TrackProcess {
+    /// A key of [`Config::processes`] (validated).
+    pub name: String,
+    /// The entry's own weight, else the process's; -253..=253 (0: down means Fault).
+    pub weight: i32,
 }
 
 /// An instance's reference to a check script, with its weight resolved.
@@ -170,6 +201,8 @@ pub struct InstanceConfig {
     /// Check scripts this instance follows (names are keys of [`Config::scripts`]).
     pub track_scripts: Vec<TrackScript>,
     pub track_files: Vec<TrackFile>,
+    /// Tracked processes this instance follows (names are keys of [`Config::processes`]).
+    pub track_processes: Vec<TrackProcess>,
     pub notify: Notify,
     pub garp: Garp,
     pub v3_checksum: ChecksumForm,

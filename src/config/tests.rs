@@ -77,6 +77,7 @@ fn defaults_applied() {
             track_interfaces: vec![],
             track_scripts: vec![],
             track_files: vec![],
+            track_processes: vec![],
             notify: Notify::default(),
             garp: Garp::default(),
             v3_checksum: ChecksumForm::PseudoHeader,
@@ -1388,5 +1389,144 @@ fn garp_timing_that_floods_the_segment() {
         w[0].2.contains("every 1.5s is 66.7 announcements"),
         "{}",
         w[0].2
+    );
+}
+
+fn with_processes(processes: &str, extra: &str) -> String {
+    format!(
+        "processes:\n{processes}instances:\n  VI_1:\n    interface: eth0\n    vrid: 13\n    priority: 150\n    virtual_ipaddress: [192.168.192.13/24]\n{extra}"
+    )
+}
+
+#[test]
+fn processes_and_track_processes() {
+    use crate::track::{ParamMatch, ProcessMatch};
+    let l = ok(&with_processes(
+        "  nginx: {name: nginx, args: \"\", quorum: 1, weight: -60, delay: 0s}\n  \
+         lb: {name: /usr/sbin/haproxy, args: \"-f /etc/h.cfg\", param_match: partial, quorum: 2, quorum_max: 4, fork_delay: 1s, terminate_delay: 250ms}\n  \
+         never: {name: telnetd, quorum_max: 0}\n",
+        "    track_processes: [nginx, {name: lb, weight: -70}, never]\n",
+    ));
+    let p = &l.config.processes;
+    assert_eq!(p["nginx"].matcher, ProcessMatch::name("nginx"));
+    assert_eq!((p["nginx"].quorum, p["nginx"].quorum_max), (1, u32::MAX));
+    assert_eq!(p["nginx"].weight, -60);
+    assert_eq!(
+        p["lb"].matcher,
+        ProcessMatch {
+            name: "/usr/sbin/haproxy".into(),
+            full_command: true,
+            params: Some((vec!["-f".into(), "/etc/h.cfg".into()], ParamMatch::Partial)),
+        }
+    );
+    assert_eq!((p["lb"].quorum, p["lb"].quorum_max), (2, 4));
+    assert_eq!(p["lb"].fork_delay, Duration::from_secs(1));
+    assert_eq!(p["lb"].terminate_delay, Duration::from_millis(250));
+    // keepalived: quorum_max 0 (quorum left out) means the process must not run.
+    assert_eq!((p["never"].quorum, p["never"].quorum_max), (0, 0));
+    // keepalived 2.2.7's default weight is 0 (its man page says 1; the parser leaves 0).
+    assert_eq!(p["never"].weight, 0);
+    let t = &l.config.instances["VI_1"].track_processes;
+    assert_eq!(
+        t.iter()
+            .map(|t| (t.name.as_str(), t.weight))
+            .collect::<Vec<_>>(),
+        vec![("nginx", -60), ("lb", -70), ("never", 0)]
+    );
+}
+
+#[test]
+fn process_errors_and_warnings() {
+    let inst = "    track_processes: [a]\n";
+    one_err(
+        &with_processes("  a: {name: nginx, quorum: 0}\n", inst),
+        2,
+        28,
+        "quorum: must be at least 1 (for a process that must not run, use `quorum_max: 0`)",
+    );
+    one_err(
+        &with_processes("  a: {name: nginx, quorum: 3, quorum_max: 2}\n", inst),
+        2,
+        43,
+        "quorum_max: 2 is less than `quorum` (3)",
+    );
+    one_err(
+        &with_processes("  a: {name: nginx, weight: 254}\n", inst),
+        2,
+        28,
+        "254 is out of range -253..253",
+    );
+    one_err(
+        &with_processes("  a: {name: nginx, delay: 2h}\n", inst),
+        2,
+        27,
+        "out of range 0s..1h",
+    );
+    one_err(
+        &with_processes("  a: {name: nginx, param_match: fuzzy}\n", inst),
+        2,
+        33,
+        "expected `exact`, `partial` or `initial`, found `fuzzy`",
+    );
+    one_err(
+        &with_processes("  a: {name: a-very-long-daemon-name}\n", inst),
+        2,
+        13,
+        "the kernel keeps only the first 15 of a process name (comm), so it would never match: use `a-very-long-dae`",
+    );
+    one_err(
+        &with_processes("  a: {args: x}\n", inst),
+        2,
+        3,
+        "process `a`: missing required key `name`",
+    );
+    one_err(
+        &with_processes("  a: {name: nginx}\n", "    track_processes: [b]\n"),
+        9,
+        23,
+        "unknown process `b`; defined processes: `a`",
+    );
+    one_err(
+        &format!("{MINIMAL}    track_processes: [nginx]\n"),
+        6,
+        23,
+        "no processes are defined under the top-level `processes:`",
+    );
+    one_err(
+        &with_processes(
+            "  a: {name: nginx}\n",
+            "    track_processes: [a, {name: a, weight: 2}]\n",
+        ),
+        9,
+        33,
+        "`a` is listed twice",
+    );
+    // A broken process is reported once, not again as unknown where it is used.
+    one_err(
+        &with_processes("  a: {name: nginx, quorum: x}\n", inst),
+        2,
+        28,
+        "quorum",
+    );
+    // A path as the name: comm is the file name only.
+    let l = ok(&with_processes(
+        "  a: {name: /usr/sbin/nginx, weight: -60}\n",
+        inst,
+    ));
+    assert!(
+        l.warnings
+            .iter()
+            .any(|w| w.message.contains("use `nginx`, or `full_command: true`")),
+        "{:?}",
+        l.warnings
+    );
+    // Process weights count in the weight check like script weights.
+    let l = ok(&with_processes("  a: {name: nginx, weight: -20}\n", inst));
+    assert!(
+        l.warnings
+            .iter()
+            .any(|w| w.message.contains("would never take over")),
+        "{:?}",
+        l.warnings
     );
 }

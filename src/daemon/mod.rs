@@ -77,6 +77,8 @@ struct Shell {
     scripts: track::Scripts,
     /// The tracked-file watcher.
     files: track::Files,
+    /// The tracked-process watcher (its own thread).
+    processes: track::ProcessWatcher,
     /// Where scripts and files report.
     track_tx: mpsc::UnboundedSender<TrackEvent>,
     /// Lookups asked while starting (answered before the loop runs).
@@ -183,6 +185,13 @@ impl Shell {
                     track::tracked_files(self.router.config().instances.values()),
                     self.track_tx.clone(),
                 );
+            }
+            Effect::TrackProcesses => {
+                self.processes = track::ProcessWatcher::spawn(
+                    &self.router.config().processes,
+                    self.track_tx.clone(),
+                );
+                self.observer.sync_processes(&self.router);
             }
             Effect::Fact(f) => {
                 if let Fact::InstanceRemoved { name, .. } = &f {
@@ -388,11 +397,13 @@ pub async fn run(opts: RunOptions) -> i32 {
             track::tracked_files(config.instances.values()),
             track_tx.clone(),
         ),
+        processes: track::ProcessWatcher::spawn(&config.processes, track_tx.clone()),
         track_tx,
         startup_lookups: Some(Vec::new()),
         startup_failed: false,
     };
     sh.observer.sync_scripts(&sh.router);
+    sh.observer.sync_processes(&sh.router);
     if !sh.start(&netlink).await {
         error!("cannot open the VRRP socket (see the error above)");
         sh.shutdown().await;

@@ -7,7 +7,7 @@ use tracing::{debug, error, info, warn};
 
 use crate::engine::State;
 pub use crate::observe::unix_now;
-use crate::observe::{InstanceLabels, InstanceMetrics, Metrics, ScriptMetrics};
+use crate::observe::{InstanceLabels, InstanceMetrics, Metrics, ProcessMetrics, ScriptMetrics};
 use crate::router::{Fact, InstId, Router, group_of};
 use crate::status::DaemonStatus;
 use crate::track::TrackEvent;
@@ -20,6 +20,9 @@ pub struct Observer {
     insts: HashMap<InstId, InstanceMetrics>,
     /// Handles of each configured script's series.
     scripts: HashMap<String, ScriptMetrics>,
+    /// Handles of each configured tracked process's series, and its last up state (logged
+    /// on change).
+    processes: HashMap<String, (ProcessMetrics, bool)>,
 }
 
 impl Observer {
@@ -28,6 +31,7 @@ impl Observer {
             metrics,
             insts: HashMap::new(),
             scripts: HashMap::new(),
+            processes: HashMap::new(),
         }
     }
 
@@ -309,7 +313,7 @@ impl Observer {
     }
 
     /// What a check script reported: run metrics and spans, health changes logged.
-    pub fn track(&self, ev: &TrackEvent) {
+    pub fn track(&mut self, ev: &TrackEvent) {
         match ev {
             TrackEvent::Run {
                 name,
@@ -336,6 +340,45 @@ impl Observer {
             }
             TrackEvent::File { path, value } => {
                 info!(path = %path.display(), value = ?value, "tracked file changed");
+            }
+            TrackEvent::Process { name, running, up } => {
+                let was = self.processes.get(name).map(|(_, up)| *up);
+                if was != Some(*up) {
+                    info!(process = %name, running, up, "tracked process {}", if *up { "up" } else { "down" });
+                }
+                if let Some((m, last)) = self.processes.get_mut(name) {
+                    m.set(*running, *up);
+                    *last = *up;
+                }
+            }
+            TrackEvent::UserDenied { name, .. } => {
+                // Logged by the script task (once per change); counted here on every run.
+                if let Some(m) = self.scripts.get(name) {
+                    m.user_denied();
+                }
+            }
+        }
+    }
+
+    /// Keeps one handle per configured tracked process (after start and every reload).
+    pub fn sync_processes(&mut self, router: &Router) {
+        let names = &router.config().processes;
+        let gone: Vec<String> = self
+            .processes
+            .keys()
+            .filter(|n| !names.contains_key(*n))
+            .cloned()
+            .collect();
+        for n in gone {
+            self.metrics.remove_process(&n);
+            self.processes.remove(&n);
+        }
+        for n in names.keys() {
+            if !self.processes.contains_key(n) {
+                let m = self.metrics.process(n);
+                let up = router.process_up(n);
+                m.set(0, up);
+                self.processes.insert(n.clone(), (m, up));
             }
         }
     }

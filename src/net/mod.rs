@@ -7,6 +7,7 @@
 pub mod announce;
 pub mod netlink;
 mod packet_socket;
+pub mod proc_connector;
 pub mod timer;
 pub mod vrrp_socket;
 pub mod wiretap;

@@ -201,6 +201,11 @@ struct ScriptLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ProcessLabels {
+    process: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct ScriptResultLabels {
     script: String,
     result: &'static str,
@@ -261,6 +266,9 @@ struct Families {
     script_healthy: Family<ScriptLabels, Gauge>,
     script_runs: Family<ScriptResultLabels, Counter>,
     script_duration: Family<ScriptLabels, Histogram, fn() -> Histogram>,
+    script_user_denied: Family<ScriptLabels, Counter>,
+    process_running: Family<ProcessLabels, Gauge>,
+    process_healthy: Family<ProcessLabels, Gauge>,
     config_reloads: Family<ResultLabels, Counter>,
     config_last_success: FGauge,
     http_requests: Family<HttpLabels, Counter>,
@@ -302,6 +310,9 @@ impl Families {
             script_healthy: Family::default(),
             script_runs: Family::default(),
             script_duration: Family::new_with_constructor(script_histogram),
+            script_user_denied: Family::default(),
+            process_running: Family::default(),
+            process_healthy: Family::default(),
             config_reloads: Family::default(),
             config_last_success: FGauge::default(),
             http_requests: Family::default(),
@@ -471,6 +482,21 @@ impl Families {
             "vrrp_script_duration_seconds",
             "Tracking script run time",
             f.script_duration.clone(),
+        );
+        r.register(
+            "vrrp_script_user_denied",
+            "Check script runs refused because vipd's credentials cannot switch to the script's user",
+            f.script_user_denied.clone(),
+        );
+        r.register(
+            "vrrp_process_running",
+            "Processes matching the tracked process now",
+            f.process_running.clone(),
+        );
+        r.register(
+            "vrrp_process_healthy",
+            "1 when the tracked process's count is within its quorum (after the delays)",
+            f.process_healthy.clone(),
         );
         r.register(
             "vrrp_config_reloads",
@@ -760,7 +786,32 @@ impl Metrics {
             healthy: f
                 .script_healthy
                 .get_or_create_owned(&ScriptLabels { script: script() }),
+            user_denied: f
+                .script_user_denied
+                .get_or_create_owned(&ScriptLabels { script: script() }),
         }
+    }
+
+    /// Creates the series of a tracked process (running 0, healthy 0) and returns the handles.
+    pub fn process(&self, name: &str) -> ProcessMetrics {
+        let f = &self.inner.f;
+        let l = ProcessLabels {
+            process: name.to_owned(),
+        };
+        ProcessMetrics {
+            running: f.process_running.get_or_create_owned(&l),
+            healthy: f.process_healthy.get_or_create_owned(&l),
+        }
+    }
+
+    /// Removes the series of a tracked process.
+    pub fn remove_process(&self, name: &str) {
+        let f = &self.inner.f;
+        let l = ProcessLabels {
+            process: name.to_owned(),
+        };
+        f.process_running.remove(&l);
+        f.process_healthy.remove(&l);
     }
 
     /// Removes every series of a tracking script.
@@ -775,6 +826,8 @@ impl Metrics {
         }
         f.script_duration.remove(&ScriptLabels { script: script() });
         f.script_healthy.remove(&ScriptLabels { script: script() });
+        f.script_user_denied
+            .remove(&ScriptLabels { script: script() });
     }
 
     /// Records how late the engine handled a timer.
@@ -1269,6 +1322,7 @@ pub struct ScriptMetrics {
     runs: [Counter; 4],
     duration: Histogram,
     healthy: Gauge,
+    user_denied: Counter,
 }
 
 impl ScriptMetrics {
@@ -1282,6 +1336,26 @@ impl ScriptMetrics {
     /// `vrrp_script_healthy`.
     pub fn set_healthy(&self, h: bool) {
         self.healthy.set(i64::from(h));
+    }
+
+    /// `vrrp_script_user_denied_total`: a run refused, vipd cannot switch to the `user`.
+    pub fn user_denied(&self) {
+        self.user_denied.inc();
+    }
+}
+
+/// Handles on one tracked process's series. Cheap to clone.
+#[derive(Clone, Debug)]
+pub struct ProcessMetrics {
+    running: Gauge,
+    healthy: Gauge,
+}
+
+impl ProcessMetrics {
+    /// `vrrp_process_running` and `vrrp_process_healthy`.
+    pub fn set(&self, running: u32, healthy: bool) {
+        self.running.set(i64::from(running));
+        self.healthy.set(i64::from(healthy));
     }
 }
 

@@ -89,6 +89,8 @@ pub enum Effect {
     },
     /// Watch this set of tracked files (reload changed it).
     TrackFiles,
+    /// Watch the configuration's tracked processes again (reload changed `processes`).
+    TrackProcesses,
     /// Something to observe (metrics, logs, traces).
     Fact(Fact),
 }

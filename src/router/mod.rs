@@ -459,7 +459,8 @@ impl Router {
         });
     }
 
-    /// A script's health or a tracked file's value (run reports are observation only).
+    /// A script's health, a tracked process's state or a tracked file's value (run reports,
+    /// process counts and refused runs are observation only).
     pub fn handle_track(&mut self, now: Instant, ev: &TrackEvent) {
         if self.track.apply(ev) {
             for id in self.ids() {
@@ -482,6 +483,13 @@ impl Router {
         }
         if plan.files_changed {
             self.out.push_back(Effect::TrackFiles);
+        }
+        if plan.processes_changed {
+            // Removed processes are forgotten; the others keep their state until the new
+            // watcher's first report (a full scan, at once).
+            self.track
+                .forget_processes(|n| new.processes.contains_key(n));
+            self.out.push_back(Effect::TrackProcesses);
         }
         for name in plan.remove.iter().chain(&plan.restart) {
             if let Some(&id) = self.by_name.get(name) {
@@ -569,6 +577,11 @@ impl Router {
     /// Whether a script is healthy now.
     pub fn script_healthy(&self, name: &str) -> bool {
         self.track.script_healthy(name)
+    }
+
+    /// Is the tracked process up (see [`TrackState::process_up`])?
+    pub fn process_up(&self, name: &str) -> bool {
+        self.track.process_up(name)
     }
 
     // ---- internals ----

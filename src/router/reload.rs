@@ -26,6 +26,8 @@ pub struct Plan {
     pub scripts_stop: Vec<String>,
     /// The set of tracked files changed.
     pub files_changed: bool,
+    /// The top-level `processes` changed (the watcher restarts with a full scan).
+    pub processes_changed: bool,
     /// `listen` changed (takes effect on restart only).
     pub listen_changed: bool,
 }
@@ -40,6 +42,7 @@ impl Plan {
             && self.scripts_start.is_empty()
             && self.scripts_stop.is_empty()
             && !self.files_changed
+            && !self.processes_changed
             && !self.listen_changed
     }
 }
@@ -94,6 +97,7 @@ pub fn plan(old: &Config, new: &Config) -> Plan {
             .collect()
     };
     p.files_changed = files(old) != files(new);
+    p.processes_changed = old.processes != new.processes;
     p.listen_changed = old.listen != new.listen;
     p
 }

@@ -562,3 +562,111 @@ fn a_removed_source_address_asks_for_a_fresh_lookup() {
     net.with(1, |r, now| r.handle_address(now, 2, ip(12), false));
     assert!(net.first("b", "lookup eth0", t).is_some());
 }
+
+/// A tracked process's reports as the watcher sends them.
+fn process(running: u32, up: bool) -> TrackEvent {
+    TrackEvent::Process {
+        name: "web".into(),
+        running,
+        up,
+    }
+}
+
+#[test]
+fn tracked_process_down_lowers_the_priority_like_a_script_and_the_backup_takes_over() {
+    let processes = "processes:\n  web: {name: nginx, weight: -60}\n";
+    let cfg = |p: u8| format!("{processes}{}", v3(p, "    track_processes: [web]\n"));
+    let mut net = pair(cfg, 150, 100);
+    // The first report (a full scan) finds it running: nothing changes.
+    let t = net.elapsed();
+    net.with(0, |r, now| r.handle_track(now, &process(2, true)));
+    net.with(1, |r, now| r.handle_track(now, &process(1, true)));
+    net.run_until(t + 3 * S);
+    assert_eq!(net.state(0), State::Master);
+    // A count change within the quorum moves nothing either.
+    net.with(0, |r, now| r.handle_track(now, &process(1, true)));
+    net.run_until(t + 4 * S);
+    assert!(net.first("a", "send prio=150", t).is_some());
+    assert!(net.first("a", "send prio=90", t).is_none());
+    // nginx dies on a: 150 - 60 = 90 < 100, b preempts.
+    let t = net.elapsed();
+    net.with(0, |r, now| r.handle_track(now, &process(0, false)));
+    assert!(
+        net.first("a", "send prio=90", t).is_some(),
+        "{:?}",
+        net.find("a", "send", t)
+    );
+    // b ignores the lower master's adverts and takes over after its master down interval.
+    net.run_until(t + 5 * S);
+    assert_eq!(net.state(1), State::Master);
+    assert_eq!(net.state(0), State::Backup);
+    // Back: a preempts again.
+    let t = net.elapsed();
+    net.with(0, |r, now| r.handle_track(now, &process(1, true)));
+    // A backup preempts when the lower master's adverts stop counting: master down interval.
+    net.run_until(t + 5 * S);
+    assert_eq!(net.state(0), State::Master);
+}
+
+#[test]
+fn tracked_process_weight_zero_means_fault_and_the_entry_weight_overrides() {
+    let processes = "processes:\n  web: {name: nginx}\n";
+    let cfg = |p: u8| format!("{processes}{}", v3(p, "    track_processes: [web]\n"));
+    let mut net = pair(cfg, 150, 100);
+    let t = net.elapsed();
+    net.with(0, |r, now| r.handle_track(now, &process(0, false)));
+    assert_eq!(net.state(0), State::Fault);
+    net.run_until(t + 4 * S);
+    assert_eq!(net.state(1), State::Master);
+    net.with(0, |r, now| r.handle_track(now, &process(1, true)));
+    net.run_until(t + 8 * S);
+    assert_eq!(net.state(0), State::Master);
+
+    // `{name: web, weight: -10}`: down is 140, still above the backup, no Fault.
+    let cfg = |p: u8| {
+        format!(
+            "{processes}{}",
+            v3(p, "    track_processes: [{name: web, weight: -10}]\n")
+        )
+    };
+    let mut net = pair(cfg, 150, 100);
+    let t = net.elapsed();
+    net.with(0, |r, now| r.handle_track(now, &process(0, false)));
+    net.run_until(t + 4 * S);
+    assert_eq!(net.state(0), State::Master);
+    assert!(net.first("a", "send prio=140", t).is_some());
+}
+
+#[test]
+fn reload_restarts_the_process_watcher_only_when_processes_change() {
+    let with = |procs: &str| {
+        testnet::config(&format!(
+            "processes:\n{procs}{}",
+            v3(150, "    track_processes: [web]\n")
+        ))
+    };
+    let old = with("  web: {name: nginx, weight: -60}\n");
+    let same = with("  web: {name: nginx, weight: -60}\n");
+    let other = with("  web: {name: nginx, weight: -60, delay: 1s}\n");
+    assert!(!reload::plan(&old, &same).processes_changed);
+    assert!(reload::plan(&old, &other).processes_changed);
+    let mut r = Router::new(old, Instant::now());
+    while r.poll_effect().is_some() {}
+    r.handle_track(Instant::now(), &process(0, false));
+    assert!(!r.process_up("web"));
+    r.handle_reload(Instant::now(), other);
+    let mut effects = Vec::new();
+    while let Some(e) = r.poll_effect() {
+        effects.push(e);
+    }
+    assert!(
+        effects.iter().any(|e| matches!(e, Effect::TrackProcesses)),
+        "{effects:?}"
+    );
+    // Kept until the new watcher's first report.
+    assert!(!r.process_up("web"));
+    // Removed: forgotten.
+    let none = testnet::config(&v3(150, ""));
+    r.handle_reload(Instant::now(), none);
+    assert!(r.process_up("web"));
+}

@@ -12,7 +12,9 @@
 mod files;
 mod hysteresis;
 mod notify;
+mod proc_watch;
 mod process;
+pub mod procs;
 mod scripts;
 pub mod weight;
 
@@ -26,6 +28,9 @@ use std::time::Duration;
 pub use files::{FILE_POLL, Files, parse_value};
 pub use hysteresis::Hysteresis;
 pub use notify::{NOTIFY_TIMEOUT, Notifier};
+pub use proc_watch::{PROC_SCAN, ProcessWatcher, WatchPath};
+pub use process::{current_switch_problem, switch_problem};
+pub use procs::{ParamMatch, ProcessMatch};
 pub use scripts::Scripts;
 pub use weight::{Applied, effective_priority, file_weight, interface_weight, script_weight};
 
@@ -70,6 +75,16 @@ pub enum TrackEvent {
     /// A tracked file's value: once after the first read, then on every change.
     /// None = missing, unreadable, empty or not an integer.
     File { path: PathBuf, value: Option<i64> },
+    /// A tracked process: once at start, then whenever its count or up state changes.
+    /// `running`: matching processes now; `up`: within the quorum, after the delays.
+    Process {
+        name: String,
+        running: u32,
+        up: bool,
+    },
+    /// A check script could not run as its `user:` (the daemon's credentials do not allow
+    /// it); counted in `vrrp_script_user_errors_total`.
+    UserDenied { name: String, detail: String },
 }
 
 /// The current state of every script and file, folded from [`TrackEvent`]s.
@@ -77,6 +92,7 @@ pub enum TrackEvent {
 pub struct TrackState {
     scripts: HashMap<String, bool>,
     files: HashMap<PathBuf, Option<i64>>,
+    processes: HashMap<String, bool>,
 }
 
 /// What tracking (scripts and files) means for one instance now.
@@ -98,6 +114,7 @@ impl TrackState {
                 .map(|(n, s)| (n.clone(), !s.init_fail))
                 .collect(),
             files: HashMap::new(),
+            processes: HashMap::new(),
         }
     }
 
@@ -121,7 +138,10 @@ impl TrackState {
             TrackEvent::File { path, value } => {
                 self.files.insert(path.clone(), *value) != Some(*value)
             }
-            TrackEvent::Run { .. } => false,
+            TrackEvent::Process { name, up, .. } => {
+                self.processes.insert(name.clone(), *up) != Some(*up)
+            }
+            TrackEvent::Run { .. } | TrackEvent::UserDenied { .. } => false,
         }
     }
 
@@ -130,18 +150,36 @@ impl TrackState {
         self.scripts.get(name).copied().unwrap_or(false)
     }
 
+    /// Is the tracked process up? Until its watcher's first report it counts as up, as a
+    /// script does before its first run (the first report comes at once, from a full scan).
+    pub fn process_up(&self, name: &str) -> bool {
+        self.processes.get(name).copied().unwrap_or(true)
+    }
+
+    /// After a reload: processes no longer configured, or changed, start again from their
+    /// watcher's next first report.
+    pub fn forget_processes(&mut self, keep: impl Fn(&str) -> bool) {
+        self.processes.retain(|n, _| keep(n));
+    }
+
     /// A tracked file's last value.
     pub fn file_value(&self, path: &std::path::Path) -> Option<i64> {
         self.files.get(path).copied().flatten()
     }
 
-    /// Fault and weights from `inst.track_scripts` and `inst.track_files` (not interfaces: the
+    /// Fault and weights from `inst.track_scripts`, `inst.track_processes` (weights as for
+    /// scripts, up meaning healthy) and `inst.track_files` (not interfaces: the
     /// daemon knows the links; use [`interface_weight`] for them).
     pub fn assess(&self, inst: &InstanceConfig) -> Assessment {
         let applied = inst
             .track_scripts
             .iter()
             .map(|t| script_weight(t.weight, self.script_healthy(&t.name)))
+            .chain(
+                inst.track_processes
+                    .iter()
+                    .map(|t| script_weight(t.weight, self.process_up(&t.name))),
+            )
             .chain(
                 inst.track_files
                     .iter()

@@ -212,3 +212,80 @@ pub(crate) async fn prepare_async(
         .await
         .unwrap_or_else(|e| Err(format!("preparing failed: {e}")))
 }
+
+/// `CapEff` bits (linux/capability.h).
+const CAP_SETGID: u32 = 6;
+const CAP_SETUID: u32 = 7;
+
+/// Why a process with these credentials (`euid`, `egid`, effective capability mask) cannot
+/// start a program as `user` (`uid`, `gid`); None when it can: the same uid and gid need
+/// nothing, another uid needs CAP_SETUID, another gid CAP_SETGID.
+pub fn switch_problem(
+    euid: u32,
+    egid: u32,
+    cap_eff: u64,
+    user: &str,
+    uid: u32,
+    gid: u32,
+) -> Option<String> {
+    let need_uid = uid != euid && cap_eff & (1 << CAP_SETUID) == 0;
+    let need_gid = gid != egid && cap_eff & (1 << CAP_SETGID) == 0;
+    let caps = match (need_uid, need_gid) {
+        (false, false) => return None,
+        (true, true) => "CAP_SETUID and CAP_SETGID",
+        (true, false) => "CAP_SETUID",
+        (false, true) => "CAP_SETGID",
+    };
+    Some(format!(
+        "cannot run as user `{user}` (uid {uid}, gid {gid}): vipd runs as uid {euid}, gid {egid} \
+         without {caps}; remove `user` to run the script as vipd's own user (see docs/systemd.md \
+         for the checks that work as user vipd), or grant {caps}"
+    ))
+}
+
+/// [`switch_problem`] for this process now (its effective ids and `CapEff` from
+/// /proc/self/status; an unreadable mask counts as no capabilities).
+pub fn current_switch_problem(user: &str, uid: u32, gid: u32) -> Option<String> {
+    let cap_eff = std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("CapEff:"))
+                .and_then(|v| u64::from_str_radix(v.trim(), 16).ok())
+        })
+        .unwrap_or(0);
+    switch_problem(
+        nix::unistd::geteuid().as_raw(),
+        nix::unistd::getegid().as_raw(),
+        cap_eff,
+        user,
+        uid,
+        gid,
+    )
+}
+
+#[cfg(test)]
+mod switch_tests {
+    use super::*;
+
+    #[test]
+    fn switching_user_needs_setuid_and_setgid_unless_it_is_the_same() {
+        // vipd (998:998) without capabilities: its own user is fine, root is not.
+        assert_eq!(switch_problem(998, 998, 0, "vipd", 998, 998), None);
+        let m = switch_problem(998, 998, 0, "root", 0, 0).unwrap();
+        assert!(
+            m.contains("cannot run as user `root` (uid 0, gid 0)"),
+            "{m}"
+        );
+        assert!(m.contains("without CAP_SETUID and CAP_SETGID"), "{m}");
+        // Only the group differs.
+        let m = switch_problem(998, 998, 0, "x", 998, 5).unwrap();
+        assert!(m.contains("without CAP_SETGID;"), "{m}");
+        // With both capabilities (root, or granted) anything goes.
+        let both = (1 << CAP_SETUID) | (1 << CAP_SETGID);
+        assert_eq!(switch_problem(998, 998, both, "root", 0, 0), None);
+        assert_eq!(switch_problem(0, 0, u64::MAX, "nobody", 65534, 65534), None);
+        // Root without CAP_SETUID (e.g. a bounded root) is refused too.
+        assert!(switch_problem(0, 0, 1 << CAP_SETGID, "nobody", 65534, 65534).is_some());
+    }
+}

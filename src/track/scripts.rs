@@ -103,6 +103,29 @@ async fn script_task(name: String, cfg: ScriptConfig, tx: UnboundedSender<TrackE
                 std::time::Duration::ZERO,
                 String::new(),
             ),
+            Ok(Some((uid, gid)))
+                if let Some(why) = process::current_switch_problem(
+                    cfg.user.as_deref().unwrap_or_default(),
+                    uid,
+                    gid,
+                ) =>
+            {
+                if tx
+                    .send(TrackEvent::UserDenied {
+                        name: name.clone(),
+                        detail: why.clone(),
+                    })
+                    .is_err()
+                {
+                    return;
+                }
+                (
+                    RunResult::Error,
+                    why,
+                    std::time::Duration::ZERO,
+                    String::new(),
+                )
+            }
             Ok(creds) => {
                 let f = process::run(&Spec {
                     argv: &cfg.command,
@@ -163,7 +186,9 @@ fn log_result(name: &str, result: RunResult, detail: &str, last: &mut Option<(Ru
     match result {
         RunResult::Failure => info!(script = %name, %detail, "check script failed"),
         RunResult::Timeout => warn!(script = %name, %detail, "check script timed out"),
-        RunResult::Error if detail.starts_with("refusing") => {
+        RunResult::Error
+            if detail.starts_with("refusing") || detail.starts_with("cannot run as user") =>
+        {
             error!(script = %name, %detail, "check script not run")
         }
         _ => warn!(script = %name, %detail, "check script cannot run"),

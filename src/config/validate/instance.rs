@@ -11,7 +11,9 @@ use super::addresses::{unicast_peers, unicast_src, virtual_ipaddress};
 use super::auth::authentication;
 use super::common::{Ctx, boolean, duration, duration_max, fields, int_in, string};
 use super::scripts::{ScriptIndex, notify};
-use super::tracking::{track_files, track_scripts, tracks, weight_check};
+use super::tracking::{
+    ProcessIndex, track_files, track_processes, track_scripts, tracks, weight_check,
+};
 
 const INSTANCE_KEYS: &[&str] = &[
     "interface",
@@ -28,6 +30,7 @@ const INSTANCE_KEYS: &[&str] = &[
     "track_interfaces",
     "track_scripts",
     "track_files",
+    "track_processes",
     "notify",
     "garp",
     "v3_checksum",
@@ -71,6 +74,7 @@ pub(super) fn instance<'a>(
     key: &'a Node,
     body: &'a Node,
     scripts: &ScriptIndex,
+    processes: &ProcessIndex,
 ) -> (Option<InstanceConfig>, Option<Sites<'a>>) {
     let what = format!("instance `{name}`");
     let Some(f) = fields(cx, body, key, INSTANCE_KEYS, &what) else {
@@ -195,17 +199,21 @@ pub(super) fn instance<'a>(
     let track_files = f.optional(cx, "track_files", Vec::new(), |cx, _, v| {
         track_files(cx, v, &field("track_files"))
     });
+    let track_processes = f.optional(cx, "track_processes", Vec::new(), |cx, _, v| {
+        track_processes(cx, v, &field("track_processes"), processes)
+    });
     let notify = f.optional(cx, "notify", Notify::default(), |cx, nk, nv| {
         notify(cx, nk, nv, &field("notify"))
     });
-    if let (Some(p), Some(pn), Some(ti), Some(ts), Some(tf)) = (
+    if let (Some(p), Some(pn), Some(ti), Some(ts), Some(tp), Some(tf)) = (
         priority,
         priority_node,
         &track_interfaces,
         &track_scripts,
+        &track_processes,
         &track_files,
     ) {
-        weight_check(cx, &what, pn, p, ti, ts, tf);
+        weight_check(cx, &what, pn, p, ti, ts, tp, tf);
     }
     let garp = f.optional(cx, "garp", Garp::default(), |cx, gk, gv| {
         garp(cx, gk, gv, &field("garp"))
@@ -260,6 +268,7 @@ pub(super) fn instance<'a>(
             track_interfaces: track_interfaces?,
             track_scripts: track_scripts?,
             track_files: track_files?,
+            track_processes: track_processes?,
             notify: notify?,
             garp: garp?,
             v3_checksum: v3_checksum?,

@@ -20,8 +20,17 @@ use super::node::{Kind, Node};
 use super::{Diagnostic, default_router_id};
 use common::{Ctx, Fields, fields, string};
 use scripts::ScriptIndex;
+use tracking::ProcessIndex;
 
-const TOP_KEYS: &[&str] = &["router_id", "listen", "log", "otlp", "scripts", "instances"];
+const TOP_KEYS: &[&str] = &[
+    "router_id",
+    "listen",
+    "log",
+    "otlp",
+    "scripts",
+    "processes",
+    "instances",
+];
 
 const DEFAULT_LISTEN: SocketAddr = SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), 9797);
 
@@ -152,13 +161,19 @@ fn top(cx: &mut Ctx, root: &Node) -> Option<Config> {
             Some(scripts::scripts(cx, v))
         })
         .unwrap_or_default();
-    let instances = instances(cx, &f, &scripts);
+    let processes = f
+        .optional(cx, "processes", ProcessIndex::empty(), |cx, _, v| {
+            Some(tracking::processes(cx, v))
+        })
+        .unwrap_or_default();
+    let instances = instances(cx, &f, &scripts, &processes);
     Some(Config {
         router_id: router_id?,
         listen: listen?,
         log_format: log_format?,
         otlp: otlp?,
         scripts: scripts.valid?,
+        processes: processes.valid?,
         instances: instances?,
     })
 }
@@ -167,6 +182,7 @@ fn instances(
     cx: &mut Ctx,
     f: &Fields,
     scripts: &ScriptIndex,
+    processes: &ProcessIndex,
 ) -> Option<BTreeMap<String, InstanceConfig>> {
     let (key, v) = match f.get("instances") {
         Some(kv) => kv,
@@ -219,7 +235,7 @@ fn instances(
                 continue;
             }
         };
-        let (inst, site) = instance::instance(cx, &name, k, body, scripts);
+        let (inst, site) = instance::instance(cx, &name, k, body, scripts, processes);
         if let Some(site) = site {
             cross_check(cx, &sites, &site);
             sites.push(site);

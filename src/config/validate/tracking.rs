@@ -1,13 +1,17 @@
-//! `track_interfaces`, `track_scripts`, `track_files` and the check of their weights against
-//! the priority.
+//! `track_interfaces`, `track_scripts`, `track_files`, the top-level `processes` with
+//! `track_processes`, and the check of their weights against the priority.
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
+use std::time::Duration;
 
-use super::super::model::{TrackFile, TrackInterface, TrackScript};
+use super::super::model::{ProcessConfig, TrackFile, TrackInterface, TrackProcess, TrackScript};
 use super::super::node::{Kind, Node};
-use super::common::{Ctx, expected_list, fields, int_in, list, string};
+use super::common::{Ctx, boolean, duration_max, expected_list, fields, int_in, list, string};
 use super::instance::interface_name;
 use super::scripts::ScriptIndex;
+use crate::track::procs::COMM_MAX;
+use crate::track::{ParamMatch, ProcessMatch};
 
 const TRACK_FILE_KEYS: &[&str] = &["path", "weight"];
 
@@ -70,6 +74,7 @@ const DEFAULT_PRIORITY: i32 = 100;
 /// backup with everything healthy (100 + the positive weights): with master 101, backup 100 and
 /// `weight: 2` on both, the failing master (101) loses to the healthy backup (102). An equal
 /// priority does not preempt, so equality is a warning too.
+#[allow(clippy::too_many_arguments)] // one slice per kind of tracked object
 pub(super) fn weight_check(
     cx: &mut Ctx,
     what: &str,
@@ -77,12 +82,14 @@ pub(super) fn weight_check(
     priority: u8,
     interfaces: &[TrackInterface],
     scripts: &[TrackScript],
+    processes: &[TrackProcess],
     files: &[TrackFile],
 ) {
     let weights: Vec<i32> = interfaces
         .iter()
         .filter_map(|t| t.weight)
         .chain(scripts.iter().map(|t| t.weight))
+        .chain(processes.iter().map(|t| t.weight))
         .filter(|w| *w != 0)
         .collect();
     let file_weighted = files.iter().any(|t| t.weight != 0);
@@ -234,6 +241,299 @@ pub(super) fn track_files(cx: &mut Ctx, v: &Node, what: &str) -> Option<Vec<Trac
             continue;
         }
         out.push(TrackFile { path, weight });
+    }
+    ok.then_some(out)
+}
+
+const PROCESS_KEYS: &[&str] = &[
+    "name",
+    "args",
+    "param_match",
+    "full_command",
+    "quorum",
+    "quorum_max",
+    "weight",
+    "delay",
+    "fork_delay",
+    "terminate_delay",
+];
+
+/// keepalived's bound on the process delays.
+const PROCESS_DELAY_MAX: Duration = Duration::from_secs(3600);
+
+/// Processes as seen by instances: every name defined (a broken one too, so it does not also
+/// cause "unknown process" errors) with its weight (None when it had errors), and the valid
+/// ones (None if any had an error).
+#[derive(Default)]
+pub(super) struct ProcessIndex {
+    pub(super) names: BTreeMap<String, Option<i32>>,
+    pub(super) valid: Option<BTreeMap<String, ProcessConfig>>,
+}
+
+impl ProcessIndex {
+    pub(super) fn empty() -> ProcessIndex {
+        ProcessIndex {
+            names: BTreeMap::new(),
+            valid: Some(BTreeMap::new()),
+        }
+    }
+}
+
+/// The top-level `processes:` map (keepalived `vrrp_track_process` blocks).
+pub(super) fn processes(cx: &mut Ctx, v: &Node) -> ProcessIndex {
+    let mut index = ProcessIndex::default();
+    let Kind::Map(entries) = &v.kind else {
+        cx.err(
+            v,
+            format!(
+                "processes: expected a mapping of name -> process, found {}",
+                v.describe()
+            ),
+        );
+        return index;
+    };
+    let mut out = BTreeMap::new();
+    let mut ok = true;
+    for (k, body) in entries {
+        let name = match k.as_text() {
+            Some(n)
+                if !n.is_empty()
+                    && n.chars()
+                        .all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c)) =>
+            {
+                n
+            }
+            Some(n) => {
+                cx.err(
+                    k,
+                    format!("process name `{n}` must be non-empty and use only A-Z a-z 0-9 _ . -"),
+                );
+                ok = false;
+                continue;
+            }
+            None => {
+                cx.err(
+                    k,
+                    format!("process name: expected a string, found {}", k.describe()),
+                );
+                ok = false;
+                continue;
+            }
+        };
+        let p = process(cx, &name, k, body);
+        index
+            .names
+            .insert(name.clone(), p.as_ref().map(|p| p.weight));
+        match p {
+            Some(p) => {
+                out.insert(name, p);
+            }
+            None => ok = false,
+        }
+    }
+    index.valid = ok.then_some(out);
+    index
+}
+
+fn process(cx: &mut Ctx, name: &str, key: &Node, body: &Node) -> Option<ProcessConfig> {
+    let what = format!("process `{name}`");
+    let f = fields(cx, body, key, PROCESS_KEYS, &what)?;
+    let field = |k: &str| format!("{what}: {k}");
+    let errors_before = cx.diags.iter().filter(|d| !d.warning).count();
+
+    let name_node = f.required(cx, "name");
+    let pname = name_node.and_then(|v| match string(cx, v, &field("name")) {
+        Some(s) if s.is_empty() => {
+            cx.err(v, format!("{}: must not be empty", field("name")));
+            None
+        }
+        other => other,
+    });
+    let args = f.optional(cx, "args", Vec::new(), |cx, _, v| match &v.kind {
+        Kind::Seq(items) => {
+            let mut out = Vec::new();
+            for i in items {
+                out.push(string(cx, i, &field("args"))?);
+            }
+            Some(out)
+        }
+        _ => {
+            string(cx, v, &field("args")).map(|s| s.split_whitespace().map(str::to_owned).collect())
+        }
+    });
+    let param_match = f.optional(cx, "param_match", None, |cx, _, v| {
+        match v.as_text().as_deref() {
+            Some("exact") => Some(Some(ParamMatch::Exact)),
+            Some("partial") => Some(Some(ParamMatch::Partial)),
+            Some("initial") => Some(Some(ParamMatch::Initial)),
+            _ => {
+                let shown = v.as_text().unwrap_or_else(|| v.describe().to_owned());
+                cx.err(
+                    v,
+                    format!(
+                        "{}: expected `exact`, `partial` or `initial`, found `{shown}`",
+                        field("param_match")
+                    ),
+                );
+                None
+            }
+        }
+    });
+    let full_command = f.optional(cx, "full_command", false, |cx, _, v| {
+        boolean(cx, v, &field("full_command"))
+    });
+    let quorum_node = f.value("quorum");
+    let quorum = f.optional(cx, "quorum", 1u32, |cx, _, v| {
+        match int_in(cx, v, &field("quorum"), 0, 65535) {
+            Some(0) => {
+                cx.err(
+                    v,
+                    format!(
+                        "{}: must be at least 1 (for a process that must not run, use `quorum_max: 0`)",
+                        field("quorum")
+                    ),
+                );
+                None
+            }
+            n => n.and_then(|n| u32::try_from(n).ok()),
+        }
+    });
+    let quorum_max = f.optional(cx, "quorum_max", u32::MAX, |cx, _, v| {
+        let n = u32::try_from(int_in(cx, v, &field("quorum_max"), 0, 65535)?).ok()?;
+        match quorum {
+            Some(q) if n == 0 && quorum_node.is_some() => {
+                cx.err(
+                    v,
+                    format!(
+                        "{}: 0 (the process must not run) cannot go with `quorum: {q}`; leave `quorum` out",
+                        field("quorum_max")
+                    ),
+                );
+                None
+            }
+            Some(q) if n != 0 && n < q => {
+                cx.err(
+                    v,
+                    format!("{}: {n} is less than `quorum` ({q})", field("quorum_max")),
+                );
+                None
+            }
+            _ => Some(n),
+        }
+    });
+    let weight = f.optional(cx, "weight", 0, |cx, _, v| {
+        int_in(cx, v, &field("weight"), -253, 253).and_then(|n| i32::try_from(n).ok())
+    });
+    let delay = f.optional(cx, "delay", Duration::ZERO, |cx, _, v| {
+        duration_max(cx, v, &field("delay"), PROCESS_DELAY_MAX)
+    });
+    let fork_delay = f.optional(cx, "fork_delay", delay, |cx, _, v| {
+        duration_max(cx, v, &field("fork_delay"), PROCESS_DELAY_MAX).map(Some)
+    });
+    let terminate_delay = f.optional(cx, "terminate_delay", delay, |cx, _, v| {
+        duration_max(cx, v, &field("terminate_delay"), PROCESS_DELAY_MAX).map(Some)
+    });
+
+    let errors_after = cx.diags.iter().filter(|d| !d.warning).count();
+    if errors_after != errors_before {
+        return None;
+    }
+    let (pname, name_node, args, param_match, full_command) =
+        (pname?, name_node?, args?, param_match?, full_command?);
+    // keepalived: parameters (or `param_match`) compare the whole command line.
+    let params = match (args.is_empty(), param_match) {
+        (true, None) => None,
+        (false, None) => Some((args, ParamMatch::Exact)),
+        (_, Some(how)) => Some((args, how)),
+    };
+    let matcher = ProcessMatch {
+        full_command: full_command || params.is_some(),
+        name: pname,
+        params,
+    };
+    if !matcher.needs_cmdline() {
+        if matcher.name.len() > COMM_MAX {
+            let first: String = matcher.name.chars().take(COMM_MAX).collect();
+            cx.err(
+                name_node,
+                format!(
+                    "{}: `{}` is {} bytes but the kernel keeps only the first {COMM_MAX} of a process name (comm), so it would never match: use `{first}`, or `full_command: true` to compare argv[0]",
+                    field("name"),
+                    matcher.name,
+                    matcher.name.len()
+                ),
+            );
+            return None;
+        }
+        if matcher.name.contains('/') {
+            let base = matcher.name.rsplit('/').next().unwrap_or_default();
+            cx.warn(
+                name_node,
+                format!(
+                    "{}: `{}` contains `/`, but a process name (comm) is the program's file name only: use `{base}`, or `full_command: true` to compare argv[0]",
+                    field("name"),
+                    matcher.name
+                ),
+            );
+        }
+    }
+    let quorum_max = quorum_max?;
+    Some(ProcessConfig {
+        matcher,
+        quorum: if quorum_max == 0 { 0 } else { quorum? },
+        quorum_max,
+        weight: weight?,
+        fork_delay: fork_delay??,
+        terminate_delay: terminate_delay??,
+    })
+}
+
+pub(super) fn track_processes(
+    cx: &mut Ctx,
+    v: &Node,
+    what: &str,
+    processes: &ProcessIndex,
+) -> Option<Vec<TrackProcess>> {
+    let items = list(cx, v, what);
+    let mut ok = matches!(v.kind, Kind::Seq(_));
+    let mut out: Vec<TrackProcess> = Vec::new();
+    for item in items {
+        let Some((name_node, name, weight)) = name_and_weight(cx, item, TRACK_KEYS, what, string)
+        else {
+            ok = false;
+            continue;
+        };
+        let Some(default_weight) = processes.names.get(&name) else {
+            let known = if processes.names.is_empty() {
+                "no processes are defined under the top-level `processes:`".to_owned()
+            } else {
+                format!(
+                    "defined processes: {}",
+                    expected_list(
+                        &processes
+                            .names
+                            .keys()
+                            .map(String::as_str)
+                            .collect::<Vec<_>>()
+                    )
+                )
+            };
+            cx.err(
+                name_node,
+                format!("{what}: unknown process `{name}`; {known}"),
+            );
+            ok = false;
+            continue;
+        };
+        if out.iter().any(|o| o.name == name) {
+            cx.err(name_node, format!("{what}: `{name}` is listed twice"));
+            ok = false;
+            continue;
+        }
+        match weight.or(*default_weight) {
+            Some(weight) => out.push(TrackProcess { name, weight }),
+            None => ok = false,
+        }
     }
     ok.then_some(out)
 }
