@@ -104,6 +104,14 @@ impl Lan {
                 Action::Transition { to, cause, .. } => {
                     self.nodes[i].transitions.push((at, to, cause))
                 }
+                Action::Barrier => {
+                    // Zero-latency kernel: addresses and announcements are done at once.
+                    let mut out = vec![];
+                    self.nodes[i]
+                        .inst
+                        .handle(self.now, Input::Announced, &mut out);
+                    queue.extend(out.into_iter().map(|a| (i, a)));
+                }
             }
         }
     }
@@ -240,6 +248,7 @@ fn rfc9568_6_4_3_master_hearing_lower_priority_sends_advert_at_once() {
     let mut out = vec![];
     a.handle(now, Input::Start { healthy: true }, &mut out);
     a.handle_timeout(now + Duration::from_secs(4), &mut out);
+    a.handle(now + Duration::from_secs(4), Input::Announced, &mut out);
     assert_eq!(a.state(), State::Master);
     out.clear();
     let h = Heard {
@@ -265,13 +274,18 @@ fn rfc3768_6_4_2_priority_zero_makes_backup_take_over_after_skew_time() {
     let t_stop = lan.at();
     lan.input(0, Input::Shutdown);
     assert_eq!(*lan.nodes[0].sent.last().unwrap(), (t_stop, 0));
-    assert!(!lan.nodes[0].has_vips);
+    // Make-before-break: the addresses stay until the new master is heard.
+    assert!(lan.nodes[0].has_vips);
+    assert!(lan.nodes[0].inst.holding());
     assert_eq!(lan.state(0), State::Stop);
     // Skew_Time for priority 100 at 1 s: 156/256 s = 609.375 ms.
     lan.run_until(t_stop + Duration::from_micros(609_374));
     assert_eq!(lan.state(1), State::Backup);
+    assert!(lan.nodes[0].has_vips);
     lan.run_until(t_stop + Duration::from_micros(609_375));
     assert_eq!(lan.state(1), State::Master);
+    assert!(!lan.nodes[0].has_vips);
+    assert!(!lan.nodes[0].inst.holding());
     assert_eq!(
         lan.nodes[1].transitions.last().unwrap().2,
         Cause::MasterResigned { from: ip(11) }
@@ -285,6 +299,7 @@ fn rfc3768_6_4_3_master_hearing_priority_zero_sends_advert_at_once() {
     let mut out = vec![];
     a.handle(now, Input::Start { healthy: true }, &mut out);
     a.handle_timeout(now + Duration::from_secs(4), &mut out);
+    a.handle(now + Duration::from_secs(4), Input::Announced, &mut out);
     out.clear();
     let t = now + Duration::from_millis(4500);
     let h = Heard {
@@ -481,6 +496,7 @@ fn master_advert_rhythm_does_not_drift_when_woken_late() {
     let t0 = Instant::now();
     let mut out = vec![];
     a.handle(t0, Input::Start { healthy: true }, &mut out);
+    a.handle(t0, Input::Announced, &mut out);
     // Woken 3 ms late each time: deadlines stay on the 10 ms grid.
     for k in 1..=100u32 {
         a.handle_timeout(t0 + k * 10 * MS + 3 * MS, &mut out);

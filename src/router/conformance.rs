@@ -12,7 +12,10 @@
 //! - `{"at_ms": 1687.5, "node": "b", "expect": "transition BACKUP -> MASTER"}`: the node
 //!   does something whose summary starts with this at exactly that time;
 //! - `{"from_ms": 0, "until_ms": 5000, "node": "b", "absent": "send"}`: it does nothing
-//!   like this in that window.
+//!   like this in that window;
+//! - `{"from_ms": 5000, "order": [["b", "announce"], ["b", "send prio=100"], ["a", "remove"]]}`:
+//!   the first such event of each, from that time on, happen in this order (effect order,
+//!   also within one instant).
 //!
 //! The summaries are those of `testnet::Event` (`send prio=100 dst=224.0.0.18 count=1`,
 //! `add`, `remove`, `announce count=5 router=false`, `transition BACKUP -> MASTER`, ...).
@@ -56,6 +59,10 @@ enum Line {
         until_ms: f64,
         node: String,
         absent: String,
+    },
+    Order {
+        from_ms: f64,
+        order: Vec<(String, String)>,
     },
 }
 
@@ -126,7 +133,7 @@ fn run(path: &Path) -> Vec<String> {
             Line::Input { at_ms, node, input } => inputs.push((ms(*at_ms), node, input)),
             Line::Expect { at_ms, .. } => end = end.max(ms(*at_ms)),
             Line::Absent { until_ms, .. } => end = end.max(ms(*until_ms)),
-            Line::Comment { .. } => {}
+            Line::Comment { .. } | Line::Order { .. } => {}
         }
     }
     inputs.sort_by_key(|(t, _, _)| *t);
@@ -222,6 +229,25 @@ fn run(path: &Path) -> Vec<String> {
                         path.display(),
                         e.what,
                         e.at
+                    ));
+                }
+            }
+            Line::Order { from_ms, order } => {
+                let from = ms(*from_ms);
+                let pos: Vec<Option<usize>> = order
+                    .iter()
+                    .map(|(node, what)| {
+                        net.events.iter().position(|e| {
+                            &e.node == node && e.at >= from && e.what.starts_with(what.as_str())
+                        })
+                    })
+                    .collect();
+                let ordered = pos.iter().all(Option::is_some)
+                    && pos.windows(2).all(|w| w[0] < w[1]);
+                if !ordered {
+                    failed.push(format!(
+                        "{}: from {from:?}, expected in order {order:?}, positions {pos:?}",
+                        path.display()
                     ));
                 }
             }

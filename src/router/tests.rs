@@ -444,6 +444,9 @@ fn shutdown_order_priority_zero_then_addresses_then_sockets() {
     let mut net = pair(|p| v3(p, ""), 150, 100);
     let t = net.elapsed();
     net.with(0, |r, now| r.handle_shutdown(now));
+    assert!(!net.nodes[0].router.stopped(), "holding until b is master");
+    net.run_until(t + Duration::from_secs(2));
+    assert!(net.nodes[0].router.stopped());
     let order: Vec<&str> = net
         .find("a", "", t)
         .iter()
@@ -454,6 +457,17 @@ fn shutdown_order_priority_zero_then_addresses_then_sockets() {
         order,
         vec!["send prio=0 dst=224.0.0.18 count=1", "remove", "close"]
     );
+    // Make-before-break, in effect order: b adds and announces, then advertises, and only
+    // then does a remove its addresses.
+    let pos = |node: &str, what: &str| {
+        net.events
+            .iter()
+            .position(|e| e.node == node && e.at >= t && e.what.starts_with(what))
+            .unwrap_or_else(|| panic!("{node} {what} missing"))
+    };
+    assert!(pos("b", "add") < pos("b", "announce"));
+    assert!(pos("b", "announce") < pos("b", "send prio=100"));
+    assert!(pos("b", "send prio=100") < pos("a", "remove"));
 }
 
 #[test]
