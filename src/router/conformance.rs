@@ -6,6 +6,7 @@
 //!   (optional `"mtu": 1280` and `"ipv6_forwarding": true` for its `eth0`);
 //! - `{"at_ms": 1000, "node": "a", "input": <input>}` where `<input>` is `"shutdown"`,
 //!   `"link_down"`, `"link_up"`, `{"script": {"name": "chk", "healthy": false}}`,
+//!   `{"drain": true}` (`vipd drain` of every instance; false: undrain),
 //!   `{"ttl": 254}` (the TTL its adverts arrive with), `{"reload": "<YAML>"}` or
 //!   `{"advert": {"src": "fe80::11", "vrid": 6, "priority": 200, "addresses": ["fd00:99::1"]}}`
 //!   (a v3 advert from a router outside the scenario, received by the node);
@@ -76,6 +77,8 @@ enum Input {
     Ttl(u8),
     Reload(String),
     Advert(Foreign),
+    /// `vipd drain` (true) / `vipd undrain` (false) of every instance.
+    Drain(bool),
 }
 
 /// An advert from a router that is not part of the scenario.
@@ -156,6 +159,10 @@ fn run(path: &Path) -> Vec<String> {
                 net.with(i, |r, now| r.handle_track(now, &ev));
             }
             Input::Ttl(ttl) => net.nodes[i].ttl = *ttl,
+            Input::Drain(on) => net.with(i, |r, now| {
+                r.handle_drain(now, &[], *on, "test")
+                    .expect("drain of every instance");
+            }),
             Input::Advert(a) => {
                 let dst: std::net::IpAddr = if a.src.is_ipv6() {
                     "ff02::12".parse().unwrap()
