@@ -80,10 +80,11 @@ pub fn spawn(path: &Path) -> Result<mpsc::Receiver<Request>, String> {
                 path.display()
             ));
         }
-        std::fs::remove_file(path).map_err(|e| format!("cannot remove stale {}: {e}", path.display()))?;
+        std::fs::remove_file(path)
+            .map_err(|e| format!("cannot remove stale {}: {e}", path.display()))?;
     }
-    let listener =
-        UnixListener::bind(path).map_err(|e| format!("cannot listen on {}: {e}", path.display()))?;
+    let listener = UnixListener::bind(path)
+        .map_err(|e| format!("cannot listen on {}: {e}", path.display()))?;
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))
         .map_err(|e| format!("cannot set the mode of {}: {e}", path.display()))?;
     let (tx, rx) = mpsc::channel(16);
@@ -232,9 +233,17 @@ mod tests {
         );
         assert_eq!(parse("drained\n"), Ok(Command::List));
         assert!(parse("").unwrap_err().contains("empty request"));
-        assert!(parse("reboot now").unwrap_err().contains("unknown request `reboot`"));
+        assert!(
+            parse("reboot now")
+                .unwrap_err()
+                .contains("unknown request `reboot`")
+        );
         assert!(parse("drained VI_1").is_err());
-        assert!(parse("drain VI\u{7}1").unwrap_err().contains("control characters"));
+        assert!(
+            parse("drain VI\u{7}1")
+                .unwrap_err()
+                .contains("control characters")
+        );
         assert_eq!(request_line(true, &["a".into()]), "drain a");
     }
 }

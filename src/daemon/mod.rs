@@ -372,12 +372,7 @@ pub async fn run(opts: RunOptions) -> i32 {
     let (job_tx, job_rx) = mpsc::unbounded_channel();
     let (answer_tx, mut answer_rx) = mpsc::unbounded_channel();
     let (barrier_tx, mut barrier_rx) = mpsc::unbounded_channel();
-    let kernel_task = tokio::spawn(kernel::run(
-        netlink.clone(),
-        job_rx,
-        answer_tx,
-        barrier_tx,
-    ));
+    let kernel_task = tokio::spawn(kernel::run(netlink.clone(), job_rx, answer_tx, barrier_tx));
     let config: Config = loaded.config;
     let mut sh = Shell {
         router: Router::new(config.clone(), Instant::now()),

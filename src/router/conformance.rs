@@ -73,7 +73,10 @@ enum Input {
     Shutdown,
     LinkDown,
     LinkUp,
-    Script { name: String, healthy: bool },
+    Script {
+        name: String,
+        healthy: bool,
+    },
     Ttl(u8),
     Reload(String),
     Advert(Foreign),
@@ -249,8 +252,8 @@ fn run(path: &Path) -> Vec<String> {
                         })
                     })
                     .collect();
-                let ordered = pos.iter().all(Option::is_some)
-                    && pos.windows(2).all(|w| w[0] < w[1]);
+                let ordered =
+                    pos.iter().all(Option::is_some) && pos.windows(2).all(|w| w[0] < w[1]);
                 if !ordered {
                     failed.push(format!(
                         "{}: from {from:?}, expected in order {order:?}, positions {pos:?}",
