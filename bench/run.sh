@@ -418,6 +418,7 @@ instances:
     vrrp_version 3
     vrrp_garp_master_delay 1
     script_user root
+    enable_script_security
 }
 vrrp_script down {
     script "/usr/bin/test ! -e %s"
