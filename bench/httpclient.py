@@ -1,20 +1,32 @@
 #!/usr/bin/env python3
-"""A new HTTP GET to URL every PERIOD seconds (each on its own connection, TIMEOUT s limit)
-until FILE exists. Prints 'ok N' and one 'fail <epoch> <error>' line per failed request."""
-import os, socket, sys, time, urllib.request
+"""A new HTTP GET to http://HOST:PORT/PATH every PERIOD seconds (each on its own connection,
+TIMEOUT s limit) until FILE exists. Prints 'ok N', then one line per failed request:
+'fail connect <epoch> <error>' when no connection could be opened (nobody reachable at the
+address), 'fail inflight <epoch> <error>' when an opened connection broke (the address moved
+while the request was in flight: that connection was to the old holder)."""
+import http.client, os, sys, time
 
-url, period, timeout, stop = sys.argv[1], float(sys.argv[2]), float(sys.argv[3]), sys.argv[4]
-opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+host, port, path = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+period, timeout, stop = float(sys.argv[4]), float(sys.argv[5]), sys.argv[6]
 ok, fails = 0, []
 nxt = time.time()
 while not os.path.exists(stop):
     t = time.time()
+    c = http.client.HTTPConnection(host, port, timeout=timeout)
+    phase = "connect"
     try:
-        with opener.open(url, timeout=timeout) as r:
-            r.read()
+        c.connect()
+        phase = "inflight"
+        c.request("GET", path)
+        r = c.getresponse()
+        r.read()
+        if r.status != 200:
+            raise OSError("HTTP status %d" % r.status)
         ok += 1
-    except (OSError, socket.timeout) as e:
-        fails.append("fail %.6f %s" % (t, e))
+    except OSError as e:
+        fails.append("fail %s %.6f %s" % (phase, t, e))
+    finally:
+        c.close()
     nxt += period
     time.sleep(max(0.0, nxt - time.time()))
 print("ok %d" % ok)

@@ -24,7 +24,8 @@ SCRAPE_RATE=${SCRAPE_RATE:-20}
 CASES=${CASES:-"vipd:100:100:0 ka:100:100:0 vipd:250:20:0 ka:250:20:0 vipd:250:10:0 ka:250:10:0 vipd:250:10:1"}
 P="vb-$$"
 DIR=/tmp/$P
-VIPD="$ROOT/target/release/vipd"
+# VIPD_BIN: a vipd binary to use instead of building target/release/vipd.
+VIPD="${VIPD_BIN:-$ROOT/target/release/vipd}"
 HZ=$(getconf CLK_TCK)
 PY=$(python3 -c "import sys; print(sys.executable)")
 
@@ -467,7 +468,7 @@ ho_trial() {
     rm -f "$DIR/$tag.stop"
     start c "$tag.pings" "$PY" "$HERE/pinger.py" 10.99.0.50 0.001 "$HO_WINDOW"
     local ppid=$LASTPID
-    start c "$tag.http" "$PY" "$HERE/httpclient.py" "http://10.99.0.50:8080/who" 0.01 1 "$DIR/$tag.stop"
+    start c "$tag.http" "$PY" "$HERE/httpclient.py" 10.99.0.50 8080 /who 0.01 1 "$DIR/$tag.stop"
     local hpid=$LASTPID
     sleep 1
     "$@"
@@ -477,6 +478,7 @@ ho_trial() {
     touch "$DIR/$tag.stop"; wait "$hpid" 2>/dev/null
     HO=$("$PY" "$HERE/handover.py" "$DIR/$tag.pings" 0.001 "$DIR/$tag.http")
 }
+ho_ctl() { "$VIPD" "$1" --control-socket "$DIR/ho-r1.sock" >>"$DIR/ho-ctl.log" 2>&1 || echo "   (vipd $1 failed)"; }
 handover() {
     echo "== handover: v3, r1 priority 150 master, r2 100; HTTP on both; client pings every 1 ms, new HTTP request every 10 ms =="
     local rows=() impl iv
@@ -504,12 +506,12 @@ handover() {
             rows+=("| $name | (c) preempt back (restart) | $HO |")
             if [ "$impl" = vipd ]; then
                 sleep 1
-                ho_trial r2 "$VIPD" drain --control-socket "$DIR/ho-r1.sock"
+                ho_trial r2 ho_ctl drain
                 rows+=("| $name | (b) drain | $HO |")
-                ho_trial r1 "$VIPD" undrain --control-socket "$DIR/ho-r1.sock"
+                ho_trial r1 ho_ctl undrain
                 rows+=("| $name | (c) preempt back (undrain) | $HO |")
             else
-                rows+=("| $name | (b) drain | n/a (keepalived has no drain) |")
+                rows+=("| $name | (b) drain | n/a (keepalived has no drain) | | | | |")
             fi
             sleep 1
             ho_trial r2 touch "$(printf "$HO_FILE_FMT" r1)"
@@ -521,15 +523,17 @@ handover() {
         done
     done
     echo
-    echo "| implementation, advert interval | move | longest ping gap ms, lost pings, failed requests, requests |"
-    echo "|---|---|---|"
+    echo "| implementation, advert interval | move | longest ping gap ms | lost pings | failed new connections | requests broken in flight | requests |"
+    echo "|---|---|---|---|---|---|---|"
     printf '%s\n' "${rows[@]}"
     echo
 }
 
 # ---------- main ----------
-echo "building (cargo build --release)..."
-(cd "$ROOT" && cargo build --release -q) || die "build failed"
+if [ -z "${VIPD_BIN:-}" ]; then
+    echo "building (cargo build --release)..."
+    (cd "$ROOT" && cargo build --release -q) || die "build failed"
+fi
 echo "machine: $(nproc) CPUs, kernel $(uname -r); vipd $("$VIPD" --version 2>/dev/null | head -1); $("$KEEPALIVED" -v 2>&1 | head -1)"
 echo
 [ $# -gt 0 ] || set -- failover scale flood scrape handover

@@ -121,11 +121,19 @@ fn handover_keeps_requests_and_arp_answered() {
     let (cap, pcap) = lab.capture("c", "arp", "arp");
     let stop = lab.dir.join("stop");
     let s = stop.to_str().unwrap().to_owned();
-    let url = format!("http://{VIP}:8080/who");
     let http = lab.spawn(
         "c",
         "http-client.log",
-        &[&py, &bench("httpclient.py"), &url, "0.01", "2", &s],
+        &[
+            &py,
+            &bench("httpclient.py"),
+            VIP,
+            "8080",
+            "/who",
+            "0.01",
+            "2",
+            &s,
+        ],
     );
     let probe = lab.spawn(
         "c",
@@ -182,8 +190,23 @@ fn handover_keeps_requests_and_arp_answered() {
         .and_then(|n| n.parse().ok())
         .unwrap_or_else(|| panic!("client output: {client}"));
     assert!(ok_n > 100, "requests ran: {client}");
-    let failed: Vec<&str> = client.lines().filter(|l| l.starts_with("fail")).collect();
-    assert!(failed.is_empty(), "failed HTTP requests: {failed:?}");
+    // A new connection always finds a holder. The client is sequential, so each of the four
+    // moves can at most break the one request in flight to the old holder at that instant
+    // (its next segment goes to the new holder, which resets it): that connection cannot
+    // survive any move of the address between hosts.
+    let refused: Vec<&str> = client
+        .lines()
+        .filter(|l| l.starts_with("fail connect"))
+        .collect();
+    assert!(refused.is_empty(), "new connections failed: {refused:?}");
+    let broken: Vec<&str> = client
+        .lines()
+        .filter(|l| l.starts_with("fail inflight"))
+        .collect();
+    assert!(
+        broken.len() <= 4,
+        "more broken requests than moves: {broken:?}"
+    );
 
     // Every probe (sender MAC 02:99:00:..) has a reply addressed to it.
     let rows = tshark(
