@@ -429,7 +429,8 @@ pub async fn run(opts: RunOptions) -> i32 {
             Some(rx)
         }
         Err(e) => {
-            error!("control socket unavailable, `vipd drain` will not work: {e}");
+            // Not fatal: VRRP works without it (e.g. unprivileged, without /run/vipd).
+            warn!("control socket unavailable, `vipd drain` will not work: {e}");
             None
         }
     };
