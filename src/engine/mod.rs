@@ -555,22 +555,41 @@ impl Instance {
     /// (once the shell reports both done, [`Action::Barrier`]) the first advert, which is what
     /// makes a resigning or preempted master let go. Clients have moved to us before the old
     /// master stops answering.
+    ///
+    /// Only where an old master still holds the addresses (it resigned, or we preempt it):
+    /// after a master-down timeout nobody answers for them anyway, and an advert at once keeps
+    /// lower backups whose timers expire a moment later from taking over too.
     fn become_master(&mut self, now: Instant, cause: Cause, out: &mut Vec<Action>) {
+        let handover = match cause {
+            Cause::MasterResigned { .. } | Cause::Preempt { .. } => true,
+            Cause::Owner => self.master.is_some(),
+            _ => false,
+        };
         self.timers.clear();
         self.master = None;
         self.preempting = None;
         self.resigned = None;
         self.holding = false;
+        if !handover {
+            out.push(Action::SendAdvert {
+                priority: self.priority,
+            });
+        }
         out.push(Action::AddAddresses);
         if self.params.garp.repeat > 0 {
             out.push(Action::Announce {
                 count: self.params.garp.repeat,
             });
         }
-        out.push(Action::Barrier);
-        self.awaiting_announce = true;
-        self.timers
-            .set(Timer::FirstAdvert, now + self.announce_bound());
+        if handover {
+            out.push(Action::Barrier);
+            self.awaiting_announce = true;
+            self.timers
+                .set(Timer::FirstAdvert, now + self.announce_bound());
+        } else {
+            self.timers
+                .set(Timer::Adver, now + self.params.advert_interval);
+        }
         if self.params.garp.delay > Duration::ZERO && self.params.garp.repeat > 0 {
             self.timers
                 .set(Timer::GarpDelay, now + self.params.garp.delay);

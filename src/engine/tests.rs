@@ -796,6 +796,13 @@ fn new_master_sends_its_first_advert_after_add_and_announce() {
     let now = Instant::now();
     let mut out = vec![];
     a.handle(now, Input::Start { healthy: true }, &mut out);
+    // A lower master is out there: taking over is a preemption (a handover).
+    let lower = Heard {
+        src: ip(12),
+        priority: 100,
+        interval: 1000 * MS,
+    };
+    a.handle(now + Duration::from_secs(1), Input::Advert(lower), &mut out);
     out.clear();
     let t = now + Duration::from_secs(4);
     a.handle_timeout(t, &mut out);
@@ -819,6 +826,13 @@ fn first_advert_goes_out_after_the_announce_bound_without_an_answer() {
     let now = Instant::now();
     let mut out = vec![];
     a.handle(now, Input::Start { healthy: true }, &mut out);
+    // A lower master is out there: taking over is a preemption (a handover).
+    let lower = Heard {
+        src: ip(12),
+        priority: 100,
+        interval: 1000 * MS,
+    };
+    a.handle(now + Duration::from_secs(1), Input::Advert(lower), &mut out);
     let t = now + Duration::from_secs(4);
     a.handle_timeout(t, &mut out);
     out.clear();
@@ -900,4 +914,18 @@ fn drained_owner_does_not_take_over_and_fault_ends_a_hold() {
     a.handle(now, Input::Fault, &mut out);
     assert_eq!(out[0], Action::RemoveAddresses);
     assert!(!a.holding());
+}
+
+#[test]
+fn master_down_takeover_advertises_at_once_as_nobody_holds_the_addresses() {
+    // No old holder to release: the advert first (as before), so a lower backup whose timer
+    // expires a moment later hears us in time.
+    let mut a = Instance::new(params(150, 100), ip(11));
+    let now = Instant::now();
+    let mut out = vec![];
+    a.handle(now, Input::Start { healthy: true }, &mut out);
+    out.clear();
+    a.handle_timeout(now + Duration::from_secs(1), &mut out);
+    assert_eq!(out[0], Action::SendAdvert { priority: 150 });
+    assert!(!out.contains(&Action::Barrier));
 }
