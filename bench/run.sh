@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # vipd vs keepalived 2.2.7 benchmarks on a LAN of network namespaces (root).
 #
-#   sudo bench/run.sh [failover] [scale] [flood] [scrape]     (no argument: all four)
+#   sudo bench/run.sh [failover] [scale] [flood] [scrape] [handover]   (no argument: all five)
 #
 # Every scenario runs vipd and then keepalived in the same invocation and prints a table.
 # Namespaces are named vb-<pid>-*, addresses only in 10.99.0.0/16. Everything started here is
@@ -24,7 +24,8 @@ SCRAPE_RATE=${SCRAPE_RATE:-20}
 CASES=${CASES:-"vipd:100:100:0 ka:100:100:0 vipd:250:20:0 ka:250:20:0 vipd:250:10:0 ka:250:10:0 vipd:250:10:1"}
 P="vb-$$"
 DIR=/tmp/$P
-VIPD="$ROOT/target/release/vipd"
+# VIPD_BIN: a vipd binary to use instead of building target/release/vipd.
+VIPD="${VIPD_BIN:-$ROOT/target/release/vipd}"
 HZ=$(getconf CLK_TCK)
 PY=$(python3 -c "import sys; print(sys.executable)")
 
@@ -385,15 +386,160 @@ scrape() {
     echo
 }
 
+# ---------- 5. handover (issue 13) ----------
+# Planned moves of the VIP with an HTTP service on it: a client pings the VIP every 1 ms and
+# opens a new HTTP request every 10 ms through (a) SIGTERM on the master, (b) drain (vipd
+# only: keepalived has none), (c) preempt back (after a restart, an undrain, a script
+# recovering), (d) a check script lowering the master's priority below the backup's.
+HO_FILE_FMT="$DIR/ho-%s.down"   # a check script fails while this file exists
+ho_conf() { # impl host priority interval_ms -> config file path in CONF
+    local impl=$1 h=$2 prio=$3 iv=$4 flag; flag=$(printf "$HO_FILE_FMT" "$h")
+    CONF="$DIR/ho-$impl-$h.conf"
+    if [ "$impl" = vipd ]; then
+        printf 'listen: "127.0.0.1:9797"
+scripts:
+  down:
+    command: ["/usr/bin/test", "!", "-e", "%s"]
+    interval: 1s
+    weight: -100
+instances:
+  VI_1:
+    interface: eth0
+    vrid: 50
+    priority: %d
+    advert_interval: %s
+    track_scripts: [down]
+    virtual_ipaddress: ["10.99.0.50/24"]
+' \
+            "$flag" "$prio" "$(iv_yaml "$iv")" >"$CONF"
+        "$VIPD" check -c "$CONF" >/dev/null || die "vipd rejects $CONF"
+    else
+        printf 'global_defs {
+    router_id %s
+    vrrp_version 3
+    vrrp_garp_master_delay 1
+    script_user root
+    enable_script_security
+}
+vrrp_script down {
+    script "/usr/bin/test ! -e %s"
+    interval 1
+    weight -100
+}
+vrrp_instance VI_1 {
+    state BACKUP
+    interface eth0
+    virtual_router_id 50
+    priority %d
+    advert_int %s
+    track_script {
+        down
+    }
+    virtual_ipaddress {
+        10.99.0.50/24
+    }
+}
+' \
+            "$h" "$flag" "$prio" "$(iv_ka "$iv")" >"$CONF"
+        "$KEEPALIVED" -t -f "$CONF" >/dev/null 2>&1 || die "keepalived rejects $CONF"
+    fi
+}
+ho_daemon() { # impl host priority interval_ms -> DPID
+    local impl=$1 h=$2
+    ho_conf "$@"
+    if [ "$impl" = vipd ]; then
+        rm -f "$DIR/ho-$h.sock"
+        VIPD_LOG=info start "$h" "ho-$impl-$h.log" ${WRAP:-} "$VIPD" run -c "$CONF" --control-socket "$DIR/ho-$h.sock"
+        DPID=$LASTPID
+        wait_until 5 test -S "$DIR/ho-$h.sock" || die "vipd on $h did not start"
+    else
+        rm -f "$DIR/ka-$h".*.pid
+        start "$h" "ho-$impl-$h.log" "$KEEPALIVED" -n -l -G -P -f "$CONF" \
+            -p "$DIR/ka-$h.main.pid" -r "$DIR/ka-$h.vrrp.pid" -c "$DIR/ka-$h.checkers.pid"
+        DPID=$LASTPID
+        wait_until 5 test -s "$DIR/ka-$h.vrrp.pid" || die "keepalived on $h did not start its VRRP child"
+    fi
+}
+# One measured move: starts the client for HO_WINDOW s, runs the action ($2...) after 1 s,
+# waits until $1 is the only holder and the window is over; the figures (handover.py) in HO.
+ho_trial() {
+    local want=$1; shift
+    local tag="ho-$N"; N=$((N + 1))
+    rm -f "$DIR/$tag.stop"
+    start c "$tag.pings" "$PY" "$HERE/pinger.py" 10.99.0.50 0.001 "$HO_WINDOW"
+    local ppid=$LASTPID
+    start c "$tag.http" "$PY" "$HERE/httpclient.py" 10.99.0.50 8080 /who 0.01 1 "$DIR/$tag.stop"
+    local hpid=$LASTPID
+    sleep 1
+    "$@"
+    local other=r2; [ "$want" = r2 ] && other=r1
+    wait_until 15 only_holder "$want" "$other" 10.99.0.50 || echo "   ($want never became the only holder)"
+    wait "$ppid" 2>/dev/null
+    touch "$DIR/$tag.stop"; wait "$hpid" 2>/dev/null
+    HO=$("$PY" "$HERE/handover.py" "$DIR/$tag.pings" 0.001 "$DIR/$tag.http")
+}
+ho_ctl() { "$VIPD" "$1" --control-socket "$DIR/ho-r1.sock" >>"$DIR/ho-ctl.log" 2>&1 || echo "   (vipd $1 failed)"; }
+handover() {
+    echo "== handover: v3, r1 priority 150 master, r2 100; HTTP on both; client pings every 1 ms, new HTTP request every 10 ms =="
+    local rows=() impl iv
+    N=0
+    for iv in 1000 100; do
+        # long enough for a preemption (a script interval, then Master_Down_Interval)
+        HO_WINDOW=$([ "$iv" = 1000 ] && echo 8 || echo 4)
+        for impl in vipd ka; do
+            lab_up r1=10.99.0.11 r2=10.99.0.12 c=10.99.0.100
+            local h
+            for h in r1 r2; do
+                mkdir -p "$DIR/www-$h"; echo "$h" >"$DIR/www-$h/who"
+                start "$h" "http-$h.log" "$PY" -m http.server 8080 --bind 0.0.0.0 -d "$DIR/www-$h"
+            done
+            rm -f "$DIR"/ho-*.down
+            ho_daemon "$impl" r1 150 "$iv"; local r1=$DPID
+            wait_until 10 only_holder r1 r2 10.99.0.50 || die "$impl: r1 never became master"
+            ho_daemon "$impl" r2 100 "$iv"; local r2=$DPID
+            sleep 2
+            local name; name="$(name_of "$impl") ${iv} ms"
+            ho_trial r2 stop_daemon "$r1" r1
+            rows+=("| $name | (a) SIGTERM on the master | $HO |")
+            ho_daemon "$impl" r1 150 "$iv"; r1=$DPID
+            ho_trial r1 true
+            rows+=("| $name | (c) preempt back (restart) | $HO |")
+            if [ "$impl" = vipd ]; then
+                sleep 1
+                ho_trial r2 ho_ctl drain
+                rows+=("| $name | (b) drain | $HO |")
+                ho_trial r1 ho_ctl undrain
+                rows+=("| $name | (c) preempt back (undrain) | $HO |")
+            else
+                rows+=("| $name | (b) drain | n/a (keepalived has no drain) | | | | |")
+            fi
+            sleep 1
+            ho_trial r2 touch "$(printf "$HO_FILE_FMT" r1)"
+            rows+=("| $name | (d) script lowers the master to 50 | $HO |")
+            ho_trial r1 rm -f "$(printf "$HO_FILE_FMT" r1)"
+            rows+=("| $name | (c) preempt back (script recovers) | $HO |")
+            stop_daemon "$r1" r1; stop_daemon "$r2" r2
+            lab_down
+        done
+    done
+    echo
+    echo "| implementation, advert interval | move | longest ping gap ms | lost pings | failed new connections | requests broken in flight | requests |"
+    echo "|---|---|---|---|---|---|---|"
+    printf '%s\n' "${rows[@]}"
+    echo
+}
+
 # ---------- main ----------
-echo "building (cargo build --release)..."
-(cd "$ROOT" && cargo build --release -q) || die "build failed"
+if [ -z "${VIPD_BIN:-}" ]; then
+    echo "building (cargo build --release)..."
+    (cd "$ROOT" && cargo build --release -q) || die "build failed"
+fi
 echo "machine: $(nproc) CPUs, kernel $(uname -r); vipd $("$VIPD" --version 2>/dev/null | head -1); $("$KEEPALIVED" -v 2>&1 | head -1)"
 echo
-[ $# -gt 0 ] || set -- failover scale flood scrape
+[ $# -gt 0 ] || set -- failover scale flood scrape handover
 for s in "$@"; do
     case $s in
-        failover|scale|flood|scrape) "$s" ;;
-        *) die "unknown scenario $s (failover, scale, flood, scrape)" ;;
+        failover|scale|flood|scrape|handover) "$s" ;;
+        *) die "unknown scenario $s (failover, scale, flood, scrape, handover)" ;;
     esac
 done

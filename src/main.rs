@@ -30,10 +30,31 @@ enum Command {
         /// HTTP address for /metrics, /status, /healthz (overrides `listen`).
         #[arg(long)]
         listen: Option<std::net::SocketAddr>,
+        /// Control socket for `vipd drain` / `vipd undrain` (mode 0600).
+        #[arg(long, value_name = "PATH", default_value = vipd::daemon::control::DEFAULT_PATH)]
+        control_socket: PathBuf,
         #[command(flatten)]
         web: WebArgs,
         #[command(flatten)]
         log: LogArgs,
+    },
+    /// Drain instances of a running vipd (all when none is named): each hands mastership
+    /// over make-before-break and stays Backup until undrained (survives reloads).
+    Drain {
+        /// Instance names (default: all).
+        instances: Vec<String>,
+        /// The running vipd's control socket.
+        #[arg(long, value_name = "PATH", default_value = vipd::daemon::control::DEFAULT_PATH)]
+        control_socket: PathBuf,
+    },
+    /// Undrain instances of a running vipd (all when none is named): they may become master
+    /// again (preempting, when configured).
+    Undrain {
+        /// Instance names (default: all).
+        instances: Vec<String>,
+        /// The running vipd's control socket.
+        #[arg(long, value_name = "PATH", default_value = vipd::daemon::control::DEFAULT_PATH)]
+        control_socket: PathBuf,
     },
     /// Show the state of a running vipd as a table (from its /status endpoint).
     Status {
@@ -182,10 +203,25 @@ fn main() -> ExitCode {
         }
         Command::Demo { ping } => ExitCode::from(vipd::demo::main(ping)),
         Command::Status { url } => ExitCode::from(vipd::status_cli::run(&url)),
+        Command::Drain {
+            instances,
+            control_socket,
+        } => ExitCode::from(vipd::daemon::control::client(
+            &control_socket,
+            &vipd::daemon::control::request_line(true, &instances),
+        )),
+        Command::Undrain {
+            instances,
+            control_socket,
+        } => ExitCode::from(vipd::daemon::control::client(
+            &control_socket,
+            &vipd::daemon::control::request_line(false, &instances),
+        )),
         Command::Run {
             config,
             listen,
             web,
+            control_socket,
             log,
         } => {
             // The log format and `otlp` are part of the configuration; errors are reported once
@@ -214,6 +250,7 @@ fn main() -> ExitCode {
                 config_path: config,
                 listen,
                 web_config: web.web_config_file,
+                control_socket,
             }));
             // The runtime first, then the exporter: its drop sends the spans still queued.
             drop(rt);

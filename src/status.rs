@@ -52,6 +52,13 @@ pub struct InstanceStatus {
     /// Routers advertising as master now, us included (above 1: split brain).
     #[serde(default)]
     pub masters_observed: usize,
+    /// Drained by an operator (`vipd drain`): hands mastership over and stays Backup.
+    #[serde(default)]
+    pub drained: bool,
+    /// Gave mastership away (shutdown, drain) and still holds the addresses until the new
+    /// master is heard (make-before-break).
+    #[serde(default)]
+    pub holding_addresses: bool,
     pub stats: Counters,
     /// Unix time of the last state change (None before the first).
     #[serde(default)]

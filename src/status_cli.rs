@@ -361,7 +361,7 @@ fn render_daemon(d: &DaemonStatus, now_unix: f64) -> String {
 }
 
 fn instance_row(i: &InstanceStatus, now_unix: f64) -> Vec<String> {
-    let state = i.state.to_uppercase();
+    let mut state = i.state.to_uppercase();
     let mut prio = format!("{}/{}", i.priority, i.base_priority);
     if !i.healthy {
         prio.push_str(" (unhealthy)");
@@ -405,6 +405,13 @@ fn instance_row(i: &InstanceStatus, now_unix: f64) -> Vec<String> {
             .collect::<Vec<_>>()
             .join(",")
     };
+    // After the master column: it keys on the bare state.
+    if i.drained {
+        state.push_str(" (drained)");
+    }
+    if i.holding_addresses {
+        state.push_str(" (releasing)");
+    }
     vec![
         i.name.clone(),
         format!("{} v{}", i.vrid, i.version),
@@ -639,6 +646,10 @@ VI_1      51 v3  eth0 ipv4  MASTER  150/150             self 10.99.0.11 (150)  1
 VI_6      52 v3  eth0 ipv6  BACKUP  90/110 (unhealthy)  fe80::2 (100)          4 peers         2m05s ago      -
 ";
         assert_eq!(out, expected, "\n{out}");
+        let mut d = sample();
+        d.instances[1].drained = true;
+        let out = render(&wire(&d), NOW);
+        assert!(out.contains("BACKUP (drained)"), "{out}");
     }
 
     #[test]

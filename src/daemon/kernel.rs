@@ -12,6 +12,7 @@ use tracing::{debug, error, warn};
 use crate::config::Vip;
 use crate::net::{Announcer, IfaceInfo, Netlink};
 use crate::observe::InstanceMetrics;
+use crate::router::InstId;
 
 /// One job for the kernel task.
 pub enum Job {
@@ -41,6 +42,9 @@ pub enum Job {
     },
     /// Answered once every job queued before it is done.
     Flush(oneshot::Sender<()>),
+    /// The same for the core: every address change and announcement of this instance
+    /// queued before it is done (the new master's first advert waits for it).
+    Barrier(InstId),
 }
 
 /// An interface lookup's answer.
@@ -66,6 +70,7 @@ pub async fn run(
     netlink: Netlink,
     mut rx: mpsc::UnboundedReceiver<Job>,
     answers: mpsc::UnboundedSender<Answer>,
+    barriers: mpsc::UnboundedSender<InstId>,
 ) {
     let mut announcers: HashMap<u32, Announcer> = HashMap::new();
     while let Some(job) = rx.recv().await {
@@ -144,6 +149,9 @@ pub async fn run(
             }
             Job::Flush(done) => {
                 let _ = done.send(());
+            }
+            Job::Barrier(inst) => {
+                let _ = barriers.send(inst);
             }
         }
     }

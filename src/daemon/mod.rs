@@ -6,6 +6,7 @@
 //! socket; address changes, announcements and lookups go to the kernel task, so the loop
 //! never awaits the kernel; facts go to the observer (metrics, logs, traces).
 
+pub mod control;
 mod http;
 mod kernel;
 mod observer;
@@ -37,7 +38,13 @@ pub struct RunOptions {
     pub listen: Option<std::net::SocketAddr>,
     /// `--web.config.file`: TLS, users and headers of the HTTP endpoint (docs/security.md).
     pub web_config: Option<PathBuf>,
+    /// The control socket (`vipd drain`); default [`control::DEFAULT_PATH`].
+    pub control_socket: PathBuf,
 }
+
+/// A shutdown still holding addresses after this long lets them go (a backup that never
+/// takes over must not make systemd's TimeoutStopSec=20s kill us first).
+const STOP_LIMIT: Duration = Duration::from_secs(15);
 
 /// The signals vipd acts on.
 struct Signals {
@@ -193,6 +200,11 @@ impl Shell {
                 );
                 self.observer.sync_processes(&self.router);
             }
+            Effect::Barrier { inst } => {
+                // Queued behind the instance's address and announcement jobs; the answer
+                // comes back to the loop (nothing here waits for it).
+                let _ = self.kernel.send(Job::Barrier(inst));
+            }
             Effect::Fact(f) => {
                 if let Fact::InstanceRemoved { name, .. } = &f {
                     self.notifier.forget(name);
@@ -289,9 +301,10 @@ impl Shell {
         );
     }
 
-    /// Resign every instance, then wait until the addresses are released.
+    /// Ends the shutdown: whatever still holds its addresses lets them go (nothing does after
+    /// the loop's make-before-break stop), then waits until the kernel has done it.
     async fn shutdown(&mut self) {
-        self.router.handle_shutdown(Instant::now());
+        self.router.handle_shutdown_now(Instant::now());
         self.drain();
         let (tx, rx) = oneshot::channel();
         if self.kernel.send(Job::Flush(tx)).is_ok() {
@@ -383,7 +396,8 @@ pub async fn run(opts: RunOptions) -> i32 {
     let (track_tx, mut track_rx) = mpsc::unbounded_channel();
     let (job_tx, job_rx) = mpsc::unbounded_channel();
     let (answer_tx, mut answer_rx) = mpsc::unbounded_channel();
-    let kernel_task = tokio::spawn(kernel::run(netlink.clone(), job_rx, answer_tx));
+    let (barrier_tx, mut barrier_rx) = mpsc::unbounded_channel();
+    let kernel_task = tokio::spawn(kernel::run(netlink.clone(), job_rx, answer_tx, barrier_tx));
     let config: Config = loaded.config;
     let mut sh = Shell {
         router: Router::new(config.clone(), Instant::now()),
@@ -436,13 +450,29 @@ pub async fn run(opts: RunOptions) -> i32 {
     // sd_notify (src/sdnotify.rs): READY=1 now; watchdog + STATUS= from this loop.
     let mut sd = crate::sdnotify::Supervisor::from_env();
     sd.ready(&sh.router.state_summary());
+    let mut control_rx = match control::spawn(&opts.control_socket) {
+        Ok(rx) => {
+            info!(path = %opts.control_socket.display(), "control socket ready (vipd drain / undrain)");
+            Some(rx)
+        }
+        Err(e) => {
+            // Not fatal: VRRP works without it (e.g. unprivileged, without /run/vipd).
+            warn!("control socket unavailable, `vipd drain` will not work: {e}");
+            None
+        }
+    };
+    // Set once SIGTERM/SIGINT started the make-before-break stop.
+    let mut stop_by: Option<Instant> = None;
     loop {
-        let deadline = sh.router.poll_timeout();
+        let deadline = match (sh.router.poll_timeout(), stop_by) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
         tokio::select! {
             biased;
-            _ = signals.term.recv() => { info!("SIGTERM: resigning and exiting"); break; }
-            _ = signals.int.recv() => { info!("SIGINT: resigning and exiting"); break; }
-            _ = signals.hup.recv() => {
+            _ = signals.term.recv() => stop(&mut sh, &mut sd, &mut stop_by, "SIGTERM"),
+            _ = signals.int.recv() => stop(&mut sh, &mut sd, &mut stop_by, "SIGINT"),
+            _ = signals.hup.recv(), if stop_by.is_none() => {
                 sd.reloading();
                 sh.reload();
                 sd.ready(&sh.router.state_summary());
@@ -461,8 +491,20 @@ pub async fn run(opts: RunOptions) -> i32 {
                         Err(_) => break,
                     }
                 }
-                sh.router.handle_timeout(Instant::now());
+                let now = Instant::now();
+                sh.router.handle_timeout(now);
+                if stop_by.is_some_and(|t| t <= now) {
+                    warn!("still holding addresses {}s after the stop request; releasing them", STOP_LIMIT.as_secs());
+                    sh.router.handle_shutdown_now(now);
+                }
             }
+            Some(inst) = barrier_rx.recv() => sh.router.handle_announced(Instant::now(), inst),
+            Some(req) = async {
+                match control_rx.as_mut() {
+                    Some(rx) => rx.recv().await,
+                    None => std::future::pending().await,
+                }
+            } => control_request(&mut sh, req),
             // In the loop that runs the timers: a stalled engine stops pinging systemd.
             _ = sd.tick() => sd.on_tick(&sh.router.state_summary()),
             Some(p) = pkt_rx.recv() => {
@@ -490,14 +532,71 @@ pub async fn run(opts: RunOptions) -> i32 {
             Some(reply) = status_rx.recv() => { let _ = reply.send(sh.status(Instant::now())); }
         }
         sh.drain();
+        if stop_by.is_some() && sh.router.stopped() {
+            break;
+        }
     }
-    sd.stopping();
+    if control_rx.is_some() {
+        control::remove(&opts.control_socket);
+    }
     sh.shutdown().await;
     let notifier = std::mem::take(&mut sh.notifier);
     drop(sh);
     let _ = kernel_task.await;
     notifier.finish(Duration::from_secs(10)).await;
     0
+}
+
+/// SIGTERM/SIGINT: the first starts the make-before-break stop (the core keeps each master's
+/// addresses until the new master is heard); a second one lets go at once.
+fn stop(
+    sh: &mut Shell,
+    sd: &mut crate::sdnotify::Supervisor,
+    stop_by: &mut Option<Instant>,
+    signal: &str,
+) {
+    let now = Instant::now();
+    if stop_by.is_none() {
+        sd.stopping();
+        info!("{signal}: handing mastership over and exiting");
+        *stop_by = Some(now + STOP_LIMIT);
+        sh.router.handle_shutdown(now);
+    } else {
+        warn!("{signal} again: releasing the addresses now");
+        sh.router.handle_shutdown_now(now);
+    }
+}
+
+/// A control socket request into the core; the answer goes back to the client.
+fn control_request(sh: &mut Shell, req: control::Request) {
+    let answer = match &req.command {
+        control::Command::List => {
+            let d = sh.router.drained();
+            Ok(if d.is_empty() {
+                "no instance drained".to_owned()
+            } else {
+                format!("drained: {}", d.join(" "))
+            })
+        }
+        control::Command::Drain { on, names } => sh
+            .router
+            .handle_drain(Instant::now(), names, *on, &req.by)
+            .map(|changed| {
+                let verb = if *on { "drained" } else { "undrained" };
+                let now: Vec<String> = sh.router.drained();
+                let changed = if changed.is_empty() {
+                    format!("nothing {verb} (already so)")
+                } else {
+                    format!("{verb}: {}", changed.join(" "))
+                };
+                if now.is_empty() {
+                    format!("{changed}; no instance drained")
+                } else {
+                    format!("{changed}; drained now: {}", now.join(" "))
+                }
+            }),
+    };
+    let _ = req.reply.send(answer);
 }
 
 /// One received packet into the core.

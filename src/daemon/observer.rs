@@ -117,6 +117,29 @@ impl Observer {
                     cause
                 );
             }
+            Fact::Drained { inst, drained, by } => {
+                let (Some(m), Some(cfg)) = (self.insts.get(&inst), router.instance_config(inst))
+                else {
+                    return;
+                };
+                m.set_drained(drained);
+                let what = if drained { "drained" } else { "undrained" };
+                warn!(instance = %cfg.name, by = %by, "instance {what} (asked by {by})");
+            }
+            Fact::Hold {
+                name,
+                released,
+                taken_over,
+                ..
+            } => {
+                if !released {
+                    info!(instance = %name, "mastership handed over; keeping the addresses until the new master is heard");
+                } else if taken_over {
+                    info!(instance = %name, "new master heard; addresses released");
+                } else {
+                    warn!(instance = %name, "nobody took over within the hold bound; addresses released");
+                }
+            }
             Fact::Priority { inst, from, to } => {
                 let (Some(m), Some(cfg)) = (self.insts.get(&inst), router.instance_config(inst))
                 else {

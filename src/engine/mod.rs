@@ -89,6 +89,8 @@ pub enum Cause {
     FaultCleared,
     /// Shutdown requested (SIGTERM, reload removed the instance).
     Shutdown,
+    /// An operator drained the instance (`vipd drain`).
+    Drained,
 }
 
 impl fmt::Display for Cause {
@@ -112,6 +114,7 @@ impl fmt::Display for Cause {
             Cause::Fault => write!(f, "fault"),
             Cause::FaultCleared => write!(f, "fault cleared"),
             Cause::Shutdown => write!(f, "shutdown"),
+            Cause::Drained => write!(f, "drained by an operator"),
         }
     }
 }
@@ -133,6 +136,9 @@ pub enum Action {
         to: State,
         cause: Cause,
     },
+    /// Answer with [`Input::Announced`] once every address and announcement action before
+    /// this one has been carried out (the new master's first advert waits for it).
+    Barrier,
 }
 
 /// The protocol parameters of one instance (derived from its configuration).
@@ -175,8 +181,15 @@ pub enum Input {
     Priority(u8),
     /// Our primary address (tie-break) changed.
     PrimaryAddress(IpAddr),
-    /// Shutdown event.
+    /// Shutdown event. A master sends priority 0 but keeps its addresses (make-before-break)
+    /// until it hears the new master or [`Instance::hold_bound`] passes; see
+    /// [`Instance::holding`].
     Shutdown,
+    /// Drain (true) or undrain (false): a drained instance hands mastership over like a
+    /// shutdown and then stays Backup, never taking over, until undrained.
+    Drain(bool),
+    /// The answer to [`Action::Barrier`]: our addresses are in place and announced.
+    Announced,
 }
 
 /// One virtual router.
@@ -199,6 +212,13 @@ pub struct Instance {
     resigned: Option<IpAddr>,
     /// Earliest time a lower-priority master may be preempted (preempt_delay).
     preempt_allowed_at: Option<Instant>,
+    /// We gave mastership away (shutdown, drain) and still hold the addresses until the new
+    /// master is heard or [`Timer::Release`] fires.
+    holding: bool,
+    /// Master waiting for [`Input::Announced`] before its first advert.
+    awaiting_announce: bool,
+    /// Drained by an operator: never becomes master.
+    drained: bool,
 }
 
 impl Instance {
@@ -214,6 +234,9 @@ impl Instance {
             preempting: None,
             resigned: None,
             preempt_allowed_at: None,
+            holding: false,
+            awaiting_announce: false,
+            drained: false,
         }
     }
 
@@ -259,6 +282,31 @@ impl Instance {
     pub fn timers(&self) -> &TimerTable {
         &self.timers
     }
+    /// Mastership was given away (shutdown, drain) but the addresses are still ours, until
+    /// the new master is heard or the hold bound passes.
+    pub fn holding(&self) -> bool {
+        self.holding
+    }
+    /// Drained by an operator.
+    pub fn drained(&self) -> bool {
+        self.drained
+    }
+    /// How long a resigning master keeps its addresses at most: the longest
+    /// Master_Down_Interval any backup can have (priority 1, our Master_Adver_Interval).
+    /// A backup that missed our priority 0 takes over within it; after it nobody will.
+    pub fn hold_bound(&self) -> Duration {
+        let unit = match self.params.version {
+            Version::V2 => Duration::from_secs(1),
+            Version::V3 => self.master_adver_interval,
+        };
+        let skew = Duration::from_nanos((unit.as_nanos() * 255 / 256) as u64);
+        3 * self.master_adver_interval + skew
+    }
+    /// How long a new master waits for [`Input::Announced`] before sending its first advert
+    /// anyway (a slow kernel must not keep the others waiting): a tenth of the interval.
+    pub fn announce_bound(&self) -> Duration {
+        self.params.advert_interval / 10
+    }
 
     /// Replaces parameters in place (reload with changes that need no restart).
     ///
@@ -287,6 +335,7 @@ impl Instance {
         while let Some((timer, at)) = self.timers.expired(now) {
             self.timers.stop(timer);
             match (timer, self.state) {
+                (Timer::MasterDown, State::Backup) if self.drained => {}
                 (Timer::MasterDown, State::Backup) => {
                     let cause = if let Some(from) = self.resigned {
                         Cause::MasterResigned { from }
@@ -308,6 +357,8 @@ impl Instance {
                     }
                     self.timers.set(Timer::Adver, next);
                 }
+                (Timer::Release, _) => self.release(out),
+                (Timer::FirstAdvert, State::Master) => self.first_advert(now, out),
                 (Timer::GarpDelay, State::Master) => {
                     out.push(Action::Announce {
                         count: self.params.garp.repeat,
@@ -348,9 +399,12 @@ impl Instance {
                     out.push(Action::SendAdvert { priority: 0 });
                     out.push(Action::RemoveAddresses);
                     self.timers.clear();
+                    self.awaiting_announce = false;
                     self.transition(State::Fault, Cause::Fault, out);
                 }
                 State::Backup | State::Init => {
+                    // A drained instance still holding its addresses lets them go now.
+                    self.release(out);
                     self.timers.clear();
                     self.transition(State::Fault, Cause::Fault, out);
                 }
@@ -369,13 +423,23 @@ impl Instance {
             }
             Input::PrimaryAddress(a) => self.primary = a,
             Input::Shutdown => {
-                if self.state == State::Master {
-                    out.push(Action::SendAdvert { priority: 0 });
-                    out.push(Action::RemoveAddresses);
-                }
+                let was_master = self.state == State::Master;
                 self.timers.clear();
+                self.awaiting_announce = false;
+                if was_master {
+                    self.resign(now, out);
+                } else if self.holding {
+                    // Drained and still holding: keep holding, with the same bound.
+                    self.timers.set(Timer::Release, now + self.hold_bound());
+                }
                 if self.state != State::Stop {
                     self.transition(State::Stop, Cause::Shutdown, out);
+                }
+            }
+            Input::Drain(on) => self.set_drained(now, on, out),
+            Input::Announced => {
+                if self.state == State::Master && self.awaiting_announce {
+                    self.first_advert(now, out);
                 }
             }
         }
@@ -394,14 +458,16 @@ impl Instance {
                 out.push(Action::SendAdvert { priority: p });
             }
             // RFC 3768 6.4.1: the address owner is Master without waiting.
-            State::Backup if p == 255 => self.become_master(now, Cause::Owner, out),
+            State::Backup if p == 255 && !self.drained => {
+                self.become_master(now, Cause::Owner, out)
+            }
             _ => {}
         }
     }
 
     /// Startup / fault cleared: owner -> Master, otherwise -> Backup (RFC 3768 6.4.1).
     fn join(&mut self, now: Instant, cause: Cause, out: &mut Vec<Action>) {
-        if self.priority == 255 {
+        if self.priority == 255 && !self.drained {
             self.become_master(now, Cause::Owner, out);
         } else {
             // Addresses of ours left on the interface (crash, other daemon) go first.
@@ -412,28 +478,118 @@ impl Instance {
             self.resigned = None;
             self.restart_preempt_delay(now);
             self.timers.clear();
+            self.holding = false;
             self.timers
                 .set(Timer::MasterDown, now + self.master_down_interval());
             self.transition(State::Backup, cause, out);
         }
     }
 
+    /// Master giving mastership away on purpose (shutdown, drain): priority 0 now, the
+    /// addresses kept (and answered for) until the new master's advert is heard or
+    /// [`Instance::hold_bound`] passes.
+    fn resign(&mut self, now: Instant, out: &mut Vec<Action>) {
+        out.push(Action::SendAdvert { priority: 0 });
+        self.holding = true;
+        self.timers.set(Timer::Release, now + self.hold_bound());
+    }
+
+    /// The hold is over: the addresses go.
+    fn release(&mut self, out: &mut Vec<Action>) {
+        if self.holding {
+            self.holding = false;
+            self.timers.stop(Timer::Release);
+            out.push(Action::RemoveAddresses);
+        }
+    }
+
+    /// Ends a hold at once (a reload removing the instance, a second SIGTERM).
+    pub fn release_now(&mut self, out: &mut Vec<Action>) {
+        self.release(out);
+    }
+
+    /// The new master's first advert, once its addresses are in place and announced.
+    fn first_advert(&mut self, now: Instant, out: &mut Vec<Action>) {
+        self.awaiting_announce = false;
+        self.timers.stop(Timer::FirstAdvert);
+        out.push(Action::SendAdvert {
+            priority: self.priority,
+        });
+        self.timers
+            .set(Timer::Adver, now + self.params.advert_interval);
+    }
+
+    fn set_drained(&mut self, now: Instant, on: bool, out: &mut Vec<Action>) {
+        if on == self.drained {
+            return;
+        }
+        self.drained = on;
+        match (on, self.state) {
+            (true, State::Master) => {
+                self.timers.clear();
+                self.awaiting_announce = false;
+                self.resign(now, out);
+                self.master = None;
+                self.preempting = None;
+                self.resigned = None;
+                self.restart_preempt_delay(now);
+                self.transition(State::Backup, Cause::Drained, out);
+            }
+            (true, State::Backup) => {
+                self.timers.stop(Timer::MasterDown);
+                self.preempting = None;
+            }
+            (false, State::Backup) => {
+                if self.priority == 255 {
+                    self.become_master(now, Cause::Owner, out);
+                } else {
+                    self.timers
+                        .set(Timer::MasterDown, now + self.master_down_interval());
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// Make-before-break on the new master: addresses first, then the announcement, then
+    /// (once the shell reports both done, [`Action::Barrier`]) the first advert, which is what
+    /// makes a resigning or preempted master let go. Clients have moved to us before the old
+    /// master stops answering.
+    ///
+    /// Only where an old master still holds the addresses (it resigned, or we preempt it):
+    /// after a master-down timeout nobody answers for them anyway, and an advert at once keeps
+    /// lower backups whose timers expire a moment later from taking over too.
     fn become_master(&mut self, now: Instant, cause: Cause, out: &mut Vec<Action>) {
+        let handover = match cause {
+            Cause::MasterResigned { .. } | Cause::Preempt { .. } => true,
+            Cause::Owner => self.master.is_some(),
+            _ => false,
+        };
         self.timers.clear();
         self.master = None;
         self.preempting = None;
         self.resigned = None;
-        out.push(Action::SendAdvert {
-            priority: self.priority,
-        });
+        self.holding = false;
+        if !handover {
+            out.push(Action::SendAdvert {
+                priority: self.priority,
+            });
+        }
         out.push(Action::AddAddresses);
         if self.params.garp.repeat > 0 {
             out.push(Action::Announce {
                 count: self.params.garp.repeat,
             });
         }
-        self.timers
-            .set(Timer::Adver, now + self.params.advert_interval);
+        if handover {
+            out.push(Action::Barrier);
+            self.awaiting_announce = true;
+            self.timers
+                .set(Timer::FirstAdvert, now + self.announce_bound());
+        } else {
+            self.timers
+                .set(Timer::Adver, now + self.params.advert_interval);
+        }
         if self.params.garp.delay > Duration::ZERO && self.params.garp.repeat > 0 {
             self.timers
                 .set(Timer::GarpDelay, now + self.params.garp.delay);
@@ -448,6 +604,9 @@ impl Instance {
 
     fn become_backup(&mut self, now: Instant, h: Heard, cause: Cause, out: &mut Vec<Action>) {
         self.timers.clear();
+        self.awaiting_announce = false;
+        // The preempter's advert comes after its own addresses and announcement: releasing
+        // now is make-before-break.
         out.push(Action::RemoveAddresses);
         self.follow(now, h);
         self.restart_preempt_delay(now);
@@ -467,6 +626,10 @@ impl Instance {
     }
 
     fn on_advert(&mut self, now: Instant, h: Heard, out: &mut Vec<Action>) {
+        if self.holding && h.priority > 0 && h.src != self.primary {
+            // The new master is up (its advert follows its announcement): let go.
+            self.release(out);
+        }
         match self.state {
             State::Backup => {
                 if h.priority == 0 {
@@ -489,6 +652,10 @@ impl Instance {
             }
             State::Master => {
                 if h.priority == 0 {
+                    if self.awaiting_announce {
+                        // Our first advert is on its way (after the announcement).
+                        return;
+                    }
                     // RFC 3768 6.4.3: another master resigned; assert ourselves now.
                     out.push(Action::SendAdvert {
                         priority: self.priority,
@@ -507,7 +674,7 @@ impl Instance {
                         from: h.src,
                     };
                     self.become_backup(now, h, cause, out);
-                } else if h.src != self.primary {
+                } else if h.src != self.primary && !self.awaiting_announce {
                     // RFC 9568 6.4.3: a lower-priority master is out there; make it step down now.
                     out.push(Action::SendAdvert {
                         priority: self.priority,

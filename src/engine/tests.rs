@@ -104,6 +104,14 @@ impl Lan {
                 Action::Transition { to, cause, .. } => {
                     self.nodes[i].transitions.push((at, to, cause))
                 }
+                Action::Barrier => {
+                    // Zero-latency kernel: addresses and announcements are done at once.
+                    let mut out = vec![];
+                    self.nodes[i]
+                        .inst
+                        .handle(self.now, Input::Announced, &mut out);
+                    queue.extend(out.into_iter().map(|a| (i, a)));
+                }
             }
         }
     }
@@ -240,6 +248,7 @@ fn rfc9568_6_4_3_master_hearing_lower_priority_sends_advert_at_once() {
     let mut out = vec![];
     a.handle(now, Input::Start { healthy: true }, &mut out);
     a.handle_timeout(now + Duration::from_secs(4), &mut out);
+    a.handle(now + Duration::from_secs(4), Input::Announced, &mut out);
     assert_eq!(a.state(), State::Master);
     out.clear();
     let h = Heard {
@@ -265,13 +274,18 @@ fn rfc3768_6_4_2_priority_zero_makes_backup_take_over_after_skew_time() {
     let t_stop = lan.at();
     lan.input(0, Input::Shutdown);
     assert_eq!(*lan.nodes[0].sent.last().unwrap(), (t_stop, 0));
-    assert!(!lan.nodes[0].has_vips);
+    // Make-before-break: the addresses stay until the new master is heard.
+    assert!(lan.nodes[0].has_vips);
+    assert!(lan.nodes[0].inst.holding());
     assert_eq!(lan.state(0), State::Stop);
     // Skew_Time for priority 100 at 1 s: 156/256 s = 609.375 ms.
     lan.run_until(t_stop + Duration::from_micros(609_374));
     assert_eq!(lan.state(1), State::Backup);
+    assert!(lan.nodes[0].has_vips);
     lan.run_until(t_stop + Duration::from_micros(609_375));
     assert_eq!(lan.state(1), State::Master);
+    assert!(!lan.nodes[0].has_vips);
+    assert!(!lan.nodes[0].inst.holding());
     assert_eq!(
         lan.nodes[1].transitions.last().unwrap().2,
         Cause::MasterResigned { from: ip(11) }
@@ -285,6 +299,7 @@ fn rfc3768_6_4_3_master_hearing_priority_zero_sends_advert_at_once() {
     let mut out = vec![];
     a.handle(now, Input::Start { healthy: true }, &mut out);
     a.handle_timeout(now + Duration::from_secs(4), &mut out);
+    a.handle(now + Duration::from_secs(4), Input::Announced, &mut out);
     out.clear();
     let t = now + Duration::from_millis(4500);
     let h = Heard {
@@ -481,6 +496,7 @@ fn master_advert_rhythm_does_not_drift_when_woken_late() {
     let t0 = Instant::now();
     let mut out = vec![];
     a.handle(t0, Input::Start { healthy: true }, &mut out);
+    a.handle(t0, Input::Announced, &mut out);
     // Woken 3 ms late each time: deadlines stay on the 10 ms grid.
     for k in 1..=100u32 {
         a.handle_timeout(t0 + k * 10 * MS + 3 * MS, &mut out);
@@ -772,4 +788,144 @@ fn rfc3768_6_1_address_owner_always_preempts_even_with_preempt_off() {
     );
     // The down timer set by the last 255 advert (at 0) fires after MDI: 300 + 100/256 ms.
     assert_eq!(at, Duration::from_nanos(300_390_625));
+}
+
+#[test]
+fn new_master_sends_its_first_advert_after_add_and_announce() {
+    let mut a = Instance::new(params(150, 1000), ip(11));
+    let now = Instant::now();
+    let mut out = vec![];
+    a.handle(now, Input::Start { healthy: true }, &mut out);
+    // A lower master is out there: taking over is a preemption (a handover).
+    let lower = Heard {
+        src: ip(12),
+        priority: 100,
+        interval: 1000 * MS,
+    };
+    a.handle(now + Duration::from_secs(1), Input::Advert(lower), &mut out);
+    out.clear();
+    let t = now + Duration::from_secs(4);
+    a.handle_timeout(t, &mut out);
+    assert_eq!(a.state(), State::Master);
+    assert_eq!(out[0], Action::AddAddresses);
+    assert!(matches!(out[1], Action::Announce { .. }));
+    assert_eq!(out[2], Action::Barrier);
+    assert!(!out.iter().any(|x| matches!(x, Action::SendAdvert { .. })));
+    out.clear();
+    a.handle(t + MS, Input::Announced, &mut out);
+    assert_eq!(out, vec![Action::SendAdvert { priority: 150 }]);
+    // Answered once: a late second answer sends nothing.
+    out.clear();
+    a.handle(t + 2 * MS, Input::Announced, &mut out);
+    assert!(out.is_empty());
+}
+
+#[test]
+fn first_advert_goes_out_after_the_announce_bound_without_an_answer() {
+    let mut a = Instance::new(params(150, 1000), ip(11));
+    let now = Instant::now();
+    let mut out = vec![];
+    a.handle(now, Input::Start { healthy: true }, &mut out);
+    // A lower master is out there: taking over is a preemption (a handover).
+    let lower = Heard {
+        src: ip(12),
+        priority: 100,
+        interval: 1000 * MS,
+    };
+    a.handle(now + Duration::from_secs(1), Input::Advert(lower), &mut out);
+    let t = now + Duration::from_secs(4);
+    a.handle_timeout(t, &mut out);
+    out.clear();
+    assert_eq!(a.announce_bound(), 100 * MS);
+    a.handle_timeout(t + 99 * MS, &mut out);
+    assert!(out.is_empty());
+    a.handle_timeout(t + 100 * MS, &mut out);
+    assert_eq!(out, vec![Action::SendAdvert { priority: 150 }]);
+}
+
+#[test]
+fn preempted_master_releases_only_on_hearing_the_preempter() {
+    // b (100) is master; a (150) comes up and preempts: b keeps its addresses while a adds
+    // and announces, and lets go when a's first advert arrives.
+    let mut lan = Lan::new(&[(11, params(150, 1000)), (12, params(100, 1000))]);
+    lan.nodes[0].link_up = false;
+    lan.input(1, Input::Start { healthy: true });
+    lan.run_until(Duration::from_secs(5));
+    assert_eq!(lan.masters(), vec![1]);
+    lan.nodes[0].link_up = true;
+    lan.input(0, Input::Start { healthy: true });
+    let mut out = vec![];
+    // Up to a's master-down timer, b still holds.
+    lan.run_until(Duration::from_millis(8400));
+    assert!(lan.nodes[1].has_vips);
+    let t = lan.nodes[0].inst.poll_timeout().unwrap();
+    lan.now = t;
+    lan.nodes[0].inst.handle_timeout(t, &mut out);
+    assert_eq!(lan.state(0), State::Master);
+    // Add and announce done, no advert yet: b still has the addresses (both answer).
+    assert!(lan.nodes[1].has_vips);
+    lan.apply(0, out);
+    assert!(lan.nodes[0].has_vips);
+    assert!(!lan.nodes[1].has_vips);
+    assert_eq!(lan.state(1), State::Backup);
+}
+
+#[test]
+fn drain_hands_over_holds_until_heard_and_never_takes_over() {
+    let mut lan = Lan::new(&[(11, params(150, 100)), (12, params(100, 100))]);
+    lan.start_all();
+    lan.run_until(Duration::from_secs(2));
+    assert_eq!(lan.masters(), vec![0]);
+    let t = lan.at();
+    lan.input(0, Input::Drain(true));
+    assert_eq!(lan.state(0), State::Backup);
+    assert!(lan.nodes[0].inst.drained());
+    assert!(lan.nodes[0].has_vips && lan.nodes[0].inst.holding());
+    assert_eq!(*lan.nodes[0].sent.last().unwrap(), (t, 0));
+    lan.run_until(t + Duration::from_secs(1));
+    assert_eq!(lan.masters(), vec![1]);
+    assert!(!lan.nodes[0].has_vips && !lan.nodes[0].inst.holding());
+    // b goes away: drained a still does not take over.
+    lan.nodes[1].link_up = false;
+    lan.run_until(t + Duration::from_secs(5));
+    assert_eq!(lan.state(0), State::Backup);
+    assert!(!lan.nodes[0].has_vips);
+    // Undrained, it takes over.
+    lan.input(0, Input::Drain(false));
+    lan.run_until(t + Duration::from_secs(6));
+    assert_eq!(lan.state(0), State::Master);
+}
+
+#[test]
+fn drained_owner_does_not_take_over_and_fault_ends_a_hold() {
+    let mut a = Instance::new(params(255, 1000), ip(11));
+    let now = Instant::now();
+    let mut out = vec![];
+    a.handle(now, Input::Drain(true), &mut out);
+    a.handle(now, Input::Start { healthy: true }, &mut out);
+    assert_eq!(a.state(), State::Backup);
+    a.handle(now, Input::Drain(false), &mut out);
+    assert_eq!(a.state(), State::Master);
+    a.handle(now, Input::Announced, &mut out);
+    out.clear();
+    a.handle(now, Input::Drain(true), &mut out);
+    assert!(a.holding());
+    out.clear();
+    a.handle(now, Input::Fault, &mut out);
+    assert_eq!(out[0], Action::RemoveAddresses);
+    assert!(!a.holding());
+}
+
+#[test]
+fn master_down_takeover_advertises_at_once_as_nobody_holds_the_addresses() {
+    // No old holder to release: the advert first (as before), so a lower backup whose timer
+    // expires a moment later hears us in time.
+    let mut a = Instance::new(params(150, 100), ip(11));
+    let now = Instant::now();
+    let mut out = vec![];
+    a.handle(now, Input::Start { healthy: true }, &mut out);
+    out.clear();
+    a.handle_timeout(now + Duration::from_secs(1), &mut out);
+    assert_eq!(out[0], Action::SendAdvert { priority: 150 });
+    assert!(!out.contains(&Action::Barrier));
 }

@@ -13,18 +13,24 @@ pub enum Timer {
     GarpDelay = 2,
     /// Master: periodic announcement refresh.
     GarpRefresh = 3,
+    /// A resigning master's addresses go even though nobody took over (hold bound).
+    Release = 4,
+    /// A new master sends its first advert even though the announcement is not confirmed.
+    FirstAdvert = 5,
 }
 
-const ALL: [Timer; 4] = [
+const ALL: [Timer; 6] = [
     Timer::Adver,
     Timer::MasterDown,
     Timer::GarpDelay,
     Timer::GarpRefresh,
+    Timer::Release,
+    Timer::FirstAdvert,
 ];
 
 /// Deadlines indexed by [`Timer`].
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct TimerTable([Option<Instant>; 4]);
+pub struct TimerTable([Option<Instant>; 6]);
 
 impl TimerTable {
     pub fn set(&mut self, t: Timer, at: Instant) {
@@ -37,7 +43,7 @@ impl TimerTable {
         self.0[t as usize]
     }
     pub fn clear(&mut self) {
-        self.0 = [None; 4];
+        self.0 = [None; 6];
     }
     /// The earliest deadline.
     pub fn next(&self) -> Option<Instant> {

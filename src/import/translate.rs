@@ -1378,6 +1378,7 @@ fn vrrp_instance(
         track_interfaces,
         track_scripts: t_scripts,
         track_files: t_files,
+        track_processes: Vec::new(),
         notify: hooks,
         garp,
         v3_checksum: ChecksumForm::PseudoHeader,

@@ -254,6 +254,7 @@ struct Families {
     vip_restored: Family<InstanceLabels, Counter>,
     announcements: Family<KindLabels, Counter>,
     masters_observed: Family<InstanceLabels, Gauge>,
+    drained: Family<InstanceLabels, Gauge>,
     vip_present: Family<AddressLabels, Gauge>,
     adverts_filtered: Family<PeerLabels, Counter>,
     track_interface_up: Family<TrackLabels, Gauge>,
@@ -298,6 +299,7 @@ impl Families {
             vip_restored: Family::default(),
             announcements: Family::default(),
             masters_observed: Family::default(),
+            drained: Family::default(),
             vip_present: Family::default(),
             adverts_filtered: Family::default(),
             track_interface_up: Family::default(),
@@ -422,6 +424,11 @@ impl Families {
             "vrrp_masters_observed",
             "Routers, this one included, that advertised as master (priority above 0) within three of their advert intervals plus one second, also those whose adverts disagree with our configuration; above 1 is a split brain",
             f.masters_observed.clone(),
+        );
+        r.register(
+            "vrrp_instance_drained",
+            "1 while an operator has drained the instance (vipd drain): it hands mastership over and stays Backup until undrained",
+            f.drained.clone(),
         );
         r.register(
             "vrrp_vip_present",
@@ -658,6 +665,7 @@ impl Metrics {
             garp,
             na,
             masters_observed: f.masters_observed.get_or_create_owned(l),
+            drained: f.drained.get_or_create_owned(l),
             dynamic: Mutex::new(Dynamic::default()),
         });
         shared.state[state_index(State::Init)].set(1);
@@ -705,6 +713,7 @@ impl Metrics {
             &f.base_priority,
             &f.master_priority,
             &f.masters_observed,
+            &f.drained,
         ] {
             fam.remove(l);
         }
@@ -910,6 +919,7 @@ struct InstanceShared {
     garp: Counter,
     na: Counter,
     masters_observed: Gauge,
+    drained: Gauge,
     dynamic: Mutex<Dynamic>,
 }
 
@@ -1051,6 +1061,11 @@ impl InstanceMetrics {
     /// `vrrp_masters_observed`.
     pub fn set_masters_observed(&self, n: u64) {
         self.s.masters_observed.set(saturating_i64(n));
+    }
+
+    /// `vrrp_instance_drained`.
+    pub fn set_drained(&self, on: bool) {
+        self.s.drained.set(i64::from(on));
     }
 
     /// `vrrp_vip_present{address}`; the series is created on first use.

@@ -309,6 +309,7 @@ fn every_state_reason_and_kind_exists_at_creation() {
         "vrrp_instance_base_priority",
         "vrrp_instance_master_priority",
         "vrrp_masters_observed",
+        "vrrp_instance_drained",
     ] {
         has_line(&t, &format!("{name}{{{L}}} 0"));
     }

@@ -89,6 +89,7 @@ impl Router {
                         });
                     }
                 }
+                Action::Barrier => self.out.push_back(Effect::Barrier { inst: id }),
                 Action::Transition { from, to, cause } => {
                     self.out.push_back(Effect::Fact(Fact::Transition {
                         inst: id,

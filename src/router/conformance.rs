@@ -6,13 +6,17 @@
 //!   (optional `"mtu": 1280` and `"ipv6_forwarding": true` for its `eth0`);
 //! - `{"at_ms": 1000, "node": "a", "input": <input>}` where `<input>` is `"shutdown"`,
 //!   `"link_down"`, `"link_up"`, `{"script": {"name": "chk", "healthy": false}}`,
+//!   `{"drain": true}` (`vipd drain` of every instance; false: undrain),
 //!   `{"ttl": 254}` (the TTL its adverts arrive with), `{"reload": "<YAML>"}` or
 //!   `{"advert": {"src": "fe80::11", "vrid": 6, "priority": 200, "addresses": ["fd00:99::1"]}}`
 //!   (a v3 advert from a router outside the scenario, received by the node);
 //! - `{"at_ms": 1687.5, "node": "b", "expect": "transition BACKUP -> MASTER"}`: the node
 //!   does something whose summary starts with this at exactly that time;
 //! - `{"from_ms": 0, "until_ms": 5000, "node": "b", "absent": "send"}`: it does nothing
-//!   like this in that window.
+//!   like this in that window;
+//! - `{"from_ms": 5000, "order": [["b", "announce"], ["b", "send prio=100"], ["a", "remove"]]}`:
+//!   the first such event of each, from that time on, happen in this order (effect order,
+//!   also within one instant).
 //!
 //! The summaries are those of `testnet::Event` (`send prio=100 dst=224.0.0.18 count=1`,
 //! `add`, `remove`, `announce count=5 router=false`, `transition BACKUP -> MASTER`, ...).
@@ -57,6 +61,10 @@ enum Line {
         node: String,
         absent: String,
     },
+    Order {
+        from_ms: f64,
+        order: Vec<(String, String)>,
+    },
 }
 
 #[derive(Deserialize, Debug)]
@@ -65,10 +73,15 @@ enum Input {
     Shutdown,
     LinkDown,
     LinkUp,
-    Script { name: String, healthy: bool },
+    Script {
+        name: String,
+        healthy: bool,
+    },
     Ttl(u8),
     Reload(String),
     Advert(Foreign),
+    /// `vipd drain` (true) / `vipd undrain` (false) of every instance.
+    Drain(bool),
 }
 
 /// An advert from a router that is not part of the scenario.
@@ -126,7 +139,7 @@ fn run(path: &Path) -> Vec<String> {
             Line::Input { at_ms, node, input } => inputs.push((ms(*at_ms), node, input)),
             Line::Expect { at_ms, .. } => end = end.max(ms(*at_ms)),
             Line::Absent { until_ms, .. } => end = end.max(ms(*until_ms)),
-            Line::Comment { .. } => {}
+            Line::Comment { .. } | Line::Order { .. } => {}
         }
     }
     inputs.sort_by_key(|(t, _, _)| *t);
@@ -149,6 +162,10 @@ fn run(path: &Path) -> Vec<String> {
                 net.with(i, |r, now| r.handle_track(now, &ev));
             }
             Input::Ttl(ttl) => net.nodes[i].ttl = *ttl,
+            Input::Drain(on) => net.with(i, |r, now| {
+                r.handle_drain(now, &[], *on, "test")
+                    .expect("drain of every instance");
+            }),
             Input::Advert(a) => {
                 let dst: std::net::IpAddr = if a.src.is_ipv6() {
                     "ff02::12".parse().unwrap()
@@ -222,6 +239,25 @@ fn run(path: &Path) -> Vec<String> {
                         path.display(),
                         e.what,
                         e.at
+                    ));
+                }
+            }
+            Line::Order { from_ms, order } => {
+                let from = ms(*from_ms);
+                let pos: Vec<Option<usize>> = order
+                    .iter()
+                    .map(|(node, what)| {
+                        net.events.iter().position(|e| {
+                            &e.node == node && e.at >= from && e.what.starts_with(what.as_str())
+                        })
+                    })
+                    .collect();
+                let ordered =
+                    pos.iter().all(Option::is_some) && pos.windows(2).all(|w| w[0] < w[1]);
+                if !ordered {
+                    failed.push(format!(
+                        "{}: from {from:?}, expected in order {order:?}, positions {pos:?}",
+                        path.display()
                     ));
                 }
             }

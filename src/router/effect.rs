@@ -91,6 +91,10 @@ pub enum Effect {
     TrackFiles,
     /// Watch the configuration's tracked processes again (reload changed `processes`).
     TrackProcesses,
+    /// Once every address change and announcement queued before this one is done, call
+    /// `Router::handle_announced` (the new master's first advert waits for it; the shell
+    /// never waits, it only passes the answer back).
+    Barrier { inst: InstId },
     /// Something to observe (metrics, logs, traces).
     Fact(Fact),
 }
@@ -193,6 +197,20 @@ pub enum Fact {
     },
     /// A timer was handled this late after its deadline.
     TimerLate { late: Duration },
+    /// An instance was drained or undrained; `by` says who asked (control socket peer).
+    Drained {
+        inst: InstId,
+        drained: bool,
+        by: String,
+    },
+    /// A resigning master still holds its addresses (make-before-break); `released` when
+    /// they went, `taken_over` when a new master was heard first (else the bound passed).
+    Hold {
+        inst: InstId,
+        name: String,
+        released: bool,
+        taken_over: bool,
+    },
     /// The periodic refresh of derived gauges (every second).
     Gauges {
         inst: InstId,

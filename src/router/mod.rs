@@ -28,7 +28,7 @@ mod testnet;
 mod tests;
 
 use std::cmp::Reverse;
-use std::collections::{BTreeMap, BinaryHeap, HashMap, HashSet, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, BinaryHeap, HashMap, HashSet, VecDeque};
 use std::net::IpAddr;
 use std::time::{Duration, Instant};
 
@@ -116,6 +116,9 @@ struct Inst {
     mismatch_logged: HashSet<IpAddr>,
     /// A filtered advert was already reported (warn once).
     filtered_any: bool,
+    /// Shut down, still holding its addresses until the new master is heard; forgotten
+    /// once released.
+    stopping: bool,
 }
 
 /// The router core over all instances.
@@ -139,6 +142,10 @@ pub struct Router {
     out: VecDeque<Effect>,
     /// Reused action buffer of the engine.
     actions: Vec<Action>,
+    /// Names of drained instances (kept across reloads).
+    drained: BTreeSet<String>,
+    /// `handle_shutdown` was called: ports close once the last instance is released.
+    shutting_down: bool,
 }
 
 impl Router {
@@ -159,9 +166,11 @@ impl Router {
             observe_at: now + OBSERVE_TICK,
             out: VecDeque::new(),
             actions: Vec::new(),
+            drained: BTreeSet::new(),
+            shutting_down: false,
         };
         for cfg in config.instances.values() {
-            r.add_instance(cfg.clone());
+            r.add_instance(cfg.clone(), now);
         }
         r
     }
@@ -209,6 +218,7 @@ impl Router {
             self.fact(Fact::TimerLate {
                 late: now.saturating_duration_since(t),
             });
+            let was_holding = self.holding(id);
             let mut actions = std::mem::take(&mut self.actions);
             if let Some(inst) = self.inst_mut(id) {
                 inst.engine.handle_timeout(now, &mut actions);
@@ -216,6 +226,7 @@ impl Router {
             self.execute(id, &mut actions);
             self.actions = actions;
             self.schedule(id);
+            self.after_hold(id, was_holding, false);
         }
         if self.retry_at.is_some_and(|r| r <= now) {
             self.retry_at = None;
@@ -493,9 +504,12 @@ impl Router {
         }
         for name in plan.remove.iter().chain(&plan.restart) {
             if let Some(&id) = self.by_name.get(name) {
-                self.remove_instance(id, now);
+                // A removed or restarted instance lets go at once (its name may come back
+                // in the same reload).
+                self.remove_instance(id, now, false);
             }
         }
+        self.drained.retain(|n| new.instances.contains_key(n));
         for name in &plan.update {
             let (Some(&id), Some(c)) = (self.by_name.get(name), new.instances.get(name)) else {
                 continue;
@@ -519,7 +533,7 @@ impl Router {
         }
         for name in plan.restart.iter().chain(&plan.add) {
             if let Some(c) = new.instances.get(name) {
-                self.add_instance(c.clone());
+                self.add_instance(c.clone(), now);
                 // Interfaces already known need no lookup to start.
                 if let (Some(&id), Some(info)) = (
                     self.by_name.get(name),
@@ -533,15 +547,110 @@ impl Router {
         plan
     }
 
-    /// Shutdown, in order: every master sends priority 0, then its addresses are removed,
-    /// then the ports close.
+    /// Shutdown, make-before-break: every master sends priority 0 and keeps its addresses
+    /// (still answering ARP/ND) until it hears the new master's advert or
+    /// `Instance::hold_bound` passes; then the addresses go and the instance is forgotten.
+    /// The ports close after the last one; [`Router::stopped`] says when.
     pub fn handle_shutdown(&mut self, now: Instant) {
+        self.shutting_down = true;
         for id in self.ids() {
-            self.remove_instance(id, now);
+            self.remove_instance(id, now, true);
         }
-        for i in 0..self.ports.len() {
-            self.close_port(PortId(i));
+        self.close_if_stopped();
+    }
+
+    /// Ends every hold at once (a second SIGTERM, the stop timeout): addresses go now.
+    pub fn handle_shutdown_now(&mut self, now: Instant) {
+        self.shutting_down = true;
+        for id in self.ids() {
+            if self.inst(id).is_some_and(|x| !x.stopping) {
+                self.remove_instance(id, now, false);
+                continue;
+            }
+            let mut actions = std::mem::take(&mut self.actions);
+            if let Some(inst) = self.inst_mut(id) {
+                inst.engine.release_now(&mut actions);
+            }
+            self.execute(id, &mut actions);
+            self.actions = actions;
+            self.after_hold(id, true, false);
         }
+        self.close_if_stopped();
+    }
+
+    /// Shut down and every instance released: the shell may exit.
+    pub fn stopped(&self) -> bool {
+        self.shutting_down && self.insts.iter().all(Option::is_none)
+    }
+
+    /// The answer to [`Effect::Barrier`]: the instance's addresses and announcement are done.
+    pub fn handle_announced(&mut self, now: Instant, id: InstId) {
+        if self.inst(id).is_some() {
+            self.input(id, now, Input::Announced);
+        }
+    }
+
+    /// Drains (`on`) or undrains the named instances (all when `names` is empty); `by` says
+    /// who asked, for the log. Nothing changes if a name is unknown. Returns the instances
+    /// changed (already in that state: not listed).
+    pub fn handle_drain(
+        &mut self,
+        now: Instant,
+        names: &[String],
+        on: bool,
+        by: &str,
+    ) -> Result<Vec<String>, String> {
+        if self.shutting_down {
+            return Err("vipd is shutting down".into());
+        }
+        let unknown: Vec<&str> = names
+            .iter()
+            .filter(|n| !self.by_name.contains_key(*n))
+            .map(String::as_str)
+            .collect();
+        if !unknown.is_empty() {
+            let mut known: Vec<&str> = self.by_name.keys().map(String::as_str).collect();
+            known.sort();
+            return Err(format!(
+                "no instance named {} (configured: {})",
+                unknown.join(", "),
+                known.join(", ")
+            ));
+        }
+        let mut targets: Vec<String> = if names.is_empty() {
+            self.by_name.keys().cloned().collect()
+        } else {
+            names.to_vec()
+        };
+        targets.sort();
+        targets.dedup();
+        let mut changed = Vec::new();
+        for name in targets {
+            let Some(&id) = self.by_name.get(&name) else {
+                continue;
+            };
+            if self.drained.contains(&name) == on {
+                continue;
+            }
+            if on {
+                self.drained.insert(name.clone());
+            } else {
+                self.drained.remove(&name);
+            }
+            self.fact(Fact::Drained {
+                inst: id,
+                drained: on,
+                by: by.to_owned(),
+            });
+            self.input(id, now, Input::Drain(on));
+            changed.push(name);
+        }
+        Ok(changed)
+    }
+
+    /// Names of the drained instances.
+    pub fn drained(&self) -> Vec<String> {
+        self.drained.iter().cloned().collect()
     }
 
     /// Name and state of every instance, in configuration order (sd_notify `STATUS=`).
@@ -627,7 +736,7 @@ impl Router {
         });
     }
 
-    fn add_instance(&mut self, cfg: InstanceConfig) {
+    fn add_instance(&mut self, cfg: InstanceConfig, now: Instant) {
         let slot = self
             .insts
             .iter()
@@ -663,16 +772,94 @@ impl Router {
             peers: PeerTable::default(),
             mismatch_logged: HashSet::new(),
             filtered_any: false,
+            stopping: false,
         });
         self.fact(Fact::InstanceAdded { inst: id });
+        if self
+            .inst(id)
+            .is_some_and(|x| self.drained.contains(&x.cfg.name))
+        {
+            // Drained before a reload restarted it: it stays drained.
+            self.input(id, now, Input::Drain(true));
+            self.fact(Fact::Drained {
+                inst: id,
+                drained: true,
+                by: "reload (still drained)".into(),
+            });
+        }
         for n in lookups {
             self.lookup(&n);
         }
     }
 
-    /// Resigns an instance (priority 0 when master, addresses released) and forgets it.
-    fn remove_instance(&mut self, id: InstId, now: Instant) {
+    /// Whether an instance holds addresses it gave mastership of.
+    fn holding(&self, id: InstId) -> bool {
+        self.inst(id).is_some_and(|x| x.engine.holding())
+    }
+
+    /// After an input or timeout: reports a hold that ended, and forgets a stopping
+    /// instance once released.
+    fn after_hold(&mut self, id: InstId, was_holding: bool, heard: bool) {
+        let Some(inst) = self.inst(id) else { return };
+        let (holding, stopping) = (inst.engine.holding(), inst.stopping);
+        if was_holding != holding {
+            let name = inst.cfg.name.clone();
+            self.fact(Fact::Hold {
+                inst: id,
+                name,
+                released: !holding,
+                taken_over: !holding && heard,
+            });
+        }
+        if stopping && !holding {
+            self.forget(id);
+            self.close_if_stopped();
+        }
+    }
+
+    fn close_if_stopped(&mut self) {
+        if self.stopped() {
+            for i in 0..self.ports.len() {
+                self.close_port(PortId(i));
+            }
+        }
+    }
+
+    /// Resigns an instance (priority 0 when master) and forgets it; with `hold`, a master
+    /// keeps its addresses until the new master is heard (the instance is forgotten then),
+    /// without, they go at once.
+    fn remove_instance(&mut self, id: InstId, now: Instant, hold: bool) {
+        if self.inst(id).is_none_or(|x| x.stopping) {
+            return;
+        }
         self.input(id, now, Input::Shutdown);
+        if self.holding(id) {
+            if hold {
+                let mut name = String::new();
+                if let Some(inst) = self.inst_mut(id) {
+                    inst.stopping = true;
+                    name = inst.cfg.name.clone();
+                }
+                self.fact(Fact::Hold {
+                    inst: id,
+                    name,
+                    released: false,
+                    taken_over: false,
+                });
+                return;
+            }
+            let mut actions = std::mem::take(&mut self.actions);
+            if let Some(inst) = self.inst_mut(id) {
+                inst.engine.release_now(&mut actions);
+            }
+            self.execute(id, &mut actions);
+            self.actions = actions;
+        }
+        self.forget(id);
+    }
+
+    /// Forgets an instance: its name, its port registration, its series.
+    fn forget(&mut self, id: InstId) {
         let Some(inst) = self.insts.get_mut(id.0).and_then(|o| o.take()) else {
             return;
         };
@@ -761,7 +948,9 @@ impl Router {
     /// Folds link state, tracked interfaces, scripts and files into the instance's health
     /// and effective priority, and feeds the engine what changed.
     fn reassess(&mut self, id: InstId, now: Instant) {
-        let Some(inst) = self.inst(id) else { return };
+        let Some(inst) = self.inst(id).filter(|x| !x.stopping) else {
+            return;
+        };
         let h = health::fold(&inst.cfg, &self.track, inst.link_ok, |n| {
             self.ifaces
                 .get(n)
@@ -804,6 +993,7 @@ impl Router {
 
     /// Feeds one input to an instance's engine and carries out what it asks.
     fn input(&mut self, id: InstId, now: Instant, input: Input) {
+        let was_holding = self.holding(id);
         let mut actions = std::mem::take(&mut self.actions);
         if let Some(inst) = self.inst_mut(id) {
             inst.engine.handle(now, input, &mut actions);
@@ -811,6 +1001,9 @@ impl Router {
         self.execute(id, &mut actions);
         self.actions = actions;
         self.schedule(id);
+        if !matches!(input, Input::Shutdown) {
+            self.after_hold(id, was_holding, matches!(input, Input::Advert(_)));
+        }
     }
 
     fn schedule(&mut self, id: InstId) {

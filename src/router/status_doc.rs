@@ -20,6 +20,8 @@ impl Router {
                 ("master_down", engine::Timer::MasterDown),
                 ("garp_delay", engine::Timer::GarpDelay),
                 ("garp_refresh", engine::Timer::GarpRefresh),
+                ("release", engine::Timer::Release),
+                ("first_advert", engine::Timer::FirstAdvert),
             ]
             .into_iter()
             .filter_map(|(n, t)| {
@@ -84,6 +86,8 @@ impl Router {
                     peers,
                     scripts,
                     masters_observed: self.masters_observed(inst, now),
+                    drained: e.drained(),
+                    holding_addresses: e.holding(),
                     stats: status::Counters::default(),
                     last_transition_unix: None,
                 },

@@ -80,6 +80,13 @@ fn summary(e: &Effect) -> Option<String> {
         Effect::Lookup { ifname, .. } => format!("lookup {ifname}"),
         Effect::OpenPort { .. } => "open".into(),
         Effect::ClosePort { .. } => "close".into(),
+        Effect::Barrier { .. } => "barrier".into(),
+        Effect::Fact(Fact::Drained { drained, .. }) => format!("drained={drained}"),
+        Effect::Fact(Fact::Hold {
+            released,
+            taken_over,
+            ..
+        }) => format!("hold released={released} taken_over={taken_over}"),
         Effect::Fact(Fact::Transition { from, to, .. }) => format!("transition {from} -> {to}"),
         Effect::Fact(Fact::Priority { from, to, .. }) => format!("priority {from} -> {to}"),
         Effect::Fact(Fact::Dropped { reason, .. }) => format!("drop reason={reason}"),
@@ -177,6 +184,10 @@ impl Net {
                     })
                     .ok_or_else(|| format!("interface {ifname} not found"));
                 n.router.handle_iface(now, &ifname, answer);
+            }
+            Effect::Barrier { inst } => {
+                // A zero-latency kernel: the addresses and announcement are done already.
+                self.nodes[i].router.handle_announced(now, inst);
             }
             Effect::Send {
                 src, dst, bytes, ..

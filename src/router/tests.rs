@@ -494,6 +494,9 @@ fn shutdown_order_priority_zero_then_addresses_then_sockets() {
     let mut net = pair(|p| v3(p, ""), 150, 100);
     let t = net.elapsed();
     net.with(0, |r, now| r.handle_shutdown(now));
+    assert!(!net.nodes[0].router.stopped(), "holding until b is master");
+    net.run_until(t + Duration::from_secs(2));
+    assert!(net.nodes[0].router.stopped());
     let order: Vec<&str> = net
         .find("a", "", t)
         .iter()
@@ -504,6 +507,17 @@ fn shutdown_order_priority_zero_then_addresses_then_sockets() {
         order,
         vec!["send prio=0 dst=224.0.0.18 count=1", "remove", "close"]
     );
+    // Make-before-break, in effect order: b adds and announces, then advertises, and only
+    // then does a remove its addresses.
+    let pos = |node: &str, what: &str| {
+        net.events
+            .iter()
+            .position(|e| e.node == node && e.at >= t && e.what.starts_with(what))
+            .unwrap_or_else(|| panic!("{node} {what} missing"))
+    };
+    assert!(pos("b", "add") < pos("b", "announce"));
+    assert!(pos("b", "announce") < pos("b", "send prio=100"));
+    assert!(pos("b", "send prio=100") < pos("a", "remove"));
 }
 
 #[test]
@@ -669,4 +683,90 @@ fn reload_restarts_the_process_watcher_only_when_processes_change() {
     let none = testnet::config(&v3(150, ""));
     r.handle_reload(Instant::now(), none);
     assert!(r.process_up("web"));
+}
+
+#[test]
+fn drain_of_an_unknown_instance_is_an_error_and_changes_nothing() {
+    let mut net = pair(|p| v3(p, ""), 150, 100);
+    let now = net.now;
+    let r = &mut net.nodes[0].router;
+    let err = r
+        .handle_drain(now, &["VI_1".into(), "nope".into()], true, "uid=0 pid=1")
+        .unwrap_err();
+    assert!(err.contains("no instance named nope"), "{err}");
+    assert!(err.contains("configured: VI_1"), "{err}");
+    assert!(r.drained().is_empty());
+    assert_eq!(net.state(0), State::Master);
+    // Draining twice changes nothing the second time.
+    let r = &mut net.nodes[0].router;
+    assert_eq!(r.handle_drain(now, &[], true, "t"), Ok(vec!["VI_1".into()]));
+    assert_eq!(r.handle_drain(now, &[], true, "t"), Ok(vec![]));
+}
+
+#[test]
+fn drained_instance_stays_drained_across_reloads_that_keep_or_restart_it() {
+    let mut net = pair(|p| v3(p, ""), 150, 100);
+    net.with(0, |r, now| {
+        r.handle_drain(now, &["VI_1".into()], true, "t").unwrap();
+    });
+    let t = net.elapsed();
+    net.run_until(t + 2 * S);
+    assert_eq!(net.state(0), State::Backup);
+    assert_eq!(net.state(1), State::Master);
+    // Update in place (priority change), then a restart (VRID change keeps the name).
+    for yaml in [v3(160, ""), v3(160, "").replace("vrid: 51", "vrid: 52")] {
+        let c = super::testnet::config(&yaml);
+        net.with(0, |r, now| {
+            r.handle_reload(now, c);
+        });
+        let t = net.elapsed();
+        net.run_until(t + 10 * S);
+        let r = &net.nodes[0].router;
+        assert_eq!(r.drained(), vec!["VI_1".to_owned()]);
+        let id = r.ids()[0];
+        assert!(r.engine(id).unwrap().drained());
+        assert_eq!(net.state(0), State::Backup, "{yaml}");
+    }
+    // A reload that removes the instance forgets its drain.
+    let other = v3(150, "").replace("VI_1", "VI_2");
+    let c = super::testnet::config(&other);
+    net.with(0, |r, now| {
+        r.handle_reload(now, c);
+    });
+    assert!(net.nodes[0].router.drained().is_empty());
+}
+
+#[test]
+fn second_stop_request_releases_at_once() {
+    let mut net = Net::new();
+    net.node("a", [10, 99, 0, 11], &v3(150, ""));
+    net.run_until(10 * S);
+    assert_eq!(net.state(0), State::Master);
+    let t = net.elapsed();
+    net.with(0, |r, now| r.handle_shutdown(now));
+    assert!(!net.nodes[0].router.stopped());
+    assert!(net.first("a", "remove", t).is_none());
+    net.with(0, |r, now| r.handle_shutdown_now(now));
+    assert!(net.nodes[0].router.stopped());
+    assert_eq!(net.first("a", "remove", t), Some(t));
+    assert_eq!(net.first("a", "close", t), Some(t));
+}
+
+#[test]
+fn status_shows_drained_and_holding() {
+    let mut net = Net::new();
+    net.node("a", [10, 99, 0, 11], &v3(150, ""));
+    net.run_until(10 * S);
+    net.with(0, |r, now| {
+        r.handle_drain(now, &[], true, "t").unwrap();
+    });
+    let s = net.nodes[0].router.status(net.now);
+    let i = &s.instances[0];
+    assert!(i.drained && i.holding_addresses);
+    assert_eq!(i.state, "backup");
+    assert!(i.timers.contains_key("release_in_ms"), "{:?}", i.timers);
+    let t = net.elapsed();
+    net.run_until(t + 5 * S);
+    let s = net.nodes[0].router.status(net.now);
+    assert!(s.instances[0].drained && !s.instances[0].holding_addresses);
 }
