@@ -1005,45 +1005,56 @@ fn corpus_imports_validate_and_list_what_is_left_out_with_its_line() {
     );
     assert_eq!(i.track_files[0].weight, -100);
 
-    // Process-only checks stay check scripts, with their weight (track_processes is not the
-    // importer's yet).
-    for (file, script, argv_want, weight) in [
+    // Process-only checks become tracked processes with the script's weight, and the
+    // instances' track_script references become track_processes (no script is left).
+    for (file, script, process, weight) in [
         (
             "19-redhat-cop-haproxy-killall.conf",
             "chk_haproxy",
-            &["killall", "-0", "haproxy"][..],
+            "haproxy",
             2,
         ),
-        (
-            "23-pihole-ps-check.conf",
-            "chk_ftl",
-            &["ps", "-C", "pihole-FTL", "--no-header"][..],
-            -10,
-        ),
-        (
-            "23-pihole-ps-check.conf",
-            "chk_unbound",
-            &["pgrep", "-x", "unbound"][..],
-            -5,
-        ),
-        (
-            "24-kube-api-lb-pidof.conf",
-            "check_haproxy",
-            &["pidof", "haproxy"][..],
-            2,
-        ),
-        (
-            "26-aws-eip-no-vip.conf",
-            "chk_nginx",
-            &["pgrep", "-x", "nginx"][..],
-            0,
-        ),
+        ("23-pihole-ps-check.conf", "chk_ftl", "pihole-FTL", -10),
+        ("23-pihole-ps-check.conf", "chk_unbound", "unbound", -5),
+        ("24-kube-api-lb-pidof.conf", "check_haproxy", "haproxy", 2),
+        ("26-aws-eip-no-vip.conf", "chk_nginx", "nginx", 0),
     ] {
-        let (c, _) = translate(&format!("corpus/{file}"));
-        let s = &c.scripts[script];
-        assert_eq!(s.command, argv(argv_want).unwrap(), "{file}");
-        assert_eq!(s.weight, weight, "{file}");
+        let (c, t) = translate(&format!("corpus/{file}"));
+        assert!(
+            !c.scripts.contains_key(script),
+            "{file}: {script} kept as a script"
+        );
+        let p = &c.processes[script];
+        assert_eq!(p.matcher.name, process, "{file}");
+        assert!(
+            !p.matcher.full_command && p.matcher.params.is_none(),
+            "{file}"
+        );
+        assert_eq!((p.quorum, p.weight), (1, weight), "{file}");
+        assert!(
+            c.instances
+                .values()
+                .any(|i| i.track_processes.iter().any(|t| t.name == script)),
+            "{file}: no instance tracks {script}"
+        );
+        assert!(
+            c.instances
+                .values()
+                .all(|i| i.track_scripts.iter().all(|t| t.name != script)),
+            "{file}"
+        );
+        assert!(
+            t.notes
+                .iter()
+                .any(|n| n.message.contains("track_processes")),
+            "{file}: {:?}",
+            t.notes
+        );
     }
+    // A check that does more than test a process stays a script.
+    let (c, _) = translate("corpus/22-pihole-unindented.conf");
+    assert!(c.processes.is_empty() && !c.scripts.is_empty());
+
     // Instances without addresses: VRRPv2 is translated, VRRPv3 refused as keepalived does.
     let (c, _) = translate("corpus/26-aws-eip-no-vip.conf");
     let i = inst(&c, "EIP_FAILOVER");

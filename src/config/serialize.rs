@@ -9,8 +9,8 @@ use std::time::Duration;
 
 use super::duration::format_duration;
 use super::model::{
-    ChecksumForm, Config, Garp, InstanceConfig, LogFormat, Notify, ScriptConfig, TrackFile,
-    TrackInterface, TrackScript, Version, Vip,
+    ChecksumForm, Config, Garp, InstanceConfig, LogFormat, Notify, ProcessConfig, ScriptConfig,
+    TrackFile, TrackInterface, TrackProcess, TrackScript, Version, Vip,
 };
 
 /// A duration as vipd writes it (`1s`, `200ms`).
@@ -46,6 +46,9 @@ impl Serialize for Config {
         }
         if !self.scripts.is_empty() {
             m.serialize_entry("scripts", &self.scripts)?;
+        }
+        if !self.processes.is_empty() {
+            m.serialize_entry("processes", &self.processes)?;
         }
         m.serialize_entry("instances", &self.instances)?;
         m.end()
@@ -141,6 +144,48 @@ impl Serialize for TrackScript {
             weight: self.weight,
         }
         .serialize(s)
+    }
+}
+
+impl Serialize for TrackProcess {
+    /// Always with its weight, as [`TrackScript`].
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        Weighted {
+            key: "name",
+            name: &self.name,
+            weight: self.weight,
+        }
+        .serialize(s)
+    }
+}
+
+impl Serialize for ProcessConfig {
+    /// `name`, and what differs from the defaults (quorum 1, no maximum, weight 0, no delays).
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("name", &self.matcher.name)?;
+        if let Some((params, how)) = &self.matcher.params {
+            m.serialize_entry("args", &params.join(" "))?;
+            m.serialize_entry("param_match", how.as_str())?;
+        } else if self.matcher.full_command {
+            m.serialize_entry("full_command", &true)?;
+        }
+        if self.quorum != 1 && self.quorum_max != 0 {
+            m.serialize_entry("quorum", &self.quorum)?;
+        }
+        if self.quorum_max != u32::MAX {
+            m.serialize_entry("quorum_max", &self.quorum_max)?;
+        }
+        if self.weight != 0 {
+            m.serialize_entry("weight", &self.weight)?;
+        }
+        if !self.fork_delay.is_zero() {
+            m.serialize_entry("fork_delay", &Dur(self.fork_delay))?;
+        }
+        if !self.terminate_delay.is_zero() {
+            m.serialize_entry("terminate_delay", &Dur(self.terminate_delay))?;
+        }
+        m.end()
     }
 }
 
@@ -262,6 +307,9 @@ impl Serialize for InstanceConfig {
         }
         if !self.track_files.is_empty() {
             m.serialize_entry("track_files", &List(&self.track_files))?;
+        }
+        if !self.track_processes.is_empty() {
+            m.serialize_entry("track_processes", &List(&self.track_processes))?;
         }
         if !self.notify.is_empty() {
             m.serialize_entry("notify", &self.notify)?;

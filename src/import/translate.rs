@@ -6,8 +6,9 @@ use std::net::IpAddr;
 use std::time::Duration;
 
 use crate::config::{
-    ChecksumForm, Family, Garp, InstanceConfig, Notify, ScriptConfig, TrackFile as ModelTrackFile,
-    TrackInterface, TrackScript, Version, Vip, parse_duration, to_yaml,
+    ChecksumForm, Family, Garp, InstanceConfig, Notify, ProcessConfig, ScriptConfig,
+    TrackFile as ModelTrackFile, TrackInterface, TrackProcess, TrackScript, Version, Vip,
+    parse_duration, to_yaml,
 };
 
 use super::Finding;
@@ -393,9 +394,27 @@ struct Script {
     comments: Vec<String>,
     /// `weight N reverse`: the default of the track_script items that use it.
     reverse: bool,
+    /// The process name, when the command only tests whether a process runs
+    /// (`killall -0 X`, `pidof X`, ...): translated to `processes:` / `track_processes`.
+    process: Option<String>,
 }
 
 impl Script {
+    /// The tracked process this script becomes (see [`process_check`]): keepalived's
+    /// rise/fall hysteresis becomes the delays of the same length, the weight is kept.
+    fn process_config(&self) -> Option<ProcessConfig> {
+        let name = self.process.as_ref()?;
+        let interval = self.interval.unwrap_or(Duration::from_secs(1));
+        Some(ProcessConfig {
+            matcher: crate::track::ProcessMatch::name(name),
+            quorum: 1,
+            quorum_max: u32::MAX,
+            weight: self.weight,
+            fork_delay: interval * self.rise.saturating_sub(1),
+            terminate_delay: interval * self.fall.saturating_sub(1),
+        })
+    }
+
     /// The script in vipd's model; None without a usable command. keepalived's timeout
     /// defaults to the interval, as vipd's does.
     fn config(&self) -> Option<ScriptConfig> {
@@ -667,12 +686,26 @@ pub(crate) fn translate(src: &Source, top: &[Stmt]) -> Output {
         );
     }
     y.push('\n');
-    if scripts.is_empty() {
+    if scripts.values().all(|s| s.process.is_some()) {
         let _ = writeln!(y, "scripts: {{}}");
     } else {
         let _ = writeln!(y, "scripts:");
-        for s in scripts.values() {
+        for s in scripts.values().filter(|s| s.process.is_none()) {
             let Some(cfg) = s.config() else { continue };
+            let _ = writeln!(y, "  {}:  # vrrp_script ({})", s.yaml_name, cx.at(&s.st));
+            for c in &s.comments {
+                let _ = writeln!(y, "    # {c}");
+            }
+            y.push_str(&indent(&to_yaml(&cfg), 4));
+        }
+    }
+    if scripts.values().any(|s| s.process.is_some()) {
+        y.push('\n');
+        let _ = writeln!(y, "processes:");
+        for s in scripts.values() {
+            let Some(cfg) = s.process_config() else {
+                continue;
+            };
             let _ = writeln!(y, "  {}:  # vrrp_script ({})", s.yaml_name, cx.at(&s.st));
             for c in &s.comments {
                 let _ = writeln!(y, "    # {c}");
@@ -791,6 +824,7 @@ fn vrrp_script(cx: &mut Cx, st: &Stmt, existing: &BTreeMap<String, Script>) -> O
         init_fail: false,
         comments: Vec::new(),
         reverse: false,
+        process: None,
     };
     if s.yaml_name != name.text {
         s.comments.push(format!("keepalived name: {}", name.text));
@@ -850,15 +884,85 @@ fn vrrp_script(cx: &mut Cx, st: &Stmt, existing: &BTreeMap<String, Script>) -> O
             _ => cx.unknown(b, "vrrp_script"),
         }
     }
-    if s.command.is_none() {
+    let Some(command) = &s.command else {
         cx.skip(
             st,
             &kwname,
             "no usable `script`; the script and the instances' references to it are left out",
         );
         return None;
+    };
+    if s.user.is_none()
+        && let Some(p) = process_check(command)
+    {
+        cx.note(
+            st,
+            &kwname,
+            format!(
+                "`{}` only tests whether a process named {p} runs: translated to `processes: {{{}: {{name: {p}}}}}` and `track_processes`, which vipd watches through the kernel's process events (it also sees other users' processes under the systemd unit, where the command may not)",
+                command.join(" "),
+                s.yaml_name
+            ),
+        );
+        s.process = Some(p);
     }
     Some(s)
+}
+
+/// The process name a check command tests, when it is nothing but a process test:
+/// `killall -0 X`, `pidof [-s] [-x] X`, `pgrep [-x] X`, `ps -C X [--no-headers]`, run directly
+/// or through `sh -c`, with output sent to /dev/null. None for anything else (pipelines, other
+/// options, several names, a name the kernel cannot hold in a process name).
+fn process_check(argv: &[String]) -> Option<String> {
+    let base = |w: &str| w.rsplit('/').next().unwrap_or(w).to_owned();
+    let words: Vec<String> = match argv {
+        [sh, c, body] if matches!(base(sh).as_str(), "sh" | "bash" | "dash") && c == "-c" => {
+            body.split_whitespace().map(str::to_owned).collect()
+        }
+        _ => argv.to_vec(),
+    };
+    let mut kept: Vec<&str> = Vec::new();
+    let mut i = 0;
+    while i < words.len() {
+        let w = words[i].as_str();
+        match w {
+            ">/dev/null" | "1>/dev/null" | "2>/dev/null" | "&>/dev/null" | "2>&1" => {}
+            ">" | "1>" | "2>" | "&>" if words.get(i + 1).is_some_and(|n| n == "/dev/null") => {
+                i += 1;
+            }
+            _ => kept.push(w),
+        }
+        i += 1;
+    }
+    if kept
+        .iter()
+        .any(|w| w.contains(|c: char| "|;&`$()<>*?[]\\'\"".contains(c)))
+    {
+        return None;
+    }
+    let (cmd, args) = kept.split_first()?;
+    let name = match (base(cmd).as_str(), args) {
+        ("killall", ["-0", n]) => *n,
+        ("pidof", rest) | ("pgrep", rest) => {
+            let allowed: &[&str] = if base(cmd) == "pidof" {
+                &["-s", "-x"]
+            } else {
+                &["-x"]
+            };
+            let mut names = rest.iter().filter(|a| !allowed.contains(a));
+            let n = names.next()?;
+            if names.next().is_some() {
+                return None;
+            }
+            n
+        }
+        ("ps", ["-C", n]) | ("ps", ["-C", n, "--no-header" | "--no-headers"]) => *n,
+        ("ps", ["--no-header" | "--no-headers", "-C", n]) => *n,
+        _ => return None,
+    };
+    // A process name (comm) is at most 15 bytes and never holds `/`.
+    (!name.is_empty() && !name.starts_with('-') && !name.contains('/') && name.len() <= 15)
+        .then(|| name.to_owned())
 }
 
 fn vrrp_track_file(cx: &mut Cx, st: &Stmt) -> TrackFile {
@@ -1361,6 +1465,19 @@ fn vrrp_instance(
             })
         })
         .collect();
+    // References to scripts that became tracked processes go to `track_processes`.
+    let (procs, track_scripts): (Vec<_>, Vec<_>) = t_scripts.into_iter().partition(|t| {
+        scripts
+            .values()
+            .any(|s| s.yaml_name == t.name && s.process.is_some())
+    });
+    let track_processes = procs
+        .into_iter()
+        .map(|t| TrackProcess {
+            name: t.name,
+            weight: t.weight,
+        })
+        .collect();
     let inst = InstanceConfig {
         name: yname.clone(),
         interface,
@@ -1376,9 +1493,9 @@ fn vrrp_instance(
         unicast_peers: peers.iter().filter_map(|p| p.parse().ok()).collect(),
         unicast_src,
         track_interfaces,
-        track_scripts: t_scripts,
+        track_scripts,
         track_files: t_files,
-        track_processes: Vec::new(),
+        track_processes,
         notify: hooks,
         garp,
         v3_checksum: ChecksumForm::PseudoHeader,
@@ -1879,7 +1996,7 @@ fn advert_source(cx: &mut Cx, s: IpAddr, sst: &Stmt, v6: bool) -> Option<IpAddr>
 
 #[cfg(test)]
 mod tests {
-    use super::keepalived_advert_us;
+    use super::{keepalived_advert_us, process_check};
 
     /// (advert_int text, VRRPv3?) -> the interval keepalived 2.2.7 runs, in microseconds.
     fn us(text: &str, v3: bool) -> u64 {
@@ -1958,6 +2075,41 @@ mod tests {
         );
         for bad in ["", ".", "1s", "-1", "1.2.3", "1,5"] {
             assert!(keepalived_advert_us(bad, false).is_none(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn only_pure_process_tests_become_tracked_processes() {
+        let w = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        for (argv, want) in [
+            (w(&["killall", "-0", "nginx"]), Some("nginx")),
+            (w(&["/usr/bin/killall", "-0", "haproxy"]), Some("haproxy")),
+            (w(&["pidof", "-s", "nginx"]), Some("nginx")),
+            (w(&["pgrep", "-x", "nginx"]), Some("nginx")),
+            (w(&["ps", "-C", "nginx", "--no-headers"]), Some("nginx")),
+            (
+                w(&["/bin/sh", "-c", "pidof nginx >/dev/null 2>&1"]),
+                Some("nginx"),
+            ),
+            (
+                w(&["sh", "-c", "killall -0 nginx > /dev/null"]),
+                Some("nginx"),
+            ),
+            // A pipeline's status is wc's; other options, several names, long names, paths.
+            (w(&["sh", "-c", "ps -C nginx --no-header | wc -l"]), None),
+            (w(&["killall", "-9", "nginx"]), None),
+            (w(&["killall", "nginx"]), None),
+            (w(&["pidof", "nginx", "haproxy"]), None),
+            (w(&["pgrep", "-f", "nginx: master"]), None),
+            (w(&["pgrep", "-x", "a-very-long-daemon-name"]), None),
+            (w(&["pidof", "/usr/sbin/nginx"]), None),
+            (
+                w(&["sh", "-c", "pidof nginx && curl -fs http://127.0.0.1/"]),
+                None,
+            ),
+            (w(&["/etc/keepalived/check.sh"]), None),
+        ] {
+            assert_eq!(process_check(&argv).as_deref(), want, "{argv:?}");
         }
     }
 }
