@@ -222,10 +222,10 @@ pub fn keepalived(data: &[u8]) {
     {
         return;
     }
-    if let Ok(t) = crate::import::import_str(text, Path::new("/nonexistent/fuzz.conf")) {
-        if let Err(d) = config::parse_str(&t.yaml, "translation.yaml") {
-            panic!("translation does not validate: {d:?}\n{}", t.yaml);
-        }
+    if let Ok(t) = crate::import::import_str(text, Path::new("/nonexistent/fuzz.conf"))
+        && let Err(d) = config::parse_str(&t.yaml, "translation.yaml")
+    {
+        panic!("translation does not validate: {d:?}\n{}", t.yaml);
     }
 }
 
@@ -486,10 +486,10 @@ impl World {
         let now = self.now;
         for (i, n) in self.nodes.iter_mut().enumerate() {
             // A node that has shut down has exited: its clock no longer runs.
-            if let Some(t) = n.router.poll_timeout().filter(|_| !n.shut) {
-                if t < now {
-                    return Err(format!("node {i}: timer {:?} in the past", now - t));
-                }
+            if let Some(t) = n.router.poll_timeout().filter(|_| !n.shut)
+                && t < now
+            {
+                return Err(format!("node {i}: timer {:?} in the past", now - t));
             }
             let states: Vec<State> = n
                 .router
@@ -558,10 +558,10 @@ impl World {
             if n.shut {
                 continue;
             }
-            if let Some(t) = n.router.poll_timeout() {
-                if t <= now {
-                    return Err(format!("node {i}: deadline not after handle_timeout"));
-                }
+            if let Some(t) = n.router.poll_timeout()
+                && t <= now
+            {
+                return Err(format!("node {i}: deadline not after handle_timeout"));
             }
         }
         Ok(())
