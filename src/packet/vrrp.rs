@@ -647,4 +647,31 @@ mod tests {
             assert_eq!(out, b);
         }
     }
+
+    #[test]
+    fn interval_nanos_is_seconds_for_v2_and_centiseconds_for_v3_and_spec_keeps_auth() {
+        let addrs = [IpAddr::V4(Ipv4Addr::new(10, 99, 0, 21))];
+        let mut b = Vec::new();
+        encode(
+            &v3_spec(&addrs),
+            SRC,
+            GRP,
+            ChecksumForm::PseudoHeader,
+            &mut b,
+        );
+        let (a, _) = decode(&b, SRC, GRP).unwrap();
+        assert_eq!(a.interval_nanos(), 500_000_000);
+        for auth in [None, Some(auth_data("1111"))] {
+            let spec = AdvertSpec {
+                version: Version::V2,
+                interval: 3,
+                auth,
+                ..v3_spec(&addrs)
+            };
+            encode(&spec, SRC, GRP, ChecksumForm::MessageOnly, &mut b);
+            let (a, _) = decode(&b, SRC, GRP).unwrap();
+            assert_eq!(a.interval_nanos(), 3_000_000_000);
+            assert_eq!(a.spec().0.auth, auth);
+        }
+    }
 }
