@@ -78,7 +78,13 @@ pub fn advert(data: &[u8]) {
             || a.auth_type == 1
             || (a.auth_type == 0 && a.auth_data == [0; 8]);
         if exact {
-            assert_eq!(out, msg, "re-encoding is byte for byte");
+            // 0x0000 and 0xffff are the same ones'-complement checksum (both verify); the
+            // encoder writes 0x0000 (found by the fuzzer: not a bug, kept as a regression).
+            let mut want = msg.to_vec();
+            if want[6..8] == [0xff, 0xff] && out[6..8] == [0, 0] {
+                want[6..8].fill(0);
+            }
+            assert_eq!(out, want, "re-encoding is byte for byte");
         }
     }
     // The other direction: a spec built from the bytes encodes to an advert that decodes

@@ -661,6 +661,7 @@ mod tests {
         );
         let (a, _) = decode(&b, SRC, GRP).unwrap();
         assert_eq!(a.interval_nanos(), 500_000_000);
+        assert_eq!(a.checksum, u16::from_be_bytes([b[6], b[7]]));
         for auth in [None, Some(auth_data("1111"))] {
             let spec = AdvertSpec {
                 version: Version::V2,
