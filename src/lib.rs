@@ -11,6 +11,9 @@ pub mod config;
 pub mod daemon;
 pub mod demo;
 pub mod engine;
+/// Fuzz and model-checking harnesses (fuzz/, tests/fuzz_corpus.rs, tests/model_check.rs).
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod import;
 pub mod monitor;
 pub mod net;

@@ -616,3 +616,54 @@ pub(crate) fn wants_openmetrics(accept: Option<&HeaderValue>) -> bool {
 pub(crate) async fn status_json_for_test(status: &StatusSource, timeout: Duration) -> u16 {
     status_json(status, timeout).await.status().as_u16()
 }
+
+/// One client's bytes served in memory by the endpoint's hyper settings and handler, for the
+/// fuzzer (`crate::fuzzing::http`): returns what the server wrote back. `/status` answers a
+/// fixed document; `/metrics` encodes a fresh registry.
+#[doc(hidden)]
+pub fn fuzz_exchange(request: &[u8]) -> Vec<u8> {
+    use std::sync::OnceLock;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    static WORLD: OnceLock<(tokio::runtime::Runtime, Metrics, StatusSource)> = OnceLock::new();
+    let (rt, metrics, status) = WORLD.get_or_init(|| {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("a tokio runtime");
+        let (tx, mut rx) = mpsc::channel::<oneshot::Sender<serde_json::Value>>(8);
+        rt.spawn(async move {
+            while let Some(answer) = rx.recv().await {
+                let _ = answer.send(serde_json::json!({ "instances": [] }));
+            }
+        });
+        (rt, Metrics::new("fuzz", "fuzz"), tx)
+    });
+    rt.block_on(async {
+        let (mut client, server) = tokio::io::duplex(MAX_BUF_SIZE);
+        let encodes = Arc::new(Semaphore::new(MAX_ENCODES));
+        let m = metrics.clone();
+        let status = status.clone();
+        let service = service_fn(move |req| {
+            let m = m.clone();
+            let status = status.clone();
+            let encodes = encodes.clone();
+            async move { Ok::<_, Infallible>(handle(req, &m, &status, &encodes).await) }
+        });
+        let conn = http1::Builder::new()
+            .timer(TokioTimer::new())
+            .header_read_timeout(HEADER_READ_TIMEOUT)
+            .max_buf_size(MAX_BUF_SIZE)
+            // The client shuts its write side after the request: answer it all the same.
+            .half_close(true)
+            .serve_connection(TokioIo::new(server), service);
+        let talk = async {
+            let _ = client.write_all(request).await;
+            let _ = client.shutdown().await;
+            let mut out = Vec::new();
+            let _ = client.read_to_end(&mut out).await;
+            out
+        };
+        let (_, out) = tokio::join!(conn, talk);
+        out
+    })
+}

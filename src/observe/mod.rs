@@ -17,6 +17,8 @@ pub use process::Scheduling;
 #[cfg(test)]
 mod tests;
 
+#[doc(hidden)]
+pub use http::fuzz_exchange;
 pub use http::{
     EVICT_AFTER_IDLE, HEADER_READ_TIMEOUT, LISTEN_BACKLOG, MAX_CONNECTIONS, MAX_ENCODES,
     StatusSource, bind, bind_std, serve, serve_with,

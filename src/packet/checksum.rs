@@ -76,4 +76,15 @@ mod tests {
             Sum::default().feed(&[0x12, 0x34, 0x56, 0x00]).finish()
         );
     }
+
+    #[test]
+    fn finish_folds_a_carry_left_by_feed() {
+        // ffff + ffff + 0001 = 1ffff; feed folds it once to 10000, finish folds the carry
+        // again to 0001, so the checksum is !0001.
+        let s = Sum::default().feed(&[0xff, 0xff, 0xff, 0xff, 0x00, 0x01]);
+        assert_eq!(s.finish(), 0xfffe);
+        // And a message carrying that checksum verifies (its full sum is ffff).
+        let msg = [0xff, 0xff, 0xff, 0xff, 0x00, 0x01, 0xff, 0xfe];
+        assert_eq!(Sum::default().feed(&msg).finish(), 0);
+    }
 }

@@ -38,3 +38,16 @@ impl Family {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn version_numbers_and_family_names() {
+        assert_eq!(Version::V2.number(), 2);
+        assert_eq!(Version::V3.number(), 3);
+        assert_eq!(Family::Ipv4.as_str(), "ipv4");
+        assert_eq!(Family::Ipv6.as_str(), "ipv6");
+    }
+}

@@ -411,7 +411,12 @@ pub fn encode_with_trailer(
         out.extend_from_slice(spec.auth.as_ref().map_or(&[0; AUTH_LEN], |a| a.expose()));
     }
     out.extend_from_slice(trailer);
-    let with_pseudo = match (spec.version, family_of(src)) {
+    set_checksum(out, spec.version, src, dst, form);
+}
+
+/// Writes the checksum of the message in `out` (its checksum field zero) in `form`.
+fn set_checksum(out: &mut [u8], version: Version, src: IpAddr, dst: IpAddr, form: ChecksumForm) {
+    let with_pseudo = match (version, family_of(src)) {
         (Version::V2, _) => false,
         (Version::V3, Family::Ipv6) => true,
         (Version::V3, Family::Ipv4) => form == ChecksumForm::PseudoHeader,
@@ -430,8 +435,11 @@ pub fn reencode(a: &Advert<'_>, src: IpAddr, dst: IpAddr, form: ChecksumForm, ou
     let (spec, _) = a.spec();
     encode_with_trailer(&spec, a.addresses(), a.trailer, src, dst, form, out);
     if a.version == Version::V3 && a.reserved != 0 {
-        // Reserved bits are not ours to set; only reproduce them for exactness.
+        // Reserved bits are not ours to set; only reproduce them for exactness (and the
+        // checksum over them: found by the advert fuzz target).
         out[field::AUTH_OR_INTERVAL] |= a.reserved << 4;
+        out[field::CHECKSUM..field::CHECKSUM + 2].fill(0);
+        set_checksum(out, a.version, src, dst, form);
     }
 }
 
@@ -645,5 +653,52 @@ mod tests {
         let dst: IpAddr = "ff02::12".parse().unwrap();
         let b = [0x21, 1, 100, 1, 0, 1, 0, 0];
         assert_eq!(decode(&b, src, dst).unwrap_err(), DropReason::Version);
+    }
+
+    #[test]
+    fn reencode_keeps_v3_reserved_bits_with_a_valid_checksum() {
+        // Found by the advert fuzz target (fuzz/regressions/advert/v3-reserved-bits-reencode):
+        // the reserved bits were set after the checksum was computed.
+        let addrs = [IpAddr::V4(Ipv4Addr::new(10, 99, 0, 21))];
+        for form in [ChecksumForm::PseudoHeader, ChecksumForm::MessageOnly] {
+            let mut b = Vec::new();
+            encode(&v3_spec(&addrs), SRC, GRP, form, &mut b);
+            b[field::AUTH_OR_INTERVAL] |= 0x50;
+            b[field::CHECKSUM..field::CHECKSUM + 2].fill(0);
+            set_checksum(&mut b, Version::V3, SRC, GRP, form);
+            let (a, got) = decode(&b, SRC, GRP).unwrap();
+            assert_eq!((got, a.reserved, a.interval), (form, 5, 50));
+            let mut out = Vec::new();
+            reencode(&a, SRC, GRP, form, &mut out);
+            assert_eq!(out, b);
+        }
+    }
+
+    #[test]
+    fn interval_nanos_is_seconds_for_v2_and_centiseconds_for_v3_and_spec_keeps_auth() {
+        let addrs = [IpAddr::V4(Ipv4Addr::new(10, 99, 0, 21))];
+        let mut b = Vec::new();
+        encode(
+            &v3_spec(&addrs),
+            SRC,
+            GRP,
+            ChecksumForm::PseudoHeader,
+            &mut b,
+        );
+        let (a, _) = decode(&b, SRC, GRP).unwrap();
+        assert_eq!(a.interval_nanos(), 500_000_000);
+        assert_eq!(a.checksum, u16::from_be_bytes([b[6], b[7]]));
+        for auth in [None, Some(auth_data("1111"))] {
+            let spec = AdvertSpec {
+                version: Version::V2,
+                interval: 3,
+                auth,
+                ..v3_spec(&addrs)
+            };
+            encode(&spec, SRC, GRP, ChecksumForm::MessageOnly, &mut b);
+            let (a, _) = decode(&b, SRC, GRP).unwrap();
+            assert_eq!(a.interval_nanos(), 3_000_000_000);
+            assert_eq!(a.spec().0.auth, auth);
+        }
     }
 }

@@ -86,7 +86,7 @@ pub fn group_of(cfg: &InstanceConfig) -> String {
 }
 
 /// One configured instance and what the core knows around its state machine.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 struct Inst {
     cfg: InstanceConfig,
     engine: Instance,
@@ -121,8 +121,8 @@ struct Inst {
     stopping: bool,
 }
 
-/// The router core over all instances.
-#[derive(Debug)]
+/// The router core over all instances (`Clone` so the model checker can branch a world).
+#[derive(Clone, Debug)]
 pub struct Router {
     config: Config,
     insts: Vec<Option<Inst>>,

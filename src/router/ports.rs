@@ -11,7 +11,7 @@ use crate::net::IfaceInfo;
 use crate::packet::vrrp::DropReason;
 
 /// A receive port: one raw socket per (interface, family).
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub(super) struct Port {
     pub(super) iface: String,
     pub(super) family: Family,
