@@ -76,7 +76,7 @@ pub fn advert(data: &[u8]) {
         // auth data, or type 1.
         let exact = a.version == Version::V3
             || a.auth_type == 1
-            || (a.auth_type == 0 && a.auth_data == [0; 8]);
+            || (a.auth_type == 0 && *a.auth_data.expose() == [0; 8]);
         if exact {
             // 0x0000 and 0xffff are the same ones'-complement checksum (both verify); the
             // encoder writes 0x0000 (found by the fuzzer: not a bug, kept as a regression).
@@ -122,7 +122,7 @@ pub fn advert(data: &[u8]) {
             vrid: msg[1],
             priority: msg[2],
             interval,
-            auth,
+            auth: auth.map(crate::security::Secret::new),
             addresses: &addrs,
         };
         let form = if msg[0] & 4 == 0 {
@@ -281,6 +281,16 @@ pub struct Node {
     pub shut: bool,
     /// Addresses the kernel holds for this node (added by the core, not yet removed).
     pub held: BTreeSet<IpAddr>,
+    /// Since when the node holds addresses without being master (make-before-break: a
+    /// resigning master keeps them until the new master is heard, within its hold bound).
+    pub hold_since: Option<Instant>,
+}
+
+impl Node {
+    /// Shut down and released: the process has exited.
+    pub fn gone(&self) -> bool {
+        self.shut && self.router.stopped()
+    }
 }
 
 /// A LAN of router cores. Effects are carried out at once; adverts wait on `wire` until a
@@ -368,6 +378,7 @@ impl World {
                 config: 0,
                 cut: false,
                 shut: false,
+                hold_since: None,
                 held: BTreeSet::new(),
             });
         }
@@ -456,6 +467,10 @@ impl World {
                     self.nodes[i].held.remove(&v.addr);
                 }
             }
+            Effect::Barrier { inst } => {
+                // A zero-latency kernel: the addresses and the announcement are done.
+                self.nodes[i].router.handle_announced(now, inst);
+            }
             _ => {}
         }
         Ok(())
@@ -465,7 +480,7 @@ impl World {
         let now = self.now;
         for j in 0..self.nodes.len() {
             let n = &mut self.nodes[j];
-            if j == m.from || n.cut || n.shut {
+            if j == m.from || n.cut || n.gone() {
                 continue;
             }
             let to_me = crate::router::receive::is_vrrp_group(m.dst)
@@ -491,29 +506,49 @@ impl World {
     pub fn check(&mut self) -> Result<(), Violation> {
         let now = self.now;
         for (i, n) in self.nodes.iter_mut().enumerate() {
-            // A node that has shut down has exited: its clock no longer runs.
-            if let Some(t) = n.router.poll_timeout().filter(|_| !n.shut)
+            // A node that has shut down and released has exited: its clock no longer runs.
+            let gone = n.gone();
+            if let Some(t) = n.router.poll_timeout().filter(|_| !gone)
                 && t < now
             {
                 return Err(format!("node {i}: timer {:?} in the past", now - t));
             }
-            let states: Vec<State> = n
+            let engines: Vec<_> = n
                 .router
                 .ids()
                 .iter()
-                .filter_map(|&id| n.router.engine(id).map(|e| e.state()))
+                .filter_map(|&id| n.router.engine(id))
                 .collect();
+            let states: Vec<State> = engines.iter().map(|e| e.state()).collect();
             let master = states.contains(&State::Master);
             if !master && !n.held.is_empty() {
-                return Err(format!(
-                    "node {i} holds {:?} in {states:?} (not master)",
-                    n.held
-                ));
+                // Only a resigning master may keep its addresses, and only within its bound.
+                let bound = engines
+                    .iter()
+                    .filter(|e| e.holding())
+                    .map(|e| e.hold_bound())
+                    .max();
+                let Some(bound) = bound else {
+                    return Err(format!(
+                        "node {i} holds {:?} in {states:?} (not master, not releasing)",
+                        n.held
+                    ));
+                };
+                let since = *n.hold_since.get_or_insert(now);
+                if now - since > bound + Duration::from_millis(1) {
+                    return Err(format!(
+                        "node {i} holds {:?} in {states:?} for {:?}, beyond its hold bound {bound:?}",
+                        n.held,
+                        now - since
+                    ));
+                }
+            } else {
+                n.hold_since = None;
             }
             if master && n.held.is_empty() && !n.cut {
                 return Err(format!("node {i} is master without its address"));
             }
-            if n.shut && (!n.held.is_empty() || !n.router.ids().is_empty()) {
+            if gone && (!n.held.is_empty() || !n.router.ids().is_empty()) {
                 return Err(format!(
                     "node {i} after shutdown: holds {:?}, instances {:?}",
                     n.held,
@@ -544,7 +579,7 @@ impl World {
     pub fn next_deadline(&mut self) -> Option<Instant> {
         self.nodes
             .iter_mut()
-            .filter(|n| !n.shut)
+            .filter(|n| !n.gone())
             .filter_map(|n| n.router.poll_timeout())
             .min()
     }
@@ -555,13 +590,13 @@ impl World {
         self.now = self.now.max(t);
         let now = self.now;
         for n in &mut self.nodes {
-            if !n.shut {
+            if !n.gone() {
                 n.router.handle_timeout(now);
             }
         }
         self.settle()?;
         for (i, n) in self.nodes.iter_mut().enumerate() {
-            if n.shut {
+            if n.gone() {
                 continue;
             }
             if let Some(t) = n.router.poll_timeout()

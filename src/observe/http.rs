@@ -640,14 +640,15 @@ pub fn fuzz_exchange(request: &[u8]) -> Vec<u8> {
     });
     rt.block_on(async {
         let (mut client, server) = tokio::io::duplex(MAX_BUF_SIZE);
-        let encodes = Arc::new(Semaphore::new(MAX_ENCODES));
-        let m = metrics.clone();
-        let status = status.clone();
+        let sh = Arc::new(Shared {
+            metrics: metrics.clone(),
+            status: status.clone(),
+            encodes: Semaphore::new(MAX_ENCODES),
+            web: Arc::new(WebConfig::default()),
+        });
         let service = service_fn(move |req| {
-            let m = m.clone();
-            let status = status.clone();
-            let encodes = encodes.clone();
-            async move { Ok::<_, Infallible>(handle(req, &m, &status, &encodes).await) }
+            let sh = sh.clone();
+            async move { Ok::<_, Infallible>(handle(req, &sh).await) }
         });
         let conn = http1::Builder::new()
             .timer(TokioTimer::new())
