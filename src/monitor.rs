@@ -562,7 +562,7 @@ pub async fn run(opts: MonitorOptions) -> i32 {
     }
     let (metrics, monitor_metrics) = Metrics::new_monitor(
         env!("CARGO_PKG_VERSION"),
-        option_env!("VIPD_REVISION").unwrap_or("unknown"),
+        observe::REVISION,
     );
     for i in &ifaces {
         for f in &i.families {
@@ -1047,7 +1047,7 @@ mod tests {
         ] {
             assert!(text.contains(&want), "{want}\n{text}");
         }
-        assert!(text.contains("vrrp_build_info"), "{text}");
+        assert!(text.contains("vipd_build_info"), "{text}");
         assert!(!text.contains("vrrp_instance_state"), "{text}");
         m.remove_router(&vr, ip(1));
         let text = metrics.encode(true);

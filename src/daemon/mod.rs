@@ -339,8 +339,9 @@ pub async fn run(opts: RunOptions) -> i32 {
     };
     let metrics = Metrics::new(
         env!("CARGO_PKG_VERSION"),
-        option_env!("VIPD_REVISION").unwrap_or("unknown"),
+        observe::REVISION,
     );
+    metrics.config_loaded(unix_now());
     let (status_tx, mut status_rx) = mpsc::channel::<oneshot::Sender<serde_json::Value>>(16);
     if let Err(e) = http::spawn(listener, metrics.clone(), status_tx) {
         error!("cannot start the HTTP thread: {e}");
