@@ -50,7 +50,10 @@ fn git_revision() -> Option<String> {
     if let Some(r) = git(&["symbolic-ref", "-q", "HEAD"])
         && let Some(p) = git(&["rev-parse", "--git-path", &r])
     {
-        println!("cargo:rerun-if-changed={}", Path::new(&dir).join(p).display());
+        println!(
+            "cargo:rerun-if-changed={}",
+            Path::new(&dir).join(p).display()
+        );
     }
     git(&["rev-parse", "--short=12", "HEAD"])
 }

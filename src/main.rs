@@ -136,6 +136,9 @@ fn log_level(s: &str) -> Result<String, String> {
 }
 
 fn main() -> ExitCode {
+    // Before any thread starts: take NOTIFY_SOCKET / WATCHDOG_* out of the environment, so the
+    // scripts and hooks vipd runs cannot notify systemd as vipd.
+    vipd::sdnotify::take_from_env();
     let cli = Cli::parse();
     match cli.command {
         Command::Check { file, config } => check(

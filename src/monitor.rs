@@ -560,10 +560,8 @@ pub async fn run(opts: MonitorOptions) -> i32 {
             }
         }
     }
-    let (metrics, monitor_metrics) = Metrics::new_monitor(
-        env!("CARGO_PKG_VERSION"),
-        observe::REVISION,
-    );
+    let (metrics, monitor_metrics) =
+        Metrics::new_monitor(env!("CARGO_PKG_VERSION"), observe::REVISION);
     for i in &ifaces {
         for f in &i.families {
             monitor_metrics.socket(&i.name, *f);

@@ -858,7 +858,14 @@ fn build_info_revision_is_the_checkout_head() {
     // build.rs asks git; from a tarball (no git checkout here) it is "unknown".
     let dir = env!("CARGO_MANIFEST_DIR");
     let head = std::process::Command::new("git")
-        .args(["-C", dir, "rev-parse", "--show-toplevel", "--short=12", "HEAD"])
+        .args([
+            "-C",
+            dir,
+            "rev-parse",
+            "--show-toplevel",
+            "--short=12",
+            "HEAD",
+        ])
         .output()
         .ok()
         .filter(|o| o.status.success())

@@ -43,6 +43,9 @@ const MAX_GROUP: usize = 64;
 /// prefix fits; spaces, commas, quotes and control characters do not).
 fn group_label(cx: &mut Ctx, v: &Node, what: &str) -> Option<String> {
     let g = string(cx, v, what)?;
+    let bad = g
+        .chars()
+        .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-' | ':' | '/')));
     let problem = if g.is_empty() {
         Some("must not be empty".to_owned())
     } else if g.len() > MAX_GROUP {
@@ -50,16 +53,13 @@ fn group_label(cx: &mut Ctx, v: &Node, what: &str) -> Option<String> {
             "is {} bytes long, the limit is {MAX_GROUP}",
             g.len()
         ))
-    } else if let Some(c) = g
-        .chars()
-        .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-' | ':' | '/')))
-    {
-        Some(format!(
-            "`{}` is not allowed (letters, digits and . _ - : / only)",
-            c.escape_default()
-        ))
     } else {
-        None
+        bad.map(|c| {
+            format!(
+                "`{}` is not allowed (letters, digits and . _ - : / only)",
+                c.escape_default()
+            )
+        })
     };
     match problem {
         Some(p) => {
