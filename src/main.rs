@@ -35,9 +35,17 @@ enum Command {
     },
     /// Show the state of a running vipd as a table (from its /status endpoint).
     Status {
-        /// Base URL of the vipd HTTP endpoint.
-        #[arg(long, default_value = vipd::status_cli::DEFAULT_URL)]
-        url: String,
+        /// Base URL of the vipd HTTP endpoint: http:// or https://, with `user:password@` for
+        /// basic auth (default http://127.0.0.1:9797).
+        #[arg(value_name = "URL", conflicts_with = "url")]
+        url_arg: Option<String>,
+        /// Same as URL.
+        #[arg(long)]
+        url: Option<String>,
+        /// PEM file of the CA that signed the https:// endpoint's certificate, trusted instead
+        /// of the public (Mozilla) roots.
+        #[arg(long, value_name = "FILE")]
+        cacert: Option<PathBuf>,
     },
     /// Watch every VRRP advert on a segment (any implementation) and export what is seen:
     /// masters per VRID (split brain), per-router priority, interval, checksum form.
@@ -150,7 +158,16 @@ fn main() -> ExitCode {
             ExitCode::from(vipd::import::run(&path, output.as_deref()))
         }
         Command::Demo { ping } => ExitCode::from(vipd::demo::main(ping)),
-        Command::Status { url } => ExitCode::from(vipd::status_cli::run(&url)),
+        Command::Status {
+            url_arg,
+            url,
+            cacert,
+        } => {
+            let url = url_arg
+                .or(url)
+                .unwrap_or_else(|| vipd::status_cli::DEFAULT_URL.to_owned());
+            ExitCode::from(vipd::status_cli::run(&url, cacert.as_deref()))
+        }
         Command::Run {
             config,
             listen,
