@@ -79,6 +79,12 @@ enum Command {
         #[arg(short, long, value_name = "FILE")]
         output: Option<PathBuf>,
     },
+    /// Write the man pages (`man [DIR]`) or a shell's completion script (`completions
+    /// SHELL`), generated from this command line's definitions (the Debian package ships them).
+    Generate {
+        #[command(subcommand)]
+        what: Generate,
+    },
     /// Validate a configuration: prints `path:line:column: message` per problem, exits 2 when
     /// invalid. The file is FILE, else `-c FILE`, else /etc/vipd/vipd.yaml.
     Check {
@@ -89,6 +95,44 @@ enum Command {
         #[arg(short, long, value_name = "FILE")]
         config: Option<PathBuf>,
     },
+}
+
+/// `vipd generate`.
+#[derive(Subcommand)]
+enum Generate {
+    /// The man pages in troff: vipd(1) on stdout, or vipd(1) and one page per subcommand
+    /// (vipd-run(1), ...) written into DIR.
+    Man {
+        #[arg(value_name = "DIR")]
+        dir: Option<PathBuf>,
+    },
+    /// The completion script for SHELL on stdout.
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+}
+
+/// `vipd generate`: writes what was asked on stdout.
+fn generate(what: Generate) -> ExitCode {
+    use clap::CommandFactory;
+    let mut cmd = Cli::command();
+    let mut out = std::io::stdout().lock();
+    let written = match what {
+        Generate::Man { dir: None } => clap_mangen::Man::new(cmd).render(&mut out),
+        Generate::Man { dir: Some(dir) } => clap_mangen::generate_to(cmd, &dir),
+        Generate::Completions { shell } => {
+            clap_complete::generate(shell, &mut cmd, "vipd", &mut out);
+            Ok(())
+        }
+    };
+    match written {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("vipd generate: {e}");
+            ExitCode::from(1)
+        }
+    }
 }
 
 /// How `vipd run` and `vipd monitor` log (on stderr).
@@ -157,6 +201,7 @@ fn main() -> ExitCode {
         Command::ImportKeepalived { path, output } => {
             ExitCode::from(vipd::import::run(&path, output.as_deref()))
         }
+        Command::Generate { what } => generate(what),
         Command::Demo { ping } => ExitCode::from(vipd::demo::main(ping)),
         Command::Status {
             url_arg,
