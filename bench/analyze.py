@@ -89,10 +89,10 @@ def lateness(before, after):
         le, total = {}, 0
         with open(path) as f:
             for line in f:
-                m = re.match(r'vrrp_engine_timer_lateness_seconds_bucket\{le="([^"]+)"\} (\d+)', line)
+                m = re.match(r'vipd_engine_timer_lateness_seconds_bucket\{le="([^"]+)"\} (\d+)', line)
                 if m:
                     le[m.group(1)] = int(m.group(2))
-                m = re.match(r"vrrp_engine_timer_lateness_seconds_count (\d+)", line)
+                m = re.match(r"vipd_engine_timer_lateness_seconds_count (\d+)", line)
                 if m:
                     total = int(m.group(1))
         return le, total

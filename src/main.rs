@@ -58,9 +58,17 @@ enum Command {
     },
     /// Show the state of a running vipd as a table (from its /status endpoint).
     Status {
-        /// Base URL of the vipd HTTP endpoint.
-        #[arg(long, default_value = vipd::status_cli::DEFAULT_URL)]
-        url: String,
+        /// Base URL of the vipd HTTP endpoint: http:// or https://, with `user:password@` for
+        /// basic auth (default http://127.0.0.1:9797).
+        #[arg(value_name = "URL", conflicts_with = "url")]
+        url_arg: Option<String>,
+        /// Same as URL.
+        #[arg(long)]
+        url: Option<String>,
+        /// PEM file of the CA that signed the https:// endpoint's certificate, trusted instead
+        /// of the public (Mozilla) roots.
+        #[arg(long, value_name = "FILE")]
+        cacert: Option<PathBuf>,
     },
     /// Watch every VRRP advert on a segment (any implementation) and export what is seen:
     /// masters per VRID (split brain), per-router priority, interval, checksum form.
@@ -100,6 +108,12 @@ enum Command {
         #[arg(short, long, value_name = "FILE")]
         output: Option<PathBuf>,
     },
+    /// Write the man pages (`man [DIR]`) or a shell's completion script (`completions
+    /// SHELL`), generated from this command line's definitions (the Debian package ships them).
+    Generate {
+        #[command(subcommand)]
+        what: Generate,
+    },
     /// Validate a configuration: prints `path:line:column: message` per problem, exits 2 when
     /// invalid. The file is FILE, else `-c FILE`, else /etc/vipd/vipd.yaml.
     Check {
@@ -121,6 +135,44 @@ struct WebArgs {
     /// basic_auth_users, response headers of the HTTP endpoint. See docs/security.md.
     #[arg(long = "web.config.file", value_name = "FILE")]
     web_config_file: Option<PathBuf>,
+}
+
+/// `vipd generate`.
+#[derive(Subcommand)]
+enum Generate {
+    /// The man pages in troff: vipd(1) on stdout, or vipd(1) and one page per subcommand
+    /// (vipd-run(1), ...) written into DIR.
+    Man {
+        #[arg(value_name = "DIR")]
+        dir: Option<PathBuf>,
+    },
+    /// The completion script for SHELL on stdout.
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+}
+
+/// `vipd generate`: writes what was asked on stdout.
+fn generate(what: Generate) -> ExitCode {
+    use clap::CommandFactory;
+    let mut cmd = Cli::command();
+    let mut out = std::io::stdout().lock();
+    let written = match what {
+        Generate::Man { dir: None } => clap_mangen::Man::new(cmd).render(&mut out),
+        Generate::Man { dir: Some(dir) } => clap_mangen::generate_to(cmd, &dir),
+        Generate::Completions { shell } => {
+            clap_complete::generate(shell, &mut cmd, "vipd", &mut out);
+            Ok(())
+        }
+    };
+    match written {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("vipd generate: {e}");
+            ExitCode::from(1)
+        }
+    }
 }
 
 /// How `vipd run` and `vipd monitor` log (on stderr).
@@ -176,6 +228,9 @@ fn log_level(s: &str) -> Result<String, String> {
 }
 
 fn main() -> ExitCode {
+    // NOTIFY_SOCKET / WATCHDOG_* read once; scripts and hooks never see them (they start from
+    // a clean environment: docs/security.md).
+    vipd::sdnotify::take_from_env();
     let cli = Cli::parse();
     match cli.command {
         Command::Check { file, config, web } => {
@@ -201,8 +256,18 @@ fn main() -> ExitCode {
         Command::ImportKeepalived { path, output } => {
             ExitCode::from(vipd::import::run(&path, output.as_deref()))
         }
+        Command::Generate { what } => generate(what),
         Command::Demo { ping } => ExitCode::from(vipd::demo::main(ping)),
-        Command::Status { url } => ExitCode::from(vipd::status_cli::run(&url)),
+        Command::Status {
+            url_arg,
+            url,
+            cacert,
+        } => {
+            let url = url_arg
+                .or(url)
+                .unwrap_or_else(|| vipd::status_cli::DEFAULT_URL.to_owned());
+            ExitCode::from(vipd::status_cli::run(&url, cacert.as_deref()))
+        }
         Command::Drain {
             instances,
             control_socket,

@@ -804,10 +804,8 @@ pub async fn run(opts: MonitorOptions) -> i32 {
             }
         }
     }
-    let (metrics, monitor_metrics) = Metrics::new_monitor(
-        env!("CARGO_PKG_VERSION"),
-        option_env!("VIPD_REVISION").unwrap_or("unknown"),
-    );
+    let (metrics, monitor_metrics) =
+        Metrics::new_monitor(env!("CARGO_PKG_VERSION"), observe::REVISION);
     for i in &mut ifaces {
         for f in &i.families {
             monitor_metrics.socket(&i.name, *f);
@@ -1588,7 +1586,7 @@ mod tests {
         ] {
             assert!(text.contains(&want), "{want}\n{text}");
         }
-        assert!(text.contains("vrrp_build_info"), "{text}");
+        assert!(text.contains("vipd_build_info"), "{text}");
         assert!(!text.contains("vrrp_instance_state"), "{text}");
         m.remove_router(&vr, ip(1));
         let text = metrics.encode(true);

@@ -1,27 +1,64 @@
-//! A small sd_notify(3) client: tells systemd when vipd is ready, reloading or stopping,
+//! vipd's side of sd_notify(3): tells systemd when vipd is ready, reloading or stopping,
 //! what it is doing (`STATUS=`), and that the engine loop is alive (`WATCHDOG=1`).
 //!
-//! Messages are datagrams to `$NOTIFY_SOCKET` (a path, or an abstract socket when it starts
-//! with `@`). Nothing here is fatal: a failed send is logged at debug level and forgotten,
-//! and without `$NOTIFY_SOCKET` (not started by systemd) nothing is sent at all.
+//! The protocol comes from the `sd-notify` crate: the message states ([`NotifyState`], with
+//! `MONOTONIC_USEC=` for reloads), the watchdog variables (`WATCHDOG_USEC` honoured only when
+//! `WATCHDOG_PID` is unset or names vipd). vipd keeps what is its own: the `STATUS=` text, the watchdog tick policy of
+//! [`Supervisor`], and the one datagram socket it sends on.
 //!
-//! The watchdog is pinged from the engine loop itself (see [`Supervisor::tick`] in
-//! `daemon::run`), so an engine that stops running its timers also stops pinging and is
-//! restarted by systemd (`WatchdogSec=`, `Restart=on-failure`).
+//! [`take_from_env`] reads `NOTIFY_SOCKET`, `WATCHDOG_USEC` and `WATCHDOG_PID` once. The check
+//! scripts and notify hooks vipd starts cannot talk to systemd as vipd (a hook's `READY=1` or
+//! `STOPPING=1` would be taken as the daemon's) because they start from a clean environment
+//! (`track::process`), not because vipd edits its own (that needs `unsafe`).
+//!
+//! Nothing here is fatal: a failed send is logged at debug level and forgotten, and without
+//! `$NOTIFY_SOCKET` (not started by systemd) nothing is sent at all. The watchdog is pinged
+//! from the engine loop itself (see [`Supervisor::tick`] in `daemon::run`), so an engine that
+//! stops running its timers also stops pinging and is restarted by systemd (`WatchdogSec=`,
+//! `Restart=on-failure`).
 
-use std::ffi::OsStr;
+use std::ffi::{OsStr, OsString};
 use std::io;
 use std::os::linux::net::SocketAddrExt;
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::net::{SocketAddr, UnixDatagram};
+use std::sync::OnceLock;
 use std::time::Duration;
 
+use sd_notify::NotifyState;
 use tracing::debug;
 
 use crate::engine::State;
 
 /// How often `STATUS=` is refreshed (when it changed) if the watchdog asks for no faster tick.
 pub const STATUS_REFRESH: Duration = Duration::from_secs(1);
+
+/// What the service manager handed vipd: where to send notifications and the watchdog interval.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct SystemdEnv {
+    /// `$NOTIFY_SOCKET`.
+    pub socket: Option<OsString>,
+    /// `$WATCHDOG_USEC` when it is meant for this process (`$WATCHDOG_PID`) and not zero.
+    pub watchdog: Option<Duration>,
+    /// Whether the variables were removed from vipd's environment: never (see [`take_from_env`]).
+    pub removed: bool,
+}
+
+static TAKEN: OnceLock<SystemdEnv> = OnceLock::new();
+
+/// Reads `NOTIFY_SOCKET`, `WATCHDOG_USEC` and `WATCHDOG_PID` once. They stay in vipd's own
+/// environment (removing them needs `unsafe` in edition 2024, and the project keeps `unsafe`
+/// to src/net/packet_socket.rs): what keeps scripts and hooks from notifying systemd as vipd is
+/// that they start from a clean environment (`track::process`, docs/security.md), which never
+/// passes these variables on. Later calls return the first result; [`Supervisor::from_env`]
+/// uses it.
+pub fn take_from_env() -> &'static SystemdEnv {
+    TAKEN.get_or_init(|| SystemdEnv {
+        socket: std::env::var_os("NOTIFY_SOCKET"),
+        watchdog: sd_notify::watchdog_enabled().filter(|d| !d.is_zero()),
+        removed: false,
+    })
+}
 
 /// A connection to the service manager's notification socket.
 #[derive(Debug)]
@@ -32,16 +69,12 @@ pub struct Notifier {
 }
 
 impl Notifier {
-    /// The notifier systemd asked for through `$NOTIFY_SOCKET`, `$WATCHDOG_USEC` and
-    /// `$WATCHDOG_PID`; `None` when `$NOTIFY_SOCKET` is unset or unusable.
+    /// The notifier systemd asked for (see [`take_from_env`]); `None` when `$NOTIFY_SOCKET`
+    /// was unset or is unusable.
     pub fn from_env() -> Option<Notifier> {
-        let socket = std::env::var_os("NOTIFY_SOCKET")?;
-        let watchdog = watchdog_from(
-            std::env::var("WATCHDOG_USEC").ok().as_deref(),
-            std::env::var("WATCHDOG_PID").ok().as_deref(),
-            std::process::id(),
-        );
-        match Notifier::new(&socket, watchdog) {
+        let env = take_from_env();
+        let socket = env.socket.as_deref()?;
+        match Notifier::new(socket, env.watchdog) {
             Ok(n) => Some(n),
             Err(e) => {
                 debug!(socket = ?socket, "sd_notify disabled: {e}");
@@ -69,35 +102,37 @@ impl Notifier {
 
     /// `READY=1`: startup finished (or a reload completed).
     pub fn ready(&self) {
-        self.send("READY=1\n");
+        self.send(&[NotifyState::Ready]);
     }
 
     /// `RELOADING=1` with `MONOTONIC_USEC=` (required by `Type=notify-reload`, systemd >= 253;
     /// harmless for `Type=notify`).
     pub fn reloading(&self) {
-        let mut msg = String::from("RELOADING=1\n");
-        if let Ok(usec) = sd_notify::NotifyState::monotonic_usec_now() {
-            msg.push_str(&format!("{usec}\n"));
+        match NotifyState::monotonic_usec_now() {
+            Ok(now) => self.send(&[NotifyState::Reloading, now]),
+            Err(_) => self.send(&[NotifyState::Reloading]),
         }
-        self.send(&msg);
     }
 
     /// `STOPPING=1`: shutting down.
     pub fn stopping(&self) {
-        self.send("STOPPING=1\n");
+        self.send(&[NotifyState::Stopping]);
     }
 
     /// `STATUS=<line>` (newlines replaced by spaces: one message, one line).
     pub fn status(&self, line: &str) {
-        self.send(&format!("STATUS={}\n", line.replace(['\n', '\r'], " ")));
+        let line = line.replace(['\n', '\r'], " ");
+        self.send(&[NotifyState::Status(&line)]);
     }
 
     /// `WATCHDOG=1`: the engine loop is alive.
     pub fn watchdog(&self) {
-        self.send("WATCHDOG=1\n");
+        self.send(&[NotifyState::Watchdog]);
     }
 
-    fn send(&self, msg: &str) {
+    /// One datagram, one `KEY=value` line per state (as `sd_notify::notify` writes them).
+    fn send(&self, states: &[NotifyState]) {
+        let msg: String = states.iter().map(|s| format!("{s}\n")).collect();
         match self.sock.send_to_addr(msg.as_bytes(), &self.addr) {
             Ok(n) if n == msg.len() => {}
             Ok(n) => debug!("sd_notify: short send ({n} of {} bytes)", msg.len()),
@@ -121,18 +156,6 @@ pub fn socket_addr(socket: &OsStr) -> io::Result<SocketAddr> {
             "NOTIFY_SOCKET must be an absolute path or start with '@'",
         )),
     }
-}
-
-/// The watchdog interval from `$WATCHDOG_USEC`, unless `$WATCHDOG_PID` names another process.
-/// Zero or unparsable values mean no watchdog.
-pub fn watchdog_from(usec: Option<&str>, pid: Option<&str>, our_pid: u32) -> Option<Duration> {
-    if let Some(pid) = pid
-        && pid.trim().parse::<u32>().ok() != Some(our_pid)
-    {
-        return None;
-    }
-    let usec: u64 = usec?.trim().parse().ok()?;
-    (usec > 0).then(|| Duration::from_micros(usec))
 }
 
 /// The one-line summary sent as `STATUS=`, e.g. "2 instances: VI_1 master, VI_2 backup".
@@ -276,20 +299,11 @@ mod tests {
     }
 
     #[test]
-    fn watchdog_env() {
-        assert_eq!(watchdog_from(None, None, 7), None);
-        assert_eq!(
-            watchdog_from(Some("1000000"), None, 7),
-            Some(Duration::from_secs(1))
-        );
-        assert_eq!(
-            watchdog_from(Some("500000"), Some("7"), 7),
-            Some(Duration::from_millis(500))
-        );
-        // Meant for another process (e.g. inherited by a hook): not ours.
-        assert_eq!(watchdog_from(Some("500000"), Some("8"), 7), None);
-        assert_eq!(watchdog_from(Some("0"), None, 7), None);
-        assert_eq!(watchdog_from(Some("soon"), None, 7), None);
+    fn environment_is_read_but_kept_while_other_threads_run() {
+        // The test harness runs tests on several threads: the variables must stay.
+        let _other = std::thread::spawn(|| std::thread::sleep(Duration::from_millis(200)));
+        let env = take_from_env();
+        assert!(!env.removed, "{env:?}");
     }
 
     #[test]

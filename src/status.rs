@@ -28,6 +28,7 @@ pub struct InstanceStatus {
     pub interface: String,
     pub family: String,
     pub version: u8,
+    /// The `group` label (`router::group_of`): the `group` key, else the first VIP.
     pub group: String,
     /// Effective priority (base plus tracking).
     pub priority: u8,

@@ -1,20 +1,24 @@
-//! `vipd status`: fetches `/status` from a running vipd (or `vipd monitor`) over plain
-//! HTTP/1.1 and prints it as a table. [`render`] is the pure formatting part.
+//! `vipd status`: fetches `/status` from a running vipd (or `vipd monitor`) over HTTP or
+//! HTTPS with the `ureq` client (rustls; basic auth from the URL's `user:password@`) and
+//! prints it as a table. [`render`] is the pure formatting part.
 
 use std::fmt::Write as _;
-use std::io::{self, Read, Write};
-use std::net::{TcpStream, ToSocketAddrs};
+use std::path::Path;
 use std::time::Duration;
+
+use base64::Engine as _;
+use ureq::http::Uri;
+use ureq::tls::{Certificate, PemItem, RootCerts, TlsConfig};
 
 use crate::status::{DaemonStatus, InstanceStatus, MonitorStatus};
 
 /// Default endpoint of `vipd status`.
 pub const DEFAULT_URL: &str = "http://127.0.0.1:9797";
-/// Connect timeout per resolved address.
+/// Connect timeout (resolving included).
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
-/// Read/write timeout on the connection.
-const IO_TIMEOUT: Duration = Duration::from_secs(5);
-/// Largest response accepted.
+/// Whole request, from connecting to the last byte of the body.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
+/// Largest response body accepted.
 const MAX_RESPONSE: u64 = 16 << 20;
 /// Peers listed one by one up to this many; beyond, only counted.
 const MAX_LISTED_PEERS: usize = 3;
@@ -22,15 +26,18 @@ const MAX_LISTED_PEERS: usize = 3;
 /// Why `/status` could not be fetched.
 #[derive(Debug, thiserror::Error)]
 pub enum FetchError {
-    /// The URL is not `http://host[:port][/prefix]`.
+    /// The URL is not `http[s]://[user:password@]host[:port][/prefix]`.
     #[error("bad URL {0:?}: {1}")]
-    BadUrl(String, &'static str),
-    /// Resolving, connecting, sending or receiving failed.
+    BadUrl(String, String),
+    /// The `--cacert` file cannot be read or holds no certificate.
+    #[error("cannot use CA certificates from {path}: {what}")]
+    CaFile { path: String, what: String },
+    /// Resolving, connecting, TLS, sending or receiving failed, or a timeout or size limit.
     #[error("cannot reach vipd at {url}: {source}")]
     Unreachable {
         url: String,
         #[source]
-        source: io::Error,
+        source: ureq::Error,
     },
     /// An answer, but not 200.
     #[error("vipd at {url} answered {code} {reason}{}", if .body.is_empty() { String::new() } else { format!(": {}", .body) })]
@@ -40,55 +47,105 @@ pub enum FetchError {
         reason: String,
         body: String,
     },
-    /// Not HTTP, or not JSON.
+    /// Not JSON, or not a `/status` document.
     #[error("unexpected answer from {url}: {what}")]
     Malformed { url: String, what: String },
 }
 
-/// A parsed `http://` URL.
+/// Where to send the request: the URL without its user information, and the
+/// `Authorization: Basic` value made of it (percent-decoded, as RFC 3986 writes it).
 #[derive(Clone, Debug, PartialEq, Eq)]
-struct Url {
-    /// `host:port` as given (with brackets for IPv6), for the Host header.
-    authority: String,
-    host: String,
-    port: u16,
-    /// Path prefix without a trailing slash ("" for none).
-    prefix: String,
+struct Target {
+    /// `{scheme}://{host[:port]}{prefix}{path}`.
+    url: String,
+    /// Shown in messages: the URL as given, with the password replaced by `***`.
+    shown: String,
+    authorization: Option<String>,
 }
 
-fn parse_url(url: &str) -> Result<Url, FetchError> {
-    let bad = |why| FetchError::BadUrl(url.to_owned(), why);
-    let rest = url
-        .strip_prefix("http://")
-        .ok_or_else(|| bad("only http:// URLs are supported"))?;
-    let (authority, path) = match rest.find('/') {
-        Some(i) => (&rest[..i], &rest[i..]),
-        None => (rest, ""),
+fn target(url: &str, path: &str) -> Result<Target, FetchError> {
+    let bad = |why: &str| FetchError::BadUrl(redact(url), why.to_owned());
+    let uri: Uri = url.parse().map_err(|e| bad(&format!("{e}")))?;
+    let scheme = match uri.scheme_str() {
+        Some(s @ ("http" | "https")) => s,
+        _ => return Err(bad("only http:// and https:// URLs are supported")),
     };
-    if authority.is_empty() {
+    let authority = uri.authority().ok_or_else(|| bad("no host"))?.as_str();
+    let (userinfo, hostport) = match authority.rsplit_once('@') {
+        Some((u, h)) => (Some(u), h),
+        None => (None, authority),
+    };
+    if hostport.is_empty() || hostport.starts_with(':') {
         return Err(bad("no host"));
     }
-    let (host, port) = if let Some(v6) = authority.strip_prefix('[') {
-        let (h, after) = v6.split_once(']').ok_or_else(|| bad("unclosed '['"))?;
-        match after.strip_prefix(':') {
-            Some(p) => (h, p),
-            None if after.is_empty() => (h, "80"),
-            None => return Err(bad("junk after ']'")),
-        }
-    } else {
-        match authority.rsplit_once(':') {
-            Some((h, p)) => (h, p),
-            None => (authority, "80"),
+    let port = match hostport.rsplit_once(':') {
+        Some((h, p)) if !h.starts_with('[') || h.ends_with(']') => Some(p),
+        _ => None,
+    };
+    if port.is_some_and(|p| p.parse::<u16>().is_err()) {
+        return Err(bad("bad port"));
+    }
+    let decode = |s: &str| {
+        percent_encoding::percent_decode_str(s)
+            .decode_utf8()
+            .map(|c| c.into_owned())
+            .map_err(|_| bad("user information is not UTF-8 once decoded"))
+    };
+    let authorization = match userinfo {
+        None => None,
+        Some(u) => {
+            let (user, pass) = u.split_once(':').unwrap_or((u, ""));
+            let pair = format!("{}:{}", decode(user)?, decode(pass)?);
+            Some(format!(
+                "Basic {}",
+                base64::engine::general_purpose::STANDARD.encode(pair)
+            ))
         }
     };
-    let port = port.parse::<u16>().map_err(|_| bad("bad port"))?;
-    let path = path.split(['?', '#']).next().unwrap_or("");
-    Ok(Url {
-        authority: authority.to_owned(),
-        host: host.to_owned(),
-        port,
-        prefix: path.trim_end_matches('/').to_owned(),
+    let prefix = uri.path().trim_end_matches('/');
+    Ok(Target {
+        url: format!("{scheme}://{hostport}{prefix}{path}"),
+        shown: redact(url),
+        authorization,
     })
+}
+
+/// The URL with the password of its user information (if any) replaced by `***`.
+fn redact(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_owned();
+    };
+    let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let (authority, tail) = rest.split_at(end);
+    match authority.rsplit_once('@') {
+        Some((user, host)) if user.contains(':') => {
+            let name = user.split(':').next().unwrap_or("");
+            format!("{scheme}://{name}:***@{host}{tail}")
+        }
+        _ => url.to_owned(),
+    }
+}
+
+/// The trusted roots: the certificates of a PEM file, else Mozilla's (webpki-roots).
+fn root_certs(ca: Option<&Path>) -> Result<RootCerts, FetchError> {
+    let Some(path) = ca else {
+        return Ok(RootCerts::WebPki);
+    };
+    let err = |what: String| FetchError::CaFile {
+        path: path.display().to_string(),
+        what,
+    };
+    let pem = std::fs::read(path).map_err(|e| err(e.to_string()))?;
+    let mut certs: Vec<Certificate<'static>> = Vec::new();
+    for item in ureq::tls::parse_pem(&pem) {
+        if let PemItem::Certificate(c) = item.map_err(|e| err(e.to_string()))? {
+            certs.push(c);
+        }
+    }
+    if certs.is_empty() {
+        return Err(err("no PEM certificate in it".to_owned()));
+    }
+    Ok(RootCerts::new_with_certs(&certs))
 }
 
 /// A `/status` document: of `vipd run` or of `vipd monitor` (`"mode": "monitor"`).
@@ -122,148 +179,57 @@ impl Document {
     }
 }
 
-/// GETs `{url}/status` and parses it.
-pub fn fetch(url: &str) -> Result<Document, FetchError> {
-    let body = get(url, "/status")?;
-    Document::from_json(&body).map_err(|what| FetchError::Malformed {
-        url: url.to_owned(),
-        what,
-    })
+/// GETs `{url}/status` and parses it; `ca`: PEM file of the CA an `https://` endpoint's
+/// certificate is verified against, instead of the public roots.
+pub fn fetch(url: &str, ca: Option<&Path>) -> Result<Document, FetchError> {
+    let t = target(url, "/status")?;
+    let body = get(&t, ca)?;
+    Document::from_json(&body).map_err(|what| FetchError::Malformed { url: t.shown, what })
 }
 
-/// GETs `{url}{path}` and returns the body of a 200 answer.
-fn get(url: &str, path: &str) -> Result<Vec<u8>, FetchError> {
-    let u = parse_url(url)?;
-    let unreachable = |source: io::Error| FetchError::Unreachable {
-        url: url.to_owned(),
+/// GETs the target and returns the body of a 200 answer (at most [`MAX_RESPONSE`] bytes).
+fn get(t: &Target, ca: Option<&Path>) -> Result<Vec<u8>, FetchError> {
+    let unreachable = |source| FetchError::Unreachable {
+        url: t.shown.clone(),
         source,
     };
-    let addrs: Vec<_> = (u.host.as_str(), u.port)
-        .to_socket_addrs()
-        .map_err(unreachable)?
-        .collect();
-    let mut last = io::Error::new(io::ErrorKind::NotFound, "host resolves to no address");
-    let mut stream = None;
-    for a in addrs {
-        match TcpStream::connect_timeout(&a, CONNECT_TIMEOUT) {
-            Ok(s) => {
-                stream = Some(s);
-                break;
-            }
-            Err(e) => last = e,
-        }
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .timeout_connect(Some(CONNECT_TIMEOUT))
+        .timeout_global(Some(REQUEST_TIMEOUT))
+        .http_status_as_error(false)
+        .user_agent(concat!("vipd-status/", env!("CARGO_PKG_VERSION")))
+        // vipd's endpoint answers itself; an environment proxy would only be in the way.
+        .proxy(None)
+        .tls_config(TlsConfig::builder().root_certs(root_certs(ca)?).build())
+        .build()
+        .into();
+    let mut req = agent.get(&t.url);
+    if let Some(a) = &t.authorization {
+        req = req.header("Authorization", a);
     }
-    let mut stream = stream.ok_or_else(|| unreachable(last))?;
-    stream
-        .set_read_timeout(Some(IO_TIMEOUT))
+    let mut resp = req.call().map_err(unreachable)?;
+    let status = resp.status();
+    let body = resp
+        .body_mut()
+        .with_config()
+        .limit(MAX_RESPONSE)
+        .read_to_vec()
         .map_err(unreachable)?;
-    stream
-        .set_write_timeout(Some(IO_TIMEOUT))
-        .map_err(unreachable)?;
-    let req = format!(
-        "GET {}{path} HTTP/1.1\r\nHost: {}\r\nUser-Agent: vipd-status/{}\r\nConnection: close\r\n\r\n",
-        u.prefix,
-        u.authority,
-        env!("CARGO_PKG_VERSION")
-    );
-    stream.write_all(req.as_bytes()).map_err(unreachable)?;
-    let mut raw = Vec::new();
-    stream
-        .take(MAX_RESPONSE)
-        .read_to_end(&mut raw)
-        .map_err(unreachable)?;
-    let resp = parse_response(&raw).map_err(|what| FetchError::Malformed {
-        url: url.to_owned(),
-        what,
-    })?;
-    if resp.code != 200 {
-        let body = String::from_utf8_lossy(&resp.body).trim().to_owned();
+    if status != ureq::http::StatusCode::OK {
+        let text = String::from_utf8_lossy(&body).trim().to_owned();
         return Err(FetchError::Status {
-            url: url.to_owned(),
-            code: resp.code,
-            reason: resp.reason,
-            body: body.chars().take(200).collect(),
+            url: t.shown.clone(),
+            code: status.as_u16(),
+            reason: status.canonical_reason().unwrap_or("").to_owned(),
+            body: text.chars().take(200).collect(),
         });
     }
-    Ok(resp.body)
-}
-
-/// A parsed HTTP/1.x response.
-#[derive(Debug, PartialEq, Eq)]
-struct Response {
-    code: u16,
-    reason: String,
-    body: Vec<u8>,
-}
-
-/// Parses a whole HTTP/1.x response (connection closed after it): status line, headers,
-/// body by Content-Length, chunked transfer coding, or up to the end.
-fn parse_response(raw: &[u8]) -> Result<Response, String> {
-    let end = raw
-        .windows(4)
-        .position(|w| w == b"\r\n\r\n")
-        .ok_or("no end of headers (not HTTP?)")?;
-    let head = std::str::from_utf8(&raw[..end]).map_err(|_| "headers are not UTF-8")?;
-    let mut lines = head.split("\r\n");
-    let status = lines.next().unwrap_or("");
-    let mut parts = status.splitn(3, ' ');
-    let proto = parts.next().unwrap_or("");
-    if !proto.starts_with("HTTP/1.") {
-        return Err(format!("not an HTTP/1 status line: {status:?}"));
-    }
-    let code = parts
-        .next()
-        .and_then(|c| c.parse::<u16>().ok())
-        .ok_or_else(|| format!("bad status line: {status:?}"))?;
-    let reason = parts.next().unwrap_or("").to_owned();
-    let mut length = None;
-    let mut chunked = false;
-    for l in lines {
-        let Some((k, v)) = l.split_once(':') else {
-            continue;
-        };
-        let (k, v) = (k.trim(), v.trim());
-        if k.eq_ignore_ascii_case("content-length") {
-            length = Some(v.parse::<usize>().map_err(|_| "bad Content-Length")?);
-        } else if k.eq_ignore_ascii_case("transfer-encoding") {
-            chunked = v.to_ascii_lowercase().contains("chunked");
-        }
-    }
-    let rest = &raw[end + 4..];
-    let body = if chunked {
-        dechunk(rest)?
-    } else if let Some(n) = length {
-        rest.get(..n)
-            .ok_or("body shorter than Content-Length")?
-            .to_vec()
-    } else {
-        rest.to_vec()
-    };
-    Ok(Response { code, reason, body })
-}
-
-fn dechunk(mut b: &[u8]) -> Result<Vec<u8>, String> {
-    let mut out = Vec::new();
-    loop {
-        let eol = b
-            .windows(2)
-            .position(|w| w == b"\r\n")
-            .ok_or("truncated chunk size")?;
-        let line = std::str::from_utf8(&b[..eol]).map_err(|_| "bad chunk size")?;
-        let size = usize::from_str_radix(line.split(';').next().unwrap_or("").trim(), 16)
-            .map_err(|_| format!("bad chunk size {line:?}"))?;
-        b = &b[eol + 2..];
-        if size == 0 {
-            return Ok(out);
-        }
-        out.extend_from_slice(b.get(..size).ok_or("truncated chunk")?);
-        b = b.get(size + 2..).ok_or("truncated chunk")?;
-    }
+    Ok(body)
 }
 
 /// `vipd status`: prints the table, or the error on stderr. Returns the exit code.
-pub fn run(url: &str) -> u8 {
-    match fetch(url) {
+pub fn run(url: &str, ca: Option<&Path>) -> u8 {
+    match fetch(url, ca) {
         Ok(doc) => {
             print!("{}", render(&doc, crate::observe::unix_now()));
             0
@@ -707,50 +673,129 @@ VI_6      52 v3  eth0 ipv6  BACKUP  90/110 (unhealthy)  fe80::2 (100)          4
 
     #[test]
     fn urls() {
-        let u = parse_url("http://127.0.0.1:9797").unwrap();
+        let t = target("http://127.0.0.1:9797", "/status").unwrap();
+        assert_eq!(t.url, "http://127.0.0.1:9797/status");
+        assert_eq!(t.authorization, None);
+        let t = target("https://[::1]:9797/vipd/", "/status").unwrap();
+        assert_eq!(t.url, "https://[::1]:9797/vipd/status");
+        // Basic auth from the user information, percent-decoded; never shown.
+        let t = target("https://ops:s%40cret:x@lb1:9797", "/status").unwrap();
+        assert_eq!(t.url, "https://lb1:9797/status");
         assert_eq!(
-            (u.host.as_str(), u.port, u.prefix.as_str()),
-            ("127.0.0.1", 9797, "")
+            t.authorization.as_deref(),
+            Some("Basic b3BzOnNAY3JldDp4") // base64("ops:s@cret:x")
         );
-        let u = parse_url("http://[::1]:9797/vipd/").unwrap();
+        assert_eq!(t.shown, "https://ops:***@lb1:9797");
         assert_eq!(
-            (
-                u.host.as_str(),
-                u.port,
-                u.prefix.as_str(),
-                u.authority.as_str()
-            ),
-            ("::1", 9797, "/vipd", "[::1]:9797")
+            target("http://ops@h", "/status")
+                .unwrap()
+                .authorization
+                .as_deref(),
+            Some("Basic b3BzOg==") // "ops:"
         );
-        assert_eq!(parse_url("http://host").unwrap().port, 80);
-        assert!(parse_url("https://host").is_err());
-        assert!(parse_url("http://host:x").is_err());
+        assert!(target("ftp://host", "/status").is_err());
+        assert!(target("http://host:x", "/status").is_err());
+        assert!(target("http://", "/status").is_err());
+        let e = target("gopher://u:pw@h", "/status")
+            .unwrap_err()
+            .to_string();
+        assert!(!e.contains("pw"), "{e}");
+    }
+
+    /// A one-shot HTTP server on 127.0.0.1: answers the first request with `answer` and
+    /// hands back the request it read.
+    fn serve_once(
+        answer: impl AsRef<[u8]> + Send + 'static,
+    ) -> (String, std::thread::JoinHandle<String>) {
+        use std::io::{Read, Write};
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}", l.local_addr().unwrap());
+        let h = std::thread::spawn(move || {
+            let (mut c, _) = l.accept().unwrap();
+            let mut req = Vec::new();
+            let mut buf = [0u8; 4096];
+            while !req.windows(4).any(|w| w == b"\r\n\r\n") {
+                let n = c.read(&mut buf).unwrap();
+                if n == 0 {
+                    break;
+                }
+                req.extend_from_slice(&buf[..n]);
+            }
+            c.write_all(answer.as_ref()).unwrap();
+            String::from_utf8_lossy(&req).into_owned()
+        });
+        (url, h)
     }
 
     #[test]
-    fn responses() {
-        let r = parse_response(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\n{}extra").unwrap();
-        assert_eq!((r.code, r.body.as_slice()), (200, &b"{}"[..]));
-        let r = parse_response(
-            b"HTTP/1.1 503 Service Unavailable\r\nTransfer-Encoding: chunked\r\n\r\n4\r\nengi\r\n3\r\nne!\r\n0\r\n\r\n",
-        )
-        .unwrap();
-        assert_eq!(
-            (r.code, r.reason.as_str(), r.body.as_slice()),
-            (503, "Service Unavailable", &b"engine!"[..])
+    fn fetches_with_basic_auth_and_chunked_body() {
+        // The document in chunks of 5 bytes (the endpoint streams /status this way).
+        let doc = serde_json::to_vec(&monitor_sample()).unwrap();
+        let mut answer = b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ntransfer-encoding: chunked\r\nconnection: close\r\n\r\n".to_vec();
+        for chunk in doc.chunks(5) {
+            answer.extend_from_slice(format!("{:x}\r\n", chunk.len()).as_bytes());
+            answer.extend_from_slice(chunk);
+            answer.extend_from_slice(b"\r\n");
+        }
+        answer.extend_from_slice(b"0\r\n\r\n");
+        let (url, h) = serve_once(answer);
+        let with_user = url.replace("http://", "http://ops:pw@");
+        let doc = fetch(&with_user, None);
+        let req = h.join().unwrap();
+        assert!(req.starts_with("GET /status HTTP/1.1\r\n"), "{req}");
+        let auth = req
+            .lines()
+            .find_map(|l| {
+                l.split_once(':')
+                    .filter(|(k, _)| k.eq_ignore_ascii_case("authorization"))
+            })
+            .map(|(_, v)| v.trim());
+        assert_eq!(auth, Some("Basic b3BzOnB3"), "{req}"); // base64("ops:pw")
+        assert_eq!(doc.unwrap(), Document::Monitor(monitor_sample()));
+    }
+
+    #[test]
+    fn non_200_and_non_json_answers_are_errors() {
+        let (url, h) = serve_once(
+            b"HTTP/1.1 401 Unauthorized\r\ncontent-length: 13\r\nconnection: close\r\n\r\nauth required",
         );
-        assert!(parse_response(b"SSH-2.0-OpenSSH\r\n\r\n").is_err());
+        let e = fetch(&url, None).unwrap_err().to_string();
+        h.join().unwrap();
+        assert!(
+            e.ends_with("answered 401 Unauthorized: auth required"),
+            "{e}"
+        );
+        let (url, h) =
+            serve_once(b"HTTP/1.1 200 OK\r\ncontent-length: 5\r\nconnection: close\r\n\r\nhello");
+        let e = fetch(&url, None).unwrap_err().to_string();
+        h.join().unwrap();
+        assert!(e.contains("unexpected answer"), "{e}");
     }
 
     #[test]
     fn unreachable_is_reported() {
         // Port 1 on localhost: nothing listens there in a test environment.
-        let e = fetch("http://127.0.0.1:1").unwrap_err();
+        let e = fetch("http://127.0.0.1:1", None).unwrap_err();
         assert!(
             e.to_string()
                 .starts_with("cannot reach vipd at http://127.0.0.1:1: "),
             "{e}"
         );
+    }
+
+    #[test]
+    fn ca_file_problems_are_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("ca.pem");
+        std::fs::write(&f, "not a certificate\n").unwrap();
+        let e = fetch("https://127.0.0.1:1", Some(&f))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("no PEM certificate"), "{e}");
+        let e = fetch("https://127.0.0.1:1", Some(&dir.path().join("none")))
+            .unwrap_err()
+            .to_string();
+        assert!(e.starts_with("cannot use CA certificates from "), "{e}");
     }
 
     #[test]

@@ -111,7 +111,7 @@ fn scrape(addr: SocketAddr) -> Result<TcpStream, String> {
         }
     }
     let body = String::from_utf8_lossy(&buf);
-    if !body.contains("vrrp_build_info") || !body.ends_with("# EOF\n") {
+    if !body.contains("vipd_build_info") || !body.ends_with("# EOF\n") {
         return Err("incomplete metrics".into());
     }
     Ok(s)

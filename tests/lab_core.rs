@@ -445,7 +445,7 @@ fn reload_keeps_the_health_of_unchanged_scripts() {
         "y runs at its new interval (1 s)"
     );
     let tr = wait_metrics(&lab, "a", "the reload counted", 3 * S, |t| {
-        value(t, "vrrp_config_reloads_total", &[("result", "success")]) == Some(1.0)
+        value(t, "vipd_config_reloads_total", &[("result", "success")]) == Some(1.0)
     });
     seen.push(prio(&tr));
     let st = status(&lab, "a");

@@ -196,7 +196,7 @@ fn status_healthz_and_malformed_requests() {
     assert!(
         get(
             &t,
-            "vrrp_http_requests_total",
+            "vipd_http_requests_total",
             &[("path", "/healthz"), ("code", "200")]
         ) >= 4.0,
         "{t}"
@@ -204,7 +204,7 @@ fn status_healthz_and_malformed_requests() {
     assert_eq!(
         get(
             &t,
-            "vrrp_http_requests_total",
+            "vipd_http_requests_total",
             &[("path", "other"), ("code", "404")]
         ),
         1.0

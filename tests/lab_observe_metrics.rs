@@ -117,10 +117,10 @@ fn metrics_after_the_election() {
     );
     assert!(get(&ta, "vrrp_instance_last_transition_timestamp_seconds", vi1) > 1.6e9);
     assert_eq!(
-        get(&ta, "vrrp_config_reloads_total", &[("result", "success")]),
+        get(&ta, "vipd_config_reloads_total", &[("result", "success")]),
         0.0
     );
-    assert_eq!(get(&ta, "vrrp_build_info", &[]), 1.0);
+    assert_eq!(get(&ta, "vipd_build_info", &[]), 1.0);
     for m in [
         "vrrp_priority_zero_sent_total",
         "vrrp_address_list_mismatch_total",
@@ -383,17 +383,17 @@ fn metrics_after_reloads() {
         ) == Some(1.0)
     });
     assert_eq!(
-        get(&ta, "vrrp_config_reloads_total", &[("result", "success")]),
+        get(&ta, "vipd_config_reloads_total", &[("result", "success")]),
         1.0
     );
     assert_eq!(
-        get(&ta, "vrrp_config_reloads_total", &[("result", "failure")]),
+        get(&ta, "vipd_config_reloads_total", &[("result", "failure")]),
         0.0
     );
     assert!(
         get(
             &ta,
-            "vrrp_config_last_reload_success_timestamp_seconds",
+            "vipd_config_last_reload_success_timestamp_seconds",
             &[]
         ) > 1.6e9
     );
@@ -409,10 +409,10 @@ fn metrics_after_reloads() {
     );
     lab.signal(pa, "HUP");
     let ta = wait_metrics(&lab, "a", "failed reload counted", 3 * S, |t| {
-        value(t, "vrrp_config_reloads_total", &[("result", "failure")]) == Some(1.0)
+        value(t, "vipd_config_reloads_total", &[("result", "failure")]) == Some(1.0)
     });
     assert_eq!(
-        get(&ta, "vrrp_config_reloads_total", &[("result", "success")]),
+        get(&ta, "vipd_config_reloads_total", &[("result", "success")]),
         1.0
     );
     assert_state(&ta, vi2, "master");
@@ -421,7 +421,7 @@ fn metrics_after_reloads() {
     lab.file("a.yaml", &cfg(&scripts, std::slice::from_ref(&a1)));
     lab.signal(pa, "HUP");
     let ta = wait_metrics(&lab, "a", "second successful reload", 3 * S, |t| {
-        value(t, "vrrp_config_reloads_total", &[("result", "success")]) == Some(2.0)
+        value(t, "vipd_config_reloads_total", &[("result", "success")]) == Some(2.0)
     });
     let left: Vec<&str> = ta.lines().filter(|l| l.contains("vr=\"VI_2\"")).collect();
     assert!(
@@ -440,7 +440,7 @@ fn metrics_after_reloads() {
     );
     lab.signal(pa, "HUP");
     let ta = wait_metrics(&lab, "a", "third successful reload", 3 * S, |t| {
-        value(t, "vrrp_config_reloads_total", &[("result", "success")]) == Some(3.0)
+        value(t, "vipd_config_reloads_total", &[("result", "success")]) == Some(3.0)
     });
     let left: Vec<&str> = ta
         .lines()

@@ -266,6 +266,67 @@ fn no_watchdog_pings_for_another_pid() {
     assert_eq!(lab.wait_exit(pid, 10 * S), Some(0));
 }
 
+#[test]
+fn scripts_and_hooks_do_not_inherit_the_notify_socket() {
+    // vipd takes NOTIFY_SOCKET / WATCHDOG_* out of its environment at start: a check script or
+    // hook that called systemd-notify would otherwise speak for vipd (READY=1, STOPPING=1).
+    let mut lab = Lab::new("cvsd");
+    lab.host("a", "10.99.0.11", None);
+    let sock = lab.dir.join("notify");
+    let mut heard = Heard {
+        rx: notify_socket(&sock),
+        all: vec![],
+    };
+    let script_env = lab.dir.join("script.env");
+    let hook_env = lab.dir.join("hook.env");
+    let dump = |to: &Path| {
+        format!(
+            "[/bin/sh, -c, \"env > {}.tmp && mv {}.tmp {}\"]",
+            to.display(),
+            to.display(),
+            to.display()
+        )
+    };
+    let yaml = format!(
+        "listen: \"127.0.0.1:0\"\nscripts:\n  envdump:\n    command: {}\n    interval: 200ms\ninstances:\n  VI_1:\n    interface: eth0\n    vrid: 46\n    priority: 150\n    advert_interval: 100ms\n    virtual_ipaddress: [\"10.99.0.46/24\"]\n    track_scripts: [envdump]\n    notify:\n      master: {}\n",
+        dump(&script_env),
+        dump(&hook_env)
+    );
+    let c = lab.file("a.yaml", &yaml);
+    let c = c.to_str().unwrap().to_owned();
+    let pid = lab.spawn_env(
+        "a",
+        "a.log",
+        &[VIPD, "run", "-c", &c],
+        &[
+            ("NOTIFY_SOCKET", sock.to_str().unwrap()),
+            ("WATCHDOG_USEC", "1000000"),
+            ("VIPD_TEST_MARKER", "inherited"),
+        ],
+    );
+    // vipd itself still notifies (it took the socket before removing the variable).
+    heard.until("READY=1", 10 * S, |t| has_line(t, "READY=1"));
+    heard.until("WATCHDOG=1", 3 * S, |t| has_line(t, "WATCHDOG=1"));
+    wait_for(10 * S, "the script and the master hook ran", || {
+        script_env.exists() && hook_env.exists()
+    });
+    for f in [&script_env, &hook_env] {
+        let env = fs::read_to_string(f).unwrap();
+        // The environment is otherwise inherited: the test's marker is there.
+        assert!(env.contains("VIPD_TEST_MARKER=inherited"), "{env}");
+        for var in ["NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID"] {
+            assert!(
+                !env.lines().any(|l| l.starts_with(&format!("{var}="))),
+                "{} sees {var}:\n{env}",
+                f.display()
+            );
+        }
+    }
+    lab.signal(pid, "TERM");
+    assert_eq!(lab.wait_exit(pid, 10 * S), Some(0));
+    heard.until("STOPPING=1", 5 * S, |t| has_line(t, "STOPPING=1"));
+}
+
 /// A root for `systemd-analyze --root`: the unit as shipped, the binaries it names, and the
 /// host's own units (sysinit.target & co.).
 fn unit_root(dir: &Path) -> PathBuf {

@@ -225,7 +225,7 @@ fn secrets_stay_secret_and_privileges_are_dropped() {
     assert!(status.contains("VI_1"), "{status}");
     let (code, metrics) = get(&lab, "a", "/metrics", Some("prom:scrape-pw"));
     assert_eq!(code, 200, "{metrics}");
-    assert!(metrics.contains("vrrp_build_info"), "{metrics}");
+    assert!(metrics.contains("vipd_build_info"), "{metrics}");
     // The backup received the master's password-carrying adverts: its status and log too.
     let (code, status_b) = get(&lab, "b", "/status", Some("prom:scrape-pw"));
     assert_eq!(code, 200, "{status_b}");

@@ -160,6 +160,15 @@ fn deb_package_installs_what_an_operator_needs() {
     let v = run(Command::new(&bin).arg("--version"));
     assert_eq!(v.trim(), format!("vipd {VERSION}"));
 
+    check_man_and_completions(&root);
+    for f in [
+        "/usr/share/vipd/checks/check_nginx",
+        "/usr/share/vipd/checks/check_haproxy",
+    ] {
+        let e = entry(f);
+        assert!(e.starts_with("-rwxr-xr-x ") && owned_by_root(&e), "{e}");
+    }
+
     let monitor_unit =
         fs::read_to_string(root.join("usr/lib/systemd/system/vipd-monitor.service")).unwrap();
     assert_eq!(monitor_unit, repo_file("packaging/vipd-monitor.service"));
@@ -268,4 +277,138 @@ fn postinst_creates_the_user_once() {
         .env("STATE", &state)
         .env("CALLS", &calls));
     assert_eq!(fs::read_to_string(&calls).unwrap(), "");
+}
+
+/// The installed path of a man page: cargo-deb may compress it.
+fn man_page(root: &Path, name: &str) -> PathBuf {
+    let dir = root.join("usr/share/man/man1");
+    for candidate in [format!("{name}.gz"), name.to_owned()] {
+        let p = dir.join(&candidate);
+        if p.exists() {
+            return p;
+        }
+    }
+    panic!("{name} not in {}", dir.display());
+}
+
+/// Man pages render (man -l, else groff, else the troff header is checked) and the shell
+/// completions are where bash-completion, zsh and fish look for them.
+fn check_man_and_completions(root: &Path) {
+    for sub in [
+        "",
+        "-run",
+        "-check",
+        "-status",
+        "-monitor",
+        "-import-keepalived",
+    ] {
+        let page = man_page(root, &format!("vipd{sub}.1"));
+        let has = |tool: &str| {
+            Command::new(tool)
+                .arg("--version")
+                .output()
+                .is_ok_and(|o| o.status.success())
+        };
+        let text = if has("man") {
+            run(Command::new("man")
+                .arg("-l")
+                .arg(&page)
+                .env("MANPAGER", "cat")
+                .env("MANWIDTH", "100"))
+        } else {
+            let raw = run(Command::new("zcat").arg("-f").arg(&page));
+            if has("groff") {
+                let f = root.join("page.1");
+                fs::write(&f, &raw).unwrap();
+                run(Command::new("groff").args(["-man", "-Tutf8"]).arg(&f))
+            } else {
+                assert!(raw.contains(".TH vipd"), "{raw}");
+                raw
+            }
+        };
+        assert!(text.contains("NAME") && text.contains("SYNOPSIS"), "{text}");
+        assert!(text.contains(&format!("vipd{sub}")), "{text}");
+        if sub.is_empty() {
+            assert!(
+                text.contains("SUBCOMMANDS") && text.contains("vipd-run(1)"),
+                "{text}"
+            );
+        }
+        if sub == "-status" {
+            assert!(text.contains("--cacert"), "{text}");
+        }
+    }
+    for (installed, source) in [
+        (
+            "usr/share/bash-completion/completions/vipd",
+            "packaging/completions/vipd.bash",
+        ),
+        (
+            "usr/share/zsh/vendor-completions/_vipd",
+            "packaging/completions/_vipd",
+        ),
+        (
+            "usr/share/fish/vendor_completions.d/vipd.fish",
+            "packaging/completions/vipd.fish",
+        ),
+    ] {
+        let got =
+            fs::read_to_string(root.join(installed)).unwrap_or_else(|e| panic!("{installed}: {e}"));
+        assert_eq!(got, repo_file(source), "{installed}");
+    }
+    // The bash script parses, and completes the subcommands.
+    let bash = root.join("usr/share/bash-completion/completions/vipd");
+    run(Command::new("bash").arg("-n").arg(&bash));
+    let words = run(Command::new("bash").arg("-c").arg(format!(
+        "source {}; COMP_WORDS=(vipd st); COMP_CWORD=1; COMP_LINE='vipd st'; COMP_POINT=7; _vipd vipd st vipd; printf '%s\\n' \"${{COMPREPLY[@]}}\"",
+        bash.display()
+    )));
+    assert!(words.lines().any(|w| w == "status"), "{words}");
+}
+
+/// The man pages and completions in packaging/ are what `vipd generate` makes from the
+/// current command line (regenerate: `vipd generate man packaging/man` and
+/// `vipd generate completions bash > packaging/completions/vipd.bash`, likewise `zsh` to
+/// `_vipd` and `fish` to `vipd.fish`).
+#[test]
+fn shipped_man_pages_and_completions_are_current() {
+    let vipd = env!("CARGO_BIN_EXE_vipd");
+    let tmp = tempfile::tempdir().unwrap();
+    run(Command::new(vipd).args(["generate", "man"]).arg(tmp.path()));
+    let mut generated: Vec<String> = fs::read_dir(tmp.path())
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    generated.sort();
+    let mut shipped: Vec<String> = fs::read_dir(Path::new(ROOT).join("packaging/man"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    shipped.sort();
+    assert_eq!(generated, shipped, "regenerate packaging/man");
+    for name in &generated {
+        assert_eq!(
+            fs::read_to_string(tmp.path().join(name)).unwrap(),
+            repo_file(&format!("packaging/man/{name}")),
+            "packaging/man/{name} is stale: run `vipd generate man packaging/man`"
+        );
+    }
+    let stdout_page = run(Command::new(vipd).args(["generate", "man"]));
+    assert!(
+        stdout_page.contains(".TH vipd 1") && stdout_page.contains("vipd\\-run(1)"),
+        "{stdout_page}"
+    );
+    for (shell, file) in [
+        ("bash", "vipd.bash"),
+        ("zsh", "_vipd"),
+        ("fish", "vipd.fish"),
+    ] {
+        assert_eq!(
+            run(Command::new(vipd).args(["generate", "completions", shell])),
+            repo_file(&format!("packaging/completions/{file}")),
+            "packaging/completions/{file} is stale: run `vipd generate completions {shell}`"
+        );
+    }
 }

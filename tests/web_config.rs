@@ -166,7 +166,7 @@ basic_auth_users:
 
     let (code, hdrs, body, _) = curl(&pki, &url, &["-u", "prometheus:scrape-pw"]);
     assert_eq!(code, 200, "{hdrs}{body}");
-    assert!(body.contains("vrrp_build_info"), "{body}");
+    assert!(body.contains("vipd_build_info"), "{body}");
     assert!(
         hdrs.contains("strict-transport-security: max-age=31536000"),
         "{hdrs}"
@@ -213,7 +213,7 @@ basic_auth_users:
     let (_, _, body, _) = curl(&pki, &url, &["-u", "prometheus:scrape-pw"]);
     assert!(
         body.lines()
-            .any(|l| l.starts_with("vrrp_http_requests_total") && l.contains("code=\"401\"")),
+            .any(|l| l.starts_with("vipd_http_requests_total") && l.contains("code=\"401\"")),
         "{body}"
     );
 }

@@ -206,4 +206,7 @@ pub struct InstanceConfig {
     pub notify: Notify,
     pub garp: Garp,
     pub v3_checksum: ChecksumForm,
+    /// The `group` label of the instance's metrics and its /status entry, when set; else it
+    /// is derived (see `router::group_of`).
+    pub group: Option<String>,
 }

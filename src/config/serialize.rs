@@ -269,6 +269,9 @@ impl Serialize for InstanceConfig {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         let mut m = s.serialize_map(None)?;
         m.serialize_entry("interface", &self.interface)?;
+        if let Some(g) = &self.group {
+            m.serialize_entry("group", g)?;
+        }
         m.serialize_entry("vrid", &self.vrid)?;
         m.serialize_entry("priority", &self.priority)?;
         m.serialize_entry(

@@ -81,6 +81,7 @@ fn defaults_applied() {
             notify: Notify::default(),
             garp: Garp::default(),
             v3_checksum: ChecksumForm::PseudoHeader,
+            group: None,
         }
     );
 }
@@ -1529,4 +1530,25 @@ fn process_errors_and_warnings() {
         "{:?}",
         l.warnings
     );
+}
+
+#[test]
+fn group_label_key() {
+    let base = |line: &str| format!("{MINIMAL}    {line}\n");
+    assert_eq!(ok(MINIMAL).config.instances["VI_1"].group, None);
+    let l = ok(&base("group: web-lan1/10.99.0.0:v4"));
+    assert_eq!(
+        l.config.instances["VI_1"].group.as_deref(),
+        Some("web-lan1/10.99.0.0:v4")
+    );
+    one_err(&base("group: \"\""), 6, 12, "group: must not be empty");
+    one_err(
+        &base(&format!("group: {}", "g".repeat(65))),
+        6,
+        12,
+        "is 65 bytes long, the limit is 64",
+    );
+    one_err(&base("group: \"a,b\""), 6, 12, "`,` is not allowed");
+    one_err(&base("group: \"a b\""), 6, 12, "` ` is not allowed");
+    one_err(&base("group: \"é\""), 6, 12, "is not allowed");
 }

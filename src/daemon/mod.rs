@@ -375,10 +375,8 @@ pub async fn run(opts: RunOptions) -> i32 {
             return 1;
         }
     };
-    let metrics = Metrics::new(
-        env!("CARGO_PKG_VERSION"),
-        option_env!("VIPD_REVISION").unwrap_or("unknown"),
-    );
+    let metrics = Metrics::new(env!("CARGO_PKG_VERSION"), observe::REVISION);
+    metrics.config_loaded(unix_now());
     let (status_tx, mut status_rx) = mpsc::channel::<oneshot::Sender<serde_json::Value>>(16);
     if let Err(e) = http::spawn(listener, metrics.clone(), status_tx, web) {
         error!("cannot start the HTTP thread: {e}");

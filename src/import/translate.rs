@@ -1480,6 +1480,7 @@ fn vrrp_instance(
         .collect();
     let inst = InstanceConfig {
         name: yname.clone(),
+        group: None,
         interface,
         vrid: vrid as u8,
         priority: priority as u8,

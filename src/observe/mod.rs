@@ -72,7 +72,7 @@ const SCRIPT_BUCKETS: [f64; 12] = [
     0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
 ];
 
-/// Buckets of `vrrp_engine_timer_lateness_seconds`: from "on time" to "a backup has taken over".
+/// Buckets of `vipd_engine_timer_lateness_seconds`: from "on time" to "a backup has taken over".
 const LATENESS_BUCKETS: [f64; 10] = [
     0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 1.0,
 ];
@@ -80,6 +80,13 @@ const LATENESS_BUCKETS: [f64; 10] = [
 fn lateness_histogram() -> Histogram {
     Histogram::new(LATENESS_BUCKETS)
 }
+
+/// Version of the rustc that built vipd (set by build.rs; "unknown" if it could not tell).
+pub const RUSTC_VERSION: &str = env!("VIPD_RUSTC_VERSION");
+
+/// Git revision vipd was built from (set by build.rs; "unknown" when built without git, e.g.
+/// from a tarball).
+pub const REVISION: &str = env!("VIPD_REVISION");
 
 /// A gauge holding a float.
 type FGauge = Gauge<f64, AtomicU64>;
@@ -222,6 +229,8 @@ struct ResultLabels {
 struct BuildLabels {
     version: String,
     revision: String,
+    /// The compiler's version, as Prometheus's own build info has `goversion`.
+    rustversion: &'static str,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -274,6 +283,7 @@ struct Families {
     process_healthy: Family<ProcessLabels, Gauge>,
     config_reloads: Family<ResultLabels, Counter>,
     config_last_success: FGauge,
+    config_last_ok: Gauge,
     http_requests: Family<HttpLabels, Counter>,
     timer_lateness: Histogram,
 }
@@ -319,6 +329,7 @@ impl Families {
             process_healthy: Family::default(),
             config_reloads: Family::default(),
             config_last_success: FGauge::default(),
+            config_last_ok: Gauge::default(),
             http_requests: Family::default(),
             timer_lateness: lateness_histogram(),
         }
@@ -508,22 +519,27 @@ impl Families {
             f.process_healthy.clone(),
         );
         r.register(
-            "vrrp_config_reloads",
+            "vipd_config_reloads",
             "Configuration reloads, by result",
             f.config_reloads.clone(),
         );
         r.register(
-            "vrrp_config_last_reload_success_timestamp_seconds",
-            "Unix time of the last successful configuration load",
+            "vipd_config_last_reload_success_timestamp_seconds",
+            "Unix time of the last successful configuration load (the start-up load or a SIGHUP reload)",
             f.config_last_success.clone(),
         );
         r.register(
-            "vrrp_http_requests",
+            "vipd_config_last_reload_successful",
+            "Whether the last configuration load succeeded (1) or was rejected (0)",
+            f.config_last_ok.clone(),
+        );
+        r.register(
+            "vipd_http_requests",
             "Requests to the HTTP endpoint, by path (unknown paths as other) and status code",
             f.http_requests.clone(),
         );
         r.register(
-            "vrrp_engine_timer_lateness_seconds",
+            "vipd_engine_timer_lateness_seconds",
             "How long after its deadline the engine handled a timer (an advert due, a master-down expiry); a slow tail means the host starves vipd of CPU",
             f.timer_lateness.clone(),
         );
@@ -588,17 +604,18 @@ fn saturating_i64(n: u64) -> i64 {
 }
 
 impl Metrics {
-    /// A registry with `vrrp_build_info{version,revision} 1`, the process metrics, the
+    /// A registry with `vipd_build_info{version,revision} 1`, the process metrics, the
     /// configuration reload series (both results at 0) and no instance yet.
     pub fn new(version: &str, revision: &str) -> Metrics {
         let f = Families::new();
         let mut registry = Registry::default();
         registry.register(
-            "vrrp_build",
+            "vipd_build",
             "Build of the running vipd; always 1",
             Info::new(BuildLabels {
                 version: version.to_owned(),
                 revision: revision.to_owned(),
+                rustversion: RUSTC_VERSION,
             }),
         );
         f.register(&mut registry);
@@ -765,8 +782,16 @@ impl Metrics {
         }
     }
 
-    /// Counts a configuration load attempt; on success also sets
-    /// `vrrp_config_last_reload_success_timestamp_seconds` to `unix_time`.
+    /// The configuration loaded at start-up (vipd does not start without one), as Prometheus
+    /// does: `vipd_config_last_reload_successful` 1 and the success timestamp `unix_time`.
+    /// `vipd_config_reloads_total` counts SIGHUP reloads only and is not changed.
+    pub fn config_loaded(&self, unix_time: f64) {
+        self.inner.f.config_last_ok.set(1);
+        self.inner.f.config_last_success.set(unix_time);
+    }
+
+    /// Counts a SIGHUP reload attempt and sets `vipd_config_last_reload_successful`; on
+    /// success also sets `vipd_config_last_reload_success_timestamp_seconds` to `unix_time`.
     pub fn config_reload(&self, ok: bool, unix_time: f64) {
         let result = if ok { "success" } else { "failure" };
         self.inner
@@ -774,6 +799,7 @@ impl Metrics {
             .config_reloads
             .get_or_create(&ResultLabels { result })
             .inc();
+        self.inner.f.config_last_ok.set(i64::from(ok));
         if ok {
             self.inner.f.config_last_success.set(unix_time);
         }
@@ -1530,7 +1556,7 @@ impl std::fmt::Debug for MonitorMetrics {
 }
 
 impl Metrics {
-    /// A registry for `vipd monitor`: `vrrp_build_info`, the process metrics, the HTTP
+    /// A registry for `vipd monitor`: `vipd_build_info`, the process metrics, the HTTP
     /// request counter and the `vrrp_monitor_*` families (none of the daemon's). Serve the
     /// returned `Metrics` with [`serve`]; update the series through the `MonitorMetrics`.
     pub fn new_monitor(version: &str, revision: &str) -> (Metrics, MonitorMetrics) {
@@ -1550,16 +1576,17 @@ impl Metrics {
         };
         let mut registry = Registry::default();
         registry.register(
-            "vrrp_build",
+            "vipd_build",
             "Build of the running vipd; always 1",
             Info::new(BuildLabels {
                 version: version.to_owned(),
                 revision: revision.to_owned(),
+                rustversion: RUSTC_VERSION,
             }),
         );
         mf.register(&mut registry);
         registry.register(
-            "vrrp_http_requests",
+            "vipd_http_requests",
             "Requests to the HTTP endpoint, by path (unknown paths as other) and status code",
             f.http_requests.clone(),
         );

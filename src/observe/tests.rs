@@ -211,11 +211,11 @@ fn counters_and_gauges_in_both_formats() {
             &t,
             &format!("vrrp_peer_checksum_form{{{L},peer=\"192.0.2.20\",form=\"pseudo_header\"}} 0"),
         );
-        has_line(&t, r#"vrrp_config_reloads_total{result="success"} 1"#);
-        has_line(&t, r#"vrrp_config_reloads_total{result="failure"} 1"#);
+        has_line(&t, r#"vipd_config_reloads_total{result="success"} 1"#);
+        has_line(&t, r#"vipd_config_reloads_total{result="failure"} 1"#);
         has_line(
             &t,
-            "vrrp_config_last_reload_success_timestamp_seconds 1700000100.0",
+            "vipd_config_last_reload_success_timestamp_seconds 1700000100.0",
         );
         has_line(
             &t,
@@ -249,7 +249,10 @@ fn counters_and_gauges_in_both_formats() {
         );
         has_line(
             &t,
-            r#"vrrp_build_info{version="0.1.0",revision="abc123"} 1"#,
+            &format!(
+                r#"vipd_build_info{{version="0.1.0",revision="abc123",rustversion="{}"}} 1"#,
+                super::RUSTC_VERSION
+            ),
         );
         assert!(t.contains("\nprocess_cpu_seconds_total "), "{t}");
         assert!(t.contains("\nprocess_open_fds "), "{t}");
@@ -260,11 +263,11 @@ fn counters_and_gauges_in_both_formats() {
         if om {
             assert!(t.ends_with("# EOF\n"), "{t}");
             has_line(&t, "# TYPE vrrp_adverts_sent counter");
-            has_line(&t, "# TYPE vrrp_build info");
+            has_line(&t, "# TYPE vipd_build info");
         } else {
             lacks(&t, "# EOF");
             has_line(&t, "# TYPE vrrp_adverts_sent_total counter");
-            has_line(&t, "# TYPE vrrp_build_info gauge");
+            has_line(&t, "# TYPE vipd_build_info gauge");
             has_line(&t, "# TYPE process_cpu_seconds_total counter");
         }
     }
@@ -313,8 +316,50 @@ fn every_state_reason_and_kind_exists_at_creation() {
     ] {
         has_line(&t, &format!("{name}{{{L}}} 0"));
     }
-    has_line(&t, r#"vrrp_config_reloads_total{result="success"} 0"#);
-    has_line(&t, r#"vrrp_config_reloads_total{result="failure"} 0"#);
+    has_line(&t, r#"vipd_config_reloads_total{result="success"} 0"#);
+    has_line(&t, r#"vipd_config_reloads_total{result="failure"} 0"#);
+    has_line(&t, "vipd_config_last_reload_successful 0");
+}
+
+#[test]
+fn start_up_load_sets_success_and_timestamp_without_counting_a_reload() {
+    let m = Metrics::new("v", "r");
+    m.config_loaded(1_700_000_000.0);
+    let t = m.encode(false);
+    has_line(&t, "vipd_config_last_reload_successful 1");
+    has_line(
+        &t,
+        "vipd_config_last_reload_success_timestamp_seconds 1700000000.0",
+    );
+    has_line(&t, r#"vipd_config_reloads_total{result="success"} 0"#);
+    // A rejected reload keeps the timestamp of the last good load and clears the flag.
+    m.config_reload(false, 1_700_000_100.0);
+    let t = m.encode(false);
+    has_line(&t, "vipd_config_last_reload_successful 0");
+    has_line(
+        &t,
+        "vipd_config_last_reload_success_timestamp_seconds 1700000000.0",
+    );
+    m.config_reload(true, 1_700_000_200.0);
+    let t = m.encode(false);
+    has_line(&t, "vipd_config_last_reload_successful 1");
+    has_line(
+        &t,
+        "vipd_config_last_reload_success_timestamp_seconds 1700000200.0",
+    );
+}
+
+#[test]
+fn build_info_names_a_rust_version() {
+    // build.rs runs `rustc --version`; the bare number ("1.89.0") is exported.
+    assert!(
+        super::RUSTC_VERSION
+            .split('.')
+            .take(2)
+            .all(|p| p.parse::<u32>().is_ok()),
+        "{}",
+        super::RUSTC_VERSION
+    );
 }
 
 #[test]
@@ -769,23 +814,23 @@ async fn http_endpoints() {
     // Still serving, and every request was counted with bounded labels.
     let r = request(addr, &get("/metrics", "")).await;
     assert!(
-        r.contains("\nvrrp_http_requests_total{path=\"/metrics\",code=\"200\"} 2\n"),
+        r.contains("\nvipd_http_requests_total{path=\"/metrics\",code=\"200\"} 2\n"),
         "{r}"
     );
     assert!(
-        r.contains("\nvrrp_http_requests_total{path=\"/status\",code=\"200\"} 1\n"),
+        r.contains("\nvipd_http_requests_total{path=\"/status\",code=\"200\"} 1\n"),
         "{r}"
     );
     assert!(
-        r.contains("\nvrrp_http_requests_total{path=\"other\",code=\"404\"} 1\n"),
+        r.contains("\nvipd_http_requests_total{path=\"other\",code=\"404\"} 1\n"),
         "{r}"
     );
     assert!(
-        r.contains("\nvrrp_http_requests_total{path=\"/metrics\",code=\"405\"} 1\n"),
+        r.contains("\nvipd_http_requests_total{path=\"/metrics\",code=\"405\"} 1\n"),
         "{r}"
     );
     assert!(
-        r.contains("\nvrrp_http_requests_total{path=\"other\",code=\"400\"} 2\n"),
+        r.contains("\nvipd_http_requests_total{path=\"other\",code=\"400\"} 2\n"),
         "{r}"
     );
     assert!(!r.contains("nope"), "{r}");
@@ -807,4 +852,29 @@ async fn status_answers_503_when_the_engine_is_silent_or_gone() {
         503
     );
     assert_eq!(super::http::STATUS_TIMEOUT, Duration::from_secs(2));
+}
+
+#[test]
+fn build_info_revision_is_the_checkout_head() {
+    // build.rs asks git; from a tarball (no git checkout here) it is "unknown".
+    let dir = env!("CARGO_MANIFEST_DIR");
+    let head = std::process::Command::new("git")
+        .args([
+            "-C",
+            dir,
+            "rev-parse",
+            "--show-toplevel",
+            "--short=12",
+            "HEAD",
+        ])
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+        .and_then(|o| {
+            let s = String::from_utf8_lossy(&o.stdout).into_owned();
+            let mut lines = s.lines();
+            let top = std::fs::canonicalize(lines.next()?).ok()?;
+            (top == std::fs::canonicalize(dir).ok()?).then(|| lines.next().map(str::to_owned))?
+        });
+    assert_eq!(super::REVISION, head.as_deref().unwrap_or("unknown"));
 }

@@ -73,16 +73,18 @@ pub fn engine_params(cfg: &InstanceConfig) -> engine::Params {
     }
 }
 
-/// The `group` label: the sorted VIP set (it matches only routers that truly share the
-/// addresses, even where VRIDs are reused on other LANs).
+/// The `group` label, which names the virtual router across nodes: the instance's `group`
+/// when configured, else its first virtual address as written (bounded, it does not change
+/// when addresses are added after it, and it tells apart routers on other LANs that reuse the
+/// VRID), else (no addresses) the instance name.
 pub fn group_of(cfg: &InstanceConfig) -> String {
-    let mut v: Vec<String> = cfg
-        .virtual_ipaddress
-        .iter()
-        .map(|v| v.addr.to_string())
-        .collect();
-    v.sort();
-    v.join(",")
+    if let Some(g) = &cfg.group {
+        return g.clone();
+    }
+    match cfg.virtual_ipaddress.first() {
+        Some(v) => v.addr.to_string(),
+        None => cfg.name.clone(),
+    }
 }
 
 /// One configured instance and what the core knows around its state machine.

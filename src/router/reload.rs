@@ -55,6 +55,8 @@ fn identity(c: &InstanceConfig) -> impl PartialEq + '_ {
         c.family,
         c.version,
         &c.virtual_ipaddress,
+        // The metrics' `group` label: the series are renamed by recreating the instance.
+        &c.group,
     )
 }
 
@@ -130,6 +132,29 @@ mod tests {
         assert_eq!(p.update, vec!["V1"]);
         assert_eq!(p.restart, vec!["V2"]);
         assert!(p.scripts_start.is_empty() && p.scripts_stop.is_empty());
+    }
+
+    #[test]
+    fn group_label_change_restarts_the_instance() {
+        let new = BASE.replace("    vrid: 2\n", "    vrid: 2\n    group: lan1\n");
+        let p = plan(&parse(BASE), &parse(&new));
+        assert_eq!(p.restart, vec!["V2"]);
+        assert_eq!(p.keep, vec!["V1"]);
+    }
+
+    #[test]
+    fn group_label_is_bounded_and_survives_adding_an_address() {
+        let one = parse(BASE);
+        assert_eq!(crate::router::group_of(&one.instances["V2"]), "10.99.0.2");
+        // Adding addresses (252 of them, some sorting before it as text) keeps the label.
+        let vips: Vec<String> = (3..=254).map(|n| format!("10.99.0.{n}/24")).collect();
+        let many = parse(&BASE.replace(
+            "[10.99.0.2/24]",
+            &format!("[10.99.0.2/24, {}]", vips.join(", ")),
+        ));
+        assert_eq!(crate::router::group_of(&many.instances["V2"]), "10.99.0.2");
+        let named = parse(&BASE.replace("    vrid: 2\n", "    vrid: 2\n    group: lan1\n"));
+        assert_eq!(crate::router::group_of(&named.instances["V2"]), "lan1");
     }
 
     #[test]

@@ -34,9 +34,44 @@ const INSTANCE_KEYS: &[&str] = &[
     "notify",
     "garp",
     "v3_checksum",
+    "group",
 ];
 
 const GARP_KEYS: &[&str] = &["delay", "repeat", "refresh"];
+
+/// Longest `group` label value: short enough for dashboards and series size.
+const MAX_GROUP: usize = 64;
+
+/// `group`: 1..=64 bytes of ASCII letters, digits and `.` `_` `-` `:` `/` (an address or a
+/// prefix fits; spaces, commas, quotes and control characters do not).
+fn group_label(cx: &mut Ctx, v: &Node, what: &str) -> Option<String> {
+    let g = string(cx, v, what)?;
+    let bad = g
+        .chars()
+        .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-' | ':' | '/')));
+    let problem = if g.is_empty() {
+        Some("must not be empty".to_owned())
+    } else if g.len() > MAX_GROUP {
+        Some(format!(
+            "is {} bytes long, the limit is {MAX_GROUP}",
+            g.len()
+        ))
+    } else {
+        bad.map(|c| {
+            format!(
+                "`{}` is not allowed (letters, digits and . _ - : / only)",
+                c.escape_default()
+            )
+        })
+    };
+    match problem {
+        Some(p) => {
+            cx.err(v, format!("{what}: {p}"));
+            None
+        }
+        None => Some(g),
+    }
+}
 
 /// IFNAMSIZ - 1.
 const MAX_IFNAME: usize = 15;
@@ -239,6 +274,10 @@ pub(super) fn instance<'a>(
         },
     );
 
+    let group = f.optional(cx, "group", None, |cx, _, v| {
+        group_label(cx, v, &field("group")).map(Some)
+    });
+
     let site = Sites {
         name: name.to_owned(),
         vrid: vrid.zip(vrid_node),
@@ -272,6 +311,7 @@ pub(super) fn instance<'a>(
             notify: notify?,
             garp: garp?,
             v3_checksum: v3_checksum?,
+            group: group?,
         })
     })();
     (inst, Some(site))
