@@ -196,6 +196,70 @@ fn alertmanager_routes_pages_and_tickets() {
     }
 }
 
+/// (alert, severity) of every rule of every shipped rules file, read as YAML.
+fn alert_severities() -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    for file in RULE_FILES {
+        let doc: serde_json::Value =
+            serde_saphyr::from_str(&read(file)).unwrap_or_else(|e| panic!("{file}: {e}"));
+        for group in doc["groups"].as_array().expect("groups") {
+            for rule in group["rules"].as_array().expect("rules") {
+                let Some(alert) = rule["alert"].as_str() else {
+                    continue;
+                };
+                let sev = rule["labels"]["severity"]
+                    .as_str()
+                    .unwrap_or_else(|| panic!("{file}: {alert} has no severity label"));
+                out.push((alert.to_owned(), sev.to_owned()));
+            }
+        }
+    }
+    out
+}
+
+/// Every shipped alert reaches the receiver its severity names, and the ones the runbook
+/// says page (split brain, no master / a silent or missing VRID, master without its VIP)
+/// are `page`.
+#[test]
+fn every_shipped_alert_is_routed_by_its_severity() {
+    let all = alert_severities();
+    assert_eq!(all.len(), alert_names().len(), "{all:?}");
+    for must_page in [
+        "VipdSplitBrain",
+        "VipdMonitorSplitBrain",
+        "VipdMonitorNoMaster",
+        "VipdMonitorExpectedVridMissing",
+    ] {
+        assert!(
+            all.iter().any(|(a, s)| a == must_page && s == "page"),
+            "{must_page} must page: {all:?}"
+        );
+    }
+    for (alert, sev) in &all {
+        let name = format!("alertname={alert}");
+        let sev_label = format!("severity={sev}");
+        let out = run_ok(
+            "amtool",
+            "prometheus-alertmanager",
+            &[
+                "config",
+                "routes",
+                "test",
+                "--config.file=config/alertmanager.example.yml",
+                &name,
+                &sev_label,
+            ],
+        );
+        let got = out
+            .split("--- stdout ---\n")
+            .nth(1)
+            .and_then(|s| s.lines().next())
+            .unwrap_or("")
+            .trim();
+        assert_eq!(got, sev, "{alert} ({sev}) routed wrongly:\n{out}");
+    }
+}
+
 #[test]
 fn every_alert_has_tests_and_a_runbook_section() {
     let names = alert_names();

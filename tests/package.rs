@@ -141,6 +141,7 @@ fn deb_package_installs_what_an_operator_needs() {
         "/usr/share/vipd/vipd-monitor.rules.yml",
         "/etc/vipd/vipd.yaml",
         "/usr/share/vipd/vipd.json",
+        "/usr/share/vipd/vipd-monitor.json",
         "/usr/share/vipd/vipd.rules.yml",
         "/usr/share/doc/vipd/README.md",
         "/usr/share/doc/vipd/configuration.md",
@@ -191,6 +192,10 @@ fn deb_package_installs_what_an_operator_needs() {
 
     for (installed, source) in [
         ("usr/share/vipd/vipd.json", "dashboards/vipd.json"),
+        (
+            "usr/share/vipd/vipd-monitor.json",
+            "dashboards/vipd-monitor.json",
+        ),
         ("usr/share/vipd/vipd.rules.yml", "alerts/vipd.rules.yml"),
         ("usr/share/doc/vipd/README.md", "README.md"),
     ] {
