@@ -126,7 +126,7 @@ fn secrets_stay_secret_and_privileges_are_dropped() {
     let dir = lab.dir.display().to_string();
     let record = |out: &str| {
         format!(
-            "  record:\n    command: [\"sh\", \"-c\", \"env > {out}.env; id -u > {out}.uid; grep ^Cap /proc/self/status > {out}.caps\"]\n    interval: 300ms\n"
+            "  record:\n    command: [\"sh\", \"-c\", \"env > {out}.env.t; id -u > {out}.uid.t; grep ^Cap /proc/self/status > {out}.caps.t; for f in env uid caps; do mv {out}.$f.t {out}.$f; done\"]\n    interval: 300ms\n"
         )
     };
     let a_cfg = lab.file("a.yaml", &config(&record(&format!("{dir}/a")), 150));
