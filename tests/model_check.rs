@@ -13,7 +13,19 @@
 
 use vipd::fuzzing::{Bounds, explore, three_routers};
 
+/// `bounds`, unless `VIPD_MODEL_DEPTH` / `VIPD_MODEL_FAULTS` ask for a deeper run
+/// (docs/reliability.md): the same test, not a separate ignored one.
 fn run(version: u8, bounds: Bounds) {
+    let env = |k: &str, d: usize| {
+        std::env::var(k)
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(d)
+    };
+    let bounds = Bounds {
+        depth: env("VIPD_MODEL_DEPTH", bounds.depth),
+        faults: env("VIPD_MODEL_FAULTS", bounds.faults),
+    };
     let t = std::time::Instant::now();
     let mut w = three_routers(version);
     w.settle().unwrap();
@@ -50,20 +62,6 @@ fn election_v2_bounded() {
         Bounds {
             depth: 7,
             faults: 2,
-        },
-    );
-}
-
-/// The documented deeper run (see docs/reliability.md for its figures):
-/// `cargo test --release --test model_check -- --ignored --nocapture`.
-#[test]
-#[ignore]
-fn election_v3_deep() {
-    run(
-        3,
-        Bounds {
-            depth: 11,
-            faults: 3,
         },
     );
 }
