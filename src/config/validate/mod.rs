@@ -151,13 +151,9 @@ fn top(cx: &mut Ctx, root: &Node) -> Option<Config> {
             }
         }));
 
-    let no_scripts = ScriptIndex {
-        names: BTreeMap::new(),
-        valid: Some(BTreeMap::new()),
-    };
     // Never None: problems in `scripts` are recorded in the index (the default is invalid).
     let scripts = f
-        .optional(cx, "scripts", no_scripts, |cx, _, v| {
+        .optional(cx, "scripts", ScriptIndex::empty(), |cx, _, v| {
             Some(scripts::scripts(cx, v))
         })
         .unwrap_or_default();

@@ -22,15 +22,35 @@ const SCRIPT_KEYS: &[&str] = &[
 
 const NOTIFY_KEYS: &[&str] = &["master", "backup", "fault", "stop", "any"];
 
-/// Scripts as seen by instances: every name defined (even if invalid, so a broken script
-/// does not also cause "unknown script" errors) and the valid ones.
-#[derive(Default)]
-pub(super) struct ScriptIndex {
-    /// Name -> weight, None when the script itself had errors.
+/// Named definitions as instances see them (`scripts:`, `processes:`): every name defined
+/// (even if invalid, so a broken definition does not also cause "unknown" errors) with its
+/// weight (None when it had errors), and the valid ones (None if any had an error).
+pub(super) struct Named<T> {
     pub(super) names: BTreeMap<String, Option<i32>>,
-    /// All scripts, or None if any had an error.
-    pub(super) valid: Option<BTreeMap<String, ScriptConfig>>,
+    pub(super) valid: Option<BTreeMap<String, T>>,
 }
+
+impl<T> Default for Named<T> {
+    fn default() -> Self {
+        Named {
+            names: BTreeMap::new(),
+            valid: None,
+        }
+    }
+}
+
+impl<T> Named<T> {
+    /// No definitions at all (the section is absent): nothing invalid either.
+    pub(super) fn empty() -> Self {
+        Named {
+            names: BTreeMap::new(),
+            valid: Some(BTreeMap::new()),
+        }
+    }
+}
+
+/// Scripts as seen by instances.
+pub(super) type ScriptIndex = Named<ScriptConfig>;
 
 fn valid_name(n: &str) -> bool {
     !n.is_empty()
@@ -38,13 +58,20 @@ fn valid_name(n: &str) -> bool {
             .all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c))
 }
 
-pub(super) fn scripts(cx: &mut Ctx, v: &Node) -> ScriptIndex {
-    let mut index = ScriptIndex::default();
+/// A top-level map of `kind` definitions by name (`section:`), each read by `one`.
+pub(super) fn named<T>(
+    cx: &mut Ctx,
+    v: &Node,
+    (section, kind): (&str, &str),
+    weight: fn(&T) -> i32,
+    mut one: impl FnMut(&mut Ctx, &str, &Node, &Node) -> Option<T>,
+) -> Named<T> {
+    let mut index = Named::default();
     let Kind::Map(entries) = &v.kind else {
         cx.err(
             v,
             format!(
-                "scripts: expected a mapping of name -> script, found {}",
+                "{section}: expected a mapping of name -> {kind}, found {}",
                 v.describe()
             ),
         );
@@ -58,7 +85,7 @@ pub(super) fn scripts(cx: &mut Ctx, v: &Node) -> ScriptIndex {
             Some(n) => {
                 cx.err(
                     k,
-                    format!("script name `{n}` must be non-empty and use only A-Z a-z 0-9 _ . -"),
+                    format!("{kind} name `{n}` must be non-empty and use only A-Z a-z 0-9 _ . -"),
                 );
                 ok = false;
                 continue;
@@ -66,25 +93,27 @@ pub(super) fn scripts(cx: &mut Ctx, v: &Node) -> ScriptIndex {
             None => {
                 cx.err(
                     k,
-                    format!("script name: expected a string, found {}", k.describe()),
+                    format!("{kind} name: expected a string, found {}", k.describe()),
                 );
                 ok = false;
                 continue;
             }
         };
-        let s = script(cx, &name, k, body);
-        index
-            .names
-            .insert(name.clone(), s.as_ref().map(|s| s.weight));
-        match s {
-            Some(s) => {
-                out.insert(name, s);
+        let d = one(cx, &name, k, body);
+        index.names.insert(name.clone(), d.as_ref().map(weight));
+        match d {
+            Some(d) => {
+                out.insert(name, d);
             }
             None => ok = false,
         }
     }
     index.valid = ok.then_some(out);
     index
+}
+
+pub(super) fn scripts(cx: &mut Ctx, v: &Node) -> ScriptIndex {
+    named(cx, v, ("scripts", "script"), |s| s.weight, script)
 }
 
 fn script(cx: &mut Ctx, name: &str, key: &Node, body: &Node) -> Option<ScriptConfig> {

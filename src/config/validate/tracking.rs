@@ -1,7 +1,6 @@
 //! `track_interfaces`, `track_scripts`, `track_files`, the top-level `processes` with
 //! `track_processes`, and the check of their weights against the priority.
 
-use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -261,78 +260,12 @@ const PROCESS_KEYS: &[&str] = &[
 /// keepalived's bound on the process delays.
 const PROCESS_DELAY_MAX: Duration = Duration::from_secs(3600);
 
-/// Processes as seen by instances: every name defined (a broken one too, so it does not also
-/// cause "unknown process" errors) with its weight (None when it had errors), and the valid
-/// ones (None if any had an error).
-#[derive(Default)]
-pub(super) struct ProcessIndex {
-    pub(super) names: BTreeMap<String, Option<i32>>,
-    pub(super) valid: Option<BTreeMap<String, ProcessConfig>>,
-}
-
-impl ProcessIndex {
-    pub(super) fn empty() -> ProcessIndex {
-        ProcessIndex {
-            names: BTreeMap::new(),
-            valid: Some(BTreeMap::new()),
-        }
-    }
-}
+/// Processes as seen by instances.
+pub(super) type ProcessIndex = super::scripts::Named<ProcessConfig>;
 
 /// The top-level `processes:` map (keepalived `vrrp_track_process` blocks).
 pub(super) fn processes(cx: &mut Ctx, v: &Node) -> ProcessIndex {
-    let mut index = ProcessIndex::default();
-    let Kind::Map(entries) = &v.kind else {
-        cx.err(
-            v,
-            format!(
-                "processes: expected a mapping of name -> process, found {}",
-                v.describe()
-            ),
-        );
-        return index;
-    };
-    let mut out = BTreeMap::new();
-    let mut ok = true;
-    for (k, body) in entries {
-        let name = match k.as_text() {
-            Some(n)
-                if !n.is_empty()
-                    && n.chars()
-                        .all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c)) =>
-            {
-                n
-            }
-            Some(n) => {
-                cx.err(
-                    k,
-                    format!("process name `{n}` must be non-empty and use only A-Z a-z 0-9 _ . -"),
-                );
-                ok = false;
-                continue;
-            }
-            None => {
-                cx.err(
-                    k,
-                    format!("process name: expected a string, found {}", k.describe()),
-                );
-                ok = false;
-                continue;
-            }
-        };
-        let p = process(cx, &name, k, body);
-        index
-            .names
-            .insert(name.clone(), p.as_ref().map(|p| p.weight));
-        match p {
-            Some(p) => {
-                out.insert(name, p);
-            }
-            None => ok = false,
-        }
-    }
-    index.valid = ok.then_some(out);
-    index
+    super::scripts::named(cx, v, ("processes", "process"), |p| p.weight, process)
 }
 
 fn process(cx: &mut Ctx, name: &str, key: &Node, body: &Node) -> Option<ProcessConfig> {
