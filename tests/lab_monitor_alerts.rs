@@ -19,7 +19,7 @@ mod promkit;
 use std::time::{Duration, Instant};
 
 use labkit::{Keepalived, Lab, VIPD, sh};
-use promkit::{LAB_FOR, LAB_RANGE, PROMETHEUS, Prom, describe, named, nft, shorten};
+use promkit::{LAB_FOR, LAB_RANGE, Prom, describe, named, nft, shorten};
 use serde_json::Value;
 
 const A: &str = "10.99.0.11";
@@ -108,22 +108,8 @@ fn ka_pid(lab: &Lab, h: &str, kind: &str) -> u32 {
 #[test]
 fn monitor_alerts_fire_and_resolve_on_a_keepalived_pair() {
     labkit::require(&["curl", "nft", "promtool"]);
-    assert!(
-        std::path::Path::new(PROMETHEUS).exists(),
-        "the lab needs {PROMETHEUS} (Debian package prometheus)"
-    );
-    assert!(
-        std::path::Path::new(labkit::KEEPALIVED).exists(),
-        "the lab needs {} (Debian package keepalived)",
-        labkit::KEEPALIVED
-    );
     let t0 = Instant::now();
-
-    let shipped = std::fs::read_to_string(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/alerts/vipd-monitor.rules.yml"
-    ))
-    .expect("alerts/vipd-monitor.rules.yml");
+    let shipped = promkit::monitor_lab_rules();
     let lab_rules = shorten(&shipped);
     let n_alerts = shipped.matches("- alert:").count();
     assert_eq!(lab_rules.matches("- alert:").count(), n_alerts);

@@ -19,7 +19,7 @@ mod promkit;
 use std::time::{Duration, Instant};
 
 use labkit::{Keepalived, Lab, VIPD, sh};
-use promkit::{LAB_FOR, PROMETHEUS, Prom, describe, named, shorten};
+use promkit::{LAB_FOR, Prom, describe, named, shorten};
 use serde_json::Value;
 
 const A: &str = "10.99.0.11";
@@ -95,21 +95,8 @@ fn ka_pid(lab: &Lab, h: &str, kind: &str) -> u32 {
 #[test]
 fn expected_vrid_and_master_alerts_on_a_keepalived_pair() {
     labkit::require(&["curl", "promtool"]);
-    assert!(
-        std::path::Path::new(PROMETHEUS).exists(),
-        "the lab needs {PROMETHEUS} (Debian package prometheus)"
-    );
-    assert!(
-        std::path::Path::new(labkit::KEEPALIVED).exists(),
-        "the lab needs {} (Debian package keepalived)",
-        labkit::KEEPALIVED
-    );
     let t0 = Instant::now();
-    let shipped = std::fs::read_to_string(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/alerts/vipd-monitor.rules.yml"
-    ))
-    .expect("alerts/vipd-monitor.rules.yml");
+    let shipped = promkit::monitor_lab_rules();
     let lab_rules = shorten(&shipped);
     let n_alerts = shipped.matches("- alert:").count();
 
@@ -275,19 +262,7 @@ fn expected_vrid_and_master_alerts_on_a_keepalived_pair() {
 #[test]
 fn mixed_versions_on_a_vrid_fire_on_real_keepalived() {
     labkit::require(&["curl", "promtool"]);
-    assert!(
-        std::path::Path::new(PROMETHEUS).exists(),
-        "the lab needs {PROMETHEUS}"
-    );
-    assert!(
-        std::path::Path::new(labkit::KEEPALIVED).exists(),
-        "the lab needs keepalived"
-    );
-    let shipped = std::fs::read_to_string(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/alerts/vipd-monitor.rules.yml"
-    ))
-    .unwrap();
+    let shipped = promkit::monitor_lab_rules();
     let mut ka = Keepalived::new();
     let mut lab = Lab::new("mxv");
     lab.host("a", A, None);

@@ -229,3 +229,22 @@ pub fn nft(lab: &Lab, h: &str, args: &[&str]) {
     v.extend_from_slice(args);
     sh(&v);
 }
+
+/// The monitor labs' prelude: Prometheus and keepalived are installed (else a clear failure
+/// naming the Debian package), and the shipped `alerts/vipd-monitor.rules.yml` as it is.
+pub fn monitor_lab_rules() -> String {
+    assert!(
+        std::path::Path::new(PROMETHEUS).exists(),
+        "the lab needs {PROMETHEUS} (Debian package prometheus)"
+    );
+    assert!(
+        std::path::Path::new(crate::labkit::KEEPALIVED).exists(),
+        "the lab needs {} (Debian package keepalived)",
+        crate::labkit::KEEPALIVED
+    );
+    std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/alerts/vipd-monitor.rules.yml"
+    ))
+    .expect("alerts/vipd-monitor.rules.yml")
+}
