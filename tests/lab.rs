@@ -541,7 +541,26 @@ fn garbage_flood_is_counted_and_does_not_break_the_rhythm() {
     let flood = lab.file(
         "flood.py",
         r#"
-import os, random, socket, time
+import os, random, socket, struct, time
+
+def csum(b):
+    if len(b) % 2:
+        b += b"\0"
+    t = sum(struct.unpack("!%dH" % (len(b) // 2), b))
+    while t >> 16:
+        t = (t & 0xFFFF) + (t >> 16)
+    return ~t & 0xFFFF
+
+def bad_advert():
+    # our VRID, plausible v3 header (priority 200 would win), a checksum that is certainly
+    # wrong: the right one XOR 0x5a5a (a fixed 0xdead matched by chance 1 in 65536 packets,
+    # and then a valid priority-200 advert legitimately pre-empted the master)
+    body = bytes([0x31, 94, 200, 1, 0, 10, 0, 0]) + os.urandom(4)
+    pseudo = socket.inet_aton("10.99.0.66") + socket.inet_aton("224.0.0.18")
+    pseudo += struct.pack("!BBH", 0, 112, len(body))
+    c = csum(pseudo + body) ^ 0x5A5A
+    return body[:6] + struct.pack("!H", c) + body[8:]
+
 s = socket.socket(socket.AF_INET, socket.SOCK_RAW, 112)
 s.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_TTL, 255)
 s.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_IF, socket.inet_aton("10.99.0.66"))
@@ -550,8 +569,7 @@ n = 0
 while time.time() < end:
     for _ in range(200):
         if n % 10 == 0:
-            # our VRID, plausible header, wrong checksum
-            p = bytes([0x31, 94, 200, 1, 0, 10, 0xde, 0xad]) + os.urandom(4)
+            p = bad_advert()
         else:
             p = os.urandom(random.randint(0, 60))
             if len(p) > 1 and p[1] == 94:
