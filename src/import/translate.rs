@@ -577,14 +577,15 @@ pub(crate) fn translate(src: &Source, top: &[Stmt]) -> Output {
         match st.keyword.text.as_str() {
             "global_defs" | "vrrp_script" | "vrrp_track_file" => {}
             "vrrp_instance" => {
-                if let Some((name, text, notify)) = vrrp_instance(
-                    &mut cx,
-                    st,
-                    &g,
-                    &scripts,
-                    (&track_files, idx),
-                    &mut used_names,
-                ) {
+                let defs = Defs {
+                    g: &g,
+                    scripts: &scripts,
+                    track_files: &track_files,
+                    my_idx: idx,
+                };
+                if let Some((name, text, notify)) =
+                    vrrp_instance(&mut cx, st, &defs, &mut used_names)
+                {
                     any_notify |= notify;
                     instances.push((name, text));
                 }
@@ -1035,13 +1036,52 @@ const INSTANCE_ARITY: &[(&str, usize)] = &[
     ("strict_mode", 1),
 ];
 
-/// Translates one `vrrp_instance`; returns (name, YAML text, has notify hooks).
+/// What one `vrrp_instance` block says, read in one pass with keepalived's rules for repeated
+/// and conflicting lines applied (the last `interface` wins, `preempt` clears `nopreempt`,
+/// the first `state MASTER` counts, ...). [`read_instance`] fills it, the `instance_*`
+/// functions check and complete it, [`vrrp_instance`] builds the model from it.
+struct InstanceBody {
+    /// The block's statements, multi-value lines split (see [`resplit`]).
+    body: Vec<Stmt>,
+    /// Comments for the YAML entry (and `deferred-dev` markers until the interface is known).
+    comments: Vec<String>,
+    interface: Option<String>,
+    vrid: Option<i64>,
+    /// What decides the election: priority (100 when not given), preempt, state.
+    el: Election,
+    version: Option<(u8, String)>,
+    advert: Option<(String, Stmt)>,
+    auth: Option<(Stmt, Option<String>, Option<String>)>,
+    vips: Vec<(IpAddr, String, Stmt)>,
+    peers: Vec<String>,
+    src: Option<(IpAddr, Stmt)>,
+    t_ifaces: Vec<(String, Option<i64>, Stmt)>,
+    t_scripts: Vec<TrackScript>,
+    t_files: Vec<ModelTrackFile>,
+    /// (slot, argv): master, backup, fault, stop, any.
+    notify: Vec<(&'static str, Vec<String>)>,
+    garp_delay: Option<String>,
+    garp_repeat: Option<u64>,
+    garp_refresh: Option<String>,
+    /// keepalived's strict mode: the instance's `strict_mode`, else global `vrrp_strict`.
+    strict: Option<Stmt>,
+}
+
+/// The definitions an instance block can refer to.
+struct Defs<'a> {
+    g: &'a Globals,
+    scripts: &'a BTreeMap<String, Script>,
+    track_files: &'a BTreeMap<String, (Stmt, TrackFile, usize)>,
+    /// This instance's index among the instances (track_file references are per instance).
+    my_idx: usize,
+}
+
+/// One `vrrp_instance` block: its YAML name, its text, and whether it has notify hooks.
+/// None (with a finding) when keepalived would refuse it or vipd could not run it faithfully.
 fn vrrp_instance(
     cx: &mut Cx,
     st: &Stmt,
-    g: &Globals,
-    scripts: &BTreeMap<String, Script>,
-    (track_files, my_idx): (&BTreeMap<String, (Stmt, TrackFile, usize)>, usize),
+    defs: &Defs,
     used: &mut Vec<String>,
 ) -> Option<(String, String, bool)> {
     let Some(name) = st.args.first() else {
@@ -1053,54 +1093,126 @@ fn vrrp_instance(
     while used.contains(&yname) {
         yname.push('_');
     }
-    let mut comments: Vec<String> = Vec::new();
+    let mut ib = read_instance(cx, st, defs);
     if yname != name.text {
-        comments.push(format!("keepalived name: {}", name.text));
+        ib.comments
+            .insert(0, format!("keepalived name: {}", name.text));
     }
-    let mut interface = None;
-    let mut vrid = None;
-    let mut priority: i64 = 100;
-    let mut version: Option<(u8, String)> = None;
-    let mut advert: Option<(String, Stmt)> = None;
-    let mut preempt = true;
-    // The `nopreempt` line while it is in force (a later `preempt` clears it).
-    let mut nopreempt_at: Option<Stmt> = None;
-    let mut preempt_delay: Option<(String, u64, Stmt)> = None;
-    // The first `state MASTER` line: keepalived ignores a `state BACKUP` after it.
-    let mut state_master: Option<Stmt> = None;
-    let mut state_given = false;
-    let mut auth: Option<(Stmt, Option<String>, Option<String>)> = None;
-    let mut vips: Vec<(IpAddr, String, Stmt)> = Vec::new();
-    let mut peers: Vec<String> = Vec::new();
-    let mut src: Option<(IpAddr, Stmt)> = None;
-    let mut t_ifaces: Vec<(String, Option<i64>, Stmt)> = Vec::new();
-    let mut t_scripts: Vec<TrackScript> = Vec::new();
-    let mut t_files: Vec<ModelTrackFile> = Vec::new();
-    let mut notify: Vec<(&str, Vec<String>)> = Vec::new();
-    let mut garp_delay = g.garp_delay.clone();
-    let mut garp_repeat = g.garp_repeat;
-    let mut garp_refresh = g.garp_refresh.clone();
-    // keepalived's strict mode: the instance's `strict_mode`, else global `vrrp_strict`.
-    let mut strict: Option<Stmt> = g.strict.clone();
+    instance_dev_options(cx, st, &mut ib);
+    let Some(interface) = ib.interface.clone() else {
+        cx.skip(st, &kwname, "has no `interface`; the instance is left out");
+        return None;
+    };
+    let Some(vrid) = ib.vrid else {
+        cx.skip(
+            st,
+            &kwname,
+            "has no valid `virtual_router_id`; the instance is left out",
+        );
+        return None;
+    };
+    let (first_v6, vip_texts, ver, why) =
+        instance_family_and_version(cx, st, &kwname, defs.g, &mut ib)?;
+    let priority_given = ib.body.iter().any(|b| b.keyword.text == "priority");
+    complete_election(
+        cx,
+        &name.text,
+        ib.strict.as_ref(),
+        priority_given,
+        &mut ib.el,
+    );
+    instance_strict_mode(cx, st, &kwname, &mut ib, &vip_texts)?;
+    ib.comments.push(format!(
+        "version {ver}: {why}; always written because vipd's default is 3"
+    ));
+    let advert_interval = instance_advert_interval(cx, &mut ib, ver);
+    let priority = ib.el.priority;
+    let preempt = ib.el.preempt;
+    let preempt_delay = ib.el.preempt_delay.take();
+    if !preempt {
+        ib.comments.push("preempt: false: nopreempt".to_owned());
+    }
+    if priority == 255 {
+        ib.comments
+            .push("priority 255: this router owns the addresses (master at once)".to_owned());
+    }
+    let auth_pass = ib
+        .auth
+        .take()
+        .and_then(|(ast, ty, pass)| authentication(cx, &ast, ty, pass, ver));
+    let unicast_src = ib
+        .src
+        .take()
+        .and_then(|(s, sst)| advert_source(cx, s, &sst, first_v6));
+    let track_interfaces = instance_track_interfaces(cx, &ib.t_ifaces, &interface);
+    let (track_scripts, track_processes) =
+        split_process_checks(defs.scripts, std::mem::take(&mut ib.t_scripts));
+    let inst = InstanceConfig {
+        name: yname.clone(),
+        group: None,
+        interface,
+        vrid: vrid as u8,
+        priority: priority as u8,
+        version: if ver == 3 { Version::V3 } else { Version::V2 },
+        family: if first_v6 { Family::Ipv6 } else { Family::Ipv4 },
+        advert_interval,
+        preempt,
+        preempt_delay: preempt_delay.map_or(Duration::ZERO, |(_, us, _)| Duration::from_micros(us)),
+        auth_pass: auth_pass.map(crate::security::Secret::from),
+        virtual_ipaddress: model_vips(&vip_texts),
+        unicast_peers: ib.peers.iter().filter_map(|p| p.parse().ok()).collect(),
+        unicast_src,
+        track_interfaces,
+        track_scripts,
+        track_files: std::mem::take(&mut ib.t_files),
+        track_processes,
+        notify: instance_hooks(&ib.notify),
+        garp: instance_garp(&ib),
+        v3_checksum: ChecksumForm::PseudoHeader,
+    };
+    used.push(yname.clone());
+    let text = emit_instance(cx, st, &yname, &ib.comments, &inst);
+    Some((yname, text, !ib.notify.is_empty()))
+}
 
-    let body = resplit(cx, st.block.as_deref().unwrap_or_default(), INSTANCE_ARITY);
+/// Reads the statements of a `vrrp_instance` block into an [`InstanceBody`], with a finding
+/// for each line that cannot be taken.
+fn read_instance(cx: &mut Cx, st: &Stmt, defs: &Defs) -> InstanceBody {
+    let g = defs.g;
+    let mut ib = InstanceBody {
+        body: resplit(cx, st.block.as_deref().unwrap_or_default(), INSTANCE_ARITY),
+        comments: Vec::new(),
+        interface: None,
+        vrid: None,
+        el: Election {
+            priority: 100,
+            preempt: true,
+            nopreempt_at: None,
+            preempt_delay: None,
+            state_master: None,
+            state_given: false,
+        },
+        version: None,
+        advert: None,
+        auth: None,
+        vips: Vec::new(),
+        peers: Vec::new(),
+        src: None,
+        t_ifaces: Vec::new(),
+        t_scripts: Vec::new(),
+        t_files: Vec::new(),
+        notify: Vec::new(),
+        garp_delay: g.garp_delay.clone(),
+        garp_repeat: g.garp_repeat,
+        garp_refresh: g.garp_refresh.clone(),
+        strict: g.strict.clone(),
+    };
+    let body = std::mem::take(&mut ib.body);
     for b in &body {
         let kw = b.keyword.text.as_str();
         let a = b.args.first().map(|w| w.text.clone()).unwrap_or_default();
         if kw == "strict_mode" {
-            // `strict_mode` alone is on; keepalived's boolean words otherwise.
-            match a.to_ascii_lowercase().as_str() {
-                "" | "on" | "true" | "yes" => {
-                    strict = Some(b.clone());
-                    cx.skip(b, kw, STRICT_NOT_TRANSLATED);
-                }
-                "off" | "false" | "no" => strict = None,
-                _ => cx.skip(
-                    b,
-                    kw,
-                    format!("`{a}` is not on/off/true/false/yes/no (keepalived ignores it)"),
-                ),
-            }
+            strict_mode_line(cx, b, &a, &mut ib.strict);
             continue;
         }
         let needs_arg = INSTANCE_ARITY.iter().any(|(k, n)| *k == kw && *n > 0) && b.args.is_empty();
@@ -1109,47 +1221,23 @@ fn vrrp_instance(
             continue;
         }
         match kw {
-            "state" => match a.as_str() {
-                "MASTER" | "BACKUP" => {
-                    state_given = true;
-                    if a == "MASTER" && state_master.is_none() {
-                        state_master = Some(b.clone());
-                    }
-                    comments.push(format!(
-                    "keepalived `state {a}` ({}) is only a starting hint: vipd starts as backup and the priority elects the master{}",
-                    cx.at(b),
-                    if a == "MASTER" {
-                        " (after Master_Down_Interval when no master is heard)"
-                    } else {
-                        ""
-                    }
-                ));
-                }
-                _ => {
-                    state_given = true;
-                    cx.skip(
-                        b,
-                        kw,
-                        format!("`{a}` is not MASTER or BACKUP (keepalived uses BACKUP)"),
-                    )
-                }
-            },
-            "interface" => interface = Some(a),
+            "state" => state_line(cx, b, &a, &mut ib),
+            "interface" => ib.interface = Some(a),
             "virtual_router_id" => match int(&a) {
-                Some(n) if (1..=255).contains(&n) => vrid = Some(n),
+                Some(n) if (1..=255).contains(&n) => ib.vrid = Some(n),
                 _ => cx.skip(b, kw, format!("`{a}`: must be 1..255")),
             },
             "priority" => match int(&a) {
-                Some(n) if (1..=255).contains(&n) => priority = n,
+                Some(n) if (1..=255).contains(&n) => ib.el.priority = n,
                 _ => cx.skip(b, kw, format!("`{a}`: must be 1..255; using 100")),
             },
             "version" => match a.as_str() {
-                "2" => version = Some((2, cx.at(b))),
-                "3" => version = Some((3, cx.at(b))),
+                "2" => ib.version = Some((2, cx.at(b))),
+                "3" => ib.version = Some((3, cx.at(b))),
                 _ => cx.skip(b, kw, format!("`{a}` is not 2 or 3")),
             },
             "advert_int" => match keepalived_advert_us(&a, false) {
-                Some(_) => advert = Some((a.clone(), b.clone())),
+                Some(_) => ib.advert = Some((a.clone(), b.clone())),
                 None => cx.skip(
                     b,
                     kw,
@@ -1159,94 +1247,157 @@ fn vrrp_instance(
                 ),
             },
             "nopreempt" => {
-                preempt = false;
-                nopreempt_at = Some(b.clone());
+                ib.el.preempt = false;
+                ib.el.nopreempt_at = Some(b.clone());
             }
             "preempt" => {
-                preempt = true;
-                nopreempt_at = None;
+                ib.el.preempt = true;
+                ib.el.nopreempt_at = None;
             }
             "preempt_delay" => match secs(&a) {
-                Some((d, us)) if us <= 1_000_000_000 => preempt_delay = Some((d, us, b.clone())),
+                Some((d, us)) if us <= 1_000_000_000 => {
+                    ib.el.preempt_delay = Some((d, us, b.clone()))
+                }
                 _ => cx.skip(b, kw, format!("`{a}`: must be 0..1000 seconds")),
             },
-            "authentication" => auth = Some(authentication_block(cx, b)),
-            "virtual_ipaddress" => {
-                vips.extend(virtual_ipaddress_block(cx, b, interface.as_deref(), &mut comments))
-            }
-            // keepalived 2.2.7: both set the one advert source (vrrp->saddr), the last wins;
-            // vipd's unicast_src is the source of its multicast adverts too.
-            "unicast_src_ip" | "mcast_src_ip" => match a.parse::<IpAddr>() {
-                Ok(ip) => {
-                    if let Some((old, ost)) = &src
-                        && *old != ip
-                    {
-                        cx.note(
-                            b,
-                            kw,
-                            format!(
-                                "replaces {old} from {}: keepalived keeps one advert source address, the last one given",
-                                cx.at(ost)
-                            ),
-                        );
-                    }
-                    src = Some((ip, b.clone()));
-                }
-                Err(_) => cx.skip(b, kw, format!("`{a}` is not an address")),
-            },
-            "unicast_peer" => peers.extend(unicast_peer_block(cx, b)),
+            "authentication" => ib.auth = Some(authentication_block(cx, b)),
+            "virtual_ipaddress" => ib.vips.extend(virtual_ipaddress_block(
+                cx,
+                b,
+                ib.interface.as_deref(),
+                &mut ib.comments,
+            )),
+            "unicast_src_ip" | "mcast_src_ip" => source_line(cx, b, kw, &a, &mut ib.src),
+            "unicast_peer" => ib.peers.extend(unicast_peer_block(cx, b)),
             "track_script" | "track_interface" | "track_file" => tracking_block(
                 cx,
                 b,
-                (scripts, track_files, my_idx),
-                (&mut t_scripts, &mut t_ifaces, &mut t_files),
+                (defs.scripts, defs.track_files, defs.my_idx),
+                (&mut ib.t_scripts, &mut ib.t_ifaces, &mut ib.t_files),
             ),
             "notify_master" | "notify_backup" | "notify_fault" | "notify_stop" | "notify" => {
-                let key = match kw {
-                    "notify_master" => "master",
-                    "notify_backup" => "backup",
-                    "notify_fault" => "fault",
-                    "notify_stop" => "stop",
-                    _ => "any",
-                };
-                // `notify_x "cmd args" [user [group]]`; unquoted: the first word is the program.
-                let (cmd, rest) = b.args.split_at(1);
-                if let Some(argv) = command_argv(cx, b, cmd) {
-                    notify.retain(|(k, _)| *k != key);
-                    notify.push((key, argv));
-                }
-                if !rest.is_empty() {
-                    cx.skip(
-                        b,
-                        &format!("{kw} (user)"),
-                        "vipd runs notify hooks as its own user; switch user inside the hook (e.g. runuser) if needed",
-                    );
-                }
+                notify_line(cx, b, kw, &mut ib.notify)
             }
             "garp_master_delay" => match secs(&a) {
-                Some((d, _)) => garp_delay = Some(d),
+                Some((d, _)) => ib.garp_delay = Some(d),
                 None => cx.skip(b, kw, format!("`{a}` is not a number of seconds")),
             },
             "garp_master_repeat" => match int(&a) {
-                Some(n) if (1..=100).contains(&n) => garp_repeat = Some(n as u64),
+                Some(n) if (1..=100).contains(&n) => ib.garp_repeat = Some(n as u64),
                 _ => cx.skip(b, kw, format!("`{a}`: vipd's garp.repeat is 1..100")),
             },
             "garp_master_refresh" => match secs(&a) {
-                Some((d, _)) => garp_refresh = Some(d),
+                Some((d, _)) => ib.garp_refresh = Some(d),
                 None => cx.skip(b, kw, format!("`{a}` is not a number of seconds")),
             },
             _ => cx.unknown(b, "vrrp_instance"),
         }
     }
+    ib.body = body;
+    ib
+}
 
-    // Now that the interface is known, check `dev` options given before it.
-    let iface = interface.clone();
-    let mut kept_comments = Vec::new();
-    for c in comments {
+/// `strict_mode [on|off|...]`: alone it is on; keepalived's boolean words otherwise.
+fn strict_mode_line(cx: &mut Cx, b: &Stmt, a: &str, strict: &mut Option<Stmt>) {
+    let kw = b.keyword.text.as_str();
+    match a.to_ascii_lowercase().as_str() {
+        "" | "on" | "true" | "yes" => {
+            *strict = Some(b.clone());
+            cx.skip(b, kw, STRICT_NOT_TRANSLATED);
+        }
+        "off" | "false" | "no" => *strict = None,
+        _ => cx.skip(
+            b,
+            kw,
+            format!("`{a}` is not on/off/true/false/yes/no (keepalived ignores it)"),
+        ),
+    }
+}
+
+/// `state MASTER|BACKUP`: only a starting hint in vipd; the first MASTER line counts.
+fn state_line(cx: &mut Cx, b: &Stmt, a: &str, ib: &mut InstanceBody) {
+    ib.el.state_given = true;
+    match a {
+        "MASTER" | "BACKUP" => {
+            if a == "MASTER" && ib.el.state_master.is_none() {
+                ib.el.state_master = Some(b.clone());
+            }
+            ib.comments.push(format!(
+                "keepalived `state {a}` ({}) is only a starting hint: vipd starts as backup and the priority elects the master{}",
+                cx.at(b),
+                if a == "MASTER" {
+                    " (after Master_Down_Interval when no master is heard)"
+                } else {
+                    ""
+                }
+            ));
+        }
+        _ => cx.skip(
+            b,
+            "state",
+            format!("`{a}` is not MASTER or BACKUP (keepalived uses BACKUP)"),
+        ),
+    }
+}
+
+/// `unicast_src_ip` / `mcast_src_ip`: keepalived 2.2.7 sets the one advert source
+/// (vrrp->saddr) from both, the last wins; vipd's unicast_src is the source of its multicast
+/// adverts too.
+fn source_line(cx: &mut Cx, b: &Stmt, kw: &str, a: &str, src: &mut Option<(IpAddr, Stmt)>) {
+    match a.parse::<IpAddr>() {
+        Ok(ip) => {
+            if let Some((old, ost)) = &*src
+                && *old != ip
+            {
+                cx.note(
+                    b,
+                    kw,
+                    format!(
+                        "replaces {old} from {}: keepalived keeps one advert source address, the last one given",
+                        cx.at(ost)
+                    ),
+                );
+            }
+            *src = Some((ip, b.clone()));
+        }
+        Err(_) => cx.skip(b, kw, format!("`{a}` is not an address")),
+    }
+}
+
+/// `notify_x "cmd args" [user [group]]`; unquoted, the first word is the program. A later
+/// line for the same slot replaces the earlier one.
+fn notify_line(cx: &mut Cx, b: &Stmt, kw: &str, notify: &mut Vec<(&'static str, Vec<String>)>) {
+    let key = match kw {
+        "notify_master" => "master",
+        "notify_backup" => "backup",
+        "notify_fault" => "fault",
+        "notify_stop" => "stop",
+        _ => "any",
+    };
+    let (cmd, rest) = b.args.split_at(1);
+    if let Some(argv) = command_argv(cx, b, cmd) {
+        notify.retain(|(k, _)| *k != key);
+        notify.push((key, argv));
+    }
+    if !rest.is_empty() {
+        cx.skip(
+            b,
+            &format!("{kw} (user)"),
+            "vipd runs notify hooks as its own user; switch user inside the hook (e.g. runuser) if needed",
+        );
+    }
+}
+
+/// Now that the interface is known, checks the `dev` options of addresses given before it:
+/// an address on another device is left out with a finding.
+fn instance_dev_options(cx: &mut Cx, st: &Stmt, ib: &mut InstanceBody) {
+    let iface = ib.interface.clone();
+    let mut kept = Vec::new();
+    for c in std::mem::take(&mut ib.comments) {
         if let Some(rest) = c.strip_prefix("deferred-dev ") {
             let (dev, addr) = rest.split_once(' ').unwrap_or((rest, ""));
             if Some(dev) != iface.as_deref() {
-                vips.retain(|(_, t, _)| t != addr);
+                ib.vips.retain(|(_, t, _)| t != addr);
                 cx.skip(
                     st,
                     &format!("virtual_ipaddress {addr} dev"),
@@ -1256,43 +1407,41 @@ fn vrrp_instance(
                 );
             }
         } else {
-            kept_comments.push(c);
+            kept.push(c);
         }
     }
-    let mut comments = kept_comments;
+    ib.comments = kept;
+}
 
-    let Some(interface) = interface else {
-        cx.skip(st, &kwname, "has no `interface`; the instance is left out");
-        return None;
-    };
-    let Some(vrid) = vrid else {
-        cx.skip(
-            st,
-            &kwname,
-            "has no valid `virtual_router_id`; the instance is left out",
-        );
-        return None;
-    };
-    // Family: the first address decides (keepalived moves the others to excluded). Without
-    // any address keepalived 2.2.7 runs the instance as VRRPv2 over IPv4 (the cloud pattern:
-    // notify_master moves an elastic IP); vipd does the same. Addresses that were written but
-    // could not be translated are another matter: the instance would elect and move nothing.
-    let written = body.iter().any(|b| {
+/// The family (the first address decides; keepalived moves the others to excluded), the
+/// address texts, the version (the instance's, else global vrrp_version, else keepalived's
+/// default 2; IPv6 makes it 3) and where it came from. None when keepalived would refuse the instance.
+///
+/// Without any address keepalived 2.2.7 runs the instance as VRRPv2 over IPv4 (the cloud
+/// pattern: notify_master moves an elastic IP); vipd does the same. Addresses that were
+/// written but could not be translated are another matter: the instance would elect and move
+/// nothing.
+fn instance_family_and_version(
+    cx: &mut Cx,
+    st: &Stmt,
+    kwname: &str,
+    g: &Globals,
+    ib: &mut InstanceBody,
+) -> Option<(bool, Vec<String>, u8, String)> {
+    let written = ib.body.iter().any(|b| {
         b.keyword.text == "virtual_ipaddress" && b.block.as_ref().is_some_and(|v| !v.is_empty())
     });
-    let no_vips = vips.is_empty();
+    let no_vips = ib.vips.is_empty();
     if no_vips && written {
         cx.skip(
             st,
-            &kwname,
+            kwname,
             "none of its virtual_ipaddress entries could be translated (listed at their lines); the instance is left out rather than run without addresses",
         );
         return None;
     }
-    let (first_v6, vip_texts) = instance_addresses(cx, &vips);
-
-    // Version: the instance's, else global vrrp_version, else keepalived's default 2.
-    let (mut ver, why) = match (&version, g.version) {
+    let (first_v6, vip_texts) = instance_addresses(cx, &ib.vips);
+    let (mut ver, why) = match (&ib.version, g.version) {
         (Some((v, at)), _) => (*v, format!("version ({at})")),
         (None, Some(v)) => (v, "global_defs vrrp_version".to_owned()),
         (None, None) => (2, "keepalived's default: VRRPv2".to_owned()),
@@ -1301,27 +1450,27 @@ fn vrrp_instance(
         if ver == 3 {
             cx.skip(
                 st,
-                &kwname,
+                kwname,
                 format!(
                     "has no virtual_ipaddress and is VRRPv3 ({why}): keepalived 2.2.7 refuses it (\"No VIP specified; at least one is required\"), and so does vipd (RFC 9568: an advert carries at least one address); the instance is left out. An instance without addresses must be VRRPv2 (`version 2`) on every router"
                 ),
             );
             return None;
         }
-        if strict.is_some() {
+        if ib.strict.is_some() {
             cx.skip(
                 st,
-                &kwname,
+                kwname,
                 "has no virtual_ipaddress, which keepalived 2.2.7 refuses under vrrp_strict (\"No VIP specified; at least one is required\"); the instance is left out",
             );
             return None;
         }
         cx.note(
             st,
-            &kwname,
+            kwname,
             "has no virtual_ipaddress: translated as an instance without addresses (VRRPv2, IPv4, adverts with an address count of 0, as keepalived 2.2.7 sends them); vipd elects and runs the notify hooks, and adds no address",
         );
-        comments.push(
+        ib.comments.push(
             "no virtual_ipaddress (as in keepalived): VRRP elects the master, the notify hooks act"
                 .to_owned(),
         );
@@ -1330,69 +1479,71 @@ fn vrrp_instance(
         ver = 3;
         cx.note(
             st,
-            &kwname,
+            kwname,
             "IPv6 addresses: version 3 (keepalived also uses VRRPv3 for IPv6)",
         );
     }
-    let priority_given = body.iter().any(|b| b.keyword.text == "priority");
-    let mut el = Election {
-        priority,
-        preempt,
-        nopreempt_at,
-        preempt_delay,
-        state_master,
-        state_given,
+    Some((first_v6, vip_texts, ver, why))
+}
+
+/// Strict mode's refusals and adjustments (keepalived 2.2.7 `vrrp_complete_instance`): no
+/// unicast peers, no authentication, a link-local first IPv6 address. None when keepalived
+/// would refuse the instance.
+fn instance_strict_mode(
+    cx: &mut Cx,
+    st: &Stmt,
+    kwname: &str,
+    ib: &mut InstanceBody,
+    vip_texts: &[String],
+) -> Option<()> {
+    let Some(sst) = ib.strict.clone() else {
+        return Some(());
     };
-    complete_election(cx, &name.text, strict.as_ref(), priority_given, &mut el);
-    let Election {
-        priority,
-        preempt,
-        preempt_delay,
-        ..
-    } = el;
-    if let Some(sst) = &strict {
-        let at = cx.at(sst);
-        if !peers.is_empty() {
-            cx.skip(
-                st,
-                &kwname,
-                format!(
-                    "has unicast_peer in strict mode ({at}): keepalived 2.2.7 refuses the instance (\"Unicast peers are not supported in strict mode\") on a multicast interface; the instance is left out. Remove vrrp_strict / strict_mode, or the unicast peers, on every router"
-                ),
-            );
-            return None;
-        }
-        if let Some((ast, _, _)) = auth.take() {
-            cx.note(
-                &ast,
-                "authentication",
-                format!(
-                    "strict mode ({at}): keepalived 2.2.7 sends no authentication (\"Strict mode does not support authentication. Ignoring.\"); left out, as keepalived runs it"
-                ),
-            );
-        }
-        if let Some(first) = vip_texts.first()
-            && let Some(Ok(IpAddr::V6(a))) = first.split('/').next().map(str::parse::<IpAddr>)
-            && a.segments()[0] & 0xffc0 != 0xfe80
-        {
-            cx.note(
-                st,
-                &kwname,
-                format!(
-                    "strict mode ({at}): the first IPv6 address {first} is not link-local; keepalived 2.2.7 reports it (\"the first IPv6 VIP address must be link local\") and runs the instance, vipd warns in `vipd check` and runs it too"
-                ),
-            );
-        }
-        comments.push(format!(
-            "keepalived strict mode ({at}): applied as keepalived 2.2.7 does where vipd can (see the import's stderr)"
-        ));
+    let at = cx.at(&sst);
+    if !ib.peers.is_empty() {
+        cx.skip(
+            st,
+            kwname,
+            format!(
+                "has unicast_peer in strict mode ({at}): keepalived 2.2.7 refuses the instance (\"Unicast peers are not supported in strict mode\") on a multicast interface; the instance is left out. Remove vrrp_strict / strict_mode, or the unicast peers, on every router"
+            ),
+        );
+        return None;
     }
-    comments.push(format!(
-        "version {ver}: {why}; always written because vipd's default is 3"
+    if let Some((ast, _, _)) = ib.auth.take() {
+        cx.note(
+            &ast,
+            "authentication",
+            format!(
+                "strict mode ({at}): keepalived 2.2.7 sends no authentication (\"Strict mode does not support authentication. Ignoring.\"); left out, as keepalived runs it"
+            ),
+        );
+    }
+    if let Some(first) = vip_texts.first()
+        && let Some(Ok(IpAddr::V6(a))) = first.split('/').next().map(str::parse::<IpAddr>)
+        && a.segments()[0] & 0xffc0 != 0xfe80
+    {
+        cx.note(
+            st,
+            kwname,
+            format!(
+                "strict mode ({at}): the first IPv6 address {first} is not link-local; keepalived 2.2.7 reports it (\"the first IPv6 VIP address must be link local\") and runs the instance, vipd warns in `vipd check` and runs it too"
+            ),
+        );
+    }
+    ib.comments.push(format!(
+        "keepalived strict mode ({at}): applied as keepalived 2.2.7 does where vipd can (see the import's stderr)"
     ));
-    let advert_interval = match &advert {
+    Some(())
+}
+
+/// The advert interval keepalived 2.2.7 would run (`advert_int`, default 1 s), with a
+/// finding where vipd's rounding differs.
+fn instance_advert_interval(cx: &mut Cx, ib: &mut InstanceBody, ver: u8) -> Duration {
+    match &ib.advert {
         None => {
-            comments.push("advert_interval: keepalived's default advert_int 1".to_owned());
+            ib.comments
+                .push("advert_interval: keepalived's default advert_int 1".to_owned());
             Duration::from_secs(1)
         }
         Some((text, ast)) => {
@@ -1406,13 +1557,17 @@ fn vrrp_instance(
             }
             Duration::from_micros(us)
         }
-    };
-    if !preempt {
-        comments.push("preempt: false: nopreempt".to_owned());
     }
-    let auth_pass = auth.and_then(|(ast, ty, pass)| authentication(cx, &ast, ty, pass, ver));
-    let unicast_src = src.and_then(|(s, sst)| advert_source(cx, s, &sst, first_v6));
-    let track_interfaces = t_ifaces
+}
+
+/// `track_interface` entries, without the instance's own interface (keepalived ignores it
+/// there; vipd always follows it).
+fn instance_track_interfaces(
+    cx: &mut Cx,
+    t_ifaces: &[(String, Option<i64>, Stmt)],
+    interface: &str,
+) -> Vec<TrackInterface> {
+    t_ifaces
         .iter()
         .filter(|(name, _, tst)| {
             let own = *name == interface;
@@ -1429,9 +1584,13 @@ fn vrrp_instance(
             name: name.clone(),
             weight: weight.map(|w| w as i32),
         })
-        .collect();
+        .collect()
+}
+
+/// The notify lines as vipd's hooks.
+fn instance_hooks(notify: &[(&'static str, Vec<String>)]) -> Notify {
     let mut hooks = Notify::default();
-    for (k, argv) in &notify {
+    for (k, argv) in notify {
         let slot = match *k {
             "master" => &mut hooks.master,
             "backup" => &mut hooks.backup,
@@ -1441,31 +1600,31 @@ fn vrrp_instance(
         };
         *slot = Some(argv.clone());
     }
+    hooks
+}
+
+/// The announcement schedule: the instance's `garp_master_*`, else global_defs', else
+/// vipd's defaults (keepalived's).
+fn instance_garp(ib: &InstanceBody) -> Garp {
     let d = Garp::default();
     let dur = |t: &Option<String>, default: Duration| {
         t.as_deref()
             .and_then(|t| parse_duration(t).ok())
             .unwrap_or(default)
     };
-    let garp = Garp {
-        delay: dur(&garp_delay, d.delay),
-        repeat: garp_repeat.map_or(d.repeat, |r| r as u32),
-        refresh: dur(&garp_refresh, d.refresh),
-    };
-    if priority == 255 {
-        comments.push("priority 255: this router owns the addresses (master at once)".to_owned());
+    Garp {
+        delay: dur(&ib.garp_delay, d.delay),
+        repeat: ib.garp_repeat.map_or(d.repeat, |r| r as u32),
+        refresh: dur(&ib.garp_refresh, d.refresh),
     }
-    let virtual_ipaddress = vip_texts
-        .iter()
-        .filter_map(|t| {
-            let (a, l) = t.split_once('/')?;
-            Some(Vip {
-                addr: a.parse().ok()?,
-                prefix_len: l.parse().ok()?,
-            })
-        })
-        .collect();
-    // References to scripts that became tracked processes go to `track_processes`.
+}
+
+/// References to scripts that became tracked processes go to `track_processes`; the
+/// others stay `track_scripts`.
+fn split_process_checks(
+    scripts: &BTreeMap<String, Script>,
+    t_scripts: Vec<TrackScript>,
+) -> (Vec<TrackScript>, Vec<TrackProcess>) {
     let (procs, track_scripts): (Vec<_>, Vec<_>) = t_scripts.into_iter().partition(|t| {
         scripts
             .values()
@@ -1478,38 +1637,38 @@ fn vrrp_instance(
             weight: t.weight,
         })
         .collect();
-    let inst = InstanceConfig {
-        name: yname.clone(),
-        group: None,
-        interface,
-        vrid: vrid as u8,
-        priority: priority as u8,
-        version: if ver == 3 { Version::V3 } else { Version::V2 },
-        family: if first_v6 { Family::Ipv6 } else { Family::Ipv4 },
-        advert_interval,
-        preempt,
-        preempt_delay: preempt_delay.map_or(Duration::ZERO, |(_, us, _)| Duration::from_micros(us)),
-        auth_pass: auth_pass.map(crate::security::Secret::from),
-        virtual_ipaddress,
-        unicast_peers: peers.iter().filter_map(|p| p.parse().ok()).collect(),
-        unicast_src,
-        track_interfaces,
-        track_scripts,
-        track_files: t_files,
-        track_processes,
-        notify: hooks,
-        garp,
-        v3_checksum: ChecksumForm::PseudoHeader,
-    };
+    (track_scripts, track_processes)
+}
 
-    used.push(yname.clone());
+/// `addr/len` texts as model addresses.
+fn model_vips(vip_texts: &[String]) -> Vec<Vip> {
+    vip_texts
+        .iter()
+        .filter_map(|t| {
+            let (a, l) = t.split_once('/')?;
+            Some(Vip {
+                addr: a.parse().ok()?,
+                prefix_len: l.parse().ok()?,
+            })
+        })
+        .collect()
+}
+
+/// The instance's YAML entry: its key, the comments, the model's fields.
+fn emit_instance(
+    cx: &Cx,
+    st: &Stmt,
+    yname: &str,
+    comments: &[String],
+    inst: &InstanceConfig,
+) -> String {
     let mut text = String::new();
     let _ = writeln!(text, "  {yname}:  # vrrp_instance ({})", cx.at(st));
-    for c in &comments {
+    for c in comments {
         let _ = writeln!(text, "    # {c}");
     }
-    text.push_str(&indent(&to_yaml(&inst), 4));
-    Some((yname, text, !notify.is_empty()))
+    text.push_str(&indent(&to_yaml(inst), 4));
+    text
 }
 
 /// The instance's addresses as vipd takes them: the family of the first (IPv6?), and the
