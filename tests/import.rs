@@ -1081,6 +1081,56 @@ fn corpus_imports_validate_and_list_what_is_left_out_with_its_line() {
         "{:?}",
         t.untranslated
     );
+    // vrrp_track_process blocks become `processes:` with keepalived's rules (first non-zero
+    // weight, parameters imply exact full-command matching, delay sets both delays), and the
+    // instances' track_process items become track_processes with their own weights.
+    let (c, t) = translate("corpus/32-track-process-haproxy.conf");
+    let p = &c.processes["haproxy"];
+    assert_eq!((p.matcher.name.as_str(), p.weight), ("haproxy", -30));
+    assert_eq!(p.fork_delay, Duration::from_secs(2));
+    assert_eq!(p.terminate_delay, Duration::from_secs(2));
+    let m = &c.processes["haproxy_master"].matcher;
+    assert_eq!(m.name, "/usr/sbin/haproxy");
+    assert_eq!(
+        m.params,
+        Some((
+            ["-Ws", "-f", "/etc/haproxy/haproxy.cfg"]
+                .map(String::from)
+                .to_vec(),
+            vipd::track::ParamMatch::Exact
+        ))
+    );
+    let w = &c.processes["workers"];
+    assert_eq!((w.quorum, w.quorum_max), (2, 8));
+    assert_eq!(
+        w.matcher.params.as_ref().unwrap().1,
+        vipd::track::ParamMatch::Partial
+    );
+    assert!(!c.processes.contains_key("long_name"));
+    let tracked: Vec<(&str, i32)> = inst(&c, "VI_PROC")
+        .track_processes
+        .iter()
+        .map(|t| (t.name.as_str(), t.weight))
+        .collect();
+    assert_eq!(tracked, [("haproxy", -30), ("haproxy_master", -60)]);
+    for (line, kw) in [
+        (33, "vrrp_track_process long_name"),
+        (49, "track_process workers reverse"),
+        (51, "track_process missing_one"),
+    ] {
+        assert!(
+            t.untranslated
+                .iter()
+                .any(|f| f.keyword == kw && f.line == line),
+            "{kw}: {:?}",
+            t.untranslated
+        );
+    }
+    assert!(
+        t.notes
+            .iter()
+            .any(|f| f.keyword == "weight" && f.line == 13)
+    );
     eprintln!("corpus: {exits:?}");
 }
 

@@ -14,6 +14,9 @@ use crate::config::{
 use super::Finding;
 use super::lexer::{Source, Stmt, Word, shell_split};
 
+mod track_process;
+use track_process::{TrackProc, vrrp_track_process};
+
 /// What [`translate`] produced.
 pub(crate) struct Output {
     /// None when there is no instance to write (see `empty_reason`).
@@ -98,9 +101,6 @@ fn advice_for(kw: &str) -> Option<&'static str> {
         }
         "use_vmac" | "vmac_xmit_base" => {
             "vipd does not create VRRP MAC interfaces; the virtual address moves with gratuitous ARP / unsolicited NA"
-        }
-        "track_process" | "vrrp_track_process" => {
-            "use a check script instead, e.g. scripts.NAME.command: [\"/usr/bin/pgrep\", \"-x\", \"PROCESS\"]"
         }
         "track_bfd" | "bfd_instance" => {
             "vipd has no BFD support; track the path with a check script"
@@ -458,6 +458,9 @@ fn reverse_advice(kw: &str, from_definition: bool) -> String {
         "track_file" => {
             "for a file with a non-zero weight, negating the weight (weight: -N) moves the priority the same way; with weight 0 (value 0 = fault) there is no equivalent"
         }
+        "track_process" => {
+            "for a process, `quorum_max: 0` (up while it does not run) with the weight is the inverse of `quorum: 1`"
+        }
         _ => "for an interface there is no equivalent; track it with a check script",
     };
     format!(
@@ -539,9 +542,11 @@ pub(crate) fn translate(src: &Source, top: &[Stmt]) -> Output {
     let mut g = Globals::default();
     let mut scripts: BTreeMap<String, Script> = BTreeMap::new();
     let mut track_files: BTreeMap<String, (Stmt, TrackFile, usize)> = BTreeMap::new();
+    let mut proc_blocks: Vec<&Stmt> = Vec::new();
     for (idx, st) in top.iter().enumerate() {
         match st.keyword.text.as_str() {
             "global_defs" => global_defs(&mut cx, st, &mut g),
+            "vrrp_track_process" => proc_blocks.push(st),
             "vrrp_script" => {
                 if let Some(s) = vrrp_script(&mut cx, st, &scripts) {
                     let name = st.args[0].text.clone();
@@ -557,6 +562,19 @@ pub(crate) fn translate(src: &Source, top: &[Stmt]) -> Output {
                 track_files.insert(name.text.clone(), (st.clone(), tf, idx));
             }
             _ => {}
+        }
+    }
+    // Tracked processes share `processes:` with the process-only check scripts.
+    let mut taken: Vec<String> = scripts
+        .values()
+        .filter(|s| s.process.is_some())
+        .map(|s| s.yaml_name.clone())
+        .collect();
+    let mut procs: BTreeMap<String, TrackProc> = BTreeMap::new();
+    for st in proc_blocks {
+        if let Some(p) = vrrp_track_process(&mut cx, st, &taken) {
+            taken.push(p.yaml_name.clone());
+            procs.insert(st.args[0].text.clone(), p);
         }
     }
     // Apply script_user to scripts without their own user.
@@ -575,12 +593,13 @@ pub(crate) fn translate(src: &Source, top: &[Stmt]) -> Output {
     let mut any_notify = false;
     for (idx, st) in top.iter().enumerate() {
         match st.keyword.text.as_str() {
-            "global_defs" | "vrrp_script" | "vrrp_track_file" => {}
+            "global_defs" | "vrrp_script" | "vrrp_track_file" | "vrrp_track_process" => {}
             "vrrp_instance" => {
                 let defs = Defs {
                     g: &g,
                     scripts: &scripts,
                     track_files: &track_files,
+                    procs: &procs,
                     my_idx: idx,
                 };
                 if let Some((name, text, notify)) =
@@ -700,9 +719,21 @@ pub(crate) fn translate(src: &Source, top: &[Stmt]) -> Output {
             y.push_str(&indent(&to_yaml(&cfg), 4));
         }
     }
-    if scripts.values().any(|s| s.process.is_some()) {
+    if scripts.values().any(|s| s.process.is_some()) || !procs.is_empty() {
         y.push('\n');
         let _ = writeln!(y, "processes:");
+        for p in procs.values() {
+            let _ = writeln!(
+                y,
+                "  {}:  # vrrp_track_process ({})",
+                p.yaml_name,
+                cx.at(&p.st)
+            );
+            for c in &p.comments {
+                let _ = writeln!(y, "    # {c}");
+            }
+            y.push_str(&indent(&to_yaml(&p.cfg), 4));
+        }
         for s in scripts.values() {
             let Some(cfg) = s.process_config() else {
                 continue;
@@ -1033,6 +1064,7 @@ const INSTANCE_ARITY: &[(&str, usize)] = &[
     ("track_script", 0),
     ("track_interface", 0),
     ("track_file", 0),
+    ("track_process", 0),
     ("strict_mode", 1),
 ];
 
@@ -1058,6 +1090,7 @@ struct InstanceBody {
     t_ifaces: Vec<(String, Option<i64>, Stmt)>,
     t_scripts: Vec<TrackScript>,
     t_files: Vec<ModelTrackFile>,
+    t_procs: Vec<TrackProcess>,
     /// (slot, argv): master, backup, fault, stop, any.
     notify: Vec<(&'static str, Vec<String>)>,
     garp_delay: Option<String>,
@@ -1072,6 +1105,8 @@ struct Defs<'a> {
     g: &'a Globals,
     scripts: &'a BTreeMap<String, Script>,
     track_files: &'a BTreeMap<String, (Stmt, TrackFile, usize)>,
+    /// The `vrrp_track_process` blocks, by keepalived name.
+    procs: &'a BTreeMap<String, TrackProc>,
     /// This instance's index among the instances (track_file references are per instance).
     my_idx: usize,
 }
@@ -1145,8 +1180,9 @@ fn vrrp_instance(
         .take()
         .and_then(|(s, sst)| advert_source(cx, s, &sst, first_v6));
     let track_interfaces = instance_track_interfaces(cx, &ib.t_ifaces, &interface);
-    let (track_scripts, track_processes) =
+    let (track_scripts, mut track_processes) =
         split_process_checks(defs.scripts, std::mem::take(&mut ib.t_scripts));
+    track_processes.append(&mut ib.t_procs);
     let inst = InstanceConfig {
         name: yname.clone(),
         group: None,
@@ -1201,6 +1237,7 @@ fn read_instance(cx: &mut Cx, st: &Stmt, defs: &Defs) -> InstanceBody {
         t_ifaces: Vec::new(),
         t_scripts: Vec::new(),
         t_files: Vec::new(),
+        t_procs: Vec::new(),
         notify: Vec::new(),
         garp_delay: g.garp_delay.clone(),
         garp_repeat: g.garp_repeat,
@@ -1269,12 +1306,9 @@ fn read_instance(cx: &mut Cx, st: &Stmt, defs: &Defs) -> InstanceBody {
             )),
             "unicast_src_ip" | "mcast_src_ip" => source_line(cx, b, kw, &a, &mut ib.src),
             "unicast_peer" => ib.peers.extend(unicast_peer_block(cx, b)),
-            "track_script" | "track_interface" | "track_file" => tracking_block(
-                cx,
-                b,
-                (defs.scripts, defs.track_files, defs.my_idx),
-                (&mut ib.t_scripts, &mut ib.t_ifaces, &mut ib.t_files),
-            ),
+            "track_script" | "track_interface" | "track_file" | "track_process" => {
+                tracking_block(cx, b, defs, &mut ib)
+            }
             "notify_master" | "notify_backup" | "notify_fault" | "notify_stop" | "notify" => {
                 notify_line(cx, b, kw, &mut ib.notify)
             }
@@ -1847,20 +1881,8 @@ fn unicast_peer_block(cx: &mut Cx, b: &Stmt) -> Vec<String> {
 /// items in vipd's model, appended to `scripts_out`, `ifaces_out` (checked against the
 /// instance's interface later) and `files_out`; items with `reverse` are left out and listed.
 #[allow(clippy::type_complexity)]
-fn tracking_block(
-    cx: &mut Cx,
-    b: &Stmt,
-    (scripts, track_files, my_idx): (
-        &BTreeMap<String, Script>,
-        &BTreeMap<String, (Stmt, TrackFile, usize)>,
-        usize,
-    ),
-    (t_scripts, t_ifaces, t_files): (
-        &mut Vec<TrackScript>,
-        &mut Vec<(String, Option<i64>, Stmt)>,
-        &mut Vec<ModelTrackFile>,
-    ),
-) {
+fn tracking_block(cx: &mut Cx, b: &Stmt, defs: &Defs, ib: &mut InstanceBody) {
+    let (scripts, track_files, my_idx) = (defs.scripts, defs.track_files, defs.my_idx);
     let kw = b.keyword.text.as_str();
     for it in items(cx, b, &[("weight", 1), ("reverse", 0), ("noreverse", 0)]) {
         let mut weight = None;
@@ -1897,6 +1919,7 @@ fn tracking_block(
         let inherited = match kw {
             "track_script" => scripts.get(&it.head).is_some_and(|s| s.reverse),
             "track_file" => track_files.get(&it.head).is_some_and(|t| t.1.reverse),
+            "track_process" => defs.procs.get(&it.head).is_some_and(|p| p.reverse),
             _ => false,
         };
         if reverse.unwrap_or(inherited) {
@@ -1917,12 +1940,26 @@ fn tracking_block(
                     );
                     continue;
                 };
-                t_scripts.push(TrackScript {
+                ib.t_scripts.push(TrackScript {
                     name: s.yaml_name.clone(),
                     weight: weight.map_or(s.weight, |w| w as i32),
                 });
             }
-            "track_interface" => t_ifaces.push((it.head.clone(), weight, it.st.clone())),
+            "track_interface" => ib.t_ifaces.push((it.head.clone(), weight, it.st.clone())),
+            "track_process" => {
+                let Some(p) = defs.procs.get(&it.head) else {
+                    cx.skip(
+                        &it.st,
+                        &format!("track_process {}", it.head),
+                        "no usable vrrp_track_process of this name (keepalived ignores it too)",
+                    );
+                    continue;
+                };
+                ib.t_procs.push(TrackProcess {
+                    name: p.yaml_name.clone(),
+                    weight: weight.map_or(p.cfg.weight, |w| w as i32),
+                });
+            }
             _ => {
                 let Some((_, tf, tf_idx)) = track_files.get(&it.head) else {
                     cx.skip(
@@ -1949,7 +1986,7 @@ fn tracking_block(
                     continue;
                 };
                 let w = weight.or(tf.weight).unwrap_or(1);
-                t_files.push(ModelTrackFile {
+                ib.t_files.push(ModelTrackFile {
                     path: path.into(),
                     weight: w as i32,
                 });
