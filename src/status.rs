@@ -50,6 +50,9 @@ pub struct InstanceStatus {
     pub advertised_addresses: usize,
     pub peers: Vec<PeerStatus>,
     pub scripts: Vec<ScriptStatus>,
+    /// Tracked processes of the instance (`track_processes`).
+    #[serde(default)]
+    pub processes: Vec<ProcessStatus>,
     /// Routers advertising as master now, us included (above 1: split brain).
     #[serde(default)]
     pub masters_observed: usize,
@@ -93,6 +96,15 @@ pub struct ScriptStatus {
     pub name: String,
     pub weight: i32,
     pub healthy: bool,
+}
+
+/// A tracked process of an instance.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct ProcessStatus {
+    pub name: String,
+    pub weight: i32,
+    /// Its count of matching processes is within the quorum (after the delays).
+    pub up: bool,
 }
 
 /// An instance's counters, read from the exporter (which owns them).

@@ -319,7 +319,7 @@ fn render_daemon(d: &DaemonStatus, now_unix: f64) -> String {
             "MASTER",
             "PEERS",
             "LAST CHANGE",
-            "SCRIPTS",
+            "CHECKS",
         ],
         &rows,
     ));
@@ -362,14 +362,22 @@ fn instance_row(i: &InstanceStatus, now_unix: f64) -> Vec<String> {
             format!("{n} transition{}", if n == 1 { "" } else { "s" })
         }
     };
-    let scripts = if i.scripts.is_empty() {
+    // Scripts by name, tracked processes as `process:NAME`.
+    let checks: Vec<String> = i
+        .scripts
+        .iter()
+        .map(|t| (t.name.clone(), t.healthy))
+        .chain(
+            i.processes
+                .iter()
+                .map(|p| (format!("process:{}", p.name), p.up)),
+        )
+        .map(|(n, ok)| format!("{n}={}", if ok { "ok" } else { "FAIL" }))
+        .collect();
+    let scripts = if checks.is_empty() {
         "-".to_owned()
     } else {
-        i.scripts
-            .iter()
-            .map(|t| format!("{}={}", t.name, if t.healthy { "ok" } else { "FAIL" }))
-            .collect::<Vec<_>>()
-            .join(",")
+        checks.join(",")
     };
     // After the master column: it keys on the bare state.
     if i.drained {
@@ -444,8 +452,8 @@ mod tests {
     use super::*;
 
     use crate::status::{
-        Counters, Master, MonitorInterfaceStatus, MonitorMode, PeerStatus, RouterStatus,
-        ScriptStatus, SocketStatus, VirtualRouterStatus,
+        Counters, Master, MonitorInterfaceStatus, MonitorMode, PeerStatus, ProcessStatus,
+        RouterStatus, ScriptStatus, SocketStatus, VirtualRouterStatus,
     };
 
     /// Now, for [`render`], in the samples.
@@ -503,6 +511,11 @@ mod tests {
                             healthy: false,
                         },
                     ],
+                    processes: vec![ProcessStatus {
+                        name: "nginx".into(),
+                        weight: -30,
+                        up: true,
+                    }],
                     masters_observed: 1,
                     stats: Counters {
                         adverts_sent: 10,
@@ -607,8 +620,8 @@ mod tests {
         let out = render(&wire(&sample()), NOW);
         let expected = "\
 vipd 0.1.0  router_id lb1
-INSTANCE  VRID   INTERFACE  STATE   PRIO/BASE           MASTER                 PEERS           LAST CHANGE    SCRIPTS
-VI_1      51 v3  eth0 ipv4  MASTER  150/150             self 10.99.0.11 (150)  10.99.0.12:100  2 transitions  chk_nginx=ok,chk_disk=FAIL
+INSTANCE  VRID   INTERFACE  STATE   PRIO/BASE           MASTER                 PEERS           LAST CHANGE    CHECKS
+VI_1      51 v3  eth0 ipv4  MASTER  150/150             self 10.99.0.11 (150)  10.99.0.12:100  2 transitions  chk_nginx=ok,chk_disk=FAIL,process:nginx=ok
 VI_6      52 v3  eth0 ipv6  BACKUP  90/110 (unhealthy)  fe80::2 (100)          4 peers         2m05s ago      -
 ";
         assert_eq!(out, expected, "\n{out}");

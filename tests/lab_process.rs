@@ -115,6 +115,27 @@ fn metric(lab: &Lab, h: &str, series: &str) -> Option<f64> {
         .and_then(|v| v.split_whitespace().next()?.parse().ok())
 }
 
+/// Host `h`'s /status: instance `inst`'s tracked processes as (name, up).
+fn status_processes(lab: &Lab, h: &str, inst: &str) -> Vec<(String, bool)> {
+    let text = sh(&[
+        "ip",
+        "netns",
+        "exec",
+        &lab.ns(h),
+        "curl",
+        "-fsS",
+        "http://127.0.0.1:9797/status",
+    ]);
+    let doc: vipd::status::DaemonStatus =
+        serde_json::from_str(&text).unwrap_or_else(|e| panic!("/status: {e}: {text}"));
+    let i = doc
+        .instances
+        .iter()
+        .find(|i| i.name == inst)
+        .unwrap_or_else(|| panic!("no {inst} in /status: {text}"));
+    i.processes.iter().map(|p| (p.name.clone(), p.up)).collect()
+}
+
 fn config(prio: u8, name: Option<&str>) -> String {
     let tracking = |kind: &str| match name {
         Some(_) => format!("    {kind}: [web]\n"),
@@ -185,6 +206,10 @@ fn track_processes_and_a_pidof_script_see_a_root_process_as_the_unit_user() {
         metric(&lab, "a", "vrrp_process_healthy{process=\"web\"}"),
         Some(1.0)
     );
+    assert_eq!(
+        status_processes(&lab, "a", "VI_1"),
+        [("web".to_owned(), true)]
+    );
     // `user: root` cannot be honoured as this user: a clear ERROR line, and counted.
     wait_for(5 * S, "the refused run counted", || {
         metric(
@@ -219,6 +244,10 @@ fn track_processes_and_a_pidof_script_see_a_root_process_as_the_unit_user() {
     assert_eq!(
         metric(&lab, "a", "vrrp_process_healthy{process=\"web\"}"),
         Some(0.0)
+    );
+    assert_eq!(
+        status_processes(&lab, "a", "VI_1"),
+        [("web".to_owned(), false)]
     );
 
     // It runs again (root's, a new pid): a preempts both back.

@@ -53,6 +53,16 @@ impl Router {
                     healthy: self.track.script_healthy(&t.name),
                 })
                 .collect();
+            let processes = inst
+                .cfg
+                .track_processes
+                .iter()
+                .map(|t| status::ProcessStatus {
+                    name: t.name.clone(),
+                    weight: t.weight,
+                    up: self.track.process_up(&t.name),
+                })
+                .collect();
             instances.push((
                 id,
                 status::InstanceStatus {
@@ -85,6 +95,7 @@ impl Router {
                     advertised_addresses: inst.advertised,
                     peers,
                     scripts,
+                    processes,
                     masters_observed: self.masters_observed(inst, now),
                     drained: e.drained(),
                     holding_addresses: e.holding(),
