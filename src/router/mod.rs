@@ -26,6 +26,8 @@ mod conformance;
 #[cfg(test)]
 mod testnet;
 #[cfg(test)]
+mod sync_tests;
+#[cfg(test)]
 mod tests;
 
 use std::cmp::Reverse;
