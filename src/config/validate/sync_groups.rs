@@ -222,3 +222,97 @@ pub(super) fn zero_member_weights(
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::config::{Diagnostic, parse_str};
+
+    const TWO: &str = "instances:
+  OUT:
+    interface: eth0
+    vrid: 1
+    virtual_ipaddress: [10.99.1.1/24]
+  IN:
+    interface: eth1
+    vrid: 2
+    virtual_ipaddress: [10.99.2.1/24]
+    track_interfaces: [{name: eth2, weight: -20}]
+";
+
+    fn diags(groups: &str) -> Vec<Diagnostic> {
+        match parse_str(&format!("{TWO}sync_groups:\n{groups}"), "t.yaml") {
+            Ok(l) => l.warnings,
+            Err(d) => d,
+        }
+    }
+
+    fn has(d: &[Diagnostic], line: usize, column: usize, warning: bool, text: &str) {
+        assert!(
+            d.iter().any(|x| x.line == line
+                && x.column == column
+                && x.warning == warning
+                && x.message.contains(text)),
+            "no {line}:{column} `{text}` in {d:#?}"
+        );
+    }
+
+    #[test]
+    fn a_valid_group_reads_back_with_its_hooks_and_zeroed_weights() {
+        let yaml = format!(
+            "{TWO}sync_groups:\n  GW:\n    instances: [OUT, IN]\n    notify: {{master: [/bin/m, x], any: [/bin/a]}}\n"
+        );
+        let l = parse_str(&yaml, "t.yaml").unwrap();
+        let g = &l.config.sync_groups["GW"];
+        assert_eq!(g.instances, ["OUT", "IN"]);
+        assert_eq!(g.notify.master.as_deref(), Some(&["/bin/m".into(), "x".into()][..]));
+        assert!(!g.tracking_weight);
+        // keepalived sets member weights to 0: the tracked interface now means Fault.
+        assert_eq!(l.config.instances["IN"].track_interfaces[0].weight, None);
+        has(&l.warnings, 12, 3, true, "instance `IN`: weights ignored in a sync group");
+        // The model prints back to the same configuration.
+        let again = parse_str(&crate::config::to_yaml(&l.config), "t.yaml").unwrap();
+        assert_eq!(again.config, l.config);
+    }
+
+    #[test]
+    fn tracking_weight_keeps_the_weights() {
+        let yaml = format!(
+            "{TWO}sync_groups:\n  GW:\n    instances: [OUT, IN]\n    tracking_weight: true\n"
+        );
+        let l = parse_str(&yaml, "t.yaml").unwrap();
+        assert_eq!(l.config.instances["IN"].track_interfaces[0].weight, Some(-20));
+        assert!(l.warnings.is_empty(), "{:?}", l.warnings);
+        let again = parse_str(&crate::config::to_yaml(&l.config), "t.yaml").unwrap();
+        assert_eq!(again.config, l.config);
+    }
+
+    #[test]
+    fn errors_have_their_line_and_column() {
+        let d = diags("  GW:\n    instances: [OUT, NOPE]\n");
+        has(&d, 13, 22, false, "sync group `GW`: no instance named `NOPE` (configured: IN, OUT)");
+        let d = diags("  A:\n    instances: [OUT, IN]\n  B:\n    instances: [IN, OUT]\n");
+        has(&d, 15, 17, false, "instance `IN` is already in sync group `A`");
+        has(&d, 15, 21, false, "instance `OUT` is already in sync group `A`");
+        let d = diags("  GW:\n    instances: [OUT, OUT]\n");
+        has(&d, 13, 22, false, "`OUT` is listed twice");
+        let d = diags("  GW:\n    instances: []\n");
+        has(&d, 13, 16, false, "name at least one instance");
+        let d = diags("  GW:\n    notify: {master: [/bin/m]}\n");
+        has(&d, 12, 3, false, "sync group `GW`: missing required key `instances`");
+        let d = diags("  GW:\n    instances: [OUT, IN]\n    notfy: {}\n");
+        has(&d, 14, 5, false, "unknown key `notfy` in sync group `GW`");
+        let d = diags("  GW:\n    instances: [OUT, IN]\n    notify: {master: /bin/m}\n");
+        has(&d, 14, 22, false, "expected a list (argv");
+        let d = diags("  \"G W\":\n    instances: [OUT, IN]\n");
+        has(&d, 12, 3, false, "sync group name `G W` must be non-empty");
+        let d = diags("  - GW\n");
+        has(&d, 12, 3, false, "sync_groups: expected a mapping of name -> sync group");
+    }
+
+    #[test]
+    fn a_group_of_one_is_a_warning_as_keepalived_removes_it() {
+        let d = diags("  GW:\n    instances: [OUT]\n");
+        has(&d, 13, 16, true, "has only one instance: keepalived 2.2.7 removes such a group");
+        assert!(d.iter().all(|x| x.warning), "{d:?}");
+    }
+}
