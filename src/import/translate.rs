@@ -14,6 +14,9 @@ use crate::config::{
 use super::Finding;
 use super::lexer::{Source, Stmt, Word, shell_split};
 
+#[path = "sync_group.rs"]
+mod sync_group;
+
 /// What [`translate`] produced.
 pub(crate) struct Output {
     /// None when there is no instance to write (see `empty_reason`).
@@ -73,9 +76,6 @@ impl Cx<'_> {
 /// What to do instead, for keywords people commonly have.
 fn advice_for(kw: &str) -> Option<&'static str> {
     Some(match kw {
-        "vrrp_sync_group" => {
-            "vipd has no sync groups; give every instance of the group the same track_interfaces / track_scripts (weight 0) so they fail over together, and run group-level notify actions from each instance's notify hooks"
-        }
         "virtual_server" | "virtual_server_group" | "real_server" => {
             "vipd does VRRP only, no LVS/IPVS; keep the load balancer configured with ipvsadm (or keepalived -C for the checkers) and only move the VRRP part to vipd"
         }
@@ -573,9 +573,12 @@ pub(crate) fn translate(src: &Source, top: &[Stmt]) -> Output {
     let mut instances: Vec<(String, String)> = Vec::new();
     let mut used_names: Vec<String> = Vec::new();
     let mut any_notify = false;
+    // vrrp_sync_group blocks, and (keepalived name, vipd name) of every translated instance.
+    let (mut sync_stmts, mut ka_names) = (Vec::new(), Vec::new());
     for (idx, st) in top.iter().enumerate() {
         match st.keyword.text.as_str() {
             "global_defs" | "vrrp_script" | "vrrp_track_file" => {}
+            "vrrp_sync_group" => sync_stmts.push(st.clone()),
             "vrrp_instance" => {
                 if let Some((name, text, notify)) = vrrp_instance(
                     &mut cx,
@@ -586,6 +589,7 @@ pub(crate) fn translate(src: &Source, top: &[Stmt]) -> Output {
                     &mut used_names,
                 ) {
                     any_notify |= notify;
+                    ka_names.push((st.args[0].text.clone(), name.clone()));
                     instances.push((name, text));
                 }
             }
@@ -636,6 +640,7 @@ pub(crate) fn translate(src: &Source, top: &[Stmt]) -> Output {
         }
     }
 
+    let sync_yaml = sync_group::sync_groups(&mut cx, &sync_stmts, &ka_names);
     cx.untranslated
         .sort_by(|a, b| (&a.path, a.line).cmp(&(&b.path, b.line)));
     if instances.is_empty() {
@@ -718,6 +723,7 @@ pub(crate) fn translate(src: &Source, top: &[Stmt]) -> Output {
     for (_, text) in &instances {
         y.push_str(text);
     }
+    y.push_str(&sync_yaml);
     Output {
         yaml: Some(y),
         empty_reason: String::new(),
