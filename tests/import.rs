@@ -309,7 +309,6 @@ fn untranslated_items_are_listed_with_lines_and_exit_3() {
         (6, "notification_email_from"),
         (7, "smtp_server"),
         (9, "vrrp_strict"),
-        (12, "vrrp_sync_group VG_1"),
         (21, "weight ... reverse"),
         (35, "virtual_ipaddress 10.99.2.1/24 label"),
         (36, "virtual_ipaddress 10.99.2.2/24 dev"),
@@ -366,7 +365,7 @@ fn untranslated_items_are_listed_with_lines_and_exit_3() {
             .iter()
             .filter(|l| l.contains(": not translated: "))
             .count(),
-        13,
+        12,
         "{err}"
     );
     for l in &findings {
@@ -394,8 +393,10 @@ fn untranslated_items_are_listed_with_lines_and_exit_3() {
         "chk_lvs has `weight 10 reverse`: a plain weight 10 would be inverted"
     );
     assert_eq!(inst(&c, "VI_B").priority, 150);
+    // The sync group is translated now.
+    assert_eq!(c.sync_groups["VG_1"].instances, ["VI_A", "VI_B"]);
     assert!(
-        out.contains("# NOT TRANSLATED (13 items"),
+        out.contains("# NOT TRANSLATED (12 items"),
         "the YAML says so too: {out}"
     );
 }
@@ -1248,5 +1249,49 @@ fn vrrp_strict_is_applied_as_keepalived_2_2_7_applies_it_and_the_rest_is_listed(
     ] {
         let want = format!("keepalived.conf:{line}: {what}");
         assert!(err.contains(&want), "missing `{want}` in:\n{err}");
+    }
+}
+
+/// keepalived's `vrrp_sync_group` becomes `sync_groups:` with its hooks; keepalived's load
+/// rules are kept (unknown members and second memberships left out, groups of fewer than two
+/// not written), each a note at its line; smtp_alert in a group is a note, tracking in a
+/// group is listed (vipd tracks per instance).
+#[test]
+fn vrrp_sync_group_translates_with_keepalived_load_rules() {
+    let (c, t) = translate("corpus/04-sample-sync-group.conf");
+    let g = &c.sync_groups["SG_FRONT"];
+    assert_eq!(g.instances, ["VI_OUT", "VI_IN"]);
+    assert_eq!(
+        g.notify.master,
+        argv(&["/usr/local/sbin/sg-state", "master", "front"])
+    );
+    assert_eq!(
+        g.notify.fault,
+        argv(&["/usr/local/sbin/sg-state", "fault", "front"])
+    );
+    assert!(!g.tracking_weight);
+    assert!(t.yaml.contains("SG_FRONT:  # vrrp_sync_group (04-sample-sync-group.conf:5)"));
+
+    let conf = "vrrp_sync_group A {\n group {\n  VI_1\n  VI_2 NOPE\n }\n notify \"/bin/ka-notify grp\"\n smtp_alert\n sync_group_tracking_weight\n track_interface {\n  eth9\n }\n}\nvrrp_sync_group B {\n group {\n  VI_2\n }\n}\nvrrp_instance VI_1 {\n interface eth0\n virtual_router_id 1\n virtual_ipaddress {\n  10.99.1.1/24\n }\n}\nvrrp_instance VI_2 {\n interface eth1\n virtual_router_id 2\n virtual_ipaddress {\n  10.99.2.1/24\n }\n}\n";
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("keepalived.conf");
+    std::fs::write(&p, conf).unwrap();
+    let (code, out, err) = cli(&p);
+    assert_eq!(code, 3, "{err}");
+    let c = vipd::config::parse_str(&out, "out.yaml").unwrap().config;
+    let a = &c.sync_groups["A"];
+    assert_eq!(a.instances, ["VI_1", "VI_2"]);
+    assert_eq!(a.notify.any, argv(&["/bin/ka-notify", "grp"]));
+    assert!(a.tracking_weight);
+    assert!(!c.sync_groups.contains_key("B"), "a group of one is not written");
+    let ps = p.display().to_string();
+    for want in [
+        format!("{ps}:4: vrrp_sync_group A NOPE: note: no translated vrrp_instance"),
+        format!("{ps}:7: smtp_alert: note: ignored"),
+        format!("{ps}:9: track_interface: not translated: vipd tracks per instance"),
+        format!("{ps}:15: vrrp_sync_group B VI_2: note: already in vrrp_sync_group A"),
+        format!("{ps}:13: vrrp_sync_group B: note: has 0 translated member(s)"),
+    ] {
+        assert!(err.lines().any(|l| l.starts_with(&want)), "missing `{want}` in:\n{err}");
     }
 }

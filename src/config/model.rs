@@ -24,6 +24,23 @@ pub struct Config {
     pub processes: BTreeMap<String, ProcessConfig>,
     /// Instances by name (the YAML map key), sorted for stable output.
     pub instances: BTreeMap<String, InstanceConfig>,
+    /// Sync groups by name (top-level `sync_groups:`, keepalived's `vrrp_sync_group`).
+    pub sync_groups: BTreeMap<String, SyncGroupConfig>,
+}
+
+/// A sync group (`sync_groups.<name>`): instances that change state together (see
+/// `router::sync`). Every member is a key of [`Config::instances`], in one group only.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SyncGroupConfig {
+    /// The YAML key.
+    pub name: String,
+    /// Member instance names, as written; a group of one is kept but ignored (keepalived).
+    pub instances: Vec<String>,
+    /// Group hooks; `any` gets `GROUP <name> <STATE> 0` appended (keepalived's convention).
+    pub notify: Notify,
+    /// keepalived's `sync_group_tracking_weight`: members keep their tracking weights.
+    /// Without it (default) validation sets them to 0: a failure is a Fault of the group.
+    pub tracking_weight: bool,
 }
 
 /// A check script (`scripts.<name>`), run every `interval` by `track::Scripts`.

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use super::duration::format_duration;
 use super::model::{
-    ChecksumForm, Config, Garp, InstanceConfig, LogFormat, Notify, ProcessConfig, ScriptConfig,
+    ChecksumForm, Config, Garp, InstanceConfig, LogFormat, Notify, ProcessConfig, ScriptConfig, SyncGroupConfig,
     TrackFile, TrackInterface, TrackProcess, TrackScript, Version, Vip,
 };
 
@@ -51,6 +51,23 @@ impl Serialize for Config {
             m.serialize_entry("processes", &self.processes)?;
         }
         m.serialize_entry("instances", &self.instances)?;
+        if !self.sync_groups.is_empty() {
+            m.serialize_entry("sync_groups", &self.sync_groups)?;
+        }
+        m.end()
+    }
+}
+
+impl Serialize for SyncGroupConfig {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("instances", &self.instances)?;
+        if !self.notify.is_empty() {
+            m.serialize_entry("notify", &self.notify)?;
+        }
+        if self.tracking_weight {
+            m.serialize_entry("tracking_weight", &true)?;
+        }
         m.end()
     }
 }

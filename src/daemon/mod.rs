@@ -179,6 +179,11 @@ impl Shell {
             } => self
                 .notifier
                 .notify(&name, state.upper(), priority, vrid, &interface, &hooks),
+            Effect::NotifyGroup {
+                group,
+                state,
+                hooks,
+            } => self.notifier.notify_group(&group, state.upper(), &hooks),
             Effect::ReadBack { ifindex, insts } => {
                 let instances = self.observer.vip_handles(insts);
                 let _ = self.kernel.send(Job::ReadBack { ifindex, instances });

@@ -117,6 +117,13 @@ impl Observer {
                     cause
                 );
             }
+            Fact::SyncGroup { group, from, to } => {
+                self.metrics.set_sync_group_state(&group, to);
+                if to != State::Init {
+                    info!(sync_group = %group, from = from.upper(), to = to.upper(), "sync group {group}: {from} -> {to}");
+                }
+            }
+            Fact::SyncGroupRemoved { group } => self.metrics.remove_sync_group(&group),
             Fact::Drained { inst, drained, by } => {
                 let (Some(m), Some(cfg)) = (self.insts.get(&inst), router.instance_config(inst))
                 else {

@@ -91,6 +91,8 @@ pub enum Cause {
     Shutdown,
     /// An operator drained the instance (`vipd drain`).
     Drained,
+    /// Another member of its sync group left Master (`router::sync`).
+    SyncGroupBackup,
 }
 
 impl fmt::Display for Cause {
@@ -115,6 +117,7 @@ impl fmt::Display for Cause {
             Cause::FaultCleared => write!(f, "fault cleared"),
             Cause::Shutdown => write!(f, "shutdown"),
             Cause::Drained => write!(f, "drained by an operator"),
+            Cause::SyncGroupBackup => write!(f, "sync group: another member left master"),
         }
     }
 }
@@ -190,6 +193,13 @@ pub enum Input {
     Drain(bool),
     /// The answer to [`Action::Barrier`]: our addresses are in place and announced.
     Announced,
+    /// Sync group: every member wants Master; a Backup that wants it becomes Master now
+    /// (with the cause its own timer had). Anything else ignores it.
+    SyncMaster,
+    /// Sync group: another member left Master; a Master resigns (priority 0, keeping its
+    /// addresses until the new master is heard, as on a drain) and becomes Backup with its
+    /// master-down timer running. Anything else ignores it.
+    SyncBackup,
 }
 
 /// One virtual router.
@@ -219,6 +229,11 @@ pub struct Instance {
     awaiting_announce: bool,
     /// Drained by an operator: never becomes master.
     drained: bool,
+    /// Member of a sync group: an expired master-down timer only records the wish
+    /// (`wants`) and the group decides ([`Input::SyncMaster`]).
+    gated: bool,
+    /// Gated Backup whose master-down timer expired: the cause it would take over with.
+    wants: Option<Cause>,
 }
 
 impl Instance {
@@ -237,7 +252,22 @@ impl Instance {
             holding: false,
             awaiting_announce: false,
             drained: false,
+            gated: false,
+            wants: None,
         }
+    }
+
+    /// Makes the instance a sync group member (or not): see [`Input::SyncMaster`].
+    pub fn set_gated(&mut self, gated: bool) {
+        self.gated = gated;
+        if !gated {
+            self.wants = None;
+        }
+    }
+
+    /// A sync group member in Backup whose master-down timer expired: it would be Master.
+    pub fn wants_master(&self) -> bool {
+        self.wants.is_some()
     }
 
     pub fn state(&self) -> State {
@@ -344,7 +374,15 @@ impl Instance {
                     } else {
                         Cause::MasterDownTimer
                     };
-                    self.become_master(now, cause, out);
+                    if self.gated {
+                        // The group decides; meanwhile the wish stands until a master is
+                        // heard, and the timer runs again (keepalived 2.2.7 re-arms it too).
+                        self.wants = Some(cause);
+                        self.timers
+                            .set(Timer::MasterDown, now + self.master_down_interval());
+                    } else {
+                        self.become_master(now, cause, out);
+                    }
                 }
                 (Timer::Adver, State::Master) => {
                     out.push(Action::SendAdvert {
@@ -440,6 +478,28 @@ impl Instance {
             Input::Announced => {
                 if self.state == State::Master && self.awaiting_announce {
                     self.first_advert(now, out);
+                }
+            }
+            Input::SyncMaster => {
+                if self.state == State::Backup
+                    && !self.drained
+                    && let Some(cause) = self.wants.take()
+                {
+                    self.become_master(now, cause, out);
+                }
+            }
+            Input::SyncBackup => {
+                if self.state == State::Master {
+                    self.timers.clear();
+                    self.awaiting_announce = false;
+                    self.resign(now, out);
+                    self.master = None;
+                    self.preempting = None;
+                    self.resigned = None;
+                    self.restart_preempt_delay(now);
+                    self.timers
+                        .set(Timer::MasterDown, now + self.master_down_interval());
+                    self.transition(State::Backup, Cause::SyncGroupBackup, out);
                 }
             }
         }
@@ -621,6 +681,8 @@ impl Instance {
         self.master = Some((h.src, h.priority));
         self.preempting = None;
         self.resigned = None;
+        // A master is heard: a sync group member no longer wants to take over.
+        self.wants = None;
         self.timers
             .set(Timer::MasterDown, now + self.master_down_interval());
     }
@@ -712,6 +774,7 @@ impl Instance {
     fn transition(&mut self, to: State, cause: Cause, out: &mut Vec<Action>) {
         let from = self.state;
         self.state = to;
+        self.wants = None;
         if to != State::Backup {
             self.master = None;
         }

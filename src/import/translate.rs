@@ -16,6 +16,8 @@ use super::lexer::{Source, Stmt, Word, shell_split};
 
 mod track_process;
 use track_process::{TrackProc, vrrp_track_process};
+#[path = "sync_group.rs"]
+mod sync_group;
 
 /// What [`translate`] produced.
 pub(crate) struct Output {
@@ -76,9 +78,6 @@ impl Cx<'_> {
 /// What to do instead, for keywords people commonly have.
 fn advice_for(kw: &str) -> Option<&'static str> {
     Some(match kw {
-        "vrrp_sync_group" => {
-            "vipd has no sync groups; give every instance of the group the same track_interfaces / track_scripts (weight 0) so they fail over together, and run group-level notify actions from each instance's notify hooks"
-        }
         "virtual_server" | "virtual_server_group" | "real_server" => {
             "vipd does VRRP only, no LVS/IPVS; keep the load balancer configured with ipvsadm (or keepalived -C for the checkers) and only move the VRRP part to vipd"
         }
@@ -591,9 +590,12 @@ pub(crate) fn translate(src: &Source, top: &[Stmt]) -> Output {
     let mut instances: Vec<(String, String)> = Vec::new();
     let mut used_names: Vec<String> = Vec::new();
     let mut any_notify = false;
+    // vrrp_sync_group blocks, and (keepalived name, vipd name) of every translated instance.
+    let (mut sync_stmts, mut ka_names) = (Vec::new(), Vec::new());
     for (idx, st) in top.iter().enumerate() {
         match st.keyword.text.as_str() {
             "global_defs" | "vrrp_script" | "vrrp_track_file" | "vrrp_track_process" => {}
+            "vrrp_sync_group" => sync_stmts.push(st.clone()),
             "vrrp_instance" => {
                 let defs = Defs {
                     g: &g,
@@ -606,6 +608,7 @@ pub(crate) fn translate(src: &Source, top: &[Stmt]) -> Output {
                     vrrp_instance(&mut cx, st, &defs, &mut used_names)
                 {
                     any_notify |= notify;
+                    ka_names.push((st.args[0].text.clone(), name.clone()));
                     instances.push((name, text));
                 }
             }
@@ -656,6 +659,7 @@ pub(crate) fn translate(src: &Source, top: &[Stmt]) -> Output {
         }
     }
 
+    let sync_yaml = sync_group::sync_groups(&mut cx, &sync_stmts, &ka_names);
     cx.untranslated
         .sort_by(|a, b| (&a.path, a.line).cmp(&(&b.path, b.line)));
     if instances.is_empty() {
@@ -750,6 +754,7 @@ pub(crate) fn translate(src: &Source, top: &[Stmt]) -> Output {
     for (_, text) in &instances {
         y.push_str(text);
     }
+    y.push_str(&sync_yaml);
     Output {
         yaml: Some(y),
         empty_reason: String::new(),

@@ -221,6 +221,12 @@ struct ScriptResultLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct SyncGroupLabels {
+    group: String,
+    state: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct ResultLabels {
     result: &'static str,
 }
@@ -282,6 +288,7 @@ struct Families {
     process_running: Family<ProcessLabels, Gauge>,
     process_healthy: Family<ProcessLabels, Gauge>,
     config_reloads: Family<ResultLabels, Counter>,
+    sync_group_state: Family<SyncGroupLabels, Gauge>,
     config_last_success: FGauge,
     config_last_ok: Gauge,
     http_requests: Family<HttpLabels, Counter>,
@@ -328,6 +335,7 @@ impl Families {
             process_running: Family::default(),
             process_healthy: Family::default(),
             config_reloads: Family::default(),
+            sync_group_state: Family::default(),
             config_last_success: FGauge::default(),
             config_last_ok: Gauge::default(),
             http_requests: Family::default(),
@@ -342,6 +350,11 @@ impl Families {
             "vrrp_instance_state",
             "1 for the instance's current state, 0 for the four others",
             f.state.clone(),
+        );
+        r.register(
+            "vrrp_sync_group_state",
+            "1 for the sync group's current state, 0 for the four others",
+            f.sync_group_state.clone(),
         );
         r.register(
             "vrrp_instance_transitions",
@@ -704,6 +717,31 @@ impl Metrics {
     /// Removes every series of the instance, including its peers', addresses', tracked
     /// interfaces' and transitions'. Handles still held keep working but no longer export
     /// anything and never re-create series.
+    /// Sets a sync group's state series: 1 for `state`, 0 for the four others (all five
+    /// exist from the group's first report).
+    pub fn set_sync_group_state(&self, group: &str, state: State) {
+        for s in State::ALL {
+            self.inner
+                .f
+                .sync_group_state
+                .get_or_create(&SyncGroupLabels {
+                    group: group.to_owned(),
+                    state: s.as_str(),
+                })
+                .set(i64::from(s == state));
+        }
+    }
+
+    /// Removes a sync group's state series (a reload removed the group).
+    pub fn remove_sync_group(&self, group: &str) {
+        for s in State::ALL {
+            self.inner.f.sync_group_state.remove(&SyncGroupLabels {
+                group: group.to_owned(),
+                state: s.as_str(),
+            });
+        }
+    }
+
     pub fn remove_instance(&self, l: &InstanceLabels) {
         let Some(shared) = lock(&self.inner.instances).remove(l) else {
             return;

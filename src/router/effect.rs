@@ -77,6 +77,12 @@ pub enum Effect {
         interface: String,
         hooks: Notify,
     },
+    /// Run a sync group's notify hooks for its new state (`GROUP <name> <STATE> 0`).
+    NotifyGroup {
+        group: String,
+        state: State,
+        hooks: Notify,
+    },
     /// Read an interface's addresses and report which virtual addresses are present.
     ReadBack {
         ifindex: u32,
@@ -211,6 +217,14 @@ pub enum Fact {
         released: bool,
         taken_over: bool,
     },
+    /// A sync group changed state (`from` Init the first time).
+    SyncGroup {
+        group: String,
+        from: State,
+        to: State,
+    },
+    /// A reload removed a sync group (its series go).
+    SyncGroupRemoved { group: String },
     /// The periodic refresh of derived gauges (every second).
     Gauges {
         inst: InstId,

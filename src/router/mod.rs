@@ -19,11 +19,14 @@ mod ports;
 pub mod receive;
 pub mod reload;
 mod status_doc;
+mod sync;
 
 #[cfg(test)]
 mod conformance;
 #[cfg(test)]
 mod testnet;
+#[cfg(test)]
+mod sync_tests;
 #[cfg(test)]
 mod tests;
 
@@ -107,8 +110,10 @@ struct Inst {
     src: Option<IpAddr>,
     /// Interface up, source address and port in place: adverts can go out.
     link_ok: bool,
-    /// Last health fed to the engine.
+    /// Last health fed to the engine (its own and, in a sync group, the other members').
     healthy: bool,
+    /// Its own health as last folded (what its sync group's other members see).
+    own_healthy: bool,
     /// The engine has had its Start.
     started: bool,
     /// The deadline pushed on the heap (so unchanged deadlines are not pushed twice).
@@ -148,6 +153,10 @@ pub struct Router {
     drained: BTreeSet<String>,
     /// `handle_shutdown` was called: ports close once the last instance is released.
     shutting_down: bool,
+    /// Active sync groups ([`sync`]).
+    sync: Vec<sync::Group>,
+    /// A sync step is running (the inputs it feeds do not start another).
+    syncing: bool,
 }
 
 impl Router {
@@ -170,6 +179,8 @@ impl Router {
             actions: Vec::new(),
             drained: BTreeSet::new(),
             shutting_down: false,
+            sync: sync::groups(&config, &[]),
+            syncing: false,
         };
         for cfg in config.instances.values() {
             r.add_instance(cfg.clone(), now);
@@ -229,6 +240,7 @@ impl Router {
             self.actions = actions;
             self.schedule(id);
             self.after_hold(id, was_holding, false);
+            self.sync_step(now);
         }
         if self.retry_at.is_some_and(|r| r <= now) {
             self.retry_at = None;
@@ -545,7 +557,9 @@ impl Router {
                 }
             }
         }
+        self.sync_reload(&new);
         self.config = new;
+        self.sync_step(now);
         plan
     }
 
@@ -558,6 +572,7 @@ impl Router {
         for id in self.ids() {
             self.remove_instance(id, now, true);
         }
+        self.sync_step(now);
         self.close_if_stopped();
     }
 
@@ -769,6 +784,7 @@ impl Router {
             src: None,
             link_ok: false,
             healthy: false,
+            own_healthy: false,
             started: false,
             scheduled: None,
             peers: PeerTable::default(),
@@ -972,10 +988,15 @@ impl Router {
         let Some(inst) = self.inst_mut(id) else {
             return;
         };
+        inst.own_healthy = h.healthy;
+        let healthy = h.healthy && self.group_healthy(id);
+        let Some(inst) = self.inst_mut(id) else {
+            return;
+        };
         let (was_started, was_healthy) = (inst.started, inst.healthy);
         let old_prio = inst.engine.priority();
         inst.started = true;
-        inst.healthy = h.healthy;
+        inst.healthy = healthy;
         if h.priority != old_prio && inst.cfg.priority != 255 {
             self.fact(Fact::Priority {
                 inst: id,
@@ -985,10 +1006,10 @@ impl Router {
             self.input(id, now, Input::Priority(h.priority));
         }
         if !was_started {
-            self.input(id, now, Input::Start { healthy: h.healthy });
-        } else if was_healthy && !h.healthy {
+            self.input(id, now, Input::Start { healthy });
+        } else if was_healthy && !healthy {
             self.input(id, now, Input::Fault);
-        } else if !was_healthy && h.healthy {
+        } else if !was_healthy && healthy {
             self.input(id, now, Input::FaultCleared);
         }
     }
@@ -1006,6 +1027,7 @@ impl Router {
         if !matches!(input, Input::Shutdown) {
             self.after_hold(id, was_holding, matches!(input, Input::Advert(_)));
         }
+        self.sync_step(now);
     }
 
     fn schedule(&mut self, id: InstId) {

@@ -37,6 +37,8 @@ pub struct Net {
     pub now: Instant,
     pub nodes: Vec<Node>,
     pub events: Vec<Event>,
+    /// (node, interface) links that are cut (the node's other interfaces still pass).
+    pub cut_ifaces: HashSet<(usize, String)>,
 }
 
 /// The interface facts of a test host.
@@ -77,6 +79,12 @@ fn summary(e: &Effect) -> Option<String> {
         Effect::RemoveAddresses { .. } => "remove".into(),
         Effect::Announce { count, router, .. } => format!("announce count={count} router={router}"),
         Effect::Notify { state, .. } => format!("notify {}", state.upper()),
+        Effect::NotifyGroup { group, state, .. } => {
+            format!("group notify {group} {}", state.upper())
+        }
+        Effect::Fact(Fact::SyncGroup { group, from, to }) => {
+            format!("group {group} {from} -> {to}")
+        }
         Effect::Lookup { ifname, .. } => format!("lookup {ifname}"),
         Effect::OpenPort { .. } => "open".into(),
         Effect::ClosePort { .. } => "close".into(),
@@ -108,6 +116,7 @@ impl Net {
             now: t0,
             nodes: Vec::new(),
             events: Vec::new(),
+            cut_ifaces: HashSet::new(),
         }
     }
 
@@ -190,16 +199,42 @@ impl Net {
                 self.nodes[i].router.handle_announced(now, inst);
             }
             Effect::Send {
-                src, dst, bytes, ..
+                port,
+                src,
+                dst,
+                bytes,
+                ..
             } => {
-                if self.nodes[i].cut {
+                // The LAN is the sending port's interface (by name): the receiver gets it on
+                // its own port of that interface and family.
+                let key = self.nodes[i]
+                    .router
+                    .ports
+                    .get(port.0)
+                    .and_then(|p| p.as_ref())
+                    .map(|p| (p.iface.clone(), p.family));
+                let cut_ifaces = &self.cut_ifaces;
+                let cut = |k: usize, n: &Node| {
+                    n.cut
+                        || key
+                            .as_ref()
+                            .is_some_and(|(f, _)| cut_ifaces.contains(&(k, f.clone())))
+                };
+                if cut(i, &self.nodes[i]) {
                     return;
                 }
                 let ttl = self.nodes[i].ttl;
                 for j in 0..self.nodes.len() {
-                    if j == i || self.nodes[j].cut {
+                    if j == i || cut(j, &self.nodes[j]) {
                         continue;
                     }
+                    let to_port = match &key {
+                        Some(k) => match self.nodes[j].router.port_by_key.get(k) {
+                            Some(p) => *p,
+                            None => continue,
+                        },
+                        None => PortId(0),
+                    };
                     // Unicast goes to its addressee only.
                     if !receive::is_vrrp_group(dst)
                         && !self.nodes[j].ifaces.values().any(|f| {
@@ -212,7 +247,7 @@ impl Net {
                     self.nodes[j].router.handle_packet(
                         now,
                         Packet {
-                            port: PortId(0),
+                            port: to_port,
                             src,
                             dst,
                             ttl,
@@ -267,6 +302,51 @@ impl Net {
         let now = self.now;
         self.nodes[i].router.handle_link(now, "eth0", up);
         self.deliver();
+    }
+
+    /// Adds a host with interfaces `eth0`, `eth1`, ... at the given addresses (one LAN per
+    /// interface name), running `yaml`.
+    pub fn node_multi(&mut self, name: &str, v4s: &[[u8; 4]], yaml: &str) -> usize {
+        let mut ifaces = HashMap::new();
+        for (k, v4) in v4s.iter().enumerate() {
+            let ifname = format!("eth{k}");
+            let f = iface(&ifname, Ipv4Addr::from(*v4), 2 + k as u32);
+            ifaces.insert(ifname, f);
+        }
+        self.nodes.push(Node {
+            name: name.to_owned(),
+            router: Router::new(config(yaml), self.now),
+            ifaces,
+            ttl: 255,
+            cut: false,
+        });
+        let i = self.nodes.len() - 1;
+        self.deliver();
+        i
+    }
+
+    /// Cuts or restores one interface's link on node `i` (the kernel reports it).
+    pub fn link_iface(&mut self, i: usize, ifname: &str, up: bool) {
+        if up {
+            self.cut_ifaces.remove(&(i, ifname.to_owned()));
+        } else {
+            self.cut_ifaces.insert((i, ifname.to_owned()));
+        }
+        if let Some(f) = self.nodes[i].ifaces.get_mut(ifname) {
+            f.up = up;
+        }
+        let now = self.now;
+        self.nodes[i].router.handle_link(now, ifname, up);
+        self.deliver();
+    }
+
+    /// The state of node `i`'s instance `name`.
+    pub fn state_of(&self, i: usize, name: &str) -> engine::State {
+        let r = &self.nodes[i].router;
+        r.by_name
+            .get(name)
+            .and_then(|&id| r.engine(id))
+            .map_or(engine::State::Init, |e| e.state())
     }
 
     /// Events of `node` whose summary starts with `prefix`, after `from`.

@@ -16,6 +16,8 @@ use crate::config::Notify;
 pub const NOTIFY_TIMEOUT: Duration = Duration::from_secs(30);
 
 struct Job {
+    /// `INSTANCE` or `GROUP` (a sync group: `instance` is the group's name).
+    kind: &'static str,
     instance: String,
     state: String,
     priority: u8,
@@ -80,6 +82,7 @@ impl Notifier {
             return;
         }
         let job = Job {
+            kind: "INSTANCE",
             instance: instance.to_owned(),
             state: state.to_ascii_uppercase(),
             priority,
@@ -87,8 +90,33 @@ impl Notifier {
             interface: interface.to_owned(),
             hooks: hooks.clone(),
         };
+        self.queue(instance.to_owned(), job);
+    }
+
+    /// Queue the hooks for sync group `group` entering `state`: the state's own hook, then
+    /// `hooks.any` with `GROUP <group> <STATE> 0` appended (keepalived 2.2.7 passes priority 0
+    /// for a group). Both get VIPD_GROUP and VIPD_STATE. A group's hooks run in order on a
+    /// queue of their own.
+    pub fn notify_group(&self, group: &str, state: &str, hooks: &Notify) {
+        if hooks.is_empty() {
+            return;
+        }
+        let job = Job {
+            kind: "GROUP",
+            instance: group.to_owned(),
+            state: state.to_ascii_uppercase(),
+            priority: 0,
+            vrid: 0,
+            interface: String::new(),
+            hooks: hooks.clone(),
+        };
+        // Instance names never contain `:`, so a group's queue is its own.
+        self.queue(format!("group:{group}"), job);
+    }
+
+    fn queue(&self, key: String, job: Job) {
         let mut queues = self.queues.lock().unwrap_or_else(|p| p.into_inner());
-        let job = match queues.get(instance) {
+        let job = match queues.get(&key) {
             Some(q) => match q.tx.send(job) {
                 Ok(()) => return,
                 Err(e) => e.0,
@@ -104,7 +132,7 @@ impl Notifier {
         });
         // The receiver is alive: the task was just spawned.
         let _ = tx.send(job);
-        queues.insert(instance.to_owned(), Queue { tx, task });
+        queues.insert(key, Queue { tx, task });
     }
 
     /// Stop queueing for an instance that was removed; its queued hooks still run.
@@ -143,20 +171,27 @@ async fn run_job(job: &Job, timeout: Duration) {
         "STOP" => job.hooks.stop.as_ref(),
         _ => None,
     };
-    let env = [
-        ("VIPD_INSTANCE", job.instance.clone()),
-        ("VIPD_STATE", job.state.clone()),
-        ("VIPD_PRIORITY", job.priority.to_string()),
-        ("VIPD_VRID", job.vrid.to_string()),
-        ("VIPD_INTERFACE", job.interface.clone()),
-    ];
+    let env: Vec<(&'static str, String)> = if job.kind == "GROUP" {
+        vec![
+            ("VIPD_GROUP", job.instance.clone()),
+            ("VIPD_STATE", job.state.clone()),
+        ]
+    } else {
+        vec![
+            ("VIPD_INSTANCE", job.instance.clone()),
+            ("VIPD_STATE", job.state.clone()),
+            ("VIPD_PRIORITY", job.priority.to_string()),
+            ("VIPD_VRID", job.vrid.to_string()),
+            ("VIPD_INTERFACE", job.interface.clone()),
+        ]
+    };
     if let Some(argv) = specific {
         run_hook(job, &job.state.to_ascii_lowercase(), argv, &env, timeout).await;
     }
     if let Some(any) = &job.hooks.any {
         let mut argv = any.clone();
         argv.extend([
-            "INSTANCE".to_owned(),
+            job.kind.to_owned(),
             job.instance.clone(),
             job.state.clone(),
             job.priority.to_string(),

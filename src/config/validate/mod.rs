@@ -9,6 +9,7 @@ mod auth;
 mod common;
 mod instance;
 mod scripts;
+mod sync_groups;
 mod tracking;
 
 use std::collections::BTreeMap;
@@ -30,6 +31,7 @@ const TOP_KEYS: &[&str] = &[
     "scripts",
     "processes",
     "instances",
+    "sync_groups",
 ];
 
 const DEFAULT_LISTEN: SocketAddr = SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), 9797);
@@ -162,7 +164,16 @@ fn top(cx: &mut Ctx, root: &Node) -> Option<Config> {
             Some(tracking::processes(cx, v))
         })
         .unwrap_or_default();
-    let instances = instances(cx, &f, &scripts, &processes);
+    let mut instances = instances(cx, &f, &scripts, &processes);
+    let known = sync_groups::instance_names(f.value("instances"));
+    let sync_groups = f.optional(cx, "sync_groups", BTreeMap::new(), |cx, _, v| {
+        sync_groups::sync_groups(cx, v, &known)
+    });
+    if let (Some(groups), Some(insts), Some(v)) =
+        (&sync_groups, &mut instances, f.value("sync_groups"))
+    {
+        sync_groups::zero_member_weights(cx, v, groups, insts);
+    }
     Some(Config {
         router_id: router_id?,
         listen: listen?,
@@ -171,6 +182,7 @@ fn top(cx: &mut Ctx, root: &Node) -> Option<Config> {
         scripts: scripts.valid?,
         processes: processes.valid?,
         instances: instances?,
+        sync_groups: sync_groups?,
     })
 }
 
