@@ -1459,10 +1459,7 @@ fn vrrp_instance(
         .iter()
         .filter_map(|t| {
             let (a, l) = t.split_once('/')?;
-            Some(Vip {
-                addr: a.parse().ok()?,
-                prefix_len: l.parse().ok()?,
-            })
+            Some(Vip::new(a.parse().ok()?, l.parse().ok()?))
         })
         .collect();
     // References to scripts that became tracked processes go to `track_processes`.
@@ -1491,6 +1488,9 @@ fn vrrp_instance(
         preempt_delay: preempt_delay.map_or(Duration::ZERO, |(_, us, _)| Duration::from_micros(us)),
         auth_pass: auth_pass.map(crate::security::Secret::from),
         virtual_ipaddress,
+        virtual_ipaddress_excluded: Vec::new(),
+        virtual_routes: Vec::new(),
+        virtual_rules: Vec::new(),
         unicast_peers: peers.iter().filter_map(|p| p.parse().ok()).collect(),
         unicast_src,
         track_interfaces,

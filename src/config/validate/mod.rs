@@ -8,6 +8,7 @@ mod addresses;
 mod auth;
 mod common;
 mod instance;
+mod routes;
 mod scripts;
 mod tracking;
 
@@ -30,6 +31,9 @@ const TOP_KEYS: &[&str] = &[
     "scripts",
     "processes",
     "instances",
+    "static_ipaddress",
+    "static_routes",
+    "static_rules",
 ];
 
 const DEFAULT_LISTEN: SocketAddr = SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), 9797);
@@ -163,6 +167,7 @@ fn top(cx: &mut Ctx, root: &Node) -> Option<Config> {
         })
         .unwrap_or_default();
     let instances = instances(cx, &f, &scripts, &processes);
+    let statics = routes::statics(cx, &f);
     Some(Config {
         router_id: router_id?,
         listen: listen?,
@@ -171,6 +176,7 @@ fn top(cx: &mut Ctx, root: &Node) -> Option<Config> {
         scripts: scripts.valid?,
         processes: processes.valid?,
         instances: instances?,
+        statics: statics?,
     })
 }
 
