@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use crate::config::{
     ChecksumForm, Family, Garp, InstanceConfig, Notify, ProcessConfig, ScriptConfig,
-    TrackFile as ModelTrackFile, TrackInterface, TrackProcess, TrackScript, Version, Vip,
+    TrackFile as ModelTrackFile, TrackInterface, TrackProcess, TrackScript, Version,
     parse_duration, to_yaml,
 };
 
@@ -25,7 +25,7 @@ pub(crate) struct Output {
 
 const DOCS: &str = "docs/migrating-from-keepalived.md";
 
-struct Cx<'a> {
+pub(super) struct Cx<'a> {
     files: &'a [String],
     untranslated: Vec<Finding>,
     notes: Vec<Finding>,
@@ -43,12 +43,12 @@ impl Cx<'_> {
     }
 
     /// Records `keyword` at `st` as not translated, with what to do instead.
-    fn skip(&mut self, st: &Stmt, keyword: &str, advice: impl Into<String>) {
+    pub(super) fn skip(&mut self, st: &Stmt, keyword: &str, advice: impl Into<String>) {
         let f = self.finding(st, keyword, advice.into(), false);
         self.untranslated.push(f);
     }
 
-    fn note(&mut self, st: &Stmt, keyword: &str, msg: impl Into<String>) {
+    pub(super) fn note(&mut self, st: &Stmt, keyword: &str, msg: impl Into<String>) {
         let f = self.finding(st, keyword, msg.into(), true);
         self.notes.push(f);
     }
@@ -78,15 +78,6 @@ fn advice_for(kw: &str) -> Option<&'static str> {
         }
         "virtual_server" | "virtual_server_group" | "real_server" => {
             "vipd does VRRP only, no LVS/IPVS; keep the load balancer configured with ipvsadm (or keepalived -C for the checkers) and only move the VRRP part to vipd"
-        }
-        "static_ipaddress" | "static_routes" | "static_rules" => {
-            "configure static addresses, routes and rules with the host's network configuration (systemd-networkd, netplan, ifupdown)"
-        }
-        "virtual_routes" | "virtual_rules" => {
-            "vipd moves addresses only; add and remove the routes or rules from notify.master / notify.backup hooks"
-        }
-        "virtual_ipaddress_excluded" => {
-            "vipd puts every address in its adverts; list these under virtual_ipaddress (peers must then list them too) or add them from a notify.master hook"
         }
         "notification_email"
         | "notification_email_from"
@@ -571,6 +562,7 @@ pub(crate) fn translate(src: &Source, top: &[Stmt]) -> Output {
     }
 
     let mut instances: Vec<(String, String)> = Vec::new();
+    let mut statics = crate::config::Statics::default();
     let mut used_names: Vec<String> = Vec::new();
     let mut any_notify = false;
     for (idx, st) in top.iter().enumerate() {
@@ -589,6 +581,7 @@ pub(crate) fn translate(src: &Source, top: &[Stmt]) -> Output {
                     instances.push((name, text));
                 }
             }
+            _ if super::routes::statics(&mut cx, st, &mut statics) => {}
             kw => {
                 let name = st
                     .args
@@ -718,6 +711,7 @@ pub(crate) fn translate(src: &Source, top: &[Stmt]) -> Output {
     for (_, text) in &instances {
         y.push_str(text);
     }
+    y.push_str(&super::routes::statics_yaml(&statics));
     Output {
         yaml: Some(y),
         empty_reason: String::new(),
@@ -1071,6 +1065,7 @@ fn vrrp_instance(
     let mut state_given = false;
     let mut auth: Option<(Stmt, Option<String>, Option<String>)> = None;
     let mut vips: Vec<(IpAddr, String, Stmt)> = Vec::new();
+    let mut extras = super::routes::Extras::default();
     let mut peers: Vec<String> = Vec::new();
     let mut src: Option<(IpAddr, Stmt)> = None;
     let mut t_ifaces: Vec<(String, Option<i64>, Stmt)> = Vec::new();
@@ -1235,6 +1230,7 @@ fn vrrp_instance(
                 Some((d, _)) => garp_refresh = Some(d),
                 None => cx.skip(b, kw, format!("`{a}` is not a number of seconds")),
             },
+            _ if extras.block(cx, b) => {}
             _ => cx.unknown(b, "vrrp_instance"),
         }
     }
@@ -1457,10 +1453,7 @@ fn vrrp_instance(
     }
     let virtual_ipaddress = vip_texts
         .iter()
-        .filter_map(|t| {
-            let (a, l) = t.split_once('/')?;
-            Some(Vip::new(a.parse().ok()?, l.parse().ok()?))
-        })
+        .filter_map(|t| super::routes::vip_from_text(t, &interface))
         .collect();
     // References to scripts that became tracked processes go to `track_processes`.
     let (procs, track_scripts): (Vec<_>, Vec<_>) = t_scripts.into_iter().partition(|t| {
@@ -1488,9 +1481,9 @@ fn vrrp_instance(
         preempt_delay: preempt_delay.map_or(Duration::ZERO, |(_, us, _)| Duration::from_micros(us)),
         auth_pass: auth_pass.map(crate::security::Secret::from),
         virtual_ipaddress,
-        virtual_ipaddress_excluded: Vec::new(),
-        virtual_routes: Vec::new(),
-        virtual_rules: Vec::new(),
+        virtual_ipaddress_excluded: extras.excluded,
+        virtual_routes: extras.routes,
+        virtual_rules: extras.rules,
         unicast_peers: peers.iter().filter_map(|p| p.parse().ok()).collect(),
         unicast_src,
         track_interfaces,
@@ -1519,7 +1512,9 @@ fn instance_addresses(cx: &mut Cx, vips: &[(IpAddr, String, Stmt)]) -> (bool, Ve
     let mut vip_texts = Vec::new();
     let mut seen: Vec<(IpAddr, &Stmt)> = Vec::new();
     let mut dups: Vec<(&Stmt, String, &Stmt)> = Vec::new();
-    for (a, t, vst) in vips {
+    for (a, text, vst) in vips {
+        // Findings name the address without its options.
+        let t = text.split(' ').next().unwrap_or(text);
         if a.is_ipv6() != first_v6 {
             cx.skip(
                 vst,
@@ -1527,10 +1522,10 @@ fn instance_addresses(cx: &mut Cx, vips: &[(IpAddr, String, Stmt)]) -> (bool, Ve
                 "of the other address family than the instance's first address; vipd needs one instance per family: add an instance with its own vrid for it",
             );
         } else if let Some((_, first)) = seen.iter().find(|(s, _)| s == a) {
-            dups.push((vst, t.clone(), first));
+            dups.push((vst, t.to_owned(), first));
         } else {
             seen.push((*a, vst));
-            vip_texts.push(t.clone());
+            vip_texts.push(text.clone());
         }
     }
     // keepalived 2.2.7 keeps a duplicate address (its own doc/samples/keepalived.conf.vrrp
@@ -1872,56 +1867,16 @@ fn virtual_ipaddress_block(
                 continue;
             }
         };
-        let mut extra = Vec::new();
-        for (k, v) in &it.opts {
-            let val = v.first().cloned().unwrap_or_default();
-            let maps = match k.as_str() {
-                "dev" => Some(val.as_str()) == interface || interface.is_none(),
-                "scope" => val == "global" || val == "0",
-                _ => false,
-            };
-            if k == "dev" && interface.is_none() {
-                // checked once the interface is known
-                extra.push((k.clone(), val.clone(), true));
-            } else if !maps {
-                extra.push((k.clone(), val.clone(), false));
-            }
-        }
-        let text = format!("{addr}/{len}");
-        let mut keep = true;
-        for (k, val, deferred) in extra {
-            if deferred {
-                comments.push(format!("deferred-dev {val} {text}"));
-                continue;
-            }
-            let advice = match k.as_str() {
-                "dev" => {
-                    keep = false;
-                    format!(
-                        "vipd puts every address on the instance's interface; make an instance on `{val}` for it"
-                    )
-                }
-                "label" => format!(
-                    "vipd adds addresses without a label; the address is translated, the label `{val}` is not (match on the address instead)"
-                ),
-                "scope" => format!(
-                    "vipd adds addresses with scope global; the address is translated, scope `{val}` is not"
-                ),
-                "no_track" => {
-                    "vipd does not watch the virtual addresses; the address is translated"
-                        .to_owned()
-                }
-                _ => format!("vipd has no per-address `{k}`; the address is translated without it"),
-            };
-            cx.skip(
-                &it.st,
-                &format!("virtual_ipaddress {} {k}", it.head),
-                advice,
-            );
-        }
-        if keep {
-            out.push((addr, text, it.st.clone()));
-        }
+        // dev, scope, label and brd are translated (routes.rs); the rest are listed.
+        let _ = (interface, &comments);
+        let text = super::routes::address_text(
+            cx,
+            &it.st,
+            "virtual_ipaddress",
+            &format!("{addr}/{len}"),
+            &it.opts,
+        );
+        out.push((addr, text, it.st.clone()));
     }
     out
 }
