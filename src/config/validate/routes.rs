@@ -543,3 +543,141 @@ pub(super) fn instance_extras(
         rules,
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::config::{RouteType, Scope, parse_str, to_yaml};
+
+    const HEAD: &str = "instances:\n  V:\n    interface: eth0\n    vrid: 1\n";
+
+    fn errors(body: &str) -> String {
+        match parse_str(&format!("{HEAD}{body}"), "t") {
+            Ok(l) => panic!("accepted: {:?}", l.config),
+            Err(d) => d
+                .iter()
+                .filter(|d| !d.warning)
+                .map(|d| d.message.clone())
+                .collect::<Vec<_>>()
+                .join("\n"),
+        }
+    }
+
+    #[test]
+    fn the_mapping_form_carries_dev_scope_label_and_brd_and_reads_back_from_yaml() {
+        let text = format!(
+            "{HEAD}    virtual_ipaddress:\n      - 10.99.0.1/24\n      - {{address: 10.99.1.1/24, dev: eth1, scope: link, label: \"eth1:a\", brd: 10.99.1.255}}\n\
+             \x20   virtual_ipaddress_excluded: [fd00:99::9/64, {{address: 10.99.2.1/24, label: \"eth0:x\"}}]\n\
+             \x20   virtual_routes:\n      - {{to: 0.0.0.0/0, via: 10.99.0.254, table: 100, metric: 10, proto: static}}\n      - {{to: 10.99.4.0/24, type: unreachable}}\n\
+             \x20   virtual_rules: [{{to: 10.99.5.0/24, table: 100, priority: 7, fwmark: \"0x10/0xff\", iif: eth0}}]\n\
+             \x20   accept_mode: true\n\
+             static_ipaddress: [{{address: 10.99.6.1/24, dev: eth2}}]\n\
+             static_rules: [{{family: ipv6, table: 200}}]\n"
+        );
+        let c = parse_str(&text, "t").unwrap().config;
+        let v = &c.instances["V"];
+        let a = &v.virtual_ipaddress[1];
+        assert_eq!(
+            (
+                a.dev.as_deref(),
+                a.scope,
+                a.label.as_deref(),
+                a.brd.map(|b| b.to_string())
+            ),
+            (
+                Some("eth1"),
+                Some(Scope::Link),
+                Some("eth1:a"),
+                Some("10.99.1.255".into())
+            )
+        );
+        assert!(v.virtual_ipaddress[0].is_plain());
+        assert_eq!(v.virtual_ipaddress_excluded.len(), 2);
+        assert_eq!(v.virtual_routes[0].protocol(), 4);
+        assert_eq!(v.virtual_routes[1].kind, RouteType::Unreachable);
+        assert_eq!(
+            v.virtual_routes[1].protocol(),
+            18,
+            "keepalived's number by default"
+        );
+        assert_eq!(v.virtual_rules[0].fwmark, Some((0x10, Some(0xff))));
+        assert_eq!(c.statics.addresses[0].dev.as_deref(), Some("eth2"));
+        assert_eq!(c.statics.rules[0].family, crate::config::Family::Ipv6);
+        let again = parse_str(&to_yaml(&c), "again").unwrap().config;
+        assert_eq!(again, c, "{}", to_yaml(&c));
+    }
+
+    #[test]
+    fn bad_options_routes_and_rules_are_refused_with_the_reason() {
+        for (body, says) in [
+            (
+                "    virtual_ipaddress: [{address: 10.99.0.1/24, label: \"eth1:a\"}]\n",
+                "must start with the interface name `eth0`",
+            ),
+            (
+                "    virtual_ipaddress: [{address: 10.99.0.1/24, dev: eth1, label: \"eth0:a\"}]\n",
+                "must start with the device name `eth1`",
+            ),
+            (
+                "    virtual_ipaddress: [{address: fd00:99::1/64, brd: 10.99.0.255}]\n",
+                "broadcast address is IPv4 only",
+            ),
+            (
+                "    virtual_ipaddress: [{address: 10.99.0.1/24, scope: planet}]\n",
+                "`planet` is not a scope",
+            ),
+            ("    virtual_ipaddress: [{dev: eth1}]\n", "`address`"),
+            (
+                "    virtual_ipaddress: [10.99.0.1/24]\n    virtual_ipaddress_excluded: [10.99.0.1/24]\n",
+                "also in virtual_ipaddress",
+            ),
+            (
+                "    virtual_ipaddress: [10.99.0.1/24]\n    virtual_routes: [{to: 10.99.3.0/24}]\n",
+                "needs `via` or `dev`",
+            ),
+            (
+                "    virtual_ipaddress: [10.99.0.1/24]\n    virtual_routes: [{to: 10.99.3.1/24, dev: eth0}]\n",
+                "bits set past its prefix length",
+            ),
+            (
+                "    virtual_ipaddress: [10.99.0.1/24]\n    virtual_routes: [{to: 10.99.3.0/24, type: blackhole, via: 10.99.0.2}]\n",
+                "a blackhole route has no `via` or `dev`",
+            ),
+            (
+                "    virtual_ipaddress: [10.99.0.1/24]\n    virtual_routes: [{to: 10.99.3.0/24, via: \"fd00:99::1\"}]\n",
+                "is not ipv4 like the destination",
+            ),
+            (
+                "    virtual_ipaddress: [10.99.0.1/24]\n    virtual_routes: [{to: 10.99.3.0/24, dev: eth0, table: 255}]\n",
+                "`local` table",
+            ),
+            (
+                "    virtual_ipaddress: [10.99.0.1/24]\n    virtual_rules: [{from: 10.99.3.0/24}]\n",
+                "`table`",
+            ),
+            (
+                "    virtual_ipaddress: [10.99.0.1/24]\n    virtual_rules: [{from: 10.99.3.0/24, to: \"fd00:99::/64\", table: 5}]\n",
+                "must be of one family",
+            ),
+            (
+                "    virtual_ipaddress: [10.99.0.1/24]\nstatic_ipaddress: [10.99.6.1/24]\n",
+                "needs a `dev`",
+            ),
+        ] {
+            let e = errors(body);
+            assert!(e.contains(says), "{body}: `{says}` not in {e}");
+        }
+    }
+
+    #[test]
+    fn accept_mode_false_is_refused_never_ignored() {
+        let e = errors("    virtual_ipaddress: [10.99.0.1/24]\n    accept_mode: false\n");
+        for says in [
+            "not supported",
+            "RFC 9568 6.1",
+            "no_accept",
+            "installs no firewall rules",
+        ] {
+            assert!(e.contains(says), "`{says}` in {e}");
+        }
+    }
+}
