@@ -310,12 +310,8 @@ fn untranslated_items_are_listed_with_lines_and_exit_3() {
         (7, "smtp_server"),
         (9, "vrrp_strict"),
         (21, "weight ... reverse"),
-        (35, "virtual_ipaddress 10.99.2.1/24 label"),
-        (36, "virtual_ipaddress 10.99.2.2/24 dev"),
-        (38, "virtual_ipaddress_excluded"),
         (42, "track_script chk_lvs reverse"),
         (44, "smtp_alert"),
-        (57, "static_ipaddress"),
         (61, "virtual_server 10.99.2.1"),
     ] {
         let want = format!("{p}:{line}: {what}: not translated: ");
@@ -365,8 +361,25 @@ fn untranslated_items_are_listed_with_lines_and_exit_3() {
             .iter()
             .filter(|l| l.contains(": not translated: "))
             .count(),
-        12,
+        8,
         "{err}"
+    );
+    // A label, another `dev`, excluded and static addresses are translated.
+    let c = vipd::config::parse_str(&out, "x")
+        .unwrap_or_else(|d| panic!("{d:?}\n{out}"))
+        .config;
+    let a = inst(&c, "VI_A");
+    assert_eq!(vips(a), ["10.99.2.1/24", "10.99.2.2/24"]);
+    assert_eq!(a.virtual_ipaddress[0].label.as_deref(), Some("eth0:vip"));
+    assert_eq!(a.virtual_ipaddress[1].dev.as_deref(), Some("eth1"));
+    assert_eq!(
+        a.virtual_ipaddress_excluded,
+        [vipd::config::Vip::new("10.99.2.3".parse().unwrap(), 24)]
+    );
+    let s = &c.statics.addresses;
+    assert_eq!(
+        (s.len(), s[0].addr.to_string(), s[0].dev.as_deref()),
+        (1, "10.99.3.1".to_owned(), Some("eth0"))
     );
     for l in &findings {
         let rest = l.strip_prefix(&format!("{p}:")).unwrap();
@@ -384,8 +397,8 @@ fn untranslated_items_are_listed_with_lines_and_exit_3() {
     let a = inst(&c, "VI_A");
     assert_eq!(
         vips(a),
-        ["10.99.2.1/24"],
-        "the dev eth1 address is left out"
+        ["10.99.2.1/24", "10.99.2.2/24"],
+        "the dev eth1 address is translated"
     );
     assert_eq!(a.auth_pass, None, "strict mode: no authentication");
     assert!(
@@ -396,7 +409,7 @@ fn untranslated_items_are_listed_with_lines_and_exit_3() {
     // The sync group is translated now.
     assert_eq!(c.sync_groups["VG_1"].instances, ["VI_A", "VI_B"]);
     assert!(
-        out.contains("# NOT TRANSLATED (12 items"),
+        out.contains("# NOT TRANSLATED (8 items"),
         "the YAML says so too: {out}"
     );
 }
@@ -738,11 +751,8 @@ fn a_duplicate_virtual_address_is_kept_once_and_the_count_mismatch_explained() {
     ] {
         assert!(l.contains(says), "`{says}` in {l}");
     }
-    // Its label is listed too, as for any labelled address.
-    assert!(
-        err.contains("keepalived.conf:8: virtual_ipaddress 192.168.200.18 label"),
-        "{err}"
-    );
+    // Its label goes with the dropped line (the first one, without a label, is kept).
+    assert_eq!(inst(&c, "VI_1").virtual_ipaddress[2].label, None);
 }
 
 #[test]
@@ -1178,7 +1188,7 @@ fn an_instance_without_virtual_addresses_is_translated_as_keepalived_runs_it() {
     // Addresses that were written but none translated: left out, never run without them.
     let bad = NO_VIP.replace(
         " priority 150\n",
-        " priority 150\n virtual_ipaddress {\n  10.99.0.8/24 dev eth9\n }\n",
+        " priority 150\n virtual_ipaddress {\n  10.99.0.8-9/24\n }\n",
     );
     std::fs::write(&p, bad).unwrap();
     let (code, _, err) = cli(&p);

@@ -26,6 +26,8 @@ pub struct Config {
     pub instances: BTreeMap<String, InstanceConfig>,
     /// Sync groups by name (top-level `sync_groups:`, keepalived's `vrrp_sync_group`).
     pub sync_groups: BTreeMap<String, SyncGroupConfig>,
+    /// Addresses, routes and rules installed at start whatever the state (`static_*`).
+    pub statics: Statics,
 }
 
 /// A sync group (`sync_groups.<name>`): instances that change state together (see
@@ -41,6 +43,22 @@ pub struct SyncGroupConfig {
     /// keepalived's `sync_group_tracking_weight`: members keep their tracking weights.
     /// Without it (default) validation sets them to 0: a failure is a Fault of the group.
     pub tracking_weight: bool,
+}
+
+/// `static_ipaddress`, `static_routes`, `static_rules`: installed at start (and on reload)
+/// whatever the instances' states, removed on exit, as keepalived does.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Statics {
+    /// Each with its `dev` (required).
+    pub addresses: Vec<Vip>,
+    pub routes: Vec<Route>,
+    pub rules: Vec<Rule>,
+}
+
+impl Statics {
+    pub fn is_empty(&self) -> bool {
+        self.addresses.is_empty() && self.routes.is_empty() && self.rules.is_empty()
+    }
 }
 
 /// A check script (`scripts.<name>`), run every `interval` by `track::Scripts`.
@@ -153,11 +171,169 @@ pub struct Otlp {
 // The protocol basics live with the wire code; the configuration uses them.
 pub use crate::packet::{ChecksumForm, Family, Version};
 
-/// A virtual address with its prefix length.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+/// A virtual (or static) address with its prefix length and the per-address options of
+/// `ip address add` that keepalived accepts (`dev`, `scope`, `label`, `brd`).
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct Vip {
     pub addr: IpAddr,
     pub prefix_len: u8,
+    /// The interface the address lives on; None: the instance's interface.
+    pub dev: Option<String>,
+    /// Address scope; None: global (the kernel's default).
+    pub scope: Option<Scope>,
+    /// IPv4 alias label (`eth0:1`), at most 15 bytes, starting with the device's name.
+    pub label: Option<String>,
+    /// IPv4 broadcast address.
+    pub brd: Option<std::net::Ipv4Addr>,
+}
+
+impl Vip {
+    /// A plain address on the instance's interface, without options.
+    pub fn new(addr: IpAddr, prefix_len: u8) -> Vip {
+        Vip {
+            addr,
+            prefix_len,
+            dev: None,
+            scope: None,
+            label: None,
+            brd: None,
+        }
+    }
+
+    /// True when only the address and prefix are set (written in the plain string form).
+    pub fn is_plain(&self) -> bool {
+        self.dev.is_none() && self.scope.is_none() && self.label.is_none() && self.brd.is_none()
+    }
+}
+
+/// Route and address scope (`ip address/route ... scope`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Scope {
+    Global,
+    Site,
+    Link,
+    Host,
+    Nowhere,
+}
+
+impl Scope {
+    /// The kernel's number (RT_SCOPE_*).
+    pub fn number(self) -> u8 {
+        match self {
+            Scope::Global => 0,
+            Scope::Site => 200,
+            Scope::Link => 253,
+            Scope::Host => 254,
+            Scope::Nowhere => 255,
+        }
+    }
+
+    /// The name `ip` prints and the configuration uses.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Scope::Global => "global",
+            Scope::Site => "site",
+            Scope::Link => "link",
+            Scope::Host => "host",
+            Scope::Nowhere => "nowhere",
+        }
+    }
+
+    /// Parses a scope name (as `as_str` writes it).
+    pub fn parse(s: &str) -> Option<Scope> {
+        [
+            Scope::Global,
+            Scope::Site,
+            Scope::Link,
+            Scope::Host,
+            Scope::Nowhere,
+        ]
+        .into_iter()
+        .find(|x| x.as_str() == s)
+    }
+}
+
+/// The protocol number routes and rules are installed with unless `proto` says otherwise:
+/// RTPROT_KEEPALIVED (18, `proto keepalived` in `ip route`), as keepalived 2.2.7 does.
+pub const ROUTE_PROTO: u8 = 18;
+
+/// A route type other than unicast (`ip route add blackhole ...`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
+pub enum RouteType {
+    #[default]
+    Unicast,
+    Blackhole,
+    Unreachable,
+    Prohibit,
+}
+
+impl RouteType {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RouteType::Unicast => "unicast",
+            RouteType::Blackhole => "blackhole",
+            RouteType::Unreachable => "unreachable",
+            RouteType::Prohibit => "prohibit",
+        }
+    }
+}
+
+/// A route of `virtual_routes` (added on becoming master, removed on leaving it) or
+/// `static_routes` (added at start).
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct Route {
+    /// Destination and prefix length (`0.0.0.0/0` is the default route).
+    pub to: (IpAddr, u8),
+    pub kind: RouteType,
+    /// Gateway (unicast only).
+    pub via: Option<IpAddr>,
+    /// Output interface (unicast needs `via` or `dev`).
+    pub dev: Option<String>,
+    /// Preferred source address.
+    pub src: Option<IpAddr>,
+    /// Routing table (None: main, 254).
+    pub table: Option<u32>,
+    /// Route priority (`metric`).
+    pub metric: Option<u32>,
+    /// None: the kernel's default (link without a gateway, else global).
+    pub scope: Option<Scope>,
+    /// Protocol number (None: [`ROUTE_PROTO`]).
+    pub proto: Option<u8>,
+}
+
+impl Route {
+    /// The protocol it is installed with.
+    pub fn protocol(&self) -> u8 {
+        self.proto.unwrap_or(ROUTE_PROTO)
+    }
+}
+
+/// A policy routing rule of `virtual_rules` / `static_rules` (`ip rule add ...`).
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct Rule {
+    /// IPv4 or IPv6 (from `from`/`to`, else `family`; IPv4 by default as keepalived).
+    pub family: Family,
+    pub from: Option<(IpAddr, u8)>,
+    pub to: Option<(IpAddr, u8)>,
+    /// Table to look up (required).
+    pub table: u32,
+    /// Rule priority (`preference`); None: the kernel picks one.
+    pub priority: Option<u32>,
+    /// Incoming interface.
+    pub iif: Option<String>,
+    /// Outgoing interface.
+    pub oif: Option<String>,
+    /// Firewall mark and optional mask.
+    pub fwmark: Option<(u32, Option<u32>)>,
+    /// Protocol number (None: [`ROUTE_PROTO`]).
+    pub proto: Option<u8>,
+}
+
+impl Rule {
+    /// The protocol it is installed with.
+    pub fn protocol(&self) -> u8 {
+        self.proto.unwrap_or(ROUTE_PROTO)
+    }
 }
 
 /// A tracked interface: down means Fault (weight None) or a priority change (weight).
@@ -210,6 +386,12 @@ pub struct InstanceConfig {
     pub auth_pass: Option<crate::security::Secret>,
     /// At least one; all of `family`.
     pub virtual_ipaddress: Vec<Vip>,
+    /// Moved with the master like `virtual_ipaddress` but never advertised (any family).
+    pub virtual_ipaddress_excluded: Vec<Vip>,
+    /// Added on becoming master, removed on leaving it (and at start).
+    pub virtual_routes: Vec<Route>,
+    /// The same for policy routing rules.
+    pub virtual_rules: Vec<Rule>,
     /// Unicast peers (same family); empty = multicast.
     pub unicast_peers: Vec<IpAddr>,
     /// Optional explicit source for unicast adverts (keepalived `unicast_src_ip`).

@@ -12,6 +12,7 @@ use super::model::{
     ChecksumForm, Config, Garp, InstanceConfig, LogFormat, Notify, ProcessConfig, ScriptConfig, SyncGroupConfig,
     TrackFile, TrackInterface, TrackProcess, TrackScript, Version, Vip,
 };
+use super::model::{Family, Route, RouteType, Rule};
 
 /// A duration as vipd writes it (`1s`, `200ms`).
 struct Dur(Duration);
@@ -23,8 +24,98 @@ impl Serialize for Dur {
 }
 
 impl Serialize for Vip {
+    /// `addr/len`, or the mapping form when an option is set.
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(&format!("{}/{}", self.addr, self.prefix_len))
+        let text = format!("{}/{}", self.addr, self.prefix_len);
+        if self.is_plain() {
+            return s.serialize_str(&text);
+        }
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("address", &text)?;
+        if let Some(d) = &self.dev {
+            m.serialize_entry("dev", d)?;
+        }
+        if let Some(x) = self.scope {
+            m.serialize_entry("scope", x.as_str())?;
+        }
+        if let Some(l) = &self.label {
+            m.serialize_entry("label", l)?;
+        }
+        if let Some(b) = self.brd {
+            m.serialize_entry("brd", &b.to_string())?;
+        }
+        m.end()
+    }
+}
+
+/// `addr/len`.
+fn net((a, l): (std::net::IpAddr, u8)) -> String {
+    format!("{a}/{l}")
+}
+
+impl Serialize for Route {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("to", &net(self.to))?;
+        if self.kind != RouteType::Unicast {
+            m.serialize_entry("type", self.kind.as_str())?;
+        }
+        if let Some(v) = self.via {
+            m.serialize_entry("via", &v.to_string())?;
+        }
+        if let Some(d) = &self.dev {
+            m.serialize_entry("dev", d)?;
+        }
+        if let Some(v) = self.src {
+            m.serialize_entry("src", &v.to_string())?;
+        }
+        if let Some(t) = self.table {
+            m.serialize_entry("table", &t)?;
+        }
+        if let Some(t) = self.metric {
+            m.serialize_entry("metric", &t)?;
+        }
+        if let Some(x) = self.scope {
+            m.serialize_entry("scope", x.as_str())?;
+        }
+        if let Some(p) = self.proto {
+            m.serialize_entry("proto", &p)?;
+        }
+        m.end()
+    }
+}
+
+impl Serialize for Rule {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut m = s.serialize_map(None)?;
+        if let Some(x) = self.from {
+            m.serialize_entry("from", &net(x))?;
+        }
+        if let Some(x) = self.to {
+            m.serialize_entry("to", &net(x))?;
+        }
+        if self.from.is_none() && self.to.is_none() && self.family == Family::Ipv6 {
+            m.serialize_entry("family", "ipv6")?;
+        }
+        m.serialize_entry("table", &self.table)?;
+        if let Some(p) = self.priority {
+            m.serialize_entry("priority", &p)?;
+        }
+        if let Some(d) = &self.iif {
+            m.serialize_entry("iif", d)?;
+        }
+        if let Some(d) = &self.oif {
+            m.serialize_entry("oif", d)?;
+        }
+        match self.fwmark {
+            Some((v, None)) => m.serialize_entry("fwmark", &v)?,
+            Some((v, Some(k))) => m.serialize_entry("fwmark", &format!("{v:#x}/{k:#x}"))?,
+            None => {}
+        }
+        if let Some(p) = self.proto {
+            m.serialize_entry("proto", &p)?;
+        }
+        m.end()
     }
 }
 
@@ -53,6 +144,15 @@ impl Serialize for Config {
         m.serialize_entry("instances", &self.instances)?;
         if !self.sync_groups.is_empty() {
             m.serialize_entry("sync_groups", &self.sync_groups)?;
+        }
+        if !self.statics.addresses.is_empty() {
+            m.serialize_entry("static_ipaddress", &List(&self.statics.addresses))?;
+        }
+        if !self.statics.routes.is_empty() {
+            m.serialize_entry("static_routes", &List(&self.statics.routes))?;
+        }
+        if !self.statics.rules.is_empty() {
+            m.serialize_entry("static_rules", &List(&self.statics.rules))?;
         }
         m.end()
     }
@@ -311,6 +411,18 @@ impl Serialize for InstanceConfig {
         // None: an instance without addresses (the key is left out, as keepalived's is).
         if !self.virtual_ipaddress.is_empty() {
             m.serialize_entry("virtual_ipaddress", &List(&self.virtual_ipaddress))?;
+        }
+        if !self.virtual_ipaddress_excluded.is_empty() {
+            m.serialize_entry(
+                "virtual_ipaddress_excluded",
+                &List(&self.virtual_ipaddress_excluded),
+            )?;
+        }
+        if !self.virtual_routes.is_empty() {
+            m.serialize_entry("virtual_routes", &List(&self.virtual_routes))?;
+        }
+        if !self.virtual_rules.is_empty() {
+            m.serialize_entry("virtual_rules", &List(&self.virtual_rules))?;
         }
         if !self.unicast_peers.is_empty() {
             let peers: Vec<String> = self.unicast_peers.iter().map(|a| a.to_string()).collect();

@@ -68,10 +68,10 @@ fn defaults_applied() {
             preempt: true,
             preempt_delay: Duration::ZERO,
             auth_pass: None,
-            virtual_ipaddress: vec![Vip {
-                addr: "192.168.192.13".parse().unwrap(),
-                prefix_len: 24
-            }],
+            virtual_ipaddress: vec![Vip::new("192.168.192.13".parse().unwrap(), 24)],
+            virtual_ipaddress_excluded: vec![],
+            virtual_routes: vec![],
+            virtual_rules: vec![],
             unicast_peers: vec![],
             unicast_src: None,
             track_interfaces: vec![],

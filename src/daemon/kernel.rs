@@ -13,6 +13,7 @@ use crate::config::Vip;
 use crate::net::{Announcer, IfaceInfo, Netlink};
 use crate::observe::InstanceMetrics;
 use crate::router::InstId;
+use crate::router::extras::Item;
 
 /// One job for the kernel task.
 pub enum Job {
@@ -28,6 +29,13 @@ pub enum Job {
         vips: Vec<Vip>,
         name: String,
         m: Option<InstanceMetrics>,
+    },
+    /// Install (`add`) or remove addresses on named devices, routes and rules, in order.
+    Items {
+        add: bool,
+        items: Vec<Item>,
+        /// The instance's name, or `static` for the `static_*` items.
+        name: String,
     },
     Announce {
         iface: IfaceInfo,
@@ -65,6 +73,37 @@ async fn read_back(netlink: &Netlink, ifindex: u32, instances: &[(Vec<IpAddr>, I
     }
 }
 
+/// The index of a route's `dev`, if it has one.
+async fn oif(netlink: &Netlink, dev: Option<&str>) -> Result<Option<u32>, crate::net::NetError> {
+    match dev {
+        Some(d) => netlink.link_index(d).await.map(Some),
+        None => Ok(None),
+    }
+}
+
+/// Installs or removes one item; a device that does not exist is an error when adding and
+/// nothing to do when removing (the kernel took what was on it).
+async fn apply(netlink: &Netlink, add: bool, item: &Item) -> Result<(), crate::net::NetError> {
+    let gone =
+        |e: &crate::net::NetError| !add && matches!(e, crate::net::NetError::NoSuchInterface(_));
+    match item {
+        Item::Address { dev, vip } => match netlink.link_index(dev).await {
+            Ok(i) if add => netlink.add_vip(i, vip).await,
+            Ok(i) => netlink.del_address(i, vip.addr, vip.prefix_len).await,
+            Err(e) if gone(&e) => Ok(()),
+            Err(e) => Err(e),
+        },
+        Item::Route(r) => match oif(netlink, r.dev.as_deref()).await {
+            Ok(oif) if add => netlink.add_route(r, oif).await,
+            Ok(oif) => netlink.del_route(r, oif).await,
+            Err(e) if gone(&e) => Ok(()),
+            Err(e) => Err(e),
+        },
+        Item::Rule(r) if add => netlink.add_rule(r).await,
+        Item::Rule(r) => netlink.del_rule(r).await,
+    }
+}
+
 /// Runs jobs in order until the sender is dropped.
 pub async fn run(
     netlink: Netlink,
@@ -91,10 +130,7 @@ pub async fn run(
             } => {
                 for v in &vips {
                     let (r, done) = if add {
-                        (
-                            netlink.add_address(ifindex, v.addr, v.prefix_len).await,
-                            "added",
-                        )
+                        (netlink.add_vip(ifindex, v).await, "added")
                     } else {
                         (
                             netlink.del_address(ifindex, v.addr, v.prefix_len).await,
@@ -119,6 +155,19 @@ pub async fn run(
                 }
             }
             Job::ReadBack { ifindex, instances } => read_back(&netlink, ifindex, &instances).await,
+            Job::Items { add, items, name } => {
+                for item in &items {
+                    match apply(&netlink, add, item).await {
+                        Ok(()) => {
+                            debug!(instance = %name, "{} {}", item.describe(), if add { "installed" } else { "removed" })
+                        }
+                        Err(e) => {
+                            let verb = if add { "install" } else { "remove" };
+                            error!(instance = %name, "cannot {verb} {}: {e}", item.describe())
+                        }
+                    }
+                }
+            }
             Job::Announce {
                 iface,
                 vips,

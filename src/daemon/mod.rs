@@ -151,6 +151,8 @@ impl Shell {
                 ifindex,
                 vips,
             } => self.addresses(false, inst, ifindex, vips),
+            Effect::Install { inst, items } => self.items(true, inst, items),
+            Effect::Uninstall { inst, items } => self.items(false, inst, items),
             Effect::Announce {
                 inst,
                 iface,
@@ -227,6 +229,11 @@ impl Shell {
             name: self.name(inst),
             m: self.observer.instance(inst).cloned(),
         });
+    }
+
+    fn items(&self, add: bool, inst: Option<router::InstId>, items: Vec<router::extras::Item>) {
+        let name = inst.map_or_else(|| "static".to_owned(), |i| self.name(i));
+        let _ = self.kernel.send(Job::Items { add, items, name });
     }
 
     /// The instance's name (also while its last effects run after the core removed it).

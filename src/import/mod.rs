@@ -18,6 +18,7 @@
 //! when there is no `vrrp_instance` to translate.
 
 pub mod lexer;
+mod routes;
 mod translate;
 
 use std::fmt;

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use crate::config::{
     ChecksumForm, Family, Garp, InstanceConfig, Notify, ProcessConfig, ScriptConfig,
-    TrackFile as ModelTrackFile, TrackInterface, TrackProcess, TrackScript, Version, Vip,
+    TrackFile as ModelTrackFile, TrackInterface, TrackProcess, TrackScript, Version,
     parse_duration, to_yaml,
 };
 
@@ -30,7 +30,7 @@ pub(crate) struct Output {
 
 const DOCS: &str = "docs/migrating-from-keepalived.md";
 
-struct Cx<'a> {
+pub(super) struct Cx<'a> {
     files: &'a [String],
     untranslated: Vec<Finding>,
     notes: Vec<Finding>,
@@ -48,12 +48,12 @@ impl Cx<'_> {
     }
 
     /// Records `keyword` at `st` as not translated, with what to do instead.
-    fn skip(&mut self, st: &Stmt, keyword: &str, advice: impl Into<String>) {
+    pub(super) fn skip(&mut self, st: &Stmt, keyword: &str, advice: impl Into<String>) {
         let f = self.finding(st, keyword, advice.into(), false);
         self.untranslated.push(f);
     }
 
-    fn note(&mut self, st: &Stmt, keyword: &str, msg: impl Into<String>) {
+    pub(super) fn note(&mut self, st: &Stmt, keyword: &str, msg: impl Into<String>) {
         let f = self.finding(st, keyword, msg.into(), true);
         self.notes.push(f);
     }
@@ -80,15 +80,6 @@ fn advice_for(kw: &str) -> Option<&'static str> {
     Some(match kw {
         "virtual_server" | "virtual_server_group" | "real_server" => {
             "vipd does VRRP only, no LVS/IPVS; keep the load balancer configured with ipvsadm (or keepalived -C for the checkers) and only move the VRRP part to vipd"
-        }
-        "static_ipaddress" | "static_routes" | "static_rules" => {
-            "configure static addresses, routes and rules with the host's network configuration (systemd-networkd, netplan, ifupdown)"
-        }
-        "virtual_routes" | "virtual_rules" => {
-            "vipd moves addresses only; add and remove the routes or rules from notify.master / notify.backup hooks"
-        }
-        "virtual_ipaddress_excluded" => {
-            "vipd puts every address in its adverts; list these under virtual_ipaddress (peers must then list them too) or add them from a notify.master hook"
         }
         "notification_email"
         | "notification_email_from"
@@ -588,6 +579,7 @@ pub(crate) fn translate(src: &Source, top: &[Stmt]) -> Output {
     }
 
     let mut instances: Vec<(String, String)> = Vec::new();
+    let mut statics = crate::config::Statics::default();
     let mut used_names: Vec<String> = Vec::new();
     let mut any_notify = false;
     // vrrp_sync_group blocks, and (keepalived name, vipd name) of every translated instance.
@@ -612,6 +604,7 @@ pub(crate) fn translate(src: &Source, top: &[Stmt]) -> Output {
                     instances.push((name, text));
                 }
             }
+            _ if super::routes::statics(&mut cx, st, &mut statics) => {}
             kw => {
                 let name = st
                     .args
@@ -755,6 +748,7 @@ pub(crate) fn translate(src: &Source, top: &[Stmt]) -> Output {
         y.push_str(text);
     }
     y.push_str(&sync_yaml);
+    y.push_str(&super::routes::statics_yaml(&statics));
     Output {
         yaml: Some(y),
         empty_reason: String::new(),
@@ -1080,7 +1074,7 @@ const INSTANCE_ARITY: &[(&str, usize)] = &[
 struct InstanceBody {
     /// The block's statements, multi-value lines split (see [`resplit`]).
     body: Vec<Stmt>,
-    /// Comments for the YAML entry (and `deferred-dev` markers until the interface is known).
+    /// Comments for the YAML entry.
     comments: Vec<String>,
     interface: Option<String>,
     vrid: Option<i64>,
@@ -1096,6 +1090,8 @@ struct InstanceBody {
     t_scripts: Vec<TrackScript>,
     t_files: Vec<ModelTrackFile>,
     t_procs: Vec<TrackProcess>,
+    /// `virtual_ipaddress_excluded`, `virtual_routes`, `virtual_rules` ([`super::routes`]).
+    extras: super::routes::Extras,
     /// (slot, argv): master, backup, fault, stop, any.
     notify: Vec<(&'static str, Vec<String>)>,
     garp_delay: Option<String>,
@@ -1138,7 +1134,6 @@ fn vrrp_instance(
         ib.comments
             .insert(0, format!("keepalived name: {}", name.text));
     }
-    instance_dev_options(cx, st, &mut ib);
     let Some(interface) = ib.interface.clone() else {
         cx.skip(st, &kwname, "has no `interface`; the instance is left out");
         return None;
@@ -1185,6 +1180,7 @@ fn vrrp_instance(
         .take()
         .and_then(|(s, sst)| advert_source(cx, s, &sst, first_v6));
     let track_interfaces = instance_track_interfaces(cx, &ib.t_ifaces, &interface);
+    let inst_iface = interface.clone();
     let (track_scripts, mut track_processes) =
         split_process_checks(defs.scripts, std::mem::take(&mut ib.t_scripts));
     track_processes.append(&mut ib.t_procs);
@@ -1200,7 +1196,10 @@ fn vrrp_instance(
         preempt,
         preempt_delay: preempt_delay.map_or(Duration::ZERO, |(_, us, _)| Duration::from_micros(us)),
         auth_pass: auth_pass.map(crate::security::Secret::from),
-        virtual_ipaddress: model_vips(&vip_texts),
+        virtual_ipaddress: model_vips(&vip_texts, &inst_iface),
+        virtual_ipaddress_excluded: std::mem::take(&mut ib.extras.excluded),
+        virtual_routes: std::mem::take(&mut ib.extras.routes),
+        virtual_rules: std::mem::take(&mut ib.extras.rules),
         unicast_peers: ib.peers.iter().filter_map(|p| p.parse().ok()).collect(),
         unicast_src,
         track_interfaces,
@@ -1243,6 +1242,7 @@ fn read_instance(cx: &mut Cx, st: &Stmt, defs: &Defs) -> InstanceBody {
         t_scripts: Vec::new(),
         t_files: Vec::new(),
         t_procs: Vec::new(),
+        extras: super::routes::Extras::default(),
         notify: Vec::new(),
         garp_delay: g.garp_delay.clone(),
         garp_repeat: g.garp_repeat,
@@ -1303,12 +1303,7 @@ fn read_instance(cx: &mut Cx, st: &Stmt, defs: &Defs) -> InstanceBody {
                 _ => cx.skip(b, kw, format!("`{a}`: must be 0..1000 seconds")),
             },
             "authentication" => ib.auth = Some(authentication_block(cx, b)),
-            "virtual_ipaddress" => ib.vips.extend(virtual_ipaddress_block(
-                cx,
-                b,
-                ib.interface.as_deref(),
-                &mut ib.comments,
-            )),
+            "virtual_ipaddress" => ib.vips.extend(virtual_ipaddress_block(cx, b)),
             "unicast_src_ip" | "mcast_src_ip" => source_line(cx, b, kw, &a, &mut ib.src),
             "unicast_peer" => ib.peers.extend(unicast_peer_block(cx, b)),
             "track_script" | "track_interface" | "track_file" | "track_process" => {
@@ -1329,6 +1324,7 @@ fn read_instance(cx: &mut Cx, st: &Stmt, defs: &Defs) -> InstanceBody {
                 Some((d, _)) => ib.garp_refresh = Some(d),
                 None => cx.skip(b, kw, format!("`{a}` is not a number of seconds")),
             },
+            _ if ib.extras.block(cx, b) => {}
             _ => cx.unknown(b, "vrrp_instance"),
         }
     }
@@ -1425,31 +1421,6 @@ fn notify_line(cx: &mut Cx, b: &Stmt, kw: &str, notify: &mut Vec<(&'static str, 
             "vipd runs notify hooks as its own user; switch user inside the hook (e.g. runuser) if needed",
         );
     }
-}
-
-/// Now that the interface is known, checks the `dev` options of addresses given before it:
-/// an address on another device is left out with a finding.
-fn instance_dev_options(cx: &mut Cx, st: &Stmt, ib: &mut InstanceBody) {
-    let iface = ib.interface.clone();
-    let mut kept = Vec::new();
-    for c in std::mem::take(&mut ib.comments) {
-        if let Some(rest) = c.strip_prefix("deferred-dev ") {
-            let (dev, addr) = rest.split_once(' ').unwrap_or((rest, ""));
-            if Some(dev) != iface.as_deref() {
-                ib.vips.retain(|(_, t, _)| t != addr);
-                cx.skip(
-                    st,
-                    &format!("virtual_ipaddress {addr} dev"),
-                    format!(
-                        "vipd puts every address on the instance's interface; make an instance on `{dev}` for it"
-                    ),
-                );
-            }
-        } else {
-            kept.push(c);
-        }
-    }
-    ib.comments = kept;
 }
 
 /// The family (the first address decides; keepalived moves the others to excluded), the
@@ -1679,17 +1650,12 @@ fn split_process_checks(
     (track_scripts, track_processes)
 }
 
-/// `addr/len` texts as model addresses.
-fn model_vips(vip_texts: &[String]) -> Vec<Vip> {
+/// `addr/len [options]` texts as model addresses on `interface` (see
+/// [`super::routes::vip_from_text`]).
+fn model_vips(vip_texts: &[String], interface: &str) -> Vec<crate::config::Vip> {
     vip_texts
         .iter()
-        .filter_map(|t| {
-            let (a, l) = t.split_once('/')?;
-            Some(Vip {
-                addr: a.parse().ok()?,
-                prefix_len: l.parse().ok()?,
-            })
-        })
+        .filter_map(|t| super::routes::vip_from_text(t, interface))
         .collect()
 }
 
@@ -1717,7 +1683,9 @@ fn instance_addresses(cx: &mut Cx, vips: &[(IpAddr, String, Stmt)]) -> (bool, Ve
     let mut vip_texts = Vec::new();
     let mut seen: Vec<(IpAddr, &Stmt)> = Vec::new();
     let mut dups: Vec<(&Stmt, String, &Stmt)> = Vec::new();
-    for (a, t, vst) in vips {
+    for (a, text, vst) in vips {
+        // Findings name the address without its options.
+        let t = text.split(' ').next().unwrap_or(text);
         if a.is_ipv6() != first_v6 {
             cx.skip(
                 vst,
@@ -1725,10 +1693,10 @@ fn instance_addresses(cx: &mut Cx, vips: &[(IpAddr, String, Stmt)]) -> (bool, Ve
                 "of the other address family than the instance's first address; vipd needs one instance per family: add an instance with its own vrid for it",
             );
         } else if let Some((_, first)) = seen.iter().find(|(s, _)| s == a) {
-            dups.push((vst, t.clone(), first));
+            dups.push((vst, t.to_owned(), first));
         } else {
             seen.push((*a, vst));
-            vip_texts.push(t.clone());
+            vip_texts.push(text.clone());
         }
     }
     // keepalived 2.2.7 keeps a duplicate address (its own doc/samples/keepalived.conf.vrrp
@@ -2021,15 +1989,10 @@ fn authentication_block(cx: &mut Cx, b: &Stmt) -> (Stmt, Option<String>, Option<
     (b.clone(), ty, pass)
 }
 
-/// `virtual_ipaddress { ADDR[/LEN] [options] }`: the addresses that translate (address, text,
-/// line), findings for the options that do not. A `dev` seen before the instance's `interface`
-/// is pushed to `comments` as `deferred-dev DEV ADDR` and checked once the interface is known.
-fn virtual_ipaddress_block(
-    cx: &mut Cx,
-    b: &Stmt,
-    interface: Option<&str>,
-    comments: &mut Vec<String>,
-) -> Vec<(IpAddr, String, Stmt)> {
+/// `virtual_ipaddress { ADDR[/LEN] [options] }`: the addresses that translate (address, text
+/// with its options, line), findings for the options that do not. A `dev` is resolved against
+/// the instance's interface once it is known ([`model_vips`]).
+fn virtual_ipaddress_block(cx: &mut Cx, b: &Stmt) -> Vec<(IpAddr, String, Stmt)> {
     let mut out = Vec::new();
     let opts = [
         ("dev", 1),
@@ -2073,56 +2036,15 @@ fn virtual_ipaddress_block(
                 continue;
             }
         };
-        let mut extra = Vec::new();
-        for (k, v) in &it.opts {
-            let val = v.first().cloned().unwrap_or_default();
-            let maps = match k.as_str() {
-                "dev" => Some(val.as_str()) == interface || interface.is_none(),
-                "scope" => val == "global" || val == "0",
-                _ => false,
-            };
-            if k == "dev" && interface.is_none() {
-                // checked once the interface is known
-                extra.push((k.clone(), val.clone(), true));
-            } else if !maps {
-                extra.push((k.clone(), val.clone(), false));
-            }
-        }
-        let text = format!("{addr}/{len}");
-        let mut keep = true;
-        for (k, val, deferred) in extra {
-            if deferred {
-                comments.push(format!("deferred-dev {val} {text}"));
-                continue;
-            }
-            let advice = match k.as_str() {
-                "dev" => {
-                    keep = false;
-                    format!(
-                        "vipd puts every address on the instance's interface; make an instance on `{val}` for it"
-                    )
-                }
-                "label" => format!(
-                    "vipd adds addresses without a label; the address is translated, the label `{val}` is not (match on the address instead)"
-                ),
-                "scope" => format!(
-                    "vipd adds addresses with scope global; the address is translated, scope `{val}` is not"
-                ),
-                "no_track" => {
-                    "vipd does not watch the virtual addresses; the address is translated"
-                        .to_owned()
-                }
-                _ => format!("vipd has no per-address `{k}`; the address is translated without it"),
-            };
-            cx.skip(
-                &it.st,
-                &format!("virtual_ipaddress {} {k}", it.head),
-                advice,
-            );
-        }
-        if keep {
-            out.push((addr, text, it.st.clone()));
-        }
+        // dev, scope, label and brd are translated (routes.rs); the rest are listed.
+        let text = super::routes::address_text(
+            cx,
+            &it.st,
+            "virtual_ipaddress",
+            &format!("{addr}/{len}"),
+            &it.opts,
+        );
+        out.push((addr, text, it.st.clone()));
     }
     out
 }

@@ -4,15 +4,22 @@ use std::io;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use futures::{StreamExt, TryStreamExt};
+use netlink_packet_route::address::AddressScope;
 use netlink_packet_route::address::{
     AddressAttribute, AddressFlags, AddressHeaderFlags, AddressMessage,
 };
 use netlink_packet_route::link::{LinkAttribute, LinkFlags, LinkMessage};
+use netlink_packet_route::route::{
+    RouteAddress, RouteAttribute, RouteMessage, RouteProtocol, RouteScope, RouteType as NlRouteType,
+};
+use netlink_packet_route::rule::{RuleAction, RuleAttribute, RuleMessage};
 use netlink_packet_route::{AddressFamily, RouteNetlinkMessage};
 use rtnetlink::packet_core::NetlinkPayload;
 use rtnetlink::sys::AsyncSocket;
 use rtnetlink::{AddressMessageBuilder, Handle, MulticastGroup};
 use tokio::sync::mpsc;
+
+use crate::config::{Route, RouteType, Rule, Vip};
 
 use super::{IfaceInfo, LinkEvent, NetError, NetEvent, fmt_prefix, is_ipv6_link_local};
 
@@ -223,6 +230,230 @@ impl Netlink {
             .await
             .map_err(|e| nl_err("list addresses", format!("of ifindex {ifindex}"), e))
     }
+}
+
+/// Routes and rules (`virtual_routes`, `virtual_rules`, `static_*`) and addresses with
+/// per-address options.
+impl Netlink {
+    /// The index of the interface called `name`.
+    pub async fn link_index(&self, name: &str) -> Result<u32, NetError> {
+        let link = self
+            .handle
+            .link()
+            .get()
+            .match_name(name.to_owned())
+            .execute()
+            .try_next()
+            .await
+            .map_err(|e| match nl_io(e) {
+                e if e.raw_os_error() == Some(libc::ENODEV) => {
+                    NetError::NoSuchInterface(name.to_string())
+                }
+                source => NetError::Netlink {
+                    op: "get link",
+                    target: name.to_string(),
+                    source,
+                },
+            })?
+            .ok_or_else(|| NetError::NoSuchInterface(name.to_string()))?;
+        Ok(link.header.index)
+    }
+
+    /// Adds a virtual address with its options (`scope`, `label`, `brd`) to `ifindex`; IPv6
+    /// without DAD. Already present (EEXIST) is success.
+    pub async fn add_vip(&self, ifindex: u32, v: &Vip) -> Result<(), NetError> {
+        let mut req = self.handle.address().add(ifindex, v.addr, v.prefix_len);
+        let msg = req.message_mut();
+        if v.addr.is_ipv6() {
+            msg.header.flags |= AddressHeaderFlags::Nodad;
+            msg.attributes
+                .push(AddressAttribute::Flags(AddressFlags::Nodad));
+        }
+        if let Some(sc) = v.scope {
+            msg.header.scope = AddressScope::from(sc.number());
+        }
+        if let Some(l) = &v.label {
+            msg.attributes.push(AddressAttribute::Label(l.clone()));
+        }
+        if let Some(b) = v.brd {
+            msg.attributes
+                .retain(|a| !matches!(a, AddressAttribute::Broadcast(_)));
+            msg.attributes.push(AddressAttribute::Broadcast(b));
+        }
+        match req.execute().await.map_err(nl_io) {
+            Ok(()) => Ok(()),
+            Err(e) if e.raw_os_error() == Some(libc::EEXIST) => Ok(()),
+            Err(source) => Err(NetError::Netlink {
+                op: "add address",
+                target: format!("{} on ifindex {ifindex}", fmt_prefix(v.addr, v.prefix_len)),
+                source,
+            }),
+        }
+    }
+
+    /// Adds a route (its `dev` resolved to `oif`). Already present (EEXIST) is success.
+    pub async fn add_route(&self, r: &Route, oif: Option<u32>) -> Result<(), NetError> {
+        let msg = route_message(r, oif);
+        match self.handle.route().add(msg).execute().await.map_err(nl_io) {
+            Ok(()) => Ok(()),
+            Err(e) if e.raw_os_error() == Some(libc::EEXIST) => Ok(()),
+            Err(source) => Err(NetError::Netlink {
+                op: "add route",
+                target: fmt_prefix(r.to.0, r.to.1),
+                source,
+            }),
+        }
+    }
+
+    /// Removes exactly that route (same table, protocol, type, gateway, device); not present
+    /// is success.
+    pub async fn del_route(&self, r: &Route, oif: Option<u32>) -> Result<(), NetError> {
+        let msg = route_message(r, oif);
+        match self.handle.route().del(msg).execute().await.map_err(nl_io) {
+            Ok(()) => Ok(()),
+            Err(e)
+                if matches!(
+                    e.raw_os_error(),
+                    Some(libc::ESRCH | libc::ENOENT | libc::ENODEV)
+                ) =>
+            {
+                Ok(())
+            }
+            Err(source) => Err(NetError::Netlink {
+                op: "delete route",
+                target: fmt_prefix(r.to.0, r.to.1),
+                source,
+            }),
+        }
+    }
+
+    /// Adds a policy rule. Already present (EEXIST) is success.
+    pub async fn add_rule(&self, r: &Rule) -> Result<(), NetError> {
+        let mut req = self.handle.rule().add();
+        *req.message_mut() = rule_message(r);
+        match req.execute().await.map_err(nl_io) {
+            Ok(()) => Ok(()),
+            Err(e) if e.raw_os_error() == Some(libc::EEXIST) => Ok(()),
+            Err(source) => Err(NetError::Netlink {
+                op: "add rule",
+                target: format!("to table {}", r.table),
+                source,
+            }),
+        }
+    }
+
+    /// Removes a rule matching every field given; not present is success.
+    pub async fn del_rule(&self, r: &Rule) -> Result<(), NetError> {
+        let msg = rule_message(r);
+        match self.handle.rule().del(msg).execute().await.map_err(nl_io) {
+            Ok(()) => Ok(()),
+            Err(e) if matches!(e.raw_os_error(), Some(libc::ENOENT | libc::ESRCH)) => Ok(()),
+            Err(source) => Err(NetError::Netlink {
+                op: "delete rule",
+                target: format!("to table {}", r.table),
+                source,
+            }),
+        }
+    }
+}
+
+fn family_nl(a: IpAddr) -> AddressFamily {
+    match a {
+        IpAddr::V4(_) => AddressFamily::Inet,
+        IpAddr::V6(_) => AddressFamily::Inet6,
+    }
+}
+
+/// Table 254 (main) when none is given; tables above 255 go in RTA_TABLE only.
+fn table_fields(table: Option<u32>) -> (u8, u32) {
+    let t = table.unwrap_or(254);
+    (u8::try_from(t).unwrap_or(252), t)
+}
+
+/// The RTM_NEWROUTE / RTM_DELROUTE message of a configured route.
+fn route_message(r: &Route, oif: Option<u32>) -> RouteMessage {
+    let mut m = RouteMessage::default();
+    let (to, len) = r.to;
+    m.header.address_family = family_nl(to);
+    m.header.destination_prefix_length = len;
+    let (t8, t32) = table_fields(r.table);
+    m.header.table = t8;
+    m.attributes.push(RouteAttribute::Table(t32));
+    m.header.protocol = RouteProtocol::from(r.protocol());
+    m.header.kind = match r.kind {
+        RouteType::Unicast => NlRouteType::Unicast,
+        RouteType::Blackhole => NlRouteType::BlackHole,
+        RouteType::Unreachable => NlRouteType::Unreachable,
+        RouteType::Prohibit => NlRouteType::Prohibit,
+    };
+    // `ip route`'s default: link scope for a unicast route without a gateway, else global.
+    let scope =
+        r.scope
+            .map(|s| s.number())
+            .unwrap_or(if r.kind == RouteType::Unicast && r.via.is_none() {
+                253
+            } else {
+                0
+            });
+    m.header.scope = RouteScope::from(scope);
+    if len > 0 {
+        m.attributes
+            .push(RouteAttribute::Destination(RouteAddress::from(to)));
+    }
+    if let Some(g) = r.via {
+        m.attributes
+            .push(RouteAttribute::Gateway(RouteAddress::from(g)));
+    }
+    if let Some(i) = oif {
+        m.attributes.push(RouteAttribute::Oif(i));
+    }
+    if let Some(s) = r.src {
+        m.attributes
+            .push(RouteAttribute::PrefSource(RouteAddress::from(s)));
+    }
+    if let Some(p) = r.metric {
+        m.attributes.push(RouteAttribute::Priority(p));
+    }
+    m
+}
+
+/// The RTM_NEWRULE / RTM_DELRULE message of a configured rule.
+fn rule_message(r: &Rule) -> RuleMessage {
+    let mut m = RuleMessage::default();
+    m.header.family = match r.family {
+        crate::config::Family::Ipv4 => AddressFamily::Inet,
+        crate::config::Family::Ipv6 => AddressFamily::Inet6,
+    };
+    m.header.action = RuleAction::ToTable;
+    let (t8, t32) = table_fields(Some(r.table));
+    m.header.table = t8;
+    m.attributes.push(RuleAttribute::Table(t32));
+    if let Some((a, l)) = r.from {
+        m.header.src_len = l;
+        m.attributes.push(RuleAttribute::Source(a));
+    }
+    if let Some((a, l)) = r.to {
+        m.header.dst_len = l;
+        m.attributes.push(RuleAttribute::Destination(a));
+    }
+    if let Some(p) = r.priority {
+        m.attributes.push(RuleAttribute::Priority(p));
+    }
+    if let Some(i) = &r.iif {
+        m.attributes.push(RuleAttribute::Iifname(i.clone()));
+    }
+    if let Some(o) = &r.oif {
+        m.attributes.push(RuleAttribute::Oifname(o.clone()));
+    }
+    if let Some((mark, mask)) = r.fwmark {
+        m.attributes.push(RuleAttribute::FwMark(mark));
+        if let Some(k) = mask {
+            m.attributes.push(RuleAttribute::FwMask(k));
+        }
+    }
+    m.attributes
+        .push(RuleAttribute::Protocol(RouteProtocol::from(r.protocol())));
+    m
 }
 
 /// The message that names `addr/prefix_len` on `ifindex` (for deletion).

@@ -4,7 +4,7 @@
 
 use std::net::IpAddr;
 
-use super::{Effect, Fact, InstId, Router};
+use super::{Effect, Fact, InstId, Router, extras};
 use crate::config::{Family, InstanceConfig, Version};
 use crate::engine::{self, Action};
 use crate::net::{VRRP_V4_GROUP, VRRP_V6_GROUP};
@@ -55,15 +55,22 @@ impl Router {
                         });
                     }
                 }
-                // An instance without addresses (notify hooks move an elastic IP) has nothing
-                // to add, remove or announce: no effect, not an empty one.
-                Action::AddAddresses | Action::RemoveAddresses | Action::Announce { .. }
-                    if inst.addrs.is_empty() => {}
+                // Addresses on the interface first, then what else moves with the master
+                // (extras); removal in the reverse order. An instance without any of them
+                // (notify hooks move an elastic IP) has no effect, not an empty one.
                 Action::AddAddresses | Action::RemoveAddresses => {
-                    if let Some(ifc) = &inst.iface {
-                        let (inst_id, ifindex, vips) =
-                            (id, ifc.index, inst.cfg.virtual_ipaddress.clone());
-                        self.out.push_back(if a == Action::AddAddresses {
+                    let add = a == Action::AddAddresses;
+                    let vips = extras::own_iface_vips(&inst.cfg);
+                    let items = extras::master_items(&inst.cfg);
+                    if !add && !items.is_empty() {
+                        self.out.push_back(Effect::Uninstall {
+                            inst: Some(id),
+                            items: extras::removal_order(items.clone()),
+                        });
+                    }
+                    if let (Some(ifc), false) = (&inst.iface, vips.is_empty()) {
+                        let (inst_id, ifindex) = (id, ifc.index);
+                        self.out.push_back(if add {
                             Effect::AddAddresses {
                                 inst: inst_id,
                                 ifindex,
@@ -77,14 +84,32 @@ impl Router {
                             }
                         });
                     }
+                    if add && !items.is_empty() {
+                        self.out.push_back(Effect::Install {
+                            inst: Some(id),
+                            items,
+                        });
+                    }
                 }
                 Action::Announce { count } => {
-                    if let Some(ifc) = &inst.iface {
+                    // The advertised and the excluded addresses on the interface.
+                    let mut addrs: Vec<IpAddr> =
+                        inst.addrs
+                            .iter()
+                            .copied()
+                            .filter(|a| {
+                                inst.cfg.virtual_ipaddress.iter().any(|v| {
+                                    v.addr == *a && extras::on_instance_iface(&inst.cfg, v)
+                                })
+                            })
+                            .collect();
+                    addrs.extend(extras::excluded_on_iface(&inst.cfg).map(|v| v.addr));
+                    if let (Some(ifc), false) = (&inst.iface, addrs.is_empty()) {
                         self.out.push_back(Effect::Announce {
                             inst: id,
                             router: inst.cfg.family == Family::Ipv6 && ifc.ipv6_forwarding,
                             iface: ifc.clone(),
-                            addrs: inst.addrs.clone(),
+                            addrs,
                             count,
                         });
                     }

@@ -58,6 +58,17 @@ pub enum Effect {
         ifindex: u32,
         vips: Vec<Vip>,
     },
+    /// Install these addresses (on their named devices), routes and rules, in order
+    /// (`inst`: None for the `static_*` ones). Failures are logged, never retried here.
+    Install {
+        inst: Option<InstId>,
+        items: Vec<super::extras::Item>,
+    },
+    /// Remove them, in order; what is already gone is fine.
+    Uninstall {
+        inst: Option<InstId>,
+        items: Vec<super::extras::Item>,
+    },
     /// `count` gratuitous ARPs / unsolicited NAs per address; `router`: NAs carry the Router
     /// flag (the interface forwards IPv6, RFC 9568 6.4.1).
     Announce {

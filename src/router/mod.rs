@@ -13,6 +13,7 @@
 
 mod actions;
 pub mod effect;
+pub mod extras;
 pub mod health;
 pub mod peers;
 mod ports;
@@ -157,6 +158,8 @@ pub struct Router {
     sync: Vec<sync::Group>,
     /// A sync step is running (the inputs it feeds do not start another).
     syncing: bool,
+    /// The `static_*` items were removed (shutdown; done once).
+    statics_removed: bool,
 }
 
 impl Router {
@@ -181,7 +184,15 @@ impl Router {
             shutting_down: false,
             sync: sync::groups(&config, &[]),
             syncing: false,
+            statics_removed: false,
         };
+        let statics = extras::static_items(&config.statics);
+        if !statics.is_empty() {
+            r.out.push_back(Effect::Install {
+                inst: None,
+                items: statics,
+            });
+        }
         for cfg in config.instances.values() {
             r.add_instance(cfg.clone(), now);
         }
@@ -333,14 +344,19 @@ impl Router {
             };
             if !present
                 && inst.engine.state() == engine::State::Master
-                && let Some(vip) = inst.cfg.virtual_ipaddress.iter().find(|v| v.addr == addr)
+                && let Some(vip) = inst
+                    .cfg
+                    .virtual_ipaddress
+                    .iter()
+                    .find(|v| v.addr == addr && extras::on_instance_iface(&inst.cfg, v))
             {
-                restore.push((id, ifc.clone(), *vip, inst.cfg.garp.repeat));
+                restore.push((id, ifc.clone(), vip.clone(), inst.cfg.garp.repeat));
             } else if (!present && inst.src == Some(addr)) || (present && !inst.link_ok) {
                 refresh.push(ifc.name.clone());
             }
         }
         for (id, iface, vip, repeat) in restore {
+            let addr = vip.addr;
             self.out.push_back(Effect::AddAddresses {
                 inst: id,
                 ifindex,
@@ -349,9 +365,9 @@ impl Router {
             if repeat > 0 {
                 self.out.push_back(Effect::Announce {
                     inst: id,
-                    router: vip.addr.is_ipv6() && iface.ipv6_forwarding,
+                    router: addr.is_ipv6() && iface.ipv6_forwarding,
                     iface,
-                    addrs: vec![vip.addr],
+                    addrs: vec![addr],
                     count: repeat,
                 });
             }
@@ -499,6 +515,19 @@ impl Router {
     /// Applies a new configuration; returns the plan it followed.
     pub fn handle_reload(&mut self, now: Instant, new: Config) -> reload::Plan {
         let plan = reload::plan(&self.config, &new);
+        let (remove, add) = extras::static_diff(&self.config.statics, &new.statics);
+        if !remove.is_empty() {
+            self.out.push_back(Effect::Uninstall {
+                inst: None,
+                items: remove,
+            });
+        }
+        if !add.is_empty() {
+            self.out.push_back(Effect::Install {
+                inst: None,
+                items: add,
+            });
+        }
         self.track.reconcile(&new.scripts, &plan.scripts_start);
         if !plan.scripts_stop.is_empty() || !plan.scripts_start.is_empty() {
             self.out.push_back(Effect::Scripts {
@@ -839,6 +868,15 @@ impl Router {
         if self.stopped() {
             for i in 0..self.ports.len() {
                 self.close_port(PortId(i));
+            }
+            // The static items go last, once (keepalived removes them on exit too).
+            let statics = extras::static_items(&self.config.statics);
+            if !self.statics_removed && !statics.is_empty() {
+                self.statics_removed = true;
+                self.out.push_back(Effect::Uninstall {
+                    inst: None,
+                    items: extras::removal_order(statics),
+                });
             }
         }
     }

@@ -55,6 +55,12 @@ fn identity(c: &InstanceConfig) -> impl PartialEq + '_ {
         c.family,
         c.version,
         &c.virtual_ipaddress,
+        // What moves with the master: a restart removes the old set and adds the new.
+        (
+            &c.virtual_ipaddress_excluded,
+            &c.virtual_routes,
+            &c.virtual_rules,
+        ),
         // The metrics' `group` label: the series are renamed by recreating the instance.
         &c.group,
     )

@@ -64,6 +64,15 @@ pub fn config(yaml: &str) -> Config {
     }
 }
 
+/// `route 10.99.1.0/24 table 254, rule to table 100` (the conformance files match on it).
+fn describe(items: &[crate::router::extras::Item]) -> String {
+    items
+        .iter()
+        .map(|i| i.describe())
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 fn summary(e: &Effect) -> Option<String> {
     Some(match e {
         Effect::Send {
@@ -77,6 +86,8 @@ fn summary(e: &Effect) -> Option<String> {
         }
         Effect::AddAddresses { .. } => "add".into(),
         Effect::RemoveAddresses { .. } => "remove".into(),
+        Effect::Install { items, .. } => format!("install {}", describe(items)),
+        Effect::Uninstall { items, .. } => format!("uninstall {}", describe(items)),
         Effect::Announce { count, router, .. } => format!("announce count={count} router={router}"),
         Effect::Notify { state, .. } => format!("notify {}", state.upper()),
         Effect::NotifyGroup { group, state, .. } => {

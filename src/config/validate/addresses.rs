@@ -14,8 +14,17 @@ pub(super) fn family_of(a: IpAddr) -> Family {
     }
 }
 
-/// Parse "addr" or "addr/len" and reject addresses that cannot be virtual.
-fn vip(cx: &mut Ctx, v: &Node, what: &str) -> Option<Vip> {
+/// Parse "addr" or "addr/len", or the mapping form `{address, dev, scope, label, brd}`, and
+/// reject addresses that cannot be virtual.
+pub(super) fn vip(cx: &mut Ctx, v: &Node, what: &str) -> Option<Vip> {
+    if matches!(v.kind, Kind::Map(_)) {
+        return super::routes::vip_mapping(cx, v, what);
+    }
+    plain_vip(cx, v, what)
+}
+
+/// "addr" or "addr/len".
+pub(super) fn plain_vip(cx: &mut Ctx, v: &Node, what: &str) -> Option<Vip> {
     let s = string(cx, v, what)?;
     let s = s.trim();
     let (addr_s, len_s) = match s.split_once('/') {
@@ -61,7 +70,7 @@ fn vip(cx: &mut Ctx, v: &Node, what: &str) -> Option<Vip> {
         );
         return None;
     }
-    Some(Vip { addr, prefix_len })
+    Some(Vip::new(addr, prefix_len))
 }
 
 /// An address used as a unicast peer or source.
@@ -153,8 +162,8 @@ pub(super) fn virtual_ipaddress<'a>(
             out.ok = false;
             continue;
         }
-        out.addrs.push(ip);
         out.sites.push((ip.addr, item));
+        out.addrs.push(ip);
     }
     advert_checks(cx, &out, what, version);
     out

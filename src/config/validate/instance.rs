@@ -35,6 +35,10 @@ const INSTANCE_KEYS: &[&str] = &[
     "garp",
     "v3_checksum",
     "group",
+    "virtual_ipaddress_excluded",
+    "virtual_routes",
+    "virtual_rules",
+    "accept_mode",
 ];
 
 const GARP_KEYS: &[&str] = &["delay", "repeat", "refresh"];
@@ -278,6 +282,15 @@ pub(super) fn instance<'a>(
         group_label(cx, v, &field("group")).map(Some)
     });
 
+    let (excluded, virtual_routes, virtual_rules) = super::routes::instance_extras(
+        cx,
+        &f,
+        &what,
+        &vips.addrs,
+        vips.sites.as_slice(),
+        interface.as_deref(),
+    );
+
     let site = Sites {
         name: name.to_owned(),
         vrid: vrid.zip(vrid_node),
@@ -302,6 +315,9 @@ pub(super) fn instance<'a>(
             preempt_delay: preempt_delay?,
             auth_pass: auth_pass?.map(crate::security::Secret::from),
             virtual_ipaddress: vips.addrs,
+            virtual_ipaddress_excluded: excluded?,
+            virtual_routes: virtual_routes?,
+            virtual_rules: virtual_rules?,
             unicast_peers: unicast_peers?,
             unicast_src: unicast_src?,
             track_interfaces: track_interfaces?,

@@ -8,6 +8,7 @@ mod addresses;
 mod auth;
 mod common;
 mod instance;
+mod routes;
 mod scripts;
 mod sync_groups;
 mod tracking;
@@ -32,6 +33,9 @@ const TOP_KEYS: &[&str] = &[
     "processes",
     "instances",
     "sync_groups",
+    "static_ipaddress",
+    "static_routes",
+    "static_rules",
 ];
 
 const DEFAULT_LISTEN: SocketAddr = SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), 9797);
@@ -174,6 +178,7 @@ fn top(cx: &mut Ctx, root: &Node) -> Option<Config> {
     {
         sync_groups::zero_member_weights(cx, v, groups, insts);
     }
+    let statics = routes::statics(cx, &f);
     Some(Config {
         router_id: router_id?,
         listen: listen?,
@@ -183,6 +188,7 @@ fn top(cx: &mut Ctx, root: &Node) -> Option<Config> {
         processes: processes.valid?,
         instances: instances?,
         sync_groups: sync_groups?,
+        statics: statics?,
     })
 }
 

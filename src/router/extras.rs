@@ -1,0 +1,257 @@
+//! What moves with the master beside the advertised addresses on the instance's interface:
+//! addresses on other devices (`dev`), `virtual_ipaddress_excluded`, `virtual_routes` and
+//! `virtual_rules`; and what is installed whatever the state (`static_*`). The decisions of
+//! what to install and remove, and in which order; the shell only executes
+//! [`Effect::Install`](super::Effect::Install) / [`Effect::Uninstall`](super::Effect::Uninstall).
+//!
+//! Order: addresses before the routes (a route's `src` or gateway may need them), routes
+//! before the rules that point at their tables; removal in the reverse order.
+
+use crate::config::{InstanceConfig, Route, Rule, Statics, Vip};
+
+/// One thing installed in the kernel.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum Item {
+    /// An address on the named device (`vip.dev`, or the instance's interface).
+    Address {
+        dev: String,
+        vip: Vip,
+    },
+    Route(Route),
+    Rule(Rule),
+}
+
+impl Item {
+    /// For logs: `address 10.0.0.1/24 on eth1`, `route 10.1.0.0/16`, `rule table 100`.
+    pub fn describe(&self) -> String {
+        match self {
+            Item::Address { dev, vip } => {
+                format!("address {}/{} on {dev}", vip.addr, vip.prefix_len)
+            }
+            Item::Route(r) => format!(
+                "route {}/{} table {}",
+                r.to.0,
+                r.to.1,
+                r.table.unwrap_or(254)
+            ),
+            Item::Rule(r) => format!("rule to table {}", r.table),
+        }
+    }
+}
+
+/// Whether a virtual address lives on the instance's interface (it is added with the
+/// instance's interface index and read back there).
+pub fn on_instance_iface(cfg: &InstanceConfig, v: &Vip) -> bool {
+    v.dev.as_ref().is_none_or(|d| *d == cfg.interface)
+}
+
+/// The advertised addresses that live on the instance's interface.
+pub fn own_iface_vips(cfg: &InstanceConfig) -> Vec<Vip> {
+    cfg.virtual_ipaddress
+        .iter()
+        .filter(|v| on_instance_iface(cfg, v))
+        .cloned()
+        .collect()
+}
+
+fn address(default_dev: &str, v: &Vip) -> Item {
+    Item::Address {
+        dev: v.dev.clone().unwrap_or_else(|| default_dev.to_owned()),
+        vip: v.clone(),
+    }
+}
+
+/// What a master installs besides [`own_iface_vips`], in the order to add it: advertised
+/// addresses on other devices, excluded addresses, routes, rules.
+pub fn master_items(cfg: &InstanceConfig) -> Vec<Item> {
+    let other_dev = cfg
+        .virtual_ipaddress
+        .iter()
+        .filter(|v| !on_instance_iface(cfg, v));
+    other_dev
+        .chain(&cfg.virtual_ipaddress_excluded)
+        .map(|v| address(&cfg.interface, v))
+        .chain(cfg.virtual_routes.iter().cloned().map(Item::Route))
+        .chain(cfg.virtual_rules.iter().cloned().map(Item::Rule))
+        .collect()
+}
+
+/// The excluded addresses on the instance's interface: announced (gratuitous ARP /
+/// unsolicited NA) with the advertised ones.
+pub fn excluded_on_iface(cfg: &InstanceConfig) -> impl Iterator<Item = &Vip> {
+    cfg.virtual_ipaddress_excluded
+        .iter()
+        .filter(|v| on_instance_iface(cfg, v))
+}
+
+/// The static addresses, routes and rules in the order to add them.
+pub fn static_items(s: &Statics) -> Vec<Item> {
+    s.addresses
+        .iter()
+        .map(|v| address("", v))
+        .chain(s.routes.iter().cloned().map(Item::Route))
+        .chain(s.rules.iter().cloned().map(Item::Rule))
+        .collect()
+}
+
+/// Items in the order to remove them (the reverse of adding).
+pub fn removal_order(mut items: Vec<Item>) -> Vec<Item> {
+    items.reverse();
+    items
+}
+
+/// A reload of the static items: (remove, add). What is in both stays untouched.
+pub fn static_diff(old: &Statics, new: &Statics) -> (Vec<Item>, Vec<Item>) {
+    let (o, n) = (static_items(old), static_items(new));
+    let remove = o.iter().filter(|x| !n.contains(x)).cloned().collect();
+    let add = n.into_iter().filter(|x| !o.contains(x)).collect();
+    (removal_order(remove), add)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+    use crate::engine::State;
+    use crate::router::Effect;
+    use crate::router::testnet::{Net, config};
+
+    const S: Duration = Duration::from_secs(1);
+
+    fn yaml(prio: u8) -> String {
+        format!(
+            "static_ipaddress:\n  - {{address: 10.99.9.1/24, dev: eth1}}\nstatic_routes:\n  - {{to: 10.99.8.0/24, via: 10.99.9.254, dev: eth1}}\n\
+             instances:\n  VI_1:\n    interface: eth0\n    vrid: 51\n    priority: {prio}\n    advert_interval: 1s\n\
+             \x20   virtual_ipaddress:\n      - 10.99.0.51/24\n      - {{address: 10.99.1.1/24, dev: eth1, label: \"eth1:v\"}}\n      - {{address: 10.99.0.52/24, dev: eth0}}\n\
+             \x20   virtual_ipaddress_excluded: [10.99.2.1/24, fd00:99::5/64]\n\
+             \x20   virtual_routes:\n      - {{to: 10.99.3.0/24, via: 10.99.0.254}}\n      - {{to: 10.99.4.0/24, type: blackhole}}\n\
+             \x20   virtual_rules:\n      - {{from: 10.99.5.0/24, table: 100}}\n"
+        )
+    }
+
+    fn kinds(items: &[Item]) -> Vec<String> {
+        items.iter().map(Item::describe).collect()
+    }
+
+    #[test]
+    fn a_master_adds_other_devices_excluded_routes_then_rules_and_removes_in_reverse() {
+        let c = config(&yaml(150));
+        let cfg = &c.instances["VI_1"];
+        // The address on eth0 (dev given or not) is the instance's own.
+        let own: Vec<String> = own_iface_vips(cfg)
+            .iter()
+            .map(|v| v.addr.to_string())
+            .collect();
+        assert_eq!(own, ["10.99.0.51", "10.99.0.52"]);
+        let add = master_items(cfg);
+        assert_eq!(
+            kinds(&add),
+            [
+                "address 10.99.1.1/24 on eth1",
+                "address 10.99.2.1/24 on eth0",
+                "address fd00:99::5/64 on eth0",
+                "route 10.99.3.0/24 table 254",
+                "route 10.99.4.0/24 table 254",
+                "rule to table 100",
+            ]
+        );
+        let mut back = removal_order(add.clone());
+        back.reverse();
+        assert_eq!(back, add);
+        let ex: Vec<String> = excluded_on_iface(cfg).map(|v| v.addr.to_string()).collect();
+        assert_eq!(ex, ["10.99.2.1", "fd00:99::5"]);
+    }
+
+    #[test]
+    fn a_reload_of_the_statics_removes_what_went_and_adds_what_came() {
+        let old = config(&yaml(100)).statics;
+        let mut new = old.clone();
+        new.routes[0].metric = Some(7);
+        let (remove, add) = static_diff(&old, &new);
+        assert_eq!(remove, [Item::Route(old.routes[0].clone())]);
+        assert_eq!(add, [Item::Route(new.routes[0].clone())]);
+        assert_eq!(static_diff(&old, &old), (vec![], vec![]));
+    }
+
+    /// Every install / uninstall of `node`, as (time, install?, first item).
+    fn changes(net: &Net, node: &str) -> Vec<(Duration, bool, Option<String>, usize)> {
+        net.find(node, "", Duration::ZERO)
+            .iter()
+            .filter_map(|e| match &e.effect {
+                Effect::Install { inst, items } => {
+                    Some((e.at, true, inst.map(|_| "inst".into()), items.len()))
+                }
+                Effect::Uninstall { inst, items } => {
+                    Some((e.at, false, inst.map(|_| "inst".into()), items.len()))
+                }
+                _ => None,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn extras_follow_the_master_and_the_statics_stay_until_exit() {
+        let mut net = Net::new();
+        net.node("a", [10, 99, 0, 11], &yaml(150));
+        net.node("b", [10, 99, 0, 12], &yaml(100));
+        net.run_until(10 * S);
+        assert_eq!((net.state(0), net.state(1)), (State::Master, State::Backup));
+        // Start: statics installed (not tied to the instance); the instance's extras removed
+        // first (leftovers of a crash), then installed by the master only.
+        for n in ["a", "b"] {
+            let c = changes(&net, n);
+            assert!(c[0].1, "{n}: {c:?}");
+            assert_eq!((c[0].2.clone(), c[0].3), (None, 2), "{n}: statics first");
+            assert_eq!(
+                (c[1].1, c[1].2.is_some(), c[1].3),
+                (false, true, 6),
+                "{n}: cleanup"
+            );
+        }
+        let a = changes(&net, "a");
+        assert_eq!((a.len(), a[2].1, a[2].3), (3, true, 6), "{a:?}");
+        assert_eq!(changes(&net, "b").len(), 2, "the backup installs nothing");
+        // The master's own addresses go before its extras, each add before the first advert.
+        let add = net.first("a", "add", Duration::ZERO).unwrap();
+        let install = net
+            .first("a", "install address 10.99.1.1", Duration::ZERO)
+            .unwrap();
+        assert!(add <= install);
+
+        // Fault: the extras move to b.
+        let t = net.elapsed();
+        net.link(0, false);
+        net.run_until(t + 10 * S);
+        assert_eq!(net.state(1), State::Master);
+        assert!(net.first("a", "uninstall rule to table 100", t).is_some());
+        assert!(
+            net.first("b", "install address 10.99.1.1/24 on eth1", t)
+                .is_some()
+        );
+        assert!(
+            net.first("a", "uninstall address 10.99.9.1", t).is_none(),
+            "statics stay"
+        );
+
+        // Exit: the statics go once, last.
+        let t = net.elapsed();
+        net.with(1, |r, now| r.handle_shutdown_now(now));
+        net.run_until(t + S);
+        let ends: Vec<_> = changes(&net, "b")
+            .into_iter()
+            .filter(|c| c.0 >= t)
+            .collect();
+        assert_eq!(ends.len(), 2, "{ends:?}");
+        assert_eq!(
+            (ends[0].1, ends[0].2.is_some()),
+            (false, true),
+            "extras first"
+        );
+        assert_eq!(
+            (ends[1].1, ends[1].2.clone(), ends[1].3),
+            (false, None, 2),
+            "then statics"
+        );
+    }
+}
