@@ -1280,7 +1280,10 @@ fn vrrp_sync_group_translates_with_keepalived_load_rules() {
         argv(&["/usr/local/sbin/sg-state", "fault", "front"])
     );
     assert!(!g.tracking_weight);
-    assert!(t.yaml.contains("SG_FRONT:  # vrrp_sync_group (04-sample-sync-group.conf:5)"));
+    assert!(
+        t.yaml
+            .contains("SG_FRONT:  # vrrp_sync_group (04-sample-sync-group.conf:5)")
+    );
 
     let conf = "vrrp_sync_group A {\n group {\n  VI_1\n  VI_2 NOPE\n }\n notify \"/bin/ka-notify grp\"\n smtp_alert\n sync_group_tracking_weight\n track_interface {\n  eth9\n }\n}\nvrrp_sync_group B {\n group {\n  VI_2\n }\n}\nvrrp_instance VI_1 {\n interface eth0\n virtual_router_id 1\n virtual_ipaddress {\n  10.99.1.1/24\n }\n}\nvrrp_instance VI_2 {\n interface eth1\n virtual_router_id 2\n virtual_ipaddress {\n  10.99.2.1/24\n }\n}\n";
     let dir = tempfile::tempdir().unwrap();
@@ -1293,7 +1296,10 @@ fn vrrp_sync_group_translates_with_keepalived_load_rules() {
     assert_eq!(a.instances, ["VI_1", "VI_2"]);
     assert_eq!(a.notify.any, argv(&["/bin/ka-notify", "grp"]));
     assert!(a.tracking_weight);
-    assert!(!c.sync_groups.contains_key("B"), "a group of one is not written");
+    assert!(
+        !c.sync_groups.contains_key("B"),
+        "a group of one is not written"
+    );
     let ps = p.display().to_string();
     for want in [
         format!("{ps}:4: vrrp_sync_group A NOPE: note: no translated vrrp_instance"),
@@ -1302,6 +1308,9 @@ fn vrrp_sync_group_translates_with_keepalived_load_rules() {
         format!("{ps}:15: vrrp_sync_group B VI_2: note: already in vrrp_sync_group A"),
         format!("{ps}:13: vrrp_sync_group B: note: has 0 translated member(s)"),
     ] {
-        assert!(err.lines().any(|l| l.starts_with(&want)), "missing `{want}` in:\n{err}");
+        assert!(
+            err.lines().any(|l| l.starts_with(&want)),
+            "missing `{want}` in:\n{err}"
+        );
     }
 }

@@ -47,7 +47,15 @@ fn inside_leg(lab: &Lab, hosts: &[(&str, &str)]) {
         ]);
         run(&["-n", &sw, "link", "set", &port, "master", "br1", "up"]);
         run(&["-n", &ns, "link", "set", "eth1", "up"]);
-        run(&["-n", &ns, "addr", "add", &format!("{addr}/24"), "dev", "eth1"]);
+        run(&[
+            "-n",
+            &ns,
+            "addr",
+            "add",
+            &format!("{addr}/24"),
+            "dev",
+            "eth1",
+        ]);
     }
 }
 
@@ -145,14 +153,21 @@ fn inside_link_down_moves_both_addresses_together_with_group_hooks_and_metric() 
     };
 
     // a is master of both legs, b backup of both.
-    wait_for(5 * S, "a holds both addresses", || both_on(&lab) == Some("a"));
+    wait_for(5 * S, "a holds both addresses", || {
+        both_on(&lab) == Some("a")
+    });
     wait_for(3 * S, "group hooks of the election", || {
         let l = lines(&out);
         l.contains(&"a master | GW MASTER".to_owned())
             && l.contains(&"a GROUP GW MASTER 0 | GW MASTER".to_owned())
             && l.contains(&"b GROUP GW BACKUP 0 | GW BACKUP".to_owned())
     });
-    assert_eq!(group_state(&lab, "a", "master"), Some(1.0), "{}", logs(&lab));
+    assert_eq!(
+        group_state(&lab, "a", "master"),
+        Some(1.0),
+        "{}",
+        logs(&lab)
+    );
     assert_eq!(group_state(&lab, "a", "backup"), Some(0.0));
     assert_eq!(group_state(&lab, "b", "backup"), Some(1.0));
 
@@ -196,7 +211,11 @@ fn inside_link_down_moves_both_addresses_together_with_group_hooks_and_metric() 
     // OUT's own link never failed: it followed its group.
     let a = scrape(&lab, "a");
     assert_eq!(
-        value(&a, "vrrp_instance_state", &[("vr", "OUT"), ("state", "fault")]),
+        value(
+            &a,
+            "vrrp_instance_state",
+            &[("vr", "OUT"), ("state", "fault")]
+        ),
         Some(1.0),
         "{a}"
     );

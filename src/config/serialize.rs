@@ -9,8 +9,8 @@ use std::time::Duration;
 
 use super::duration::format_duration;
 use super::model::{
-    ChecksumForm, Config, Garp, InstanceConfig, LogFormat, Notify, ProcessConfig, ScriptConfig, SyncGroupConfig,
-    TrackFile, TrackInterface, TrackProcess, TrackScript, Version, Vip,
+    ChecksumForm, Config, Garp, InstanceConfig, LogFormat, Notify, ProcessConfig, ScriptConfig,
+    SyncGroupConfig, TrackFile, TrackInterface, TrackProcess, TrackScript, Version, Vip,
 };
 use super::model::{Family, Route, RouteType, Rule};
 

@@ -25,9 +25,9 @@ mod sync;
 #[cfg(test)]
 mod conformance;
 #[cfg(test)]
-mod testnet;
-#[cfg(test)]
 mod sync_tests;
+#[cfg(test)]
+mod testnet;
 #[cfg(test)]
 mod tests;
 

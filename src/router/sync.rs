@@ -152,8 +152,9 @@ impl Router {
             let refold: Vec<InstId> = members
                 .iter()
                 .filter(|(_, id)| {
-                    self.inst(*id)
-                        .is_some_and(|x| x.started && x.healthy != (x.own_healthy && self.group_healthy(*id)))
+                    self.inst(*id).is_some_and(|x| {
+                        x.started && x.healthy != (x.own_healthy && self.group_healthy(*id))
+                    })
                 })
                 .map(|(_, id)| *id)
                 .collect();
@@ -177,15 +178,10 @@ impl Router {
             // Master: only when every member wants it (or is Master already, or the group is).
             let states: Vec<(InstId, State, bool)> = members
                 .iter()
-                .filter_map(|(_, id)| {
-                    self.engine(*id)
-                        .map(|e| (*id, e.state(), e.wants_master()))
-                })
+                .filter_map(|(_, id)| self.engine(*id).map(|e| (*id, e.state(), e.wants_master())))
                 .collect();
             let any_wants = states.iter().any(|(_, _, w)| *w);
-            let all_ready = states
-                .iter()
-                .all(|(_, s, w)| *w || *s == State::Master);
+            let all_ready = states.iter().all(|(_, s, w)| *w || *s == State::Master);
             let group_master = self.sync[g].state == Some(State::Master);
             if any_wants && (all_ready || group_master) {
                 for (id, _, wants) in states {
@@ -237,7 +233,10 @@ impl Router {
 
     /// Every active group and its state (None before it was first reported).
     pub fn sync_groups(&self) -> Vec<(String, Option<State>)> {
-        self.sync.iter().map(|g| (g.name.clone(), g.state)).collect()
+        self.sync
+            .iter()
+            .map(|g| (g.name.clone(), g.state))
+            .collect()
     }
 
     /// A reload: the new configuration's groups (states kept by name); members leaving

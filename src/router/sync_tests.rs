@@ -104,7 +104,10 @@ fn keepalived_sync_fault_inside_link_down_moves_both_addresses_together() {
     assert_eq!(out[0], out[1], "both members at once");
     let mdi = Duration::from_micros(3_609_375); // 3 s + (256 - 100) / 256 s
     assert!(out[0] - t <= mdi + S, "within IN's master-down interval");
-    assert!(out[0] - t > Duration::from_secs(2), "not at OUT's skew time");
+    assert!(
+        out[0] - t > Duration::from_secs(2),
+        "not at OUT's skew time"
+    );
     assert_eq!(net.state_of(1, "OUT"), State::Master);
     assert_eq!(net.state_of(1, "IN"), State::Master);
     assert_eq!(group(&net, 1), Some(State::Master));
@@ -136,10 +139,16 @@ fn keepalived_sync_backup_one_leg_leaving_master_takes_the_other_leg_along() {
     // An operator drains a's inside leg only: it resigns and goes Backup; OUT follows it
     // (resigning too, so b's OUT takes over after Skew_Time although b is lower there).
     net.with(0, |r, now| {
-        r.handle_drain(now, &["IN".to_owned()], true, "test").unwrap();
+        r.handle_drain(now, &["IN".to_owned()], true, "test")
+            .unwrap();
     });
     assert_eq!(net.state_of(0, "IN"), State::Backup);
-    assert_eq!(net.state_of(0, "OUT"), State::Backup, "{:?}", net.find("a", "", t));
+    assert_eq!(
+        net.state_of(0, "OUT"),
+        State::Backup,
+        "{:?}",
+        net.find("a", "", t)
+    );
     assert_eq!(net.find("a", "send prio=0", t).len(), 2, "both legs resign");
     net.run_until(t + 10 * S);
     assert_eq!(net.state_of(1, "IN"), State::Master);
@@ -150,7 +159,8 @@ fn keepalived_sync_backup_one_leg_leaving_master_takes_the_other_leg_along() {
     let settled = net.elapsed();
     net.run_until(settled + 20 * S);
     assert!(
-        net.find("a", "transition BACKUP -> MASTER", settled).is_empty(),
+        net.find("a", "transition BACKUP -> MASTER", settled)
+            .is_empty(),
         "no re-election: {:?}",
         net.find("a", "", settled)
     );
@@ -196,7 +206,10 @@ fn keepalived_sync_goto_master_no_member_becomes_master_alone() {
     assert_eq!(group(&net, 1), Some(State::Backup));
     let b = &net.nodes[1].router;
     let id = b.by_name["IN"];
-    assert!(b.engine(id).unwrap().wants_master(), "IN waits for its group");
+    assert!(
+        b.engine(id).unwrap().wants_master(),
+        "IN waits for its group"
+    );
 }
 
 #[test]
@@ -247,11 +260,11 @@ fn reload_removing_the_group_ungates_its_members_and_forgets_its_series() {
     });
     assert!(net.nodes[1].router.sync_groups().is_empty());
     assert!(
-        net.nodes[1]
+        net.nodes[1].router.by_name.values().all(|id| !net.nodes[1]
             .router
-            .by_name
-            .values()
-            .all(|id| !net.nodes[1].router.engine(*id).unwrap().wants_master())
+            .engine(*id)
+            .unwrap()
+            .wants_master())
     );
     // Now b's IN alone may take over the inside leg when a's inside link dies.
     net.link_iface(0, "eth1", false);

@@ -264,11 +264,20 @@ mod tests {
         let l = parse_str(&yaml, "t.yaml").unwrap();
         let g = &l.config.sync_groups["GW"];
         assert_eq!(g.instances, ["OUT", "IN"]);
-        assert_eq!(g.notify.master.as_deref(), Some(&["/bin/m".into(), "x".into()][..]));
+        assert_eq!(
+            g.notify.master.as_deref(),
+            Some(&["/bin/m".into(), "x".into()][..])
+        );
         assert!(!g.tracking_weight);
         // keepalived sets member weights to 0: the tracked interface now means Fault.
         assert_eq!(l.config.instances["IN"].track_interfaces[0].weight, None);
-        has(&l.warnings, 12, 3, true, "instance `IN`: weights ignored in a sync group");
+        has(
+            &l.warnings,
+            12,
+            3,
+            true,
+            "instance `IN`: weights ignored in a sync group",
+        );
         // The model prints back to the same configuration.
         let again = parse_str(&crate::config::to_yaml(&l.config), "t.yaml").unwrap();
         assert_eq!(again.config, l.config);
@@ -280,7 +289,10 @@ mod tests {
             "{TWO}sync_groups:\n  GW:\n    instances: [OUT, IN]\n    tracking_weight: true\n"
         );
         let l = parse_str(&yaml, "t.yaml").unwrap();
-        assert_eq!(l.config.instances["IN"].track_interfaces[0].weight, Some(-20));
+        assert_eq!(
+            l.config.instances["IN"].track_interfaces[0].weight,
+            Some(-20)
+        );
         assert!(l.warnings.is_empty(), "{:?}", l.warnings);
         let again = parse_str(&crate::config::to_yaml(&l.config), "t.yaml").unwrap();
         assert_eq!(again.config, l.config);
@@ -289,16 +301,40 @@ mod tests {
     #[test]
     fn errors_have_their_line_and_column() {
         let d = diags("  GW:\n    instances: [OUT, NOPE]\n");
-        has(&d, 13, 22, false, "sync group `GW`: no instance named `NOPE` (configured: IN, OUT)");
+        has(
+            &d,
+            13,
+            22,
+            false,
+            "sync group `GW`: no instance named `NOPE` (configured: IN, OUT)",
+        );
         let d = diags("  A:\n    instances: [OUT, IN]\n  B:\n    instances: [IN, OUT]\n");
-        has(&d, 15, 17, false, "instance `IN` is already in sync group `A`");
-        has(&d, 15, 21, false, "instance `OUT` is already in sync group `A`");
+        has(
+            &d,
+            15,
+            17,
+            false,
+            "instance `IN` is already in sync group `A`",
+        );
+        has(
+            &d,
+            15,
+            21,
+            false,
+            "instance `OUT` is already in sync group `A`",
+        );
         let d = diags("  GW:\n    instances: [OUT, OUT]\n");
         has(&d, 13, 22, false, "`OUT` is listed twice");
         let d = diags("  GW:\n    instances: []\n");
         has(&d, 13, 16, false, "name at least one instance");
         let d = diags("  GW:\n    notify: {master: [/bin/m]}\n");
-        has(&d, 12, 3, false, "sync group `GW`: missing required key `instances`");
+        has(
+            &d,
+            12,
+            3,
+            false,
+            "sync group `GW`: missing required key `instances`",
+        );
         let d = diags("  GW:\n    instances: [OUT, IN]\n    notfy: {}\n");
         has(&d, 14, 5, false, "unknown key `notfy` in sync group `GW`");
         let d = diags("  GW:\n    instances: [OUT, IN]\n    notify: {master: /bin/m}\n");
@@ -306,13 +342,25 @@ mod tests {
         let d = diags("  \"G W\":\n    instances: [OUT, IN]\n");
         has(&d, 12, 3, false, "sync group name `G W` must be non-empty");
         let d = diags("  - GW\n");
-        has(&d, 12, 3, false, "sync_groups: expected a mapping of name -> sync group");
+        has(
+            &d,
+            12,
+            3,
+            false,
+            "sync_groups: expected a mapping of name -> sync group",
+        );
     }
 
     #[test]
     fn a_group_of_one_is_a_warning_as_keepalived_removes_it() {
         let d = diags("  GW:\n    instances: [OUT]\n");
-        has(&d, 13, 16, true, "has only one instance: keepalived 2.2.7 removes such a group");
+        has(
+            &d,
+            13,
+            16,
+            true,
+            "has only one instance: keepalived 2.2.7 removes such a group",
+        );
         assert!(d.iter().all(|x| x.warning), "{d:?}");
     }
 }
