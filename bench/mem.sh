@@ -10,7 +10,8 @@
 # Root. Namespaces mm-<pid>-{sw,r1,r2}, addresses in 10.99.0.0/16 only; every process started
 # is ended by pid and the namespaces are deleted at exit (also on Ctrl-C).
 # Environment: N, IV, SETTLE, VIPD_BIN (default target/release/vipd, built first), KEEPALIVED,
-# VIPD_ENV (extra environment for vipd, e.g. VIPD_ENV="MALLOC_ARENA_MAX=2"), SKIP_KA=1.
+# VIPD_ENV (extra environment for vipd, e.g. VIPD_ENV="MALLOC_ARENA_MAX=2"), IMPLS (default "vipd ka"),
+# WRAP_R2 (a command the backup vipd runs under, e.g. WRAP_R2="heaptrack -o /tmp/x").
 # A benchmark: it prints figures and asserts nothing.
 set -uo pipefail
 
@@ -83,11 +84,11 @@ vipd_conf() { # file priority
     "$VIPD" check -c "$1" >/dev/null || die "vipd rejects $1"
 }
 ka_conf() { # file router_id priority
-    local i
+    local i iv; iv=$(python3 -c "print($IV/1000)")
     { printf 'global_defs {\n    router_id %s\n    vrrp_version 3\n    vrrp_garp_master_delay 1\n}\n' "$2"
       for i in $(seq "$N"); do
         printf 'vrrp_instance VI_%d {\n    state BACKUP\n    interface eth0\n    virtual_router_id %d\n    priority %d\n    advert_int %s\n    virtual_ipaddress {\n        10.99.1.%d/24\n    }\n}\n' \
-            "$i" "$i" "$3" "$(python3 -c "print($IV/1000)")" "$i"
+            "$i" "$i" "$3" "$iv" "$i"
       done; } >"$1"
     "$KEEPALIVED" -t -f "$1" >/dev/null 2>&1 || die "keepalived rejects $1"
 }
@@ -98,7 +99,9 @@ daemon() {
     if [ "$impl" = vipd ]; then
         vipd_conf "$f" "$prio"
         # shellcheck disable=SC2086
-        start "$h" "vipd-$h.log" env VIPD_LOG=info ${VIPD_ENV:-} "$VIPD" run -c "$f" \
+        local wrap=""; [ "$h" = r2 ] && wrap=${WRAP_R2:-}
+        # shellcheck disable=SC2086
+        start "$h" "vipd-$h.log" env VIPD_LOG=info ${VIPD_ENV:-} $wrap "$VIPD" run -c "$f" \
             --control-socket "$DIR/vipd-$h.sock"
         DPIDS=("$LASTPID")
     else
@@ -125,15 +128,15 @@ scrape_sizes() { # host
     plain=$(ip netns exec "$(ns "$1")" curl -s -o /dev/null -w '%{size_download}' http://127.0.0.1:9797/metrics)
     gz=$(ip netns exec "$(ns "$1")" curl -s -o /dev/null -H 'Accept-Encoding: gzip' -w '%{size_download}' http://127.0.0.1:9797/metrics)
     local om
-    om=$(ip netns exec "$(ns "$1")" curl -s -o "$DIR/m.om" -w '%{size_download}' -H 'Accept: application/openmetrics-text' http://127.0.0.1:9797/metrics)
-    echo "   /metrics on $1: text ${plain} bytes, OpenMetrics ${om} bytes ($(grep -vc '^#' "$DIR/m.om") series), gzip ${gz} bytes"
+    om=$(ip netns exec "$(ns "$1")" curl -s -o "$DIR/metrics-$1.om" -w '%{size_download}' -H 'Accept: application/openmetrics-text' http://127.0.0.1:9797/metrics)
+    echo "   /metrics on $1: text ${plain} bytes, OpenMetrics ${om} bytes ($(grep -vc '^#' "$DIR/metrics-$1.om") series), gzip ${gz} bytes"
 }
 
 [ -n "${VIPD_BIN:-}" ] || { (cd "$ROOT" && cargo build --release -q) || die "build failed"; }
 echo "machine: $(nproc) CPUs, kernel $(uname -r); $("$VIPD" --version | head -1); $("$KEEPALIVED" -v 2>&1 | head -1)"
 echo "$N v3 instances x $IV ms; r1 master (150), r2 backup (80); measured after ${SETTLE} s; vipd env: ${VIPD_ENV:-none}"
 lab_up r1=10.99.0.11 r2=10.99.0.12
-impls="vipd"; [ -n "${SKIP_KA:-}" ] || impls="vipd ka"
+impls=${IMPLS:-"vipd ka"}
 for impl in $impls; do
     daemon "$impl" r1 150; r1p=("${DPIDS[@]}")
     wait_vips r1 "$N" || echo "   ($impl: r1 holds only $(vips_on r1) of $N VIPs)"

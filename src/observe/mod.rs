@@ -552,6 +552,10 @@ struct Inner {
     f: Families,
     /// Live instances; only `instance` and `remove_instance` touch it.
     instances: Mutex<HashMap<InstanceLabels, Arc<InstanceShared>>>,
+    /// Length of the last plain exposition: the next one's buffer is allocated once at about
+    /// that size instead of doubling its way there (which leaves a buffer of up to twice the
+    /// body, and the smaller ones before it, in the allocator).
+    last_len: std::sync::atomic::AtomicUsize,
 }
 
 /// The metrics registry. Cheap to clone (an `Arc`); `Send + Sync`.
@@ -630,6 +634,7 @@ impl Metrics {
                 registry,
                 f,
                 instances: Mutex::new(HashMap::new()),
+                last_len: Default::default(),
             }),
         }
     }
@@ -903,12 +908,16 @@ impl Metrics {
     /// Text exposition: OpenMetrics 1.0 (ending with `# EOF`) when `openmetrics`, else the
     /// classic Prometheus text format 0.0.4. Reads `/proc/self` for the process metrics.
     pub fn encode(&self, openmetrics: bool) -> String {
-        let mut out = String::with_capacity(32 * 1024);
+        use std::sync::atomic::Ordering::Relaxed;
+        let last = self.inner.last_len.load(Relaxed);
+        // A little room for counters gaining digits and series appearing since.
+        let mut out = String::with_capacity((last + last / 16).max(32 * 1024));
         let r = if openmetrics {
             text::encode(&mut out, &self.inner.registry)
         } else {
             prometheus_text::encode(&mut out, &self.inner.registry)
         };
+        self.inner.last_len.store(out.len(), Relaxed);
         // Writing to a String cannot fail; the encoders return errors from the writer only.
         if let Err(e) = r {
             tracing::warn!(error = %e, "encoding metrics failed");
@@ -1752,6 +1761,7 @@ impl Metrics {
                 registry,
                 f,
                 instances: Mutex::new(HashMap::new()),
+                last_len: Default::default(),
             }),
         };
         (metrics, MonitorMetrics { f: Arc::new(mf) })
