@@ -35,6 +35,9 @@ cleanup() {
     local p
     for p in "${PIDS[@]}"; do kill -TERM "$p" 2>/dev/null; done
     for p in "$DIR"/*.pid; do [ -f "$p" ] && kill -TERM "$(cat "$p")" 2>/dev/null; done
+    # A daemon started under WRAP_R2 is the wrapper's child: found by this run's own directory
+    # on its command line, ended by pid.
+    for p in $(pgrep -f -- "$DIR/vipd-" 2>/dev/null); do kill -TERM "$p" 2>/dev/null; done
     sleep 0.5
     for p in "${PIDS[@]}"; do kill -KILL "$p" 2>/dev/null; done
     for p in "$DIR"/*.pid; do [ -f "$p" ] && kill -KILL "$(cat "$p")" 2>/dev/null; done
@@ -149,6 +152,7 @@ for impl in $impls; do
     report "$impl" r1 "${r1p[@]}"
     report "$impl" r2 "${r2p[@]}"
     for p in "${r2p[@]}" "${r1p[@]}"; do stop_pid "$p"; done
+    for p in $(pgrep -f -- "$DIR/vipd-" 2>/dev/null); do stop_pid "$p"; done
     for f in "$DIR"/ka-*.pid; do [ -f "$f" ] && { stop_pid "$(cat "$f")"; rm -f "$f"; }; done
     ip -n "$(ns r1)" -4 addr flush dev eth0 label eth0 2>/dev/null
     ip -n "$(ns r1)" addr add 10.99.0.11/24 dev eth0 2>/dev/null
