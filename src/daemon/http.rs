@@ -16,8 +16,12 @@ pub fn spawn(
     status: observe::StatusSource,
     web: std::sync::Arc<crate::webconfig::WebConfig>,
 ) -> std::io::Result<()> {
+    // Its blocking threads encode /metrics (at most MAX_ENCODES at once) and, with a web
+    // configuration, check bcrypt hashes and load TLS settings: a few are enough, and each
+    // thread costs a stack and, with glibc, possibly a malloc arena of its own.
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
+        .max_blocking_threads(observe::MAX_ENCODES + 2)
         .build()?;
     std::thread::Builder::new()
         .name("vipd-http".into())

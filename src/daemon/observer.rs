@@ -58,7 +58,7 @@ impl Observer {
                     cfg.family,
                     group_of(cfg),
                 );
-                let m = self.metrics.instance(&labels);
+                let m = self.metrics.instance_of(&labels, cfg.version);
                 m.set_priority(cfg.priority, cfg.priority);
                 for t in &cfg.track_interfaces {
                     m.set_track_interface(&t.name, false);

@@ -28,7 +28,8 @@ use std::time::{Duration, Instant};
 use http_body_util::Full;
 use hyper::body::{Bytes, Incoming};
 use hyper::header::{
-    ACCEPT, ALLOW, AUTHORIZATION, CACHE_CONTROL, CONTENT_TYPE, HeaderValue, WWW_AUTHENTICATE,
+    ACCEPT, ACCEPT_ENCODING, ALLOW, AUTHORIZATION, CACHE_CONTROL, CONTENT_ENCODING, CONTENT_TYPE,
+    HeaderValue, VARY, WWW_AUTHENTICATE,
 };
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
@@ -525,14 +526,15 @@ async fn route(
         "/healthz" => plain(StatusCode::OK, "ok\n"),
         "/metrics" => {
             let om = wants_openmetrics(req.headers().get(ACCEPT));
-            metrics(m, om, encodes).await
+            let gzip = accepts_gzip(req.headers().get_all(ACCEPT_ENCODING));
+            metrics(m, om, gzip, encodes).await
         }
         "/status" => status_json(status, STATUS_TIMEOUT).await,
         _ => plain(StatusCode::NOT_FOUND, "not found\n"),
     }
 }
 
-async fn metrics(m: &Metrics, openmetrics: bool, encodes: &Semaphore) -> Resp {
+async fn metrics(m: &Metrics, openmetrics: bool, gzip: bool, encodes: &Semaphore) -> Resp {
     // Encoding reads /proc and walks every family: keep it off the runtime thread the
     // engine runs on, a bounded number at a time (the semaphore is fair: first come, first
     // served). It is never closed, so acquiring only fails if it were.
@@ -540,20 +542,63 @@ async fn metrics(m: &Metrics, openmetrics: bool, encodes: &Semaphore) -> Resp {
         return plain(StatusCode::SERVICE_UNAVAILABLE, "shutting down\n");
     };
     let m = m.clone();
-    match tokio::task::spawn_blocking(move || m.encode(openmetrics)).await {
+    let encoded = tokio::task::spawn_blocking(move || {
+        if gzip {
+            Bytes::from(m.encode_gzip(openmetrics))
+        } else {
+            Bytes::from(m.encode(openmetrics))
+        }
+    });
+    match encoded.await {
         Ok(body) => {
             let ct = if openmetrics {
                 OPENMETRICS_CONTENT_TYPE
             } else {
                 PROMETHEUS_TEXT_CONTENT_TYPE
             };
-            response(StatusCode::OK, ct, body)
+            let mut r = response(StatusCode::OK, ct, body);
+            let h = r.headers_mut();
+            // The body depends on both request headers: caches must key on them.
+            h.insert(VARY, HeaderValue::from_static("Accept, Accept-Encoding"));
+            if gzip {
+                h.insert(CONTENT_ENCODING, HeaderValue::from_static("gzip"));
+            }
+            r
         }
         Err(e) => {
             tracing::warn!(error = %e, "http: encoding metrics failed");
             plain(StatusCode::INTERNAL_SERVER_ERROR, "encoding failed\n")
         }
     }
+}
+
+/// Whether the `Accept-Encoding` headers (all of them, RFC 9110 12.5.3) allow gzip: `gzip`
+/// (or its alias `x-gzip`) with a q above 0, or else `*` with a q above 0. An explicit
+/// `gzip;q=0` refuses it whatever `*` says. No header, or only unreadable ones: no gzip.
+pub(crate) fn accepts_gzip<'a>(values: impl IntoIterator<Item = &'a HeaderValue>) -> bool {
+    let mut gzip: Option<bool> = None;
+    let mut any: Option<bool> = None;
+    for v in values {
+        let Ok(v) = v.to_str() else { continue };
+        for coding in v.split(',') {
+            let mut parts = coding.split(';');
+            let name = parts.next().unwrap_or("").trim().to_ascii_lowercase();
+            let q = parts
+                .filter_map(|p| {
+                    let (k, v) = p.split_once('=')?;
+                    (k.trim().eq_ignore_ascii_case("q")).then(|| v.trim().parse::<f32>().ok())?
+                })
+                .next()
+                .unwrap_or(1.0);
+            let ok = q > 0.0;
+            match name.as_str() {
+                "gzip" | "x-gzip" => gzip = Some(gzip.unwrap_or(false) || ok),
+                "*" => any = Some(any.unwrap_or(false) || ok),
+                _ => {}
+            }
+        }
+    }
+    gzip.or(any).unwrap_or(false)
 }
 
 async fn status_json(status: &StatusSource, timeout: Duration) -> Resp {

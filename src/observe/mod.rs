@@ -41,6 +41,7 @@ use prometheus_client::metrics::info::Info;
 use prometheus_client::registry::Registry;
 
 use crate::engine::State;
+use crate::packet::Version;
 use crate::packet::vrrp::{ChecksumForm, DropReason};
 
 /// Most peers (and, separately, most filtered sources) kept per instance; beyond it the
@@ -564,6 +565,10 @@ struct Inner {
     f: Families,
     /// Live instances; only `instance` and `remove_instance` touch it.
     instances: Mutex<HashMap<InstanceLabels, Arc<InstanceShared>>>,
+    /// Length of the last plain exposition: the next one's buffer is allocated once at about
+    /// that size instead of doubling its way there (which leaves a buffer of up to twice the
+    /// body, and the smaller ones before it, in the allocator).
+    last_len: std::sync::atomic::AtomicUsize,
 }
 
 /// The metrics registry. Cheap to clone (an `Arc`); `Send + Sync`.
@@ -642,14 +647,23 @@ impl Metrics {
                 registry,
                 f,
                 instances: Mutex::new(HashMap::new()),
+                last_len: Default::default(),
             }),
         }
     }
 
-    /// Creates every series of an instance (5 state series with `init` at 1, all drop reasons
-    /// and both announcement kinds at 0, ...) and returns the handles. Calling it again for
-    /// live labels returns handles to the same series.
+    /// [`instance_of`](Self::instance_of) for a VRRPv3 instance.
     pub fn instance(&self, l: &InstanceLabels) -> InstanceMetrics {
+        self.instance_of(l, Version::V3)
+    }
+
+    /// Creates every series an instance of `version` can have (5 state series with `init` at
+    /// 1, at 0 the drop reasons that can be charged to it ([`instance_drop_reasons`]) and the
+    /// announcement kind of its family, ...) and returns the handles. A series that cannot
+    /// occur is not created up front (it would be a zero forever in every scrape); should one
+    /// occur after all, it is created then. Calling it again for live labels returns handles
+    /// to the same series.
+    pub fn instance_of(&self, l: &InstanceLabels, version: Version) -> InstanceMetrics {
         let mut instances = lock(&self.inner.instances);
         if let Some(s) = instances.get(l) {
             return InstanceMetrics {
@@ -665,16 +679,25 @@ impl Metrics {
                 state: s.as_str(),
             })
         });
+        let reasons = instance_drop_reasons(version);
         let dropped = DropReason::ALL.map(|r| {
-            f.adverts_dropped.get_or_create_owned(&ReasonLabels {
-                i: i(),
-                reason: r.as_str(),
+            reasons.contains(&r).then(|| {
+                f.adverts_dropped.get_or_create_owned(&ReasonLabels {
+                    i: i(),
+                    reason: r.as_str(),
+                })
             })
         });
-        let [garp, na] = ["garp", "na"].map(|kind| {
+        let ipv6 = l.family == crate::config::model::Family::Ipv6.as_str();
+        let kind = |kind| {
             f.announcements
                 .get_or_create_owned(&KindLabels { i: i(), kind })
-        });
+        };
+        let (garp, na) = if ipv6 {
+            (None, Some(kind("na")))
+        } else {
+            (Some(kind("garp")), None)
+        };
         let shared = Arc::new(InstanceShared {
             labels: l.clone(),
             state,
@@ -691,7 +714,7 @@ impl Metrics {
             prio0_received: f.priority_zero_received.get_or_create_owned(l),
             mismatch: f.address_list_mismatch.get_or_create_owned(l),
             send_errors: f.send_errors.get_or_create_owned(l),
-            first_not_link_local: f.first_not_link_local.get_or_create_owned(l),
+            first_not_link_local: ipv6.then(|| f.first_not_link_local.get_or_create_owned(l)),
             vip_restored: f.vip_restored.get_or_create_owned(l),
             dropped,
             garp,
@@ -794,6 +817,7 @@ impl Metrics {
         ] {
             fam.remove(l);
         }
+        d.late.clear();
         for (from, to) in d.transitions.drain().map(|(k, _)| k) {
             f.transitions.remove(&TransitionLabels { i: i(), from, to });
         }
@@ -922,18 +946,107 @@ impl Metrics {
     /// Text exposition: OpenMetrics 1.0 (ending with `# EOF`) when `openmetrics`, else the
     /// classic Prometheus text format 0.0.4. Reads `/proc/self` for the process metrics.
     pub fn encode(&self, openmetrics: bool) -> String {
-        let mut out = String::with_capacity(32 * 1024);
+        use std::sync::atomic::Ordering::Relaxed;
+        let last = self.inner.last_len.load(Relaxed);
+        // A little room for counters gaining digits and series appearing since.
+        let mut out = String::with_capacity((last + last / 16).max(32 * 1024));
         let r = if openmetrics {
             text::encode(&mut out, &self.inner.registry)
         } else {
             prometheus_text::encode(&mut out, &self.inner.registry)
         };
+        self.inner.last_len.store(out.len(), Relaxed);
         // Writing to a String cannot fail; the encoders return errors from the writer only.
         if let Err(e) = r {
             tracing::warn!(error = %e, "encoding metrics failed");
         }
         out
     }
+
+    /// [`encode`](Self::encode), gzip-compressed ([`GZIP_LEVEL`]) as it is produced: the text is
+    /// handed to the compressor in [`GZIP_CHUNK`] pieces, so the whole uncompressed body never
+    /// exists in memory at once (at 250 instances it is about ten times the compressed one).
+    pub fn encode_gzip(&self, openmetrics: bool) -> Vec<u8> {
+        let mut w = GzipText {
+            chunk: String::with_capacity(GZIP_CHUNK),
+            gz: flate2::write::GzEncoder::new(
+                Vec::with_capacity(16 * 1024),
+                flate2::Compression::new(GZIP_LEVEL),
+            ),
+            failed: None,
+        };
+        let r = if openmetrics {
+            text::encode(&mut w, &self.inner.registry)
+        } else {
+            prometheus_text::encode(&mut w, &self.inner.registry)
+        };
+        let flushed = w.flush_chunk();
+        match (r, flushed, w.failed.take()) {
+            (Ok(()), true, None) => {}
+            (_, _, failed) => tracing::warn!(error = ?failed, "encoding metrics failed"),
+        }
+        // Compressing into a Vec fails only on a bug in the compressor.
+        w.gz.finish().unwrap_or_default()
+    }
+}
+
+/// Compression level of `/metrics` with gzip: 1, the fastest. The exposition is repetitive
+/// (names and labels repeat on every line), so level 1 already gets most of the ratio at a
+/// fraction of the default level's time (docs/benchmarks.md, Memory and /metrics).
+pub const GZIP_LEVEL: u32 = 1;
+
+/// Bytes of text gathered before they are handed to the compressor.
+const GZIP_CHUNK: usize = 32 * 1024;
+
+/// `fmt::Write` into a gzip stream, in [`GZIP_CHUNK`] pieces (the encoders write a few bytes at
+/// a time, and the compressor is faster fed in larger pieces).
+struct GzipText {
+    chunk: String,
+    gz: flate2::write::GzEncoder<Vec<u8>>,
+    failed: Option<std::io::Error>,
+}
+
+impl GzipText {
+    /// Compresses what is gathered; false once compressing failed.
+    fn flush_chunk(&mut self) -> bool {
+        use std::io::Write;
+        if self.failed.is_none()
+            && let Err(e) = self.gz.write_all(self.chunk.as_bytes())
+        {
+            self.failed = Some(e);
+        }
+        self.chunk.clear();
+        self.failed.is_none()
+    }
+}
+
+impl std::fmt::Write for GzipText {
+    fn write_str(&mut self, s: &str) -> std::fmt::Result {
+        self.chunk.push_str(s);
+        if self.chunk.len() >= GZIP_CHUNK && !self.flush_chunk() {
+            return Err(std::fmt::Error);
+        }
+        Ok(())
+    }
+}
+
+/// The drop reasons that can be charged to an instance of `version`, whose series exist from
+/// its creation: not `vrid` (a packet for a VRID no instance has is nobody's: it is counted on
+/// its socket, `/status`), and the v2 checks (`auth_type`, `auth_failure`, `interval`) only
+/// for v2 instances (a v3 advert carries neither, and a v2 advert to a v3 instance is
+/// `version`).
+pub fn instance_drop_reasons(version: Version) -> Vec<DropReason> {
+    DropReason::ALL
+        .into_iter()
+        .filter(|r| *r != DropReason::Vrid)
+        .filter(|r| {
+            version == Version::V2
+                || !matches!(
+                    r,
+                    DropReason::AuthType | DropReason::AuthFailure | DropReason::Interval
+                )
+        })
+        .collect()
 }
 
 fn remove_peer_series(f: &Families, l: &InstanceLabels, peer: IpAddr) {
@@ -978,12 +1091,15 @@ struct InstanceShared {
     prio0_received: Counter,
     mismatch: Counter,
     send_errors: Counter,
-    first_not_link_local: Counter,
+    /// IPv6 instances only (None: created on first use, see `Dynamic::late`).
+    first_not_link_local: Option<Counter>,
     vip_restored: Counter,
-    /// Indexed like `DropReason::ALL`.
-    dropped: [Counter; 11],
-    garp: Counter,
-    na: Counter,
+    /// Indexed like `DropReason::ALL`; None for the reasons [`instance_drop_reasons`] leaves
+    /// out (created on first use, see `Dynamic::late`).
+    dropped: [Option<Counter>; 11],
+    /// The announcement kind of the instance's family (the other: None).
+    garp: Option<Counter>,
+    na: Option<Counter>,
     masters_observed: Gauge,
     drained: Gauge,
     dynamic: Mutex<Dynamic>,
@@ -1001,6 +1117,9 @@ struct Dynamic {
     tracks: HashMap<String, Gauge>,
     peers: HashMap<IpAddr, (PeerMetrics, u64)>,
     filtered: HashMap<IpAddr, (Counter, u64)>,
+    /// Series not created up front because they cannot occur for the instance, created if one
+    /// occurs after all: keyed by metric name and label value.
+    late: HashMap<(&'static str, &'static str), Counter>,
 }
 
 /// The key with the smallest tick.
@@ -1107,7 +1226,38 @@ impl InstanceMetrics {
 
     /// One advert dropped for `r`.
     pub fn dropped(&self, r: DropReason) {
-        self.s.dropped[reason_index(r)].inc();
+        match &self.s.dropped[reason_index(r)] {
+            Some(c) => {
+                c.inc();
+            }
+            None => self.late("dropped", r.as_str(), 1),
+        }
+    }
+
+    /// Counts `n` on a series created on first use (one not created with the instance, see
+    /// [`Metrics::instance_of`]); nothing once the instance is removed.
+    fn late(&self, metric: &'static str, value: &'static str, n: u64) {
+        let mut d = lock(&self.s.dynamic);
+        if d.removed {
+            return;
+        }
+        let f = &self.m.f;
+        let i = || self.s.labels.clone();
+        let c = d
+            .late
+            .entry((metric, value))
+            .or_insert_with(|| match metric {
+                "dropped" => f.adverts_dropped.get_or_create_owned(&ReasonLabels {
+                    i: i(),
+                    reason: value,
+                }),
+                "announcements" => f.announcements.get_or_create_owned(&KindLabels {
+                    i: i(),
+                    kind: value,
+                }),
+                _ => f.first_not_link_local.get_or_create_owned(&i()),
+            });
+        c.inc_by(n);
     }
 
     /// One advert whose address list differs from ours.
@@ -1117,10 +1267,16 @@ impl InstanceMetrics {
 
     /// `n` announcements sent: neighbour advertisements when `kind_na`, else gratuitous ARP.
     pub fn announced(&self, kind_na: bool, n: u64) {
-        if kind_na {
-            self.s.na.inc_by(n);
+        let (c, kind) = if kind_na {
+            (&self.s.na, "na")
         } else {
-            self.s.garp.inc_by(n);
+            (&self.s.garp, "garp")
+        };
+        match c {
+            Some(c) => {
+                c.inc_by(n);
+            }
+            None => self.late("announcements", kind, n),
         }
     }
 
@@ -1285,7 +1441,12 @@ impl InstanceMetrics {
 
     /// One accepted IPv6 advert whose first address is not link-local.
     pub fn first_address_not_link_local(&self) {
-        self.s.first_not_link_local.inc();
+        match &self.s.first_not_link_local {
+            Some(c) => {
+                c.inc();
+            }
+            None => self.late("first_not_link_local", "", 1),
+        }
     }
 
     /// The counters of the instance as `/status` shows them, read from the series (the
@@ -1305,8 +1466,12 @@ impl InstanceMetrics {
             dropped: DropReason::ALL
                 .iter()
                 .zip(&s.dropped)
-                .filter(|(_, c)| c.get() > 0)
-                .map(|(r, c)| (r.as_str().to_owned(), c.get()))
+                .map(|(r, c)| {
+                    let late = || d.late.get(&("dropped", r.as_str())).map(Counter::get);
+                    (r, c.as_ref().map(Counter::get).or_else(late).unwrap_or(0))
+                })
+                .filter(|(_, n)| *n > 0)
+                .map(|(r, n)| (r.as_str().to_owned(), n))
                 .collect(),
         }
     }
@@ -1634,6 +1799,7 @@ impl Metrics {
                 registry,
                 f,
                 instances: Mutex::new(HashMap::new()),
+                last_len: Default::default(),
             }),
         };
         (metrics, MonitorMetrics { f: Arc::new(mf) })

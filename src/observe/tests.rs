@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-use super::http::wants_openmetrics;
+use super::http::{accepts_gzip, wants_openmetrics};
 use super::process::{Scheduling, parse_btime, parse_max_fds, parse_scheduling, parse_stat};
 use super::*;
 
@@ -286,7 +286,8 @@ fn every_state_reason_and_kind_exists_at_creation() {
         );
     }
     assert_eq!(samples_with(&t, "vrrp_instance_state{").len(), 5);
-    for r in DropReason::ALL {
+    // A v3 IPv4 instance: the seven reasons that can be charged to it, GARP only.
+    for r in instance_drop_reasons(crate::packet::Version::V3) {
         has_line(
             &t,
             &format!(
@@ -295,13 +296,16 @@ fn every_state_reason_and_kind_exists_at_creation() {
             ),
         );
     }
-    assert_eq!(samples_with(&t, "vrrp_adverts_dropped_total{").len(), 11);
-    for kind in ["garp", "na"] {
-        has_line(
-            &t,
-            &format!("vrrp_address_announcements_total{{{L},kind=\"{kind}\"}} 0"),
-        );
+    assert_eq!(samples_with(&t, "vrrp_adverts_dropped_total{").len(), 7);
+    for r in ["vrid", "auth_type", "auth_failure", "interval"] {
+        lacks(&t, &format!("reason=\"{r}\""));
     }
+    has_line(
+        &t,
+        &format!("vrrp_address_announcements_total{{{L},kind=\"garp\"}} 0"),
+    );
+    lacks(&t, "kind=\"na\"");
+    lacks(&t, "vrrp_adverts_first_address_not_link_local_total{");
     for name in [
         "vrrp_adverts_sent_total",
         "vrrp_adverts_received_total",
@@ -319,6 +323,63 @@ fn every_state_reason_and_kind_exists_at_creation() {
     has_line(&t, r#"vipd_config_reloads_total{result="success"} 0"#);
     has_line(&t, r#"vipd_config_reloads_total{result="failure"} 0"#);
     has_line(&t, "vipd_config_last_reload_successful 0");
+}
+
+#[test]
+fn v2_and_ipv6_instances_have_their_own_series_and_the_unexpected_ones_appear_on_use() {
+    let m = Metrics::new("v", "r");
+    let v2 = m.instance_of(&labels(), crate::packet::Version::V2);
+    let v6 = m.instance(&labels2());
+    let t = m.encode(false);
+    assert_eq!(
+        samples_with(&t, &format!("vrrp_adverts_dropped_total{{{L},")).len(),
+        10
+    );
+    has_line(
+        &t,
+        &format!("vrrp_adverts_dropped_total{{{L},reason=\"auth_failure\"}} 0"),
+    );
+    has_line(
+        &t,
+        &format!("vrrp_address_announcements_total{{{L2},kind=\"na\"}} 0"),
+    );
+    lacks(&t, &format!("{{{L2},kind=\"garp\"}}"));
+    has_line(
+        &t,
+        &format!("vrrp_adverts_first_address_not_link_local_total{{{L2}}} 0"),
+    );
+    // Not expected, still counted: the series appears with the count, also in /status.
+    v2.dropped(DropReason::Vrid);
+    v2.dropped(DropReason::Vrid);
+    v6.dropped(DropReason::AuthType);
+    v6.announced(false, 3);
+    v2.first_address_not_link_local();
+    let t = m.encode(false);
+    has_line(
+        &t,
+        &format!("vrrp_adverts_dropped_total{{{L},reason=\"vrid\"}} 2"),
+    );
+    has_line(
+        &t,
+        &format!("vrrp_adverts_dropped_total{{{L2},reason=\"auth_type\"}} 1"),
+    );
+    has_line(
+        &t,
+        &format!("vrrp_address_announcements_total{{{L2},kind=\"garp\"}} 3"),
+    );
+    has_line(
+        &t,
+        &format!("vrrp_adverts_first_address_not_link_local_total{{{L}}} 1"),
+    );
+    assert_eq!(v2.counters().dropped.get("vrid"), Some(&2));
+    // And they go with the instance.
+    m.remove_instance(&labels());
+    m.remove_instance(&labels2());
+    let t = m.encode(false);
+    lacks(&t, "VI_1");
+    lacks(&t, "VI_2");
+    v2.dropped(DropReason::Vrid);
+    lacks(&m.encode(false), "VI_1");
 }
 
 #[test]
@@ -657,6 +718,74 @@ fn accept_negotiation() {
     assert!(!w("application/openmetrics-text;q=0"));
 }
 
+#[test]
+fn accept_encoding_negotiation() {
+    use hyper::header::HeaderValue;
+    let g = |vs: &[&'static str]| {
+        let vs: Vec<HeaderValue> = vs.iter().map(|v| HeaderValue::from_static(v)).collect();
+        accepts_gzip(&vs)
+    };
+    assert!(!g(&[]));
+    assert!(g(&["gzip"]));
+    // What Prometheus sends (Go's net/http transport).
+    assert!(g(&["gzip"]));
+    assert!(g(&["gzip, deflate, br"]));
+    assert!(g(&["deflate", "GZip;q=0.5"]));
+    assert!(g(&["x-gzip"]));
+    assert!(g(&["*"]));
+    assert!(!g(&["identity"]));
+    assert!(!g(&["br, deflate"]));
+    assert!(!g(&["gzip;q=0"]));
+    assert!(!g(&["gzip;q=0, *"]));
+    assert!(!g(&["*;q=0"]));
+    assert!(g(&["*;q=0, gzip"]));
+}
+
+/// The compressed body decompresses to the same exposition as the plain one.
+#[test]
+fn encode_gzip_is_the_text_compressed() {
+    use std::io::Read as _;
+    let m = Metrics::new("0.1.0", "abc");
+    for n in 0..40u8 {
+        let l = InstanceLabels::new(
+            format!("VI_{n}"),
+            n + 1,
+            "eth0",
+            crate::config::model::Family::Ipv4,
+            "10.0.0.1",
+        );
+        m.instance(&l).advert_sent(100);
+    }
+    for om in [false, true] {
+        let gz = m.encode_gzip(om);
+        assert_eq!(&gz[..2], &[0x1f, 0x8b], "gzip magic");
+        let mut text = String::new();
+        flate2::read::GzDecoder::new(&gz[..])
+            .read_to_string(&mut text)
+            .unwrap();
+        // The process metrics (CPU time, RSS) may change between two encodes: compare the rest.
+        let stable = |t: &str| -> Vec<String> {
+            t.lines()
+                .filter(|l| !l.starts_with("process_"))
+                .map(str::to_owned)
+                .collect()
+        };
+        let plain = m.encode(om);
+        assert_eq!(stable(&text), stable(&plain));
+        assert!(
+            plain.len() > 40 * 1024,
+            "{} bytes: more than one chunk",
+            plain.len()
+        );
+        assert!(
+            gz.len() * 4 < plain.len(),
+            "{} of {}",
+            gz.len(),
+            plain.len()
+        );
+    }
+}
+
 /// `promtool check metrics` on a realistic classic-format scrape must print nothing.
 #[test]
 fn promtool_check_metrics_is_clean() {
@@ -834,6 +963,93 @@ async fn http_endpoints() {
         "{r}"
     );
     assert!(!r.contains("nope"), "{r}");
+}
+
+async fn request_bytes(addr: std::net::SocketAddr, raw: &str) -> (String, Vec<u8>) {
+    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+    s.write_all(raw.as_bytes()).await.unwrap();
+    let mut out = Vec::new();
+    tokio::time::timeout(Duration::from_secs(5), s.read_to_end(&mut out))
+        .await
+        .expect("response within 5 s")
+        .unwrap();
+    let end = out
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .expect("end of headers")
+        + 4;
+    let body = out.split_off(end);
+    (String::from_utf8(out).unwrap().to_ascii_lowercase(), body)
+}
+
+/// `/metrics` over TCP: gzip exactly when the request allows it, `Vary` always.
+#[tokio::test]
+async fn metrics_gzip_negotiation() {
+    use std::io::Read as _;
+    let m = Metrics::new("0.1.0", "abc");
+    m.instance(&labels()).advert_sent(1);
+    let (status_tx, _status_rx) =
+        tokio::sync::mpsc::channel::<tokio::sync::oneshot::Sender<serde_json::Value>>(4);
+    let listener = bind("127.0.0.1:0".parse().unwrap()).unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(serve(listener, m.clone(), status_tx));
+    let sent = format!("\nvrrp_adverts_sent_total{{{L}}} 1\n");
+
+    for (accept_encoding, gzip) in [
+        ("", false),
+        ("Accept-Encoding: gzip\r\n", true),
+        ("Accept-Encoding: deflate, gzip;q=0.8\r\n", true),
+        ("Accept-Encoding: *\r\n", true),
+        ("Accept-Encoding: identity\r\n", false),
+        ("Accept-Encoding: gzip;q=0\r\n", false),
+    ] {
+        for om in [false, true] {
+            let accept = if om {
+                "Accept: application/openmetrics-text;version=1.0.0\r\n"
+            } else {
+                ""
+            };
+            let (head, body) = request_bytes(
+                addr,
+                &get("/metrics", &format!("{accept}{accept_encoding}")),
+            )
+            .await;
+            let what = format!("{accept_encoding:?} {accept:?}: {head}");
+            assert!(head.starts_with("http/1.1 200 ok\r\n"), "{what}");
+            assert!(
+                head.contains("\r\nvary: accept, accept-encoding\r\n"),
+                "{what}"
+            );
+            assert_eq!(
+                head.contains("\r\ncontent-encoding: gzip\r\n"),
+                gzip,
+                "{what}"
+            );
+            assert!(
+                head.contains(&format!("\r\ncontent-length: {}\r\n", body.len())),
+                "{what}"
+            );
+            let text = if gzip {
+                let mut t = String::new();
+                flate2::read::GzDecoder::new(&body[..])
+                    .read_to_string(&mut t)
+                    .unwrap_or_else(|e| panic!("{what}: not gzip: {e}"));
+                t
+            } else {
+                String::from_utf8(body).unwrap()
+            };
+            assert!(text.contains(&sent), "{what}\n{text}");
+            assert_eq!(text.ends_with("# EOF\n"), om, "{what}");
+        }
+    }
+    // HEAD: the same headers, no body.
+    let (head, body) = request_bytes(
+        addr,
+        "HEAD /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\nAccept-Encoding: gzip\r\n\r\n",
+    )
+    .await;
+    assert!(head.contains("\r\ncontent-encoding: gzip\r\n"), "{head}");
+    assert!(body.is_empty(), "{} bytes", body.len());
 }
 
 #[tokio::test]
