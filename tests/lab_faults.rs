@@ -115,3 +115,69 @@ fn link_flapping_ten_times_in_five_seconds_settles_to_one_master() {
         lab.log("a.log")
     );
 }
+
+/// The sum of `vrrp_instance_transitions_total{to=...}` for VI_1 on host `h`.
+fn transitions_to(lab: &Lab, h: &str, to: &str) -> f64 {
+    samples(&scrape(lab, h))
+        .iter()
+        .filter(|x| x.name == "vrrp_instance_transitions_total")
+        .filter(|x| x.labels.iter().any(|(k, v)| k == "to" && v == to))
+        .map(|x| x.value)
+        .sum()
+}
+
+#[test]
+fn the_masters_interface_deleted_and_recreated_faults_then_recovers() {
+    labkit::require(&["curl"]);
+    let mut lab = Lab::new("fz");
+    lab.host("a", "10.99.0.11", None);
+    lab.host("b", "10.99.0.12", None);
+    lab.vipd("a", &cfg(150));
+    lab.vipd("b", &cfg(100));
+    lab.wait_holder(&HOSTS, VIP, "a", 10 * S);
+    let (ns, sw) = (lab.ns("a"), lab.ns("sw"));
+    let faults = transitions_to(&lab, "a", "fault");
+
+    // The veth is deleted from the switch's side: a's eth0 disappears with it.
+    sh(&["ip", "-n", &sw, "link", "del", "pa"]);
+    // (a has no eth0 now, so `wait_holder` cannot look at it.)
+    labkit::wait_for(5 * S, "b to take the VIP over", || lab.has_addr("b", VIP));
+    labkit::wait_for(3 * S, "a to count the fault", || {
+        transitions_to(&lab, "a", "fault") > faults
+    });
+    let state = |lab: &Lab, st: &str| {
+        value(
+            &scrape(lab, "a"),
+            "vrrp_instance_state",
+            &[("vr", "VI_1"), ("state", st)],
+        )
+    };
+    assert_eq!(state(&lab, "fault"), Some(1.0), "{}", lab.log("a.log"));
+
+    // Re-created with the same name (a new ifindex), re-attached to the bridge, its own
+    // address put back as ifupdown would.
+    sh(&[
+        "ip", "link", "add", "eth0", "netns", &ns, "type", "veth", "peer", "name", "pa", "netns",
+        &sw,
+    ]);
+    sh(&["ip", "-n", &sw, "link", "set", "pa", "master", "br0", "up"]);
+    sh(&["ip", "-n", &ns, "addr", "add", "10.99.0.11/24", "dev", "eth0"]);
+    sh(&["ip", "-n", &ns, "link", "set", "eth0", "up"]);
+    let t = Instant::now();
+    // a (150) preempts back on the new interface and stays the only master: its adverts
+    // reach b (else b would take the address back).
+    lab.wait_holder(&HOSTS, VIP, "a", 10 * S);
+    eprintln!(
+        "interface deleted and recreated: a master again {:?} after the new link came up",
+        t.elapsed()
+    );
+    lab.hold_steady(&HOSTS, VIP, "a", 3 * S);
+    assert_eq!(state(&lab, "master"), Some(1.0), "{}", lab.log("a.log"));
+    // The VIP on the new interface is watched too: deleted by hand, it comes back.
+    sh(&[
+        "ip", "-n", &ns, "addr", "del", &format!("{VIP}/24"), "dev", "eth0",
+    ]);
+    labkit::wait_for(3 * S, "the VIP restored on the recreated interface", || {
+        lab.has_addr("a", VIP)
+    });
+}
