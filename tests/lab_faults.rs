@@ -526,3 +526,126 @@ fn hostile_check_scripts_are_bounded_in_time_memory_and_processes() {
         with_marker(&marker).is_empty()
     });
 }
+
+/// Sends `count` VRRPv2 adverts for VRID 31 from host `x` (10.99.0.66), one every `every_ms`,
+/// priority `prio`, password `pw`, IP TTL `ttl`, the VIP as its address, a correct checksum.
+fn rogue(lab: &Lab, count: u32, every_ms: u32, prio: u8, pw: &str, ttl: u8) {
+    let py = lab.file(
+        "rogue.py",
+        r#"
+import socket, struct, sys, time
+count, every, prio, pw, ttl = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3]), sys.argv[4], int(sys.argv[5])
+def csum(b):
+    t = sum(struct.unpack("!%dH" % (len(b) // 2), b))
+    while t >> 16:
+        t = (t & 0xFFFF) + (t >> 16)
+    return ~t & 0xFFFF
+# v2 advert, type 1, VRID 31, 1 address, auth type 1, interval 1 s, then the address and
+# the password zero-padded to 8 bytes; the v2 checksum covers the message only.
+body = bytes([0x21, 31, prio, 1, 1, 1, 0, 0]) + socket.inet_aton("10.99.0.31")
+body += pw.encode().ljust(8, b"\0")
+c = csum(body)
+body = body[:6] + struct.pack("!H", c) + body[8:]
+s = socket.socket(socket.AF_INET, socket.SOCK_RAW, 112)
+s.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_TTL, ttl)
+s.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_IF, socket.inet_aton("10.99.0.66"))
+for _ in range(count):
+    s.sendto(body, ("224.0.0.18", 0))
+    time.sleep(every / 1000.0)
+"#,
+    );
+    let out = std::process::Command::new("ip")
+        .args(["netns", "exec", &lab.ns("x"), "python3"])
+        .arg(&py)
+        .args([
+            count.to_string(),
+            every_ms.to_string(),
+            prio.to_string(),
+            pw.to_owned(),
+            ttl.to_string(),
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn forged_adverts_are_dropped_and_a_legitimate_rogue_is_named_when_it_wins() {
+    labkit::require(&["curl", "python3"]);
+    let mut lab = Lab::new("fzf");
+    lab.host("a", "10.99.0.11", None);
+    lab.host("b", "10.99.0.12", None);
+    lab.host("x", "10.99.0.66", None);
+    let v2 = |prio: u8| {
+        cfg(prio).replace(
+            "    advert_interval: 1s\n",
+            "    version: 2\n    advert_interval: 1s\n    authentication: {type: pass, password: s3cret}\n",
+        )
+    };
+    lab.vipd("a", &v2(150));
+    lab.vipd("b", &v2(100));
+    lab.wait_holder(&HOSTS, VIP, "a", 10 * S);
+    let dropped = |lab: &Lab, h: &str, reason: &str| {
+        value(
+            &scrape(lab, h),
+            "vrrp_adverts_dropped_total",
+            &[("vr", "VI_1"), ("reason", reason)],
+        )
+        .unwrap_or(0.0)
+    };
+    let (ttl0, auth0) = (
+        dropped(&lab, "a", "ttl"),
+        dropped(&lab, "a", "auth_failure"),
+    );
+
+    let a_backups = transitions_to(&lab, "a", "backup");
+    // Priority 250 with the right password but TTL 64: not from this link, dropped.
+    rogue(&lab, 20, 20, 250, "s3cret", 64);
+    // Priority 250, TTL 255, a wrong password: dropped.
+    rogue(&lab, 20, 20, 250, "guess", 255);
+    labkit::wait_for(3 * S, "the forged adverts to be counted", || {
+        dropped(&lab, "a", "ttl") >= ttl0 + 20.0
+            && dropped(&lab, "a", "auth_failure") >= auth0 + 20.0
+    });
+    let (ttl, auth) = (
+        dropped(&lab, "a", "ttl") - ttl0,
+        dropped(&lab, "a", "auth_failure") - auth0,
+    );
+    eprintln!(
+        "forged adverts on a: {ttl} dropped for ttl, {auth} for auth_failure (20 of each sent)"
+    );
+    lab.hold_steady(&HOSTS, VIP, "a", S);
+    assert_eq!(
+        transitions_to(&lab, "a", "backup"),
+        a_backups,
+        "{}",
+        lab.log("a.log")
+    );
+
+    // A well-formed rogue router with priority 250 is legitimate VRRP: a steps down to it.
+    rogue(&lab, 4, 1000, 250, "s3cret", 255);
+    labkit::wait_for(3 * S, "a to step down", || !lab.has_addr("a", VIP));
+    let t = scrape(&lab, "a");
+    let peer = [("vr", "VI_1"), ("peer", "10.99.0.66")];
+    assert_eq!(value(&t, "vrrp_peer_priority", &peer), Some(250.0), "{t}");
+    assert!(
+        value(&t, "vrrp_peer_master_total", &peer).unwrap_or(0.0) >= 1.0,
+        "{t}"
+    );
+    assert_eq!(
+        value(&t, "vrrp_instance_master_priority", &[("vr", "VI_1")]),
+        Some(250.0)
+    );
+    let log = lab.log("a.log");
+    assert!(
+        log.contains("MASTER -> BACKUP: higher priority 250 from 10.99.0.66"),
+        "the log names who took over:\n{log}"
+    );
+    // The rogue stops: b (100) or a (150) takes over after the master-down interval; a, the
+    // higher, wins.
+    lab.wait_holder(&HOSTS, VIP, "a", 10 * S);
+}
