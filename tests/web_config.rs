@@ -332,3 +332,63 @@ fn check_validates_the_web_config() {
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.contains("ok (web configuration)"), "{text}");
 }
+
+#[test]
+fn tls_handshake_failures_are_counted_by_reason() {
+    let pki = Pki::new();
+    let web = pki.web(
+        "tls_server_config:
+  cert_file: server.pem
+  key_file: server.key
+  client_auth_type: RequireAndVerifyClientCert
+  client_ca_file: ca.pem
+",
+    );
+    let addr = start(&web);
+    let port = addr.port();
+    let (cert, key) = (pki.path("client.pem"), pki.path("client.key"));
+    let client = [
+        "--cert",
+        cert.to_str().unwrap(),
+        "--key",
+        key.to_str().unwrap(),
+    ];
+    let failures = || -> String {
+        let url = format!("https://localhost:{port}/metrics");
+        let (code, _, body, _) = curl(&pki, &url, &client);
+        assert_eq!(code, 200, "{body}");
+        body.lines()
+            .filter(|l| l.starts_with("vipd_http_tls_handshake_failures_total"))
+            .map(|l| format!("{l}\n"))
+            .collect()
+    };
+    let count = |text: &str, reason: &str| -> u64 {
+        let key = format!("vipd_http_tls_handshake_failures_total{{reason=\"{reason}\"}} ");
+        text.lines()
+            .find_map(|l| l.strip_prefix(&key))
+            .unwrap_or_else(|| panic!("no {reason} series in:\n{text}"))
+            .trim()
+            .parse()
+            .unwrap()
+    };
+    let before = failures();
+    assert_eq!(count(&before, "not_tls"), 0, "{before}");
+    assert_eq!(count(&before, "client_certificate"), 0, "{before}");
+    // Plain HTTP to the https port.
+    let (code, _, _, _) = curl(&pki, &format!("http://localhost:{port}/healthz"), &[]);
+    assert_ne!(code, 200);
+    // No client certificate, then one from another CA.
+    let url = format!("https://localhost:{port}/healthz");
+    assert_eq!(curl(&pki, &url, &[]).0, 0);
+    let (rcert, rkey) = (pki.path("rogue.pem"), pki.path("rogue.key"));
+    let rogue = [
+        "--cert",
+        rcert.to_str().unwrap(),
+        "--key",
+        rkey.to_str().unwrap(),
+    ];
+    assert_eq!(curl(&pki, &url, &rogue).0, 0);
+    let after = failures();
+    assert_eq!(count(&after, "not_tls"), 1, "{after}");
+    assert_eq!(count(&after, "client_certificate"), 2, "{after}");
+}

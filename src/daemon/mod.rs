@@ -280,10 +280,21 @@ impl Shell {
         serde_json::to_value(s).unwrap_or_default()
     }
 
-    /// SIGHUP: re-read the configuration; the core decides what changes.
-    fn reload(&mut self) {
+    /// SIGHUP: re-read the configuration on a blocking thread (parsing and validating a large
+    /// file takes long enough in a debug build or on a busy host to delay adverts past a
+    /// backup's master-down interval); the result comes back to the loop on `done`.
+    fn start_reload(&self, done: mpsc::UnboundedSender<Reloaded>) {
         info!(path = %self.config_path.display(), "SIGHUP: reloading configuration");
-        let loaded = match config::load(&self.config_path) {
+        let path = self.config_path.clone();
+        tokio::task::spawn_blocking(move || {
+            let _ = done.send(config::load(&path));
+        });
+    }
+
+    /// A re-read configuration into the core; the core decides what changes. A broken file is
+    /// rejected with its errors logged and the running configuration kept.
+    fn reload(&mut self, loaded: Reloaded) {
+        let loaded = match loaded {
             Ok(l) => l,
             Err(diags) => {
                 for d in &diags {
@@ -326,6 +337,9 @@ impl Shell {
         info!("stopped");
     }
 }
+
+/// A configuration re-read on SIGHUP (see [`Shell::start_reload`]).
+type Reloaded = Result<config::Loaded, Vec<config::Diagnostic>>;
 
 /// Everything `run` needs before the loop: the configuration, the capabilities, netlink,
 /// the HTTP listener. Errors are logged; the exit code is returned.
@@ -471,6 +485,9 @@ pub async fn run(opts: RunOptions) -> i32 {
             None
         }
     };
+    // SIGHUP reloads: the configuration is read off the loop.
+    let (reload_tx, mut reload_rx) = mpsc::unbounded_channel::<Reloaded>();
+    let (mut reloading, mut reload_again) = (false, false);
     // Set once SIGTERM/SIGINT started the make-before-break stop.
     let mut stop_by: Option<Instant> = None;
     loop {
@@ -483,9 +500,28 @@ pub async fn run(opts: RunOptions) -> i32 {
             _ = signals.term.recv() => stop(&mut sh, &mut sd, &mut stop_by, "SIGTERM"),
             _ = signals.int.recv() => stop(&mut sh, &mut sd, &mut stop_by, "SIGINT"),
             _ = signals.hup.recv(), if stop_by.is_none() => {
-                sd.reloading();
-                sh.reload();
-                sd.ready(&sh.router.state_summary());
+                // One read at a time; a SIGHUP during a read asks for one more after it, so
+                // that the file last written is the one that runs.
+                if reloading {
+                    reload_again = true;
+                } else {
+                    sd.reloading();
+                    sh.start_reload(reload_tx.clone());
+                    reloading = true;
+                }
+            }
+            Some(loaded) = reload_rx.recv() => {
+                reloading = false;
+                if stop_by.is_none() {
+                    sh.reload(loaded);
+                    if std::mem::take(&mut reload_again) {
+                        sh.start_reload(reload_tx.clone());
+                        reloading = true;
+                    }
+                }
+                if !reloading {
+                    sd.ready(&sh.router.state_summary());
+                }
             }
             r = timer.wait(deadline) => {
                 if let Err(e) = r {

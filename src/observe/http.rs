@@ -379,11 +379,14 @@ async fn connection(
             Ok(Ok(s)) => s,
             Ok(Err(e)) => {
                 // Plain HTTP to the TLS port, no or a wrong client certificate, ...
-                tracing::debug!(%remote, error = %e, "http: TLS handshake failed");
+                let reason = tls_failure_reason(&e);
+                let n = shared.metrics.http_tls_failure(reason);
+                tls_failure_log(n, reason, remote, &e.to_string());
                 return;
             }
             Err(_) => {
-                tracing::debug!(%remote, "http: TLS handshake not completed in time, closing");
+                let n = shared.metrics.http_tls_failure("timeout");
+                tls_failure_log(n, "timeout", remote, "not completed in time");
                 return;
             }
         },
@@ -391,6 +394,28 @@ async fn connection(
         _ = ticket.evict.notified() => return,
     };
     http(stream, remote, ticket, shared).await
+}
+
+/// The `reason` label of a failed TLS handshake.
+fn tls_failure_reason(e: &std::io::Error) -> &'static str {
+    use rustls::Error as T;
+    match e.get_ref().and_then(|x| x.downcast_ref::<T>()) {
+        Some(T::InvalidMessage(_)) => "not_tls",
+        Some(T::NoCertificatesPresented | T::InvalidCertificate(_)) => "client_certificate",
+        Some(T::AlertReceived(_)) => "alert",
+        Some(_) => "other",
+        None => "io",
+    }
+}
+
+/// Logs a failed handshake: at debug level each one, at warn level the 1st, 2nd, 4th, 8th ...
+/// of each reason (a scanner or a misconfigured scraper cannot flood the log).
+fn tls_failure_log(n: u64, reason: &str, remote: SocketAddr, error: &str) {
+    if n.is_power_of_two() {
+        tracing::warn!(%remote, reason, failures = n, error, "http: TLS handshake failed (logged at the 1st, 2nd, 4th, 8th ... of each reason)");
+    } else {
+        tracing::debug!(%remote, reason, failures = n, error, "http: TLS handshake failed");
+    }
 }
 
 async fn http<S>(stream: S, remote: SocketAddr, ticket: Ticket, shared: Arc<Shared>)

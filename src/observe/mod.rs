@@ -246,6 +246,21 @@ struct HttpLabels {
     code: u16,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct TlsFailureLabels {
+    reason: &'static str,
+}
+
+/// The `reason`s of `vipd_http_tls_handshake_failures_total`, all present from the start.
+pub const TLS_FAILURE_REASONS: [&str; 6] = [
+    "not_tls",
+    "client_certificate",
+    "alert",
+    "timeout",
+    "io",
+    "other",
+];
+
 fn script_histogram() -> Histogram {
     Histogram::new(SCRIPT_BUCKETS)
 }
@@ -293,6 +308,7 @@ struct Families {
     config_last_success: FGauge,
     config_last_ok: Gauge,
     http_requests: Family<HttpLabels, Counter>,
+    http_tls_failures: Family<TlsFailureLabels, Counter>,
     timer_lateness: Histogram,
 }
 
@@ -340,6 +356,7 @@ impl Families {
             config_last_success: FGauge::default(),
             config_last_ok: Gauge::default(),
             http_requests: Family::default(),
+            http_tls_failures: Family::default(),
             timer_lateness: lateness_histogram(),
         }
     }
@@ -552,6 +569,16 @@ impl Families {
             "Requests to the HTTP endpoint, by path (unknown paths as other) and status code",
             f.http_requests.clone(),
         );
+        r.register(
+            "vipd_http_tls_handshake_failures",
+            "TLS handshakes on the HTTP endpoint that failed (--web.config.file with TLS), by reason: not_tls (plain HTTP to the TLS port), client_certificate (none or not trusted), alert (the client gave up, e.g. it does not trust our certificate), timeout, io, other",
+            f.http_tls_failures.clone(),
+        );
+        for reason in TLS_FAILURE_REASONS {
+            f.http_tls_failures
+                .get_or_create(&TlsFailureLabels { reason })
+                .inc_by(0);
+        }
         r.register(
             "vipd_engine_timer_lateness_seconds",
             "How long after its deadline the engine handled a timer (an advert due, a master-down expiry); a slow tail means the host starves vipd of CPU",
@@ -932,6 +959,17 @@ impl Metrics {
     /// Records how late the engine handled a timer.
     pub fn timer_lateness(&self, late: Duration) {
         self.inner.f.timer_lateness.observe(secs(late));
+    }
+
+    /// Counts a failed TLS handshake on the HTTP endpoint (`reason` one of
+    /// [`TLS_FAILURE_REASONS`]); returns the count for that reason so far.
+    pub(crate) fn http_tls_failure(&self, reason: &'static str) -> u64 {
+        let c = self
+            .inner
+            .f
+            .http_tls_failures
+            .get_or_create(&TlsFailureLabels { reason });
+        c.inc() + 1
     }
 
     /// Counts a request to the HTTP endpoint; `path` must be one of a fixed set.

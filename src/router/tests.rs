@@ -770,3 +770,39 @@ fn status_shows_drained_and_holding() {
     let s = net.nodes[0].router.status(net.now);
     assert!(s.instances[0].drained && !s.instances[0].holding_addresses);
 }
+
+/// The core has no clock: every decision depends on the `now` values it is given, and only on
+/// their differences. The same election fed instants from two origins ten years apart (what a
+/// wall-clock jump could at most look like, if a wall clock were used) produces the same
+/// events at the same offsets. The shell feeds it CLOCK_MONOTONIC (`Instant`, the timerfd), so
+/// a step of CLOCK_REALTIME reaches only the Unix timestamps of metrics and /status.
+#[test]
+fn decisions_depend_only_on_differences_of_now_not_on_its_origin() {
+    let run = |origin: std::time::Instant| -> Vec<(Duration, String, String)> {
+        let mut net = Net::new();
+        net.t0 = origin;
+        net.now = origin;
+        net.node("a", [10, 99, 0, 11], &v3(150, ""));
+        net.node("b", [10, 99, 0, 12], &v3(100, ""));
+        net.run_until(10 * S);
+        net.link(0, false);
+        net.run_until(15 * S);
+        net.link(0, true);
+        net.run_until(25 * S);
+        net.with(0, |r, now| r.handle_shutdown(now));
+        net.run_until(35 * S);
+        net.events
+            .iter()
+            .map(|e| (e.at, e.node.clone(), e.what.clone()))
+            .collect()
+    };
+    let now = std::time::Instant::now();
+    let here = run(now);
+    let later = run(now + Duration::from_secs(10 * 365 * 24 * 3600));
+    assert!(
+        here.iter()
+            .any(|(_, n, w)| n == "b" && w == "transition BACKUP -> MASTER"),
+        "{here:?}"
+    );
+    assert_eq!(here, later);
+}

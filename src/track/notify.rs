@@ -216,6 +216,7 @@ async fn run_hook(
         env,
         creds: None,
         timeout,
+        reap_group: false,
     })
     .await;
     if !f.stderr.is_empty() {

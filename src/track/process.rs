@@ -1,5 +1,5 @@
 //! Running one external program: no shell, its own process group, a timeout that kills the
-//! whole group, stderr captured (bounded) for the logs. Never blocks the runtime.
+//! whole group (and, for check scripts, whatever of the group is left when it exits), stderr captured (bounded) for the logs. Never blocks the runtime.
 
 use std::process::{ExitStatus, Stdio};
 use std::time::Duration;
@@ -27,6 +27,10 @@ pub(crate) struct Spec<'a> {
     /// uid and gid to switch to, if any.
     pub creds: Option<(u32, u32)>,
     pub timeout: Duration,
+    /// When the program exits, kill what is left of its process group (background children
+    /// of a check script, which would otherwise pile up at every run). Notify hooks keep
+    /// theirs: a hook may start something on purpose.
+    pub reap_group: bool,
 }
 
 /// How a run ended.
@@ -117,7 +121,9 @@ pub(crate) async fn run(spec: &Spec<'_>) -> Finished {
     );
     let mut stderr = child.stderr.take();
     let mut captured: Vec<u8> = Vec::new();
-    let mut chunk = [0u8; 512];
+    // Large reads: a script printing megabytes to stderr is drained (and all but the first
+    // STDERR_CAP bytes dropped) in few wake-ups of the runtime the engine shares.
+    let mut chunk = vec![0u8; 64 * 1024];
     let mut deadline = start + spec.timeout;
     let mut status: Option<std::io::Result<ExitStatus>> = None;
     let mut timed_out = false;
@@ -137,7 +143,13 @@ pub(crate) async fn run(spec: &Spec<'_>) -> Finished {
             },
             s = child.wait(), if status.is_none() => {
                 status = Some(s);
-                guard.disarm();
+                if spec.reap_group {
+                    // The group id stays taken (not reusable as a pid) while any member
+                    // lives, so this reaches only the script's own leftovers.
+                    guard.kill();
+                } else {
+                    guard.disarm();
+                }
                 deadline = Instant::now() + STDERR_GRACE;
             }
             _ = tokio::time::sleep_until(deadline) => {

@@ -132,6 +132,7 @@ async fn script_task(name: String, cfg: ScriptConfig, tx: UnboundedSender<TrackE
                     env: &[],
                     creds,
                     timeout: cfg.timeout,
+                    reap_group: true,
                 })
                 .await;
                 (f.result, f.detail, f.duration, f.stderr)

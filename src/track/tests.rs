@@ -246,6 +246,46 @@ async fn hanging_script_is_killed_with_its_group() {
 }
 
 #[tokio::test]
+async fn children_a_script_leaves_behind_are_killed_when_it_exits() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().to_str().unwrap();
+    let check = dir.path().join("leaves.sh");
+    // Three background children, their pids written, then a successful exit at once.
+    write_exec(
+        &check,
+        &format!(
+            "#!/bin/sh\nfor i in 1 2 3; do sleep 1000 & echo $! >> {d}/kids.tmp; done\n\
+             mv {d}/kids.tmp {d}/kids\nexit 0\n"
+        ),
+    );
+    let mut cfg = script(vec![check.to_str().unwrap().to_owned()]);
+    cfg.interval = Duration::from_secs(100);
+    let scripts = BTreeMap::from([("leaves".to_owned(), cfg)]);
+    let (tx, mut rx) = unbounded_channel();
+    let _s = Scripts::spawn(&scripts, tx);
+    assert!(matches!(
+        next(&mut rx).await,
+        TrackEvent::Script { healthy: true, .. }
+    ));
+    match next(&mut rx).await {
+        TrackEvent::Run { result, .. } => assert_eq!(result, RunResult::Success),
+        other => panic!("unexpected {other:?}"),
+    }
+    let kids: Vec<u32> = std::fs::read_to_string(dir.path().join("kids"))
+        .unwrap()
+        .split_whitespace()
+        .map(|p| p.parse().unwrap())
+        .collect();
+    assert_eq!(kids.len(), 3);
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while kids.iter().any(|&k| alive(k)) && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let left: Vec<u32> = kids.into_iter().filter(|&k| alive(k)).collect();
+    assert!(left.is_empty(), "children outlived their script: {left:?}");
+}
+
+#[tokio::test]
 async fn insecure_script_is_refused_as_root() {
     if !nix::unistd::geteuid().is_root() {
         return;
