@@ -300,7 +300,7 @@ fn route(cx: &mut Cx, st: &Stmt, keyword: &str) -> Option<Route> {
             "track_group" => {
                 cx.skip(
                     st,
-                    &format!("{keyword} {line} track_group"),
+                    &format!("{keyword} track_group"),
                     "vipd has no track groups; the route is translated without it",
                 );
             }
@@ -405,7 +405,7 @@ fn rule(cx: &mut Cx, st: &Stmt, keyword: &str) -> Option<Rule> {
             "track_group" => {
                 cx.skip(
                     st,
-                    &format!("{keyword} {line} track_group"),
+                    &format!("{keyword} track_group"),
                     "vipd has no track groups; the rule is translated without it",
                 );
             }
