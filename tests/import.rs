@@ -1314,3 +1314,63 @@ fn vrrp_sync_group_translates_with_keepalived_load_rules() {
         );
     }
 }
+
+#[test]
+fn routes_rules_excluded_and_static_items_are_translated_and_the_rest_listed() {
+    let text = "static_ipaddress {\n 10.99.9.1/24 dev eth1\n}\nstatic_routes {\n 10.99.8.0/24 via 10.99.9.254 dev eth1 track_group G\n}\n\
+        vrrp_instance VI_1 {\n interface eth0\n virtual_router_id 51\n accept\n\
+        virtual_ipaddress {\n  10.99.0.1/24\n  10.99.1.1/24 dev eth1 scope link label eth1:v\n }\n\
+        virtual_ipaddress_excluded {\n  10.99.2.1/24\n  fd00:99::2/64\n }\n\
+        virtual_routes {\n  src 10.99.0.1 to 10.99.3.0/24 via 10.99.0.254 dev eth0 table 100 metric 5\n  blackhole 10.99.4.0/24\n  0.0.0.0/0 gw 10.99.0.254 table main\n  10.99.5.0/24 via 10.99.0.254 or 10.99.0.253\n }\n\
+        virtual_rules {\n  from 10.99.6.0/24 table 100 priority 1000\n  to 10.99.7.0/24 lookup 100 fwmark 0x10/0xff\n  from 10.99.6.0/24 table 100 goto 3\n }\n}\n";
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("keepalived.conf");
+    std::fs::write(&p, text).unwrap();
+    let (code, out, err) = cli(&p);
+    assert_eq!(code, 3, "{err}");
+    let c = vipd::config::parse_str(&out, "x")
+        .unwrap_or_else(|d| panic!("{d:?}\n{out}"))
+        .config;
+    let i = inst(&c, "VI_1");
+    let v = &i.virtual_ipaddress[1];
+    assert_eq!(
+        (v.dev.as_deref(), v.label.as_deref(), v.scope),
+        (
+            Some("eth1"),
+            Some("eth1:v"),
+            Some(vipd::config::Scope::Link)
+        )
+    );
+    assert_eq!(i.virtual_ipaddress_excluded.len(), 2);
+    let r = &i.virtual_routes;
+    assert_eq!(r.len(), 3, "{r:?}\n{err}");
+    assert_eq!(
+        (r[0].src, r[0].table, r[0].metric, r[0].dev.as_deref()),
+        (
+            Some("10.99.0.1".parse().unwrap()),
+            Some(100),
+            Some(5),
+            Some("eth0")
+        )
+    );
+    assert_eq!(r[1].kind, vipd::config::RouteType::Blackhole);
+    assert_eq!((r[2].to.1, r[2].table), (0, Some(254)));
+    assert_eq!(i.virtual_rules.len(), 2);
+    assert_eq!(i.virtual_rules[1].fwmark, Some((0x10, Some(0xff))));
+    assert_eq!(c.statics.addresses.len(), 1);
+    assert_eq!(c.statics.routes.len(), 1);
+    for (line, what) in [
+        (5, "static_routes track_group"),
+        (
+            23,
+            "virtual_routes 10.99.5.0/24 via 10.99.0.254 or 10.99.0.253",
+        ),
+        (28, "virtual_rules from 10.99.6.0/24 table 100 goto 3"),
+    ] {
+        assert!(
+            err.contains(&format!("keepalived.conf:{line}: {what}: not translated: ")),
+            "{line} {what}:\n{err}"
+        );
+    }
+    assert!(err.contains("accept: note:"), "{err}");
+}

@@ -297,6 +297,13 @@ fn route(cx: &mut Cx, st: &Stmt, keyword: &str) -> Option<Route> {
                 }
             },
             "inet6" | "no_track" => step = 1,
+            "track_group" => {
+                cx.skip(
+                    st,
+                    &format!("{keyword} track_group"),
+                    "vipd has no track groups; the route is translated without it",
+                );
+            }
             _ if to.is_none() && prefix(k, true).is_some() => {
                 to = prefix(k, true);
                 step = 1;
@@ -395,6 +402,13 @@ fn rule(cx: &mut Cx, st: &Stmt, keyword: &str) -> Option<Rule> {
                 step = 1;
             }
             "no_track" => step = 1,
+            "track_group" => {
+                cx.skip(
+                    st,
+                    &format!("{keyword} track_group"),
+                    "vipd has no track groups; the rule is translated without it",
+                );
+            }
             _ => {
                 return bad(
                     cx,

@@ -1092,10 +1092,12 @@ impl Router {
                 masters_observed: self.masters_observed(inst, now),
             });
             if let Some(ifc) = &inst.iface {
-                by_iface
-                    .entry(ifc.index)
-                    .or_default()
-                    .push((id, inst.addrs.clone()));
+                // Addresses with another `dev` are not on this interface (not read back).
+                let own: Vec<IpAddr> = extras::own_iface_vips(&inst.cfg)
+                    .iter()
+                    .map(|v| v.addr)
+                    .collect();
+                by_iface.entry(ifc.index).or_default().push((id, own));
             }
         }
         for f in facts {
