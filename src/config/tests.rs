@@ -82,6 +82,7 @@ fn defaults_applied() {
             garp: Garp::default(),
             v3_checksum: ChecksumForm::PseudoHeader,
             group: None,
+            vmac: None,
         }
     );
 }

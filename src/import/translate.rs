@@ -1500,6 +1500,7 @@ fn vrrp_instance(
         notify: hooks,
         garp,
         v3_checksum: ChecksumForm::PseudoHeader,
+        vmac: None,
     };
 
     used.push(yname.clone());

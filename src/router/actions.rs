@@ -4,7 +4,7 @@
 
 use std::net::IpAddr;
 
-use super::{Effect, Fact, InstId, Router};
+use super::{Effect, Fact, InstId, Router, vmac};
 use crate::config::{Family, InstanceConfig, Version};
 use crate::engine::{self, Action};
 use crate::net::{VRRP_V4_GROUP, VRRP_V6_GROUP};
@@ -60,9 +60,8 @@ impl Router {
                 Action::AddAddresses | Action::RemoveAddresses | Action::Announce { .. }
                     if inst.addrs.is_empty() => {}
                 Action::AddAddresses | Action::RemoveAddresses => {
-                    if let Some(ifc) = &inst.iface {
-                        let (inst_id, ifindex, vips) =
-                            (id, ifc.index, inst.cfg.virtual_ipaddress.clone());
+                    if let Some(ifc) = inst.addr_iface() {
+                        let (inst_id, ifindex, vips) = (id, ifc.index, vmac::vips(&inst.cfg));
                         self.out.push_back(if a == Action::AddAddresses {
                             Effect::AddAddresses {
                                 inst: inst_id,
@@ -79,10 +78,10 @@ impl Router {
                     }
                 }
                 Action::Announce { count } => {
-                    if let Some(ifc) = &inst.iface {
+                    if let (Some(ifc), Some(base)) = (inst.addr_iface(), &inst.iface) {
                         self.out.push_back(Effect::Announce {
                             inst: id,
-                            router: inst.cfg.family == Family::Ipv6 && ifc.ipv6_forwarding,
+                            router: inst.cfg.family == Family::Ipv6 && base.ipv6_forwarding,
                             iface: ifc.clone(),
                             addrs: inst.addrs.clone(),
                             count,
