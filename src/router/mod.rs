@@ -134,6 +134,8 @@ struct VmacState {
     /// What was last asked of the shell ([`Effect::EnsureVmac`]); None: not asked (or it
     /// failed, and is asked again).
     asked: Option<VmacSpec>,
+    /// The last ask failed (asked again with the next retry).
+    failed: bool,
     /// The macvlan as last looked up.
     iface: Option<IfaceInfo>,
 }
@@ -802,6 +804,7 @@ impl Router {
             name: v.name.clone(),
             mac: vmac::mac(cfg.family, cfg.vrid),
             asked: None,
+            failed: false,
             iface: None,
         });
         let lookups: Vec<String> = std::iter::once(cfg.interface.clone())
