@@ -70,27 +70,33 @@ async fn read_back(netlink: &Netlink, ifindex: u32, instances: &[(Vec<IpAddr>, I
     }
 }
 
+/// What vipd sets on a base interface under a macvlan of ours (restored when the last one
+/// goes, as keepalived does): arp_ignore=1 and arp_filter=1 (keepalived's: the base never
+/// answers ARP for a virtual address with its own MAC), and arp_announce=2 (vipd's addition:
+/// the base's own ARP requests name its own address, not a virtual one its replies come
+/// from, which would re-point the asking host's entry for the virtual address at the
+/// base's MAC).
+const BASE_ARP: [(&str, &str); 3] = [("arp_ignore", "1"), ("arp_filter", "1"), ("arp_announce", "2")];
+
 /// The base interfaces' ARP settings before the first macvlan on them changed them, and how
-/// many macvlans of ours are on each (restored when the last goes, as keepalived does).
+/// many macvlans of ours are on each.
 #[derive(Default)]
-struct BaseArp(HashMap<String, (Option<String>, Option<String>, usize)>);
+struct BaseArp(HashMap<String, (Vec<Option<String>>, usize)>);
 
 impl BaseArp {
-    /// A macvlan on `base`: arp_ignore=1 (answer ARP only for addresses of the receiving
-    /// interface, so the base never answers for a virtual address with its own MAC) and
-    /// arp_filter=1.
+    /// A macvlan on `base`: [`BASE_ARP`].
     fn take(&mut self, base: &str) {
         let e = self.0.entry(base.to_string()).or_insert_with(|| {
-            (
-                sysctl("ipv4", base, "arp_ignore").ok(),
-                sysctl("ipv4", base, "arp_filter").ok(),
-                0,
-            )
+            let old = BASE_ARP
+                .iter()
+                .map(|(k, _)| sysctl("ipv4", base, k).ok())
+                .collect();
+            (old, 0)
         });
-        e.2 += 1;
-        for key in ["arp_ignore", "arp_filter"] {
-            if let Err(e) = set_sysctl("ipv4", base, key, "1") {
-                warn!(interface = base, "cannot set {key}=1 for the virtual MAC: {e}");
+        e.1 += 1;
+        for (key, v) in BASE_ARP {
+            if let Err(e) = set_sysctl("ipv4", base, key, v) {
+                warn!(interface = base, "cannot set {key}={v} for the virtual MAC: {e}");
             }
         }
     }
@@ -100,14 +106,14 @@ impl BaseArp {
         let Some(e) = self.0.get_mut(base) else {
             return;
         };
-        e.2 = e.2.saturating_sub(1);
-        if e.2 > 0 {
+        e.1 = e.1.saturating_sub(1);
+        if e.1 > 0 {
             return;
         }
-        let Some((ignore, filter, _)) = self.0.remove(base) else {
+        let Some((old, _)) = self.0.remove(base) else {
             return;
         };
-        for (key, v) in [("arp_ignore", ignore), ("arp_filter", filter)] {
+        for ((key, _), v) in BASE_ARP.iter().zip(old) {
             if let Some(v) = v {
                 let _ = set_sysctl("ipv4", base, key, &v);
             }
