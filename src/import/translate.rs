@@ -6,7 +6,7 @@ use std::net::IpAddr;
 use std::time::Duration;
 
 use crate::config::{
-    ChecksumForm, Family, Garp, InstanceConfig, Notify, ProcessConfig, ScriptConfig,
+    ChecksumForm, Family, Garp, InstanceConfig, Notify, ProcessConfig, ScriptConfig, Vmac,
     TrackFile as ModelTrackFile, TrackInterface, TrackProcess, TrackScript, Version, Vip,
     parse_duration, to_yaml,
 };
@@ -95,9 +95,6 @@ fn advice_for(kw: &str) -> Option<&'static str> {
         | "smtp_alert"
         | "smtp_helo_name" => {
             "vipd sends no e-mail; alert on vipd's metrics (see alerts/) or send mail from notify hooks"
-        }
-        "use_vmac" | "vmac_xmit_base" => {
-            "vipd does not create VRRP MAC interfaces; the virtual address moves with gratuitous ARP / unsolicited NA"
         }
         "track_process" | "vrrp_track_process" => {
             "use a check script instead, e.g. scripts.NAME.command: [\"/usr/bin/pgrep\", \"-x\", \"PROCESS\"]"
@@ -1033,6 +1030,8 @@ const INSTANCE_ARITY: &[(&str, usize)] = &[
     ("track_interface", 0),
     ("track_file", 0),
     ("strict_mode", 1),
+    ("use_vmac", 1),
+    ("vmac_xmit_base", 0),
 ];
 
 /// Translates one `vrrp_instance`; returns (name, YAML text, has notify hooks).
@@ -1082,11 +1081,15 @@ fn vrrp_instance(
     let mut garp_refresh = g.garp_refresh.clone();
     // keepalived's strict mode: the instance's `strict_mode`, else global `vrrp_strict`.
     let mut strict: Option<Stmt> = g.strict.clone();
+    let mut vmac_seen = VmacSeen::default();
 
     let body = resplit(cx, st.block.as_deref().unwrap_or_default(), INSTANCE_ARITY);
     for b in &body {
         let kw = b.keyword.text.as_str();
         let a = b.args.first().map(|w| w.text.clone()).unwrap_or_default();
+        if vmac_keyword(b, &mut vmac_seen) {
+            continue;
+        }
         if kw == "strict_mode" {
             // `strict_mode` alone is on; keepalived's boolean words otherwise.
             match a.to_ascii_lowercase().as_str() {
@@ -1500,7 +1503,7 @@ fn vrrp_instance(
         notify: hooks,
         garp,
         v3_checksum: ChecksumForm::PseudoHeader,
-        vmac: None,
+        vmac: vmac(cx, vmac_seen, vrid as u8, !peers.is_empty()),
     };
 
     used.push(yname.clone());
@@ -1550,6 +1553,46 @@ fn instance_addresses(cx: &mut Cx, vips: &[(IpAddr, String, Stmt)]) -> (bool, Ve
         );
     }
     (first_v6, vip_texts)
+}
+
+/// keepalived's `use_vmac [name]` and `vmac_xmit_base` lines of one instance.
+#[derive(Default)]
+struct VmacSeen {
+    use_vmac: Option<(Option<String>, Stmt)>,
+    xmit_base: Option<Stmt>,
+}
+
+/// Records a `use_vmac` / `vmac_xmit_base` line; false for any other keyword.
+fn vmac_keyword(b: &Stmt, seen: &mut VmacSeen) -> bool {
+    match b.keyword.text.as_str() {
+        "use_vmac" => seen.use_vmac = Some((b.args.first().map(|w| w.text.clone()), b.clone())),
+        "vmac_xmit_base" => seen.xmit_base = Some(b.clone()),
+        _ => return false,
+    }
+    true
+}
+
+/// vipd's `use_vmac` / `vmac_xmit_base` for what the instance said: keepalived's default
+/// name `vrrp.<vrid>`; `vmac_xmit_base` without `use_vmac` does nothing (keepalived ignores
+/// it too); with unicast peers (which vipd's virtual MAC does not support) it is listed as
+/// not translated.
+fn vmac(cx: &mut Cx, seen: VmacSeen, vrid: u8, unicast: bool) -> Option<Vmac> {
+    if let (None, Some(x)) = (&seen.use_vmac, &seen.xmit_base) {
+        cx.note(x, "vmac_xmit_base", "without use_vmac: has no effect (keepalived ignores it too)");
+    }
+    let (name, st) = seen.use_vmac?;
+    if unicast {
+        cx.skip(
+            &st,
+            "use_vmac",
+            "vipd supports the virtual MAC on multicast instances only (the macvlan has no route to a unicast peer); the address moves with gratuitous ARP / unsolicited NA instead",
+        );
+        return None;
+    }
+    Some(Vmac {
+        name: name.unwrap_or_else(|| format!("vrrp.{vrid}")),
+        xmit_base: seen.xmit_base.is_some(),
+    })
 }
 
 /// What decides the election, as the instance block wrote it.
