@@ -3,14 +3,15 @@
 //! failover moves them to the other node's macvlan while the client's neighbour entry keeps
 //! the same MAC, a crash's leftover macvlan is replaced on start, and shutdown removes the
 //! macvlan and restores the base interface's ARP settings. The client's outage across a
-//! failover is printed with and without the virtual MAC (a figure, not an assertion).
+//! failover is printed with and without the virtual MAC (a figure, not an assertion). FRR 8.4's
+//! vrrpd is a full peer of vipd with `use_vmac` (v3, IPv4), in both roles.
 
 mod labkit;
 
 use std::time::{Duration, Instant};
 
+use labkit::frr::Frr;
 use labkit::{Lab, sh, sh_ok, tshark, wait_for};
-
 
 const S: Duration = Duration::from_secs(1);
 const VRID: u8 = 61;
@@ -277,4 +278,45 @@ fn client_outage_with_and_without_vmac() {
     for (vmac, out) in results {
         println!("outage summary: use_vmac={vmac}: {out} ms");
     }
+}
+
+/// FRR's vrrpd (v3, IPv4, 100 ms) master at priority 200, vipd with `use_vmac` backup at 100;
+/// FRR's priority drops to 50, vipd preempts and FRR follows as backup. Both send from the
+/// virtual MAC; each accepts the other's adverts.
+#[test]
+fn frr_and_vipd_with_vmac_both_roles_ipv4() {
+    const FVIP: &str = "10.99.0.75";
+    const FMAC: &str = "00:00:5e:00:01:4b";
+    let mut lab = Lab::new("vxf");
+    lab.host("f", "10.99.0.71", None);
+    lab.host("v", "10.99.0.72", None);
+    let (cap, pcap) = lab.capture("v", "frr", "vrrp");
+    let conf = "interface eth0\n vrrp 75 version 3\n vrrp 75 priority 200\n vrrp 75 advertisement-interval 100\n vrrp 75 ip 10.99.0.75\n";
+    let frr = Frr::start(&mut lab, "f", 75, FVIP, conf);
+    wait_for(10 * S, "FRR master", || frr.state_v4(&lab, 75) == "Master");
+    let yaml = format!(
+        "listen: \"127.0.0.1:0\"\ninstances:\n  VI_1:\n    interface: eth0\n    vrid: 75\n    priority: 100\n    advert_interval: 100ms\n    use_vmac: true\n    virtual_ipaddress: [{FVIP}/24]\n"
+    );
+    let v = lab.vipd("v", &yaml);
+    wait_for(5 * S, "vipd backup", || lab.log("v.log").contains("INIT -> BACKUP"));
+    std::thread::sleep(S);
+    assert!(!dev_has(&lab, "v", "vrrp.75", FVIP), "vipd stays backup");
+    assert!(!lab.log("v.log").contains("-> MASTER"), "{}", lab.log("v.log"));
+    assert_eq!(frr.state_v4(&lab, 75), "Master");
+
+    frr.vtysh(&lab, &["conf t", "interface eth0", "vrrp 75 priority 50"]);
+    wait_for(5 * S, "vipd master", || dev_has(&lab, "v", "vrrp.75", FVIP));
+    wait_for(5 * S, "FRR backup", || frr.state_v4(&lab, 75) == "Backup");
+    std::thread::sleep(S);
+    assert_eq!(frr.state_v4(&lab, 75), "Backup", "FRR accepts vipd's adverts");
+    lab.stop_capture(cap);
+    for src in ["10.99.0.71", "10.99.0.72"] {
+        let rows = tshark(&pcap, &format!("vrrp && ip.src == {src}"), &["eth.src"]);
+        assert!(!rows.is_empty(), "no adverts from {src}");
+        assert!(rows.iter().all(|r| r == FMAC), "{src}: {rows:?}");
+    }
+    lab.signal(v, "TERM");
+    assert_eq!(lab.wait_exit(v, 20 * S), Some(0));
+    // FRR takes over again once vipd resigned.
+    wait_for(5 * S, "FRR master again", || frr.state_v4(&lab, 75) == "Master");
 }
