@@ -785,7 +785,11 @@ fn unknown_keywords_and_missing_references_are_listed() {
         .collect();
     assert_eq!(
         kws,
-        [(3, "smtp_alert"), (4, "frobnicate"), (6, "track_script nope")]
+        [
+            (3, "smtp_alert"),
+            (4, "frobnicate"),
+            (6, "track_script nope")
+        ]
     );
     // keepalived ignores tracking the instance's own interface; the import leaves it out too.
     assert!(
@@ -1206,7 +1210,11 @@ fn use_vmac_and_vmac_xmit_base_are_translated() {
     let (i, code, err) = instance_with(" use_vmac\n");
     assert_eq!(code, 0, "{err}");
     let v = i.vmac.expect("use_vmac translated");
-    assert_eq!(v.name, format!("vrrp.{}", i.vrid), "keepalived's default name");
+    assert_eq!(
+        v.name,
+        format!("vrrp.{}", i.vrid),
+        "keepalived's default name"
+    );
     assert!(!v.xmit_base);
     let (i, code, err) = instance_with(" use_vmac gw0\n vmac_xmit_base\n");
     assert_eq!(code, 0, "{err}");

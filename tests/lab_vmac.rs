@@ -92,9 +92,7 @@ fn outage_ms(text: &str) -> u64 {
 /// client pings. Returns the client's outage and the neighbour MACs before/after.
 fn failover(lab: &mut Lab, vmac: bool) -> (u64, String, String) {
     let a = lab.vipd("a", &cfg(150, vmac));
-    wait_for(5 * S, "a master", || {
-        lab.log("a.log").contains("MASTER")
-    });
+    wait_for(5 * S, "a master", || lab.log("a.log").contains("MASTER"));
     let b = lab.vipd("b", &cfg(100, vmac));
     let held = |lab: &Lab, h: &str| {
         if vmac {
@@ -151,13 +149,20 @@ fn vmac_pair_sends_from_the_virtual_mac_and_failover_keeps_the_clients_entry() {
             "private",
         ],
     );
-    ip(&lab, "b", &["addr", "add", &format!("{VIP}/24"), "dev", DEV]);
+    ip(
+        &lab,
+        "b",
+        &["addr", "add", &format!("{VIP}/24"), "dev", DEV],
+    );
     let leftover = ip(&lab, "b", &["-o", "link", "show", "dev", DEV]);
     let (cap, pcap) = lab.capture("c", "vmac", "vrrp or arp");
 
     let (out, before, after) = failover(&mut lab, true);
     lab.stop_capture(cap);
-    assert_eq!(before, VMAC, "the client resolved the VIP to the virtual MAC");
+    assert_eq!(
+        before, VMAC,
+        "the client resolved the VIP to the virtual MAC"
+    );
     assert_eq!(after, VMAC, "no neighbour update needed");
     let _ = out;
 
@@ -226,7 +231,11 @@ fn vmac_runtime_state_on_the_kernel() {
         assert!(d.contains("macvlan mode private"), "{h}: {d}");
         assert!(d.contains("state UP") || d.contains(",UP"), "{h}: {d}");
         assert_eq!(
-            sysctl(&lab, h, &format!("/proc/sys/net/ipv4/conf/{DEV}/arp_ignore")),
+            sysctl(
+                &lab,
+                h,
+                &format!("/proc/sys/net/ipv4/conf/{DEV}/arp_ignore")
+            ),
             "1"
         );
         assert_eq!(
@@ -238,7 +247,11 @@ fn vmac_runtime_state_on_the_kernel() {
             "2"
         );
         assert_eq!(
-            sysctl(&lab, h, &format!("/proc/sys/net/ipv6/conf/{DEV}/disable_ipv6")),
+            sysctl(
+                &lab,
+                h,
+                &format!("/proc/sys/net/ipv6/conf/{DEV}/disable_ipv6")
+            ),
             "1"
         );
         assert!(!lab.has_addr(h, VIP), "{h}: never on eth0");
@@ -298,17 +311,27 @@ fn frr_and_vipd_with_vmac_both_roles_ipv4() {
         "listen: \"127.0.0.1:0\"\ninstances:\n  VI_1:\n    interface: eth0\n    vrid: 75\n    priority: 100\n    advert_interval: 100ms\n    use_vmac: true\n    virtual_ipaddress: [{FVIP}/24]\n"
     );
     let v = lab.vipd("v", &yaml);
-    wait_for(5 * S, "vipd backup", || lab.log("v.log").contains("INIT -> BACKUP"));
+    wait_for(5 * S, "vipd backup", || {
+        lab.log("v.log").contains("INIT -> BACKUP")
+    });
     std::thread::sleep(S);
     assert!(!dev_has(&lab, "v", "vrrp.75", FVIP), "vipd stays backup");
-    assert!(!lab.log("v.log").contains("-> MASTER"), "{}", lab.log("v.log"));
+    assert!(
+        !lab.log("v.log").contains("-> MASTER"),
+        "{}",
+        lab.log("v.log")
+    );
     assert_eq!(frr.state_v4(&lab, 75), "Master");
 
     frr.vtysh(&lab, &["conf t", "interface eth0", "vrrp 75 priority 50"]);
     wait_for(5 * S, "vipd master", || dev_has(&lab, "v", "vrrp.75", FVIP));
     wait_for(5 * S, "FRR backup", || frr.state_v4(&lab, 75) == "Backup");
     std::thread::sleep(S);
-    assert_eq!(frr.state_v4(&lab, 75), "Backup", "FRR accepts vipd's adverts");
+    assert_eq!(
+        frr.state_v4(&lab, 75),
+        "Backup",
+        "FRR accepts vipd's adverts"
+    );
     lab.stop_capture(cap);
     for src in ["10.99.0.71", "10.99.0.72"] {
         let rows = tshark(&pcap, &format!("vrrp && ip.src == {src}"), &["eth.src"]);
@@ -318,5 +341,7 @@ fn frr_and_vipd_with_vmac_both_roles_ipv4() {
     lab.signal(v, "TERM");
     assert_eq!(lab.wait_exit(v, 20 * S), Some(0));
     // FRR takes over again once vipd resigned.
-    wait_for(5 * S, "FRR master again", || frr.state_v4(&lab, 75) == "Master");
+    wait_for(5 * S, "FRR master again", || {
+        frr.state_v4(&lab, 75) == "Master"
+    });
 }

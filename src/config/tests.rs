@@ -1581,7 +1581,10 @@ fn use_vmac_round_trips_through_yaml() {
         let c = ok(&format!("{VMAC_BASE}{extra}")).config;
         let text = to_yaml(&c);
         let again = ok(&text).config;
-        assert_eq!(again.instances["VI_1"].vmac, c.instances["VI_1"].vmac, "{text}");
+        assert_eq!(
+            again.instances["VI_1"].vmac, c.instances["VI_1"].vmac,
+            "{text}"
+        );
     }
 }
 

@@ -10,9 +10,9 @@ use tokio::sync::{mpsc, oneshot};
 use tracing::{debug, error, info, warn};
 
 use crate::config::Vip;
+use crate::net::netlink::{set_sysctl, sysctl};
 use crate::net::{Announcer, IfaceInfo, Netlink};
 use crate::observe::InstanceMetrics;
-use crate::net::netlink::{set_sysctl, sysctl};
 use crate::router::{InstId, VmacSpec};
 
 /// One job for the kernel task.
@@ -76,7 +76,11 @@ async fn read_back(netlink: &Netlink, ifindex: u32, instances: &[(Vec<IpAddr>, I
 /// the base's own ARP requests name its own address, not a virtual one its replies come
 /// from, which would re-point the asking host's entry for the virtual address at the
 /// base's MAC).
-const BASE_ARP: [(&str, &str); 3] = [("arp_ignore", "1"), ("arp_filter", "1"), ("arp_announce", "2")];
+const BASE_ARP: [(&str, &str); 3] = [
+    ("arp_ignore", "1"),
+    ("arp_filter", "1"),
+    ("arp_announce", "2"),
+];
 
 /// The base interfaces' ARP settings before the first macvlan on them changed them, and how
 /// many macvlans of ours are on each.
@@ -96,7 +100,10 @@ impl BaseArp {
         e.1 += 1;
         for (key, v) in BASE_ARP {
             if let Err(e) = set_sysctl("ipv4", base, key, v) {
-                warn!(interface = base, "cannot set {key}={v} for the virtual MAC: {e}");
+                warn!(
+                    interface = base,
+                    "cannot set {key}={v} for the virtual MAC: {e}"
+                );
             }
         }
     }
@@ -247,7 +254,10 @@ pub async fn run(
                 let r = match ensure_vmac(&netlink, &spec, &mut arp).await {
                     Ok(()) => {
                         info!(interface = %spec.name, base = %spec.base, "virtual MAC interface ready");
-                        netlink.iface(&spec.name, &[]).await.map_err(|e| e.to_string())
+                        netlink
+                            .iface(&spec.name, &[])
+                            .await
+                            .map_err(|e| e.to_string())
                     }
                     Err(e) => {
                         error!(interface = %spec.name, base = %spec.base, "cannot create the virtual MAC interface: {e}");
@@ -259,7 +269,9 @@ pub async fn run(
             Job::DeleteVmac(spec) => {
                 match netlink.delete_macvlan(&spec.name).await {
                     Ok(()) => info!(interface = %spec.name, "virtual MAC interface removed"),
-                    Err(e) => error!(interface = %spec.name, "cannot remove the virtual MAC interface: {e}"),
+                    Err(e) => {
+                        error!(interface = %spec.name, "cannot remove the virtual MAC interface: {e}")
+                    }
                 }
                 if spec.family == crate::config::Family::Ipv4 {
                     arp.release(&spec.base);

@@ -6,8 +6,8 @@ use std::net::IpAddr;
 use std::time::Duration;
 
 use crate::config::{
-    ChecksumForm, Family, Garp, InstanceConfig, Notify, ProcessConfig, ScriptConfig, Vmac,
-    TrackFile as ModelTrackFile, TrackInterface, TrackProcess, TrackScript, Version, Vip,
+    ChecksumForm, Family, Garp, InstanceConfig, Notify, ProcessConfig, ScriptConfig,
+    TrackFile as ModelTrackFile, TrackInterface, TrackProcess, TrackScript, Version, Vip, Vmac,
     parse_duration, to_yaml,
 };
 
@@ -1578,7 +1578,11 @@ fn vmac_keyword(b: &Stmt, seen: &mut VmacSeen) -> bool {
 /// not translated.
 fn vmac(cx: &mut Cx, seen: VmacSeen, vrid: u8, unicast: bool) -> Option<Vmac> {
     if let (None, Some(x)) = (&seen.use_vmac, &seen.xmit_base) {
-        cx.note(x, "vmac_xmit_base", "without use_vmac: has no effect (keepalived ignores it too)");
+        cx.note(
+            x,
+            "vmac_xmit_base",
+            "without use_vmac: has no effect (keepalived ignores it too)",
+        );
     }
     let (name, st) = seen.use_vmac?;
     if unicast {

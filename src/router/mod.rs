@@ -1011,11 +1011,8 @@ impl Router {
             inst.engine
                 .handle(now, Input::PrimaryAddress(s), &mut Vec::new());
         }
-        inst.link_ok = link_up
-            && inst.src.is_some()
-            && inst.port.is_some()
-            && src.is_some()
-            && port.is_some();
+        inst.link_ok =
+            link_up && inst.src.is_some() && inst.port.is_some() && src.is_some() && port.is_some();
         if let Some(f) = note {
             self.fact(f);
         }

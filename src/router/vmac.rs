@@ -155,7 +155,8 @@ impl Router {
         let addrs = vips.iter().map(|v| v.addr).collect::<Vec<_>>();
         let (repeat, router) = (
             inst.cfg.garp.repeat,
-            inst.cfg.family == Family::Ipv6 && inst.iface.as_ref().is_some_and(|b| b.ipv6_forwarding),
+            inst.cfg.family == Family::Ipv6
+                && inst.iface.as_ref().is_some_and(|b| b.ipv6_forwarding),
         );
         if vips.is_empty() {
             return;
@@ -299,7 +300,11 @@ mod core_tests {
             let Effect::Announce { iface, .. } = a else {
                 unreachable!()
             };
-            assert_eq!((iface.index, iface.mac), (idx, VMAC4), "GARP from the virtual MAC");
+            assert_eq!(
+                (iface.index, iface.mac),
+                (idx, VMAC4),
+                "GARP from the virtual MAC"
+            );
         }
         // Both nodes send and receive on the macvlan's port (the peer's adverts carry the
         // same MAC, which the kernel hands only to the macvlan).

@@ -32,7 +32,16 @@ impl Frr {
             "bridge",
         ]);
         sh(&["ip", "-n", &ns, "link", "set", "dev", &dev, "address", &mac]);
-        sh(&["ip", "-n", &ns, "addr", "add", &format!("{vip}/24"), "dev", &dev]);
+        sh(&[
+            "ip",
+            "-n",
+            &ns,
+            "addr",
+            "add",
+            &format!("{vip}/24"),
+            "dev",
+            &dev,
+        ]);
         sh(&["ip", "-n", &ns, "link", "set", &dev, "up"]);
         let dir = lab.dir.join(format!("frr-{host}"));
         std::fs::create_dir_all(&dir).unwrap();
@@ -72,7 +81,16 @@ impl Frr {
         };
         wait_for(Duration::from_secs(10), "vrrpd's vty", || {
             sh_ok(&[
-                "ip", "netns", "exec", &ns, "vtysh", "--vty_socket", &d, "-d", "vrrpd", "-c",
+                "ip",
+                "netns",
+                "exec",
+                &ns,
+                "vtysh",
+                "--vty_socket",
+                &d,
+                "-d",
+                "vrrpd",
+                "-c",
                 "show vrrp",
             ])
         });
