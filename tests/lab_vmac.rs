@@ -345,3 +345,48 @@ fn frr_and_vipd_with_vmac_both_roles_ipv4() {
         frr.state_v4(&lab, 75) == "Master"
     });
 }
+
+/// IPv6 with `use_vmac`: the master's adverts come from 00:00:5e:00:02:{VRID} with the base's
+/// link-local as source, list the link-local derived from the virtual MAC first (checksum
+/// valid), and both addresses live on the master's macvlan only; the backup accepts them.
+#[test]
+fn vmac_ipv6_adverts_start_with_the_virtual_link_local() {
+    const V6MAC: &str = "00:00:5e:00:02:51";
+    const LL: &str = "fe80::200:5eff:fe00:251";
+    let mut lab = Lab::new("vx6");
+    lab.host("a", "10.99.0.41", Some("fd00:99::41"));
+    lab.host("b", "10.99.0.42", Some("fd00:99::42"));
+    let (cap, pcap) = lab.capture("b", "v6", "ip6 proto 112");
+    let cfg = |p: u8| {
+        format!(
+            "listen: \"127.0.0.1:0\"\ninstances:\n  VI_6:\n    interface: eth0\n    vrid: 81\n    priority: {p}\n    advert_interval: 100ms\n    use_vmac: true\n    virtual_ipaddress: [\"fd00:99::81/64\"]\n"
+        )
+    };
+    let a = lab.vipd("a", &cfg(150));
+    wait_for(10 * S, "a holds the VIP on its macvlan", || {
+        dev_has(&lab, "a", "vrrp.81", "fd00:99::81")
+    });
+    let b = lab.vipd("b", &cfg(100));
+    std::thread::sleep(2 * S);
+    assert!(dev_has(&lab, "a", "vrrp.81", LL), "the virtual link-local on the macvlan");
+    assert!(!dev_has(&lab, "b", "vrrp.81", "fd00:99::81"), "b is backup");
+    assert!(!lab.log("b.log").contains("-> MASTER"), "{}", lab.log("b.log"));
+    lab.stop_capture(cap);
+    let rows = tshark(
+        &pcap,
+        "vrrp && eth.src == 00:00:5e:00:02:51",
+        &["ipv6.src", "vrrp.ipv6_addr", "vrrp.checksum.status"],
+    );
+    assert!(!rows.is_empty(), "no adverts from {V6MAC}");
+    for r in &rows {
+        assert!(r.starts_with("fe80::"), "link-local source: {r}");
+        assert!(
+            r.contains(&format!(",{LL},fd00:99::81,1")),
+            "virtual link-local first, checksum good: {r}"
+        );
+    }
+    for pid in [a, b] {
+        lab.signal(pid, "TERM");
+        assert_eq!(lab.wait_exit(pid, 20 * S), Some(0));
+    }
+}
