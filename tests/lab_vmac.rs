@@ -4,7 +4,7 @@
 //! the same MAC, a crash's leftover macvlan is replaced on start, and shutdown removes the
 //! macvlan and restores the base interface's ARP settings. The client's outage across a
 //! failover is printed with and without the virtual MAC (a figure, not an assertion). FRR 8.4's
-//! vrrpd is a full peer of vipd with `use_vmac` (v3, IPv4), in both roles.
+//! vrrpd is a full peer of vipd with `use_vmac` (v3, IPv4 and IPv6), in both roles.
 
 mod labkit;
 
@@ -305,7 +305,7 @@ fn frr_and_vipd_with_vmac_both_roles_ipv4() {
     lab.host("v", "10.99.0.72", None);
     let (cap, pcap) = lab.capture("v", "frr", "vrrp");
     let conf = "interface eth0\n vrrp 75 version 3\n vrrp 75 priority 200\n vrrp 75 advertisement-interval 100\n vrrp 75 ip 10.99.0.75\n";
-    let frr = Frr::start(&mut lab, "f", 75, FVIP, conf);
+    let frr = Frr::start(&mut lab, "f", 75, &format!("{FVIP}/24"), None, conf);
     wait_for(10 * S, "FRR master", || frr.state_v4(&lab, 75) == "Master");
     let yaml = format!(
         "listen: \"127.0.0.1:0\"\ninstances:\n  VI_1:\n    interface: eth0\n    vrid: 75\n    priority: 100\n    advert_interval: 100ms\n    use_vmac: true\n    virtual_ipaddress: [{FVIP}/24]\n"
@@ -368,9 +368,16 @@ fn vmac_ipv6_adverts_start_with_the_virtual_link_local() {
     });
     let b = lab.vipd("b", &cfg(100));
     std::thread::sleep(2 * S);
-    assert!(dev_has(&lab, "a", "vrrp.81", LL), "the virtual link-local on the macvlan");
+    assert!(
+        dev_has(&lab, "a", "vrrp.81", LL),
+        "the virtual link-local on the macvlan"
+    );
     assert!(!dev_has(&lab, "b", "vrrp.81", "fd00:99::81"), "b is backup");
-    assert!(!lab.log("b.log").contains("-> MASTER"), "{}", lab.log("b.log"));
+    assert!(
+        !lab.log("b.log").contains("-> MASTER"),
+        "{}",
+        lab.log("b.log")
+    );
     lab.stop_capture(cap);
     let rows = tshark(
         &pcap,
@@ -389,4 +396,59 @@ fn vmac_ipv6_adverts_start_with_the_virtual_link_local() {
         lab.signal(pid, "TERM");
         assert_eq!(lab.wait_exit(pid, 20 * S), Some(0));
     }
+}
+
+/// FRR and vipd with `use_vmac`, v3 over IPv6: FRR master, vipd backup; then vipd preempts and
+/// FRR follows as backup.
+#[test]
+fn frr_and_vipd_with_vmac_both_roles_ipv6() {
+    const V6VIP: &str = "fd00:99::76";
+    let mut lab = Lab::new("vxg");
+    lab.host("f", "10.99.0.73", Some("fd00:99::73"));
+    lab.host("v", "10.99.0.74", Some("fd00:99::74"));
+    let (cap, pcap) = lab.capture("v", "frr6", "ip6 proto 112");
+    let conf = "interface eth0\n vrrp 76 version 3\n vrrp 76 priority 200\n vrrp 76 advertisement-interval 100\n vrrp 76 ipv6 fd00:99::76\n";
+    let frr = Frr::start(
+        &mut lab,
+        "f",
+        76,
+        "10.99.0.76/24",
+        Some(&format!("{V6VIP}/64")),
+        conf,
+    );
+    wait_for(10 * S, "FRR master (v6)", || {
+        frr.state(&lab, 76, "v6") == "Master"
+    });
+    let yaml = format!(
+        "listen: \"127.0.0.1:0\"\ninstances:\n  VI_6:\n    interface: eth0\n    vrid: 76\n    priority: 100\n    advert_interval: 100ms\n    use_vmac: true\n    virtual_ipaddress: [\"{V6VIP}/64\"]\n"
+    );
+    let v = lab.vipd("v", &yaml);
+    wait_for(5 * S, "vipd backup", || {
+        lab.log("v.log").contains("INIT -> BACKUP")
+    });
+    std::thread::sleep(S);
+    assert!(!dev_has(&lab, "v", "vrrp.76", V6VIP), "vipd stays backup");
+    assert!(
+        !lab.log("v.log").contains("-> MASTER"),
+        "{}",
+        lab.log("v.log")
+    );
+    frr.vtysh(&lab, &["conf t", "interface eth0", "vrrp 76 priority 50"]);
+    wait_for(5 * S, "vipd master", || {
+        dev_has(&lab, "v", "vrrp.76", V6VIP)
+    });
+    wait_for(5 * S, "FRR backup (v6)", || {
+        frr.state(&lab, 76, "v6") == "Backup"
+    });
+    std::thread::sleep(S);
+    assert_eq!(
+        frr.state(&lab, 76, "v6"),
+        "Backup",
+        "FRR accepts vipd's adverts"
+    );
+    lab.stop_capture(cap);
+    let rows = tshark(&pcap, "vrrp && eth.src == 00:00:5e:00:02:4c", &["ipv6.src"]);
+    assert!(rows.len() > 10, "adverts from the virtual MAC: {rows:?}");
+    lab.signal(v, "TERM");
+    assert_eq!(lab.wait_exit(v, 20 * S), Some(0));
 }

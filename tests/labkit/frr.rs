@@ -20,29 +20,46 @@ pub struct Frr {
 }
 
 impl Frr {
-    /// Creates FRR's macvlan for `vrid` on `host`'s eth0 (bridge mode, the virtual MAC,
-    /// `vip/24` on it), then starts zebra and vrrpd with `vrrpd_conf`.
-    pub fn start(lab: &mut Lab, host: &str, vrid: u8, vip: &str, vrrpd_conf: &str) -> Frr {
+    /// Creates FRR's macvlan for `vrid` on `host`'s eth0 for IPv4 (`vrrp4-2-<vrid>`,
+    /// 00:00:5e:00:01:<vrid>) and, with `v6`, for IPv6 (`vrrp6-2-<vrid>`, 00:00:5e:00:02:<vrid>,
+    /// a random link-local), in bridge mode with the given `addr/len` on each, then starts
+    /// zebra and vrrpd with `vrrpd_conf`.
+    pub fn start(
+        lab: &mut Lab,
+        host: &str,
+        vrid: u8,
+        vip: &str,
+        v6: Option<&str>,
+        vrrpd_conf: &str,
+    ) -> Frr {
         super::require(&[ZEBRA, VRRPD, "vtysh"]);
         let ns = lab.ns(host);
-        let dev = format!("vrrp4-2-{vrid}");
-        let mac = format!("00:00:5e:00:01:{vrid:02x}");
-        sh(&[
-            "ip", "-n", &ns, "link", "add", &dev, "link", "eth0", "type", "macvlan", "mode",
-            "bridge",
-        ]);
-        sh(&["ip", "-n", &ns, "link", "set", "dev", &dev, "address", &mac]);
-        sh(&[
-            "ip",
-            "-n",
-            &ns,
-            "addr",
-            "add",
-            &format!("{vip}/24"),
-            "dev",
-            &dev,
-        ]);
-        sh(&["ip", "-n", &ns, "link", "set", &dev, "up"]);
+        let mut devs = vec![("4", "01", vip.to_string())];
+        devs.extend(v6.map(|a| ("6", "02", a.to_string())));
+        for (fam, f, addr) in devs {
+            let dev = format!("vrrp{fam}-2-{vrid}");
+            let mac = format!("00:00:5e:00:{f}:{vrid:02x}");
+            sh(&[
+                "ip", "-n", &ns, "link", "add", &dev, "link", "eth0", "type", "macvlan", "mode",
+                "bridge",
+            ]);
+            sh(&["ip", "-n", &ns, "link", "set", "dev", &dev, "address", &mac]);
+            if fam == "6" {
+                sh(&[
+                    "ip",
+                    "-n",
+                    &ns,
+                    "link",
+                    "set",
+                    "dev",
+                    &dev,
+                    "addrgenmode",
+                    "random",
+                ]);
+            }
+            sh(&["ip", "-n", &ns, "addr", "add", &addr, "dev", &dev, "nodad"]);
+            sh(&["ip", "-n", &ns, "link", "set", &dev, "up"]);
+        }
         let dir = lab.dir.join(format!("frr-{host}"));
         std::fs::create_dir_all(&dir).unwrap();
         sh(&["chown", "frr:frr", dir.to_str().unwrap()]);
@@ -111,9 +128,15 @@ impl Frr {
 
     /// vrrpd's IPv4 state of `vrid` (`Master`, `Backup`, `Initialize`).
     pub fn state_v4(&self, lab: &Lab, vrid: u8) -> String {
+        self.state(lab, vrid, "v4")
+    }
+
+    /// vrrpd's state of `vrid` for `fam` (`v4` or `v6`).
+    pub fn state(&self, lab: &Lab, vrid: u8, fam: &str) -> String {
+        let key = format!("Status ({fam})");
         self.vtysh(lab, &[&format!("show vrrp interface eth0 {vrid}")])
             .lines()
-            .find(|l| l.trim_start().starts_with("Status (v4)"))
+            .find(|l| l.trim_start().starts_with(&key))
             .and_then(|l| l.split_whitespace().last())
             .unwrap_or("")
             .to_string()
