@@ -785,7 +785,7 @@ fn mcast_src_ip_is_the_advert_source_unicast_src() {
 fn unknown_keywords_and_missing_references_are_listed() {
     let text = MINIMAL.replace(
         " interface eth0\n",
-        " interface eth0\n use_vmac\n frobnicate 3\n track_script {\n  nope\n }\n track_interface {\n  eth0\n }\n",
+        " interface eth0\n smtp_alert\n frobnicate 3\n track_script {\n  nope\n }\n track_interface {\n  eth0\n }\n",
     );
     let (_d, r) = import_text(&text);
     let t = r.unwrap();
@@ -796,7 +796,11 @@ fn unknown_keywords_and_missing_references_are_listed() {
         .collect();
     assert_eq!(
         kws,
-        [(3, "use_vmac"), (4, "frobnicate"), (6, "track_script nope")]
+        [
+            (3, "smtp_alert"),
+            (4, "frobnicate"),
+            (6, "track_script nope")
+        ]
     );
     // keepalived ignores tracking the instance's own interface; the import leaves it out too.
     assert!(
@@ -1373,4 +1377,28 @@ fn routes_rules_excluded_and_static_items_are_translated_and_the_rest_listed() {
         );
     }
     assert!(err.contains("accept: note:"), "{err}");
+}
+
+#[test]
+fn use_vmac_and_vmac_xmit_base_are_translated() {
+    let (i, code, err) = instance_with(" use_vmac\n");
+    assert_eq!(code, 0, "{err}");
+    let v = i.vmac.expect("use_vmac translated");
+    assert_eq!(
+        v.name,
+        format!("vrrp.{}", i.vrid),
+        "keepalived's default name"
+    );
+    assert!(!v.xmit_base);
+    let (i, code, err) = instance_with(" use_vmac gw0\n vmac_xmit_base\n");
+    assert_eq!(code, 0, "{err}");
+    let v = i.vmac.expect("use_vmac translated");
+    assert_eq!((v.name.as_str(), v.xmit_base), ("gw0", true));
+    // Alone, vmac_xmit_base does nothing (keepalived ignores it too).
+    let (i, code, err) = instance_with(" vmac_xmit_base\n");
+    assert_eq!((i.vmac, code), (None, 0), "{err}");
+    // With unicast peers vipd has no virtual MAC: listed, the rest translated.
+    let (i, code, err) = instance_with(" use_vmac\n unicast_peer {\n  10.99.0.2\n }\n");
+    assert_eq!((i.vmac, code), (None, 3), "{err}");
+    assert!(err.contains("use_vmac: not translated"), "{err}");
 }

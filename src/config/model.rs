@@ -408,4 +408,16 @@ pub struct InstanceConfig {
     /// The `group` label of the instance's metrics and its /status entry, when set; else it
     /// is derived (see `router::group_of`).
     pub group: Option<String>,
+    /// `use_vmac`: the master holds its addresses on a macvlan with the virtual router MAC.
+    pub vmac: Option<Vmac>,
+}
+
+/// keepalived's `use_vmac [name]` and `vmac_xmit_base`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Vmac {
+    /// The macvlan's name (default `vrrp.<vrid>`, keepalived's).
+    pub name: String,
+    /// Adverts go out from the base interface (its own MAC); addresses and GARP/NA stay on
+    /// the macvlan.
+    pub xmit_base: bool,
 }

@@ -452,6 +452,16 @@ impl Serialize for InstanceConfig {
         if self.v3_checksum == ChecksumForm::MessageOnly {
             m.serialize_entry("v3_checksum", "rfc9568")?;
         }
+        if let Some(v) = &self.vmac {
+            if v.name == format!("vrrp.{}", self.vrid) {
+                m.serialize_entry("use_vmac", &true)?;
+            } else {
+                m.serialize_entry("use_vmac", &v.name)?;
+            }
+            if v.xmit_base {
+                m.serialize_entry("vmac_xmit_base", &true)?;
+            }
+        }
         m.end()
     }
 }

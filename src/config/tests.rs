@@ -82,6 +82,7 @@ fn defaults_applied() {
             garp: Garp::default(),
             v3_checksum: ChecksumForm::PseudoHeader,
             group: None,
+            vmac: None,
         }
     );
 }
@@ -1551,4 +1552,99 @@ fn group_label_key() {
     one_err(&base("group: \"a,b\""), 6, 12, "`,` is not allowed");
     one_err(&base("group: \"a b\""), 6, 12, "` ` is not allowed");
     one_err(&base("group: \"é\""), 6, 12, "is not allowed");
+}
+
+const VMAC_BASE: &str = "instances:\n  VI_1:\n    interface: eth0\n    vrid: 21\n    virtual_ipaddress: [10.99.0.21/24]\n";
+
+#[test]
+fn use_vmac_true_takes_keepalived_default_name() {
+    let c = ok(&format!("{VMAC_BASE}    use_vmac: true\n")).config;
+    let v = c.instances["VI_1"].vmac.clone().unwrap();
+    assert_eq!(v.name, "vrrp.21");
+    assert!(!v.xmit_base);
+    let c = ok(&format!(
+        "{VMAC_BASE}    use_vmac: gw0\n    vmac_xmit_base: true\n"
+    ))
+    .config;
+    let v = c.instances["VI_1"].vmac.clone().unwrap();
+    assert_eq!((v.name.as_str(), v.xmit_base), ("gw0", true));
+    let c = ok(&format!("{VMAC_BASE}    use_vmac: false\n")).config;
+    assert_eq!(c.instances["VI_1"].vmac, None);
+}
+
+#[test]
+fn use_vmac_round_trips_through_yaml() {
+    for extra in [
+        "    use_vmac: true\n",
+        "    use_vmac: gw0\n    vmac_xmit_base: true\n",
+    ] {
+        let c = ok(&format!("{VMAC_BASE}{extra}")).config;
+        let text = to_yaml(&c);
+        let again = ok(&text).config;
+        assert_eq!(
+            again.instances["VI_1"].vmac, c.instances["VI_1"].vmac,
+            "{text}"
+        );
+    }
+}
+
+#[test]
+fn use_vmac_bad_values_are_errors_with_positions() {
+    one_err(
+        &format!("{VMAC_BASE}    use_vmac: [a]\n"),
+        6,
+        15,
+        "use_vmac",
+    );
+    one_err(
+        &format!("{VMAC_BASE}    use_vmac: averyveryverylongname\n"),
+        6,
+        15,
+        "the limit is 15",
+    );
+    one_err(
+        &format!("{VMAC_BASE}    use_vmac: eth0\n"),
+        6,
+        15,
+        "own interface",
+    );
+    one_err(
+        &format!("{VMAC_BASE}    use_vmac: true\n    unicast_peers: [10.99.0.2]\n"),
+        6,
+        15,
+        "unicast_peers",
+    );
+    one_err(
+        &format!("{VMAC_BASE}    vmac_xmit_base: 1\n"),
+        6,
+        21,
+        "expected true or false",
+    );
+}
+
+#[test]
+fn two_instances_cannot_share_a_macvlan() {
+    let y = "instances:
+  A:
+    interface: eth0
+    vrid: 21
+    use_vmac: true
+    virtual_ipaddress: [10.99.0.21/24]
+  B:
+    interface: eth0
+    vrid: 21
+    use_vmac: true
+    virtual_ipaddress: ['fd00:99::21/64']
+";
+    one_err(y, 10, 15, "vrrp6.21");
+}
+
+#[test]
+fn vmac_xmit_base_without_use_vmac_is_a_warning() {
+    let l = ok(&format!("{VMAC_BASE}    vmac_xmit_base: true\n"));
+    assert!(
+        l.warnings.iter().any(|w| w.message.contains("no effect")),
+        "{:?}",
+        l.warnings
+    );
 }

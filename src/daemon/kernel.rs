@@ -7,13 +7,14 @@ use std::collections::hash_map::Entry;
 use std::net::IpAddr;
 
 use tokio::sync::{mpsc, oneshot};
-use tracing::{debug, error, warn};
+use tracing::{debug, error, info, warn};
 
 use crate::config::Vip;
+use crate::net::netlink::{set_sysctl, sysctl};
 use crate::net::{Announcer, IfaceInfo, Netlink};
 use crate::observe::InstanceMetrics;
-use crate::router::InstId;
 use crate::router::extras::Item;
+use crate::router::{InstId, VmacSpec};
 
 /// One job for the kernel task.
 pub enum Job {
@@ -48,6 +49,10 @@ pub enum Job {
         ifindex: u32,
         instances: Vec<(Vec<IpAddr>, InstanceMetrics)>,
     },
+    /// Create an instance's macvlan, then look it up (the answer goes back as a lookup's).
+    EnsureVmac(VmacSpec),
+    /// Delete it.
+    DeleteVmac(VmacSpec),
     /// Answered once every job queued before it is done.
     Flush(oneshot::Sender<()>),
     /// The same for the core: every address change and announcement of this instance
@@ -104,6 +109,103 @@ async fn apply(netlink: &Netlink, add: bool, item: &Item) -> Result<(), crate::n
     }
 }
 
+/// What vipd sets on a base interface under a macvlan of ours (restored when the last one
+/// goes, as keepalived does): arp_ignore=1 and arp_filter=1 (keepalived's: the base never
+/// answers ARP for a virtual address with its own MAC), and arp_announce=2 (vipd's addition:
+/// the base's own ARP requests name its own address, not a virtual one its replies come
+/// from, which would re-point the asking host's entry for the virtual address at the
+/// base's MAC).
+const BASE_ARP: [(&str, &str); 3] = [
+    ("arp_ignore", "1"),
+    ("arp_filter", "1"),
+    ("arp_announce", "2"),
+];
+
+/// The base interfaces' ARP settings before the first macvlan on them changed them, and how
+/// many macvlans of ours are on each.
+#[derive(Default)]
+struct BaseArp(HashMap<String, (Vec<Option<String>>, usize)>);
+
+impl BaseArp {
+    /// A macvlan on `base`: [`BASE_ARP`].
+    fn take(&mut self, base: &str) {
+        let e = self.0.entry(base.to_string()).or_insert_with(|| {
+            let old = BASE_ARP
+                .iter()
+                .map(|(k, _)| sysctl("ipv4", base, k).ok())
+                .collect();
+            (old, 0)
+        });
+        e.1 += 1;
+        for (key, v) in BASE_ARP {
+            if let Err(e) = set_sysctl("ipv4", base, key, v) {
+                warn!(
+                    interface = base,
+                    "cannot set {key}={v} for the virtual MAC: {e}"
+                );
+            }
+        }
+    }
+
+    /// One macvlan fewer on `base`; the last one restores its settings.
+    fn release(&mut self, base: &str) {
+        let Some(e) = self.0.get_mut(base) else {
+            return;
+        };
+        e.1 = e.1.saturating_sub(1);
+        if e.1 > 0 {
+            return;
+        }
+        let Some((old, _)) = self.0.remove(base) else {
+            return;
+        };
+        for ((key, _), v) in BASE_ARP.iter().zip(old) {
+            if let Some(v) = v {
+                let _ = set_sysctl("ipv4", base, key, &v);
+            }
+        }
+    }
+}
+
+/// Creates and configures an instance's macvlan: keepalived's settings (IPv4: the macvlan
+/// answers ARP only for its own addresses, accepts packets from local sources, no reverse
+/// path filter, promotes secondaries, no IPv6 at all; the base answers ARP only for its own
+/// addresses; IPv6: no automatic link-local, the base's link-local added as the adverts'
+/// source), then up.
+async fn ensure_vmac(netlink: &Netlink, spec: &VmacSpec, arp: &mut BaseArp) -> Result<(), String> {
+    let index = netlink
+        .create_macvlan(&spec.name, spec.base_index, spec.mac)
+        .await
+        .map_err(|e| e.to_string())?;
+    let n = spec.name.as_str();
+    let mut settings = vec![
+        ("ipv4", "arp_ignore", "1"),
+        ("ipv4", "accept_local", "1"),
+        ("ipv4", "rp_filter", "0"),
+        ("ipv4", "promote_secondaries", "1"),
+    ];
+    match spec.family {
+        crate::config::Family::Ipv4 => settings.push(("ipv6", "disable_ipv6", "1")),
+        crate::config::Family::Ipv6 => settings.push(("ipv6", "addr_gen_mode", "1")),
+    }
+    for (fam, key, v) in settings {
+        if let Err(e) = set_sysctl(fam, n, key, v) {
+            warn!(interface = n, "cannot set {fam} {key}={v}: {e}");
+        }
+    }
+    if spec.family == crate::config::Family::Ipv4 {
+        arp.take(&spec.base);
+    }
+    if let Some(ll) = spec.source {
+        netlink
+            .add_address(index, IpAddr::V6(ll), 64)
+            .await
+            .map_err(|e| e.to_string())?;
+    }
+    netlink.link_up(index).await.map_err(|e| e.to_string())?;
+    Ok(())
+}
+
 /// Runs jobs in order until the sender is dropped.
 pub async fn run(
     netlink: Netlink,
@@ -112,6 +214,7 @@ pub async fn run(
     barriers: mpsc::UnboundedSender<InstId>,
 ) {
     let mut announcers: HashMap<u32, Announcer> = HashMap::new();
+    let mut arp = BaseArp::default();
     while let Some(job) = rx.recv().await {
         match job {
             Job::Lookup { ifname, exclude } => {
@@ -194,6 +297,33 @@ pub async fn run(
                             warn!(interface = %iface.name, address = %vip, "announcement failed: {e}");
                         }
                     }
+                }
+            }
+            Job::EnsureVmac(spec) => {
+                let r = match ensure_vmac(&netlink, &spec, &mut arp).await {
+                    Ok(()) => {
+                        info!(interface = %spec.name, base = %spec.base, "virtual MAC interface ready");
+                        netlink
+                            .iface(&spec.name, &[])
+                            .await
+                            .map_err(|e| e.to_string())
+                    }
+                    Err(e) => {
+                        error!(interface = %spec.name, base = %spec.base, "cannot create the virtual MAC interface: {e}");
+                        Err(e)
+                    }
+                };
+                let _ = answers.send((spec.name, r));
+            }
+            Job::DeleteVmac(spec) => {
+                match netlink.delete_macvlan(&spec.name).await {
+                    Ok(()) => info!(interface = %spec.name, "virtual MAC interface removed"),
+                    Err(e) => {
+                        error!(interface = %spec.name, "cannot remove the virtual MAC interface: {e}")
+                    }
+                }
+                if spec.family == crate::config::Family::Ipv4 {
+                    arp.release(&spec.base);
                 }
             }
             Job::Flush(done) => {

@@ -212,6 +212,12 @@ impl Shell {
                 // comes back to the loop (nothing here waits for it).
                 let _ = self.kernel.send(Job::Barrier(inst));
             }
+            Effect::EnsureVmac { vmac, .. } => {
+                let _ = self.kernel.send(Job::EnsureVmac(vmac));
+            }
+            Effect::DeleteVmac { vmac, .. } => {
+                let _ = self.kernel.send(Job::DeleteVmac(vmac));
+            }
             Effect::Fact(f) => {
                 if let Fact::InstanceRemoved { name, .. } = &f {
                     self.notifier.forget(name);

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use crate::config::{
     ChecksumForm, Family, Garp, InstanceConfig, Notify, ProcessConfig, ScriptConfig,
-    TrackFile as ModelTrackFile, TrackInterface, TrackProcess, TrackScript, Version,
+    TrackFile as ModelTrackFile, TrackInterface, TrackProcess, TrackScript, Version, Vmac,
     parse_duration, to_yaml,
 };
 
@@ -88,9 +88,6 @@ fn advice_for(kw: &str) -> Option<&'static str> {
         | "smtp_alert"
         | "smtp_helo_name" => {
             "vipd sends no e-mail; alert on vipd's metrics (see alerts/) or send mail from notify hooks"
-        }
-        "use_vmac" | "vmac_xmit_base" => {
-            "vipd does not create VRRP MAC interfaces; the virtual address moves with gratuitous ARP / unsolicited NA"
         }
         "track_bfd" | "bfd_instance" => {
             "vipd has no BFD support; track the path with a check script"
@@ -1065,6 +1062,8 @@ const INSTANCE_ARITY: &[(&str, usize)] = &[
     ("track_file", 0),
     ("track_process", 0),
     ("strict_mode", 1),
+    ("use_vmac", 1),
+    ("vmac_xmit_base", 0),
 ];
 
 /// What one `vrrp_instance` block says, read in one pass with keepalived's rules for repeated
@@ -1092,6 +1091,8 @@ struct InstanceBody {
     t_procs: Vec<TrackProcess>,
     /// `virtual_ipaddress_excluded`, `virtual_routes`, `virtual_rules` ([`super::routes`]).
     extras: super::routes::Extras,
+    /// `use_vmac` / `vmac_xmit_base` lines.
+    vmac: VmacSeen,
     /// (slot, argv): master, backup, fault, stop, any.
     notify: Vec<(&'static str, Vec<String>)>,
     garp_delay: Option<String>,
@@ -1209,6 +1210,12 @@ fn vrrp_instance(
         notify: instance_hooks(&ib.notify),
         garp: instance_garp(&ib),
         v3_checksum: ChecksumForm::PseudoHeader,
+        vmac: vmac(
+            cx,
+            std::mem::take(&mut ib.vmac),
+            vrid as u8,
+            !ib.peers.is_empty(),
+        ),
     };
     used.push(yname.clone());
     let text = emit_instance(cx, st, &yname, &ib.comments, &inst);
@@ -1243,6 +1250,7 @@ fn read_instance(cx: &mut Cx, st: &Stmt, defs: &Defs) -> InstanceBody {
         t_files: Vec::new(),
         t_procs: Vec::new(),
         extras: super::routes::Extras::default(),
+        vmac: VmacSeen::default(),
         notify: Vec::new(),
         garp_delay: g.garp_delay.clone(),
         garp_repeat: g.garp_repeat,
@@ -1253,6 +1261,9 @@ fn read_instance(cx: &mut Cx, st: &Stmt, defs: &Defs) -> InstanceBody {
     for b in &body {
         let kw = b.keyword.text.as_str();
         let a = b.args.first().map(|w| w.text.clone()).unwrap_or_default();
+        if vmac_keyword(b, &mut ib.vmac) {
+            continue;
+        }
         if kw == "strict_mode" {
             strict_mode_line(cx, b, &a, &mut ib.strict);
             continue;
@@ -1715,6 +1726,50 @@ fn instance_addresses(cx: &mut Cx, vips: &[(IpAddr, String, Stmt)]) -> (bool, Ve
         );
     }
     (first_v6, vip_texts)
+}
+
+/// keepalived's `use_vmac [name]` and `vmac_xmit_base` lines of one instance.
+#[derive(Default)]
+struct VmacSeen {
+    use_vmac: Option<(Option<String>, Stmt)>,
+    xmit_base: Option<Stmt>,
+}
+
+/// Records a `use_vmac` / `vmac_xmit_base` line; false for any other keyword.
+fn vmac_keyword(b: &Stmt, seen: &mut VmacSeen) -> bool {
+    match b.keyword.text.as_str() {
+        "use_vmac" => seen.use_vmac = Some((b.args.first().map(|w| w.text.clone()), b.clone())),
+        "vmac_xmit_base" => seen.xmit_base = Some(b.clone()),
+        _ => return false,
+    }
+    true
+}
+
+/// vipd's `use_vmac` / `vmac_xmit_base` for what the instance said: keepalived's default
+/// name `vrrp.<vrid>`; `vmac_xmit_base` without `use_vmac` does nothing (keepalived ignores
+/// it too); with unicast peers (which vipd's virtual MAC does not support) it is listed as
+/// not translated.
+fn vmac(cx: &mut Cx, seen: VmacSeen, vrid: u8, unicast: bool) -> Option<Vmac> {
+    if let (None, Some(x)) = (&seen.use_vmac, &seen.xmit_base) {
+        cx.note(
+            x,
+            "vmac_xmit_base",
+            "without use_vmac: has no effect (keepalived ignores it too)",
+        );
+    }
+    let (name, st) = seen.use_vmac?;
+    if unicast {
+        cx.skip(
+            &st,
+            "use_vmac",
+            "vipd supports the virtual MAC on multicast instances only (the macvlan has no route to a unicast peer); the address moves with gratuitous ARP / unsolicited NA instead",
+        );
+        return None;
+    }
+    Some(Vmac {
+        name: name.unwrap_or_else(|| format!("vrrp.{vrid}")),
+        xmit_base: seen.xmit_base.is_some(),
+    })
 }
 
 /// What decides the election, as the instance block wrote it.

@@ -8,7 +8,9 @@ use netlink_packet_route::address::AddressScope;
 use netlink_packet_route::address::{
     AddressAttribute, AddressFlags, AddressHeaderFlags, AddressMessage,
 };
-use netlink_packet_route::link::{LinkAttribute, LinkFlags, LinkMessage};
+use netlink_packet_route::link::{
+    InfoKind, LinkAttribute, LinkFlags, LinkInfo, LinkMessage, MacVlanMode,
+};
 use netlink_packet_route::route::{
     RouteAddress, RouteAttribute, RouteMessage, RouteProtocol, RouteScope, RouteType as NlRouteType,
 };
@@ -16,7 +18,7 @@ use netlink_packet_route::rule::{RuleAction, RuleAttribute, RuleMessage};
 use netlink_packet_route::{AddressFamily, RouteNetlinkMessage};
 use rtnetlink::packet_core::NetlinkPayload;
 use rtnetlink::sys::AsyncSocket;
-use rtnetlink::{AddressMessageBuilder, Handle, MulticastGroup};
+use rtnetlink::{AddressMessageBuilder, Handle, LinkMacVlan, LinkUnspec, MulticastGroup};
 use tokio::sync::mpsc;
 
 use crate::config::{Route, RouteType, Rule, Vip};
@@ -205,6 +207,115 @@ impl Netlink {
             Err(source) => Err(NetError::Netlink {
                 op: "delete address",
                 target: format!("{} on ifindex {ifindex}", fmt_prefix(addr, prefix_len)),
+                source,
+            }),
+        }
+    }
+
+    /// The link called `name`, if there is one.
+    async fn link_by_name(&self, name: &str) -> Result<Option<LinkMessage>, NetError> {
+        match self
+            .handle
+            .link()
+            .get()
+            .match_name(name.to_string())
+            .execute()
+            .try_next()
+            .await
+            .map_err(nl_io)
+        {
+            Ok(l) => Ok(l),
+            Err(e) if e.raw_os_error() == Some(libc::ENODEV) => Ok(None),
+            Err(source) => Err(NetError::Netlink {
+                op: "get link",
+                target: name.to_string(),
+                source,
+            }),
+        }
+    }
+
+    /// Creates the macvlan `name` on `base_index` with `mac`, in private mode (keepalived's
+    /// mode: frames from the LAN whose source is our own virtual MAC, i.e. the other
+    /// router's adverts, are handed to the macvlan only). A macvlan already called `name` (a
+    /// crash's leftover, its addresses with it) is deleted first; any other kind of link of
+    /// that name is refused, never deleted. It is left down; returns its index.
+    pub async fn create_macvlan(
+        &self,
+        name: &str,
+        base_index: u32,
+        mac: [u8; 6],
+    ) -> Result<u32, NetError> {
+        let err = |op, source| NetError::Netlink {
+            op,
+            target: name.to_string(),
+            source,
+        };
+        if let Some(old) = self.link_by_name(name).await? {
+            if !is_macvlan(&old) {
+                return Err(err(
+                    "create macvlan",
+                    io::Error::other("a link of that name exists and is not a macvlan"),
+                ));
+            }
+            self.handle
+                .link()
+                .del(old.header.index)
+                .execute()
+                .await
+                .map_err(|e| err("delete leftover macvlan", nl_io(e)))?;
+        }
+        let msg = LinkMacVlan::new(name, base_index, MacVlanMode::Private)
+            .address(mac.to_vec())
+            .build();
+        self.handle
+            .link()
+            .add(msg)
+            .execute()
+            .await
+            .map_err(|e| err("create macvlan", nl_io(e)))?;
+        let link = self
+            .link_by_name(name)
+            .await?
+            .ok_or_else(|| NetError::NoSuchInterface(name.to_string()))?;
+        Ok(link.header.index)
+    }
+
+    /// Sets a link up.
+    pub async fn link_up(&self, index: u32) -> Result<(), NetError> {
+        self.handle
+            .link()
+            .set(LinkUnspec::new_with_index(index).up().build())
+            .execute()
+            .await
+            .map_err(|e| nl_err("set link up", format!("ifindex {index}"), e))
+    }
+
+    /// Deletes the macvlan `name`; already gone is success, and a link of that name that
+    /// is not a macvlan is left alone (an error).
+    pub async fn delete_macvlan(&self, name: &str) -> Result<(), NetError> {
+        let Some(link) = self.link_by_name(name).await? else {
+            return Ok(());
+        };
+        if !is_macvlan(&link) {
+            return Err(NetError::Netlink {
+                op: "delete macvlan",
+                target: name.to_string(),
+                source: io::Error::other("not a macvlan: left alone"),
+            });
+        }
+        match self
+            .handle
+            .link()
+            .del(link.header.index)
+            .execute()
+            .await
+            .map_err(nl_io)
+        {
+            Ok(()) => Ok(()),
+            Err(e) if e.raw_os_error() == Some(libc::ENODEV) => Ok(()),
+            Err(source) => Err(NetError::Netlink {
+                op: "delete macvlan",
+                target: name.to_string(),
                 source,
             }),
         }
@@ -454,6 +565,32 @@ fn rule_message(r: &Rule) -> RuleMessage {
     m.attributes
         .push(RuleAttribute::Protocol(RouteProtocol::from(r.protocol())));
     m
+}
+
+/// Whether a link is a macvlan (IFLA_INFO_KIND "macvlan").
+fn is_macvlan(link: &LinkMessage) -> bool {
+    link.attributes.iter().any(|a| match a {
+        LinkAttribute::LinkInfo(infos) => infos
+            .iter()
+            .any(|i| matches!(i, LinkInfo::Kind(InfoKind::MacVlan))),
+        _ => false,
+    })
+}
+
+/// Reads a per-interface sysctl, e.g. `sysctl("ipv4", "eth0", "arp_ignore")` (of the
+/// caller's network namespace).
+pub fn sysctl(family: &str, ifname: &str, key: &str) -> io::Result<String> {
+    if ifname.is_empty() || ifname.contains('/') || ifname == "." || ifname == ".." {
+        return Err(io::Error::other(format!("bad interface name `{ifname}`")));
+    }
+    std::fs::read_to_string(format!("/proc/sys/net/{family}/conf/{ifname}/{key}"))
+        .map(|v| v.trim().to_string())
+}
+
+/// Writes a per-interface sysctl.
+pub fn set_sysctl(family: &str, ifname: &str, key: &str, value: &str) -> io::Result<()> {
+    sysctl(family, ifname, key)?;
+    std::fs::write(format!("/proc/sys/net/{family}/conf/{ifname}/{key}"), value)
 }
 
 /// The message that names `addr/prefix_len` on `ifindex` (for deletion).

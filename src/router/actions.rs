@@ -4,7 +4,7 @@
 
 use std::net::IpAddr;
 
-use super::{Effect, Fact, InstId, Router, extras};
+use super::{Effect, Fact, InstId, Router, extras, vmac};
 use crate::config::{Family, InstanceConfig, Version};
 use crate::engine::{self, Action};
 use crate::net::{VRRP_V4_GROUP, VRRP_V6_GROUP};
@@ -60,7 +60,7 @@ impl Router {
                 // (notify hooks move an elastic IP) has no effect, not an empty one.
                 Action::AddAddresses | Action::RemoveAddresses => {
                     let add = a == Action::AddAddresses;
-                    let vips = extras::own_iface_vips(&inst.cfg);
+                    let vips = vmac::vips(&inst.cfg);
                     let items = extras::master_items(&inst.cfg);
                     if !add && !items.is_empty() {
                         self.out.push_back(Effect::Uninstall {
@@ -68,7 +68,7 @@ impl Router {
                             items: extras::removal_order(items.clone()),
                         });
                     }
-                    if let (Some(ifc), false) = (&inst.iface, vips.is_empty()) {
+                    if let (Some(ifc), false) = (inst.addr_iface(), vips.is_empty()) {
                         let (inst_id, ifindex) = (id, ifc.index);
                         self.out.push_back(if add {
                             Effect::AddAddresses {
@@ -92,22 +92,25 @@ impl Router {
                     }
                 }
                 Action::Announce { count } => {
-                    // The advertised and the excluded addresses on the interface.
+                    // The advertised addresses on the interface (not those with another
+                    // `dev`; the virtual link-local of a virtual MAC is), and the excluded.
                     let mut addrs: Vec<IpAddr> =
                         inst.addrs
                             .iter()
                             .copied()
                             .filter(|a| {
-                                inst.cfg.virtual_ipaddress.iter().any(|v| {
-                                    v.addr == *a && extras::on_instance_iface(&inst.cfg, v)
+                                !inst.cfg.virtual_ipaddress.iter().any(|v| {
+                                    v.addr == *a && !extras::on_instance_iface(&inst.cfg, v)
                                 })
                             })
                             .collect();
                     addrs.extend(extras::excluded_on_iface(&inst.cfg).map(|v| v.addr));
-                    if let (Some(ifc), false) = (&inst.iface, addrs.is_empty()) {
+                    if let (Some(ifc), Some(base), false) =
+                        (inst.addr_iface(), &inst.iface, addrs.is_empty())
+                    {
                         self.out.push_back(Effect::Announce {
                             inst: id,
-                            router: inst.cfg.family == Family::Ipv6 && ifc.ipv6_forwarding,
+                            router: inst.cfg.family == Family::Ipv6 && base.ipv6_forwarding,
                             iface: ifc.clone(),
                             addrs,
                             count,

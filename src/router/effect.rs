@@ -1,7 +1,7 @@
 //! What the router core asks the shell to do ([`Effect`]), and what it tells the observer
 //! ([`Fact`]), in one ordered queue.
 
-use std::net::IpAddr;
+use std::net::{IpAddr, Ipv6Addr};
 use std::time::Duration;
 
 use crate::config::{Family, Notify, Vip};
@@ -112,8 +112,29 @@ pub enum Effect {
     /// `Router::handle_announced` (the new master's first advert waits for it; the shell
     /// never waits, it only passes the answer back).
     Barrier { inst: InstId },
+    /// Create the instance's macvlan (`use_vmac`), replacing a leftover of the same name,
+    /// bring it up, then look it up: the answer is `Router::handle_iface` for its name.
+    EnsureVmac { inst: InstId, vmac: VmacSpec },
+    /// Delete the instance's macvlan (its addresses go with it).
+    DeleteVmac { inst: InstId, vmac: VmacSpec },
     /// Something to observe (metrics, logs, traces).
     Fact(Fact),
+}
+
+/// An instance's macvlan with the virtual router MAC.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct VmacSpec {
+    /// The macvlan's name.
+    pub name: String,
+    /// The interface it sits on.
+    pub base: String,
+    pub base_index: u32,
+    /// 00:00:5e:00:01:{VRID} (IPv4) or 00:00:5e:00:02:{VRID} (IPv6).
+    pub mac: [u8; 6],
+    pub family: Family,
+    /// IPv6: the base interface's link-local address, added to the macvlan so adverts sent
+    /// from it have a link-local source of the sending interface (keepalived does the same).
+    pub source: Option<Ipv6Addr>,
 }
 
 /// Something that happened, for metrics, logs and traces. Every counter vipd exports is

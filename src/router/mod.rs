@@ -21,6 +21,7 @@ pub mod receive;
 pub mod reload;
 mod status_doc;
 mod sync;
+pub mod vmac;
 
 #[cfg(test)]
 mod conformance;
@@ -36,7 +37,7 @@ use std::collections::{BTreeMap, BTreeSet, BinaryHeap, HashMap, HashSet, VecDequ
 use std::net::IpAddr;
 use std::time::{Duration, Instant};
 
-pub use effect::{Effect, Fact, InstId, PortId};
+pub use effect::{Effect, Fact, InstId, PortId, VmacSpec};
 
 use crate::config::{Config, Family, InstanceConfig};
 use crate::engine::{self, Action, Input, Instance};
@@ -127,6 +128,43 @@ struct Inst {
     /// Shut down, still holding its addresses until the new master is heard; forgotten
     /// once released.
     stopping: bool,
+    /// `use_vmac`: the macvlan, as asked for and last looked up.
+    vmac: Option<VmacState>,
+}
+
+/// What the core knows of an instance's macvlan.
+#[derive(Clone, Debug)]
+struct VmacState {
+    name: String,
+    mac: [u8; 6],
+    /// What was last asked of the shell ([`Effect::EnsureVmac`]); None: not asked (or it
+    /// failed, and is asked again).
+    asked: Option<VmacSpec>,
+    /// The last ask failed (asked again with the next retry).
+    failed: bool,
+    /// The macvlan as last looked up.
+    iface: Option<IfaceInfo>,
+}
+
+impl Inst {
+    /// Where the virtual addresses live and ARP/NA go out: the macvlan with `use_vmac`,
+    /// else the interface.
+    fn addr_iface(&self) -> Option<&IfaceInfo> {
+        match &self.vmac {
+            Some(v) => v.iface.as_ref(),
+            None => self.iface.as_ref(),
+        }
+    }
+
+    /// Where adverts are sent and received: the macvlan with `use_vmac` (so they carry the
+    /// virtual MAC, and the peers' adverts from the same MAC, which the kernel hands only to
+    /// the macvlan, are heard), the interface without it or with `vmac_xmit_base`.
+    fn port_iface<'a>(&'a self, base: Option<&'a IfaceInfo>) -> Option<&'a IfaceInfo> {
+        match (&self.vmac, &self.cfg.vmac) {
+            (Some(v), Some(c)) if !c.xmit_base => v.iface.as_ref(),
+            _ => base,
+        }
+    }
 }
 
 /// The router core over all instances (`Clone` so the model checker can branch a world).
@@ -285,6 +323,9 @@ impl Router {
                 None
             }
         };
+        if self.vmac_answer(now, name, info.as_ref()) {
+            return;
+        }
         self.ifaces.insert(name.to_owned(), info.clone());
         for id in self.ids() {
             let Some(inst) = self.inst(id) else { continue };
@@ -299,6 +340,9 @@ impl Router {
     /// A link went up or down (a kernel event). Takes effect at once; a lookup refreshes
     /// the rest of the interface's facts (addresses, index).
     pub fn handle_link(&mut self, now: Instant, name: &str, up: bool) {
+        if self.vmac_link(now, name, up) {
+            return;
+        }
         let used = self.insts.iter().flatten().any(|x| {
             x.cfg.interface == name || x.cfg.track_interfaces.iter().any(|t| t.name == name)
         });
@@ -339,19 +383,18 @@ impl Router {
         let mut refresh = Vec::new();
         for id in self.ids() {
             let Some(inst) = self.inst(id) else { continue };
+            if let Some(ifc) = inst.addr_iface().filter(|f| f.index == ifindex)
+                && !present
+                && inst.engine.state() == engine::State::Master
+                && let Some(vip) = vmac::vips(&inst.cfg).into_iter().find(|v| v.addr == addr)
+            {
+                restore.push((id, ifc.clone(), vip, inst.cfg.garp.repeat));
+                continue;
+            }
             let Some(ifc) = inst.iface.as_ref().filter(|f| f.index == ifindex) else {
                 continue;
             };
-            if !present
-                && inst.engine.state() == engine::State::Master
-                && let Some(vip) = inst
-                    .cfg
-                    .virtual_ipaddress
-                    .iter()
-                    .find(|v| v.addr == addr && extras::on_instance_iface(&inst.cfg, v))
-            {
-                restore.push((id, ifc.clone(), vip.clone(), inst.cfg.garp.repeat));
-            } else if (!present && inst.src == Some(addr)) || (present && !inst.link_ok) {
+            if (!present && inst.src == Some(addr)) || (present && !inst.link_ok) {
                 refresh.push(ifc.name.clone());
             }
         }
@@ -796,7 +839,14 @@ impl Router {
             Family::Ipv4 => IpAddr::from([0, 0, 0, 0]),
             Family::Ipv6 => IpAddr::from([0u16; 8]),
         };
-        let addrs: Vec<IpAddr> = cfg.virtual_ipaddress.iter().map(|v| v.addr).collect();
+        let addrs: Vec<IpAddr> = vmac::vips(&cfg).iter().map(|v| v.addr).collect();
+        let vmac_state = cfg.vmac.as_ref().map(|v| VmacState {
+            name: v.name.clone(),
+            mac: vmac::mac(cfg.family, cfg.vrid),
+            asked: None,
+            failed: false,
+            iface: None,
+        });
         let lookups: Vec<String> = std::iter::once(cfg.interface.clone())
             .chain(cfg.track_interfaces.iter().map(|t| t.name.clone()))
             .filter(|n| !self.ifaces.contains_key(n))
@@ -820,6 +870,7 @@ impl Router {
             mismatch_logged: HashSet::new(),
             filtered_any: false,
             stopping: false,
+            vmac: vmac_state,
         });
         self.fact(Fact::InstanceAdded { inst: id });
         if self
@@ -920,6 +971,13 @@ impl Router {
             return;
         };
         self.by_name.remove(&inst.cfg.name);
+        if let Some(spec) = inst.vmac.as_ref().and_then(|v| v.asked.clone()) {
+            self.pending.remove(&spec.name);
+            self.out.push_back(Effect::DeleteVmac {
+                inst: id,
+                vmac: spec,
+            });
+        }
         if let Some(p) = inst.port {
             self.unregister(p, inst.cfg.vrid, id);
             if self
@@ -948,8 +1006,17 @@ impl Router {
                 Family::Ipv6 => f.ipv6_link_local.map(IpAddr::V6),
             })
         });
-        let port = info.map(|f| self.port_for(f, family));
-        let link_up = info.is_some_and(|f| f.up);
+        if let (Some(f), Some(s)) = (info, src) {
+            self.ensure_vmac(id, f, s);
+        }
+        let Some(inst) = self.inst(id) else { return };
+        let vmac_up = inst
+            .vmac
+            .as_ref()
+            .is_none_or(|v| v.iface.as_ref().is_some_and(|f| f.up));
+        let port_iface = info.and_then(|_| inst.port_iface(info)).cloned();
+        let port = port_iface.map(|f| self.port_for(&f, family));
+        let link_up = info.is_some_and(|f| f.up) && vmac_up;
         if info.is_none() || (link_up && src.is_none()) {
             self.retry_at.get_or_insert(now + RETRY);
             if link_up && src.is_none() {
@@ -994,7 +1061,8 @@ impl Router {
             inst.engine
                 .handle(now, Input::PrimaryAddress(s), &mut Vec::new());
         }
-        inst.link_ok = link_up && inst.src.is_some() && inst.port.is_some() && src.is_some();
+        inst.link_ok =
+            link_up && inst.src.is_some() && inst.port.is_some() && src.is_some() && port.is_some();
         if let Some(f) = note {
             self.fact(f);
         }
@@ -1016,6 +1084,7 @@ impl Router {
         // Nothing is decided before its interfaces have been looked up once.
         let waiting = std::iter::once(&inst.cfg.interface)
             .chain(inst.cfg.track_interfaces.iter().map(|t| &t.name))
+            .chain(inst.vmac.as_ref().map(|v| &v.name))
             .any(|n| self.pending.contains(n));
         if !inst.started && waiting {
             return;
@@ -1091,12 +1160,9 @@ impl Router {
                 inst: id,
                 masters_observed: self.masters_observed(inst, now),
             });
-            if let Some(ifc) = &inst.iface {
+            if let Some(ifc) = inst.addr_iface() {
                 // Addresses with another `dev` are not on this interface (not read back).
-                let own: Vec<IpAddr> = extras::own_iface_vips(&inst.cfg)
-                    .iter()
-                    .map(|v| v.addr)
-                    .collect();
+                let own: Vec<IpAddr> = vmac::vips(&inst.cfg).iter().map(|v| v.addr).collect();
                 by_iface.entry(ifc.index).or_default().push((id, own));
             }
         }

@@ -39,6 +39,8 @@ pub struct Net {
     pub events: Vec<Event>,
     /// (node, interface) links that are cut (the node's other interfaces still pass).
     pub cut_ifaces: HashSet<(usize, String)>,
+    /// Creating a macvlan (`use_vmac`) fails on these nodes.
+    pub vmac_fails: Vec<usize>,
 }
 
 /// The interface facts of a test host.
@@ -100,6 +102,8 @@ fn summary(e: &Effect) -> Option<String> {
         Effect::OpenPort { .. } => "open".into(),
         Effect::ClosePort { .. } => "close".into(),
         Effect::Barrier { .. } => "barrier".into(),
+        Effect::EnsureVmac { vmac, .. } => format!("vmac create {}", vmac.name),
+        Effect::DeleteVmac { vmac, .. } => format!("vmac delete {}", vmac.name),
         Effect::Fact(Fact::Drained { drained, .. }) => format!("drained={drained}"),
         Effect::Fact(Fact::Hold {
             released,
@@ -128,6 +132,7 @@ impl Net {
             nodes: Vec::new(),
             events: Vec::new(),
             cut_ifaces: HashSet::new(),
+            vmac_fails: Vec::new(),
         }
     }
 
@@ -204,6 +209,33 @@ impl Net {
                     })
                     .ok_or_else(|| format!("interface {ifname} not found"));
                 n.router.handle_iface(now, &ifname, answer);
+            }
+            Effect::EnsureVmac { vmac, .. } => {
+                let fails = self.vmac_fails.contains(&i);
+                let n = &mut self.nodes[i];
+                let answer = match n.ifaces.get(&vmac.base) {
+                    Some(base) if !fails => {
+                        // A new macvlan gets a new index each time.
+                        let index = 100 + n.ifaces.len() as u32 + u32::from(vmac.mac[5]);
+                        let f = IfaceInfo {
+                            index,
+                            name: vmac.name.clone(),
+                            mac: vmac.mac,
+                            up: base.up,
+                            ipv4_primary: None,
+                            ipv6_link_local: vmac.source,
+                            mtu: base.mtu,
+                            ipv6_forwarding: false,
+                        };
+                        n.ifaces.insert(vmac.name.clone(), f.clone());
+                        Ok(f)
+                    }
+                    _ => Err(format!("cannot create {}", vmac.name)),
+                };
+                n.router.handle_iface(now, &vmac.name, answer);
+            }
+            Effect::DeleteVmac { vmac, .. } => {
+                self.nodes[i].ifaces.remove(&vmac.name);
             }
             Effect::Barrier { inst } => {
                 // A zero-latency kernel: the addresses and announcement are done already.

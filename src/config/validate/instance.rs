@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use super::super::duration::format_duration;
-use super::super::model::{ChecksumForm, Family, Garp, InstanceConfig, Notify, Version};
+use super::super::model::{ChecksumForm, Family, Garp, InstanceConfig, Notify, Version, Vmac};
 use super::super::node::{Kind, Node};
 use super::Sites;
 use super::addresses::{unicast_peers, unicast_src, virtual_ipaddress};
@@ -39,6 +39,8 @@ const INSTANCE_KEYS: &[&str] = &[
     "virtual_routes",
     "virtual_rules",
     "accept_mode",
+    "use_vmac",
+    "vmac_xmit_base",
 ];
 
 const GARP_KEYS: &[&str] = &["delay", "repeat", "refresh"];
@@ -290,8 +292,12 @@ pub(super) fn instance<'a>(
         vips.sites.as_slice(),
         interface.as_deref(),
     );
+    let vmac = vmac(cx, &f, &field, vrid, unicast_peers.as_ref());
 
     let site = Sites {
+        vmac: vmac
+            .as_ref()
+            .and_then(|(v, n)| v.as_ref().zip(*n).map(|(v, n)| (v.name.clone(), n))),
         name: name.to_owned(),
         vrid: vrid.zip(vrid_node),
         interface: interface.clone(),
@@ -328,9 +334,63 @@ pub(super) fn instance<'a>(
             garp: garp?,
             v3_checksum: v3_checksum?,
             group: group?,
+            vmac: vmac?.0,
         })
     })();
     (inst, Some(site))
+}
+
+/// keepalived's default macvlan name, `vrrp.<vrid>`.
+pub(super) fn default_vmac_name(vrid: u8) -> String {
+    format!("vrrp.{vrid}")
+}
+
+/// `use_vmac: true | false | <ifname>` and `vmac_xmit_base: bool`; with the node that named
+/// the macvlan (for the cross-instance name check) and whether the name was defaulted.
+#[allow(clippy::type_complexity)]
+fn vmac<'a>(
+    cx: &mut Ctx,
+    f: &super::common::Fields<'a>,
+    field: &dyn Fn(&str) -> String,
+    vrid: Option<u8>,
+    unicast_peers: Option<&Vec<std::net::IpAddr>>,
+) -> Option<(Option<Vmac>, Option<&'a Node>)> {
+    let node = f.value("use_vmac");
+    let name = f.optional(cx, "use_vmac", None, |cx, _, v| match &v.kind {
+        Kind::Bool(true) => Some(Some(None)),
+        Kind::Bool(false) => Some(None),
+        _ => interface_name(cx, v, &field("use_vmac")).map(|n| Some(Some(n))),
+    });
+    let xmit_base = f.optional(cx, "vmac_xmit_base", false, |cx, _, v| {
+        boolean(cx, v, &field("vmac_xmit_base"))
+    });
+    let (name, xmit_base) = (name?, xmit_base?);
+    if let (None, true, Some(n)) = (&name, xmit_base, f.value("vmac_xmit_base")) {
+        cx.warn(
+            n,
+            format!(
+                "{}: has no effect without `use_vmac`",
+                field("vmac_xmit_base")
+            ),
+        );
+    }
+    let Some(name) = name else {
+        return Some((None, node));
+    };
+    let node = node?;
+    if unicast_peers.is_some_and(|p| !p.is_empty()) {
+        cx.err(
+            node,
+            format!(
+                "{}: not supported with `unicast_peers` (the macvlan has no route to a \
+                 unicast peer; the virtual MAC only matters on a shared segment)",
+                field("use_vmac")
+            ),
+        );
+        return None;
+    }
+    let name = name.or_else(|| vrid.map(default_vmac_name))?;
+    Some((Some(Vmac { name, xmit_base }), Some(node)))
 }
 
 /// keepalived's `garp_master_delay` bound: whole seconds up to `UINT_MAX / TIMER_HZ`.

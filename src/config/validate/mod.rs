@@ -47,6 +47,8 @@ struct Sites<'a> {
     interface: Option<String>,
     family: Option<Family>,
     vips: Vec<(IpAddr, &'a Node)>,
+    /// The macvlan name (`use_vmac`) and where it was asked for.
+    vmac: Option<(String, &'a Node)>,
 }
 
 /// What validation makes of a document.
@@ -282,6 +284,30 @@ fn cross_check(cx: &mut Ctx, earlier: &[Sites], s: &Sites) {
                 o.name
             ),
         );
+    }
+    if let Some((vmac, node)) = &s.vmac {
+        let clash = earlier.iter().find_map(|o| {
+            if o.vmac.as_ref().is_some_and(|(n, _)| n == vmac) {
+                Some(format!("is also the macvlan of instance `{}`", o.name))
+            } else if o.interface.as_deref() == Some(vmac.as_str()) {
+                Some(format!("is the interface of instance `{}`", o.name))
+            } else {
+                None
+            }
+        });
+        let own = (s.interface.as_deref() == Some(vmac.as_str()))
+            .then(|| "is the instance's own interface".to_owned());
+        if let Some(why) = own.or(clash) {
+            cx.err(
+                node,
+                format!(
+                    "instance `{}`: use_vmac: `{vmac}` {why}; each instance needs its own \
+                     macvlan (name it, e.g. `use_vmac: vrrp6.{}`)",
+                    s.name,
+                    s.vrid.map_or(0, |(v, _)| v)
+                ),
+            );
+        }
     }
     for (addr, node) in &s.vips {
         if let Some(o) = earlier
