@@ -12,6 +12,7 @@
 //! [`Effect::Lookup`], so nothing here ever waits for the kernel.
 
 mod actions;
+mod advert;
 pub mod effect;
 pub mod health;
 pub mod peers;
@@ -121,6 +122,8 @@ struct Inst {
     /// Shut down, still holding its addresses until the new master is heard; forgotten
     /// once released.
     stopping: bool,
+    /// Its adverts, encoded once per change ([`advert::AdvertCache`]).
+    adverts: advert::AdvertCache,
 }
 
 /// The router core over all instances (`Clone` so the model checker can branch a world).
@@ -185,6 +188,12 @@ impl Router {
     /// The next effect to carry out.
     pub fn poll_effect(&mut self) -> Option<Effect> {
         self.out.pop_front()
+    }
+
+    /// How many adverts were encoded so far, over all instances (each instance re-encodes
+    /// only when its advert's contents change; see `advert.rs`).
+    pub fn adverts_encoded(&self) -> u64 {
+        self.insts.iter().flatten().map(|x| x.adverts.encodes()).sum()
     }
 
     /// When [`Router::handle_timeout`] must be called next.
@@ -775,6 +784,7 @@ impl Router {
             mismatch_logged: HashSet::new(),
             filtered_any: false,
             stopping: false,
+            adverts: advert::AdvertCache::default(),
         });
         self.fact(Fact::InstanceAdded { inst: id });
         if self
