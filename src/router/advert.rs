@@ -133,12 +133,30 @@ mod tests {
             assert_eq!(c.encodes(), 2 + i as u64);
         }
         let other_src: IpAddr = "10.99.0.12".parse().unwrap();
-        c.get(0, &spec(0, 200, &b), other_src, dst, ChecksumForm::MessageOnly);
+        c.get(
+            0,
+            &spec(0, 200, &b),
+            other_src,
+            dst,
+            ChecksumForm::MessageOnly,
+        );
         assert_eq!(c.encodes(), 6, "a new source address");
         // Destinations have their own slots.
         let peer: IpAddr = "10.99.0.12".parse().unwrap();
-        c.get(1, &spec(0, 200, &b), other_src, peer, ChecksumForm::MessageOnly);
-        c.get(0, &spec(0, 200, &b), other_src, dst, ChecksumForm::MessageOnly);
+        c.get(
+            1,
+            &spec(0, 200, &b),
+            other_src,
+            peer,
+            ChecksumForm::MessageOnly,
+        );
+        c.get(
+            0,
+            &spec(0, 200, &b),
+            other_src,
+            dst,
+            ChecksumForm::MessageOnly,
+        );
         assert_eq!(c.encodes(), 7);
     }
 

@@ -193,7 +193,11 @@ impl Router {
     /// How many adverts were encoded so far, over all instances (each instance re-encodes
     /// only when its advert's contents change; see `advert.rs`).
     pub fn adverts_encoded(&self) -> u64 {
-        self.insts.iter().flatten().map(|x| x.adverts.encodes()).sum()
+        self.insts
+            .iter()
+            .flatten()
+            .map(|x| x.adverts.encodes())
+            .sum()
     }
 
     /// When [`Router::handle_timeout`] must be called next.
