@@ -421,6 +421,40 @@ mod tests {
     use super::*;
 
     #[test]
+    fn v6_control_messages_parsed_and_garbage_ignored() {
+        // Two cmsgs as the kernel lays them out on 64-bit Linux: IPV6_HOPLIMIT (int 255),
+        // then IPV6_PKTINFO (ff02::12, ifindex 3).
+        let sz = size_of::<usize>();
+        let head = (sz + 8 + sz - 1) & !(sz - 1);
+        let mut b = vec![0u8; CONTROL_WORDS * 8];
+        let mut put = |at: usize, kind: i32, body: &[u8]| {
+            let clen = head + body.len();
+            b[at..at + sz].copy_from_slice(&clen.to_ne_bytes());
+            b[at + sz..at + sz + 4].copy_from_slice(&libc::IPPROTO_IPV6.to_ne_bytes());
+            b[at + sz + 4..at + sz + 8].copy_from_slice(&kind.to_ne_bytes());
+            b[at + head..at + clen].copy_from_slice(body);
+            at + ((clen + sz - 1) & !(sz - 1))
+        };
+        let next = put(0, libc::IPV6_HOPLIMIT, &255i32.to_ne_bytes());
+        let group: std::net::Ipv6Addr = "ff02::12".parse().unwrap();
+        let mut info = group.octets().to_vec();
+        info.extend(3u32.to_ne_bytes());
+        let end = put(next, libc::IPV6_PKTINFO, &info);
+        let words: Vec<u64> = b
+            .chunks_exact(8)
+            .map(|c| u64::from_ne_bytes(c.try_into().unwrap()))
+            .collect();
+        assert_eq!(parse_v6_control(&words, end), (Some(255), Some(group)));
+        // Only the first message within the length the kernel reported.
+        assert_eq!(parse_v6_control(&words, next), (Some(255), None));
+        // A length field that runs past the buffer stops the walk.
+        let mut bad = words.clone();
+        bad[0] = 4096;
+        assert_eq!(parse_v6_control(&bad, end), (None, None));
+        assert_eq!(parse_v6_control(&words, 0), (None, None));
+    }
+
+    #[test]
     fn sockaddr_ll_layout() {
         let a = sockaddr_ll(7, 0x0806, [0xff; 6]).unwrap();
         assert_eq!(a.family(), libc::AF_PACKET as libc::sa_family_t);
