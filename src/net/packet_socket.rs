@@ -426,7 +426,7 @@ mod tests {
         // then IPV6_PKTINFO (ff02::12, ifindex 3).
         let sz = size_of::<usize>();
         let head = (sz + 8 + sz - 1) & !(sz - 1);
-        let mut b = vec![0u8; CONTROL_WORDS * 8];
+        let mut b = [0u8; CONTROL_WORDS * 8];
         let mut put = |at: usize, kind: i32, body: &[u8]| {
             let clen = head + body.len();
             b[at..at + sz].copy_from_slice(&clen.to_ne_bytes());
