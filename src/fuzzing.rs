@@ -264,7 +264,7 @@ pub struct Msg {
     pub src: IpAddr,
     pub dst: IpAddr,
     pub priority: u8,
-    pub bytes: Vec<u8>,
+    pub bytes: std::sync::Arc<[u8]>,
 }
 
 /// One host of the world.

@@ -92,14 +92,81 @@ struct Shell {
     startup_lookups: Option<Vec<(String, Vec<std::net::IpAddr>)>>,
     /// A port failed to open while starting (fatal then).
     startup_failed: bool,
+    /// Adverts taken from the core and not yet sent: consecutive ones go out together
+    /// (one `sendmmsg` per port), before the next effect of another kind.
+    sends: Vec<Send>,
+}
+
+/// One advert to send (the fields of [`Effect::Send`]).
+struct Send {
+    port: router::PortId,
+    inst: router::InstId,
+    src: std::net::IpAddr,
+    dst: std::net::IpAddr,
+    priority: u8,
+    bytes: std::sync::Arc<[u8]>,
 }
 
 impl Shell {
     /// Carries out every queued effect.
     fn drain(&mut self) {
         while let Some(e) = self.router.poll_effect() {
-            self.exec(e);
+            match e {
+                Effect::Send {
+                    port,
+                    inst,
+                    src,
+                    dst,
+                    priority,
+                    bytes,
+                } => self.sends.push(Send {
+                    port,
+                    inst,
+                    src,
+                    dst,
+                    priority,
+                    bytes,
+                }),
+                e => {
+                    self.flush_sends();
+                    self.exec(e);
+                }
+            }
         }
+        self.flush_sends();
+    }
+
+    /// Sends the queued adverts, in order, each run on one port in `sendmmsg` calls. A
+    /// failed advert is counted and reported; the ones after it are still sent.
+    fn flush_sends(&mut self) {
+        let mut sends = std::mem::take(&mut self.sends);
+        let mut at = 0;
+        while at < sends.len() {
+            let port = sends[at].port;
+            let run = sends[at..].iter().take_while(|s| s.port == port).count();
+            let end = at + run;
+            while at < end {
+                let msgs = sends[at..end].iter().map(|s| (&s.bytes[..], s.src, s.dst));
+                let (done, err) = self.ports.send_batch(port, msgs);
+                for s in &sends[at..at + done] {
+                    self.observer.sent(s.inst, s.priority);
+                }
+                at += done;
+                if let Some(e) = err {
+                    if at < end {
+                        let s = &sends[at];
+                        let n = self.observer.send_error(s.inst);
+                        if n.is_power_of_two() {
+                            let name = self.router.instance_config(s.inst).map(|c| c.name.clone());
+                            warn!(instance = ?name, dst = %s.dst, errors = n, "advert not sent: {e}");
+                        }
+                    }
+                    at += 1;
+                }
+            }
+        }
+        sends.clear();
+        self.sends = sends;
     }
 
     fn exec(&mut self, e: Effect) {
@@ -111,16 +178,17 @@ impl Shell {
                 dst,
                 priority,
                 bytes,
-            } => match self.ports.send(port, &bytes, src, dst) {
-                Ok(()) => self.observer.sent(inst, priority),
-                Err(e) => {
-                    let n = self.observer.send_error(inst);
-                    if n.is_power_of_two() {
-                        let name = self.router.instance_config(inst).map(|c| c.name.clone());
-                        warn!(instance = ?name, dst = %dst, errors = n, "advert not sent: {e}");
-                    }
-                }
-            },
+            } => {
+                self.sends.push(Send {
+                    port,
+                    inst,
+                    src,
+                    dst,
+                    priority,
+                    bytes,
+                });
+                self.flush_sends();
+            }
             Effect::Lookup { ifname, exclude } => match &mut self.startup_lookups {
                 Some(list) => list.push((ifname, exclude)),
                 None => {
@@ -445,6 +513,7 @@ pub async fn run(opts: RunOptions) -> i32 {
         track_tx,
         startup_lookups: Some(Vec::new()),
         startup_failed: false,
+        sends: Vec::new(),
     };
     sh.observer.sync_scripts(&sh.router);
     sh.observer.sync_processes(&sh.router);
@@ -562,7 +631,7 @@ pub async fn run(opts: RunOptions) -> i32 {
             Some(p) = pkt_rx.recv() => {
                 packet(&mut sh.router, p);
                 // Drain what is already queued before looking at timers again.
-                for _ in 0..256 {
+                for _ in 0..RX_QUEUE {
                     match pkt_rx.try_recv() {
                         Ok(p) => packet(&mut sh.router, p),
                         Err(_) => break,
@@ -651,16 +720,19 @@ fn control_request(sh: &mut Shell, req: control::Request) {
     let _ = req.reply.send(answer);
 }
 
-/// One received packet into the core.
+/// One receive batch into the core (its buffers go back to the reader when `p` drops).
 fn packet(router: &mut Router, p: Rx) {
-    router.handle_packet(
-        Instant::now(),
-        router::Packet {
-            port: p.port,
-            src: p.rx.src,
-            dst: p.rx.dst,
-            ttl: p.rx.ttl,
-            bytes: &p.data,
-        },
-    );
+    let now = Instant::now();
+    for (rx, bytes) in p.packets() {
+        router.handle_packet(
+            now,
+            router::Packet {
+                port: p.port,
+                src: rx.src,
+                dst: rx.dst,
+                ttl: rx.ttl,
+                bytes,
+            },
+        );
+    }
 }

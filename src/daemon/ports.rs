@@ -16,15 +16,78 @@ use crate::net::wiretap::WireTap;
 use crate::net::{self, IfaceInfo, Received, VRRP_V4_GROUP, VRRP_V6_GROUP, VrrpSocket};
 use crate::router::{MAX_TAP_KEYS, OBSERVE_TICK, PortId};
 
-/// Packets queued between the socket readers and the engine; beyond it packets are dropped
-/// (and counted) instead of growing memory under a flood.
-pub const RX_QUEUE: usize = 4096;
+/// Batches queued between the socket readers and the engine (the channel's bound; the
+/// pools below bound what is really in flight).
+pub const RX_QUEUE: usize = 256;
+/// Receive batches per port (each up to [`net::BATCH`] packets): what the engine may be
+/// behind by. When all are queued, the reader keeps reading into a spare batch and drops
+/// (and counts) those packets instead of growing memory under a flood.
+const BATCHES_PER_PORT: usize = 16;
 
-/// A packet from a reader task.
+/// One receive batch and where each packet's VRRP message is in it.
+struct Batch {
+    recv: net::RecvBatch,
+    /// Per slot: the parsed metadata (None: not a usable datagram, already reported).
+    meta: [Option<Received>; net::BATCH],
+}
+
+/// A port's batches not in flight: allocated on demand up to [`BATCHES_PER_PORT`], then
+/// reused for the life of the port (steady state: no allocation per packet).
+struct Pool {
+    // Boxed: a batch (about 2 KB of metadata) moves between the reader and the engine by
+    // pointer.
+    #[allow(clippy::vec_box)]
+    free: std::sync::Mutex<Vec<Box<Batch>>>,
+}
+
+impl Pool {
+    fn new() -> Pool {
+        Pool {
+            free: std::sync::Mutex::new(Vec::with_capacity(BATCHES_PER_PORT)),
+        }
+    }
+
+    fn take(&self) -> Option<Box<Batch>> {
+        self.free.lock().ok()?.pop()
+    }
+
+    fn give(&self, b: Box<Batch>) {
+        if let Ok(mut f) = self.free.lock()
+            && f.len() < BATCHES_PER_PORT
+        {
+            f.push(b);
+        }
+    }
+}
+
+/// Packets from one `recvmmsg` call of a reader task; the batch goes back to its pool when
+/// this is dropped.
 pub struct Rx {
     pub port: PortId,
-    pub rx: Received,
-    pub data: Vec<u8>,
+    batch: Option<Box<Batch>>,
+    pool: Arc<Pool>,
+}
+
+impl Rx {
+    /// Each packet: its metadata and its VRRP message.
+    pub fn packets(&self) -> impl Iterator<Item = (&Received, &[u8])> {
+        let b = self.batch.as_deref();
+        b.into_iter().flat_map(|b| {
+            (0..b.recv.len()).filter_map(move |i| {
+                let r = b.meta[i].as_ref()?;
+                let data = b.recv.get(i).data;
+                Some((r, &data[r.offset..r.offset + r.len]))
+            })
+        })
+    }
+}
+
+impl Drop for Rx {
+    fn drop(&mut self) {
+        if let Some(b) = self.batch.take() {
+            self.pool.give(b);
+        }
+    }
 }
 
 /// Counts of VRRP packets a wire tap saw per (VRID, source) since it opened.
@@ -139,20 +202,22 @@ impl Ports {
         }
     }
 
-    /// Sends one advert (non-blocking).
-    pub fn send(
+    /// Sends adverts `(payload, src, dst)` on `port` in `sendmmsg` calls (non-blocking):
+    /// how many went out in order, and the error that stopped the rest.
+    pub fn send_batch<'a>(
         &self,
         port: PortId,
-        bytes: &[u8],
-        src: IpAddr,
-        dst: IpAddr,
-    ) -> std::io::Result<()> {
+        msgs: impl Iterator<Item = (&'a [u8], IpAddr, IpAddr)>,
+    ) -> (usize, Option<std::io::Error>) {
         match self.slots.get(port.0).and_then(|o| o.as_ref()) {
-            Some(p) => p.sock.send(bytes, src, dst),
-            None => Err(std::io::Error::new(
-                std::io::ErrorKind::NotConnected,
-                "port closed",
-            )),
+            Some(p) => p.sock.send_batch(msgs),
+            None => (
+                0,
+                Some(std::io::Error::new(
+                    std::io::ErrorKind::NotConnected,
+                    "port closed",
+                )),
+            ),
         }
     }
 
@@ -212,26 +277,78 @@ async fn reader_task(
     tx: mpsc::Sender<Rx>,
     overflow: Arc<AtomicU64>,
 ) {
-    let mut buf = vec![0u8; 65536];
+    let pool = Arc::new(Pool::new());
+    let new_batch = || {
+        Box::new(Batch {
+            recv: sock.batch(),
+            meta: std::array::from_fn(|_| None),
+        })
+    };
+    let mut made = 0usize;
+    // Read into when every pooled batch is queued: those packets are dropped and counted.
+    let mut spare: Option<Box<Batch>> = None;
+    let mut bad = 0u64;
     loop {
-        match sock.recv(&mut buf).await {
-            Ok(rx) => {
-                let data = buf[rx.offset..rx.offset + rx.len].to_vec();
-                match tx.try_send(Rx { port, rx, data }) {
-                    Ok(()) => {}
-                    Err(mpsc::error::TrySendError::Full(_)) => {
-                        let n = overflow.fetch_add(1, Ordering::Relaxed) + 1;
-                        if n.is_power_of_two() {
-                            warn!(interface = %sock.ifname(), dropped = n, "engine queue full: packets dropped");
+        let (mut batch, to_engine) = match pool.take() {
+            Some(b) => (b, true),
+            None if made < BATCHES_PER_PORT => {
+                made += 1;
+                (new_batch(), true)
+            }
+            None => (spare.take().unwrap_or_else(new_batch), false),
+        };
+        match sock.recv_batch(&mut batch.recv).await {
+            Ok(n) if to_engine => {
+                for i in 0..n {
+                    let slot = batch.recv.get(i);
+                    batch.meta[i] = match sock.parse(&slot) {
+                        Ok(r) => Some(r),
+                        Err(e) => {
+                            bad += 1;
+                            if bad.is_power_of_two() {
+                                warn!(interface = %sock.ifname(), count = bad, "unusable datagram: {e}");
+                            }
+                            None
                         }
+                    };
+                }
+                let rx = Rx {
+                    port,
+                    batch: Some(batch),
+                    pool: pool.clone(),
+                };
+                match tx.try_send(rx) {
+                    Ok(()) => {}
+                    Err(mpsc::error::TrySendError::Full(rx)) => {
+                        note_overflow(&sock, &overflow, n);
+                        drop(rx);
                     }
                     Err(mpsc::error::TrySendError::Closed(_)) => return,
                 }
             }
+            Ok(n) => {
+                note_overflow(&sock, &overflow, n);
+                spare = Some(batch);
+            }
             Err(e) => {
+                if to_engine {
+                    pool.give(batch);
+                } else {
+                    spare = Some(batch);
+                }
                 warn!(interface = %sock.ifname(), "receive failed: {e}");
                 tokio::time::sleep(Duration::from_millis(10)).await;
             }
         }
+    }
+}
+
+/// `n` packets dropped because the engine is behind by every batch of the port.
+fn note_overflow(sock: &VrrpSocket, overflow: &AtomicU64, n: usize) {
+    let before = overflow.fetch_add(n as u64, Ordering::Relaxed);
+    let after = before + n as u64;
+    // Warn at each power of two crossed.
+    if after.checked_next_power_of_two() != before.checked_next_power_of_two() || before == 0 {
+        warn!(interface = %sock.ifname(), dropped = after, "engine queue full: packets dropped");
     }
 }

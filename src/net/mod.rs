@@ -18,6 +18,7 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 pub use announce::{Announcer, garp_frame, na_body};
 pub use netlink::{Netlink, net_events};
+pub use packet_socket::{BATCH, RecvBatch, RecvSlot};
 pub use vrrp_socket::{Received, VRRP_V4_GROUP, VRRP_V6_GROUP, VrrpSocket};
 
 /// Facts about one interface.

@@ -11,7 +11,7 @@ use nix::sys::socket::{
 use socket2::{Domain, Protocol, Socket, Type};
 use tokio::io::unix::AsyncFd;
 
-use super::packet_socket::register_readable;
+use super::packet_socket::{self, RecvBatch, RecvSlot, SendMsg, register_readable};
 use super::{Capability, IfaceInfo, NetError, scope_for};
 use crate::config::Family;
 
@@ -121,6 +121,101 @@ impl VrrpSocket {
                 Err(_would_block) => continue,
             }
         }
+    }
+
+    /// Bytes per receive slot for this family: the largest VRRP packet the socket can hand
+    /// over (IPv4: a 60-byte IP header, 8 + 255 x 4 address bytes and v2's 8 auth bytes;
+    /// IPv6, payload only: 8 + 255 x 16), rounded up.
+    pub fn slot_size(family: Family) -> usize {
+        match family {
+            Family::Ipv4 => 1152,
+            Family::Ipv6 => 4096,
+        }
+    }
+
+    /// Buffers for [`VrrpSocket::recv_batch`] on this socket, allocated once and reused.
+    pub fn batch(&self) -> RecvBatch {
+        RecvBatch::new(Self::slot_size(self.family))
+    }
+
+    /// Waits until packets are queued, then receives up to [`packet_socket::BATCH`] of them
+    /// in one `recvmmsg` call. Read each with [`VrrpSocket::parse`].
+    pub async fn recv_batch(&self, batch: &mut RecvBatch) -> io::Result<usize> {
+        loop {
+            let mut guard = self.fd.readable().await?;
+            match guard.try_io(|inner| batch.recv(inner.get_ref())) {
+                Ok(result) => return result,
+                Err(_would_block) => continue,
+            }
+        }
+    }
+
+    /// Where the VRRP message of a batch slot is, and who sent it (as [`VrrpSocket::recv`]
+    /// reports it). The message is `slot.data[r.offset..r.offset + r.len]`.
+    pub fn parse(&self, slot: &RecvSlot<'_>) -> io::Result<Received> {
+        match self.family {
+            Family::Ipv4 => parse_v4(slot.data),
+            Family::Ipv6 => Ok(Received {
+                src: IpAddr::V6(
+                    slot.src_v6
+                        .ok_or_else(|| bad("received an IPv6 packet without a source address"))?,
+                ),
+                dst: IpAddr::V6(
+                    slot.dst_v6
+                        .ok_or_else(|| bad("no IPV6_PKTINFO on a received packet"))?,
+                ),
+                ttl: slot
+                    .hop_limit
+                    .ok_or_else(|| bad("no IPV6_HOPLIMIT on a received packet"))?,
+                offset: 0,
+                len: slot.data.len(),
+            }),
+        }
+    }
+
+    /// Sends adverts `(payload, src, dst)` in `sendmmsg` calls of up to
+    /// [`packet_socket::BATCH`], never blocking. Returns how many went out, in order; on an
+    /// error the rest were not sent and the error is returned with that count.
+    pub fn send_batch<'a>(
+        &self,
+        msgs: impl Iterator<Item = (&'a [u8], IpAddr, IpAddr)>,
+    ) -> (usize, Option<io::Error>) {
+        let v6 = self.family == Family::Ipv6;
+        let none = SendMsg {
+            payload: &[],
+            src: IpAddr::V4(Ipv4Addr::UNSPECIFIED),
+            dst: IpAddr::V4(Ipv4Addr::UNSPECIFIED),
+            ifindex: 0,
+        };
+        let mut buf = [none; packet_socket::BATCH];
+        let mut done = 0;
+        let mut msgs = msgs.peekable();
+        while msgs.peek().is_some() {
+            let mut n = 0;
+            for (payload, src, dst) in msgs.by_ref().take(packet_socket::BATCH) {
+                buf[n] = SendMsg {
+                    payload,
+                    src,
+                    dst,
+                    ifindex: self.ifindex,
+                };
+                n += 1;
+            }
+            match packet_socket::send_many(self.fd.get_ref(), v6, &buf[..n]) {
+                Ok(k) => {
+                    done += k;
+                    if k < n {
+                        let e = io::Error::new(
+                            io::ErrorKind::WouldBlock,
+                            format!("{} of {n} adverts not taken by the kernel", n - k),
+                        );
+                        return (done, Some(e));
+                    }
+                }
+                Err(e) => return (done, Some(e)),
+            }
+        }
+        (done, None)
     }
 
     /// Sends a VRRP message (payload only; the kernel builds the IP header) from `src` to

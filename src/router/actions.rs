@@ -8,15 +8,16 @@ use super::{Effect, Fact, InstId, Router, extras, vmac};
 use crate::config::{Family, InstanceConfig, Version};
 use crate::engine::{self, Action};
 use crate::net::{VRRP_V4_GROUP, VRRP_V6_GROUP};
-use crate::packet::vrrp::{self, AdvertSpec};
+use crate::packet::vrrp::AdvertSpec;
 
 impl Router {
     /// Turns the engine's actions into effects.
     pub(super) fn execute(&mut self, id: InstId, actions: &mut Vec<Action>) {
-        let Some(inst) = self.insts.get(id.0).and_then(|o| o.as_ref()) else {
+        let Some(inst) = self.insts.get_mut(id.0).and_then(|o| o.as_mut()) else {
             actions.clear();
             return;
         };
+        let out = &mut self.out;
         for a in actions.drain(..) {
             match a {
                 Action::SendAdvert { priority } => {
@@ -24,28 +25,23 @@ impl Router {
                     let (true, Some(port), Some(src)) = (inst.link_ok, inst.port, inst.src) else {
                         continue;
                     };
-                    let spec = AdvertSpec {
-                        version: inst.cfg.version,
-                        vrid: inst.cfg.vrid,
-                        priority,
-                        interval: interval_field(&inst.cfg),
-                        auth: inst.auth,
-                        addresses: &inst.addrs[..inst.advertised],
-                    };
                     let form = inst.cfg.v3_checksum;
                     let group = match inst.cfg.family {
                         Family::Ipv4 => IpAddr::V4(VRRP_V4_GROUP),
                         Family::Ipv6 => IpAddr::V6(VRRP_V6_GROUP),
                     };
-                    let dsts: &[IpAddr] = if inst.cfg.unicast_peers.is_empty() {
-                        std::slice::from_ref(&group)
-                    } else {
-                        &inst.cfg.unicast_peers
-                    };
-                    for &dst in dsts {
-                        let mut bytes = Vec::with_capacity(64);
-                        vrrp::encode(&spec, src, dst, form, &mut bytes);
-                        self.out.push_back(Effect::Send {
+                    for slot in 0..inst.cfg.unicast_peers.len().max(1) {
+                        let dst = inst.cfg.unicast_peers.get(slot).copied().unwrap_or(group);
+                        let spec = AdvertSpec {
+                            version: inst.cfg.version,
+                            vrid: inst.cfg.vrid,
+                            priority,
+                            interval: interval_field(&inst.cfg),
+                            auth: inst.auth,
+                            addresses: &inst.addrs[..inst.advertised],
+                        };
+                        let bytes = inst.adverts.get(slot, &spec, src, dst, form);
+                        out.push_back(Effect::Send {
                             port,
                             inst: id,
                             src,
@@ -63,14 +59,14 @@ impl Router {
                     let vips = vmac::vips(&inst.cfg);
                     let items = extras::master_items(&inst.cfg);
                     if !add && !items.is_empty() {
-                        self.out.push_back(Effect::Uninstall {
+                        out.push_back(Effect::Uninstall {
                             inst: Some(id),
                             items: extras::removal_order(items.clone()),
                         });
                     }
                     if let (Some(ifc), false) = (inst.addr_iface(), vips.is_empty()) {
                         let (inst_id, ifindex) = (id, ifc.index);
-                        self.out.push_back(if add {
+                        out.push_back(if add {
                             Effect::AddAddresses {
                                 inst: inst_id,
                                 ifindex,
@@ -85,7 +81,7 @@ impl Router {
                         });
                     }
                     if add && !items.is_empty() {
-                        self.out.push_back(Effect::Install {
+                        out.push_back(Effect::Install {
                             inst: Some(id),
                             items,
                         });
@@ -108,7 +104,7 @@ impl Router {
                     if let (Some(ifc), Some(base), false) =
                         (inst.addr_iface(), &inst.iface, addrs.is_empty())
                     {
-                        self.out.push_back(Effect::Announce {
+                        out.push_back(Effect::Announce {
                             inst: id,
                             router: inst.cfg.family == Family::Ipv6 && base.ipv6_forwarding,
                             iface: ifc.clone(),
@@ -117,9 +113,9 @@ impl Router {
                         });
                     }
                 }
-                Action::Barrier => self.out.push_back(Effect::Barrier { inst: id }),
+                Action::Barrier => out.push_back(Effect::Barrier { inst: id }),
                 Action::Transition { from, to, cause } => {
-                    self.out.push_back(Effect::Fact(Fact::Transition {
+                    out.push_back(Effect::Fact(Fact::Transition {
                         inst: id,
                         from,
                         to,
@@ -127,7 +123,7 @@ impl Router {
                         priority: inst.engine.priority(),
                     }));
                     if to != engine::State::Init && !inst.cfg.notify.is_empty() {
-                        self.out.push_back(Effect::Notify {
+                        out.push_back(Effect::Notify {
                             inst: id,
                             name: inst.cfg.name.clone(),
                             state: to,

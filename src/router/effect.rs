@@ -44,7 +44,8 @@ pub enum Effect {
         src: IpAddr,
         dst: IpAddr,
         priority: u8,
-        bytes: Vec<u8>,
+        /// Shared with the instance's advert cache (no copy per send).
+        bytes: std::sync::Arc<[u8]>,
     },
     /// Add the instance's virtual addresses, then read the interface's addresses back.
     AddAddresses {

@@ -12,6 +12,7 @@
 //! [`Effect::Lookup`], so nothing here ever waits for the kernel.
 
 mod actions;
+mod advert;
 pub mod effect;
 pub mod extras;
 pub mod health;
@@ -130,6 +131,8 @@ struct Inst {
     stopping: bool,
     /// `use_vmac`: the macvlan, as asked for and last looked up.
     vmac: Option<VmacState>,
+    /// Its adverts, encoded once per change ([`advert::AdvertCache`]).
+    adverts: advert::AdvertCache,
 }
 
 /// What the core knows of an instance's macvlan.
@@ -245,6 +248,16 @@ impl Router {
     /// The next effect to carry out.
     pub fn poll_effect(&mut self) -> Option<Effect> {
         self.out.pop_front()
+    }
+
+    /// How many adverts were encoded so far, over all instances (each instance re-encodes
+    /// only when its advert's contents change; see `advert.rs`).
+    pub fn adverts_encoded(&self) -> u64 {
+        self.insts
+            .iter()
+            .flatten()
+            .map(|x| x.adverts.encodes())
+            .sum()
     }
 
     /// When [`Router::handle_timeout`] must be called next.
@@ -871,6 +884,7 @@ impl Router {
             filtered_any: false,
             stopping: false,
             vmac: vmac_state,
+            adverts: advert::AdvertCache::default(),
         });
         self.fact(Fact::InstanceAdded { inst: id });
         if self
