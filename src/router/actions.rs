@@ -56,7 +56,7 @@ impl Router {
                 // (notify hooks move an elastic IP) has no effect, not an empty one.
                 Action::AddAddresses | Action::RemoveAddresses => {
                     let add = a == Action::AddAddresses;
-                    let vips = vmac::vips(&inst.cfg);
+                    let vips = vmac::iface_vips(&inst.cfg);
                     let items = extras::master_items(&inst.cfg);
                     if !add && !items.is_empty() {
                         out.push_back(Effect::Uninstall {

@@ -197,6 +197,19 @@ mod tests {
         net.node("b", [10, 99, 0, 12], &yaml(100));
         net.run_until(10 * S);
         assert_eq!((net.state(0), net.state(1)), (State::Master, State::Backup));
+        // The adverts carry every virtual address, the one on eth1 too (keepalived 2.2.7
+        // does); only those on eth0 are added there.
+        let mut advertised = 0;
+        net.with(0, |r, now| {
+            advertised = r.status(now).instances[0].advertised_addresses;
+        });
+        assert_eq!(advertised, 3);
+        let cfg = &config(&yaml(150)).instances["VI_1"];
+        let on_eth0: Vec<String> = crate::router::vmac::iface_vips(cfg)
+            .iter()
+            .map(|v| v.addr.to_string())
+            .collect();
+        assert_eq!(on_eth0, ["10.99.0.51", "10.99.0.52"]);
         // Start: statics installed (not tied to the instance); the instance's extras removed
         // first (leftovers of a crash), then installed by the master only.
         for n in ["a", "b"] {

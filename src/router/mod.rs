@@ -399,7 +399,9 @@ impl Router {
             if let Some(ifc) = inst.addr_iface().filter(|f| f.index == ifindex)
                 && !present
                 && inst.engine.state() == engine::State::Master
-                && let Some(vip) = vmac::vips(&inst.cfg).into_iter().find(|v| v.addr == addr)
+                && let Some(vip) = vmac::iface_vips(&inst.cfg)
+                    .into_iter()
+                    .find(|v| v.addr == addr)
             {
                 restore.push((id, ifc.clone(), vip, inst.cfg.garp.repeat));
                 continue;
@@ -1176,7 +1178,7 @@ impl Router {
             });
             if let Some(ifc) = inst.addr_iface() {
                 // Addresses with another `dev` are not on this interface (not read back).
-                let own: Vec<IpAddr> = vmac::vips(&inst.cfg).iter().map(|v| v.addr).collect();
+                let own: Vec<IpAddr> = vmac::iface_vips(&inst.cfg).iter().map(|v| v.addr).collect();
                 by_iface.entry(ifc.index).or_default().push((id, own));
             }
         }

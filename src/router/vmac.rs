@@ -57,11 +57,20 @@ pub fn extra_vip(cfg: &InstanceConfig) -> Option<Vip> {
     ))
 }
 
-/// The virtual addresses an instance puts on its address interface (the macvlan with a
-/// virtual MAC, else its interface), in advert order: the derived link-local first (see
-/// [`extra_vip`]), then the configured ones that have no other `dev` (those are installed
-/// with the master's extras, [`super::extras`]).
+/// Every virtual address of an instance, in advert order: the derived link-local first
+/// (see [`extra_vip`]), then the configured ones, whatever their `dev` (keepalived 2.2.7
+/// advertises them all).
 pub fn vips(cfg: &InstanceConfig) -> Vec<Vip> {
+    extra_vip(cfg)
+        .into_iter()
+        .chain(cfg.virtual_ipaddress.iter().cloned())
+        .collect()
+}
+
+/// The virtual addresses an instance puts on its address interface (the macvlan with a
+/// virtual MAC, else its interface): [`vips`] without those with another `dev` (installed
+/// with the master's extras, [`super::extras`]).
+pub fn iface_vips(cfg: &InstanceConfig) -> Vec<Vip> {
     extra_vip(cfg)
         .into_iter()
         .chain(super::extras::own_iface_vips(cfg))
@@ -154,7 +163,7 @@ impl Router {
     /// A master's macvlan came back with a new index: its addresses and announcements again.
     fn readd(&mut self, id: InstId, f: &IfaceInfo) {
         let Some(inst) = self.inst(id) else { return };
-        let vips = vips(&inst.cfg);
+        let vips = iface_vips(&inst.cfg);
         let addrs = vips.iter().map(|v| v.addr).collect::<Vec<_>>();
         let (repeat, router) = (
             inst.cfg.garp.repeat,
