@@ -1,7 +1,7 @@
 //! The receive ports' sockets and their reader tasks: one raw VRRP socket per (interface,
 //! family), plus a packet-socket wire tap that counts what arrives before the firewall.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::net::IpAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -238,22 +238,51 @@ impl Ports {
     }
 }
 
+/// How long a frame the wire tap saw waits before it is counted: longer than the VRRP
+/// socket takes to deliver it to the engine.
+const TAP_SETTLE: Duration = Duration::from_millis(50);
+/// Most frames waiting to be counted (50 ms of a flood); beyond, frames go uncounted.
+const TAP_RECENT_MAX: usize = 4096;
+
+type TapKey = (u8, IpAddr);
+
+/// Counts the frames seen at least [`TAP_SETTLE`] before `now`.
+fn settle(
+    recent: &mut VecDeque<(tokio::time::Instant, TapKey)>,
+    counts: &mut HashMap<TapKey, u64>,
+    now: tokio::time::Instant,
+) {
+    while let Some(&(seen, key)) = recent.front() {
+        if seen + TAP_SETTLE > now {
+            break;
+        }
+        recent.pop_front();
+        if counts.len() < MAX_TAP_KEYS || counts.contains_key(&key) {
+            *counts.entry(key).or_default() += 1;
+        }
+    }
+}
+
 async fn tap_task(
     port: PortId,
     tap: Arc<WireTap>,
     local: Vec<IpAddr>,
     tx: mpsc::UnboundedSender<TapReport>,
 ) {
-    let mut counts: HashMap<(u8, IpAddr), u64> = HashMap::new();
+    let mut counts: HashMap<TapKey, u64> = HashMap::new();
+    // Frames seen in the last TAP_SETTLE: the VRRP socket may not have delivered them yet,
+    // so they wait for the next report (the core compares wire with delivered counts).
+    let mut recent: VecDeque<(tokio::time::Instant, TapKey)> = VecDeque::new();
     let mut buf = vec![0u8; 2048];
     let mut tick = tokio::time::interval(OBSERVE_TICK);
     loop {
         tokio::select! {
             r = tap.recv(&mut buf) => match r {
                 Ok(Some(seen)) if local.contains(&seen.dst) => {
-                    let key = (seen.vrid, seen.src);
-                    if counts.len() < MAX_TAP_KEYS || counts.contains_key(&key) {
-                        *counts.entry(key).or_default() += 1;
+                    let now = tokio::time::Instant::now();
+                    settle(&mut recent, &mut counts, now);
+                    if recent.len() < TAP_RECENT_MAX {
+                        recent.push_back((now, (seen.vrid, seen.src)));
                     }
                 }
                 Ok(_) => {}
@@ -262,7 +291,8 @@ async fn tap_task(
                     tokio::time::sleep(Duration::from_millis(100)).await;
                 }
             },
-            _ = tick.tick() => {
+            at = tick.tick() => {
+                settle(&mut recent, &mut counts, at);
                 if tx.send(TapReport { port, counts: counts.clone() }).is_err() {
                     return;
                 }

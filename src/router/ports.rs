@@ -21,46 +21,49 @@ pub(super) struct Port {
     pub(super) dropped: BTreeMap<DropReason, u64>,
     /// Packets the VRRP socket was handed, per (VRID, source).
     pub(super) delivered: HashMap<(u8, IpAddr), u64>,
-    /// The wire tap's previous report (compared with `delivered` one report later).
+    /// The balance (wire minus delivered) at the wire tap's previous report.
     pub(super) tap_prev: HashMap<(u8, IpAddr), u64>,
     /// Filtered counts already reported.
     pub(super) filtered_reported: HashMap<(u8, IpAddr), u64>,
 }
 
 impl Router {
-    /// What a port's wire tap counted per (VRID, source) since it opened. Adverts seen on
-    /// the wire in the previous report but never delivered to the socket since were eaten
-    /// by a local firewall.
+    /// What a port's wire tap counted per (VRID, source) since it opened.
+    ///
+    /// The tap sees a frame a moment before the VRRP socket delivers it, so at any instant
+    /// `wire - delivered` (the balance) is the frames a local firewall ate plus the few still
+    /// in flight to the engine. A frame is in flight for well under a millisecond, so of two
+    /// consecutive reports at most one sees it: the smaller of the two balances counts only
+    /// eaten frames. (Comparing the previous report's wire count with the current delivered
+    /// count instead is off by however many adverts arrived in between, and that number
+    /// jitters: a healed link then looked filtered again now and then.)
     pub fn handle_tap(&mut self, port: PortId, counts: HashMap<(u8, IpAddr), u64>) {
         let Some(p) = self.ports.get_mut(port.0).and_then(|o| o.as_mut()) else {
             return;
         };
         let mut facts = Vec::new();
-        for key in counts.keys() {
-            if !p.tap_prev.contains_key(key)
-                && let Some(&id) = p.by_vrid.get(&key.0)
-            {
+        let mut balance = HashMap::with_capacity(counts.len());
+        let mut filtered = Vec::new();
+        for (&key, &wire) in &counts {
+            let Some(&id) = p.by_vrid.get(&key.0) else {
+                continue;
+            };
+            if !p.tap_prev.contains_key(&key) {
                 facts.push(Fact::FilteredSource {
                     inst: id,
                     peer: key.1,
                 });
             }
-        }
-        let prev = std::mem::replace(&mut p.tap_prev, counts);
-        let mut filtered = Vec::new();
-        for ((vrid, src), wire) in prev {
-            let delivered = p.delivered.get(&(vrid, src)).copied().unwrap_or(0);
-            let lost = wire.saturating_sub(delivered);
-            let reported = p.filtered_reported.entry((vrid, src)).or_default();
-            if lost <= *reported {
-                continue;
-            }
-            let new = lost - *reported;
-            *reported = lost;
-            if let Some(&id) = p.by_vrid.get(&vrid) {
-                filtered.push((id, src, new));
+            let now = wire.saturating_sub(p.delivered.get(&key).copied().unwrap_or(0));
+            let lost = p.tap_prev.get(&key).map_or(0, |&prev| prev.min(now));
+            balance.insert(key, now);
+            let reported = p.filtered_reported.entry(key).or_default();
+            if lost > *reported {
+                filtered.push((id, key.1, lost - *reported));
+                *reported = lost;
             }
         }
+        p.tap_prev = balance;
         for f in facts {
             self.fact(f);
         }

@@ -489,6 +489,74 @@ fn filtered_series_exists_before_the_first_filtered_advert() {
     );
 }
 
+/// Sum of the `Filtered` counts among the effects.
+fn filtered_count(r: &mut Router) -> u64 {
+    std::iter::from_fn(|| r.poll_effect())
+        .map(|e| match e {
+            Effect::Fact(Fact::Filtered { count, .. }) => count,
+            _ => 0,
+        })
+        .sum()
+}
+
+#[test]
+fn filtered_count_is_exact_and_stops_once_healed_whatever_is_in_flight() {
+    let mut net = Net::new();
+    net.node("b", [10, 99, 0, 12], &v3(100, ""));
+    net.run_until(100 * MS);
+    let bytes = advert(Version::V3, 51, 200, 100, &[ip(51)], ip(11), group());
+    let r = &mut net.nodes[0].router;
+    let now = net.now;
+    let deliver = |r: &mut Router, n: u64| {
+        for _ in 0..n {
+            r.handle_packet(
+                now,
+                Packet {
+                    port: PortId(0),
+                    src: ip(11),
+                    dst: group(),
+                    ttl: 255,
+                    bytes: &bytes,
+                },
+            );
+        }
+    };
+    let report = |r: &mut Router, wire: u64| {
+        let mut counts = HashMap::new();
+        counts.insert((51u8, ip(11)), wire);
+        r.handle_tap(PortId(0), counts);
+        filtered_count(r)
+    };
+    // Healthy, with one frame in flight at the second report (seen, not yet delivered).
+    deliver(r, 10);
+    assert_eq!(report(r, 10), 0);
+    deliver(r, 9);
+    assert_eq!(report(r, 20), 0);
+    deliver(r, 1);
+    // A firewall eats 40 frames over two reports; each is counted once, one report later
+    // (one as soon as the balance has been positive at two reports).
+    assert_eq!(report(r, 40), 1);
+    assert_eq!(report(r, 60), 19);
+    // The heal falls between two reports: 2 of the next 10 are eaten.
+    deliver(r, 8);
+    assert_eq!(report(r, 70), 20);
+    deliver(r, 9);
+    assert_eq!(report(r, 80), 2, "one in flight now");
+    // Healed: whatever the number of adverts between reports and whether one is in flight
+    // at a report, the count stays put.
+    for (got, wire) in [
+        (11, 90),
+        (9, 100),
+        (12, 111),
+        (8, 120),
+        (10, 129),
+        (13, 142),
+    ] {
+        deliver(r, got);
+        assert_eq!(report(r, wire), 0, "healed, wire {wire}");
+    }
+}
+
 #[test]
 fn shutdown_order_priority_zero_then_addresses_then_sockets() {
     let mut net = pair(|p| v3(p, ""), 150, 100);
