@@ -624,6 +624,15 @@ impl Router {
             self.execute(id, &mut actions);
             self.actions = actions;
             self.schedule(id);
+            // Priorities and intervals changed in place: the gauges say so now, not at the
+            // next observe tick (a scrape right after a counted reload sees the new values).
+            if let Some(inst) = self.inst(id) {
+                let masters_observed = self.masters_observed(inst, now);
+                self.fact(Fact::Gauges {
+                    inst: id,
+                    masters_observed,
+                });
+            }
             let info = self.ifaces.get(&c.interface).cloned().flatten();
             self.attach(id, now, info.as_ref());
             for t in &c.track_interfaces {

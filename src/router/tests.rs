@@ -162,6 +162,25 @@ fn reload_to_priority_255_takes_over_at_once() {
 }
 
 #[test]
+fn reload_refreshes_the_gauges_at_once() {
+    let mut net = Net::new();
+    net.node("b", [10, 99, 0, 12], &v3(100, ""));
+    net.run_until(100 * MS);
+    let now = net.now;
+    let r = &mut net.nodes[0].router;
+    let _ = std::iter::from_fn(|| r.poll_effect()).count();
+    r.handle_reload(now, testnet::config(&v3(120, "")));
+    let gauges: Vec<InstId> = std::iter::from_fn(|| r.poll_effect())
+        .filter_map(|e| match e {
+            Effect::Fact(Fact::Gauges { inst, .. }) => Some(inst),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(gauges.len(), 1, "one instance updated in place");
+    assert_eq!(r.engine(gauges[0]).map(|e| e.priority()), Some(120));
+}
+
+#[test]
 fn addresses_beyond_the_mtu_are_added_but_not_advertised() {
     let mut net = Net::new();
     let yaml = "instances:\n  V6:\n    interface: eth0\n    vrid: 6\n    priority: 255\n    virtual_ipaddress: [fd00:99::1, fd00:99::2, fd00:99::3]\n";
