@@ -16,47 +16,20 @@
 //! Counts after a warm-up (first encodings, tables and queues growing to their steady size).
 //! Prints figures; asserts nothing.
 
-use std::alloc::{GlobalAlloc, Layout, System};
 use std::net::{IpAddr, Ipv4Addr};
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use vipd::config::parse_str;
 use vipd::net::IfaceInfo;
 use vipd::router::{Effect, Packet, PortId, Router};
 
-struct Counting;
-
-static ALLOCS: AtomicU64 = AtomicU64::new(0);
-
-// SAFETY: forwards every call to the system allocator unchanged; only counts.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, l: Layout) -> *mut u8 {
-        ALLOCS.fetch_add(1, Ordering::Relaxed);
-        // SAFETY: same contract as the caller's.
-        unsafe { System.alloc(l) }
-    }
-    unsafe fn dealloc(&self, p: *mut u8, l: Layout) {
-        // SAFETY: same contract as the caller's.
-        unsafe { System.dealloc(p, l) }
-    }
-    unsafe fn alloc_zeroed(&self, l: Layout) -> *mut u8 {
-        ALLOCS.fetch_add(1, Ordering::Relaxed);
-        // SAFETY: same contract as the caller's.
-        unsafe { System.alloc_zeroed(l) }
-    }
-    unsafe fn realloc(&self, p: *mut u8, l: Layout, n: usize) -> *mut u8 {
-        ALLOCS.fetch_add(1, Ordering::Relaxed);
-        // SAFETY: same contract as the caller's.
-        unsafe { System.realloc(p, l, n) }
-    }
-}
-
+// Counted by dhat's allocator in testing mode (no profile file is written): every allocation
+// and reallocation is a block.
 #[global_allocator]
-static A: Counting = Counting;
+static A: dhat::Alloc = dhat::Alloc;
 
 fn allocs() -> u64 {
-    ALLOCS.load(Ordering::Relaxed)
+    dhat::HeapStats::get().total_blocks
 }
 
 const N: usize = 250;
@@ -123,6 +96,7 @@ fn run(
 }
 
 fn main() {
+    let _profiler = dhat::Profiler::builder().testing().build();
     let t0 = Instant::now();
     let master_ip = Ipv4Addr::new(10, 99, 0, 11);
     let group = IpAddr::V4(Ipv4Addr::new(224, 0, 0, 18));

@@ -6,7 +6,8 @@
 //! the gzip body the HTTP endpoint sends when the scraper asks for it (`Metrics::encode_gzip`),
 //! with its time.
 //!
-//! `cargo run --release --example metrics_size [N] [ROUNDS]`. Figures: docs/benchmarks.md
+//! `cargo run --release --example metrics_size [N] [ROUNDS]` (with `METRICS_DUMP=1`, the
+//! backup's Prometheus text body goes to stderr). Figures: docs/benchmarks.md
 //! (Memory and /metrics). A benchmark: it prints figures and asserts nothing about timing.
 
 use std::net::{IpAddr, Ipv4Addr};
@@ -93,6 +94,9 @@ fn main() {
                 let c = thread_cpu();
                 gz = m.encode_gzip(openmetrics).len();
                 gz_times.push(thread_cpu().saturating_sub(c));
+            }
+            if std::env::var_os("METRICS_DUMP").is_some() && backup && !openmetrics {
+                eprintln!("{body}");
             }
             times.sort();
             cpu.sort();
