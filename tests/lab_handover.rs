@@ -161,6 +161,21 @@ fn handover(f: &Family) {
     let (a, sock_a) = vipd(&mut lab, f, "a", 150, "a.log");
     let (_b, _) = vipd(&mut lab, f, "b", 100, "b.log");
     lab.wait_holder(&HOSTS, vip, "a", 10 * S);
+    if f.prefix_len == 64 {
+        // The backup is already a member of the VIP's solicited-node group, so it answers
+        // solicitations the moment it adds the address (the kernel's own join comes later,
+        // from a work queue).
+        let group = solicited_group(vip);
+        wait_for(5 * S, "b to join the VIP's solicited-node group", || {
+            lab.lan
+                .exec("b", &["cat", "/proc/net/igmp6"])
+                .is_ok_and(|t| {
+                    t.lines()
+                        .any(|l| l.contains(" eth0 ") && l.contains(&group))
+                })
+        });
+        assert!(!lab.has_addr("b", vip));
+    }
 
     // Bad requests get clear errors (and change nothing).
     let (ok, text) = control("drain", &sock_a, &["VI_9"]);
@@ -283,6 +298,15 @@ fn handover(f: &Family) {
         2,
         "both routers answered in turn: {answerers:?}"
     );
+}
+
+/// The solicited-node group of an IPv6 address as /proc/net/igmp6 prints it (32 hex digits).
+fn solicited_group(addr: &str) -> String {
+    let o = addr.parse::<std::net::Ipv6Addr>().unwrap().octets();
+    format!(
+        "ff0200000000000000000001ff{:02x}{:02x}{:02x}",
+        o[13], o[14], o[15]
+    )
 }
 
 type Macs = std::collections::BTreeSet<String>;

@@ -209,6 +209,7 @@ impl Shell {
             }
             Effect::ClosePort { port } => self.ports.close(port),
             Effect::SetVridFilter { port, vrids } => self.ports.set_filter(port, &vrids),
+            Effect::JoinSolicited { port, addrs } => self.ports.join_solicited(port, &addrs),
             Effect::AddAddresses {
                 inst,
                 ifindex,

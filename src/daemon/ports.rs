@@ -1,8 +1,8 @@
 //! The receive ports' sockets and their reader tasks: one raw VRRP socket per (interface,
 //! family), plus a packet-socket wire tap that counts what arrives before the firewall.
 
-use std::collections::{HashMap, VecDeque};
-use std::net::IpAddr;
+use std::collections::{BTreeSet, HashMap, VecDeque};
+use std::net::{IpAddr, Ipv6Addr};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
@@ -106,6 +106,8 @@ struct PortIo {
     overflow: Arc<AtomicU64>,
     /// The wire tap and its counting task (None when it could not be opened).
     tap: Option<(Arc<WireTap>, JoinHandle<()>)>,
+    /// Solicited-node groups joined on the socket (`Effect::JoinSolicited`).
+    solicited: BTreeSet<Ipv6Addr>,
 }
 
 /// Every open port, by the core's [`PortId`].
@@ -173,6 +175,7 @@ impl Ports {
             reader,
             overflow,
             tap,
+            solicited: BTreeSet::new(),
         });
         Ok(())
     }
@@ -200,6 +203,26 @@ impl Ports {
         {
             warn!(interface = %p.sock.ifname(), "cannot filter the wire tap: {e}");
         }
+    }
+
+    /// Makes the socket a member of exactly the solicited-node groups of `addrs` on its
+    /// interface (joins are synchronous; the memberships go with the socket).
+    pub fn join_solicited(&mut self, port: PortId, addrs: &[Ipv6Addr]) {
+        let Some(p) = self.slots.get_mut(port.0).and_then(|o| o.as_mut()) else {
+            return;
+        };
+        let want: BTreeSet<Ipv6Addr> = addrs.iter().map(net::solicited_node).collect();
+        for g in p.solicited.difference(&want) {
+            if let Err(e) = p.sock.leave_v6_group(g) {
+                debug!(interface = %p.sock.ifname(), group = %g, "cannot leave: {e}");
+            }
+        }
+        for g in want.difference(&p.solicited) {
+            if let Err(e) = p.sock.join_v6_group(g) {
+                warn!(interface = %p.sock.ifname(), group = %g, "cannot join the solicited-node group (a new master may miss neighbour solicitations for a moment): {e}");
+            }
+        }
+        p.solicited = want;
     }
 
     /// Sends adverts `(payload, src, dst)` on `port` in `sendmmsg` calls (non-blocking):

@@ -81,6 +81,22 @@ impl fmt::Display for Capability {
     }
 }
 
+/// The solicited-node multicast group of `addr` (RFC 4291 2.7.1): ff02::1:ff00:0/104 plus the
+/// address's low 24 bits, where neighbour solicitations for it are sent.
+pub fn solicited_node(addr: &Ipv6Addr) -> Ipv6Addr {
+    let o = addr.octets();
+    Ipv6Addr::new(
+        0xff02,
+        0,
+        0,
+        0,
+        0,
+        1,
+        0xff00 | u16::from(o[13]),
+        u16::from_be_bytes([o[14], o[15]]),
+    )
+}
+
 /// `Some("needs CAP_...")` when `err` says the operation was not permitted.
 pub fn privilege_hint(err: &io::Error, cap: Capability) -> Option<String> {
     let denied = matches!(err.raw_os_error(), Some(libc::EPERM) | Some(libc::EACCES))
@@ -197,6 +213,20 @@ pub(crate) fn fmt_prefix(addr: IpAddr, prefix_len: u8) -> String {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn solicited_node_group_keeps_the_low_24_bits() {
+        let a: Ipv6Addr = "fd00:99::1:ab:cd60".parse().unwrap();
+        assert_eq!(
+            super::solicited_node(&a),
+            "ff02::1:ffab:cd60".parse::<Ipv6Addr>().unwrap()
+        );
+        let b: Ipv6Addr = "fd00:99::60".parse().unwrap();
+        assert_eq!(
+            super::solicited_node(&b),
+            "ff02::1:ff00:60".parse::<Ipv6Addr>().unwrap()
+        );
+    }
+
     use super::*;
 
     #[test]

@@ -108,6 +108,16 @@ impl VrrpSocket {
         sock.attach_filter(&vrid_filter(site, vrids))
     }
 
+    /// Joins the IPv6 multicast `group` on the socket's interface.
+    pub fn join_v6_group(&self, group: &Ipv6Addr) -> io::Result<()> {
+        self.fd.get_ref().join_multicast_v6(group, self.ifindex)
+    }
+
+    /// Leaves the IPv6 multicast `group` joined with [`VrrpSocket::join_v6_group`].
+    pub fn leave_v6_group(&self, group: &Ipv6Addr) -> io::Result<()> {
+        self.fd.get_ref().leave_multicast_v6(group, self.ifindex)
+    }
+
     /// Waits for and receives one packet into `buf`. For IPv4 the buffer also holds the IP
     /// header (the VRRP message starts at `offset`); for IPv6 it holds only the VRRP message.
     pub async fn recv(&self, buf: &mut [u8]) -> io::Result<Received> {

@@ -37,6 +37,12 @@ pub enum Effect {
     ClosePort { port: PortId },
     /// Let only these VRIDs through the port's kernel filter.
     SetVridFilter { port: PortId, vrids: Vec<u8> },
+    /// IPv6 ports: be a member of the solicited-node multicast groups of these virtual
+    /// addresses on the port's interface (and of no other group joined this way), on backup
+    /// too. The kernel joins a new address's group from a work queue, some time after the
+    /// address is added; a new master whose address is up but whose group is not yet joined
+    /// drops the neighbour solicitations for it while the old master has already let go.
+    JoinSolicited { port: PortId, addrs: Vec<Ipv6Addr> },
     /// Send an advert (already encoded) on a port. Count it as sent (or as a send error).
     Send {
         port: PortId,

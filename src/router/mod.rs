@@ -1091,6 +1091,10 @@ impl Router {
         if let Some(f) = note {
             self.fact(f);
         }
+        // Before reassessing, which may make the instance master and add its addresses.
+        if let Some(p) = port {
+            self.refresh_solicited(p);
+        }
         self.reassess(id, now);
     }
 

@@ -3,9 +3,9 @@
 //! the wire-tap comparison that finds a firewall eating adverts.
 
 use std::collections::{BTreeMap, HashMap};
-use std::net::IpAddr;
+use std::net::{IpAddr, Ipv6Addr};
 
-use super::{Effect, Fact, InstId, PortId, Router};
+use super::{Effect, Fact, InstId, PortId, Router, vmac};
 use crate::config::Family;
 use crate::net::IfaceInfo;
 use crate::packet::vrrp::DropReason;
@@ -25,6 +25,8 @@ pub(super) struct Port {
     pub(super) tap_prev: HashMap<(u8, IpAddr), u64>,
     /// Filtered counts already reported.
     pub(super) filtered_reported: HashMap<(u8, IpAddr), u64>,
+    /// The addresses of the last [`Effect::JoinSolicited`] (IPv6 ports).
+    pub(super) solicited: Vec<Ipv6Addr>,
 }
 
 impl Router {
@@ -129,6 +131,7 @@ impl Router {
             delivered: HashMap::new(),
             tap_prev: HashMap::new(),
             filtered_reported: HashMap::new(),
+            solicited: Vec::new(),
         };
         if id == self.ports.len() {
             self.ports.push(Some(port));
@@ -180,5 +183,37 @@ impl Router {
         let mut vrids: Vec<u8> = port.by_vrid.keys().copied().collect();
         vrids.sort_unstable();
         self.out.push_back(Effect::SetVridFilter { port: p, vrids });
+        self.refresh_solicited(p);
+    }
+
+    /// An IPv6 port joins the solicited-node groups of the virtual addresses its instances
+    /// place on its interface (see [`Effect::JoinSolicited`]); emitted when the set changes.
+    pub(super) fn refresh_solicited(&mut self, p: PortId) {
+        let Some(port) = self.ports.get(p.0).and_then(|o| o.as_ref()) else {
+            return;
+        };
+        if port.family != Family::Ipv6 {
+            return;
+        }
+        let mut addrs: Vec<Ipv6Addr> = port
+            .by_vrid
+            .values()
+            .filter_map(|&id| self.inst(id))
+            .filter(|inst| inst.addr_iface().is_some_and(|f| f.index == port.ifindex))
+            .flat_map(|inst| vmac::iface_vips(&inst.cfg))
+            .filter_map(|v| match v.addr {
+                IpAddr::V6(a) => Some(a),
+                IpAddr::V4(_) => None,
+            })
+            .collect();
+        addrs.sort_unstable();
+        addrs.dedup();
+        if addrs == port.solicited {
+            return;
+        }
+        if let Some(port) = self.ports.get_mut(p.0).and_then(|o| o.as_mut()) {
+            port.solicited = addrs.clone();
+        }
+        self.out.push_back(Effect::JoinSolicited { port: p, addrs });
     }
 }

@@ -100,6 +100,7 @@ fn summary(e: &Effect) -> Option<String> {
         }
         Effect::Lookup { ifname, .. } => format!("lookup {ifname}"),
         Effect::OpenPort { .. } => "open".into(),
+        Effect::JoinSolicited { addrs, .. } => format!("join-solicited {addrs:?}"),
         Effect::ClosePort { .. } => "close".into(),
         Effect::Barrier { .. } => "barrier".into(),
         Effect::EnsureVmac { vmac, .. } => format!("vmac create {}", vmac.name),

@@ -214,6 +214,46 @@ fn addresses_beyond_the_mtu_are_added_but_not_advertised() {
 }
 
 #[test]
+fn ipv6_ports_join_the_solicited_node_groups_of_their_addresses_before_adding_them() {
+    let yaml = |vips: &str| {
+        format!(
+            "instances:\n  V6:\n    interface: eth0\n    vrid: 6\n    priority: 255\n    virtual_ipaddress: [{vips}]\n"
+        )
+    };
+    let mut net = Net::new();
+    net.node("a", [10, 99, 0, 11], &yaml("fd00:99::60, fd00:99::1:60"));
+    net.run_until(S);
+    let pos = |net: &Net, what: &str| net.events.iter().position(|e| e.what.starts_with(what));
+    let joined = pos(&net, "join-solicited").expect("joined");
+    let added = pos(&net, "add").expect("added");
+    assert!(joined < added, "{:?}", net.events);
+    let Effect::JoinSolicited { addrs, .. } = &net.events[joined].effect else {
+        unreachable!()
+    };
+    let want: Vec<std::net::Ipv6Addr> = vec![
+        "fd00:99::60".parse().unwrap(),
+        "fd00:99::1:60".parse().unwrap(),
+    ];
+    assert_eq!(addrs, &want);
+    // A reload that changes the addresses changes the groups; one that does not, nothing.
+    let t = net.elapsed();
+    net.with(0, |r, now| {
+        r.handle_reload(now, testnet::config(&yaml("fd00:99::61")));
+    });
+    let changed = net.find("a", "join-solicited", t).len();
+    assert_eq!(
+        net.find("a", "join-solicited", t)
+            .last()
+            .map(|e| e.what.as_str()),
+        Some("join-solicited [fd00:99::61]")
+    );
+    net.with(0, |r, now| {
+        r.handle_reload(now, testnet::config(&yaml("fd00:99::61")));
+    });
+    assert_eq!(net.find("a", "join-solicited", t).len(), changed);
+}
+
+#[test]
 fn an_instance_without_addresses_elects_advertises_count_0_and_notifies_but_adds_nothing() {
     // The cloud pattern (keepalived v2, no virtual_ipaddress; notify_master moves an elastic IP).
     let cfg = |p: u8| {
