@@ -185,6 +185,9 @@ pub struct Vip {
     pub label: Option<String>,
     /// IPv4 broadcast address.
     pub brd: Option<std::net::Ipv4Addr>,
+    /// Add the address without its prefix route (IFA_F_NOPREFIXROUTE, `ip addr add ...
+    /// noprefixroute`; keepalived's `noprefixroute`).
+    pub noprefixroute: bool,
 }
 
 impl Vip {
@@ -197,12 +200,17 @@ impl Vip {
             scope: None,
             label: None,
             brd: None,
+            noprefixroute: false,
         }
     }
 
     /// True when only the address and prefix are set (written in the plain string form).
     pub fn is_plain(&self) -> bool {
-        self.dev.is_none() && self.scope.is_none() && self.label.is_none() && self.brd.is_none()
+        self.dev.is_none()
+            && self.scope.is_none()
+            && self.label.is_none()
+            && self.brd.is_none()
+            && !self.noprefixroute
     }
 }
 
@@ -396,6 +404,9 @@ pub struct InstanceConfig {
     pub unicast_peers: Vec<IpAddr>,
     /// Optional explicit source for unicast adverts (keepalived `unicast_src_ip`).
     pub unicast_src: Option<IpAddr>,
+    /// Drop unicast adverts whose source is not one of `unicast_peers` (keepalived's
+    /// `check_unicast_src` / global `vrrp_check_unicast_src`). Off by default, as there.
+    pub check_unicast_src: bool,
     pub track_interfaces: Vec<TrackInterface>,
     /// Check scripts this instance follows (names are keys of [`Config::scripts`]).
     pub track_scripts: Vec<TrackScript>,

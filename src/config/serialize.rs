@@ -44,6 +44,9 @@ impl Serialize for Vip {
         if let Some(b) = self.brd {
             m.serialize_entry("brd", &b.to_string())?;
         }
+        if self.noprefixroute {
+            m.serialize_entry("noprefixroute", &true)?;
+        }
         m.end()
     }
 }
@@ -430,6 +433,9 @@ impl Serialize for InstanceConfig {
         }
         if let Some(a) = &self.unicast_src {
             m.serialize_entry("unicast_src", &a.to_string())?;
+        }
+        if self.check_unicast_src {
+            m.serialize_entry("check_unicast_src", &true)?;
         }
         if !self.track_interfaces.is_empty() {
             m.serialize_entry("track_interfaces", &List(&self.track_interfaces))?;

@@ -74,6 +74,7 @@ fn defaults_applied() {
             virtual_rules: vec![],
             unicast_peers: vec![],
             unicast_src: None,
+            check_unicast_src: false,
             track_interfaces: vec![],
             track_scripts: vec![],
             track_files: vec![],

@@ -16,6 +16,7 @@ use super::lexer::{Source, Stmt, Word, shell_split};
 
 mod track_process;
 use track_process::{TrackProc, vrrp_track_process};
+mod unit;
 #[path = "sync_group.rs"]
 mod sync_group;
 
@@ -107,12 +108,6 @@ fn advice_for(kw: &str) -> Option<&'static str> {
         "vrrp_garp_interval" | "vrrp_gna_interval" | "garp_interval" | "gna_interval" => {
             "vipd spaces announcements itself; remove it"
         }
-        "debug"
-        | "vrrp_skip_check_adv_addr"
-        | "vrrp_check_unicast_src"
-        | "skip_check_adv_addr"
-        | "check_unicast_src" => "vipd has no such switch; remove it",
-        "native_ipv6" => "vipd chooses the family from the virtual addresses; remove it",
         _ if kw.starts_with('@') => {
             "a conditional line (`@ID ...`): keepalived reads it only when started with `-i ID` (or when ID is the host name), so which variant runs depends on the node; vipd has one configuration per node: write that node's value by hand"
         }
@@ -123,6 +118,15 @@ fn advice_for(kw: &str) -> Option<&'static str> {
 /// What of keepalived's strict mode (`vrrp_strict`, `strict_mode`) vipd cannot do; what it
 /// can is applied per instance, each with a note at its line.
 const STRICT_NOT_TRANSLATED: &str = "partly translated. Applied to each strict instance as keepalived 2.2.7 does: no authentication, no preempt_delay, `state MASTER` only with priority 255, instances without addresses or with unicast peers left out (keepalived refuses them), IPv6 always VRRPv3 (vipd's rule anyway); each is a note at its line. Not translatable: accept mode off (keepalived adds nftables/iptables rules so that a master that is not the address owner drops traffic to the virtual addresses; vipd adds no firewall rules, so add a drop rule from the notify hooks if you rely on it) and `vrrp_lower_prio_no_advert` (vipd's master answers a lower-priority advert at once, as RFC 9568 says). Review, then remove it";
+
+/// `vrrp_check_unicast_src`: vipd has the same switch per instance.
+const CHECK_UNICAST_SRC_NOTE: &str = "translated as `check_unicast_src: true` on every instance with unicast peers (vipd, like keepalived 2.2.7, then drops a unicast advert whose source is not one of the instance's `unicast_peers`, counted as vrrp_adverts_dropped_total{reason=\"unicast_src\"}); multicast instances have nothing to check";
+
+/// `vrrp_skip_check_adv_addr` / `skip_check_adv_addr`: vipd's behaviour already includes it.
+const SKIP_CHECK_ADV_ADDR_NOTE: &str = "nothing to write: keepalived then skips the address-list check for adverts from the master it already follows (and still drops a new master's advert whose list differs); vipd never drops an advert over its address list (it counts it in vrrp_address_list_mismatch_total and logs the list once per peer), so it accepts at least what keepalived accepts with this switch";
+
+/// `vrrp_iptables [in [out]]`: names of keepalived's firewall chains.
+const IPTABLES_NOTE: &str = "nothing to write: the switch names the iptables chains in which keepalived adds rules that drop traffic to the virtual addresses, which it does only for an instance without accept mode (vrrp_strict or no_accept); vipd's instances always accept that traffic (RFC 9568 Accept_Mode on) and vipd adds no firewall rules, so there is nothing to name (with vrrp_strict, see its own line)";
 
 /// Seconds as keepalived writes them ("1", "0.5") -> a vipd duration ("1s", "500ms").
 fn secs(w: &str) -> Option<(String, u64)> {
@@ -364,6 +368,10 @@ struct Globals {
     garp_refresh: Option<String>,
     /// `vrrp_strict`: keepalived's strict RFC mode, applied to every instance.
     strict: Option<Stmt>,
+    /// `vrrp_check_unicast_src`: every unicast instance checks its adverts' source.
+    check_unicast_src: Option<Stmt>,
+    /// Process settings, for the unit drop-in ([`unit`]).
+    unit: Vec<unit::UnitLines>,
 }
 
 struct Script {
@@ -533,6 +541,11 @@ pub(crate) fn translate(src: &Source, top: &[Stmt]) -> Output {
     for (idx, st) in top.iter().enumerate() {
         match st.keyword.text.as_str() {
             "global_defs" => global_defs(&mut cx, st, &mut g),
+            "net_namespace" => {
+                if !unit::process_setting(&mut cx, st, &mut g.unit) {
+                    cx.skip(st, "net_namespace", "needs one name; fix it");
+                }
+            }
             "vrrp_track_process" => proc_blocks.push(st),
             "vrrp_script" => {
                 if let Some(s) = vrrp_script(&mut cx, st, &scripts) {
@@ -583,7 +596,8 @@ pub(crate) fn translate(src: &Source, top: &[Stmt]) -> Output {
     let (mut sync_stmts, mut ka_names) = (Vec::new(), Vec::new());
     for (idx, st) in top.iter().enumerate() {
         match st.keyword.text.as_str() {
-            "global_defs" | "vrrp_script" | "vrrp_track_file" | "vrrp_track_process" => {}
+            "global_defs" | "vrrp_script" | "vrrp_track_file" | "vrrp_track_process"
+            | "net_namespace" => {}
             "vrrp_sync_group" => sync_stmts.push(st.clone()),
             "vrrp_instance" => {
                 let defs = Defs {
@@ -689,6 +703,7 @@ pub(crate) fn translate(src: &Source, top: &[Stmt]) -> Output {
             let _ = writeln!(y, "#   {short}:{}: {}: {}", f.line, f.keyword, f.message);
         }
     }
+    y.push_str(&unit::drop_in(&g.unit));
     y.push('\n');
     if let Some((id, st)) = &g.router_id {
         let _ = writeln!(y, "# global_defs router_id ({})", cx.at(st));
@@ -763,6 +778,14 @@ const GLOBAL_ARITY: &[(&str, usize)] = &[
     ("vrrp_garp_master_repeat", 1),
     ("vrrp_garp_master_refresh", 1),
     ("vrrp_strict", 0),
+    ("vrrp_check_unicast_src", 0),
+    ("vrrp_skip_check_adv_addr", 0),
+    ("vrrp_no_swap", 0),
+    ("vrrp_priority", 1),
+    ("vrrp_rt_priority", 1),
+    ("vrrp_rlimit_rttime", 1),
+    ("vrrp_rlimit_rtime", 1),
+    ("vrrp_iptables", 2),
 ];
 
 fn global_defs(cx: &mut Cx, st: &Stmt, g: &mut Globals) {
@@ -786,6 +809,13 @@ fn global_defs(cx: &mut Cx, st: &Stmt, g: &mut Globals) {
                 g.strict = Some(s.clone());
                 cx.skip(s, kw, STRICT_NOT_TRANSLATED);
             }
+            ("vrrp_check_unicast_src", _) => {
+                g.check_unicast_src = Some(s.clone());
+                cx.note(s, kw, CHECK_UNICAST_SRC_NOTE);
+            }
+            ("vrrp_skip_check_adv_addr", _) => cx.note(s, kw, SKIP_CHECK_ADV_ADDR_NOTE),
+            ("vrrp_iptables", _) => cx.note(s, kw, IPTABLES_NOTE),
+            _ if unit::process_setting(cx, s, &mut g.unit) => {}
             ("enable_script_security", _) => cx.note(
                 s,
                 kw,
@@ -1064,6 +1094,10 @@ const INSTANCE_ARITY: &[(&str, usize)] = &[
     ("strict_mode", 1),
     ("use_vmac", 1),
     ("vmac_xmit_base", 0),
+    ("check_unicast_src", 0),
+    ("native_ipv6", 0),
+    ("skip_check_adv_addr", 1),
+    ("debug", 1),
 ];
 
 /// What one `vrrp_instance` block says, read in one pass with keepalived's rules for repeated
@@ -1100,6 +1134,10 @@ struct InstanceBody {
     garp_refresh: Option<String>,
     /// keepalived's strict mode: the instance's `strict_mode`, else global `vrrp_strict`.
     strict: Option<Stmt>,
+    /// `check_unicast_src` here, else global `vrrp_check_unicast_src`.
+    check_unicast_src: Option<Stmt>,
+    /// `native_ipv6`.
+    native_ipv6: Option<Stmt>,
 }
 
 /// The definitions an instance block can refer to.
@@ -1147,6 +1185,9 @@ fn vrrp_instance(
         );
         return None;
     };
+    if let Some(n) = ib.native_ipv6.take() {
+        native_ipv6(cx, &n, &mut ib);
+    }
     let (first_v6, vip_texts, ver, why) =
         instance_family_and_version(cx, st, &kwname, defs.g, &mut ib)?;
     let priority_given = ib.body.iter().any(|b| b.keyword.text == "priority");
@@ -1203,6 +1244,7 @@ fn vrrp_instance(
         virtual_rules: std::mem::take(&mut ib.extras.rules),
         unicast_peers: ib.peers.iter().filter_map(|p| p.parse().ok()).collect(),
         unicast_src,
+        check_unicast_src: check_unicast_src(cx, &ib),
         track_interfaces,
         track_scripts,
         track_files: std::mem::take(&mut ib.t_files),
@@ -1220,6 +1262,55 @@ fn vrrp_instance(
     used.push(yname.clone());
     let text = emit_instance(cx, st, &yname, &ib.comments, &inst);
     Some((yname, text, !ib.notify.is_empty()))
+}
+
+/// `native_ipv6`: keepalived 2.2.7 makes the instance IPv6 and VRRPv3, and refuses the
+/// keyword after IPv4 addresses. vipd derives both from the addresses (IPv6 is always v3).
+fn native_ipv6(cx: &mut Cx, n: &Stmt, ib: &mut InstanceBody) {
+    let before_v4 = ib
+        .vips
+        .iter()
+        .any(|(a, _, s)| a.is_ipv4() && s.line < n.line);
+    if before_v4 {
+        cx.note(
+            n,
+            "native_ipv6",
+            "ignored, as keepalived 2.2.7 does (\"Cannot specify native_ipv6 with IPv4 addresses\"): the instance stays IPv4",
+        );
+    } else if ib.vips.is_empty() {
+        // keepalived: IPv6 and VRRPv3 without addresses, which it then refuses.
+        ib.version = Some((3, format!("native_ipv6 ({})", cx.at(n))));
+        cx.note(
+            n,
+            "native_ipv6",
+            "keepalived 2.2.7 makes this instance IPv6 and VRRPv3; without addresses it then refuses it (see the instance's line)",
+        );
+    } else {
+        cx.note(
+            n,
+            "native_ipv6",
+            "nothing to write: keepalived makes the instance IPv6 and VRRPv3; vipd derives IPv6 from the IPv6 virtual addresses and always runs IPv6 as VRRPv3",
+        );
+    }
+}
+
+/// `check_unicast_src` (or global `vrrp_check_unicast_src`): vipd's switch of the same name;
+/// only a unicast instance has a source to check (keepalived tests it only then too).
+fn check_unicast_src(cx: &mut Cx, ib: &InstanceBody) -> bool {
+    let Some(st) = &ib.check_unicast_src else {
+        return false;
+    };
+    if ib.peers.is_empty() {
+        if st.keyword.text == "check_unicast_src" {
+            cx.note(
+                st,
+                "check_unicast_src",
+                "nothing to write: the instance has no unicast_peer, so there is no unicast source to check",
+            );
+        }
+        return false;
+    }
+    true
 }
 
 /// Reads the statements of a `vrrp_instance` block into an [`InstanceBody`], with a finding
@@ -1256,6 +1347,8 @@ fn read_instance(cx: &mut Cx, st: &Stmt, defs: &Defs) -> InstanceBody {
         garp_repeat: g.garp_repeat,
         garp_refresh: g.garp_refresh.clone(),
         strict: g.strict.clone(),
+        check_unicast_src: g.check_unicast_src.clone(),
+        native_ipv6: None,
     };
     let body = std::mem::take(&mut ib.body);
     for b in &body {
@@ -1335,6 +1428,14 @@ fn read_instance(cx: &mut Cx, st: &Stmt, defs: &Defs) -> InstanceBody {
                 Some((d, _)) => ib.garp_refresh = Some(d),
                 None => cx.skip(b, kw, format!("`{a}` is not a number of seconds")),
             },
+            "check_unicast_src" => ib.check_unicast_src = Some(b.clone()),
+            "native_ipv6" => ib.native_ipv6 = Some(b.clone()),
+            "skip_check_adv_addr" => cx.note(b, kw, SKIP_CHECK_ADV_ADDR_NOTE),
+            "debug" => cx.note(
+                b,
+                kw,
+                "nothing to write: keepalived 2.2.7 reads an instance's debug level (0..4) and does nothing with it; vipd's log level is global (`vipd run --log.level debug`)",
+            ),
             _ if ib.extras.block(cx, b) => {}
             _ => cx.unknown(b, "vrrp_instance"),
         }
@@ -2091,7 +2192,8 @@ fn virtual_ipaddress_block(cx: &mut Cx, b: &Stmt) -> Vec<(IpAddr, String, Stmt)>
                 continue;
             }
         };
-        // dev, scope, label and brd are translated (routes.rs); the rest are listed.
+        // dev, scope, label, brd and noprefixroute are translated (routes.rs); the rest are
+        // listed.
         let text = super::routes::address_text(
             cx,
             &it.st,

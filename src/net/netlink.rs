@@ -375,10 +375,17 @@ impl Netlink {
     pub async fn add_vip(&self, ifindex: u32, v: &Vip) -> Result<(), NetError> {
         let mut req = self.handle.address().add(ifindex, v.addr, v.prefix_len);
         let msg = req.message_mut();
+        // IFA_FLAGS carries every flag (the header's byte has no room for NOPREFIXROUTE).
+        let mut flags = AddressFlags::empty();
         if v.addr.is_ipv6() {
             msg.header.flags |= AddressHeaderFlags::Nodad;
-            msg.attributes
-                .push(AddressAttribute::Flags(AddressFlags::Nodad));
+            flags |= AddressFlags::Nodad;
+        }
+        if v.noprefixroute {
+            flags |= AddressFlags::Noprefixroute;
+        }
+        if !flags.is_empty() {
+            msg.attributes.push(AddressAttribute::Flags(flags));
         }
         if let Some(sc) = v.scope {
             msg.header.scope = AddressScope::from(sc.number());

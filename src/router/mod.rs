@@ -487,6 +487,9 @@ impl Router {
         let Some(inst) = self.inst_mut(id) else {
             return;
         };
+        if !receive::unicast_src_ok(&inst.cfg, p.src) {
+            return self.drop_packet(p.port, Some(id), p.src, DropReason::UnicastSrc);
+        }
         let interval = Duration::from_nanos(advert.interval_nanos());
         let mut heard = peers::Heard {
             src: p.src,

@@ -27,6 +27,7 @@ const INSTANCE_KEYS: &[&str] = &[
     "virtual_ipaddress",
     "unicast_peers",
     "unicast_src",
+    "check_unicast_src",
     "track_interfaces",
     "track_scripts",
     "track_files",
@@ -231,6 +232,23 @@ pub(super) fn instance<'a>(
         unicast_src(cx, v, &field("unicast_src"), family, &vips.addrs).map(Some)
     });
 
+    let check_unicast_src_node = f.value("check_unicast_src");
+    let check_unicast_src = f.optional(cx, "check_unicast_src", false, |cx, _, v| {
+        boolean(cx, v, &field("check_unicast_src"))
+    });
+    if let (Some(true), Some(n), Some(p)) =
+        (check_unicast_src, check_unicast_src_node, &unicast_peers)
+        && p.is_empty()
+    {
+        cx.err(
+            n,
+            format!(
+                "{}: needs `unicast_peers` (it drops unicast adverts whose source is not one of them)",
+                field("check_unicast_src")
+            ),
+        );
+    }
+
     let track_interfaces = f.optional(cx, "track_interfaces", Vec::new(), |cx, _, v| {
         tracks(cx, v, &field("track_interfaces"))
     });
@@ -326,6 +344,7 @@ pub(super) fn instance<'a>(
             virtual_rules: virtual_rules?,
             unicast_peers: unicast_peers?,
             unicast_src: unicast_src?,
+            check_unicast_src: check_unicast_src?,
             track_interfaces: track_interfaces?,
             track_scripts: track_scripts?,
             track_files: track_files?,

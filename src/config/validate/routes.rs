@@ -11,7 +11,7 @@ use super::addresses::{family_of, plain_vip, vip};
 use super::common::{Ctx, Fields, boolean, fields, int_in, ip, list, string};
 use super::instance::interface_name;
 
-const VIP_KEYS: &[&str] = &["address", "dev", "scope", "label", "brd"];
+const VIP_KEYS: &[&str] = &["address", "dev", "scope", "label", "brd", "noprefixroute"];
 const ROUTE_KEYS: &[&str] = &[
     "to", "type", "via", "dev", "src", "table", "metric", "scope", "proto",
 ];
@@ -64,6 +64,12 @@ pub(super) fn vip_mapping(cx: &mut Ctx, v: &Node, what: &str) -> Option<Vip> {
                 ok = false;
             }
             (None, _) => ok = false,
+        }
+    }
+    if let Some(n) = f.value("noprefixroute") {
+        match boolean(cx, n, &format!("{what}: noprefixroute")) {
+            Some(b) => out.noprefixroute = b,
+            None => ok = false,
         }
     }
     ok.then_some(out)
