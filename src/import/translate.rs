@@ -108,9 +108,6 @@ fn advice_for(kw: &str) -> Option<&'static str> {
         "vrrp_garp_interval" | "vrrp_gna_interval" | "garp_interval" | "gna_interval" => {
             "vipd spaces announcements itself; remove it"
         }
-        _ if kw.starts_with('@') => {
-            "a conditional line (`@ID ...`): keepalived reads it only when started with `-i ID` (or when ID is the host name), so which variant runs depends on the node; vipd has one configuration per node: write that node's value by hand"
-        }
         _ => return None,
     })
 }
@@ -1096,8 +1093,6 @@ const INSTANCE_ARITY: &[(&str, usize)] = &[
     ("vmac_xmit_base", 0),
     ("check_unicast_src", 0),
     ("native_ipv6", 0),
-    ("skip_check_adv_addr", 1),
-    ("debug", 1),
 ];
 
 /// What one `vrrp_instance` block says, read in one pass with keepalived's rules for repeated
@@ -1361,6 +1356,19 @@ fn read_instance(cx: &mut Cx, st: &Stmt, defs: &Defs) -> InstanceBody {
             strict_mode_line(cx, b, &a, &mut ib.strict);
             continue;
         }
+        // Optional values (`skip_check_adv_addr [on|off]`, `debug [0..4]`): notes either way.
+        if kw == "skip_check_adv_addr" {
+            cx.note(b, kw, SKIP_CHECK_ADV_ADDR_NOTE);
+            continue;
+        }
+        if kw == "debug" {
+            cx.note(
+                b,
+                kw,
+                "nothing to write: keepalived 2.2.7 reads an instance's debug level (0..4) and does nothing with it; vipd's log level is global (`vipd run --log.level debug`)",
+            );
+            continue;
+        }
         let needs_arg = INSTANCE_ARITY.iter().any(|(k, n)| *k == kw && *n > 0) && b.args.is_empty();
         if needs_arg {
             cx.skip(b, kw, "needs a value");
@@ -1430,12 +1438,6 @@ fn read_instance(cx: &mut Cx, st: &Stmt, defs: &Defs) -> InstanceBody {
             },
             "check_unicast_src" => ib.check_unicast_src = Some(b.clone()),
             "native_ipv6" => ib.native_ipv6 = Some(b.clone()),
-            "skip_check_adv_addr" => cx.note(b, kw, SKIP_CHECK_ADV_ADDR_NOTE),
-            "debug" => cx.note(
-                b,
-                kw,
-                "nothing to write: keepalived 2.2.7 reads an instance's debug level (0..4) and does nothing with it; vipd's log level is global (`vipd run --log.level debug`)",
-            ),
             _ if ib.extras.block(cx, b) => {}
             _ => cx.unknown(b, "vrrp_instance"),
         }
