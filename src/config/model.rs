@@ -360,6 +360,9 @@ pub struct Garp {
     pub repeat: u32,
     /// Period of refresh bursts while master (default 0 = off).
     pub refresh: Duration,
+    /// Least time between two announcements on the interface (keepalived's
+    /// `vrrp_garp_interval` for ARP, `vrrp_gna_interval` for NA; default 0 = back to back).
+    pub interval: Duration,
 }
 
 impl Default for Garp {
@@ -368,6 +371,7 @@ impl Default for Garp {
             delay: Duration::from_secs(5),
             repeat: 5,
             refresh: Duration::ZERO,
+            interval: Duration::ZERO,
         }
     }
 }

@@ -356,6 +356,9 @@ impl Serialize for Garp {
         if self.refresh != d.refresh {
             m.serialize_entry("refresh", &Dur(self.refresh))?;
         }
+        if self.interval != d.interval {
+            m.serialize_entry("interval", &Dur(self.interval))?;
+        }
         m.end()
     }
 }

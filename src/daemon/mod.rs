@@ -227,6 +227,7 @@ impl Shell {
                 addrs,
                 count,
                 router,
+                interval,
             } => {
                 let na = addrs.first().is_some_and(|a| a.is_ipv6());
                 self.observer
@@ -236,6 +237,7 @@ impl Shell {
                     vips: addrs,
                     count,
                     router,
+                    interval,
                 });
             }
             Effect::Notify {

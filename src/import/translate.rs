@@ -105,9 +105,6 @@ fn advice_for(kw: &str) -> Option<&'static str> {
         "garp_master_refresh_repeat" | "vrrp_garp_master_refresh_repeat" => {
             "vipd sends garp.repeat announcements per refresh burst; set garp.repeat"
         }
-        "vrrp_garp_interval" | "vrrp_gna_interval" | "garp_interval" | "gna_interval" => {
-            "vipd spaces announcements itself; remove it"
-        }
         _ => return None,
     })
 }
@@ -369,6 +366,11 @@ struct Globals {
     check_unicast_src: Option<Stmt>,
     /// Process settings, for the unit drop-in ([`unit`]).
     unit: Vec<unit::UnitLines>,
+    /// `vrrp_garp_interval` / `vrrp_gna_interval` (µs): spacing of ARPs / NAs.
+    garp_interval: Option<u64>,
+    gna_interval: Option<u64>,
+    /// `garp_group` blocks: (interfaces, garp_interval, gna_interval), overriding the above.
+    garp_groups: Vec<(Vec<String>, Option<u64>, Option<u64>)>,
 }
 
 struct Script {
@@ -544,6 +546,7 @@ pub(crate) fn translate(src: &Source, top: &[Stmt]) -> Output {
                 }
             }
             "vrrp_track_process" => proc_blocks.push(st),
+            "garp_group" => garp_group(&mut cx, st, &mut g),
             "vrrp_script" => {
                 if let Some(s) = vrrp_script(&mut cx, st, &scripts) {
                     let name = st.args[0].text.clone();
@@ -594,7 +597,7 @@ pub(crate) fn translate(src: &Source, top: &[Stmt]) -> Output {
     for (idx, st) in top.iter().enumerate() {
         match st.keyword.text.as_str() {
             "global_defs" | "vrrp_script" | "vrrp_track_file" | "vrrp_track_process"
-            | "net_namespace" => {}
+            | "net_namespace" | "garp_group" => {}
             "vrrp_sync_group" => sync_stmts.push(st.clone()),
             "vrrp_instance" => {
                 let defs = Defs {
@@ -783,7 +786,39 @@ const GLOBAL_ARITY: &[(&str, usize)] = &[
     ("vrrp_rlimit_rttime", 1),
     ("vrrp_rlimit_rtime", 1),
     ("vrrp_iptables", 2),
+    ("vrrp_garp_interval", 1),
+    ("vrrp_gna_interval", 1),
 ];
+
+/// Longest announcement spacing vipd takes (`garp.interval`), in µs.
+const MAX_GARP_INTERVAL_US: u64 = 10_000_000;
+
+/// keepalived's `vrrp_garp_interval` / `vrrp_gna_interval` / `garp_group`'s `garp_interval`
+/// and `gna_interval`: seconds with up to 6 decimals, at least 1 µs.
+fn garp_interval(cx: &mut Cx, s: &Stmt, kw: &str) -> Option<u64> {
+    let a = s.args.first().map(|w| w.text.clone()).unwrap_or_default();
+    match secs(&a) {
+        Some((_, us)) if (1..=MAX_GARP_INTERVAL_US).contains(&us) => Some(us),
+        Some((_, 0)) => {
+            cx.note(
+                s,
+                kw,
+                format!(
+                    "nothing to write: keepalived 2.2.7 refuses `{a}` (\"{kw} '{a}' is invalid\") and keeps its default, no spacing, which is vipd's default too"
+                ),
+            );
+            None
+        }
+        None => {
+            cx.skip(s, kw, format!("`{a}` is not a number of seconds; fix the value"));
+            None
+        }
+        Some(_) => {
+            cx.skip(s, kw, format!("`{a}`: vipd's garp.interval is at most 10 s (a burst of 5 would take 40 s or more)"));
+            None
+        }
+    }
+}
 
 fn global_defs(cx: &mut Cx, st: &Stmt, g: &mut Globals) {
     let body = resplit(cx, st.block.as_deref().unwrap_or_default(), GLOBAL_ARITY);
@@ -812,6 +847,25 @@ fn global_defs(cx: &mut Cx, st: &Stmt, g: &mut Globals) {
             }
             ("vrrp_skip_check_adv_addr", _) => cx.note(s, kw, SKIP_CHECK_ADV_ADDR_NOTE),
             ("vrrp_iptables", _) => cx.note(s, kw, IPTABLES_NOTE),
+            ("vrrp_garp_interval" | "vrrp_gna_interval", Some(_)) => {
+                let us = garp_interval(cx, s, kw);
+                let v6 = kw == "vrrp_gna_interval";
+                if us.is_some() {
+                    let (fam, what) = if v6 { ("IPv6", "NAs") } else { ("IPv4", "ARPs") };
+                    cx.note(
+                        s,
+                        kw,
+                        format!(
+                            "translated as `garp.interval` of every {fam} instance (unless a garp_group names its interface): the least time between two gratuitous {what} on an interface, whichever instance sends them, as keepalived spaces them"
+                        ),
+                    );
+                }
+                if v6 {
+                    g.gna_interval = us;
+                } else {
+                    g.garp_interval = us;
+                }
+            }
             _ if unit::process_setting(cx, s, &mut g.unit) => {}
             ("enable_script_security", _) => cx.note(
                 s,
@@ -837,7 +891,8 @@ fn global_defs(cx: &mut Cx, st: &Stmt, g: &mut Globals) {
             },
             (
                 "router_id" | "script_user" | "vrrp_version" | "vrrp_garp_master_delay"
-                | "vrrp_garp_master_repeat" | "vrrp_garp_master_refresh",
+                | "vrrp_garp_master_repeat" | "vrrp_garp_master_refresh" | "vrrp_garp_interval"
+                | "vrrp_gna_interval",
                 None,
             ) => cx.skip(s, kw, "needs a value"),
             _ => cx.unknown(s, "global_defs"),
@@ -1245,7 +1300,10 @@ fn vrrp_instance(
         track_files: std::mem::take(&mut ib.t_files),
         track_processes,
         notify: instance_hooks(&ib.notify),
-        garp: instance_garp(&ib),
+        garp: Garp {
+            interval: instance_garp_interval(defs.g, &inst_iface, first_v6),
+            ..instance_garp(&ib)
+        },
         v3_checksum: ChecksumForm::PseudoHeader,
         vmac: vmac(
             cx,
@@ -1727,6 +1785,54 @@ fn instance_hooks(notify: &[(&'static str, Vec<String>)]) -> Notify {
     hooks
 }
 
+/// `garp_group { garp_interval S  gna_interval S  interface IF | interfaces { IF ... } }`:
+/// keepalived's per-interface announcement spacing, overriding global_defs'.
+fn garp_group(cx: &mut Cx, st: &Stmt, g: &mut Globals) {
+    let (mut ifs, mut garp, mut gna) = (Vec::new(), None, None);
+    for s in st.block.iter().flatten() {
+        let kw = s.keyword.text.as_str();
+        match kw {
+            "garp_interval" if !s.args.is_empty() => garp = garp_interval(cx, s, kw),
+            "gna_interval" if !s.args.is_empty() => gna = garp_interval(cx, s, kw),
+            "interface" if s.args.len() == 1 => ifs.push(s.args[0].text.clone()),
+            "interfaces" => ifs.extend(
+                s.block
+                    .iter()
+                    .flatten()
+                    .flat_map(|i| std::iter::once(&i.keyword).chain(&i.args))
+                    .map(|w| w.text.clone()),
+            ),
+            _ => cx.unknown(s, "garp_group"),
+        }
+    }
+    if ifs.is_empty() {
+        cx.skip(
+            st,
+            "garp_group",
+            "names no interface (keepalived refuses it too); its intervals are not applied",
+        );
+        return;
+    }
+    g.garp_groups.push((ifs, garp, gna));
+}
+
+/// The spacing of an instance's announcements on `interface`: its `garp_group`'s, else
+/// global_defs' (ARP for IPv4, NA for IPv6), else none. keepalived spaces the messages of
+/// the interface whichever instance sends them, as vipd does (`router::pace`).
+fn instance_garp_interval(g: &Globals, interface: &str, v6: bool) -> Duration {
+    let pick = |garp: Option<u64>, gna: Option<u64>| if v6 { gna } else { garp };
+    let us = g
+        .garp_groups
+        .iter()
+        .rev()
+        .find(|(ifs, _, _)| ifs.iter().any(|i| i == interface))
+        .map_or_else(
+            || pick(g.garp_interval, g.gna_interval),
+            |(_, a, n)| pick(*a, *n),
+        );
+    us.map_or(Duration::ZERO, Duration::from_micros)
+}
+
 /// The announcement schedule: the instance's `garp_master_*`, else global_defs', else
 /// vipd's defaults (keepalived's).
 fn instance_garp(ib: &InstanceBody) -> Garp {
@@ -1740,6 +1846,7 @@ fn instance_garp(ib: &InstanceBody) -> Garp {
         delay: dur(&ib.garp_delay, d.delay),
         repeat: ib.garp_repeat.map_or(d.repeat, |r| r as u32),
         refresh: dur(&ib.garp_refresh, d.refresh),
+        interval: Duration::ZERO,
     }
 }
 

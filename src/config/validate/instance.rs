@@ -44,7 +44,11 @@ const INSTANCE_KEYS: &[&str] = &[
     "vmac_xmit_base",
 ];
 
-const GARP_KEYS: &[&str] = &["delay", "repeat", "refresh"];
+const GARP_KEYS: &[&str] = &["delay", "repeat", "refresh", "interval"];
+
+/// Longest `garp.interval`: keepalived takes any (it logs "very large" from 1 s), vipd up to
+/// 10 s (a burst of 5 is then 40 s long).
+const GARP_MAX_INTERVAL: Duration = Duration::from_secs(10);
 
 /// Longest `group` label value: short enough for dashboards and series size.
 const MAX_GROUP: usize = 64;
@@ -478,9 +482,26 @@ fn garp(cx: &mut Ctx, key: &Node, v: &Node, what: &str) -> Option<Garp> {
             );
         }
     }
+    let interval = f.optional(cx, "interval", d.interval, |cx, _, n| {
+        duration_max(cx, n, &format!("{what}: interval"), GARP_MAX_INTERVAL)
+    });
+    if let (Some(i), Some(n)) = (interval, f.value("interval"))
+        && i >= Duration::from_secs(1)
+    {
+        cx.warn(
+            n,
+            format!(
+                "{what}: interval: {} between announcements is very large (keepalived logs the same); a burst of {} takes {}",
+                format_duration(i),
+                repeat.unwrap_or(d.repeat),
+                format_duration(i * repeat.unwrap_or(d.repeat).saturating_sub(1))
+            ),
+        );
+    }
     Some(Garp {
         delay: delay?,
         repeat: repeat?,
         refresh: refresh?,
+        interval: interval?,
     })
 }
