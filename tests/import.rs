@@ -1146,6 +1146,20 @@ fn corpus_imports_validate_and_list_what_is_left_out_with_its_line() {
             .iter()
             .any(|f| f.keyword == "weight" && f.line == 13)
     );
+    // Announcement spacing: global per family, a garp_group for its interfaces.
+    let (c, t) = translate("corpus/33-garp-interval-group.conf");
+    assert!(t.is_complete(), "{:?}", t.untranslated);
+    for (name, interval) in [("V4_ETH0", 10), ("V4_ETH1", 100), ("V6_ETH0", 20)] {
+        assert_eq!(inst(&c, name).garp.interval, ms(interval), "{name}");
+    }
+    // keepalived refuses `vrrp_garp_interval 0` and keeps no spacing: a note.
+    let (c, t) = translate("corpus/21-k8s-ansible-haproxy-unicast.conf");
+    assert!(c.instances.values().all(|i| i.garp.interval.is_zero()));
+    assert!(
+        t.notes
+            .iter()
+            .any(|n| n.keyword == "vrrp_garp_interval" && n.line == 10)
+    );
     eprintln!("corpus: {exits:?}");
 }
 

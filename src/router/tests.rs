@@ -301,6 +301,17 @@ fn check_unicast_src_drops_adverts_from_a_source_outside_unicast_peers() {
 }
 
 #[test]
+fn garp_interval_goes_with_every_announcement_of_the_instance() {
+    let mut net = Net::new();
+    net.node("a", [10, 99, 0, 11], &v3(255, "    garp: {interval: 20ms, delay: 1s}\n"));
+    net.run_until(3 * S);
+    let bursts = net
+        .find("a", "announce count=5 router=false interval=20ms", Duration::ZERO)
+        .len();
+    assert_eq!(bursts, 2, "at once and after the delay: {:?}", net.events);
+}
+
+#[test]
 fn rfc9568_6_4_1_unsolicited_na_carries_the_router_flag_when_forwarding() {
     for forwarding in [false, true] {
         let mut net = Net::new();
