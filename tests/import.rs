@@ -1146,6 +1146,17 @@ fn corpus_imports_validate_and_list_what_is_left_out_with_its_line() {
             .iter()
             .any(|f| f.keyword == "weight" && f.line == 13)
     );
+    // keepalived's `via A or B`: a multipath route over both gateways.
+    let (c, t) = translate("corpus/30-sample-vrrp-routes.conf");
+    assert!(t.is_complete(), "{:?}", t.untranslated);
+    let or: Vec<_> = c
+        .instances
+        .values()
+        .flat_map(|i| &i.virtual_routes)
+        .filter(|r| r.or.is_some())
+        .map(|r| (r.via.unwrap().to_string(), r.or.unwrap().to_string()))
+        .collect();
+    assert_eq!(or, [("192.0.2.253".to_owned(), "192.0.2.252".to_owned())]);
     // Announcement spacing: global per family, a garp_group for its interfaces.
     let (c, t) = translate("corpus/33-garp-interval-group.conf");
     assert!(t.is_complete(), "{:?}", t.untranslated);

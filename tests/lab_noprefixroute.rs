@@ -1,7 +1,8 @@
 //! `noprefixroute` on a virtual address, on a real kernel (root, lab): the master adds the
 //! address with IFA_F_NOPREFIXROUTE, so `ip addr` shows the flag and the kernel adds no
 //! route for its prefix; the same address without the option gets its prefix route. IPv6
-//! and IPv4 (the flag works for both, keepalived 2.2.7 accepts it for both).
+//! and IPv4 (the flag works for both, keepalived 2.2.7 accepts it for both). And a route with
+//! `or` (keepalived's `via A or B`) installed as a multipath route, a nexthop via each.
 
 mod labkit;
 
@@ -94,4 +95,39 @@ fn noprefixroute_addresses_are_added_without_their_prefix_route() {
         let fam = if a.contains(':') { "-6" } else { "-4" };
         assert!(addr_line(&lab, fam, a).is_none(), "{a} left behind");
     }
+}
+
+/// keepalived's `via A or B` (vipd's `or`): a multipath route, a nexthop via each gateway,
+/// read back with `ip route` while master and gone after exit.
+#[test]
+fn an_or_route_is_installed_with_a_nexthop_via_each_gateway() {
+    let mut lab = Lab::new("i2o");
+    lab.host("a", "10.99.0.11", None);
+    let cfg = "listen: \"127.0.0.1:9797\"
+instances:
+  V4:
+    interface: eth0
+    vrid: 83
+    priority: 255
+    advert_interval: 100ms
+    virtual_ipaddress: [10.99.0.83/24]
+    virtual_routes:
+      - {to: 10.99.83.0/24, via: 10.99.0.253, or: 10.99.0.252, dev: eth0}
+";
+    let pid = lab.vipd("a", cfg);
+    let show = |lab: &Lab| ip(lab, &["-4", "route", "show", "10.99.83.0/24"]);
+    wait_for(10 * S, "the multipath route", || !show(&lab).is_empty());
+    let r = show(&lab);
+    let hops: Vec<&str> = r
+        .lines()
+        .map(str::trim)
+        .filter(|l| l.starts_with("nexthop"))
+        .collect();
+    assert_eq!(hops.len(), 2, "{r}");
+    assert!(hops[0].contains("via 10.99.0.253 dev eth0"), "{r}");
+    assert!(hops[1].contains("via 10.99.0.252 dev eth0"), "{r}");
+    assert!(r.contains("proto keepalived"), "{r}");
+    lab.signal(pid, "TERM");
+    assert_eq!(lab.wait_exit(pid, 10 * S), Some(0), "{}", lab.log("a.log"));
+    assert!(show(&lab).is_empty(), "left behind: {}", show(&lab));
 }

@@ -295,6 +295,9 @@ pub struct Route {
     pub kind: RouteType,
     /// Gateway (unicast only).
     pub via: Option<IpAddr>,
+    /// A second gateway (keepalived's `via A or B`): the route is then multipath, one
+    /// nexthop via each (RTA_MULTIPATH, both on `dev`), as keepalived 2.2.7 installs it.
+    pub or: Option<IpAddr>,
     /// Output interface (unicast needs `via` or `dev`).
     pub dev: Option<String>,
     /// Preferred source address.

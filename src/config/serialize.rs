@@ -66,6 +66,9 @@ impl Serialize for Route {
         if let Some(v) = self.via {
             m.serialize_entry("via", &v.to_string())?;
         }
+        if let Some(v) = self.or {
+            m.serialize_entry("or", &v.to_string())?;
+        }
         if let Some(d) = &self.dev {
             m.serialize_entry("dev", d)?;
         }

@@ -248,6 +248,7 @@ fn route(cx: &mut Cx, st: &Stmt, keyword: &str) -> Option<Route> {
         to: (IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED), 0),
         kind: RouteType::Unicast,
         via: None,
+        or: None,
         dev: None,
         src: None,
         table: None,
@@ -275,6 +276,14 @@ fn route(cx: &mut Cx, st: &Stmt, keyword: &str) -> Option<Route> {
                 Ok(a) => r.via = Some(a),
                 Err(_) => return bad(cx, format!("`{k} {val}` is not an address")),
             },
+            // keepalived 2.2.7: `via A or B` is a multipath route, a nexthop via A and one via
+            // B (deprecated there in favour of `nexthop`); a second `or` is ignored.
+            "or" if r.or.is_none() => match val.parse() {
+                Ok(a) if r.via.is_some() => r.or = Some(a),
+                Ok(_) => return bad(cx, "`or` without a `via` before it; fix the route".to_owned()),
+                Err(_) => return bad(cx, format!("`or {val}` is not an address")),
+            },
+            "or" => {}
             "src" => match val.parse() {
                 Ok(a) => r.src = Some(a),
                 Err(_) => return bad(cx, format!("`src {val}` is not an address")),
