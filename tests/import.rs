@@ -1372,7 +1372,15 @@ fn routes_rules_excluded_and_static_items_are_translated_and_the_rest_listed() {
     );
     assert_eq!(i.virtual_ipaddress_excluded.len(), 2);
     let r = &i.virtual_routes;
-    assert_eq!(r.len(), 3, "{r:?}\n{err}");
+    assert_eq!(r.len(), 4, "{r:?}\n{err}");
+    assert_eq!(
+        (r[3].via, r[3].or),
+        (
+            Some("10.99.0.254".parse().unwrap()),
+            Some("10.99.0.253".parse().unwrap())
+        ),
+        "keepalived's `or`: a second nexthop"
+    );
     assert_eq!(
         (r[0].src, r[0].table, r[0].metric, r[0].dev.as_deref()),
         (
@@ -1390,10 +1398,6 @@ fn routes_rules_excluded_and_static_items_are_translated_and_the_rest_listed() {
     assert_eq!(c.statics.routes.len(), 1);
     for (line, what) in [
         (5, "static_routes track_group"),
-        (
-            23,
-            "virtual_routes 10.99.5.0/24 via 10.99.0.254 or 10.99.0.253",
-        ),
         (28, "virtual_rules from 10.99.6.0/24 table 100 goto 3"),
     ] {
         assert!(
