@@ -1466,11 +1466,14 @@ fn conditional_lines_are_read_for_the_config_id_as_keepalived_2_2_7_reads_them()
             .find(|n| n.keyword == "@lb1" && n.line == 4)
             .unwrap_or_else(|| panic!("{node}: {:?}", t.notes));
         assert!(
-            n.message.contains(&format!("config id `{node}`"))
-                && n.message.contains("--config-id"),
+            n.message.contains(&format!("config id `{node}`")) && n.message.contains("--config-id"),
             "{n}"
         );
-        assert!(t.yaml.contains(&format!("config id `{node}`")), "{}", t.yaml);
+        assert!(
+            t.yaml.contains(&format!("config id `{node}`")),
+            "{}",
+            t.yaml
+        );
     }
     // `@lb1` alone on its line is dropped even for lb1 (keepalived needs something after it).
     let (_, t) = translate_text(text, &id("lb1"));
@@ -1495,7 +1498,10 @@ fn conditional_lines_are_read_for_the_config_id_as_keepalived_2_2_7_reads_them()
         );
         assert_eq!(out.status.code(), Some(0), "{stderr}");
         assert!(stdout.contains("priority: 50"), "{stdout}");
-        assert!(stderr.contains("config id `lb2` (from --config-id"), "{stderr}");
+        assert!(
+            stderr.contains("config id `lb2` (from --config-id"),
+            "{stderr}"
+        );
     }
     let host = import::short_hostname();
     let (_, _, err) = cli(&p);
@@ -1559,10 +1565,18 @@ fn switches_that_need_nothing_in_vipd_are_notes_saying_why() {
     let i = inst(&c, "V6");
     assert_eq!((i.family, i.version), (Family::Ipv6, Version::V3));
     for (line, kw, why) in [
-        (2, "vrrp_skip_check_adv_addr", "vrrp_address_list_mismatch_total"),
+        (
+            2,
+            "vrrp_skip_check_adv_addr",
+            "vrrp_address_list_mismatch_total",
+        ),
         (3, "vrrp_iptables", "adds no firewall rules"),
         (8, "native_ipv6", "always runs IPv6 as VRRPv3"),
-        (9, "skip_check_adv_addr", "never drops an advert over its address list"),
+        (
+            9,
+            "skip_check_adv_addr",
+            "never drops an advert over its address list",
+        ),
         (10, "debug", "does nothing with it"),
     ] {
         let n = t
@@ -1573,10 +1587,7 @@ fn switches_that_need_nothing_in_vipd_are_notes_saying_why() {
         assert!(n.message.contains(why), "{n}");
     }
     // native_ipv6 with IPv4 addresses: ignored, as keepalived ignores it.
-    let (c, t) = translate_text(
-        &MINIMAL.replace(" }\n}", " }\n native_ipv6\n}"),
-        &id("x"),
-    );
+    let (c, t) = translate_text(&MINIMAL.replace(" }\n}", " }\n native_ipv6\n}"), &id("x"));
     assert_eq!(inst(&c, "VI_1").family, Family::Ipv4);
     assert!(
         t.notes

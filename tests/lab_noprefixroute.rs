@@ -52,7 +52,12 @@ fn noprefixroute_addresses_are_added_without_their_prefix_route() {
     let mut lab = Lab::new("i2n");
     lab.host("a", "10.99.0.11", Some("fd00:99::11"));
     let pid = lab.vipd("a", CFG);
-    let all = ["fd00:99::8101/120", "fd00:99::8201/120", "10.99.81.1/24", "10.99.82.1/24"];
+    let all = [
+        "fd00:99::8101/120",
+        "fd00:99::8201/120",
+        "10.99.81.1/24",
+        "10.99.82.1/24",
+    ];
     wait_for(10 * S, "the master's addresses", || {
         all.iter().all(|a| {
             let fam = if a.contains(':') { "-6" } else { "-4" };

@@ -1406,7 +1406,14 @@ fn garp_interval_spaces_announcements_like_keepalived_garp_interval() {
     let y = crate::config::to_yaml(i);
     assert!(y.contains("interval: 10ms"), "{y}");
     assert_eq!(
-        ok(MINIMAL).config.instances.values().next().unwrap().garp.interval,
+        ok(MINIMAL)
+            .config
+            .instances
+            .values()
+            .next()
+            .unwrap()
+            .garp
+            .interval,
         Duration::ZERO
     );
     // keepalived logs "very large" from 1 s; vipd warns, and stops at 10 s.

@@ -164,7 +164,11 @@ pub fn import_str(text: &str, path: &Path) -> Result<Translation, ImportError> {
 }
 
 /// [`import_str`] with [`Options`].
-pub fn import_str_with(text: &str, path: &Path, opts: &Options) -> Result<Translation, ImportError> {
+pub fn import_str_with(
+    text: &str,
+    path: &Path,
+    opts: &Options,
+) -> Result<Translation, ImportError> {
     let (id, from_host) = opts.config_id();
     let src = lexer::load_text(text, path, Some(&id)).map_err(ImportError::Load)?;
     from_source(&src, from_host)
@@ -197,7 +201,11 @@ fn from_source(src: &lexer::Source, id_from_host: bool) -> Result<Translation, I
             if v.is_empty() {
                 "none".to_owned()
             } else {
-                format!("line{} {}", if v.len() == 1 { "" } else { "s" }, v.join(", "))
+                format!(
+                    "line{} {}",
+                    if v.len() == 1 { "" } else { "s" },
+                    v.join(", ")
+                )
             }
         };
         let message = format!(

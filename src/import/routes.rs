@@ -280,7 +280,12 @@ fn route(cx: &mut Cx, st: &Stmt, keyword: &str) -> Option<Route> {
             // B (deprecated there in favour of `nexthop`); a second `or` is ignored.
             "or" if r.or.is_none() => match val.parse() {
                 Ok(a) if r.via.is_some() => r.or = Some(a),
-                Ok(_) => return bad(cx, "`or` without a `via` before it; fix the route".to_owned()),
+                Ok(_) => {
+                    return bad(
+                        cx,
+                        "`or` without a `via` before it; fix the route".to_owned(),
+                    );
+                }
                 Err(_) => return bad(cx, format!("`or {val}` is not an address")),
             },
             "or" => {}

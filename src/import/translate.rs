@@ -16,9 +16,9 @@ use super::lexer::{Source, Stmt, Word, shell_split};
 
 mod track_process;
 use track_process::{TrackProc, vrrp_track_process};
-mod unit;
 #[path = "sync_group.rs"]
 mod sync_group;
+mod unit;
 
 /// What [`translate`] produced.
 pub(crate) struct Output {
@@ -540,11 +540,10 @@ pub(crate) fn translate(src: &Source, top: &[Stmt]) -> Output {
     for (idx, st) in top.iter().enumerate() {
         match st.keyword.text.as_str() {
             "global_defs" => global_defs(&mut cx, st, &mut g),
-            "net_namespace" => {
-                if !unit::process_setting(&mut cx, st, &mut g.unit) {
-                    cx.skip(st, "net_namespace", "needs one name; fix it");
-                }
+            "net_namespace" if !unit::process_setting(&mut cx, st, &mut g.unit) => {
+                cx.skip(st, "net_namespace", "needs one name; fix it");
             }
+            "net_namespace" => {}
             "vrrp_track_process" => proc_blocks.push(st),
             "garp_group" => garp_group(&mut cx, st, &mut g),
             "vrrp_script" => {
@@ -810,7 +809,11 @@ fn garp_interval(cx: &mut Cx, s: &Stmt, kw: &str) -> Option<u64> {
             None
         }
         None => {
-            cx.skip(s, kw, format!("`{a}` is not a number of seconds; fix the value"));
+            cx.skip(
+                s,
+                kw,
+                format!("`{a}` is not a number of seconds; fix the value"),
+            );
             None
         }
         Some(_) => {

@@ -74,8 +74,14 @@ mod tests {
         let b = p.schedule(t0 + 25 * MS, (2, false), 2, 10 * MS);
         assert_eq!(b, vec![t0 + 100 * MS, t0 + 110 * MS]);
         // Another interface, or NAs on this one, are not held back.
-        assert_eq!(p.schedule(t0 + 25 * MS, (3, false), 1, 10 * MS), vec![t0 + 25 * MS]);
-        assert_eq!(p.schedule(t0 + 25 * MS, (2, true), 1, 10 * MS), vec![t0 + 25 * MS]);
+        assert_eq!(
+            p.schedule(t0 + 25 * MS, (3, false), 1, 10 * MS),
+            vec![t0 + 25 * MS]
+        );
+        assert_eq!(
+            p.schedule(t0 + 25 * MS, (2, true), 1, 10 * MS),
+            vec![t0 + 25 * MS]
+        );
         // Once the spacing has run out, a burst starts at once.
         let later = t0 + 500 * MS;
         assert_eq!(p.schedule(later, (2, false), 1, 10 * MS), vec![later]);

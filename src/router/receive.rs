@@ -132,7 +132,10 @@ mod tests {
         let on = cfg(&format!("{base}    check_unicast_src: true\n"));
         let peer = IpAddr::from([10, 99, 0, 12]);
         let stranger = IpAddr::from([10, 99, 0, 66]);
-        assert!(unicast_src_ok(&off, stranger), "off: any source, as keepalived's default");
+        assert!(
+            unicast_src_ok(&off, stranger),
+            "off: any source, as keepalived's default"
+        );
         assert!(unicast_src_ok(&on, peer));
         assert!(!unicast_src_ok(&on, stranger));
         assert!(!is_disagreement(DropReason::UnicastSrc));

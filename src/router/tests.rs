@@ -295,7 +295,11 @@ fn check_unicast_src_drops_adverts_from_a_source_outside_unicast_peers() {
             .first("b", "drop reason=unicast_src", Duration::ZERO)
             .is_some();
         assert_eq!(dropped, !a_is_peer, "{:?}", net.events);
-        let want = if a_is_peer { State::Backup } else { State::Master };
+        let want = if a_is_peer {
+            State::Backup
+        } else {
+            State::Master
+        };
         assert_eq!(net.state(1), want, "{:?}", net.events);
     }
 }
@@ -303,10 +307,18 @@ fn check_unicast_src_drops_adverts_from_a_source_outside_unicast_peers() {
 #[test]
 fn garp_interval_goes_with_every_announcement_of_the_instance() {
     let mut net = Net::new();
-    net.node("a", [10, 99, 0, 11], &v3(255, "    garp: {interval: 20ms, delay: 1s}\n"));
+    net.node(
+        "a",
+        [10, 99, 0, 11],
+        &v3(255, "    garp: {interval: 20ms, delay: 1s}\n"),
+    );
     net.run_until(3 * S);
     let bursts = net
-        .find("a", "announce count=5 router=false interval=20ms", Duration::ZERO)
+        .find(
+            "a",
+            "announce count=5 router=false interval=20ms",
+            Duration::ZERO,
+        )
         .len();
     assert_eq!(bursts, 2, "at once and after the delay: {:?}", net.events);
 }
