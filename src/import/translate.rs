@@ -1422,6 +1422,14 @@ fn read_instance(cx: &mut Cx, st: &Stmt, defs: &Defs) -> InstanceBody {
             cx.note(b, kw, SKIP_CHECK_ADV_ADDR_NOTE);
             continue;
         }
+        if kw == "garp_interval" || kw == "gna_interval" {
+            cx.note(
+                b,
+                kw,
+                "nothing to write: keepalived 2.2.7 has no such vrrp_instance keyword (it is a garp_group one; global_defs has vrrp_garp_interval / vrrp_gna_interval) and ignores it as unknown",
+            );
+            continue;
+        }
         if kw == "debug" {
             cx.note(
                 b,
