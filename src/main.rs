@@ -107,6 +107,10 @@ enum Command {
         /// Write the YAML to FILE instead of stdout (only when a translation is produced).
         #[arg(short, long, value_name = "FILE")]
         output: Option<PathBuf>,
+        /// keepalived's `-i ID`: read the conditional lines `@ID ...` (and `@^OTHER ...`)
+        /// for this id, leave out the others (default: the short host name, as keepalived).
+        #[arg(short = 'i', long, value_name = "ID")]
+        config_id: Option<String>,
     },
     /// Write the man pages (`man [DIR]`) or a shell's completion script (`completions
     /// SHELL`), generated from this command line's definitions (the Debian package ships them).
@@ -253,9 +257,15 @@ fn main() -> ExitCode {
                 None => code,
             }
         }
-        Command::ImportKeepalived { path, output } => {
-            ExitCode::from(vipd::import::run(&path, output.as_deref()))
-        }
+        Command::ImportKeepalived {
+            path,
+            output,
+            config_id,
+        } => ExitCode::from(vipd::import::run(
+            &path,
+            output.as_deref(),
+            &vipd::import::Options { config_id },
+        )),
         Command::Generate { what } => generate(what),
         Command::Demo { ping } => ExitCode::from(vipd::demo::main(ping)),
         Command::Status {
@@ -600,7 +610,7 @@ mod tests {
             .unwrap()
             .command
         {
-            Command::ImportKeepalived { path, output } => {
+            Command::ImportKeepalived { path, output, .. } => {
                 assert_eq!(path, PathBuf::from("k.conf"));
                 assert_eq!(output, Some(PathBuf::from("v.yaml")));
             }

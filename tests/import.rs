@@ -1146,6 +1146,31 @@ fn corpus_imports_validate_and_list_what_is_left_out_with_its_line() {
             .iter()
             .any(|f| f.keyword == "weight" && f.line == 13)
     );
+    // keepalived's `via A or B`: a multipath route over both gateways.
+    let (c, t) = translate("corpus/30-sample-vrrp-routes.conf");
+    assert!(t.is_complete(), "{:?}", t.untranslated);
+    let or: Vec<_> = c
+        .instances
+        .values()
+        .flat_map(|i| &i.virtual_routes)
+        .filter(|r| r.or.is_some())
+        .map(|r| (r.via.unwrap().to_string(), r.or.unwrap().to_string()))
+        .collect();
+    assert_eq!(or, [("192.0.2.253".to_owned(), "192.0.2.252".to_owned())]);
+    // Announcement spacing: global per family, a garp_group for its interfaces.
+    let (c, t) = translate("corpus/33-garp-interval-group.conf");
+    assert!(t.is_complete(), "{:?}", t.untranslated);
+    for (name, interval) in [("V4_ETH0", 10), ("V4_ETH1", 100), ("V6_ETH0", 20)] {
+        assert_eq!(inst(&c, name).garp.interval, ms(interval), "{name}");
+    }
+    // keepalived refuses `vrrp_garp_interval 0` and keeps no spacing: a note.
+    let (c, t) = translate("corpus/21-k8s-ansible-haproxy-unicast.conf");
+    assert!(c.instances.values().all(|i| i.garp.interval.is_zero()));
+    assert!(
+        t.notes
+            .iter()
+            .any(|n| n.keyword == "vrrp_garp_interval" && n.line == 10)
+    );
     eprintln!("corpus: {exits:?}");
 }
 
@@ -1347,7 +1372,15 @@ fn routes_rules_excluded_and_static_items_are_translated_and_the_rest_listed() {
     );
     assert_eq!(i.virtual_ipaddress_excluded.len(), 2);
     let r = &i.virtual_routes;
-    assert_eq!(r.len(), 3, "{r:?}\n{err}");
+    assert_eq!(r.len(), 4, "{r:?}\n{err}");
+    assert_eq!(
+        (r[3].via, r[3].or),
+        (
+            Some("10.99.0.254".parse().unwrap()),
+            Some("10.99.0.253".parse().unwrap())
+        ),
+        "keepalived's `or`: a second nexthop"
+    );
     assert_eq!(
         (r[0].src, r[0].table, r[0].metric, r[0].dev.as_deref()),
         (
@@ -1365,10 +1398,6 @@ fn routes_rules_excluded_and_static_items_are_translated_and_the_rest_listed() {
     assert_eq!(c.statics.routes.len(), 1);
     for (line, what) in [
         (5, "static_routes track_group"),
-        (
-            23,
-            "virtual_routes 10.99.5.0/24 via 10.99.0.254 or 10.99.0.253",
-        ),
         (28, "virtual_rules from 10.99.6.0/24 table 100 goto 3"),
     ] {
         assert!(
@@ -1401,4 +1430,239 @@ fn use_vmac_and_vmac_xmit_base_are_translated() {
     let (i, code, err) = instance_with(" use_vmac\n unicast_peer {\n  10.99.0.2\n }\n");
     assert_eq!((i.vmac, code), (None, 3), "{err}");
     assert!(err.contains("use_vmac: not translated"), "{err}");
+}
+
+/// Translates `text` (written to a temporary keepalived.conf) with the options; the config
+/// (which must pass vipd's validation) and the translation.
+fn translate_text(text: &str, opts: &import::Options) -> (Config, import::Translation) {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("keepalived.conf");
+    std::fs::write(&p, text).unwrap();
+    let t = import::import_file_with(&p, opts).unwrap_or_else(|e| panic!("{e}\n{text}"));
+    let c = vipd::config::parse_str(&t.yaml, "x")
+        .unwrap_or_else(|d| panic!("{d:?}\n{}", t.yaml))
+        .config;
+    (c, t)
+}
+
+fn id(s: &str) -> import::Options {
+    import::Options {
+        config_id: Some(s.to_owned()),
+    }
+}
+
+#[test]
+fn conditional_lines_are_read_for_the_config_id_as_keepalived_2_2_7_reads_them() {
+    let text = "vrrp_instance VI_1 {\n interface eth0\n virtual_router_id 7\n@lb1 priority 150\n@lb2 priority 50\n@^lb1 advert_int 2\n@lb1\n virtual_ipaddress {\n  10.99.0.7/24\n }\n}\n";
+    for (node, priority, interval) in [("lb1", 150, 1), ("lb2", 50, 2), ("lb3", 100, 2)] {
+        let (c, t) = translate_text(text, &id(node));
+        assert!(t.is_complete(), "{node}: {:?}", t.untranslated);
+        let i = inst(&c, "VI_1");
+        assert_eq!(i.priority, priority, "{node}");
+        assert_eq!(i.advert_interval, Duration::from_secs(interval), "{node}");
+        let n = t
+            .notes
+            .iter()
+            .find(|n| n.keyword == "@lb1" && n.line == 4)
+            .unwrap_or_else(|| panic!("{node}: {:?}", t.notes));
+        assert!(
+            n.message.contains(&format!("config id `{node}`")) && n.message.contains("--config-id"),
+            "{n}"
+        );
+        assert!(
+            t.yaml.contains(&format!("config id `{node}`")),
+            "{}",
+            t.yaml
+        );
+    }
+    // `@lb1` alone on its line is dropped even for lb1 (keepalived needs something after it).
+    let (_, t) = translate_text(text, &id("lb1"));
+    let n = t.notes.iter().find(|n| n.keyword == "@lb1").unwrap();
+    assert!(n.message.contains("kept line 4 ("), "{n}");
+    assert!(n.message.contains("left out lines 5, 6, 7"), "{n}");
+
+    // The command line: --config-id / -i, else the short host name, said on stderr.
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("keepalived.conf");
+    std::fs::write(&p, text).unwrap();
+    for args in [&["--config-id", "lb2"][..], &["-i", "lb2"]] {
+        let out = Command::new(VIPD)
+            .arg("import-keepalived")
+            .arg(&p)
+            .args(args)
+            .output()
+            .unwrap();
+        let (stdout, stderr) = (
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr),
+        );
+        assert_eq!(out.status.code(), Some(0), "{stderr}");
+        assert!(stdout.contains("priority: 50"), "{stdout}");
+        assert!(
+            stderr.contains("config id `lb2` (from --config-id"),
+            "{stderr}"
+        );
+    }
+    let host = import::short_hostname();
+    let (_, _, err) = cli(&p);
+    assert!(
+        err.contains(&format!("config id `{host}` (from the short host name")),
+        "{err}"
+    );
+    assert!(!host.contains('.'), "{host}");
+}
+
+#[test]
+fn process_settings_become_systemd_unit_lines_in_a_commented_drop_in() {
+    let text = format!(
+        "global_defs {{\n vrrp_priority -5\n vrrp_rt_priority 20\n vrrp_no_swap\n vrrp_cpu_affinity 0-1 3\n vrrp_rlimit_rttime 10000\n}}\nnet_namespace blue\n{MINIMAL}"
+    );
+    let (_, t) = translate_text(&text, &id("x"));
+    assert!(t.is_complete(), "{:?}", t.untranslated);
+    for (line, kw, unit) in [
+        (2, "vrrp_priority", "Nice=-5"),
+        (3, "vrrp_rt_priority", "CPUSchedulingPriority=20"),
+        (4, "vrrp_no_swap", "MemorySwapMax=0"),
+        (5, "vrrp_cpu_affinity", "CPUAffinity=0-1 3"),
+        (6, "vrrp_rlimit_rttime", "LimitRTTIME=10000"),
+        (8, "net_namespace", "NetworkNamespacePath=/run/netns/blue"),
+    ] {
+        assert!(
+            t.yaml
+                .lines()
+                .any(|l| l.starts_with("#   ") && l.contains(unit) && l.contains(kw)),
+            "{unit}\n{}",
+            t.yaml
+        );
+        let n = t
+            .notes
+            .iter()
+            .find(|n| n.keyword == kw && n.line == line)
+            .unwrap_or_else(|| panic!("{kw}: {:?}", t.notes));
+        assert!(n.message.contains("translated to the systemd unit"), "{n}");
+        assert!(n.message.contains(unit), "{n}");
+    }
+    assert!(t.yaml.contains("#   [Service]\n"));
+    assert!(t.yaml.contains("CPUSchedulingPolicy=rr"));
+    // A value keepalived refuses is listed, not written.
+    let (_, t) = translate_text(
+        &format!("global_defs {{\n vrrp_priority -30\n}}\n{MINIMAL}"),
+        &id("x"),
+    );
+    assert!(
+        t.untranslated
+            .iter()
+            .any(|f| f.keyword == "vrrp_priority" && f.line == 2)
+    );
+    assert!(!t.yaml.contains("Nice="));
+}
+
+#[test]
+fn switches_that_need_nothing_in_vipd_are_notes_saying_why() {
+    let text = "global_defs {\n vrrp_skip_check_adv_addr\n vrrp_iptables\n}\nvrrp_instance V6 {\n interface eth0\n virtual_router_id 9\n native_ipv6\n skip_check_adv_addr\n debug 2\n virtual_ipaddress {\n  fd00:99::9/64\n }\n}\n";
+    let (c, t) = translate_text(text, &id("x"));
+    assert!(t.is_complete(), "{:?}", t.untranslated);
+    let i = inst(&c, "V6");
+    assert_eq!((i.family, i.version), (Family::Ipv6, Version::V3));
+    for (line, kw, why) in [
+        (
+            2,
+            "vrrp_skip_check_adv_addr",
+            "vrrp_address_list_mismatch_total",
+        ),
+        (3, "vrrp_iptables", "adds no firewall rules"),
+        (8, "native_ipv6", "always runs IPv6 as VRRPv3"),
+        (
+            9,
+            "skip_check_adv_addr",
+            "never drops an advert over its address list",
+        ),
+        (10, "debug", "does nothing with it"),
+    ] {
+        let n = t
+            .notes
+            .iter()
+            .find(|n| n.keyword == kw && n.line == line)
+            .unwrap_or_else(|| panic!("{kw}: {:?}", t.notes));
+        assert!(n.message.contains(why), "{n}");
+    }
+    // native_ipv6 with IPv4 addresses: ignored, as keepalived ignores it.
+    let (c, t) = translate_text(&MINIMAL.replace(" }\n}", " }\n native_ipv6\n}"), &id("x"));
+    assert_eq!(inst(&c, "VI_1").family, Family::Ipv4);
+    assert!(
+        t.notes
+            .iter()
+            .any(|n| n.keyword == "native_ipv6" && n.message.contains("ignored"))
+    );
+    // native_ipv6 without addresses: IPv6 VRRPv3 without addresses, refused by keepalived.
+    let no_vip = "vrrp_instance E {\n interface eth0\n virtual_router_id 8\n native_ipv6\n unicast_peer {\n  10.99.0.12\n }\n}\n";
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("k.conf");
+    std::fs::write(&p, no_vip).unwrap();
+    assert!(matches!(
+        import::import_file_with(&p, &id("x")),
+        Err(ImportError::Nothing { .. })
+    ));
+}
+
+#[test]
+fn check_unicast_src_is_translated_for_unicast_instances() {
+    let unicast = " unicast_src_ip 10.99.0.11\n unicast_peer {\n  10.99.0.12\n }\n";
+    // Global switch: every unicast instance; a multicast one has nothing to check.
+    let text = format!(
+        "global_defs {{\n vrrp_check_unicast_src\n}}\n{}{}",
+        MINIMAL.replace(" interface eth0\n", &format!(" interface eth0\n{unicast}")),
+        MINIMAL
+            .replace("VI_1", "VI_2")
+            .replace("virtual_router_id 7", "virtual_router_id 8")
+            .replace("10.99.0.7/24", "10.99.0.8/24")
+    );
+    let (c, t) = translate_text(&text, &id("x"));
+    assert!(t.is_complete(), "{:?}", t.untranslated);
+    assert!(inst(&c, "VI_1").check_unicast_src);
+    assert!(!inst(&c, "VI_2").check_unicast_src);
+    assert!(t.yaml.contains("check_unicast_src: true"));
+    assert!(
+        t.notes
+            .iter()
+            .any(|n| n.keyword == "vrrp_check_unicast_src" && n.line == 2)
+    );
+    // The instance's own keyword.
+    let (i, code, err) = instance_with(&format!("{unicast} check_unicast_src\n"));
+    assert_eq!(code, 0, "{err}");
+    assert!(i.check_unicast_src);
+    let (i, code, err) = instance_with(" check_unicast_src\n");
+    assert_eq!(code, 0, "{err}");
+    assert!(!i.check_unicast_src);
+    assert!(err.contains("no unicast_peer"), "{err}");
+}
+
+#[test]
+fn noprefixroute_is_kept_on_the_address() {
+    let (i, code, err) = instance_with(
+        " virtual_ipaddress {\n  10.99.0.9/24 noprefixroute\n  10.99.0.10/24 dev eth1 noprefixroute\n }\n",
+    );
+    assert_eq!(code, 0, "{err}");
+    let flags: Vec<(String, bool)> = i
+        .virtual_ipaddress
+        .iter()
+        .map(|v| (v.addr.to_string(), v.noprefixroute))
+        .collect();
+    assert_eq!(
+        flags,
+        [
+            ("10.99.0.9".to_owned(), true),
+            ("10.99.0.10".to_owned(), true),
+            ("10.99.0.7".to_owned(), false)
+        ]
+    );
+    assert_eq!(i.virtual_ipaddress[1].dev.as_deref(), Some("eth1"));
+    let (c, t) = translate("corpus/11-ipv6-v3.conf");
+    assert!(
+        c.instances
+            .values()
+            .flat_map(|i| &i.virtual_ipaddress)
+            .any(|v| v.addr == "2001:db8:66::3".parse::<IpAddr>().unwrap() && v.noprefixroute)
+    );
+    assert!(t.untranslated.is_empty(), "{:?}", t.untranslated);
 }

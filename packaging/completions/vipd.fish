@@ -62,6 +62,7 @@ complete -c vipd -n "__fish_vipd_using_subcommand monitor" -s h -l help -d 'Prin
 complete -c vipd -n "__fish_vipd_using_subcommand demo" -l ping -d 'Internal: the client\'s pinger, run by the demo inside the client namespace' -r
 complete -c vipd -n "__fish_vipd_using_subcommand demo" -s h -l help -d 'Print help'
 complete -c vipd -n "__fish_vipd_using_subcommand import-keepalived" -s o -l output -d 'Write the YAML to FILE instead of stdout (only when a translation is produced)' -r -F
+complete -c vipd -n "__fish_vipd_using_subcommand import-keepalived" -s i -l config-id -d 'keepalived\'s `-i ID`: read the conditional lines `@ID ...` (and `@^OTHER ...`) for this id, leave out the others (default: the short host name, as keepalived)' -r
 complete -c vipd -n "__fish_vipd_using_subcommand import-keepalived" -s h -l help -d 'Print help'
 complete -c vipd -n "__fish_vipd_using_subcommand generate; and not __fish_seen_subcommand_from man completions help" -s h -l help -d 'Print help'
 complete -c vipd -n "__fish_vipd_using_subcommand generate; and not __fish_seen_subcommand_from man completions help" -f -a "man" -d 'The man pages in troff: vipd(1) on stdout, or vipd(1) and one page per subcommand (vipd-run(1), ...) written into DIR'

@@ -185,6 +185,9 @@ pub struct Vip {
     pub label: Option<String>,
     /// IPv4 broadcast address.
     pub brd: Option<std::net::Ipv4Addr>,
+    /// Add the address without its prefix route (IFA_F_NOPREFIXROUTE, `ip addr add ...
+    /// noprefixroute`; keepalived's `noprefixroute`).
+    pub noprefixroute: bool,
 }
 
 impl Vip {
@@ -197,12 +200,17 @@ impl Vip {
             scope: None,
             label: None,
             brd: None,
+            noprefixroute: false,
         }
     }
 
     /// True when only the address and prefix are set (written in the plain string form).
     pub fn is_plain(&self) -> bool {
-        self.dev.is_none() && self.scope.is_none() && self.label.is_none() && self.brd.is_none()
+        self.dev.is_none()
+            && self.scope.is_none()
+            && self.label.is_none()
+            && self.brd.is_none()
+            && !self.noprefixroute
     }
 }
 
@@ -287,6 +295,9 @@ pub struct Route {
     pub kind: RouteType,
     /// Gateway (unicast only).
     pub via: Option<IpAddr>,
+    /// A second gateway (keepalived's `via A or B`): the route is then multipath, one
+    /// nexthop via each (RTA_MULTIPATH, both on `dev`), as keepalived 2.2.7 installs it.
+    pub or: Option<IpAddr>,
     /// Output interface (unicast needs `via` or `dev`).
     pub dev: Option<String>,
     /// Preferred source address.
@@ -352,6 +363,9 @@ pub struct Garp {
     pub repeat: u32,
     /// Period of refresh bursts while master (default 0 = off).
     pub refresh: Duration,
+    /// Least time between two announcements on the interface (keepalived's
+    /// `vrrp_garp_interval` for ARP, `vrrp_gna_interval` for NA; default 0 = back to back).
+    pub interval: Duration,
 }
 
 impl Default for Garp {
@@ -360,6 +374,7 @@ impl Default for Garp {
             delay: Duration::from_secs(5),
             repeat: 5,
             refresh: Duration::ZERO,
+            interval: Duration::ZERO,
         }
     }
 }
@@ -396,6 +411,9 @@ pub struct InstanceConfig {
     pub unicast_peers: Vec<IpAddr>,
     /// Optional explicit source for unicast adverts (keepalived `unicast_src_ip`).
     pub unicast_src: Option<IpAddr>,
+    /// Drop unicast adverts whose source is not one of `unicast_peers` (keepalived's
+    /// `check_unicast_src` / global `vrrp_check_unicast_src`). Off by default, as there.
+    pub check_unicast_src: bool,
     pub track_interfaces: Vec<TrackInterface>,
     /// Check scripts this instance follows (names are keys of [`Config::scripts`]).
     pub track_scripts: Vec<TrackScript>,

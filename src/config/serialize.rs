@@ -44,6 +44,9 @@ impl Serialize for Vip {
         if let Some(b) = self.brd {
             m.serialize_entry("brd", &b.to_string())?;
         }
+        if self.noprefixroute {
+            m.serialize_entry("noprefixroute", &true)?;
+        }
         m.end()
     }
 }
@@ -62,6 +65,9 @@ impl Serialize for Route {
         }
         if let Some(v) = self.via {
             m.serialize_entry("via", &v.to_string())?;
+        }
+        if let Some(v) = self.or {
+            m.serialize_entry("or", &v.to_string())?;
         }
         if let Some(d) = &self.dev {
             m.serialize_entry("dev", d)?;
@@ -353,6 +359,9 @@ impl Serialize for Garp {
         if self.refresh != d.refresh {
             m.serialize_entry("refresh", &Dur(self.refresh))?;
         }
+        if self.interval != d.interval {
+            m.serialize_entry("interval", &Dur(self.interval))?;
+        }
         m.end()
     }
 }
@@ -430,6 +439,9 @@ impl Serialize for InstanceConfig {
         }
         if let Some(a) = &self.unicast_src {
             m.serialize_entry("unicast_src", &a.to_string())?;
+        }
+        if self.check_unicast_src {
+            m.serialize_entry("check_unicast_src", &true)?;
         }
         if !self.track_interfaces.is_empty() {
             m.serialize_entry("track_interfaces", &List(&self.track_interfaces))?;

@@ -74,6 +74,7 @@ fn defaults_applied() {
             virtual_rules: vec![],
             unicast_peers: vec![],
             unicast_src: None,
+            check_unicast_src: false,
             track_interfaces: vec![],
             track_scripts: vec![],
             track_files: vec![],
@@ -149,7 +150,8 @@ instances:
         Garp {
             delay: Duration::ZERO,
             repeat: 1,
-            refresh: Duration::from_secs(120)
+            refresh: Duration::from_secs(120),
+            interval: Duration::ZERO,
         }
     );
     assert_eq!(i.v3_checksum, ChecksumForm::MessageOnly);
@@ -1392,6 +1394,33 @@ fn garp_timing_that_floods_the_segment() {
         "{}",
         w[0].2
     );
+}
+
+#[test]
+fn garp_interval_spaces_announcements_like_keepalived_garp_interval() {
+    let base = |garp: &str| format!("{MINIMAL}    garp: {garp}\n");
+    let l = ok(&base("{interval: 10ms}"));
+    let i = l.config.instances.values().next().unwrap();
+    assert_eq!(i.garp.interval, Duration::from_millis(10));
+    assert!(l.warnings.is_empty());
+    let y = crate::config::to_yaml(i);
+    assert!(y.contains("interval: 10ms"), "{y}");
+    assert_eq!(
+        ok(MINIMAL)
+            .config
+            .instances
+            .values()
+            .next()
+            .unwrap()
+            .garp
+            .interval,
+        Duration::ZERO
+    );
+    // keepalived logs "very large" from 1 s; vipd warns, and stops at 10 s.
+    let w = warnings(&base("{interval: 1s}"));
+    assert_eq!(w.len(), 1, "{w:?}");
+    assert!(w[0].2.contains("a burst of 5 takes 4s"), "{}", w[0].2);
+    one_err(&base("{interval: 11s}"), 6, 22, "out of range 0s..10s");
 }
 
 fn with_processes(processes: &str, extra: &str) -> String {

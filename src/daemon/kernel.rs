@@ -38,11 +38,14 @@ pub enum Job {
         /// The instance's name, or `static` for the `static_*` items.
         name: String,
     },
+    /// `count` rounds of announcements of `vips`, spaced by `interval` on the interface
+    /// (the schedule is [`crate::router::pace::Pacer`]'s).
     Announce {
         iface: IfaceInfo,
         vips: Vec<IpAddr>,
         count: u32,
         router: bool,
+        interval: std::time::Duration,
     },
     /// Reads the addresses of one interface back (one dump) and sets `vrrp_vip_present`.
     ReadBack {
@@ -58,6 +61,17 @@ pub enum Job {
     /// The same for the core: every address change and announcement of this instance
     /// queued before it is done (the new master's first advert waits for it).
     Barrier(InstId),
+}
+
+/// Sends one gratuitous ARP / unsolicited NA; a failure is logged.
+fn announce(a: &Announcer, vip: IpAddr, router: bool, ifname: &str) {
+    let r = match vip {
+        IpAddr::V4(v4) => a.garp(v4),
+        IpAddr::V6(v6) => a.unsolicited_na(v6, router),
+    };
+    if let Err(e) = r {
+        warn!(interface = %ifname, address = %vip, "announcement failed: {e}");
+    }
 }
 
 /// An interface lookup's answer.
@@ -213,7 +227,8 @@ pub async fn run(
     answers: mpsc::UnboundedSender<Answer>,
     barriers: mpsc::UnboundedSender<InstId>,
 ) {
-    let mut announcers: HashMap<u32, Announcer> = HashMap::new();
+    let mut announcers: HashMap<u32, std::sync::Arc<Announcer>> = HashMap::new();
+    let mut pacer = crate::router::pace::Pacer::default();
     let mut arp = BaseArp::default();
     while let Some(job) = rx.recv().await {
         match job {
@@ -276,27 +291,40 @@ pub async fn run(
                 vips,
                 count,
                 router,
+                interval,
             } => {
                 let a = match announcers.entry(iface.index) {
                     Entry::Occupied(o) => o.into_mut(),
                     Entry::Vacant(v) => match Announcer::open(&iface) {
-                        Ok(a) => v.insert(a),
+                        Ok(a) => v.insert(std::sync::Arc::new(a)),
                         Err(e) => {
                             error!(interface = %iface.name, "cannot open announcer: {e}");
                             continue;
                         }
                     },
                 };
-                for _ in 0..count {
-                    for vip in &vips {
-                        let r = match vip {
-                            IpAddr::V4(v4) => a.garp(*v4),
-                            IpAddr::V6(v6) => a.unsolicited_na(*v6, router),
-                        };
-                        if let Err(e) = r {
-                            warn!(interface = %iface.name, address = %vip, "announcement failed: {e}");
-                        }
+                let msgs: Vec<IpAddr> = (0..count).flat_map(|_| vips.iter().copied()).collect();
+                let na = vips.first().is_some_and(IpAddr::is_ipv6);
+                let at = pacer.schedule(
+                    std::time::Instant::now(),
+                    (iface.index, na),
+                    msgs.len(),
+                    interval,
+                );
+                if interval.is_zero() {
+                    for vip in msgs {
+                        announce(a, vip, router, &iface.name);
                     }
+                } else {
+                    // Spaced: sent by a task of their own, so that the jobs behind (and the
+                    // new master's first advert, which waits for this one) are not held up.
+                    let (a, name) = (a.clone(), iface.name.clone());
+                    tokio::spawn(async move {
+                        for (vip, t) in msgs.into_iter().zip(at) {
+                            tokio::time::sleep_until(t.into()).await;
+                            announce(&a, vip, router, &name);
+                        }
+                    });
                 }
             }
             Job::EnsureVmac(spec) => {

@@ -228,6 +228,7 @@ impl Shell {
                 addrs,
                 count,
                 router,
+                interval,
             } => {
                 let na = addrs.first().is_some_and(|a| a.is_ipv6());
                 self.observer
@@ -237,6 +238,7 @@ impl Shell {
                     vips: addrs,
                     count,
                     router,
+                    interval,
                 });
             }
             Effect::Notify {

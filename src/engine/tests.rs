@@ -453,6 +453,7 @@ fn garp_bursts_at_once_and_after_delay_and_refresh() {
         delay: Duration::from_secs(5),
         repeat: 5,
         refresh: Duration::from_secs(60),
+        interval: Duration::ZERO,
     };
     let mut lan = Lan::new(&[(11, p)]);
     lan.start_all();

@@ -328,6 +328,30 @@ pub struct Source {
     pub lines: Vec<Line>,
     /// `include` patterns that matched no file: (file, line, pattern).
     pub empty_includes: Vec<(usize, usize, String)>,
+    /// The config id the `@ID` lines were read with (keepalived's `-i ID`).
+    pub config_id: Option<String>,
+    /// Every conditional line: (file, line, kept, its `@ID` word).
+    pub conditional: Vec<(usize, usize, bool, String)>,
+}
+
+/// keepalived 2.2.7's conditional lines: a line whose first word is `@ID` is read (without
+/// that word) only when ID is the config id, `@^ID` only when it is not; a line with
+/// nothing after the word is dropped. None when `l` is not conditional, else whether it
+/// is kept (and `l` stripped of the word).
+fn conditional(l: &mut Line, config_id: Option<&str>) -> Option<bool> {
+    let first = l.words.first().filter(|w| !w.quoted)?;
+    let rest = first.text.strip_prefix('@')?;
+    let (negated, id) = match rest.strip_prefix('^') {
+        Some(id) => (true, id),
+        None => (false, rest),
+    };
+    // keepalived: no config id matches nothing (so `@^ID` lines are read).
+    let matches = config_id == Some(id);
+    let keep = matches != negated && l.words.len() > 1;
+    if keep {
+        l.words.remove(0);
+    }
+    Some(keep)
 }
 
 /// Problems reading: an unreadable file or a syntax error.
@@ -348,17 +372,21 @@ impl fmt::Display for LoadError {
 
 /// Reads `path` and, recursively, the files its `include` lines name (a glob, relative to
 /// the including file's directory), as keepalived does.
-pub fn load(path: &Path) -> Result<Source, LoadError> {
+pub fn load(path: &Path, config_id: Option<&str>) -> Result<Source, LoadError> {
     let text = std::fs::read_to_string(path).map_err(|e| LoadError::Read {
         path: path.display().to_string(),
         message: e.to_string(),
     })?;
-    load_text(&text, path)
+    load_text(&text, path, config_id)
 }
 
-/// Like [`load`] for a main file whose text is already known.
-pub fn load_text(text: &str, path: &Path) -> Result<Source, LoadError> {
-    let mut src = Source::default();
+/// Like [`load`] for a main file whose text is already known. `config_id` selects the
+/// conditional `@ID` lines (see [`conditional`]).
+pub fn load_text(text: &str, path: &Path, config_id: Option<&str>) -> Result<Source, LoadError> {
+    let mut src = Source {
+        config_id: config_id.map(str::to_owned),
+        ..Source::default()
+    };
     add_file(&mut src, text, path, 0)?;
     Ok(src)
 }
@@ -368,7 +396,14 @@ fn add_file(src: &mut Source, text: &str, path: &Path, depth: usize) -> Result<(
     let idx = src.files.len();
     src.files.push(shown.clone());
     let lines = tokenize(text, idx, &shown).map_err(LoadError::Syntax)?;
-    for l in lines {
+    for mut l in lines {
+        let word = l.words[0].text.clone();
+        if let Some(keep) = conditional(&mut l, src.config_id.as_deref()) {
+            src.conditional.push((idx, l.line, keep, word));
+            if !keep {
+                continue;
+            }
+        }
         if !l.words[0].is("include") {
             src.lines.push(l);
             continue;

@@ -121,23 +121,115 @@ impl fmt::Display for ImportError {
     }
 }
 
+/// How to read the keepalived file.
+#[derive(Clone, Debug, Default)]
+pub struct Options {
+    /// keepalived's `-i ID`: which conditional `@ID` lines are read. None: the short host
+    /// name, as keepalived does without `-i`.
+    pub config_id: Option<String>,
+}
+
+impl Options {
+    /// The config id used, and whether it came from the host name.
+    fn config_id(&self) -> (String, bool) {
+        match &self.config_id {
+            Some(id) => (id.clone(), false),
+            None => (short_hostname(), true),
+        }
+    }
+}
+
+/// The host name up to its first dot (keepalived's default config id: uname's nodename so cut).
+pub fn short_hostname() -> String {
+    let h = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
+    h.trim().split('.').next().unwrap_or_default().to_owned()
+}
+
 /// Translates the keepalived configuration at `path` (and the files it includes).
 pub fn import_file(path: &Path) -> Result<Translation, ImportError> {
-    let src = lexer::load(path).map_err(ImportError::Load)?;
-    from_source(&src)
+    import_file_with(path, &Options::default())
+}
+
+/// [`import_file`] with [`Options`].
+pub fn import_file_with(path: &Path, opts: &Options) -> Result<Translation, ImportError> {
+    let (id, from_host) = opts.config_id();
+    let src = lexer::load(path, Some(&id)).map_err(ImportError::Load)?;
+    from_source(&src, from_host)
 }
 
 /// Translates keepalived configuration text; `path` names it in messages and is the base for
 /// relative `include`s (which are read from disk).
 pub fn import_str(text: &str, path: &Path) -> Result<Translation, ImportError> {
-    let src = lexer::load_text(text, path).map_err(ImportError::Load)?;
-    from_source(&src)
+    import_str_with(text, path, &Options::default())
 }
 
-fn from_source(src: &lexer::Source) -> Result<Translation, ImportError> {
+/// [`import_str`] with [`Options`].
+pub fn import_str_with(
+    text: &str,
+    path: &Path,
+    opts: &Options,
+) -> Result<Translation, ImportError> {
+    let (id, from_host) = opts.config_id();
+    let src = lexer::load_text(text, path, Some(&id)).map_err(ImportError::Load)?;
+    from_source(&src, from_host)
+}
+
+fn from_source(src: &lexer::Source, id_from_host: bool) -> Result<Translation, ImportError> {
     let top =
         lexer::tree(&src.lines, &src.files).map_err(|e| ImportError::Load(LoadError::Syntax(e)))?;
-    finish(translate::translate(src, &top))
+    let mut out = translate::translate(src, &top);
+    if let Some((file, line, _, word)) = src.conditional.first() {
+        let id = src.config_id.clone().unwrap_or_default();
+        let whence = if id_from_host {
+            "the short host name, as keepalived uses without `-i`; choose another with --config-id"
+        } else {
+            "--config-id, keepalived's `-i`"
+        };
+        let kept: Vec<String> = src
+            .conditional
+            .iter()
+            .filter(|c| c.2)
+            .map(|c| c.1.to_string())
+            .collect();
+        let dropped: Vec<String> = src
+            .conditional
+            .iter()
+            .filter(|c| !c.2)
+            .map(|c| c.1.to_string())
+            .collect();
+        let list = |v: &[String]| {
+            if v.is_empty() {
+                "none".to_owned()
+            } else {
+                format!(
+                    "line{} {}",
+                    if v.len() == 1 { "" } else { "s" },
+                    v.join(", ")
+                )
+            }
+        };
+        let message = format!(
+            "conditional lines read for config id `{id}` (from {whence}): kept {} (`@{id}` and `@^OTHER`), left out {}",
+            list(&kept),
+            list(&dropped)
+        );
+        if let Some(y) = out.yaml.as_mut()
+            && let Some(at) = y.find("\n\n")
+        {
+            y.insert_str(
+                at + 1,
+                &format!("# Conditional `@ID` lines read for config id `{id}`.\n"),
+            );
+        }
+        out.notes.push(Finding {
+            path: src.files[*file].clone(),
+            line: *line,
+            keyword: word.clone(),
+            message,
+            note: true,
+        });
+    }
+    finish(out)
 }
 
 fn finish(out: translate::Output) -> Result<Translation, ImportError> {
@@ -164,7 +256,7 @@ fn finish(out: translate::Output) -> Result<Translation, ImportError> {
 /// The `vipd import-keepalived PATH [-o FILE]` command: YAML on stdout, or into `out` (written
 /// only when a translation is produced, never over PATH itself); findings on stderr (one
 /// `path:line: keyword: not translated: what to do instead` per item); returns the exit status.
-pub fn run(path: &Path, out: Option<&Path>) -> u8 {
+pub fn run(path: &Path, out: Option<&Path>, opts: &Options) -> u8 {
     let same = |a: &Path, b: &Path| matches!((a.canonicalize(), b.canonicalize()), (Ok(a), Ok(b)) if a == b);
     if let Some(out) = out
         && same(path, out)
@@ -178,7 +270,7 @@ pub fn run(path: &Path, out: Option<&Path>) -> u8 {
     let not_written = out.map_or(String::new(), |o| {
         format!("; {} was not written", o.display())
     });
-    match import_file(path) {
+    match import_file_with(path, opts) {
         Ok(t) => {
             match out {
                 None => print!("{}", t.yaml),

@@ -1,4 +1,4 @@
-//! keepalived's per-address options (`dev`, `scope`, `label`, `brd`),
+//! keepalived's per-address options (`dev`, `scope`, `label`, `brd`, `noprefixroute`),
 //! `virtual_ipaddress_excluded`, `virtual_routes`, `virtual_rules`, `accept` / `no_accept`,
 //! and the top-level `static_ipaddress`, `static_routes`, `static_rules`, translated into
 //! vipd's model. Called from `translate.rs` at a few places.
@@ -10,7 +10,7 @@ use crate::config::{Family, Route, RouteType, Rule, Scope, Statics, Vip, to_yaml
 use super::lexer::Stmt;
 use super::translate::Cx;
 
-/// Address options vipd keeps; the others are listed as not translated (the address is).
+/// Address options vipd keeps (and `noprefixroute`, a flag); the others are listed as not translated (the address is).
 const KEPT: &[&str] = &["dev", "scope", "label", "brd", "broadcast"];
 
 /// The text of a translated address: `addr/len` and the options vipd keeps, as
@@ -37,6 +37,12 @@ pub(super) fn address_text(
         if ok && KEPT.contains(&k.as_str()) {
             let key = if k == "broadcast" { "brd" } else { k.as_str() };
             out.push_str(&format!(" {key} {val}"));
+            continue;
+        }
+        if k == "noprefixroute" {
+            if !out.contains(" noprefixroute ") {
+                out.push_str(" noprefixroute yes");
+            }
             continue;
         }
         if matches!(k.as_str(), "nodad" | "-nodad") && !v4 {
@@ -84,6 +90,7 @@ pub(super) fn vip_from_text(t: &str, interface: &str) -> Option<Vip> {
             "scope" => v.scope = scope(val).filter(|s| *s != Scope::Global),
             "label" => v.label = Some(val.to_owned()),
             "brd" => v.brd = val.parse().ok(),
+            "noprefixroute" => v.noprefixroute = true,
             _ => {}
         }
     }
@@ -241,6 +248,7 @@ fn route(cx: &mut Cx, st: &Stmt, keyword: &str) -> Option<Route> {
         to: (IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED), 0),
         kind: RouteType::Unicast,
         via: None,
+        or: None,
         dev: None,
         src: None,
         table: None,
@@ -268,6 +276,19 @@ fn route(cx: &mut Cx, st: &Stmt, keyword: &str) -> Option<Route> {
                 Ok(a) => r.via = Some(a),
                 Err(_) => return bad(cx, format!("`{k} {val}` is not an address")),
             },
+            // keepalived 2.2.7: `via A or B` is a multipath route, a nexthop via A and one via
+            // B (deprecated there in favour of `nexthop`); a second `or` is ignored.
+            "or" if r.or.is_none() => match val.parse() {
+                Ok(a) if r.via.is_some() => r.or = Some(a),
+                Ok(_) => {
+                    return bad(
+                        cx,
+                        "`or` without a `via` before it; fix the route".to_owned(),
+                    );
+                }
+                Err(_) => return bad(cx, format!("`or {val}` is not an address")),
+            },
+            "or" => {}
             "src" => match val.parse() {
                 Ok(a) => r.src = Some(a),
                 Err(_) => return bad(cx, format!("`src {val}` is not an address")),

@@ -18,6 +18,7 @@ mod track_process;
 use track_process::{TrackProc, vrrp_track_process};
 #[path = "sync_group.rs"]
 mod sync_group;
+mod unit;
 
 /// What [`translate`] produced.
 pub(crate) struct Output {
@@ -104,18 +105,6 @@ fn advice_for(kw: &str) -> Option<&'static str> {
         "garp_master_refresh_repeat" | "vrrp_garp_master_refresh_repeat" => {
             "vipd sends garp.repeat announcements per refresh burst; set garp.repeat"
         }
-        "vrrp_garp_interval" | "vrrp_gna_interval" | "garp_interval" | "gna_interval" => {
-            "vipd spaces announcements itself; remove it"
-        }
-        "debug"
-        | "vrrp_skip_check_adv_addr"
-        | "vrrp_check_unicast_src"
-        | "skip_check_adv_addr"
-        | "check_unicast_src" => "vipd has no such switch; remove it",
-        "native_ipv6" => "vipd chooses the family from the virtual addresses; remove it",
-        _ if kw.starts_with('@') => {
-            "a conditional line (`@ID ...`): keepalived reads it only when started with `-i ID` (or when ID is the host name), so which variant runs depends on the node; vipd has one configuration per node: write that node's value by hand"
-        }
         _ => return None,
     })
 }
@@ -123,6 +112,15 @@ fn advice_for(kw: &str) -> Option<&'static str> {
 /// What of keepalived's strict mode (`vrrp_strict`, `strict_mode`) vipd cannot do; what it
 /// can is applied per instance, each with a note at its line.
 const STRICT_NOT_TRANSLATED: &str = "partly translated. Applied to each strict instance as keepalived 2.2.7 does: no authentication, no preempt_delay, `state MASTER` only with priority 255, instances without addresses or with unicast peers left out (keepalived refuses them), IPv6 always VRRPv3 (vipd's rule anyway); each is a note at its line. Not translatable: accept mode off (keepalived adds nftables/iptables rules so that a master that is not the address owner drops traffic to the virtual addresses; vipd adds no firewall rules, so add a drop rule from the notify hooks if you rely on it) and `vrrp_lower_prio_no_advert` (vipd's master answers a lower-priority advert at once, as RFC 9568 says). Review, then remove it";
+
+/// `vrrp_check_unicast_src`: vipd has the same switch per instance.
+const CHECK_UNICAST_SRC_NOTE: &str = "translated as `check_unicast_src: true` on every instance with unicast peers (vipd, like keepalived 2.2.7, then drops a unicast advert whose source is not one of the instance's `unicast_peers`, counted as vrrp_adverts_dropped_total{reason=\"unicast_src\"}); multicast instances have nothing to check";
+
+/// `vrrp_skip_check_adv_addr` / `skip_check_adv_addr`: vipd's behaviour already includes it.
+const SKIP_CHECK_ADV_ADDR_NOTE: &str = "nothing to write: keepalived then skips the address-list check for adverts from the master it already follows (and still drops a new master's advert whose list differs); vipd never drops an advert over its address list (it counts it in vrrp_address_list_mismatch_total and logs the list once per peer), so it accepts at least what keepalived accepts with this switch";
+
+/// `vrrp_iptables [in [out]]`: names of keepalived's firewall chains.
+const IPTABLES_NOTE: &str = "nothing to write: the switch names the iptables chains in which keepalived adds rules that drop traffic to the virtual addresses, which it does only for an instance without accept mode (vrrp_strict or no_accept); vipd's instances always accept that traffic (RFC 9568 Accept_Mode on) and vipd adds no firewall rules, so there is nothing to name (with vrrp_strict, see its own line)";
 
 /// Seconds as keepalived writes them ("1", "0.5") -> a vipd duration ("1s", "500ms").
 fn secs(w: &str) -> Option<(String, u64)> {
@@ -364,6 +362,15 @@ struct Globals {
     garp_refresh: Option<String>,
     /// `vrrp_strict`: keepalived's strict RFC mode, applied to every instance.
     strict: Option<Stmt>,
+    /// `vrrp_check_unicast_src`: every unicast instance checks its adverts' source.
+    check_unicast_src: Option<Stmt>,
+    /// Process settings, for the unit drop-in ([`unit`]).
+    unit: Vec<unit::UnitLines>,
+    /// `vrrp_garp_interval` / `vrrp_gna_interval` (µs): spacing of ARPs / NAs.
+    garp_interval: Option<u64>,
+    gna_interval: Option<u64>,
+    /// `garp_group` blocks: (interfaces, garp_interval, gna_interval), overriding the above.
+    garp_groups: Vec<(Vec<String>, Option<u64>, Option<u64>)>,
 }
 
 struct Script {
@@ -533,7 +540,12 @@ pub(crate) fn translate(src: &Source, top: &[Stmt]) -> Output {
     for (idx, st) in top.iter().enumerate() {
         match st.keyword.text.as_str() {
             "global_defs" => global_defs(&mut cx, st, &mut g),
+            "net_namespace" if !unit::process_setting(&mut cx, st, &mut g.unit) => {
+                cx.skip(st, "net_namespace", "needs one name; fix it");
+            }
+            "net_namespace" => {}
             "vrrp_track_process" => proc_blocks.push(st),
+            "garp_group" => garp_group(&mut cx, st, &mut g),
             "vrrp_script" => {
                 if let Some(s) = vrrp_script(&mut cx, st, &scripts) {
                     let name = st.args[0].text.clone();
@@ -583,7 +595,8 @@ pub(crate) fn translate(src: &Source, top: &[Stmt]) -> Output {
     let (mut sync_stmts, mut ka_names) = (Vec::new(), Vec::new());
     for (idx, st) in top.iter().enumerate() {
         match st.keyword.text.as_str() {
-            "global_defs" | "vrrp_script" | "vrrp_track_file" | "vrrp_track_process" => {}
+            "global_defs" | "vrrp_script" | "vrrp_track_file" | "vrrp_track_process"
+            | "net_namespace" | "garp_group" => {}
             "vrrp_sync_group" => sync_stmts.push(st.clone()),
             "vrrp_instance" => {
                 let defs = Defs {
@@ -689,6 +702,7 @@ pub(crate) fn translate(src: &Source, top: &[Stmt]) -> Output {
             let _ = writeln!(y, "#   {short}:{}: {}: {}", f.line, f.keyword, f.message);
         }
     }
+    y.push_str(&unit::drop_in(&g.unit));
     y.push('\n');
     if let Some((id, st)) = &g.router_id {
         let _ = writeln!(y, "# global_defs router_id ({})", cx.at(st));
@@ -763,7 +777,51 @@ const GLOBAL_ARITY: &[(&str, usize)] = &[
     ("vrrp_garp_master_repeat", 1),
     ("vrrp_garp_master_refresh", 1),
     ("vrrp_strict", 0),
+    ("vrrp_check_unicast_src", 0),
+    ("vrrp_skip_check_adv_addr", 0),
+    ("vrrp_no_swap", 0),
+    ("vrrp_priority", 1),
+    ("vrrp_rt_priority", 1),
+    ("vrrp_rlimit_rttime", 1),
+    ("vrrp_rlimit_rtime", 1),
+    ("vrrp_iptables", 2),
+    ("vrrp_garp_interval", 1),
+    ("vrrp_gna_interval", 1),
 ];
+
+/// Longest announcement spacing vipd takes (`garp.interval`), in µs.
+const MAX_GARP_INTERVAL_US: u64 = 10_000_000;
+
+/// keepalived's `vrrp_garp_interval` / `vrrp_gna_interval` / `garp_group`'s `garp_interval`
+/// and `gna_interval`: seconds with up to 6 decimals, at least 1 µs.
+fn garp_interval(cx: &mut Cx, s: &Stmt, kw: &str) -> Option<u64> {
+    let a = s.args.first().map(|w| w.text.clone()).unwrap_or_default();
+    match secs(&a) {
+        Some((_, us)) if (1..=MAX_GARP_INTERVAL_US).contains(&us) => Some(us),
+        Some((_, 0)) => {
+            cx.note(
+                s,
+                kw,
+                format!(
+                    "nothing to write: keepalived 2.2.7 refuses `{a}` (\"{kw} '{a}' is invalid\") and keeps its default, no spacing, which is vipd's default too"
+                ),
+            );
+            None
+        }
+        None => {
+            cx.skip(
+                s,
+                kw,
+                format!("`{a}` is not a number of seconds; fix the value"),
+            );
+            None
+        }
+        Some(_) => {
+            cx.skip(s, kw, format!("`{a}`: vipd's garp.interval is at most 10 s (a burst of 5 would take 40 s or more)"));
+            None
+        }
+    }
+}
 
 fn global_defs(cx: &mut Cx, st: &Stmt, g: &mut Globals) {
     let body = resplit(cx, st.block.as_deref().unwrap_or_default(), GLOBAL_ARITY);
@@ -786,6 +844,32 @@ fn global_defs(cx: &mut Cx, st: &Stmt, g: &mut Globals) {
                 g.strict = Some(s.clone());
                 cx.skip(s, kw, STRICT_NOT_TRANSLATED);
             }
+            ("vrrp_check_unicast_src", _) => {
+                g.check_unicast_src = Some(s.clone());
+                cx.note(s, kw, CHECK_UNICAST_SRC_NOTE);
+            }
+            ("vrrp_skip_check_adv_addr", _) => cx.note(s, kw, SKIP_CHECK_ADV_ADDR_NOTE),
+            ("vrrp_iptables", _) => cx.note(s, kw, IPTABLES_NOTE),
+            ("vrrp_garp_interval" | "vrrp_gna_interval", Some(_)) => {
+                let us = garp_interval(cx, s, kw);
+                let v6 = kw == "vrrp_gna_interval";
+                if us.is_some() {
+                    let (fam, what) = if v6 { ("IPv6", "NAs") } else { ("IPv4", "ARPs") };
+                    cx.note(
+                        s,
+                        kw,
+                        format!(
+                            "translated as `garp.interval` of every {fam} instance (unless a garp_group names its interface): the least time between two gratuitous {what} on an interface, whichever instance sends them, as keepalived spaces them"
+                        ),
+                    );
+                }
+                if v6 {
+                    g.gna_interval = us;
+                } else {
+                    g.garp_interval = us;
+                }
+            }
+            _ if unit::process_setting(cx, s, &mut g.unit) => {}
             ("enable_script_security", _) => cx.note(
                 s,
                 kw,
@@ -810,7 +894,8 @@ fn global_defs(cx: &mut Cx, st: &Stmt, g: &mut Globals) {
             },
             (
                 "router_id" | "script_user" | "vrrp_version" | "vrrp_garp_master_delay"
-                | "vrrp_garp_master_repeat" | "vrrp_garp_master_refresh",
+                | "vrrp_garp_master_repeat" | "vrrp_garp_master_refresh" | "vrrp_garp_interval"
+                | "vrrp_gna_interval",
                 None,
             ) => cx.skip(s, kw, "needs a value"),
             _ => cx.unknown(s, "global_defs"),
@@ -1064,6 +1149,8 @@ const INSTANCE_ARITY: &[(&str, usize)] = &[
     ("strict_mode", 1),
     ("use_vmac", 1),
     ("vmac_xmit_base", 0),
+    ("check_unicast_src", 0),
+    ("native_ipv6", 0),
 ];
 
 /// What one `vrrp_instance` block says, read in one pass with keepalived's rules for repeated
@@ -1100,6 +1187,10 @@ struct InstanceBody {
     garp_refresh: Option<String>,
     /// keepalived's strict mode: the instance's `strict_mode`, else global `vrrp_strict`.
     strict: Option<Stmt>,
+    /// `check_unicast_src` here, else global `vrrp_check_unicast_src`.
+    check_unicast_src: Option<Stmt>,
+    /// `native_ipv6`.
+    native_ipv6: Option<Stmt>,
 }
 
 /// The definitions an instance block can refer to.
@@ -1147,6 +1238,9 @@ fn vrrp_instance(
         );
         return None;
     };
+    if let Some(n) = ib.native_ipv6.take() {
+        native_ipv6(cx, &n, &mut ib);
+    }
     let (first_v6, vip_texts, ver, why) =
         instance_family_and_version(cx, st, &kwname, defs.g, &mut ib)?;
     let priority_given = ib.body.iter().any(|b| b.keyword.text == "priority");
@@ -1203,12 +1297,16 @@ fn vrrp_instance(
         virtual_rules: std::mem::take(&mut ib.extras.rules),
         unicast_peers: ib.peers.iter().filter_map(|p| p.parse().ok()).collect(),
         unicast_src,
+        check_unicast_src: check_unicast_src(cx, &ib),
         track_interfaces,
         track_scripts,
         track_files: std::mem::take(&mut ib.t_files),
         track_processes,
         notify: instance_hooks(&ib.notify),
-        garp: instance_garp(&ib),
+        garp: Garp {
+            interval: instance_garp_interval(defs.g, &inst_iface, first_v6),
+            ..instance_garp(&ib)
+        },
         v3_checksum: ChecksumForm::PseudoHeader,
         vmac: vmac(
             cx,
@@ -1220,6 +1318,55 @@ fn vrrp_instance(
     used.push(yname.clone());
     let text = emit_instance(cx, st, &yname, &ib.comments, &inst);
     Some((yname, text, !ib.notify.is_empty()))
+}
+
+/// `native_ipv6`: keepalived 2.2.7 makes the instance IPv6 and VRRPv3, and refuses the
+/// keyword after IPv4 addresses. vipd derives both from the addresses (IPv6 is always v3).
+fn native_ipv6(cx: &mut Cx, n: &Stmt, ib: &mut InstanceBody) {
+    let before_v4 = ib
+        .vips
+        .iter()
+        .any(|(a, _, s)| a.is_ipv4() && s.line < n.line);
+    if before_v4 {
+        cx.note(
+            n,
+            "native_ipv6",
+            "ignored, as keepalived 2.2.7 does (\"Cannot specify native_ipv6 with IPv4 addresses\"): the instance stays IPv4",
+        );
+    } else if ib.vips.is_empty() {
+        // keepalived: IPv6 and VRRPv3 without addresses, which it then refuses.
+        ib.version = Some((3, format!("native_ipv6 ({})", cx.at(n))));
+        cx.note(
+            n,
+            "native_ipv6",
+            "keepalived 2.2.7 makes this instance IPv6 and VRRPv3; without addresses it then refuses it (see the instance's line)",
+        );
+    } else {
+        cx.note(
+            n,
+            "native_ipv6",
+            "nothing to write: keepalived makes the instance IPv6 and VRRPv3; vipd derives IPv6 from the IPv6 virtual addresses and always runs IPv6 as VRRPv3",
+        );
+    }
+}
+
+/// `check_unicast_src` (or global `vrrp_check_unicast_src`): vipd's switch of the same name;
+/// only a unicast instance has a source to check (keepalived tests it only then too).
+fn check_unicast_src(cx: &mut Cx, ib: &InstanceBody) -> bool {
+    let Some(st) = &ib.check_unicast_src else {
+        return false;
+    };
+    if ib.peers.is_empty() {
+        if st.keyword.text == "check_unicast_src" {
+            cx.note(
+                st,
+                "check_unicast_src",
+                "nothing to write: the instance has no unicast_peer, so there is no unicast source to check",
+            );
+        }
+        return false;
+    }
+    true
 }
 
 /// Reads the statements of a `vrrp_instance` block into an [`InstanceBody`], with a finding
@@ -1256,6 +1403,8 @@ fn read_instance(cx: &mut Cx, st: &Stmt, defs: &Defs) -> InstanceBody {
         garp_repeat: g.garp_repeat,
         garp_refresh: g.garp_refresh.clone(),
         strict: g.strict.clone(),
+        check_unicast_src: g.check_unicast_src.clone(),
+        native_ipv6: None,
     };
     let body = std::mem::take(&mut ib.body);
     for b in &body {
@@ -1266,6 +1415,27 @@ fn read_instance(cx: &mut Cx, st: &Stmt, defs: &Defs) -> InstanceBody {
         }
         if kw == "strict_mode" {
             strict_mode_line(cx, b, &a, &mut ib.strict);
+            continue;
+        }
+        // Optional values (`skip_check_adv_addr [on|off]`, `debug [0..4]`): notes either way.
+        if kw == "skip_check_adv_addr" {
+            cx.note(b, kw, SKIP_CHECK_ADV_ADDR_NOTE);
+            continue;
+        }
+        if kw == "garp_interval" || kw == "gna_interval" {
+            cx.note(
+                b,
+                kw,
+                "nothing to write: keepalived 2.2.7 has no such vrrp_instance keyword (it is a garp_group one; global_defs has vrrp_garp_interval / vrrp_gna_interval) and ignores it as unknown",
+            );
+            continue;
+        }
+        if kw == "debug" {
+            cx.note(
+                b,
+                kw,
+                "nothing to write: keepalived 2.2.7 reads an instance's debug level (0..4) and does nothing with it; vipd's log level is global (`vipd run --log.level debug`)",
+            );
             continue;
         }
         let needs_arg = INSTANCE_ARITY.iter().any(|(k, n)| *k == kw && *n > 0) && b.args.is_empty();
@@ -1335,6 +1505,8 @@ fn read_instance(cx: &mut Cx, st: &Stmt, defs: &Defs) -> InstanceBody {
                 Some((d, _)) => ib.garp_refresh = Some(d),
                 None => cx.skip(b, kw, format!("`{a}` is not a number of seconds")),
             },
+            "check_unicast_src" => ib.check_unicast_src = Some(b.clone()),
+            "native_ipv6" => ib.native_ipv6 = Some(b.clone()),
             _ if ib.extras.block(cx, b) => {}
             _ => cx.unknown(b, "vrrp_instance"),
         }
@@ -1624,6 +1796,54 @@ fn instance_hooks(notify: &[(&'static str, Vec<String>)]) -> Notify {
     hooks
 }
 
+/// `garp_group { garp_interval S  gna_interval S  interface IF | interfaces { IF ... } }`:
+/// keepalived's per-interface announcement spacing, overriding global_defs'.
+fn garp_group(cx: &mut Cx, st: &Stmt, g: &mut Globals) {
+    let (mut ifs, mut garp, mut gna) = (Vec::new(), None, None);
+    for s in st.block.iter().flatten() {
+        let kw = s.keyword.text.as_str();
+        match kw {
+            "garp_interval" if !s.args.is_empty() => garp = garp_interval(cx, s, kw),
+            "gna_interval" if !s.args.is_empty() => gna = garp_interval(cx, s, kw),
+            "interface" if s.args.len() == 1 => ifs.push(s.args[0].text.clone()),
+            "interfaces" => ifs.extend(
+                s.block
+                    .iter()
+                    .flatten()
+                    .flat_map(|i| std::iter::once(&i.keyword).chain(&i.args))
+                    .map(|w| w.text.clone()),
+            ),
+            _ => cx.unknown(s, "garp_group"),
+        }
+    }
+    if ifs.is_empty() {
+        cx.skip(
+            st,
+            "garp_group",
+            "names no interface (keepalived refuses it too); its intervals are not applied",
+        );
+        return;
+    }
+    g.garp_groups.push((ifs, garp, gna));
+}
+
+/// The spacing of an instance's announcements on `interface`: its `garp_group`'s, else
+/// global_defs' (ARP for IPv4, NA for IPv6), else none. keepalived spaces the messages of
+/// the interface whichever instance sends them, as vipd does (`router::pace`).
+fn instance_garp_interval(g: &Globals, interface: &str, v6: bool) -> Duration {
+    let pick = |garp: Option<u64>, gna: Option<u64>| if v6 { gna } else { garp };
+    let us = g
+        .garp_groups
+        .iter()
+        .rev()
+        .find(|(ifs, _, _)| ifs.iter().any(|i| i == interface))
+        .map_or_else(
+            || pick(g.garp_interval, g.gna_interval),
+            |(_, a, n)| pick(*a, *n),
+        );
+    us.map_or(Duration::ZERO, Duration::from_micros)
+}
+
 /// The announcement schedule: the instance's `garp_master_*`, else global_defs', else
 /// vipd's defaults (keepalived's).
 fn instance_garp(ib: &InstanceBody) -> Garp {
@@ -1637,6 +1857,7 @@ fn instance_garp(ib: &InstanceBody) -> Garp {
         delay: dur(&ib.garp_delay, d.delay),
         repeat: ib.garp_repeat.map_or(d.repeat, |r| r as u32),
         refresh: dur(&ib.garp_refresh, d.refresh),
+        interval: Duration::ZERO,
     }
 }
 
@@ -2091,7 +2312,8 @@ fn virtual_ipaddress_block(cx: &mut Cx, b: &Stmt) -> Vec<(IpAddr, String, Stmt)>
                 continue;
             }
         };
-        // dev, scope, label and brd are translated (routes.rs); the rest are listed.
+        // dev, scope, label, brd and noprefixroute are translated (routes.rs); the rest are
+        // listed.
         let text = super::routes::address_text(
             cx,
             &it.st,

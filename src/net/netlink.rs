@@ -12,7 +12,8 @@ use netlink_packet_route::link::{
     InfoKind, LinkAttribute, LinkFlags, LinkInfo, LinkMessage, MacVlanMode,
 };
 use netlink_packet_route::route::{
-    RouteAddress, RouteAttribute, RouteMessage, RouteProtocol, RouteScope, RouteType as NlRouteType,
+    RouteAddress, RouteAttribute, RouteMessage, RouteNextHop, RouteProtocol, RouteScope,
+    RouteType as NlRouteType,
 };
 use netlink_packet_route::rule::{RuleAction, RuleAttribute, RuleMessage};
 use netlink_packet_route::{AddressFamily, RouteNetlinkMessage};
@@ -375,10 +376,17 @@ impl Netlink {
     pub async fn add_vip(&self, ifindex: u32, v: &Vip) -> Result<(), NetError> {
         let mut req = self.handle.address().add(ifindex, v.addr, v.prefix_len);
         let msg = req.message_mut();
+        // IFA_FLAGS carries every flag (the header's byte has no room for NOPREFIXROUTE).
+        let mut flags = AddressFlags::empty();
         if v.addr.is_ipv6() {
             msg.header.flags |= AddressHeaderFlags::Nodad;
-            msg.attributes
-                .push(AddressAttribute::Flags(AddressFlags::Nodad));
+            flags |= AddressFlags::Nodad;
+        }
+        if v.noprefixroute {
+            flags |= AddressFlags::Noprefixroute;
+        }
+        if !flags.is_empty() {
+            msg.attributes.push(AddressAttribute::Flags(flags));
         }
         if let Some(sc) = v.scope {
             msg.header.scope = AddressScope::from(sc.number());
@@ -511,11 +519,26 @@ fn route_message(r: &Route, oif: Option<u32>) -> RouteMessage {
         m.attributes
             .push(RouteAttribute::Destination(RouteAddress::from(to)));
     }
-    if let Some(g) = r.via {
-        m.attributes
-            .push(RouteAttribute::Gateway(RouteAddress::from(g)));
+    match (r.via, r.or) {
+        // keepalived's `via A or B`: one nexthop via each, on the route's device.
+        (Some(a), Some(b)) => {
+            let hop = |g: IpAddr| {
+                let mut h = RouteNextHop::default();
+                h.interface_index = oif.unwrap_or(0);
+                h.attributes
+                    .push(RouteAttribute::Gateway(RouteAddress::from(g)));
+                h
+            };
+            m.attributes
+                .push(RouteAttribute::MultiPath(vec![hop(a), hop(b)]));
+        }
+        (Some(g), None) => {
+            m.attributes
+                .push(RouteAttribute::Gateway(RouteAddress::from(g)));
+        }
+        _ => {}
     }
-    if let Some(i) = oif {
+    if let (Some(i), None) = (oif, r.or) {
         m.attributes.push(RouteAttribute::Oif(i));
     }
     if let Some(s) = r.src {

@@ -1072,11 +1072,12 @@ impl std::fmt::Write for GzipText {
 /// its creation: not `vrid` (a packet for a VRID no instance has is nobody's: it is counted on
 /// its socket, `/status`), and the v2 checks (`auth_type`, `auth_failure`, `interval`) only
 /// for v2 instances (a v3 advert carries neither, and a v2 advert to a v3 instance is
-/// `version`).
+/// `version`), and not `unicast_src` (only an instance with `check_unicast_src` drops for it;
+/// the series appears on its first drop).
 pub fn instance_drop_reasons(version: Version) -> Vec<DropReason> {
     DropReason::ALL
         .into_iter()
-        .filter(|r| *r != DropReason::Vrid)
+        .filter(|r| !matches!(r, DropReason::Vrid | DropReason::UnicastSrc))
         .filter(|r| {
             version == Version::V2
                 || !matches!(
@@ -1134,7 +1135,7 @@ struct InstanceShared {
     vip_restored: Counter,
     /// Indexed like `DropReason::ALL`; None for the reasons [`instance_drop_reasons`] leaves
     /// out (created on first use, see `Dynamic::late`).
-    dropped: [Option<Counter>; 11],
+    dropped: [Option<Counter>; DropReason::ALL.len()],
     /// The announcement kind of the instance's family (the other: None).
     garp: Option<Counter>,
     na: Option<Counter>,

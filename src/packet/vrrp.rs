@@ -64,11 +64,13 @@ pub enum DropReason {
     AddressCount,
     /// Advertisement interval is zero.
     ZeroInterval,
+    /// `check_unicast_src`: the source is not one of the instance's `unicast_peers`.
+    UnicastSrc,
 }
 
 impl DropReason {
     /// Every reason, for pre-creating metric series.
-    pub const ALL: [DropReason; 11] = [
+    pub const ALL: [DropReason; 12] = [
         DropReason::Ttl,
         DropReason::Version,
         DropReason::Type,
@@ -80,6 +82,7 @@ impl DropReason {
         DropReason::Interval,
         DropReason::AddressCount,
         DropReason::ZeroInterval,
+        DropReason::UnicastSrc,
     ];
 
     /// Stable label used in logs and metrics.
@@ -96,6 +99,7 @@ impl DropReason {
             DropReason::Interval => "interval",
             DropReason::AddressCount => "address_count",
             DropReason::ZeroInterval => "zero_interval",
+            DropReason::UnicastSrc => "unicast_src",
         }
     }
 }

@@ -110,6 +110,7 @@ impl Router {
                             iface: ifc.clone(),
                             addrs,
                             count,
+                            interval: inst.cfg.garp.interval,
                         });
                     }
                 }

@@ -77,13 +77,15 @@ pub enum Effect {
         items: Vec<super::extras::Item>,
     },
     /// `count` gratuitous ARPs / unsolicited NAs per address; `router`: NAs carry the Router
-    /// flag (the interface forwards IPv6, RFC 9568 6.4.1).
+    /// flag (the interface forwards IPv6, RFC 9568 6.4.1); `interval`: the least time between
+    /// two announcements on the interface (`garp.interval`, see [`super::pace`]).
     Announce {
         inst: InstId,
         iface: IfaceInfo,
         addrs: Vec<IpAddr>,
         count: u32,
         router: bool,
+        interval: Duration,
     },
     /// Run the instance's notify hooks for its new state.
     Notify {

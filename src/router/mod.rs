@@ -16,6 +16,7 @@ mod advert;
 pub mod effect;
 pub mod extras;
 pub mod health;
+pub mod pace;
 pub mod peers;
 mod ports;
 pub mod receive;
@@ -403,7 +404,7 @@ impl Router {
                     .into_iter()
                     .find(|v| v.addr == addr)
             {
-                restore.push((id, ifc.clone(), vip, inst.cfg.garp.repeat));
+                restore.push((id, ifc.clone(), vip, inst.cfg.garp));
                 continue;
             }
             let Some(ifc) = inst.iface.as_ref().filter(|f| f.index == ifindex) else {
@@ -413,7 +414,8 @@ impl Router {
                 refresh.push(ifc.name.clone());
             }
         }
-        for (id, iface, vip, repeat) in restore {
+        for (id, iface, vip, garp) in restore {
+            let repeat = garp.repeat;
             let addr = vip.addr;
             self.out.push_back(Effect::AddAddresses {
                 inst: id,
@@ -427,6 +429,7 @@ impl Router {
                     iface,
                     addrs: vec![addr],
                     count: repeat,
+                    interval: garp.interval,
                 });
             }
             self.fact(Fact::AddressRestored { inst: id, addr });
@@ -487,6 +490,9 @@ impl Router {
         let Some(inst) = self.inst_mut(id) else {
             return;
         };
+        if !receive::unicast_src_ok(&inst.cfg, p.src) {
+            return self.drop_packet(p.port, Some(id), p.src, DropReason::UnicastSrc);
+        }
         let interval = Duration::from_nanos(advert.interval_nanos());
         let mut heard = peers::Heard {
             src: p.src,

@@ -20,6 +20,13 @@ pub fn is_vrrp_group(dst: IpAddr) -> bool {
     dst == IpAddr::V4(VRRP_V4_GROUP) || dst == IpAddr::V6(VRRP_V6_GROUP)
 }
 
+/// keepalived's `check_unicast_src`: when it is on, an advert whose source is not one of the
+/// instance's `unicast_peers` is dropped (keepalived 2.2.7 logs "unicast source address ...
+/// not a unicast peer" and drops it). Off, any source is taken, as by default in keepalived.
+pub fn unicast_src_ok(cfg: &InstanceConfig, src: IpAddr) -> bool {
+    !cfg.check_unicast_src || cfg.unicast_peers.contains(&src)
+}
+
 /// What an advert that decoded means for an instance's configuration.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Agreement {
@@ -116,6 +123,22 @@ mod tests {
     fn check(c: &InstanceConfig, b: &[u8]) -> Result<Agreement, DropReason> {
         let (src, dst) = (IpAddr::from([10, 99, 0, 11]), IpAddr::from([224, 0, 0, 18]));
         agree(c, &vrrp::decode(b, src, dst).unwrap().0)
+    }
+
+    #[test]
+    fn check_unicast_src_drops_adverts_from_outside_the_peer_list() {
+        let base = "instances:\n  V:\n    interface: eth0\n    vrid: 13\n    version: 2\n    virtual_ipaddress: [10.99.0.13]\n    unicast_peers: [10.99.0.11, 10.99.0.12]\n";
+        let off = cfg(base);
+        let on = cfg(&format!("{base}    check_unicast_src: true\n"));
+        let peer = IpAddr::from([10, 99, 0, 12]);
+        let stranger = IpAddr::from([10, 99, 0, 66]);
+        assert!(
+            unicast_src_ok(&off, stranger),
+            "off: any source, as keepalived's default"
+        );
+        assert!(unicast_src_ok(&on, peer));
+        assert!(!unicast_src_ok(&on, stranger));
+        assert!(!is_disagreement(DropReason::UnicastSrc));
     }
 
     #[test]

@@ -90,6 +90,14 @@ fn summary(e: &Effect) -> Option<String> {
         Effect::RemoveAddresses { .. } => "remove".into(),
         Effect::Install { items, .. } => format!("install {}", describe(items)),
         Effect::Uninstall { items, .. } => format!("uninstall {}", describe(items)),
+        Effect::Announce {
+            count,
+            router,
+            interval,
+            ..
+        } if !interval.is_zero() => {
+            format!("announce count={count} router={router} interval={interval:?}")
+        }
         Effect::Announce { count, router, .. } => format!("announce count={count} router={router}"),
         Effect::Notify { state, .. } => format!("notify {}", state.upper()),
         Effect::NotifyGroup { group, state, .. } => {

@@ -333,6 +333,56 @@ fn unicast_adverts_that_crossed_a_router_are_accepted_as_keepalived_does() {
 }
 
 #[test]
+fn check_unicast_src_drops_adverts_from_a_source_outside_unicast_peers() {
+    // b checks the source; a (10.99.0.11) is one of its peers or not.
+    for (b_peers, a_is_peer) in [("10.99.0.11", true), ("10.99.0.13", false)] {
+        let a = v3(
+            150,
+            "    unicast_src: 10.99.0.11\n    unicast_peers: [10.99.0.12]\n",
+        );
+        let b = v3(
+            100,
+            &format!(
+                "    unicast_src: 10.99.0.12\n    unicast_peers: [{b_peers}]\n    check_unicast_src: true\n"
+            ),
+        );
+        let mut net = Net::new();
+        net.node("a", [10, 99, 0, 11], &a);
+        net.node("b", [10, 99, 0, 12], &b);
+        net.run_until(10 * S);
+        let dropped = net
+            .first("b", "drop reason=unicast_src", Duration::ZERO)
+            .is_some();
+        assert_eq!(dropped, !a_is_peer, "{:?}", net.events);
+        let want = if a_is_peer {
+            State::Backup
+        } else {
+            State::Master
+        };
+        assert_eq!(net.state(1), want, "{:?}", net.events);
+    }
+}
+
+#[test]
+fn garp_interval_goes_with_every_announcement_of_the_instance() {
+    let mut net = Net::new();
+    net.node(
+        "a",
+        [10, 99, 0, 11],
+        &v3(255, "    garp: {interval: 20ms, delay: 1s}\n"),
+    );
+    net.run_until(3 * S);
+    let bursts = net
+        .find(
+            "a",
+            "announce count=5 router=false interval=20ms",
+            Duration::ZERO,
+        )
+        .len();
+    assert_eq!(bursts, 2, "at once and after the delay: {:?}", net.events);
+}
+
+#[test]
 fn rfc9568_6_4_1_unsolicited_na_carries_the_router_flag_when_forwarding() {
     for forwarding in [false, true] {
         let mut net = Net::new();

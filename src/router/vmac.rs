@@ -165,6 +165,7 @@ impl Router {
         let Some(inst) = self.inst(id) else { return };
         let vips = iface_vips(&inst.cfg);
         let addrs = vips.iter().map(|v| v.addr).collect::<Vec<_>>();
+        let inst_interval = inst.cfg.garp.interval;
         let (repeat, router) = (
             inst.cfg.garp.repeat,
             inst.cfg.family == Family::Ipv6
@@ -184,6 +185,7 @@ impl Router {
             addrs,
             count: repeat.max(1),
             router,
+            interval: inst_interval,
         });
     }
 

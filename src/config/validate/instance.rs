@@ -27,6 +27,7 @@ const INSTANCE_KEYS: &[&str] = &[
     "virtual_ipaddress",
     "unicast_peers",
     "unicast_src",
+    "check_unicast_src",
     "track_interfaces",
     "track_scripts",
     "track_files",
@@ -43,7 +44,11 @@ const INSTANCE_KEYS: &[&str] = &[
     "vmac_xmit_base",
 ];
 
-const GARP_KEYS: &[&str] = &["delay", "repeat", "refresh"];
+const GARP_KEYS: &[&str] = &["delay", "repeat", "refresh", "interval"];
+
+/// Longest `garp.interval`: keepalived takes any (it logs "very large" from 1 s), vipd up to
+/// 10 s (a burst of 5 is then 40 s long).
+const GARP_MAX_INTERVAL: Duration = Duration::from_secs(10);
 
 /// Longest `group` label value: short enough for dashboards and series size.
 const MAX_GROUP: usize = 64;
@@ -231,6 +236,23 @@ pub(super) fn instance<'a>(
         unicast_src(cx, v, &field("unicast_src"), family, &vips.addrs).map(Some)
     });
 
+    let check_unicast_src_node = f.value("check_unicast_src");
+    let check_unicast_src = f.optional(cx, "check_unicast_src", false, |cx, _, v| {
+        boolean(cx, v, &field("check_unicast_src"))
+    });
+    if let (Some(true), Some(n), Some(p)) =
+        (check_unicast_src, check_unicast_src_node, &unicast_peers)
+        && p.is_empty()
+    {
+        cx.err(
+            n,
+            format!(
+                "{}: needs `unicast_peers` (it drops unicast adverts whose source is not one of them)",
+                field("check_unicast_src")
+            ),
+        );
+    }
+
     let track_interfaces = f.optional(cx, "track_interfaces", Vec::new(), |cx, _, v| {
         tracks(cx, v, &field("track_interfaces"))
     });
@@ -326,6 +348,7 @@ pub(super) fn instance<'a>(
             virtual_rules: virtual_rules?,
             unicast_peers: unicast_peers?,
             unicast_src: unicast_src?,
+            check_unicast_src: check_unicast_src?,
             track_interfaces: track_interfaces?,
             track_scripts: track_scripts?,
             track_files: track_files?,
@@ -459,9 +482,26 @@ fn garp(cx: &mut Ctx, key: &Node, v: &Node, what: &str) -> Option<Garp> {
             );
         }
     }
+    let interval = f.optional(cx, "interval", d.interval, |cx, _, n| {
+        duration_max(cx, n, &format!("{what}: interval"), GARP_MAX_INTERVAL)
+    });
+    if let (Some(i), Some(n)) = (interval, f.value("interval"))
+        && i >= Duration::from_secs(1)
+    {
+        cx.warn(
+            n,
+            format!(
+                "{what}: interval: {} between announcements is very large (keepalived logs the same); a burst of {} takes {}",
+                format_duration(i),
+                repeat.unwrap_or(d.repeat),
+                format_duration(i * repeat.unwrap_or(d.repeat).saturating_sub(1))
+            ),
+        );
+    }
     Some(Garp {
         delay: delay?,
         repeat: repeat?,
         refresh: refresh?,
+        interval: interval?,
     })
 }

@@ -11,9 +11,9 @@ use super::addresses::{family_of, plain_vip, vip};
 use super::common::{Ctx, Fields, boolean, fields, int_in, ip, list, string};
 use super::instance::interface_name;
 
-const VIP_KEYS: &[&str] = &["address", "dev", "scope", "label", "brd"];
+const VIP_KEYS: &[&str] = &["address", "dev", "scope", "label", "brd", "noprefixroute"];
 const ROUTE_KEYS: &[&str] = &[
-    "to", "type", "via", "dev", "src", "table", "metric", "scope", "proto",
+    "to", "type", "via", "or", "dev", "src", "table", "metric", "scope", "proto",
 ];
 const RULE_KEYS: &[&str] = &[
     "from", "to", "table", "priority", "iif", "oif", "fwmark", "proto", "family",
@@ -64,6 +64,12 @@ pub(super) fn vip_mapping(cx: &mut Ctx, v: &Node, what: &str) -> Option<Vip> {
                 ok = false;
             }
             (None, _) => ok = false,
+        }
+    }
+    if let Some(n) = f.value("noprefixroute") {
+        match boolean(cx, n, &format!("{what}: noprefixroute")) {
+            Some(b) => out.noprefixroute = b,
+            None => ok = false,
         }
     }
     ok.then_some(out)
@@ -267,6 +273,7 @@ fn route(cx: &mut Ctx, v: &Node, what: &str) -> Option<Route> {
         }
     };
     let via = addr_of(cx, "via");
+    let or = addr_of(cx, "or");
     let src = addr_of(cx, "src");
     let dev = f.optional(cx, "dev", None, |cx, _, n| {
         interface_name(cx, n, &at("dev")).map(Some)
@@ -289,6 +296,7 @@ fn route(cx: &mut Ctx, v: &Node, what: &str) -> Option<Route> {
         to: to?,
         kind: kind?,
         via: via?,
+        or: or?,
         dev: dev?,
         src: src?,
         table: table?,
@@ -300,6 +308,13 @@ fn route(cx: &mut Ctx, v: &Node, what: &str) -> Option<Route> {
         cx.err(
             v,
             format!("{what}: a unicast route needs `via` or `dev` (or a `type` such as blackhole)"),
+        );
+        return None;
+    }
+    if r.or.is_some() && (r.via.is_none() || r.or == r.via) {
+        cx.err(
+            v,
+            format!("{what}: `or` is a second gateway beside `via` (keepalived's `via A or B`), another address"),
         );
         return None;
     }
