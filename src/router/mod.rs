@@ -357,7 +357,9 @@ impl Router {
             return;
         }
         let used = self.insts.iter().flatten().any(|x| {
-            x.cfg.interface == name || x.cfg.track_interfaces.iter().any(|t| t.name == name)
+            x.cfg.interface == name
+                || x.cfg.track_interfaces.iter().any(|t| t.name == name)
+                || extras::other_devs(&x.cfg).iter().any(|d| d == name)
         });
         if !used {
             return;
@@ -389,21 +391,48 @@ impl Router {
 
     /// An address appeared on or disappeared from interface `ifindex` (a kernel event).
     /// A master whose virtual address was removed by someone else puts it back at once and
-    /// announces it; a removed source address, or a new address where an instance still lacks
-    /// one, asks for a fresh lookup.
+    /// announces it, whatever the device it lives on (its interface, another `dev`, an
+    /// excluded address); a removed source address, or a new address where an instance still
+    /// lacks one, asks for a fresh lookup.
     pub fn handle_address(&mut self, _now: Instant, ifindex: u32, addr: IpAddr, present: bool) {
         let mut restore = Vec::new();
+        let mut reinstall = Vec::new();
         let mut refresh = Vec::new();
+        // The name of the device with this index, as last looked up.
+        let dev = self
+            .ifaces
+            .iter()
+            .find(|(_, f)| f.as_ref().is_some_and(|f| f.index == ifindex))
+            .map(|(n, f)| (n.clone(), f.clone()));
         for id in self.ids() {
             let Some(inst) = self.inst(id) else { continue };
+            let master = inst.engine.state() == engine::State::Master;
             if let Some(ifc) = inst.addr_iface().filter(|f| f.index == ifindex)
                 && !present
-                && inst.engine.state() == engine::State::Master
+                && master
                 && let Some(vip) = vmac::iface_vips(&inst.cfg)
                     .into_iter()
                     .find(|v| v.addr == addr)
             {
                 restore.push((id, ifc.clone(), vip, inst.cfg.garp.repeat));
+                continue;
+            }
+            if let (Some((name, Some(info))), false, true) = (&dev, present, master)
+                && let Some((d, vip)) =
+                    extras::extra_addresses(&inst.cfg).find(|(d, v)| d == name && v.addr == addr)
+            {
+                // Announced where the Announce action sends it: the instance's address
+                // interface for an excluded address without `dev`, else its device.
+                let on = if d == inst.cfg.interface {
+                    inst.addr_iface().cloned()
+                } else {
+                    Some(info.clone())
+                };
+                let item = extras::Item::Address {
+                    dev: d.to_owned(),
+                    vip: vip.clone(),
+                };
+                reinstall.push((id, item, on, addr, inst.cfg.garp.repeat));
                 continue;
             }
             let Some(ifc) = inst.iface.as_ref().filter(|f| f.index == ifindex) else {
@@ -421,6 +450,22 @@ impl Router {
                 vips: vec![vip],
             });
             if repeat > 0 {
+                self.out.push_back(Effect::Announce {
+                    inst: id,
+                    router: addr.is_ipv6() && iface.ipv6_forwarding,
+                    iface,
+                    addrs: vec![addr],
+                    count: repeat,
+                });
+            }
+            self.fact(Fact::AddressRestored { inst: id, addr });
+        }
+        for (id, item, on, addr, repeat) in reinstall {
+            self.out.push_back(Effect::Install {
+                inst: Some(id),
+                items: vec![item],
+            });
+            if let (Some(iface), true) = (on, repeat > 0) {
                 self.out.push_back(Effect::Announce {
                     inst: id,
                     router: addr.is_ipv6() && iface.ipv6_forwarding,
@@ -626,9 +671,10 @@ impl Router {
             self.schedule(id);
             let info = self.ifaces.get(&c.interface).cloned().flatten();
             self.attach(id, now, info.as_ref());
-            for t in &c.track_interfaces {
-                if !self.ifaces.contains_key(&t.name) {
-                    self.lookup(&t.name);
+            let names = c.track_interfaces.iter().map(|t| t.name.clone());
+            for n in names.chain(extras::other_devs(c)) {
+                if !self.ifaces.contains_key(&n) {
+                    self.lookup(&n);
                 }
             }
         }
@@ -864,6 +910,7 @@ impl Router {
         });
         let lookups: Vec<String> = std::iter::once(cfg.interface.clone())
             .chain(cfg.track_interfaces.iter().map(|t| t.name.clone()))
+            .chain(extras::other_devs(&cfg))
             .filter(|n| !self.ifaces.contains_key(n))
             .collect();
         self.by_name.insert(cfg.name.clone(), id);
@@ -1177,9 +1224,19 @@ impl Router {
                 masters_observed: self.masters_observed(inst, now),
             });
             if let Some(ifc) = inst.addr_iface() {
-                // Addresses with another `dev` are not on this interface (not read back).
+                // Addresses with another `dev` are read back on their device, below.
                 let own: Vec<IpAddr> = vmac::iface_vips(&inst.cfg).iter().map(|v| v.addr).collect();
                 by_iface.entry(ifc.index).or_default().push((id, own));
+            }
+            // The addresses on other devices and the excluded ones, on their device.
+            let mut extra: BTreeMap<u32, Vec<IpAddr>> = BTreeMap::new();
+            for (dev, v) in extras::extra_addresses(&inst.cfg) {
+                if let Some(Some(f)) = self.ifaces.get(dev) {
+                    extra.entry(f.index).or_default().push(v.addr);
+                }
+            }
+            for (ifindex, addrs) in extra {
+                by_iface.entry(ifindex).or_default().push((id, addrs));
             }
         }
         for f in facts {

@@ -90,7 +90,20 @@ fn summary(e: &Effect) -> Option<String> {
         Effect::RemoveAddresses { .. } => "remove".into(),
         Effect::Install { items, .. } => format!("install {}", describe(items)),
         Effect::Uninstall { items, .. } => format!("uninstall {}", describe(items)),
-        Effect::Announce { count, router, .. } => format!("announce count={count} router={router}"),
+        Effect::Announce {
+            count,
+            router,
+            iface,
+            addrs,
+            ..
+        } => {
+            let a: Vec<String> = addrs.iter().map(IpAddr::to_string).collect();
+            format!(
+                "announce count={count} router={router} on {} {}",
+                iface.name,
+                a.join(",")
+            )
+        }
         Effect::Notify { state, .. } => format!("notify {}", state.upper()),
         Effect::NotifyGroup { group, state, .. } => {
             format!("group notify {group} {}", state.upper())
@@ -99,6 +112,8 @@ fn summary(e: &Effect) -> Option<String> {
             format!("group {group} {from} -> {to}")
         }
         Effect::Lookup { ifname, .. } => format!("lookup {ifname}"),
+        Effect::ReadBack { ifindex, .. } => format!("read back {ifindex}"),
+        Effect::Fact(Fact::AddressRestored { addr, .. }) => format!("restored {addr}"),
         Effect::OpenPort { .. } => "open".into(),
         Effect::ClosePort { .. } => "close".into(),
         Effect::Barrier { .. } => "barrier".into(),
