@@ -5,7 +5,8 @@
 //! for those addresses from the master's eth1 MAC (a's at start, b's after a failover; never
 //! the eth0 address), which re-point c's neighbour entry. Then `ip addr del` of each on the
 //! master: they come back within one advert interval, announced again, counted in
-//! `vrrp_vip_restored_total` and logged; `vrrp_vip_present` follows them on their device.
+//! `vrrp_vip_restored_total` and logged; `vrrp_vip_present` follows them on their device;
+//! eth1 deleted and created again on the master gets them back.
 
 mod labkit;
 mod observekit;
@@ -70,31 +71,37 @@ fn lan2(lab: &Lab) {
     ]);
     sh(&["ip", "-n", &sw, "link", "set", "br1", "up"]);
     for (h, n) in [("a", 11), ("b", 12)] {
-        let ns = lab.ns(h);
-        let port = format!("q{h}");
-        sh(&[
-            "ip", "link", "add", "eth1", "netns", &ns, "type", "veth", "peer", "name", &port,
-            "netns", &sw,
-        ]);
-        sh(&["ip", "-n", &sw, "link", "set", &port, "master", "br1", "up"]);
-        // No DAD: the excluded IPv6 address is usable (and its NA sent) at once.
-        sh(&[
-            "ip",
-            "netns",
-            "exec",
-            &ns,
-            "sysctl",
-            "-qw",
-            "net.ipv6.conf.eth1.accept_dad=0",
-        ]);
-        sh(&["ip", "-n", &ns, "link", "set", "eth1", "up"]);
-        ip(
-            lab,
-            h,
-            &["addr", "add", &format!("10.99.2.{n}/24"), "dev", "eth1"],
-        );
+        eth1(lab, h, n);
     }
     sh(&["ip", "-n", &sw, "link", "set", "pc", "master", "br1"]);
+}
+
+/// Host `h`'s `eth1` (10.99.2.`n`/24) on LAN 2.
+fn eth1(lab: &Lab, h: &str, n: u8) {
+    let sw = lab.ns("sw");
+    let ns = lab.ns(h);
+    let port = format!("q{h}");
+    sh(&[
+        "ip", "link", "add", "eth1", "netns", &ns, "type", "veth", "peer", "name", &port, "netns",
+        &sw,
+    ]);
+    sh(&["ip", "-n", &sw, "link", "set", &port, "master", "br1", "up"]);
+    // No DAD: the excluded IPv6 address is usable (and its NA sent) at once.
+    sh(&[
+        "ip",
+        "netns",
+        "exec",
+        &ns,
+        "sysctl",
+        "-qw",
+        "net.ipv6.conf.eth1.accept_dad=0",
+    ]);
+    sh(&["ip", "-n", &ns, "link", "set", "eth1", "up"]);
+    ip(
+        lab,
+        h,
+        &["addr", "add", &format!("10.99.2.{n}/24"), "dev", "eth1"],
+    );
 }
 
 /// The MAC of host `h`'s `dev`.
@@ -310,6 +317,13 @@ fn addresses_on_another_device_are_announced_there_and_restored() {
         !garps.iter().any(|r| r.contains(VIP)),
         "{VIP} on LAN 2\n{rows}"
     );
+
+    // eth1 deleted and created again on the master: its addresses go back on the new one.
+    ip(&lab, "b", &["link", "del", "eth1"]);
+    eth1(&lab, "b", 12);
+    wait_for(3 * S, "b's addresses on the new eth1", || {
+        on_eth1(&lab, "b") == [true; 3]
+    });
 
     lab.signal(b, "TERM");
     assert_eq!(lab.wait_exit(b, 10 * S), Some(0));

@@ -493,4 +493,54 @@ mod tests {
         );
         assert!(reads.contains(&(3, vec!["10.99.1.1".into()])), "{reads:?}");
     }
+
+    #[test]
+    fn a_device_created_again_gets_the_masters_addresses_back() {
+        let mut net = Net::new();
+        two_legs(&mut net, "0s");
+        net.run_until(10 * S);
+        assert_eq!((net.state(0), net.state(1)), (State::Master, State::Backup));
+        // eth1 deleted and created again (new index 9): the kernel reports the link, the
+        // lookup answers with the new index.
+        for i in [0, 1] {
+            net.nodes[i].ifaces.get_mut("eth1").unwrap().index = 9;
+        }
+        let t = net.elapsed();
+        let before = net.events.len();
+        for i in [0, 1] {
+            net.link_iface(i, "eth1", false);
+            net.link_iface(i, "eth1", true);
+        }
+        net.run_until(t + S);
+        assert!(
+            net.first("a", "install address 10.99.1.1/24 on eth1", t)
+                .is_some(),
+            "{:?}",
+            &net.events[before..]
+        );
+        let a = announces(&net, "a", t);
+        assert!(
+            a.iter().any(|x| x.1 == "eth1" && x.2 == "10.99.1.1"),
+            "{a:?}"
+        );
+        assert!(
+            net.first("b", "install", t).is_none(),
+            "the backup adds nothing"
+        );
+        // A plain link flap (same index): put back too (what the kernel dropped on the way
+        // down, IPv6, comes back; what stayed is already there) and announced once up.
+        let t = net.elapsed();
+        net.link_iface(0, "eth1", false);
+        assert!(net.first("a", "install", t).is_none(), "not while down");
+        net.link_iface(0, "eth1", true);
+        net.run_until(t + S);
+        assert!(
+            net.first("a", "install address 10.99.1.1/24 on eth1", t)
+                .is_some()
+        );
+        assert!(
+            net.first("a", "announce count=5 router=false on eth1 10.99.1.1", t)
+                .is_some()
+        );
+    }
 }

@@ -182,6 +182,9 @@ pub struct Router {
     ifaces: HashMap<String, Option<IfaceInfo>>,
     /// Lookups asked and not yet answered.
     pending: HashSet<String>,
+    /// Other devices (`dev` of an address) that came up: the masters' addresses go back on
+    /// them, announced, once the lookup answers.
+    came_up: HashSet<String>,
     /// Health of scripts and values of tracked files.
     track: TrackState,
     /// Instance deadlines; stale entries are skipped.
@@ -216,6 +219,7 @@ impl Router {
             port_by_key: HashMap::new(),
             ifaces: HashMap::new(),
             pending: HashSet::new(),
+            came_up: HashSet::new(),
             heap: BinaryHeap::new(),
             retry_at: None,
             observe_at: now + OBSERVE_TICK,
@@ -339,13 +343,64 @@ impl Router {
         if self.vmac_answer(now, name, info.as_ref()) {
             return;
         }
-        self.ifaces.insert(name.to_owned(), info.clone());
+        let old = self.ifaces.insert(name.to_owned(), info.clone());
         for id in self.ids() {
             let Some(inst) = self.inst(id) else { continue };
             if inst.cfg.interface == name {
                 self.attach(id, now, info.as_ref());
             } else if inst.cfg.track_interfaces.iter().any(|t| t.name == name) {
                 self.reassess(id, now);
+            }
+        }
+        // Another device that came back with a new index (deleted and created again) lost
+        // the addresses a master had put on it: they go back, announced.
+        let back = match old {
+            Some(Some(o)) => info.as_ref().is_some_and(|n| n.index != o.index),
+            // It did not exist.
+            Some(None) => info.is_some(),
+            None => false,
+        };
+        let up = info.as_ref().is_some_and(|n| n.up) && self.came_up.remove(name);
+        if let (Some(new), true) = (&info, back || up) {
+            self.readd_on_dev(name, new);
+        }
+    }
+
+    /// Masters put their addresses on device `name` (not their interface) back and announce
+    /// them there.
+    fn readd_on_dev(&mut self, name: &str, info: &IfaceInfo) {
+        for id in self.ids() {
+            let Some(inst) = self.inst(id) else { continue };
+            if inst.engine.state() != engine::State::Master || inst.cfg.interface == name {
+                continue;
+            }
+            let (items, addrs): (Vec<extras::Item>, Vec<IpAddr>) =
+                extras::extra_addresses(&inst.cfg)
+                    .filter(|(d, _)| *d == name)
+                    .map(|(d, v)| {
+                        let item = extras::Item::Address {
+                            dev: d.to_owned(),
+                            vip: v.clone(),
+                        };
+                        (item, v.addr)
+                    })
+                    .unzip();
+            if items.is_empty() {
+                continue;
+            }
+            let repeat = inst.cfg.garp.repeat;
+            self.out.push_back(Effect::Install {
+                inst: Some(id),
+                items,
+            });
+            if info.up && repeat > 0 {
+                self.out.push_back(Effect::Announce {
+                    inst: id,
+                    router: info.ipv6_forwarding,
+                    iface: info.clone(),
+                    addrs,
+                    count: repeat,
+                });
             }
         }
     }
@@ -374,6 +429,15 @@ impl Router {
         };
         if !changed {
             return;
+        }
+        if up
+            && self
+                .insts
+                .iter()
+                .flatten()
+                .any(|x| extras::other_devs(&x.cfg).iter().any(|d| d == name))
+        {
+            self.came_up.insert(name.to_owned());
         }
         let info = self.ifaces.get(name).cloned().flatten();
         for id in self.ids() {
