@@ -13,6 +13,26 @@ pub struct DaemonStatus {
     pub version: String,
     pub instances: Vec<InstanceStatus>,
     pub sockets: Vec<SocketStatus>,
+    /// The active sync groups (two members or more), by name; absent from older daemons.
+    #[serde(default)]
+    pub sync_groups: Vec<SyncGroupStatus>,
+}
+
+/// A sync group (`sync_groups:`): its state as the core folds it from its members' (master
+/// when every member is, fault when one is, backup otherwise; init before each member has
+/// started, stop on shutdown) and each member's own state.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct SyncGroupStatus {
+    pub name: String,
+    pub state: String,
+    pub members: Vec<SyncMemberStatus>,
+}
+
+/// A member of a sync group: `state` is `absent` when no such instance runs.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct SyncMemberStatus {
+    pub name: String,
+    pub state: String,
 }
 
 /// One instance.

@@ -323,6 +323,22 @@ fn render_daemon(d: &DaemonStatus, now_unix: f64) -> String {
         ],
         &rows,
     ));
+    if !d.sync_groups.is_empty() {
+        let rows: Vec<Vec<String>> = d
+            .sync_groups
+            .iter()
+            .map(|g| {
+                let members: Vec<String> = g
+                    .members
+                    .iter()
+                    .map(|m| format!("{}={}", m.name, m.state.to_uppercase()))
+                    .collect();
+                vec![g.name.clone(), g.state.to_uppercase(), members.join(",")]
+            })
+            .collect();
+        out.push('\n');
+        out.push_str(&table(&["SYNC GROUP", "STATE", "MEMBERS"], &rows));
+    }
     out
 }
 
@@ -453,7 +469,8 @@ mod tests {
 
     use crate::status::{
         Counters, Master, MonitorInterfaceStatus, MonitorMode, PeerStatus, ProcessStatus,
-        RouterStatus, ScriptStatus, SocketStatus, VirtualRouterStatus,
+        RouterStatus, ScriptStatus, SocketStatus, SyncGroupStatus, SyncMemberStatus,
+        VirtualRouterStatus,
     };
 
     /// Now, for [`render`], in the samples.
@@ -562,6 +579,7 @@ mod tests {
                 dropped_before_demux: [("vrid".to_owned(), 7)].into(),
                 ..Default::default()
             }],
+            sync_groups: vec![],
         }
     }
 
@@ -629,6 +647,34 @@ VI_6      52 v3  eth0 ipv6  BACKUP  90/110 (unhealthy)  fe80::2 (100)          4
         d.instances[1].drained = true;
         let out = render(&wire(&d), NOW);
         assert!(out.contains("BACKUP (drained)"), "{out}");
+    }
+
+    #[test]
+    fn renders_sync_groups_below_the_instances() {
+        let mut d = sample();
+        d.sync_groups = vec![SyncGroupStatus {
+            name: "GW".into(),
+            state: "fault".into(),
+            members: vec![
+                SyncMemberStatus {
+                    name: "VI_1".into(),
+                    state: "fault".into(),
+                },
+                SyncMemberStatus {
+                    name: "VI_9".into(),
+                    state: "absent".into(),
+                },
+            ],
+        }];
+        let out = render(&wire(&d), NOW);
+        let tail = "\nSYNC GROUP  STATE  MEMBERS\nGW          FAULT  VI_1=FAULT,VI_9=ABSENT\n";
+        assert!(out.ends_with(tail), "\n{out}");
+        // Without groups: no section; a document of an older daemon (no key) reads as none.
+        assert!(!render(&wire(&sample()), NOW).contains("SYNC GROUP"));
+        let mut v = serde_json::to_value(sample()).unwrap();
+        v.as_object_mut().unwrap().remove("sync_groups");
+        let old = Document::from_json(&serde_json::to_vec(&v).unwrap()).unwrap();
+        assert_eq!(old, Document::Daemon(sample()));
     }
 
     #[test]

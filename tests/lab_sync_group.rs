@@ -14,7 +14,7 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use labkit::{Lab, wait_for};
-use observekit::{PORT, scrape, value};
+use observekit::{PORT, scrape, status, value};
 use vipd::netlab::ip;
 
 const S: Duration = Duration::from_secs(1);
@@ -223,5 +223,49 @@ fn inside_link_down_moves_both_addresses_together_with_group_hooks_and_metric() 
         lab.log("a.log").contains("sync group GW: MASTER -> FAULT"),
         "{}",
         logs(&lab)
+    );
+    // /status carries the group and its members; `vipd status` prints them below the table.
+    let st = status(&lab, "a");
+    let g = &st["sync_groups"][0];
+    assert_eq!(
+        (&g["name"], &g["state"]),
+        (&"GW".into(), &"fault".into()),
+        "{st:#}"
+    );
+    let members: Vec<(String, String)> = g["members"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| {
+            (
+                m["name"].as_str().unwrap().into(),
+                m["state"].as_str().unwrap().into(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        members,
+        [
+            ("OUT".into(), "fault".into()),
+            ("IN".into(), "fault".into())
+        ],
+        "{st:#}"
+    );
+    assert_eq!(status(&lab, "b")["sync_groups"][0]["state"], "master");
+    let out = std::process::Command::new("ip")
+        .args(["netns", "exec", &lab.ns("b"), labkit::VIPD, "status"])
+        .args(["--url", &format!("http://127.0.0.1:{PORT}")])
+        .output()
+        .unwrap();
+    let table = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{table}");
+    let row = table
+        .lines()
+        .skip_while(|l| !l.starts_with("SYNC GROUP"))
+        .nth(1);
+    assert_eq!(
+        row.map(|r| r.split_whitespace().collect::<Vec<_>>()),
+        Some(vec!["GW", "MASTER", "OUT=MASTER,IN=MASTER"]),
+        "{table}"
     );
 }

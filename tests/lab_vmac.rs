@@ -11,7 +11,7 @@ mod labkit;
 use std::time::{Duration, Instant};
 
 use labkit::frr::Frr;
-use labkit::{Lab, sh, sh_ok, tshark, wait_for};
+use labkit::{Keepalived, Lab, sh, sh_ok, tshark, wait_for};
 
 const S: Duration = Duration::from_secs(1);
 const VRID: u8 = 61;
@@ -452,3 +452,193 @@ fn frr_and_vipd_with_vmac_both_roles_ipv6() {
     lab.signal(v, "TERM");
     assert_eq!(lab.wait_exit(v, 20 * S), Some(0));
 }
+
+/// Why FRR cannot peer with vipd using `vmac_xmit_base` (nor with keepalived 2.2.7, whose
+/// socket is on the base interface too): FRR always sends from the virtual MAC, and frames
+/// whose source MAC is that of a private-mode macvlan on the receiving host are handed to the
+/// macvlan only. So FRR's adverts reach v's eth0 on the wire (tcpdump taps before the macvlan
+/// handler) and v's macvlan, but never vipd's socket on eth0: vipd goes Master beside FRR
+/// (two masters). The other way works: FRR hears vipd's adverts from eth0's own MAC and
+/// becomes Backup once its priority is lower. docs/configuration.md (Virtual MAC) says so.
+#[test]
+fn frr_cannot_peer_with_vmac_xmit_base_its_adverts_go_to_the_private_macvlan() {
+    const FVIP: &str = "10.99.0.77";
+    let mut lab = Lab::new("d2f");
+    lab.host("f", "10.99.0.78", None);
+    lab.host("v", "10.99.0.79", None);
+    let conf = "interface eth0\n vrrp 77 version 3\n vrrp 77 priority 200\n vrrp 77 advertisement-interval 100\n vrrp 77 ip 10.99.0.77\n";
+    let frr = Frr::start(&mut lab, "f", 77, &format!("{FVIP}/24"), None, conf);
+    wait_for(10 * S, "FRR master", || frr.state_v4(&lab, 77) == "Master");
+    let (cap, pcap) = lab.capture("v", "frrxb", "vrrp");
+    let yaml = format!(
+        "listen: \"127.0.0.1:0\"\ninstances:\n  VI_1:\n    interface: eth0\n    vrid: 77\n    priority: 100\n    advert_interval: 100ms\n    use_vmac: true\n    vmac_xmit_base: true\n    virtual_ipaddress: [{FVIP}/24]\n"
+    );
+    let v = lab.vipd("v", &yaml);
+    wait_for(5 * S, "vipd's macvlan", || exists(&lab, "v", "vrrp.77"));
+    let mpcap = lab.dir.join("macvlan.pcap");
+    let mp = mpcap.to_str().unwrap().to_owned();
+    let mcap = lab.spawn(
+        "v",
+        "macvlan.tcpdump.log",
+        &["tcpdump", "-i", "vrrp.77", "-U", "-n", "-w", &mp, "vrrp"],
+    );
+    // vipd (100) hears nothing of FRR (200) and takes the address beside it.
+    wait_for(5 * S, "vipd master beside FRR", || {
+        dev_has(&lab, "v", "vrrp.77", FVIP)
+    });
+    std::thread::sleep(S);
+    assert_eq!(frr.state_v4(&lab, 77), "Master", "two masters");
+    lab.stop_capture(cap);
+    lab.stop_capture(mcap);
+    let filter = "vrrp && ip.src == 10.99.0.78 && eth.src == 00:00:5e:00:01:4d";
+    let on_eth0 = tshark(&pcap, filter, &["vrrp.prio"]);
+    let on_macvlan = tshark(&mpcap, filter, &["vrrp.prio"]);
+    assert!(on_eth0.len() > 5, "FRR's adverts on v's eth0: {on_eth0:?}");
+    assert!(on_macvlan.len() > 5, "and on the macvlan: {on_macvlan:?}");
+    let mode = ip(&lab, "v", &["-d", "link", "show", "vrrp.77"]);
+    assert!(mode.contains("macvlan mode private"), "{mode}");
+    // The other way: FRR at 50 hears vipd's adverts (from eth0's MAC) and backs off.
+    frr.vtysh(&lab, &["conf t", "interface eth0", "vrrp 77 priority 50"]);
+    wait_for(5 * S, "FRR backup", || frr.state_v4(&lab, 77) == "Backup");
+    lab.signal(v, "TERM");
+    assert_eq!(lab.wait_exit(v, 20 * S), Some(0));
+}
+
+/// The link-local address of host `h`'s eth0.
+fn link_local(lab: &Lab, h: &str) -> String {
+    let out = ip(
+        lab,
+        h,
+        &["-6", "-o", "addr", "show", "dev", "eth0", "scope", "link"],
+    );
+    out.split_whitespace()
+        .skip_while(|w| *w != "inet6")
+        .nth(1)
+        .and_then(|a| a.split('/').next())
+        .unwrap_or_else(|| panic!("no link-local on {h}: {out}"))
+        .to_string()
+}
+
+/// An IPv6 instance's macvlan exists in every state and carries eth0's link-local, so the
+/// kernel joins ff02::12 and that address's solicited-node group on it: a *backup* sends MLD
+/// reports from the virtual MAC, vipd's (b) when it starts and, like keepalived 2.2.7's (k),
+/// whenever a querier asks. docs/configuration.md (Virtual MAC) says what it means.
+#[test]
+fn a_backups_ipv6_macvlan_sends_mld_reports_from_the_virtual_mac() {
+    const V6MAC: &str = "00:00:5e:00:02:52";
+    let mut ka = Keepalived::new();
+    let mut lab = Lab::new("d2m");
+    lab.host("a", "10.99.0.81", Some("fd00:99::81"));
+    lab.host("b", "10.99.0.82", Some("fd00:99::82"));
+    lab.host("c", "10.99.0.83", Some("fd00:99::83"));
+    lab.host("k", "10.99.0.84", Some("fd00:99::84"));
+    let cfg = |p: u8| {
+        format!(
+            "listen: \"127.0.0.1:0\"\ninstances:\n  VI_6:\n    interface: eth0\n    vrid: 82\n    priority: {p}\n    advert_interval: 100ms\n    use_vmac: true\n    virtual_ipaddress: [\"fd00:99::85/64\"]\n"
+        )
+    };
+    let a = lab.vipd("a", &cfg(150));
+    wait_for(10 * S, "a master", || {
+        dev_has(&lab, "a", "vrrp.82", "fd00:99::85")
+    });
+    // `ip6`, not `icmp6`: MLD has a hop-by-hop header, which tcpdump's `icmp6` misses.
+    let (cap, pcap) = lab.capture("c", "mld", "ip6 and not ip6 proto 112");
+    let k = ka.start(&mut lab, "k", KA_MLD);
+    let b = lab.vipd("b", &cfg(100));
+    wait_for(5 * S, "b backup", || {
+        lab.log("b.log").contains("INIT -> BACKUP")
+    });
+    std::thread::sleep(3 * S);
+    // An MLD querier on the switch: every listener answers, from the interface that joined.
+    let t_query = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs_f64();
+    sh(&[
+        "ip",
+        "-n",
+        &lab.ns("sw"),
+        "link",
+        "set",
+        "br0",
+        "type",
+        "bridge",
+        "mcast_snooping",
+        "1",
+        "mcast_querier",
+        "1",
+        "mcast_query_response_interval",
+        "100",
+    ]);
+    std::thread::sleep(3 * S);
+    lab.stop_capture(cap);
+    assert!(
+        !lab.log("b.log").contains("-> MASTER"),
+        "{}",
+        lab.log("b.log")
+    );
+    assert!(
+        !lab.log("k.log").contains("Entering MASTER"),
+        "{}",
+        lab.log("k.log")
+    );
+    assert!(!dev_has(&lab, "k", "vrrp.82", "fd00:99::85"), "k is backup");
+    // MLDv2 (143) or MLDv1 (131) reports: (time, source MAC, source address).
+    let rows: Vec<(f64, String, String)> = tshark(
+        &pcap,
+        "icmpv6.type == 143 || icmpv6.type == 131",
+        &["frame.time_epoch", "eth.src", "ipv6.src"],
+    )
+    .iter()
+    .map(|r| {
+        let f: Vec<&str> = r.split(',').collect();
+        (
+            f[0].parse().unwrap_or(0.0),
+            f[1].to_owned(),
+            f[2].to_owned(),
+        )
+    })
+    .collect();
+    let from_vmac = |ll: &str, after: f64, until: f64| {
+        rows.iter()
+            .any(|(t, mac, src)| *t >= after && *t < until && mac == V6MAC && src == ll)
+    };
+    let (b_ll, k_ll) = (link_local(&lab, "b"), link_local(&lab, "k"));
+    assert!(
+        from_vmac(&b_ll, 0.0, t_query),
+        "vipd's backup reports from the virtual MAC when it starts: {rows:#?}"
+    );
+    assert!(
+        from_vmac(&b_ll, t_query, f64::MAX),
+        "vipd's backup answers the query from the virtual MAC: {rows:#?}"
+    );
+    assert!(
+        from_vmac(&k_ll, t_query, f64::MAX),
+        "keepalived's backup answers the query from the virtual MAC: {rows:#?}"
+    );
+    ka.stop(&mut lab, k);
+    for pid in [a, b] {
+        lab.signal(pid, "TERM");
+        assert_eq!(lab.wait_exit(pid, 20 * S), Some(0));
+    }
+}
+
+/// keepalived 2.2.7 as a backup with `use_vmac`, IPv6 (v3), beside vipd's VI_6 above; it
+/// lists the virtual link-local vipd puts first in its adverts (without it keepalived drops
+/// vipd's adverts: "unexpected ip number count 2, expected 1").
+const KA_MLD: &str = "global_defs {
+  vrrp_version 3
+}
+vrrp_instance VI_6 {
+  state BACKUP
+  interface eth0
+  virtual_router_id 82
+  priority 50
+  advert_int 1
+  use_vmac
+  virtual_ipaddress {
+    fe80::200:5eff:fe00:252/64
+    fd00:99::85/64
+  }
+}
+";

@@ -18,6 +18,7 @@ impl Router {
             return;
         };
         let out = &mut self.out;
+        let ifaces = &self.ifaces;
         for a in actions.drain(..) {
             match a {
                 Action::SendAdvert { priority } => {
@@ -108,6 +109,25 @@ impl Router {
                             inst: id,
                             router: inst.cfg.family == Family::Ipv6 && base.ipv6_forwarding,
                             iface: ifc.clone(),
+                            addrs,
+                            count,
+                            interval: inst.cfg.garp.interval,
+                        });
+                    }
+                    // The addresses on other devices go out on their device, from its MAC
+                    // (keepalived 2.2.7 sends each on the address's own interface), at the
+                    // same moments. A device not (yet) found is skipped.
+                    for (dev, addrs) in extras::by_other_dev(&inst.cfg) {
+                        let Some(Some(info)) = ifaces.get(&dev) else {
+                            continue;
+                        };
+                        if !info.up {
+                            continue;
+                        }
+                        out.push_back(Effect::Announce {
+                            inst: id,
+                            router: info.ipv6_forwarding,
+                            iface: info.clone(),
                             addrs,
                             count,
                             interval: inst.cfg.garp.interval,

@@ -84,6 +84,45 @@ pub fn excluded_on_iface(cfg: &InstanceConfig) -> impl Iterator<Item = &Vip> {
         .filter(|v| on_instance_iface(cfg, v))
 }
 
+/// The addresses a master installs with its extras, each with its device (`dev`, or the
+/// instance's interface): the advertised ones on other devices, then the excluded ones.
+pub fn extra_addresses(cfg: &InstanceConfig) -> impl Iterator<Item = (&str, &Vip)> {
+    cfg.virtual_ipaddress
+        .iter()
+        .filter(|v| !on_instance_iface(cfg, v))
+        .chain(&cfg.virtual_ipaddress_excluded)
+        .map(|v| (v.dev.as_deref().unwrap_or(&cfg.interface), v))
+}
+
+/// The devices other than the instance's interface that carry its addresses (advertised or
+/// excluded), each once, in configuration order. vipd looks them up to announce the
+/// addresses there and to read them back.
+pub fn other_devs(cfg: &InstanceConfig) -> Vec<String> {
+    let mut devs: Vec<String> = Vec::new();
+    for (dev, _) in extra_addresses(cfg) {
+        if dev != cfg.interface && !devs.iter().any(|d| d == dev) {
+            devs.push(dev.to_owned());
+        }
+    }
+    devs
+}
+
+/// The addresses on other devices grouped by device, in configuration order: what is
+/// announced on each (gratuitous ARP / unsolicited NA from that device's MAC, as keepalived
+/// 2.2.7 does: it sends each address's announcement on the address's own interface).
+pub fn by_other_dev(cfg: &InstanceConfig) -> Vec<(String, Vec<std::net::IpAddr>)> {
+    other_devs(cfg)
+        .into_iter()
+        .map(|d| {
+            let addrs = extra_addresses(cfg)
+                .filter(|(dev, _)| *dev == d)
+                .map(|(_, v)| v.addr)
+                .collect();
+            (d, addrs)
+        })
+        .collect()
+}
+
 /// The static addresses, routes and rules in the order to add them.
 pub fn static_items(s: &Statics) -> Vec<Item> {
     s.addresses
@@ -265,6 +304,243 @@ mod tests {
             (ends[1].1, ends[1].2.clone(), ends[1].3),
             (false, None, 2),
             "then statics"
+        );
+    }
+    /// Announcements of `node` after `from`: (time, interface, addresses, count).
+    fn announces(net: &Net, node: &str, from: Duration) -> Vec<(Duration, String, String, u32)> {
+        net.find(node, "announce", from)
+            .iter()
+            .filter_map(|e| match &e.effect {
+                Effect::Announce {
+                    iface,
+                    addrs,
+                    count,
+                    ..
+                } => {
+                    let a: Vec<String> = addrs.iter().map(|a| a.to_string()).collect();
+                    Some((e.at, iface.name.clone(), a.join(","), *count))
+                }
+                _ => None,
+            })
+            .collect()
+    }
+
+    fn two_legs(net: &mut Net, refresh: &str) {
+        let y = |p| {
+            yaml(p).replace(
+                "    advert_interval: 1s\n",
+                &format!("    advert_interval: 1s\n    garp: {{refresh: {refresh}}}\n"),
+            )
+        };
+        net.node_multi("a", &[[10, 99, 0, 11], [10, 99, 1, 11]], &y(150));
+        net.node_multi("b", &[[10, 99, 0, 12], [10, 99, 1, 12]], &y(100));
+    }
+
+    #[test]
+    fn addresses_on_other_devices_are_announced_on_their_device_at_every_burst() {
+        let mut net = Net::new();
+        two_legs(&mut net, "3s");
+        net.run_until(20 * S);
+        assert_eq!((net.state(0), net.state(1)), (State::Master, State::Backup));
+        let a = announces(&net, "a", Duration::ZERO);
+        let on = |dev: &str| -> Vec<(Duration, String, u32)> {
+            a.iter()
+                .filter(|x| x.1 == dev)
+                .map(|x| (x.0, x.2.clone(), x.3))
+                .collect()
+        };
+        let (eth0, eth1) = (on("eth0"), on("eth1"));
+        // eth0: its advertised addresses and the excluded ones; eth1: its own, never
+        // mixed with the others (keepalived sends each on the address's interface).
+        assert!(
+            eth0.iter()
+                .all(|x| x.1 == "10.99.0.51,10.99.0.52,10.99.2.1,fd00:99::5"),
+            "{eth0:?}"
+        );
+        assert!(eth1.iter().all(|x| x.1 == "10.99.1.1"), "{eth1:?}");
+        // The same moments and counts: becoming master, the second burst after
+        // `garp.delay`, every refresh.
+        let times = |v: &[(Duration, String, u32)]| -> Vec<(Duration, u32)> {
+            v.iter().map(|x| (x.0, x.2)).collect()
+        };
+        assert_eq!(times(&eth0), times(&eth1));
+        assert!(eth1.len() >= 4, "become master, delay, refreshes: {eth1:?}");
+        // From eth1's MAC: the announcement carries eth1's facts.
+        let mac = net.find("a", "announce count=5 router=false on eth1", Duration::ZERO)[0]
+            .effect
+            .clone();
+        let Effect::Announce { iface, .. } = mac else {
+            unreachable!()
+        };
+        assert_eq!((iface.index, iface.mac), (3, [2, 0, 0, 0, 0, 11]));
+        assert!(announces(&net, "b", Duration::ZERO).is_empty(), "backup");
+
+        // Failover: b announces on both of its devices at once.
+        let t = net.elapsed();
+        net.link(0, false);
+        net.run_until(t + 10 * S);
+        let b = announces(&net, "b", t);
+        let first: Vec<&str> = b.iter().take(2).map(|x| x.1.as_str()).collect();
+        assert_eq!(first, ["eth0", "eth1"], "{b:?}");
+        assert_eq!(b[0].0, b[1].0);
+    }
+
+    #[test]
+    fn a_device_not_found_is_skipped_and_an_instance_without_other_devices_announces_once() {
+        let mut net = Net::new();
+        // eth1 does not exist on this host: the lookup fails, eth0 still announces.
+        net.node("a", [10, 99, 0, 11], &yaml(150));
+        net.run_until(10 * S);
+        assert_eq!(net.state(0), State::Master);
+        assert!(net.first("a", "lookup eth1", Duration::ZERO).is_some());
+        let a = announces(&net, "a", Duration::ZERO);
+        assert!(!a.is_empty());
+        assert!(a.iter().all(|x| x.1 == "eth0"), "{a:?}");
+    }
+
+    #[test]
+    fn an_address_deleted_by_hand_on_another_device_or_excluded_comes_back_on_the_master() {
+        let mut net = Net::new();
+        two_legs(&mut net, "0s");
+        net.run_until(10 * S);
+        assert_eq!((net.state(0), net.state(1)), (State::Master, State::Backup));
+        let ip = |s: &str| -> std::net::IpAddr { s.parse().unwrap() };
+        let restored = |net: &Net, node: &str, from| {
+            net.find(node, "", from)
+                .iter()
+                .filter_map(|e| match &e.effect {
+                    Effect::Fact(crate::router::Fact::AddressRestored { addr, .. }) => {
+                        Some(addr.to_string())
+                    }
+                    _ => None,
+                })
+                .collect::<Vec<_>>()
+        };
+        // On eth1 (index 3): put back on eth1 and announced there.
+        let t = net.elapsed();
+        net.with(0, |r, now| r.handle_address(now, 3, ip("10.99.1.1"), false));
+        assert!(
+            net.first("a", "install address 10.99.1.1/24 on eth1", t)
+                .is_some()
+        );
+        assert!(
+            net.first("a", "announce count=5 router=false on eth1 10.99.1.1", t)
+                .is_some()
+        );
+        // An excluded one on eth0 (index 2), IPv4 and IPv6.
+        net.with(0, |r, now| r.handle_address(now, 2, ip("10.99.2.1"), false));
+        net.with(0, |r, now| {
+            r.handle_address(now, 2, ip("fd00:99::5"), false)
+        });
+        assert!(
+            net.first("a", "install address 10.99.2.1/24 on eth0", t)
+                .is_some()
+        );
+        assert!(
+            net.first("a", "install address fd00:99::5/64 on eth0", t)
+                .is_some()
+        );
+        assert!(
+            net.first("a", "announce count=5 router=false on eth0 fd00:99::5", t)
+                .is_some()
+        );
+        assert_eq!(
+            restored(&net, "a", t),
+            ["10.99.1.1", "10.99.2.1", "fd00:99::5"]
+        );
+        // Not on the wrong device, not an address added, not on the backup.
+        let before = net.events.len();
+        net.with(0, |r, now| r.handle_address(now, 2, ip("10.99.1.1"), false));
+        net.with(0, |r, now| r.handle_address(now, 3, ip("10.99.1.1"), true));
+        net.with(1, |r, now| r.handle_address(now, 3, ip("10.99.1.1"), false));
+        let after: Vec<&str> = net.events[before..]
+            .iter()
+            .map(|e| e.what.as_str())
+            .collect();
+        assert!(after.is_empty(), "{after:?}");
+    }
+
+    #[test]
+    fn addresses_on_other_devices_and_excluded_ones_are_read_back_on_their_device() {
+        let mut net = Net::new();
+        two_legs(&mut net, "0s");
+        net.run_until(10 * S);
+        let reads: Vec<(u32, Vec<String>)> = net
+            .find("a", "", 5 * S)
+            .iter()
+            .filter_map(|e| match &e.effect {
+                Effect::ReadBack { ifindex, insts } => Some((
+                    *ifindex,
+                    insts
+                        .iter()
+                        .flat_map(|(_, a)| a.iter().map(|a| a.to_string()))
+                        .collect(),
+                )),
+                _ => None,
+            })
+            .collect();
+        assert!(
+            reads.contains(&(
+                2,
+                vec![
+                    "10.99.0.51".into(),
+                    "10.99.0.52".into(),
+                    "10.99.2.1".into(),
+                    "fd00:99::5".into()
+                ]
+            )),
+            "{reads:?}"
+        );
+        assert!(reads.contains(&(3, vec!["10.99.1.1".into()])), "{reads:?}");
+    }
+
+    #[test]
+    fn a_device_created_again_gets_the_masters_addresses_back() {
+        let mut net = Net::new();
+        two_legs(&mut net, "0s");
+        net.run_until(10 * S);
+        assert_eq!((net.state(0), net.state(1)), (State::Master, State::Backup));
+        // eth1 deleted and created again (new index 9): the kernel reports the link, the
+        // lookup answers with the new index.
+        for i in [0, 1] {
+            net.nodes[i].ifaces.get_mut("eth1").unwrap().index = 9;
+        }
+        let t = net.elapsed();
+        let before = net.events.len();
+        for i in [0, 1] {
+            net.link_iface(i, "eth1", false);
+            net.link_iface(i, "eth1", true);
+        }
+        net.run_until(t + S);
+        assert!(
+            net.first("a", "install address 10.99.1.1/24 on eth1", t)
+                .is_some(),
+            "{:?}",
+            &net.events[before..]
+        );
+        let a = announces(&net, "a", t);
+        assert!(
+            a.iter().any(|x| x.1 == "eth1" && x.2 == "10.99.1.1"),
+            "{a:?}"
+        );
+        assert!(
+            net.first("b", "install", t).is_none(),
+            "the backup adds nothing"
+        );
+        // A plain link flap (same index): put back too (what the kernel dropped on the way
+        // down, IPv6, comes back; what stayed is already there) and announced once up.
+        let t = net.elapsed();
+        net.link_iface(0, "eth1", false);
+        assert!(net.first("a", "install", t).is_none(), "not while down");
+        net.link_iface(0, "eth1", true);
+        net.run_until(t + S);
+        assert!(
+            net.first("a", "install address 10.99.1.1/24 on eth1", t)
+                .is_some()
+        );
+        assert!(
+            net.first("a", "announce count=5 router=false on eth1 10.99.1.1", t)
+                .is_some()
         );
     }
 }

@@ -183,6 +183,9 @@ pub struct Router {
     ifaces: HashMap<String, Option<IfaceInfo>>,
     /// Lookups asked and not yet answered.
     pending: HashSet<String>,
+    /// Other devices (`dev` of an address) that came up: the masters' addresses go back on
+    /// them, announced, once the lookup answers.
+    came_up: HashSet<String>,
     /// Health of scripts and values of tracked files.
     track: TrackState,
     /// Instance deadlines; stale entries are skipped.
@@ -217,6 +220,7 @@ impl Router {
             port_by_key: HashMap::new(),
             ifaces: HashMap::new(),
             pending: HashSet::new(),
+            came_up: HashSet::new(),
             heap: BinaryHeap::new(),
             retry_at: None,
             observe_at: now + OBSERVE_TICK,
@@ -340,13 +344,65 @@ impl Router {
         if self.vmac_answer(now, name, info.as_ref()) {
             return;
         }
-        self.ifaces.insert(name.to_owned(), info.clone());
+        let old = self.ifaces.insert(name.to_owned(), info.clone());
         for id in self.ids() {
             let Some(inst) = self.inst(id) else { continue };
             if inst.cfg.interface == name {
                 self.attach(id, now, info.as_ref());
             } else if inst.cfg.track_interfaces.iter().any(|t| t.name == name) {
                 self.reassess(id, now);
+            }
+        }
+        // Another device that came back with a new index (deleted and created again) lost
+        // the addresses a master had put on it: they go back, announced.
+        let back = match old {
+            Some(Some(o)) => info.as_ref().is_some_and(|n| n.index != o.index),
+            // It did not exist.
+            Some(None) => info.is_some(),
+            None => false,
+        };
+        let up = info.as_ref().is_some_and(|n| n.up) && self.came_up.remove(name);
+        if let (Some(new), true) = (&info, back || up) {
+            self.readd_on_dev(name, new);
+        }
+    }
+
+    /// Masters put their addresses on device `name` (not their interface) back and announce
+    /// them there.
+    fn readd_on_dev(&mut self, name: &str, info: &IfaceInfo) {
+        for id in self.ids() {
+            let Some(inst) = self.inst(id) else { continue };
+            if inst.engine.state() != engine::State::Master || inst.cfg.interface == name {
+                continue;
+            }
+            let (items, addrs): (Vec<extras::Item>, Vec<IpAddr>) =
+                extras::extra_addresses(&inst.cfg)
+                    .filter(|(d, _)| *d == name)
+                    .map(|(d, v)| {
+                        let item = extras::Item::Address {
+                            dev: d.to_owned(),
+                            vip: v.clone(),
+                        };
+                        (item, v.addr)
+                    })
+                    .unzip();
+            if items.is_empty() {
+                continue;
+            }
+            let (repeat, interval) = (inst.cfg.garp.repeat, inst.cfg.garp.interval);
+            self.out.push_back(Effect::Install {
+                inst: Some(id),
+                items,
+            });
+            if info.up && repeat > 0 {
+                self.out.push_back(Effect::Announce {
+                    inst: id,
+                    router: info.ipv6_forwarding,
+                    iface: info.clone(),
+                    addrs,
+                    count: repeat,
+                    interval,
+                });
             }
         }
     }
@@ -358,7 +414,9 @@ impl Router {
             return;
         }
         let used = self.insts.iter().flatten().any(|x| {
-            x.cfg.interface == name || x.cfg.track_interfaces.iter().any(|t| t.name == name)
+            x.cfg.interface == name
+                || x.cfg.track_interfaces.iter().any(|t| t.name == name)
+                || extras::other_devs(&x.cfg).iter().any(|d| d == name)
         });
         if !used {
             return;
@@ -373,6 +431,15 @@ impl Router {
         };
         if !changed {
             return;
+        }
+        if up
+            && self
+                .insts
+                .iter()
+                .flatten()
+                .any(|x| extras::other_devs(&x.cfg).iter().any(|d| d == name))
+        {
+            self.came_up.insert(name.to_owned());
         }
         let info = self.ifaces.get(name).cloned().flatten();
         for id in self.ids() {
@@ -390,21 +457,48 @@ impl Router {
 
     /// An address appeared on or disappeared from interface `ifindex` (a kernel event).
     /// A master whose virtual address was removed by someone else puts it back at once and
-    /// announces it; a removed source address, or a new address where an instance still lacks
-    /// one, asks for a fresh lookup.
+    /// announces it, whatever the device it lives on (its interface, another `dev`, an
+    /// excluded address); a removed source address, or a new address where an instance still
+    /// lacks one, asks for a fresh lookup.
     pub fn handle_address(&mut self, _now: Instant, ifindex: u32, addr: IpAddr, present: bool) {
         let mut restore = Vec::new();
+        let mut reinstall = Vec::new();
         let mut refresh = Vec::new();
+        // The name of the device with this index, as last looked up.
+        let dev = self
+            .ifaces
+            .iter()
+            .find(|(_, f)| f.as_ref().is_some_and(|f| f.index == ifindex))
+            .map(|(n, f)| (n.clone(), f.clone()));
         for id in self.ids() {
             let Some(inst) = self.inst(id) else { continue };
+            let master = inst.engine.state() == engine::State::Master;
             if let Some(ifc) = inst.addr_iface().filter(|f| f.index == ifindex)
                 && !present
-                && inst.engine.state() == engine::State::Master
+                && master
                 && let Some(vip) = vmac::iface_vips(&inst.cfg)
                     .into_iter()
                     .find(|v| v.addr == addr)
             {
                 restore.push((id, ifc.clone(), vip, inst.cfg.garp));
+                continue;
+            }
+            if let (Some((name, Some(info))), false, true) = (&dev, present, master)
+                && let Some((d, vip)) =
+                    extras::extra_addresses(&inst.cfg).find(|(d, v)| d == name && v.addr == addr)
+            {
+                // Announced where the Announce action sends it: the instance's address
+                // interface for an excluded address without `dev`, else its device.
+                let on = if d == inst.cfg.interface {
+                    inst.addr_iface().cloned()
+                } else {
+                    Some(info.clone())
+                };
+                let item = extras::Item::Address {
+                    dev: d.to_owned(),
+                    vip: vip.clone(),
+                };
+                reinstall.push((id, item, on, addr, inst.cfg.garp));
                 continue;
             }
             let Some(ifc) = inst.iface.as_ref().filter(|f| f.index == ifindex) else {
@@ -423,6 +517,24 @@ impl Router {
                 vips: vec![vip],
             });
             if repeat > 0 {
+                self.out.push_back(Effect::Announce {
+                    inst: id,
+                    router: addr.is_ipv6() && iface.ipv6_forwarding,
+                    iface,
+                    addrs: vec![addr],
+                    count: repeat,
+                    interval: garp.interval,
+                });
+            }
+            self.fact(Fact::AddressRestored { inst: id, addr });
+        }
+        for (id, item, on, addr, garp) in reinstall {
+            let repeat = garp.repeat;
+            self.out.push_back(Effect::Install {
+                inst: Some(id),
+                items: vec![item],
+            });
+            if let (Some(iface), true) = (on, repeat > 0) {
                 self.out.push_back(Effect::Announce {
                     inst: id,
                     router: addr.is_ipv6() && iface.ipv6_forwarding,
@@ -641,9 +753,10 @@ impl Router {
             }
             let info = self.ifaces.get(&c.interface).cloned().flatten();
             self.attach(id, now, info.as_ref());
-            for t in &c.track_interfaces {
-                if !self.ifaces.contains_key(&t.name) {
-                    self.lookup(&t.name);
+            let names = c.track_interfaces.iter().map(|t| t.name.clone());
+            for n in names.chain(extras::other_devs(c)) {
+                if !self.ifaces.contains_key(&n) {
+                    self.lookup(&n);
                 }
             }
         }
@@ -879,6 +992,7 @@ impl Router {
         });
         let lookups: Vec<String> = std::iter::once(cfg.interface.clone())
             .chain(cfg.track_interfaces.iter().map(|t| t.name.clone()))
+            .chain(extras::other_devs(&cfg))
             .filter(|n| !self.ifaces.contains_key(n))
             .collect();
         self.by_name.insert(cfg.name.clone(), id);
@@ -1196,9 +1310,19 @@ impl Router {
                 masters_observed: self.masters_observed(inst, now),
             });
             if let Some(ifc) = inst.addr_iface() {
-                // Addresses with another `dev` are not on this interface (not read back).
+                // Addresses with another `dev` are read back on their device, below.
                 let own: Vec<IpAddr> = vmac::iface_vips(&inst.cfg).iter().map(|v| v.addr).collect();
                 by_iface.entry(ifc.index).or_default().push((id, own));
+            }
+            // The addresses on other devices and the excluded ones, on their device.
+            let mut extra: BTreeMap<u32, Vec<IpAddr>> = BTreeMap::new();
+            for (dev, v) in extras::extra_addresses(&inst.cfg) {
+                if let Some(Some(f)) = self.ifaces.get(dev) {
+                    extra.entry(f.index).or_default().push(v.addr);
+                }
+            }
+            for (ifindex, addrs) in extra {
+                by_iface.entry(ifindex).or_default().push((id, addrs));
             }
         }
         for f in facts {

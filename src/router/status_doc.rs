@@ -128,6 +128,7 @@ impl Router {
             version: env!("CARGO_PKG_VERSION").to_owned(),
             instances: instances.into_iter().map(|(_, s)| s).collect(),
             sockets,
+            sync_groups: self.sync_status(),
         }
     }
 }

@@ -231,6 +231,31 @@ impl Router {
         }
     }
 
+    /// The groups for `/status`, in configuration order: the state last reported (`init`
+    /// before the first) and each member's state.
+    pub(super) fn sync_status(&self) -> Vec<crate::status::SyncGroupStatus> {
+        self.sync
+            .iter()
+            .map(|g| crate::status::SyncGroupStatus {
+                name: g.name.clone(),
+                state: g.state.unwrap_or(State::Init).as_str().to_owned(),
+                members: g
+                    .members
+                    .iter()
+                    .map(|m| crate::status::SyncMemberStatus {
+                        name: m.clone(),
+                        state: self
+                            .by_name
+                            .get(m)
+                            .and_then(|&id| self.engine(id))
+                            .map_or("absent", |e| e.state().as_str())
+                            .to_owned(),
+                    })
+                    .collect(),
+            })
+            .collect()
+    }
+
     /// Every active group and its state (None before it was first reported).
     pub fn sync_groups(&self) -> Vec<(String, Option<State>)> {
         self.sync

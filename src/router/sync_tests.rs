@@ -271,3 +271,39 @@ fn reload_removing_the_group_ungates_its_members_and_forgets_its_series() {
     net.run_until(t + 10 * S);
     assert_eq!(net.state_of(1, "IN"), State::Master);
 }
+
+#[test]
+fn the_status_document_shows_each_group_and_its_members() {
+    let mut net = gateway();
+    let doc = |net: &mut Net, i: usize| {
+        let mut d = None;
+        net.with(i, |r, now| d = Some(r.status(now).sync_groups));
+        d.unwrap()
+    };
+    let a = doc(&mut net, 0);
+    assert_eq!(a.len(), 1);
+    assert_eq!((a[0].name.as_str(), a[0].state.as_str()), ("GW", "master"));
+    let m: Vec<(&str, &str)> = a[0]
+        .members
+        .iter()
+        .map(|m| (m.name.as_str(), m.state.as_str()))
+        .collect();
+    assert_eq!(m, [("OUT", "master"), ("IN", "master")]);
+    assert_eq!(doc(&mut net, 1)[0].state, "backup");
+    // The inside leg of a fails: the group and both members show fault, b's group master.
+    let t = net.elapsed();
+    net.link_iface(0, "eth1", false);
+    net.run_until(t + 10 * S);
+    let a = doc(&mut net, 0);
+    assert_eq!(a[0].state, "fault");
+    assert!(a[0].members.iter().all(|m| m.state == "fault"), "{a:?}");
+    assert_eq!(doc(&mut net, 1)[0].state, "master");
+    // Without groups the list is empty.
+    let mut plain = Net::new();
+    plain.node(
+        "c",
+        [10, 99, 0, 13],
+        "instances:\n  V:\n    interface: eth0\n    vrid: 3\n    priority: 100\n    virtual_ipaddress: [10.99.0.3/24]\n",
+    );
+    assert!(doc(&mut plain, 0).is_empty());
+}

@@ -94,11 +94,22 @@ fn summary(e: &Effect) -> Option<String> {
             count,
             router,
             interval,
+            iface,
+            addrs,
             ..
-        } if !interval.is_zero() => {
-            format!("announce count={count} router={router} interval={interval:?}")
+        } => {
+            let a: Vec<String> = addrs.iter().map(IpAddr::to_string).collect();
+            let pace = if interval.is_zero() {
+                String::new()
+            } else {
+                format!(" interval={interval:?}")
+            };
+            format!(
+                "announce count={count} router={router}{pace} on {} {}",
+                iface.name,
+                a.join(",")
+            )
         }
-        Effect::Announce { count, router, .. } => format!("announce count={count} router={router}"),
         Effect::Notify { state, .. } => format!("notify {}", state.upper()),
         Effect::NotifyGroup { group, state, .. } => {
             format!("group notify {group} {}", state.upper())
@@ -107,6 +118,8 @@ fn summary(e: &Effect) -> Option<String> {
             format!("group {group} {from} -> {to}")
         }
         Effect::Lookup { ifname, .. } => format!("lookup {ifname}"),
+        Effect::ReadBack { ifindex, .. } => format!("read back {ifindex}"),
+        Effect::Fact(Fact::AddressRestored { addr, .. }) => format!("restored {addr}"),
         Effect::OpenPort { .. } => "open".into(),
         Effect::JoinSolicited { addrs, .. } => format!("join-solicited {addrs:?}"),
         Effect::ClosePort { .. } => "close".into(),
