@@ -1432,6 +1432,22 @@ fn use_vmac_and_vmac_xmit_base_are_translated() {
     assert!(err.contains("use_vmac: not translated"), "{err}");
 }
 
+#[test]
+fn use_vmac_ipv6_advertises_the_configured_addresses_only_as_keepalived_does() {
+    let conf = "vrrp_instance VI_6 {\n interface eth0\n use_vmac\n version 3\n virtual_router_id 8\n virtual_ipaddress {\n  fd00:99::8/64\n }\n}\n";
+    let (_d, r) = import_text(conf);
+    let t = r.unwrap();
+    assert!(t.yaml.contains("vmac_link_local: false"), "{}", t.yaml);
+    let c = vipd::config::parse_str(&t.yaml, "x").unwrap().config;
+    let i = inst(&c, "VI_6");
+    assert!(!i.vmac.as_ref().unwrap().link_local);
+    assert_eq!(
+        vipd::router::vmac::vips(i).len(),
+        1,
+        "no derived link-local"
+    );
+}
+
 /// Translates `text` (written to a temporary keepalived.conf) with the options; the config
 /// (which must pass vipd's validation) and the translation.
 fn translate_text(text: &str, opts: &import::Options) -> (Config, import::Translation) {

@@ -642,3 +642,72 @@ vrrp_instance VI_6 {
   }
 }
 ";
+
+/// A mixed pair as the importer writes it: keepalived 2.2.7 with `use_vmac`, IPv6, listing
+/// only its global address (as every keepalived configuration does), and vipd with
+/// `use_vmac` and `vmac_link_local: false`. Both roles, one master at a time: keepalived
+/// accepts vipd's adverts (with the RFC 9568 link-local first it drops them, "unexpected ip
+/// number count 2, expected 1", and becomes master too).
+#[test]
+fn keepalived_and_vipd_with_vmac_ipv6_elect_one_master_without_the_link_local() {
+    let mut ka = Keepalived::new();
+    let mut lab = Lab::new("d2k");
+    lab.host("a", "10.99.0.91", Some("fd00:99::91"));
+    lab.host("k", "10.99.0.94", Some("fd00:99::94"));
+    let cfg = |p: u8| {
+        format!(
+            "listen: \"127.0.0.1:0\"\ninstances:\n  VI_6:\n    interface: eth0\n    vrid: 83\n    priority: {p}\n    advert_interval: 1s\n    use_vmac: true\n    vmac_link_local: false\n    virtual_ipaddress: [\"fd00:99::95/64\"]\n"
+        )
+    };
+    // vipd master, keepalived backup.
+    let a = lab.vipd("a", &cfg(150));
+    wait_for(10 * S, "a master", || {
+        dev_has(&lab, "a", "vrrp.83", "fd00:99::95")
+    });
+    let k = ka.start(&mut lab, "k", KA_V6_PLAIN);
+    std::thread::sleep(5 * S);
+    let klog = lab.log("k.log");
+    assert!(!klog.contains("Entering MASTER"), "{klog}");
+    assert!(!klog.contains("unexpected ip number count"), "{klog}");
+    assert!(!dev_has(&lab, "k", "vrrp.83", "fd00:99::95"), "k is backup");
+    // vipd leaves: keepalived takes over; vipd back at a lower priority stays backup.
+    lab.signal(a, "TERM");
+    assert_eq!(lab.wait_exit(a, 20 * S), Some(0));
+    wait_for(10 * S, "k master", || {
+        dev_has(&lab, "k", "vrrp.83", "fd00:99::95")
+    });
+    let c2 = lab.file("a2.yaml", &cfg(40));
+    let a2 = lab.spawn(
+        "a",
+        "a2.log",
+        &[labkit::VIPD, "run", "-c", c2.to_str().unwrap()],
+    );
+    std::thread::sleep(5 * S);
+    let a2log = lab.log("a2.log");
+    assert!(a2log.contains("INIT -> BACKUP"), "{a2log}");
+    assert!(!a2log.contains("-> MASTER"), "{a2log}");
+    assert!(
+        dev_has(&lab, "k", "vrrp.83", "fd00:99::95"),
+        "k still master"
+    );
+    ka.stop(&mut lab, k);
+    lab.signal(a2, "TERM");
+    assert_eq!(lab.wait_exit(a2, 20 * S), Some(0));
+}
+
+/// keepalived 2.2.7 with `use_vmac`, IPv6 (v3), its global address only.
+const KA_V6_PLAIN: &str = "global_defs {
+  vrrp_version 3
+}
+vrrp_instance VI_6 {
+  state BACKUP
+  interface eth0
+  virtual_router_id 83
+  priority 100
+  advert_int 1
+  use_vmac
+  virtual_ipaddress {
+    fd00:99::95/64
+  }
+}
+";

@@ -438,4 +438,9 @@ pub struct Vmac {
     /// Adverts go out from the base interface (its own MAC); addresses and GARP/NA stay on
     /// the macvlan.
     pub xmit_base: bool,
+    /// IPv6: the link-local address derived from the virtual MAC goes first in the advert
+    /// (RFC 9568, what FRR expects; the default). `false` advertises the configured addresses
+    /// only, as keepalived 2.2.7 does: a keepalived peer drops adverts whose address count
+    /// differs from its own list.
+    pub link_local: bool,
 }

@@ -473,6 +473,9 @@ impl Serialize for InstanceConfig {
             if v.xmit_base {
                 m.serialize_entry("vmac_xmit_base", &true)?;
             }
+            if !v.link_local && self.family == Family::Ipv6 {
+                m.serialize_entry("vmac_link_local", &false)?;
+            }
         }
         m.end()
     }

@@ -1602,6 +1602,27 @@ fn use_vmac_true_takes_keepalived_default_name() {
 }
 
 #[test]
+fn vmac_link_local_is_on_by_default_and_can_be_turned_off_for_ipv6() {
+    let v6 = "instances:\n  VI_6:\n    interface: eth0\n    vrid: 6\n    priority: 100\n    virtual_ipaddress: [fd00:99::5/64]\n    use_vmac: true\n";
+    let c = ok(v6).config;
+    assert!(c.instances["VI_6"].vmac.as_ref().unwrap().link_local);
+    assert_eq!(crate::router::vmac::vips(&c.instances["VI_6"]).len(), 2);
+    let off = ok(&format!("{v6}    vmac_link_local: false\n")).config;
+    assert!(!off.instances["VI_6"].vmac.as_ref().unwrap().link_local);
+    assert_eq!(crate::router::vmac::vips(&off.instances["VI_6"]).len(), 1);
+    let again = ok(&to_yaml(&off)).config;
+    assert_eq!(again.instances["VI_6"].vmac, off.instances["VI_6"].vmac);
+    let l = ok(&v6.replace("    use_vmac: true\n", "    vmac_link_local: false\n"));
+    assert!(
+        l.warnings
+            .iter()
+            .any(|w| w.to_string().contains("has no effect without `use_vmac`")),
+        "{:?}",
+        l.warnings
+    );
+}
+
+#[test]
 fn use_vmac_round_trips_through_yaml() {
     for extra in [
         "    use_vmac: true\n",

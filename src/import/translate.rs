@@ -1987,9 +1987,15 @@ fn vmac(cx: &mut Cx, seen: VmacSeen, vrid: u8, unicast: bool) -> Option<Vmac> {
         );
         return None;
     }
+    cx.note(
+        &st,
+        "use_vmac",
+        "IPv6 adverts list the configured addresses only (`vmac_link_local: false`), as keepalived 2.2.7's do: a keepalived peer drops adverts whose address count differs from its own list, so the RFC 9568 link-local first would split a mixed pair",
+    );
     Some(Vmac {
         name: name.unwrap_or_else(|| format!("vrrp.{vrid}")),
         xmit_base: seen.xmit_base.is_some(),
+        link_local: false,
     })
 }
 

@@ -40,7 +40,7 @@ pub fn link_local(mac: [u8; 6]) -> Ipv6Addr {
 /// its macvlan (RFC 9568 5.2.9: the first address is the virtual router's link-local), unless
 /// its configuration already starts with a link-local address.
 pub fn extra_vip(cfg: &InstanceConfig) -> Option<Vip> {
-    if cfg.vmac.is_none() || cfg.family != Family::Ipv6 {
+    if !cfg.vmac.as_ref().is_some_and(|v| v.link_local) || cfg.family != Family::Ipv6 {
         return None;
     }
     let starts_ll = cfg

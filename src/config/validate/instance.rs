@@ -42,6 +42,7 @@ const INSTANCE_KEYS: &[&str] = &[
     "accept_mode",
     "use_vmac",
     "vmac_xmit_base",
+    "vmac_link_local",
 ];
 
 const GARP_KEYS: &[&str] = &["delay", "repeat", "refresh", "interval"];
@@ -387,15 +388,17 @@ fn vmac<'a>(
     let xmit_base = f.optional(cx, "vmac_xmit_base", false, |cx, _, v| {
         boolean(cx, v, &field("vmac_xmit_base"))
     });
-    let (name, xmit_base) = (name?, xmit_base?);
-    if let (None, true, Some(n)) = (&name, xmit_base, f.value("vmac_xmit_base")) {
-        cx.warn(
-            n,
-            format!(
-                "{}: has no effect without `use_vmac`",
-                field("vmac_xmit_base")
-            ),
-        );
+    let link_local = f.optional(cx, "vmac_link_local", true, |cx, _, v| {
+        boolean(cx, v, &field("vmac_link_local"))
+    });
+    let (name, xmit_base, link_local) = (name?, xmit_base?, link_local?);
+    for key in ["vmac_xmit_base", "vmac_link_local"] {
+        if let (None, Some(n)) = (&name, f.value(key)) {
+            cx.warn(
+                n,
+                format!("{}: has no effect without `use_vmac`", field(key)),
+            );
+        }
     }
     let Some(name) = name else {
         return Some((None, node));
@@ -413,7 +416,14 @@ fn vmac<'a>(
         return None;
     }
     let name = name.or_else(|| vrid.map(default_vmac_name))?;
-    Some((Some(Vmac { name, xmit_base }), Some(node)))
+    Some((
+        Some(Vmac {
+            name,
+            xmit_base,
+            link_local,
+        }),
+        Some(node),
+    ))
 }
 
 /// keepalived's `garp_master_delay` bound: whole seconds up to `UINT_MAX / TIMER_HZ`.
