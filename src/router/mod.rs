@@ -41,7 +41,7 @@ use std::time::{Duration, Instant};
 
 pub use effect::{Effect, Fact, InstId, PortId, VmacSpec};
 
-use crate::config::{Config, Family, InstanceConfig};
+use crate::config::{Config, Family, Garp, InstanceConfig};
 use crate::engine::{self, Action, Input, Instance};
 use crate::net::IfaceInfo;
 use crate::packet::vrrp::{self, DropReason};
@@ -455,6 +455,22 @@ impl Router {
         self.lookup(name);
     }
 
+    /// A virtual address put back after a hand deletion: announced on `iface` (when known and
+    /// `garp.repeat` asks for it) and reported.
+    fn restored(&mut self, id: InstId, iface: Option<IfaceInfo>, addr: IpAddr, garp: Garp) {
+        if let (Some(iface), true) = (iface, garp.repeat > 0) {
+            self.out.push_back(Effect::Announce {
+                inst: id,
+                router: addr.is_ipv6() && iface.ipv6_forwarding,
+                iface,
+                addrs: vec![addr],
+                count: garp.repeat,
+                interval: garp.interval,
+            });
+        }
+        self.fact(Fact::AddressRestored { inst: id, addr });
+    }
+
     /// An address appeared on or disappeared from interface `ifindex` (a kernel event).
     /// A master whose virtual address was removed by someone else puts it back at once and
     /// announces it, whatever the device it lives on (its interface, another `dev`, an
@@ -509,42 +525,20 @@ impl Router {
             }
         }
         for (id, iface, vip, garp) in restore {
-            let repeat = garp.repeat;
             let addr = vip.addr;
             self.out.push_back(Effect::AddAddresses {
                 inst: id,
                 ifindex,
                 vips: vec![vip],
             });
-            if repeat > 0 {
-                self.out.push_back(Effect::Announce {
-                    inst: id,
-                    router: addr.is_ipv6() && iface.ipv6_forwarding,
-                    iface,
-                    addrs: vec![addr],
-                    count: repeat,
-                    interval: garp.interval,
-                });
-            }
-            self.fact(Fact::AddressRestored { inst: id, addr });
+            self.restored(id, Some(iface), addr, garp);
         }
         for (id, item, on, addr, garp) in reinstall {
-            let repeat = garp.repeat;
             self.out.push_back(Effect::Install {
                 inst: Some(id),
                 items: vec![item],
             });
-            if let (Some(iface), true) = (on, repeat > 0) {
-                self.out.push_back(Effect::Announce {
-                    inst: id,
-                    router: addr.is_ipv6() && iface.ipv6_forwarding,
-                    iface,
-                    addrs: vec![addr],
-                    count: repeat,
-                    interval: garp.interval,
-                });
-            }
-            self.fact(Fact::AddressRestored { inst: id, addr });
+            self.restored(id, on, addr, garp);
         }
         for name in refresh {
             self.lookup(&name);
