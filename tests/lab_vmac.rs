@@ -398,6 +398,45 @@ fn vmac_ipv6_adverts_start_with_the_virtual_link_local() {
     }
 }
 
+/// With `vmac_xmit_base` the adverts use eth0 but the addresses live on the macvlan: the
+/// backup is a member of their solicited-node groups on the macvlan, before it holds them (so a
+/// new master answers the first neighbour solicitation; see docs/design.md).
+#[test]
+fn a_backup_with_vmac_xmit_base_joins_the_solicited_node_group_on_its_macvlan() {
+    let mut lab = Lab::new("vxs");
+    lab.host("a", "10.99.0.43", Some("fd00:99::43"));
+    lab.host("b", "10.99.0.44", Some("fd00:99::44"));
+    let cfg = |p: u8| {
+        format!(
+            "listen: \"127.0.0.1:0\"\ninstances:\n  VI_6:\n    interface: eth0\n    vrid: 83\n    priority: {p}\n    advert_interval: 100ms\n    use_vmac: true\n    vmac_xmit_base: true\n    virtual_ipaddress: [\"fd00:99::83/64\"]\n"
+        )
+    };
+    let a = lab.vipd("a", &cfg(150));
+    wait_for(10 * S, "a holds the VIP on its macvlan", || {
+        dev_has(&lab, "a", "vrrp.83", "fd00:99::83")
+    });
+    let b = lab.vipd("b", &cfg(100));
+    // ff02::1:ff00:83, as /proc/net/igmp6 prints it.
+    let group = "ff0200000000000000000001ff000083";
+    wait_for(
+        10 * S,
+        "b in the VIP's solicited-node group on vrrp.83",
+        || {
+            lab.lan
+                .exec("b", &["cat", "/proc/net/igmp6"])
+                .is_ok_and(|t| {
+                    t.lines()
+                        .any(|l| l.contains(" vrrp.83 ") && l.contains(group))
+                })
+        },
+    );
+    assert!(!dev_has(&lab, "b", "vrrp.83", "fd00:99::83"), "b is backup");
+    for pid in [a, b] {
+        lab.signal(pid, "TERM");
+        assert_eq!(lab.wait_exit(pid, 20 * S), Some(0));
+    }
+}
+
 /// FRR and vipd with `use_vmac`, v3 over IPv6: FRR master, vipd backup; then vipd preempts and
 /// FRR follows as backup.
 #[test]

@@ -106,8 +106,9 @@ struct PortIo {
     overflow: Arc<AtomicU64>,
     /// The wire tap and its counting task (None when it could not be opened).
     tap: Option<(Arc<WireTap>, JoinHandle<()>)>,
-    /// Solicited-node groups joined on the socket (`Effect::JoinSolicited`).
-    solicited: BTreeSet<Ipv6Addr>,
+    /// Solicited-node groups joined on the socket (`Effect::JoinSolicited`), with the index
+    /// of the interface each is joined on.
+    solicited: BTreeSet<(u32, Ipv6Addr)>,
 }
 
 /// Every open port, by the core's [`PortId`].
@@ -205,21 +206,25 @@ impl Ports {
         }
     }
 
-    /// Makes the socket a member of exactly the solicited-node groups of `addrs` on its
-    /// interface (joins are synchronous; the memberships go with the socket).
-    pub fn join_solicited(&mut self, port: PortId, addrs: &[Ipv6Addr]) {
+    /// Makes the socket a member of exactly the solicited-node groups of `addrs`, each on the
+    /// interface index it comes with (joins are synchronous; the memberships go with the
+    /// socket, or with the interface when it is deleted).
+    pub fn join_solicited(&mut self, port: PortId, addrs: &[(u32, Ipv6Addr)]) {
         let Some(p) = self.slots.get_mut(port.0).and_then(|o| o.as_mut()) else {
             return;
         };
-        let want: BTreeSet<Ipv6Addr> = addrs.iter().map(net::solicited_node).collect();
-        for g in p.solicited.difference(&want) {
-            if let Err(e) = p.sock.leave_v6_group(g) {
-                debug!(interface = %p.sock.ifname(), group = %g, "cannot leave: {e}");
+        let want: BTreeSet<(u32, Ipv6Addr)> = addrs
+            .iter()
+            .map(|(i, a)| (*i, net::solicited_node(a)))
+            .collect();
+        for (i, g) in p.solicited.difference(&want) {
+            if let Err(e) = p.sock.leave_v6_group(g, *i) {
+                debug!(interface = %p.sock.ifname(), ifindex = i, group = %g, "cannot leave: {e}");
             }
         }
-        for g in want.difference(&p.solicited) {
-            if let Err(e) = p.sock.join_v6_group(g) {
-                warn!(interface = %p.sock.ifname(), group = %g, "cannot join the solicited-node group (a new master may miss neighbour solicitations for a moment): {e}");
+        for (i, g) in want.difference(&p.solicited) {
+            if let Err(e) = p.sock.join_v6_group(g, *i) {
+                warn!(interface = %p.sock.ifname(), ifindex = i, group = %g, "cannot join the solicited-node group (a new master may miss neighbour solicitations for a moment): {e}");
             }
         }
         p.solicited = want;

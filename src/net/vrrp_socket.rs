@@ -108,14 +108,15 @@ impl VrrpSocket {
         sock.attach_filter(&vrid_filter(site, vrids))
     }
 
-    /// Joins the IPv6 multicast `group` on the socket's interface.
-    pub fn join_v6_group(&self, group: &Ipv6Addr) -> io::Result<()> {
-        self.fd.get_ref().join_multicast_v6(group, self.ifindex)
+    /// Joins the IPv6 multicast `group` on interface `ifindex` (the socket's own, or another
+    /// one: the membership is the interface's, held by this socket).
+    pub fn join_v6_group(&self, group: &Ipv6Addr, ifindex: u32) -> io::Result<()> {
+        self.fd.get_ref().join_multicast_v6(group, ifindex)
     }
 
     /// Leaves the IPv6 multicast `group` joined with [`VrrpSocket::join_v6_group`].
-    pub fn leave_v6_group(&self, group: &Ipv6Addr) -> io::Result<()> {
-        self.fd.get_ref().leave_multicast_v6(group, self.ifindex)
+    pub fn leave_v6_group(&self, group: &Ipv6Addr, ifindex: u32) -> io::Result<()> {
+        self.fd.get_ref().leave_multicast_v6(group, ifindex)
     }
 
     /// Waits for and receives one packet into `buf`. For IPv4 the buffer also holds the IP

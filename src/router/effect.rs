@@ -38,11 +38,18 @@ pub enum Effect {
     /// Let only these VRIDs through the port's kernel filter.
     SetVridFilter { port: PortId, vrids: Vec<u8> },
     /// IPv6 ports: be a member of the solicited-node multicast groups of these virtual
-    /// addresses on the port's interface (and of no other group joined this way), on backup
-    /// too. The kernel joins a new address's group from a work queue, some time after the
-    /// address is added; a new master whose address is up but whose group is not yet joined
-    /// drops the neighbour solicitations for it while the old master has already let go.
-    JoinSolicited { port: PortId, addrs: Vec<Ipv6Addr> },
+    /// addresses, each on the interface (index) that holds it, and of no other group joined
+    /// this way, on backup too. That is the port's interface, the macvlan with `use_vmac`
+    /// (also with `vmac_xmit_base`, where the port is on the base interface), and another
+    /// device for an address with `dev`. The kernel joins a new address's group from a work
+    /// queue, some time after the address is added; a new master whose address is up but whose
+    /// group is not yet joined drops the neighbour solicitations for it while the old master
+    /// has already let go.
+    JoinSolicited {
+        port: PortId,
+        /// (interface index, address), sorted.
+        addrs: Vec<(u32, Ipv6Addr)>,
+    },
     /// Send an advert (already encoded) on a port. Count it as sent (or as a send error).
     Send {
         port: PortId,

@@ -543,4 +543,41 @@ mod tests {
                 .is_some()
         );
     }
+
+    #[test]
+    fn ipv6_addresses_on_another_device_have_their_solicited_node_group_joined_there() {
+        let y = |p: u8| {
+            format!(
+                "instances:\n  V6:\n    interface: eth0\n    vrid: 61\n    priority: {p}\n    advert_interval: 1s\n\
+                 \x20   virtual_ipaddress:\n      - fd00:99::61/64\n      - {{address: 'fd00:99::1:61/64', dev: eth1}}\n"
+            )
+        };
+        let mut net = Net::new();
+        net.node_multi("a", &[[10, 99, 0, 11], [10, 99, 1, 11]], &y(150));
+        net.node_multi("b", &[[10, 99, 0, 12], [10, 99, 1, 12]], &y(100));
+        net.run_until(10 * S);
+        assert_eq!((net.state(0), net.state(1)), (State::Master, State::Backup));
+        // The backup is in both groups, each on the device that will hold the address
+        // (eth0 is index 2, eth1 index 3), before it ever holds them.
+        let joined = |net: &Net, from| {
+            net.find("b", "join-solicited", from)
+                .last()
+                .map(|e| e.what.clone())
+        };
+        assert_eq!(
+            joined(&net, Duration::ZERO).as_deref(),
+            Some("join-solicited [2/fd00:99::61, 3/fd00:99::1:61]")
+        );
+        assert!(net.first("b", "add", Duration::ZERO).is_none());
+        // eth1 re-created with a new index: the group follows it.
+        net.nodes[1].ifaces.get_mut("eth1").unwrap().index = 9;
+        let t = net.elapsed();
+        net.link_iface(1, "eth1", false);
+        net.link_iface(1, "eth1", true);
+        net.run_until(t + S);
+        assert_eq!(
+            joined(&net, t).as_deref(),
+            Some("join-solicited [2/fd00:99::61, 9/fd00:99::1:61]")
+        );
+    }
 }

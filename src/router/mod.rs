@@ -345,6 +345,7 @@ impl Router {
             return;
         }
         let old = self.ifaces.insert(name.to_owned(), info.clone());
+        let old_index = old.as_ref().and_then(|o| o.as_ref().map(|f| f.index));
         for id in self.ids() {
             let Some(inst) = self.inst(id) else { continue };
             if inst.cfg.interface == name {
@@ -364,6 +365,15 @@ impl Router {
         let up = info.as_ref().is_some_and(|n| n.up) && self.came_up.remove(name);
         if let (Some(new), true) = (&info, back || up) {
             self.readd_on_dev(name, new);
+        }
+        if old_index != info.as_ref().map(|f| f.index)
+            && self
+                .insts
+                .iter()
+                .flatten()
+                .any(|x| extras::other_devs(&x.cfg).iter().any(|d| d == name))
+        {
+            self.refresh_all_solicited();
         }
     }
 

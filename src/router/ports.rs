@@ -5,7 +5,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::net::{IpAddr, Ipv6Addr};
 
-use super::{Effect, Fact, InstId, PortId, Router, vmac};
+use super::{Effect, Fact, InstId, PortId, Router, extras, vmac};
 use crate::config::Family;
 use crate::net::IfaceInfo;
 use crate::packet::vrrp::DropReason;
@@ -25,8 +25,8 @@ pub(super) struct Port {
     pub(super) tap_prev: HashMap<(u8, IpAddr), u64>,
     /// Filtered counts already reported.
     pub(super) filtered_reported: HashMap<(u8, IpAddr), u64>,
-    /// The addresses of the last [`Effect::JoinSolicited`] (IPv6 ports).
-    pub(super) solicited: Vec<Ipv6Addr>,
+    /// The (interface index, address) pairs of the last [`Effect::JoinSolicited`] (IPv6 ports).
+    pub(super) solicited: Vec<(u32, Ipv6Addr)>,
 }
 
 impl Router {
@@ -187,7 +187,9 @@ impl Router {
     }
 
     /// An IPv6 port joins the solicited-node groups of the virtual addresses its instances
-    /// place on its interface (see [`Effect::JoinSolicited`]); emitted when the set changes.
+    /// place, each on the interface that holds it (see [`Effect::JoinSolicited`]): the
+    /// instance's address interface (its interface, or its macvlan once it exists) and the
+    /// other devices of addresses with `dev`, once found. Emitted when the set changes.
     pub(super) fn refresh_solicited(&mut self, p: PortId) {
         let Some(port) = self.ports.get(p.0).and_then(|o| o.as_ref()) else {
             return;
@@ -195,17 +197,26 @@ impl Router {
         if port.family != Family::Ipv6 {
             return;
         }
-        let mut addrs: Vec<Ipv6Addr> = port
-            .by_vrid
-            .values()
-            .filter_map(|&id| self.inst(id))
-            .filter(|inst| inst.addr_iface().is_some_and(|f| f.index == port.ifindex))
-            .flat_map(|inst| vmac::iface_vips(&inst.cfg))
-            .filter_map(|v| match v.addr {
-                IpAddr::V6(a) => Some(a),
-                IpAddr::V4(_) => None,
-            })
-            .collect();
+        let v6 = |v: IpAddr| match v {
+            IpAddr::V6(a) => Some(a),
+            IpAddr::V4(_) => None,
+        };
+        let mut addrs: Vec<(u32, Ipv6Addr)> = Vec::new();
+        for inst in port.by_vrid.values().filter_map(|&id| self.inst(id)) {
+            if let Some(f) = inst.addr_iface() {
+                addrs.extend(
+                    vmac::iface_vips(&inst.cfg)
+                        .into_iter()
+                        .filter_map(|v| v6(v.addr))
+                        .map(|a| (f.index, a)),
+                );
+            }
+            for (dev, on_dev) in extras::by_other_dev(&inst.cfg) {
+                if let Some(Some(f)) = self.ifaces.get(&dev) {
+                    addrs.extend(on_dev.into_iter().filter_map(v6).map(|a| (f.index, a)));
+                }
+            }
+        }
         addrs.sort_unstable();
         addrs.dedup();
         if addrs == port.solicited {
@@ -215,5 +226,13 @@ impl Router {
             port.solicited = addrs.clone();
         }
         self.out.push_back(Effect::JoinSolicited { port: p, addrs });
+    }
+
+    /// [`Router::refresh_solicited`] on every port (a device an address lives on was found,
+    /// lost or re-created).
+    pub(super) fn refresh_all_solicited(&mut self) {
+        for p in 0..self.ports.len() {
+            self.refresh_solicited(PortId(p));
+        }
     }
 }

@@ -121,7 +121,10 @@ fn summary(e: &Effect) -> Option<String> {
         Effect::ReadBack { ifindex, .. } => format!("read back {ifindex}"),
         Effect::Fact(Fact::AddressRestored { addr, .. }) => format!("restored {addr}"),
         Effect::OpenPort { .. } => "open".into(),
-        Effect::JoinSolicited { addrs, .. } => format!("join-solicited {addrs:?}"),
+        Effect::JoinSolicited { addrs, .. } => {
+            let groups: Vec<String> = addrs.iter().map(|(i, a)| format!("{i}/{a}")).collect();
+            format!("join-solicited [{}]", groups.join(", "))
+        }
         Effect::ClosePort { .. } => "close".into(),
         Effect::Barrier { .. } => "barrier".into(),
         Effect::EnsureVmac { vmac, .. } => format!("vmac create {}", vmac.name),

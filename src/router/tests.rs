@@ -230,9 +230,10 @@ fn ipv6_ports_join_the_solicited_node_groups_of_their_addresses_before_adding_th
     let Effect::JoinSolicited { addrs, .. } = &net.events[joined].effect else {
         unreachable!()
     };
-    let want: Vec<std::net::Ipv6Addr> = vec![
-        "fd00:99::60".parse().unwrap(),
-        "fd00:99::1:60".parse().unwrap(),
+    // Both on eth0 (index 2), sorted.
+    let want: Vec<(u32, std::net::Ipv6Addr)> = vec![
+        (2, "fd00:99::60".parse().unwrap()),
+        (2, "fd00:99::1:60".parse().unwrap()),
     ];
     assert_eq!(addrs, &want);
     // A reload that changes the addresses changes the groups; one that does not, nothing.
@@ -245,7 +246,7 @@ fn ipv6_ports_join_the_solicited_node_groups_of_their_addresses_before_adding_th
         net.find("a", "join-solicited", t)
             .last()
             .map(|e| e.what.as_str()),
-        Some("join-solicited [fd00:99::61]")
+        Some("join-solicited [2/fd00:99::61]")
     );
     net.with(0, |r, now| {
         r.handle_reload(now, testnet::config(&yaml("fd00:99::61")));

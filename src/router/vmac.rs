@@ -348,6 +348,33 @@ mod core_tests {
     }
 
     #[test]
+    fn ipv6_joins_the_solicited_node_groups_on_the_macvlan_also_with_xmit_base() {
+        for extra in ["", "    vmac_xmit_base: true\n"] {
+            let y = |p: u8| {
+                cfg6(p).replace(
+                    "    use_vmac: vx6\n",
+                    &format!("    use_vmac: vx6\n{extra}"),
+                )
+            };
+            let net = pair(&y(150), &y(100));
+            // The backup, which keeps its macvlan, is in the groups of the derived
+            // link-local and the configured address on the macvlan, not on eth0 (index 2).
+            let idx = net.nodes[1].ifaces["vx6"].index;
+            assert_ne!(idx, 2);
+            let last = net.find("b", "join-solicited", Duration::ZERO);
+            let want = format!(
+                "join-solicited [{idx}/fd00:99::51, {idx}/{}]",
+                link_local(mac(Family::Ipv6, 51))
+            );
+            assert_eq!(
+                last.last().map(|e| e.what.as_str()),
+                Some(want.as_str()),
+                "{extra}"
+            );
+        }
+    }
+
+    #[test]
     fn failover_moves_addresses_off_the_old_masters_macvlan_and_keeps_it() {
         let mut net = pair(&cfg(150, ""), &cfg(100, ""));
         let t = net.elapsed();
