@@ -21,7 +21,7 @@ def failover(capture, pings, t_fail, bound_ms):
     with open(pings) as f:
         for line in f:
             p = line.split()
-            if len(p) == 2:
+            if len(p) == 3 and p[0] != "-":  # pinger.py: '<recv> <seq> <sent>'
                 rep.append(float(p[0]))
     rep.sort()
     t_fail = float(t_fail)

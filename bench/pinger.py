@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 """ICMP echo to ADDR every PERIOD seconds for DURATION seconds over a raw socket (root).
-Prints one line per reply: '<receive time, epoch seconds> <seq>'."""
+Prints one line per reply: '<receive time, epoch seconds> <seq> <send time>', then one line
+per ping sent without a reply: '- <seq> <send time>'."""
 import os, select, socket, struct, sys, time
 
 addr, period, duration = sys.argv[1], float(sys.argv[2]), float(sys.argv[3])
@@ -17,6 +18,7 @@ def csum(b):
     return ~t & 0xFFFF
 
 out = []
+sent = {}
 start = time.time()
 end = start + duration
 nxt = start
@@ -33,6 +35,7 @@ while True:
             s.sendto(pkt, (addr, 0))
         except OSError:
             pass
+        sent[seq & 0xFFFF] = time.time()
         seq += 1
         nxt += period
         if nxt < now:
@@ -49,6 +52,7 @@ while True:
             if src[0] != addr or len(data) < ihl + 8:
                 continue
             typ, _, _, rid, rseq = struct.unpack("!BBHHH", data[ihl:ihl + 8])
-            if typ == 0 and rid == ident:
-                out.append("%.6f %d" % (t, rseq))
+            if typ == 0 and rid == ident and rseq in sent:
+                out.append("%.6f %d %.6f" % (t, rseq, sent.pop(rseq)))
+out += ["- %d %.6f" % (q, t) for q, t in sorted(sent.items())]
 sys.stdout.write("\n".join(out) + "\n")

@@ -688,8 +688,8 @@ impl Instance {
     }
 
     fn on_advert(&mut self, now: Instant, h: Heard, out: &mut Vec<Action>) {
-        if self.holding && h.priority > 0 && h.src != self.primary {
-            // The new master is up (its advert follows its announcement): let go.
+        if h.priority > 0 && h.src != self.primary {
+            // The new master is up (its advert follows its announcement): let go (if held).
             self.release(out);
         }
         match self.state {

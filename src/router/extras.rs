@@ -545,6 +545,50 @@ mod tests {
     }
 
     #[test]
+    fn a_reload_installs_only_the_statics_that_came_and_uninstalls_only_those_that_went() {
+        let mut net = Net::new();
+        net.node_multi("a", &[[10, 99, 0, 11], [10, 99, 1, 11]], &yaml(150));
+        net.run_until(5 * S);
+        let statics = |net: &Net, from| -> Vec<String> {
+            net.find("a", "", from)
+                .iter()
+                .filter(|e| e.what.starts_with("install") || e.what.starts_with("uninstall"))
+                .filter(|e| {
+                    matches!(
+                        e.effect,
+                        Effect::Install { inst: None, .. } | Effect::Uninstall { inst: None, .. }
+                    )
+                })
+                .map(|e| e.what.clone())
+                .collect()
+        };
+        let more = yaml(150).replace(
+            "  - {address: 10.99.9.1/24, dev: eth1}\n",
+            "  - {address: 10.99.9.1/24, dev: eth1}\n  - {address: 10.99.9.2/24, dev: eth1}\n",
+        );
+        // Unchanged: nothing installed or removed.
+        let t = net.elapsed();
+        net.with(0, |r, now| {
+            r.handle_reload(now, config(&yaml(150)));
+        });
+        assert_eq!(statics(&net, t), Vec::<String>::new());
+        // One more: only that one installed.
+        net.run_until(t + S);
+        let t = net.elapsed();
+        net.with(0, |r, now| {
+            r.handle_reload(now, config(&more));
+        });
+        assert_eq!(statics(&net, t), ["install address 10.99.9.2/24 on eth1"]);
+        // Back: only that one removed.
+        net.run_until(t + S);
+        let t = net.elapsed();
+        net.with(0, |r, now| {
+            r.handle_reload(now, config(&yaml(150)));
+        });
+        assert_eq!(statics(&net, t), ["uninstall address 10.99.9.2/24 on eth1"]);
+    }
+
+    #[test]
     fn ipv6_addresses_on_another_device_have_their_solicited_node_group_joined_there() {
         let y = |p: u8| {
             format!(

@@ -120,6 +120,62 @@ mod tests {
             .config
     }
 
+    #[test]
+    fn a_plan_is_empty_only_when_every_part_is() {
+        assert!(Plan::default().is_empty());
+        let one = "x".to_owned();
+        let plans = [
+            Plan {
+                keep: vec![one.clone()],
+                ..Plan::default()
+            },
+            Plan {
+                update: vec![one.clone()],
+                ..Plan::default()
+            },
+            Plan {
+                restart: vec![one.clone()],
+                ..Plan::default()
+            },
+            Plan {
+                add: vec![one.clone()],
+                ..Plan::default()
+            },
+            Plan {
+                remove: vec![one.clone()],
+                ..Plan::default()
+            },
+            Plan {
+                scripts_start: vec![one.clone()],
+                ..Plan::default()
+            },
+            Plan {
+                scripts_stop: vec![one.clone()],
+                ..Plan::default()
+            },
+            Plan {
+                files_changed: true,
+                ..Plan::default()
+            },
+            Plan {
+                processes_changed: true,
+                ..Plan::default()
+            },
+            Plan {
+                listen_changed: true,
+                ..Plan::default()
+            },
+        ];
+        // Kept instances change nothing; every other part is a change.
+        let empty: Vec<bool> = plans.iter().map(Plan::is_empty).collect();
+        assert_eq!(
+            empty,
+            [
+                true, false, false, false, false, false, false, false, false, false
+            ]
+        );
+    }
+
     const BASE: &str = "scripts:\n  a: {command: [/bin/true]}\n  b: {command: [/bin/true]}\ninstances:\n  V1:\n    interface: eth0\n    vrid: 1\n    priority: 100\n    track_scripts: [a]\n    virtual_ipaddress: [10.99.0.1/24]\n  V2:\n    interface: eth0\n    vrid: 2\n    virtual_ipaddress: [10.99.0.2/24]\n";
 
     #[test]
