@@ -3,10 +3,14 @@
 per reply, '- <seq> <send epoch>' per ping without one), PERIOD (the ping period, s) and HTTP
 (httpclient.py output).
 Prints '<longest gap between replies, ms> | <lost pings> | <failed new connections> |
-<requests broken in flight> | <requests> | <longest reply time, ms> | <longest pause of the
-pinger between two sends, ms>'. A gap with no ping lost and a long reply time is the address
-answering late; a gap as long as the pinger's own pause is the measuring client, not the
-address."""
+<requests broken in flight> | <requests> | <longest wait for an answer, ms> | <longest pause
+of the pinger between two sends, ms>'.
+
+The wait for an answer of a ping sent at s is the time from s to the first reply, to that ping
+or a later one, that the kernel received (its timestamp): how long the client, asking, had no
+working address. Unlike the gap between replies it does not grow when the measuring client
+itself is paused (it then sends nothing, and a reply waiting in its socket carries the kernel's
+time); a gap as long as the pinger's own pause is the client, not the address."""
 import sys
 
 pings, period, http = sys.argv[1], float(sys.argv[2]), sys.argv[3]
@@ -21,9 +25,20 @@ for l in open(pings):
 rows.sort()
 sends.sort()
 gap = max((b[0] - a[0] for a, b in zip(rows, rows[1:])), default=float("nan"))
-rtt = max((r - s for r, _, s in rows), default=float("nan"))
+# Longest wait for an answer: walk the sends backwards, keeping the earliest reply time among
+# the pings sent at or after each one.
+replied = {q: r for r, q, _ in rows}
+wait, first = float("nan"), float("inf")
+for s_at, q in reversed(sends):
+    first = min(first, replied.get(q, float("inf")))
+    if first != float("inf"):
+        w = first - s_at
+        wait = w if wait != wait else max(wait, w)
 pause = max((b[0] - a[0] for a, b in zip(sends, sends[1:])), default=float("nan"))
-lost = len(sends) - len(rows) if sends else -1
+# Lost: pings without a reply sent before the last answered one (the last few sent as the
+# pinger stopped had no time to be answered).
+last = max(replied, default=-1)
+lost = sum(1 for _, q in sends if q < last and q not in replied) if rows else -1
 ok, connect, inflight = 0, 0, 0
 for l in open(http):
     if l.startswith("ok "):
@@ -33,4 +48,4 @@ for l in open(http):
     elif l.startswith("fail"):
         inflight += 1
 print("%.1f | %d | %d | %d | %d | %.1f | %.1f" % (
-    gap * 1000, lost, connect, inflight, ok + connect + inflight, rtt * 1000, pause * 1000))
+    gap * 1000, lost, connect, inflight, ok + connect + inflight, wait * 1000, pause * 1000))

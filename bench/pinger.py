@@ -1,12 +1,16 @@
 #!/usr/bin/env python3
 """ICMP echo to ADDR every PERIOD seconds for DURATION seconds over a raw socket (root).
 Prints one line per reply: '<receive time, epoch seconds> <seq> <send time>', then one line
-per ping sent without a reply: '- <seq> <send time>'."""
+per ping sent without a reply: '- <seq> <send time>'. The receive time is the kernel's
+(SO_TIMESTAMPNS), so a pause of this process does not make a reply look late; the send time is
+taken just before sendto."""
 import os, select, socket, struct, sys, time
 
 addr, period, duration = sys.argv[1], float(sys.argv[2]), float(sys.argv[3])
 s = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_ICMP)
 s.setblocking(False)
+SO_TIMESTAMPNS = getattr(socket, "SO_TIMESTAMPNS", 35)
+s.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPNS, 1)
 ident = os.getpid() & 0xFFFF
 
 def csum(b):
@@ -31,11 +35,11 @@ while True:
         hdr = struct.pack("!BBHHH", 8, 0, 0, ident, seq & 0xFFFF)
         pl = b"vb" * 8
         pkt = struct.pack("!BBHHH", 8, 0, csum(hdr + pl), ident, seq & 0xFFFF) + pl
+        sent[seq & 0xFFFF] = time.time()
         try:
             s.sendto(pkt, (addr, 0))
         except OSError:
             pass
-        sent[seq & 0xFFFF] = time.time()
         seq += 1
         nxt += period
         if nxt < now:
@@ -44,10 +48,14 @@ while True:
     if r:
         while True:
             try:
-                data, src = s.recvfrom(2048)
+                data, anc, _, src = s.recvmsg(2048, socket.CMSG_SPACE(16))
             except BlockingIOError:
                 break
             t = time.time()
+            for lvl, typ, cd in anc:
+                if lvl == socket.SOL_SOCKET and typ == SO_TIMESTAMPNS and len(cd) >= 16:
+                    sec, ns = struct.unpack("qq", cd[:16])
+                    t = sec + ns / 1e9
             ihl = (data[0] & 0x0F) * 4
             if src[0] != addr or len(data) < ihl + 8:
                 continue

@@ -534,7 +534,7 @@ handover() {
         done
     done
     echo
-    echo "| implementation, advert interval | move | longest ping gap ms | lost pings | failed new connections | requests broken in flight | requests | longest ping reply time ms | longest pause of the pinger ms |"
+    echo "| implementation, advert interval | move | longest ping gap ms | lost pings | failed new connections | requests broken in flight | requests | longest wait for an answer ms | longest pause of the pinger ms |"
     echo "|---|---|---|---|---|---|---|---|---|"
     printf '%s\n' "${rows[@]}"
     echo
