@@ -506,6 +506,26 @@ fn master_advert_rhythm_does_not_drift_when_woken_late() {
 }
 
 #[test]
+fn master_woken_more_than_an_interval_late_sends_one_advert_and_resumes_an_interval_later() {
+    let mut a = Instance::new(params(255, 10), ip(11));
+    let t0 = Instant::now();
+    let mut out = vec![];
+    a.handle(t0, Input::Start { healthy: true }, &mut out);
+    a.handle(t0, Input::Announced, &mut out);
+    // Due at t0 + 10 ms, woken at t0 + 35 ms (the machine stalled): one advert, and the
+    // next one interval after waking, not a burst to catch up with the missed deadlines.
+    let late = t0 + 35 * MS;
+    out.clear();
+    a.handle_timeout(late, &mut out);
+    let sent = out
+        .iter()
+        .filter(|x| matches!(x, Action::SendAdvert { .. }))
+        .count();
+    assert_eq!(sent, 1, "{out:?}");
+    assert_eq!(a.poll_timeout(), Some(late + 10 * MS));
+}
+
+#[test]
 fn split_then_heal_converges_to_one_master() {
     let mut lan = Lan::new(&[
         (11, params(100, 100)),

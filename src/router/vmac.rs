@@ -232,6 +232,12 @@ mod tests {
     fn link_local_is_modified_eui64() {
         let ll = link_local(mac(Family::Ipv6, 0x15));
         assert_eq!(ll, "fe80::200:5eff:fe00:215".parse::<Ipv6Addr>().unwrap());
+        // The universal/local bit is flipped, not set: a locally administered MAC clears it.
+        let local = link_local([0x02, 0x11, 0x22, 0x33, 0x44, 0x55]);
+        assert_eq!(
+            local,
+            "fe80::11:22ff:fe33:4455".parse::<Ipv6Addr>().unwrap()
+        );
     }
 }
 
