@@ -392,47 +392,33 @@ impl Observer {
 
     /// Keeps one handle per configured tracked process (after start and every reload).
     pub fn sync_processes(&mut self, router: &Router) {
-        let names = &router.config().processes;
-        let gone: Vec<String> = self
-            .processes
-            .keys()
-            .filter(|n| !names.contains_key(*n))
-            .cloned()
-            .collect();
-        for n in gone {
-            self.metrics.remove_process(&n);
-            self.processes.remove(&n);
-        }
-        for n in names.keys() {
-            if !self.processes.contains_key(n) {
-                let m = self.metrics.process(n);
+        let metrics = &self.metrics;
+        reconcile(
+            &mut self.processes,
+            &router.config().processes,
+            |n| metrics.remove_process(n),
+            |n| {
+                let m = metrics.process(n);
                 let up = router.process_up(n);
                 m.set(0, up);
-                self.processes.insert(n.clone(), (m, up));
-            }
-        }
+                (m, up)
+            },
+        );
     }
 
     /// Keeps one handle per configured script (after start and every reload).
     pub fn sync_scripts(&mut self, router: &Router) {
-        let names = &router.config().scripts;
-        let gone: Vec<String> = self
-            .scripts
-            .keys()
-            .filter(|n| !names.contains_key(*n))
-            .cloned()
-            .collect();
-        for n in gone {
-            self.metrics.remove_script(&n);
-            self.scripts.remove(&n);
-        }
-        for n in names.keys() {
-            if !self.scripts.contains_key(n) {
-                let m = self.metrics.script(n);
+        let metrics = &self.metrics;
+        reconcile(
+            &mut self.scripts,
+            &router.config().scripts,
+            |n| metrics.remove_script(n),
+            |n| {
+                let m = metrics.script(n);
                 m.set_healthy(router.script_healthy(n));
-                self.scripts.insert(n.clone(), m);
-            }
-        }
+                m
+            },
+        );
     }
 
     /// Fills the exporter's counters into the core's status document.
@@ -473,5 +459,28 @@ impl Observer {
             .into_iter()
             .filter_map(|(id, a)| self.insts.get(&id).map(|m| (a, m.clone())))
             .collect()
+    }
+}
+
+/// Makes `have` hold exactly one handle per name of `want`: the handles of names gone are
+/// dropped after `remove` (their series), new names get `create`; the others are kept.
+fn reconcile<V, W>(
+    have: &mut HashMap<String, V>,
+    want: &std::collections::BTreeMap<String, W>,
+    mut remove: impl FnMut(&str),
+    mut create: impl FnMut(&str) -> V,
+) {
+    have.retain(|n, _| {
+        let keep = want.contains_key(n);
+        if !keep {
+            remove(n);
+        }
+        keep
+    });
+    for n in want.keys() {
+        if !have.contains_key(n) {
+            let v = create(n);
+            have.insert(n.clone(), v);
+        }
     }
 }
