@@ -133,15 +133,18 @@ instances:
         vec![
             TrackInterface {
                 name: "eth1".into(),
-                weight: None
+                weight: None,
+                reverse: false,
             },
             TrackInterface {
                 name: "eth2".into(),
-                weight: Some(-30)
+                weight: Some(-30),
+                reverse: false,
             },
             TrackInterface {
                 name: "eth3".into(),
-                weight: None
+                weight: None,
+                reverse: false,
             },
         ]
     );
@@ -681,6 +684,7 @@ fn tracking_keys() {
             fall: 3,
             user: None,
             init_fail: true,
+            reverse: false,
         }
     );
     // Defaults.
@@ -695,6 +699,7 @@ fn tracking_keys() {
             fall: 1,
             user: None,
             init_fail: false,
+            reverse: false,
         }
     );
     let i = &c.instances["VI_1"];
@@ -704,11 +709,13 @@ fn tracking_keys() {
         vec![
             TrackScript {
                 name: "check_nginx".into(),
-                weight: -20
+                weight: -20,
+                reverse: false,
             },
             TrackScript {
                 name: "vital".into(),
-                weight: 0
+                weight: 0,
+                reverse: false,
             },
         ]
     );
@@ -717,15 +724,18 @@ fn tracking_keys() {
         vec![
             TrackFile {
                 path: "/run/vipd/prio".into(),
-                weight: 1
+                weight: 1,
+                reverse: false,
             },
             TrackFile {
                 path: "/run/vipd/stop".into(),
-                weight: 0
+                weight: 0,
+                reverse: false,
             },
             TrackFile {
                 path: "/run/vipd/x".into(),
-                weight: 1
+                weight: 1,
+                reverse: false,
             },
         ]
     );
@@ -761,11 +771,13 @@ instances:
         vec![
             TrackScript {
                 name: "a".into(),
-                weight: -20
+                weight: -20,
+                reverse: false,
             },
             TrackScript {
                 name: "b".into(),
-                weight: 5
+                weight: 5,
+                reverse: false,
             },
         ]
     );
@@ -1697,4 +1709,116 @@ fn vmac_xmit_base_without_use_vmac_is_a_warning() {
         "{:?}",
         l.warnings
     );
+}
+
+/// keepalived's `weight N reverse`: `reverse` on a script or process is the default of its
+/// entries, an entry's own `reverse` (true or false, keepalived's `noreverse`) wins; files and
+/// interfaces take it per entry.
+#[test]
+fn reverse_on_definitions_and_entries() {
+    let l = ok("\
+scripts:
+  up: { command: [\"true\"], weight: 20, reverse: true }
+  plain: { command: [\"true\"], weight: -10 }
+processes:
+  web: { name: nginx, weight: 10, reverse: true }
+instances:
+  VI_1:
+    interface: eth0
+    vrid: 13
+    priority: 150
+    virtual_ipaddress: [192.168.192.13/24]
+    track_scripts: [up, {name: plain, reverse: true}]
+    track_processes: [{name: web, weight: 5, reverse: false}]
+    track_files: [{path: /run/a, weight: 0, reverse: true}, /run/b]
+    track_interfaces: [{name: eth1, weight: 30, reverse: true}, {name: eth2, reverse: true}, eth3]
+  VI_2:
+    interface: eth0
+    vrid: 14
+    virtual_ipaddress: [192.168.192.14/24]
+    track_scripts: [{name: up, reverse: false}]
+");
+    let c = &l.config;
+    assert!(c.scripts["up"].reverse && !c.scripts["plain"].reverse);
+    assert!(c.processes["web"].reverse);
+    let i = &c.instances["VI_1"];
+    let s: Vec<(&str, i32, bool)> = i
+        .track_scripts
+        .iter()
+        .map(|t| (t.name.as_str(), t.weight, t.reverse))
+        .collect();
+    assert_eq!(s, [("up", 20, true), ("plain", -10, true)]);
+    assert_eq!(
+        i.track_processes,
+        [TrackProcess {
+            name: "web".into(),
+            weight: 5,
+            reverse: false
+        }]
+    );
+    let f: Vec<(i32, bool)> = i
+        .track_files
+        .iter()
+        .map(|t| (t.weight, t.reverse))
+        .collect();
+    assert_eq!(f, [(0, true), (1, false)]);
+    let t: Vec<(Option<i32>, bool)> = i
+        .track_interfaces
+        .iter()
+        .map(|t| (t.weight, t.reverse))
+        .collect();
+    assert_eq!(t, [(Some(30), true), (None, true), (None, false)]);
+    assert!(!c.instances["VI_2"].track_scripts[0].reverse);
+    // Written back, the entries carry the resolved `reverse`, and read back the same.
+    let again = ok(&to_yaml(c)).config;
+    for n in ["VI_1", "VI_2"] {
+        assert_eq!(again.instances[n], c.instances[n], "{}", to_yaml(c));
+    }
+}
+
+#[test]
+fn reverse_must_be_a_boolean() {
+    let e = errs(
+        "\
+scripts:
+  up: { command: [\"true\"], reverse: yes please }
+instances:
+  VI_1:
+    interface: eth0
+    vrid: 13
+    virtual_ipaddress: [192.168.192.13/24]
+    track_files: [{path: /run/a, reverse: 1}]
+",
+    );
+    assert!(
+        e.iter().any(|(_, _, m)| m.contains("script `up`: reverse")),
+        "{e:?}"
+    );
+    assert!(
+        e.iter().any(|(_, _, m)| m.contains("track_files: reverse")),
+        "{e:?}"
+    );
+}
+
+/// The weight warning still checks reversed weights: +20 reversed (-20 while up) cannot
+/// take 150 below a backup at 100, +60 reversed can.
+#[test]
+fn reversed_weights_in_the_weight_warning() {
+    let yaml = |w: i32| {
+        format!(
+            "\
+scripts:
+  up: {{ command: [\"true\"], weight: {w}, reverse: true }}
+instances:
+  VI_1:
+    interface: eth0
+    vrid: 13
+    priority: 150
+    virtual_ipaddress: [192.168.192.13/24]
+    track_scripts: [up]
+"
+        )
+    };
+    assert!(ok(&yaml(60)).warnings.is_empty());
+    assert!(!ok(&yaml(20)).warnings.is_empty());
 }
