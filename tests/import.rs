@@ -1749,3 +1749,58 @@ fn noprefixroute_is_kept_on_the_address() {
     );
     assert!(t.untranslated.is_empty(), "{:?}", t.untranslated);
 }
+
+/// keepalived's `unicast_peer { A min_ttl N max_ttl M }`: the peer's TTL range, which also
+/// turns the source check on, as keepalived 2.2.7 does; a range that drops everything, or a
+/// value out of 0..255, is listed.
+#[test]
+fn unicast_peer_ttl_range_translates() {
+    let text = "\
+vrrp_instance VI_1 {
+ interface eth0
+ virtual_router_id 7
+ unicast_src_ip 10.99.0.1
+ unicast_peer {
+  10.99.0.2 min_ttl 250 max_ttl 254
+  10.99.0.3 max_ttl 64
+  10.99.0.4
+ }
+ virtual_ipaddress {
+  10.99.0.7/24
+ }
+}
+";
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("keepalived.conf");
+    std::fs::write(&p, text).unwrap();
+    let (code, out, err) = cli(&p);
+    assert_eq!(code, 0, "{err}");
+    let c = vipd::config::parse_str(&out, "x").unwrap().config;
+    let i = inst(&c, "VI_1");
+    assert_eq!(i.unicast_peers.len(), 3);
+    assert!(i.check_unicast_src);
+    let r: Vec<(String, u8, u8)> = i
+        .unicast_peer_ttl
+        .iter()
+        .map(|(a, r)| (a.to_string(), r.min, r.max))
+        .collect();
+    assert_eq!(
+        r,
+        [("10.99.0.2".into(), 250, 254), ("10.99.0.3".into(), 0, 64)]
+    );
+    assert!(
+        err.contains("keepalived.conf:6: unicast_peer 10.99.0.2 min_ttl/max_ttl: note: "),
+        "{err}"
+    );
+    // min above max: keepalived drops every advert of the peer; listed, left out.
+    let text = text.replace("max_ttl 64", "min_ttl 70 max_ttl 64");
+    std::fs::write(&p, &text).unwrap();
+    let (code, out, err) = cli(&p);
+    assert_eq!(code, import::EXIT_INCOMPLETE as i32, "{err}");
+    assert!(
+        err.contains("keepalived.conf:7: unicast_peer 10.99.0.3 min_ttl: not translated: min_ttl 70 is above max_ttl 64"),
+        "{err}"
+    );
+    let c = vipd::config::parse_str(&out, "x").unwrap().config;
+    assert_eq!(inst(&c, "VI_1").unicast_peer_ttl.len(), 1);
+}

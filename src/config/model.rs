@@ -361,6 +361,21 @@ impl Rule {
     }
 }
 
+/// The TTL / hop limit a unicast peer's adverts must arrive with, inclusive.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TtlRange {
+    /// Default 0.
+    pub min: u8,
+    /// Default 255; never below `min`.
+    pub max: u8,
+}
+
+impl TtlRange {
+    pub fn contains(self, ttl: u8) -> bool {
+        (self.min..=self.max).contains(&ttl)
+    }
+}
+
 /// A tracked interface: down means Fault (weight None) or a priority change (weight).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct TrackInterface {
@@ -425,6 +440,10 @@ pub struct InstanceConfig {
     pub virtual_rules: Vec<Rule>,
     /// Unicast peers (same family); empty = multicast.
     pub unicast_peers: Vec<IpAddr>,
+    /// The TTL / hop limit range of the peers that set one (keepalived's `unicast_peer { A
+    /// min_ttl N max_ttl M }`): their adverts arriving outside it are dropped. Only peers
+    /// of `unicast_peers`; any such peer implies `check_unicast_src`, as in keepalived.
+    pub unicast_peer_ttl: BTreeMap<IpAddr, TtlRange>,
     /// Optional explicit source for unicast adverts (keepalived `unicast_src_ip`).
     pub unicast_src: Option<IpAddr>,
     /// Drop unicast adverts whose source is not one of `unicast_peers` (keepalived's

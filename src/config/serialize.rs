@@ -469,7 +469,11 @@ impl Serialize for InstanceConfig {
             m.serialize_entry("virtual_rules", &List(&self.virtual_rules))?;
         }
         if !self.unicast_peers.is_empty() {
-            let peers: Vec<String> = self.unicast_peers.iter().map(|a| a.to_string()).collect();
+            let peers: Vec<Peer> = self
+                .unicast_peers
+                .iter()
+                .map(|a| Peer(*a, self.unicast_peer_ttl.get(a).copied()))
+                .collect();
             m.serialize_entry("unicast_peers", &peers)?;
         }
         if let Some(a) = &self.unicast_src {
@@ -511,6 +515,27 @@ impl Serialize for InstanceConfig {
             if !v.link_local && self.family == Family::Ipv6 {
                 m.serialize_entry("vmac_link_local", &false)?;
             }
+        }
+        m.end()
+    }
+}
+
+/// A unicast peer: its address, or `{address, min_ttl, max_ttl}` with a TTL range.
+struct Peer(std::net::IpAddr, Option<super::model::TtlRange>);
+
+impl Serialize for Peer {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let Some(r) = self.1 else {
+            return s.serialize_str(&self.0.to_string());
+        };
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("address", &self.0.to_string())?;
+        // At least one key, so that the range reads back.
+        if r.min != 0 || r.max == 255 {
+            m.serialize_entry("min_ttl", &r.min)?;
+        }
+        if r.max != 255 {
+            m.serialize_entry("max_ttl", &r.max)?;
         }
         m.end()
     }

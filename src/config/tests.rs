@@ -73,6 +73,7 @@ fn defaults_applied() {
             virtual_routes: vec![],
             virtual_rules: vec![],
             unicast_peers: vec![],
+            unicast_peer_ttl: Default::default(),
             unicast_src: None,
             check_unicast_src: false,
             track_interfaces: vec![],
@@ -1821,4 +1822,61 @@ instances:
     };
     assert!(ok(&yaml(60)).warnings.is_empty());
     assert!(!ok(&yaml(20)).warnings.is_empty());
+}
+
+/// `unicast_peers` entries in the mapping form with keepalived's `min_ttl` / `max_ttl`.
+#[test]
+fn unicast_peer_ttl_ranges() {
+    let base = |peers: &str, extra: &str| {
+        format!(
+            "instances:\n  VI_1:\n    interface: eth0\n    vrid: 13\n    virtual_ipaddress: [192.168.192.13/24]\n    unicast_peers: {peers}\n{extra}"
+        )
+    };
+    let l = ok(&base(
+        "[192.168.192.2, {address: 192.168.192.3, min_ttl: 250}, {address: 192.168.192.4, min_ttl: 0, max_ttl: 255}]",
+        "",
+    ));
+    let i = &l.config.instances["VI_1"];
+    assert_eq!(i.unicast_peers.len(), 3);
+    assert!(i.check_unicast_src, "a range implies check_unicast_src");
+    let r: Vec<(String, u8, u8)> = i
+        .unicast_peer_ttl
+        .iter()
+        .map(|(a, r)| (a.to_string(), r.min, r.max))
+        .collect();
+    assert_eq!(
+        r,
+        [
+            ("192.168.192.3".to_owned(), 250, 255),
+            ("192.168.192.4".to_owned(), 0, 255)
+        ]
+    );
+    // Written back and read again: the same instance.
+    let again = ok(&to_yaml(&l.config)).config;
+    assert_eq!(again.instances["VI_1"], *i, "{}", to_yaml(&l.config));
+    // Without a range nothing changes: no source check.
+    assert!(!ok(&base("[192.168.192.2]", "")).config.instances["VI_1"].check_unicast_src);
+
+    let e = errs(&base(
+        "[{address: 192.168.192.3, min_ttl: 200, max_ttl: 100}]",
+        "",
+    ));
+    assert!(
+        e.iter()
+            .any(|(_, _, m)| m.contains("min_ttl 200 is above max_ttl 100")),
+        "{e:?}"
+    );
+    let e = errs(&base("[{address: 192.168.192.3, max_ttl: 256}]", ""));
+    assert!(e.iter().any(|(_, _, m)| m.contains("max_ttl")), "{e:?}");
+    let e = errs(&base("[{address: 192.168.192.3, ttl: 1}]", ""));
+    assert!(e.iter().any(|(_, _, m)| m.contains("ttl")), "{e:?}");
+    let e = errs(&base(
+        "[{address: 192.168.192.3, min_ttl: 1}]",
+        "    check_unicast_src: false\n",
+    ));
+    assert!(
+        e.iter()
+            .any(|(_, _, m)| m.contains("cannot be false with a unicast peer's `min_ttl`")),
+        "{e:?}"
+    );
 }

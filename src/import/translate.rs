@@ -7,8 +7,8 @@ use std::time::Duration;
 
 use crate::config::{
     ChecksumForm, Family, Garp, InstanceConfig, Notify, ProcessConfig, ScriptConfig,
-    TrackFile as ModelTrackFile, TrackInterface, TrackProcess, TrackScript, Version, Vmac,
-    parse_duration, to_yaml,
+    TrackFile as ModelTrackFile, TrackInterface, TrackProcess, TrackScript, TtlRange, Version,
+    Vmac, parse_duration, to_yaml,
 };
 
 use super::Finding;
@@ -1152,6 +1152,8 @@ struct InstanceBody {
     auth: Option<(Stmt, Option<String>, Option<String>)>,
     vips: Vec<(IpAddr, String, Stmt)>,
     peers: Vec<String>,
+    /// `min_ttl` / `max_ttl` of the peers that give them.
+    peer_ttl: BTreeMap<IpAddr, TtlRange>,
     src: Option<(IpAddr, Stmt)>,
     /// (name, weight, reverse, line).
     t_ifaces: Vec<(String, Option<i64>, bool, Stmt)>,
@@ -1278,8 +1280,10 @@ fn vrrp_instance(
         virtual_routes: std::mem::take(&mut ib.extras.routes),
         virtual_rules: std::mem::take(&mut ib.extras.rules),
         unicast_peers: ib.peers.iter().filter_map(|p| p.parse().ok()).collect(),
+        unicast_peer_ttl: ib.peer_ttl.clone(),
         unicast_src,
-        check_unicast_src: check_unicast_src(cx, &ib),
+        // A peer's TTL range implies the source check (keepalived 2.2.7, and vipd's rule).
+        check_unicast_src: check_unicast_src(cx, &ib) || !ib.peer_ttl.is_empty(),
         track_interfaces,
         track_scripts,
         track_files: std::mem::take(&mut ib.t_files),
@@ -1373,6 +1377,7 @@ fn read_instance(cx: &mut Cx, st: &Stmt, defs: &Defs) -> InstanceBody {
         auth: None,
         vips: Vec::new(),
         peers: Vec::new(),
+        peer_ttl: BTreeMap::new(),
         src: None,
         t_ifaces: Vec::new(),
         t_scripts: Vec::new(),
@@ -1468,7 +1473,10 @@ fn read_instance(cx: &mut Cx, st: &Stmt, defs: &Defs) -> InstanceBody {
             "authentication" => ib.auth = Some(authentication_block(cx, b)),
             "virtual_ipaddress" => ib.vips.extend(virtual_ipaddress_block(cx, b)),
             "unicast_src_ip" | "mcast_src_ip" => source_line(cx, b, kw, &a, &mut ib.src),
-            "unicast_peer" => ib.peers.extend(unicast_peer_block(cx, b)),
+            "unicast_peer" => {
+                let peers = unicast_peer_block(cx, b, &mut ib.peer_ttl);
+                ib.peers.extend(peers);
+            }
             "track_script" | "track_interface" | "track_file" | "track_process" => {
                 tracking_block(cx, b, defs, &mut ib)
             }
@@ -2090,12 +2098,15 @@ fn complete_election(
     }
 }
 
-/// `unicast_peer { A [min_ttl N] [max_ttl N] ... }`: the peers' addresses.
-fn unicast_peer_block(cx: &mut Cx, b: &Stmt) -> Vec<String> {
+/// `unicast_peer { A [min_ttl N] [max_ttl N] ... }`: the peers' addresses, and into `ttl`
+/// the range of those that give one (keepalived 2.2.7 then drops the peer's adverts arriving
+/// with a TTL / hop limit outside it, and checks the source: vipd's `check_unicast_src`,
+/// implied by the range).
+fn unicast_peer_block(cx: &mut Cx, b: &Stmt, ttl: &mut BTreeMap<IpAddr, TtlRange>) -> Vec<String> {
     let mut out = Vec::new();
     for it in items(cx, b, &[("min_ttl", 1), ("max_ttl", 1)]) {
-        match it.head.parse::<IpAddr>() {
-            Ok(ip) => out.push(ip.to_string()),
+        let ip = match it.head.parse::<IpAddr>() {
+            Ok(ip) => ip,
             Err(_) => {
                 cx.skip(
                     &it.st,
@@ -2104,13 +2115,46 @@ fn unicast_peer_block(cx: &mut Cx, b: &Stmt) -> Vec<String> {
                 );
                 continue;
             }
+        };
+        out.push(ip.to_string());
+        let mut range: Option<TtlRange> = None;
+        for (k, v) in &it.opts {
+            let Some(n) = v.first().and_then(|w| w.parse::<u8>().ok()) else {
+                cx.skip(
+                    &it.st,
+                    &format!("unicast_peer {} {k}", it.head),
+                    "needs a TTL of 0..255 (keepalived ignores it)",
+                );
+                continue;
+            };
+            let r = range.get_or_insert(TtlRange { min: 0, max: 255 });
+            if k == "min_ttl" {
+                r.min = n;
+            } else {
+                r.max = n;
+            }
         }
-        for (k, _) in &it.opts {
-            cx.skip(
+        match range {
+            Some(r) if r.min > r.max => cx.skip(
                 &it.st,
-                &format!("unicast_peer {} {k}", it.head),
-                "vipd does not check the TTL of unicast adverts; the peer is translated without it",
-            );
+                &format!("unicast_peer {} min_ttl", it.head),
+                format!(
+                    "min_ttl {} is above max_ttl {}: keepalived drops every advert of this peer (\"all packets will be discarded\"), vipd refuses the range; the peer is translated without it, fix the range",
+                    r.min, r.max
+                ),
+            ),
+            Some(r) => {
+                cx.note(
+                    &it.st,
+                    &format!("unicast_peer {} min_ttl/max_ttl", it.head),
+                    format!(
+                        "translated as `{{address: {ip}, min_ttl: {}, max_ttl: {}}}`: vipd drops this peer's adverts arriving with another TTL / hop limit (vrrp_adverts_dropped_total{{reason=\"unicast_ttl\"}}) and, as keepalived 2.2.7 does once a range is given, checks the instance's unicast sources (`check_unicast_src: true`)",
+                        r.min, r.max
+                    ),
+                );
+                ttl.insert(ip, r);
+            }
+            None => {}
         }
     }
     out
