@@ -52,6 +52,7 @@ fn detection(connector: bool, n: usize) -> (Duration, Duration) {
             weight: 0,
             fork_delay: Duration::ZERO,
             terminate_delay: Duration::ZERO,
+            reverse: false,
         },
     )]
     .into();
@@ -111,6 +112,7 @@ fn main() {
                 weight: 0,
                 fork_delay: Duration::ZERO,
                 terminate_delay: Duration::ZERO,
+                reverse: false,
             },
         )]
         .into();

@@ -116,6 +116,9 @@ pub struct ScriptStatus {
     pub name: String,
     pub weight: i32,
     pub healthy: bool,
+    /// The weight applies negated (`reverse: true`); absent when false.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub reverse: bool,
 }
 
 /// A tracked process of an instance.
@@ -125,6 +128,9 @@ pub struct ProcessStatus {
     pub weight: i32,
     /// Its count of matching processes is within the quorum (after the delays).
     pub up: bool,
+    /// The weight applies negated (`reverse: true`); absent when false.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub reverse: bool,
 }
 
 /// An instance's counters, read from the exporter (which owns them).

@@ -521,17 +521,20 @@ mod tests {
                             name: "chk_nginx".into(),
                             weight: -20,
                             healthy: true,
+                            reverse: false,
                         },
                         ScriptStatus {
                             name: "chk_disk".into(),
                             weight: 0,
                             healthy: false,
+                            reverse: false,
                         },
                     ],
                     processes: vec![ProcessStatus {
                         name: "nginx".into(),
                         weight: -30,
                         up: true,
+                        reverse: false,
                     }],
                     masters_observed: 1,
                     stats: Counters {

@@ -8,7 +8,9 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
-use vipd::config::{Config, Family, InstanceConfig, TrackInterface, TrackScript, Version};
+use vipd::config::{
+    Config, Family, InstanceConfig, TrackFile, TrackInterface, TrackScript, Version,
+};
 use vipd::import::{self, ImportError, lexer};
 
 const VIPD: &str = env!("CARGO_BIN_EXE_vipd");
@@ -95,7 +97,8 @@ fn master_backup_with_pass_auth_and_weighted_check_script() {
             i.track_scripts,
             [TrackScript {
                 name: "chk_haproxy".into(),
-                weight: -60
+                weight: -60,
+                reverse: false,
             }]
         );
         assert_eq!(
@@ -228,7 +231,8 @@ fn includes_globs_comments_braces_one_line_blocks_and_quotes() {
         w.track_scripts,
         [TrackScript {
             name: "chk_web".into(),
-            weight: -40
+            weight: -40,
+            reverse: false,
         }],
         "the instance's weight overrides the script's"
     );
@@ -237,11 +241,13 @@ fn includes_globs_comments_braces_one_line_blocks_and_quotes() {
         [
             TrackInterface {
                 name: "eth1".into(),
-                weight: Some(-20)
+                weight: Some(-20),
+                reverse: false,
             },
             TrackInterface {
                 name: "eth2".into(),
-                weight: None
+                weight: None,
+                reverse: false,
             }
         ]
     );
@@ -272,7 +278,8 @@ fn includes_globs_comments_braces_one_line_blocks_and_quotes() {
         d.track_scripts,
         [TrackScript {
             name: "chk_db".into(),
-            weight: 0
+            weight: 0,
+            reverse: false,
         }]
     );
     assert_eq!(d.track_files.len(), 1);
@@ -309,8 +316,6 @@ fn untranslated_items_are_listed_with_lines_and_exit_3() {
         (6, "notification_email_from"),
         (7, "smtp_server"),
         (9, "vrrp_strict"),
-        (21, "weight ... reverse"),
-        (42, "track_script chk_lvs reverse"),
         (44, "smtp_alert"),
         (61, "virtual_server 10.99.2.1"),
     ] {
@@ -361,7 +366,7 @@ fn untranslated_items_are_listed_with_lines_and_exit_3() {
             .iter()
             .filter(|l| l.contains(": not translated: "))
             .count(),
-        8,
+        6,
         "{err}"
     );
     // A label, another `dev`, excluded and static addresses are translated.
@@ -401,15 +406,19 @@ fn untranslated_items_are_listed_with_lines_and_exit_3() {
         "the dev eth1 address is translated"
     );
     assert_eq!(a.auth_pass, None, "strict mode: no authentication");
+    // chk_lvs has `weight 10 reverse`: translated reversed, never as a plain weight 10; VI_A
+    // is in sync group VG_1 (no tracking weight), where keepalived 2.2.7 ignores a weighted
+    // script, and so does vipd's validation for a reversed one.
     assert!(
-        a.track_scripts.is_empty(),
-        "chk_lvs has `weight 10 reverse`: a plain weight 10 would be inverted"
+        out.contains("    - name: chk_lvs\n      weight: 10\n      reverse: true\n"),
+        "{out}"
     );
+    assert!(a.track_scripts.is_empty());
     assert_eq!(inst(&c, "VI_B").priority, 150);
     // The sync group is translated now.
     assert_eq!(c.sync_groups["VG_1"].instances, ["VI_A", "VI_B"]);
     assert!(
-        out.contains("# NOT TRANSLATED (8 items"),
+        out.contains("# NOT TRANSLATED (6 items"),
         "the YAML says so too: {out}"
     );
 }
@@ -543,8 +552,10 @@ fn advert_int_is_rounded_and_clamped_as_keepalived_2_2_7_does_and_said_on_stderr
     );
 }
 
+/// keepalived's `weight N reverse` on scripts, files, processes and interfaces, and the
+/// item's `noreverse` overriding the definition's, translate to `reverse` on the entries.
 #[test]
-fn weight_reverse_tracking_items_are_left_out_and_listed_never_inverted() {
+fn weight_reverse_tracking_items_translate_to_reverse() {
     let text = "\
 vrrp_script chk_up {
   script /bin/true
@@ -575,6 +586,7 @@ vrrp_instance VI_1 {
   eth1 weight -20 reverse
   eth2 weight -20
   eth3 weight 254
+  eth4 weight 0 reverse
  }
  track_file {
   tf_rev
@@ -586,45 +598,77 @@ vrrp_instance VI_1 {
     let p = dir.path().join("keepalived.conf");
     std::fs::write(&p, text).unwrap();
     let (code, out, err) = cli(&p);
-    assert_eq!(code, import::EXIT_INCOMPLETE as i32, "{err}");
-    for (line, what) in [
-        (23, "track_script chk_plain reverse"),
-        (24, "track_script chk_up reverse"),
-        (27, "track_interface eth1 reverse"),
-        (32, "track_file tf_rev reverse"),
-        (33, "track_file tf_plain reverse"),
-    ] {
-        let want = format!("keepalived.conf:{line}: {what}: not translated: ");
-        assert!(
-            err.lines().any(|l| l.contains(&want)),
-            "no `{want}`:\n{err}"
-        );
-    }
-    assert!(err.contains("keepalived.conf:24: track_script chk_up reverse: not translated: keepalived's `reverse` (from the definition's"), "{err}");
+    assert_eq!(code, 0, "{err}");
+    assert!(!err.contains("reverse"), "{err}");
     let c = vipd::config::parse_str(&out, "x").unwrap().config;
     let i = inst(&c, "VI_1");
-    assert!(i.track_scripts.is_empty(), "{out}");
-    assert!(i.track_files.is_empty(), "{out}");
+    assert_eq!(
+        i.track_scripts,
+        [
+            TrackScript {
+                name: "chk_plain".into(),
+                weight: -30,
+                reverse: true,
+            },
+            TrackScript {
+                name: "chk_up".into(),
+                weight: -20,
+                reverse: true,
+            }
+        ],
+        "the item's own reverse, and chk_up's from its definition: {out}"
+    );
+    assert_eq!(
+        i.track_files,
+        [
+            TrackFile {
+                path: "/run/tf_rev".into(),
+                weight: 5,
+                reverse: true,
+            },
+            TrackFile {
+                path: "/run/tf_plain".into(),
+                weight: 3,
+                reverse: true,
+            }
+        ],
+        "{out}"
+    );
     assert_eq!(
         i.track_interfaces,
         [
             TrackInterface {
+                name: "eth1".into(),
+                weight: Some(-20),
+                reverse: true,
+            },
+            TrackInterface {
                 name: "eth2".into(),
-                weight: Some(-20)
+                weight: Some(-20),
+                reverse: false,
             },
             TrackInterface {
                 name: "eth3".into(),
-                weight: Some(253)
+                weight: Some(253),
+                reverse: false,
+            },
+            TrackInterface {
+                name: "eth4".into(),
+                weight: Some(0),
+                reverse: true,
             }
         ],
-        "eth1 is left out; 254 is 253 as keepalived 2.2.7 makes it"
+        "254 is 253 as keepalived 2.2.7 makes it"
     );
     assert!(
         err.contains("keepalived.conf:29: track_interface eth3 weight: note: "),
         "{err}"
     );
-    // `noreverse` on the item overrides the definition's `reverse`.
-    let text = text.replace("  chk_up\n", "  chk_up weight -5 noreverse\n");
+    // `noreverse` on the item overrides the definition's `reverse`; `reverse` not after
+    // `weight N` makes keepalived ignore the entry ("unknown track script option").
+    let text = text
+        .replace("  chk_up\n", "  chk_up weight -5 noreverse\n")
+        .replace("  chk_plain weight -30 reverse\n", "  chk_plain reverse\n");
     std::fs::write(&p, &text).unwrap();
     let (_, out, err) = cli(&p);
     let c = vipd::config::parse_str(&out, "x").unwrap().config;
@@ -632,10 +676,18 @@ vrrp_instance VI_1 {
         inst(&c, "VI_1").track_scripts,
         [TrackScript {
             name: "chk_up".into(),
-            weight: -5
+            weight: -5,
+            reverse: false,
         }],
         "{err}"
     );
+    assert!(
+        err.contains("keepalived.conf:23: track_script chk_plain: not translated: keepalived ignores this entry"),
+        "{err}"
+    );
+    // The YAML reads back as it was written: a reversed entry carries `reverse: true`, and
+    // chk_up's definition (reverse in keepalived) does not turn its `noreverse` entry around.
+    assert!(!out.contains("reverse: false"), "{out}");
 }
 
 /// An instance (lines 1..) with the given extra lines after `interface eth0` (line 2).
@@ -1004,13 +1056,22 @@ fn corpus_imports_validate_and_list_what_is_left_out_with_its_line() {
     let (c, _) = translate("corpus/18-reverse-and-v2-rounding.conf");
     let i = inst(&c, "VI_REV");
     assert_eq!(i.advert_interval, ms(1000), "1.2 s -> 1 s, not 2 s");
-    assert!(i.track_scripts.is_empty(), "reverse: left out");
+    // `weight 20 reverse` on the script: its entry is reversed.
+    let s = &i.track_scripts[0];
     assert_eq!(
-        i.track_interfaces.len(),
-        1,
-        "eth1 reverse left out, eth2 kept"
+        (s.name.as_str(), s.weight, s.reverse),
+        ("chk_primary_up", 20, true)
     );
-    assert_eq!(i.track_files[0].weight, 5);
+    let ifs: Vec<(&str, Option<i32>, bool)> = i
+        .track_interfaces
+        .iter()
+        .map(|t| (t.name.as_str(), t.weight, t.reverse))
+        .collect();
+    assert_eq!(ifs, [("eth1", Some(30), true), ("eth2", Some(-10), false)]);
+    assert_eq!(
+        (i.track_files[0].weight, i.track_files[0].reverse),
+        (5, false)
+    );
     let (c, _) = translate("corpus/16-includes.conf");
     let i = inst(&c, "VI_DB");
     assert_eq!(
@@ -1122,15 +1183,21 @@ fn corpus_imports_validate_and_list_what_is_left_out_with_its_line() {
         vipd::track::ParamMatch::Partial
     );
     assert!(!c.processes.contains_key("long_name"));
-    let tracked: Vec<(&str, i32)> = inst(&c, "VI_PROC")
+    let tracked: Vec<(&str, i32, bool)> = inst(&c, "VI_PROC")
         .track_processes
         .iter()
-        .map(|t| (t.name.as_str(), t.weight))
+        .map(|t| (t.name.as_str(), t.weight, t.reverse))
         .collect();
-    assert_eq!(tracked, [("haproxy", -30), ("haproxy_master", -60)]);
+    assert_eq!(
+        tracked,
+        [
+            ("haproxy", -30, false),
+            ("haproxy_master", -60, false),
+            ("workers", 10, true)
+        ]
+    );
     for (line, kw) in [
         (33, "vrrp_track_process long_name"),
-        (49, "track_process workers reverse"),
         (51, "track_process missing_one"),
     ] {
         assert!(
@@ -1681,4 +1748,59 @@ fn noprefixroute_is_kept_on_the_address() {
             .any(|v| v.addr == "2001:db8:66::3".parse::<IpAddr>().unwrap() && v.noprefixroute)
     );
     assert!(t.untranslated.is_empty(), "{:?}", t.untranslated);
+}
+
+/// keepalived's `unicast_peer { A min_ttl N max_ttl M }`: the peer's TTL range, which also
+/// turns the source check on, as keepalived 2.2.7 does; a range that drops everything, or a
+/// value out of 0..255, is listed.
+#[test]
+fn unicast_peer_ttl_range_translates() {
+    let text = "\
+vrrp_instance VI_1 {
+ interface eth0
+ virtual_router_id 7
+ unicast_src_ip 10.99.0.1
+ unicast_peer {
+  10.99.0.2 min_ttl 250 max_ttl 254
+  10.99.0.3 max_ttl 64
+  10.99.0.4
+ }
+ virtual_ipaddress {
+  10.99.0.7/24
+ }
+}
+";
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("keepalived.conf");
+    std::fs::write(&p, text).unwrap();
+    let (code, out, err) = cli(&p);
+    assert_eq!(code, 0, "{err}");
+    let c = vipd::config::parse_str(&out, "x").unwrap().config;
+    let i = inst(&c, "VI_1");
+    assert_eq!(i.unicast_peers.len(), 3);
+    assert!(i.check_unicast_src);
+    let r: Vec<(String, u8, u8)> = i
+        .unicast_peer_ttl
+        .iter()
+        .map(|(a, r)| (a.to_string(), r.min, r.max))
+        .collect();
+    assert_eq!(
+        r,
+        [("10.99.0.2".into(), 250, 254), ("10.99.0.3".into(), 0, 64)]
+    );
+    assert!(
+        err.contains("keepalived.conf:6: unicast_peer 10.99.0.2 min_ttl/max_ttl: note: "),
+        "{err}"
+    );
+    // min above max: keepalived drops every advert of the peer; listed, left out.
+    let text = text.replace("max_ttl 64", "min_ttl 70 max_ttl 64");
+    std::fs::write(&p, &text).unwrap();
+    let (code, out, err) = cli(&p);
+    assert_eq!(code, import::EXIT_INCOMPLETE as i32, "{err}");
+    assert!(
+        err.contains("keepalived.conf:7: unicast_peer 10.99.0.3 min_ttl: not translated: min_ttl 70 is above max_ttl 64"),
+        "{err}"
+    );
+    let c = vipd::config::parse_str(&out, "x").unwrap().config;
+    assert_eq!(inst(&c, "VI_1").unicast_peer_ttl.len(), 1);
 }

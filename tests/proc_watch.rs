@@ -55,6 +55,7 @@ fn spec(name: &str) -> BTreeMap<String, ProcessConfig> {
             weight: -50,
             fork_delay: Duration::ZERO,
             terminate_delay: Duration::ZERO,
+            reverse: false,
         },
     )]
     .into()

@@ -80,6 +80,9 @@ pub struct ScriptConfig {
     pub user: Option<String>,
     /// Start in the failed state (default false: start healthy).
     pub init_fail: bool,
+    /// keepalived's `weight N reverse`: the default of `track_scripts` entries (see
+    /// [`TrackScript::reverse`]).
+    pub reverse: bool,
 }
 
 /// A tracked process (`processes.<name>`), keepalived's `vrrp_track_process`: up while the
@@ -100,6 +103,8 @@ pub struct ProcessConfig {
     /// How long the count must stay outside the quorum before the process counts as down
     /// (keepalived `terminate_delay`). Default 0.
     pub terminate_delay: Duration,
+    /// keepalived's `weight N reverse`: the default of `track_processes` entries.
+    pub reverse: bool,
 }
 
 /// An instance's reference to a tracked process, with its weight resolved.
@@ -109,6 +114,9 @@ pub struct TrackProcess {
     pub name: String,
     /// The entry's own weight, else the process's; -253..=253 (0: down means Fault).
     pub weight: i32,
+    /// The entry's own `reverse`, else the process's: the weight applies negated (0: up
+    /// means Fault), see [`crate::track::script_weight`].
+    pub reverse: bool,
 }
 
 /// An instance's reference to a check script, with its weight resolved.
@@ -118,6 +126,9 @@ pub struct TrackScript {
     pub name: String,
     /// The entry's own weight, else the script's; -253..=253 (0: failed means Fault).
     pub weight: i32,
+    /// The entry's own `reverse`, else the script's (keepalived's `weight N reverse`): the
+    /// weight applies negated (0: healthy means Fault), see [`crate::track::script_weight`].
+    pub reverse: bool,
 }
 
 /// A tracked file holding an integer: `value * weight` is applied (weight 0: non-zero means Fault).
@@ -127,6 +138,9 @@ pub struct TrackFile {
     pub path: PathBuf,
     /// -254..=254, default 1.
     pub weight: i32,
+    /// `value * weight * -1` is applied (weight 0: a zero value means Fault), see
+    /// [`crate::track::file_weight`].
+    pub reverse: bool,
 }
 
 /// Notify hooks of an instance: argv lists, run without a shell.
@@ -347,11 +361,28 @@ impl Rule {
     }
 }
 
+/// The TTL / hop limit a unicast peer's adverts must arrive with, inclusive.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TtlRange {
+    /// Default 0.
+    pub min: u8,
+    /// Default 255; never below `min`.
+    pub max: u8,
+}
+
+impl TtlRange {
+    pub fn contains(self, ttl: u8) -> bool {
+        (self.min..=self.max).contains(&ttl)
+    }
+}
+
 /// A tracked interface: down means Fault (weight None) or a priority change (weight).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct TrackInterface {
     pub name: String,
     pub weight: Option<i32>,
+    /// The weight applies negated; without a weight (or 0): up means Fault.
+    pub reverse: bool,
 }
 
 /// Gratuitous ARP / unsolicited NA schedule on becoming master.
@@ -409,6 +440,10 @@ pub struct InstanceConfig {
     pub virtual_rules: Vec<Rule>,
     /// Unicast peers (same family); empty = multicast.
     pub unicast_peers: Vec<IpAddr>,
+    /// The TTL / hop limit range of the peers that set one (keepalived's `unicast_peer { A
+    /// min_ttl N max_ttl M }`): their adverts arriving outside it are dropped. Only peers
+    /// of `unicast_peers`; any such peer implies `check_unicast_src`, as in keepalived.
+    pub unicast_peer_ttl: BTreeMap<IpAddr, TtlRange>,
     /// Optional explicit source for unicast adverts (keepalived `unicast_src_ip`).
     pub unicast_src: Option<IpAddr>,
     /// Drop unicast adverts whose source is not one of `unicast_peers` (keepalived's

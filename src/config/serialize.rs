@@ -1,5 +1,6 @@
 //! [`serde::Serialize`] for the configuration model: the YAML `vipd check` reads back into the
-//! same values (`parse_str(serialize(c)) == c`). Keys left at their default are not written, so
+//! same values (`parse_str(serialize(c)) == c`, but for the `reverse` of script and process
+//! definitions, folded into their entries). Keys left at their default are not written, so
 //! the output stays short; what differs between keepalived and vipd (`version`, `priority`,
 //! `advert_interval`) is always written. `vipd import-keepalived` builds these types and
 //! serialises them.
@@ -223,60 +224,92 @@ impl Serialize for ScriptConfig {
         if self.init_fail {
             m.serialize_entry("init_fail", &true)?;
         }
+        // `reverse` is not written: it is only the default of the `track_scripts` entries,
+        // which are written resolved (see [`Resolved`]).
         m.end()
     }
 }
 
-/// `{name, weight}` (or `{path, weight}`) entry of a tracking list.
+/// `{name, weight}` (or `{path, weight}`) entry of a tracking list, with `reverse: true`
+/// when reversed.
 struct Weighted<'a> {
     key: &'static str,
     name: &'a str,
-    weight: i32,
+    weight: Option<i32>,
+    reverse: bool,
 }
 
 impl Serialize for Weighted<'_> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        let mut m = s.serialize_map(Some(2))?;
+        let mut m = s.serialize_map(None)?;
         m.serialize_entry(self.key, self.name)?;
+        if let Some(w) = self.weight {
+            m.serialize_entry("weight", &w)?;
+        }
+        if self.reverse {
+            m.serialize_entry("reverse", &true)?;
+        }
+        m.end()
+    }
+}
+
+/// A `track_scripts` / `track_processes` entry: `{name, weight}`, and `reverse: true` when
+/// reversed. The entry holds the resolved values; the definitions' defaults (`weight`,
+/// `reverse`) are not needed to read it back, so a definition's `reverse` is not written:
+/// `parse_str(serialize(c))` has the same entries, with `reverse: false` definitions.
+struct Resolved<'a> {
+    name: &'a str,
+    weight: i32,
+    reverse: bool,
+}
+
+impl Serialize for Resolved<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("name", self.name)?;
         m.serialize_entry("weight", &self.weight)?;
+        if self.reverse {
+            m.serialize_entry("reverse", &true)?;
+        }
         m.end()
     }
 }
 
 impl Serialize for TrackInterface {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        match self.weight {
-            None => s.serialize_str(&self.name),
-            Some(weight) => Weighted {
-                key: "name",
-                name: &self.name,
-                weight,
-            }
-            .serialize(s),
+        if self.weight.is_none() && !self.reverse {
+            return s.serialize_str(&self.name);
         }
-    }
-}
-
-impl Serialize for TrackScript {
-    /// Always with its weight: the model holds the resolved weight, which may differ from the
-    /// script's own.
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         Weighted {
             key: "name",
             name: &self.name,
             weight: self.weight,
+            reverse: self.reverse,
+        }
+        .serialize(s)
+    }
+}
+
+impl Serialize for TrackScript {
+    /// Always with its weight and `reverse`: the model holds the resolved ones, which may
+    /// differ from the script's own (`reverse: false` is written when the script's is true).
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        Resolved {
+            name: &self.name,
+            weight: self.weight,
+            reverse: self.reverse,
         }
         .serialize(s)
     }
 }
 
 impl Serialize for TrackProcess {
-    /// Always with its weight, as [`TrackScript`].
+    /// Always with its weight and `reverse`, as [`TrackScript`].
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        Weighted {
-            key: "name",
+        Resolved {
             name: &self.name,
             weight: self.weight,
+            reverse: self.reverse,
         }
         .serialize(s)
     }
@@ -308,6 +341,7 @@ impl Serialize for ProcessConfig {
         if !self.terminate_delay.is_zero() {
             m.serialize_entry("terminate_delay", &Dur(self.terminate_delay))?;
         }
+        // `reverse`: not written, as for scripts (the entries carry it).
         m.end()
     }
 }
@@ -315,13 +349,14 @@ impl Serialize for ProcessConfig {
 impl Serialize for TrackFile {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         let path = self.path.to_string_lossy();
-        if self.weight == 1 {
+        if self.weight == 1 && !self.reverse {
             s.serialize_str(&path)
         } else {
             Weighted {
                 key: "path",
                 name: &path,
-                weight: self.weight,
+                weight: Some(self.weight),
+                reverse: self.reverse,
             }
             .serialize(s)
         }
@@ -434,7 +469,11 @@ impl Serialize for InstanceConfig {
             m.serialize_entry("virtual_rules", &List(&self.virtual_rules))?;
         }
         if !self.unicast_peers.is_empty() {
-            let peers: Vec<String> = self.unicast_peers.iter().map(|a| a.to_string()).collect();
+            let peers: Vec<Peer> = self
+                .unicast_peers
+                .iter()
+                .map(|a| Peer(*a, self.unicast_peer_ttl.get(a).copied()))
+                .collect();
             m.serialize_entry("unicast_peers", &peers)?;
         }
         if let Some(a) = &self.unicast_src {
@@ -476,6 +515,27 @@ impl Serialize for InstanceConfig {
             if !v.link_local && self.family == Family::Ipv6 {
                 m.serialize_entry("vmac_link_local", &false)?;
             }
+        }
+        m.end()
+    }
+}
+
+/// A unicast peer: its address, or `{address, min_ttl, max_ttl}` with a TTL range.
+struct Peer(std::net::IpAddr, Option<super::model::TtlRange>);
+
+impl Serialize for Peer {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let Some(r) = self.1 else {
+            return s.serialize_str(&self.0.to_string());
+        };
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("address", &self.0.to_string())?;
+        // At least one key, so that the range reads back.
+        if r.min != 0 || r.max == 255 {
+            m.serialize_entry("min_ttl", &r.min)?;
+        }
+        if r.max != 255 {
+            m.serialize_entry("max_ttl", &r.max)?;
         }
         m.end()
     }

@@ -73,6 +73,7 @@ fn defaults_applied() {
             virtual_routes: vec![],
             virtual_rules: vec![],
             unicast_peers: vec![],
+            unicast_peer_ttl: Default::default(),
             unicast_src: None,
             check_unicast_src: false,
             track_interfaces: vec![],
@@ -133,15 +134,18 @@ instances:
         vec![
             TrackInterface {
                 name: "eth1".into(),
-                weight: None
+                weight: None,
+                reverse: false,
             },
             TrackInterface {
                 name: "eth2".into(),
-                weight: Some(-30)
+                weight: Some(-30),
+                reverse: false,
             },
             TrackInterface {
                 name: "eth3".into(),
-                weight: None
+                weight: None,
+                reverse: false,
             },
         ]
     );
@@ -681,6 +685,7 @@ fn tracking_keys() {
             fall: 3,
             user: None,
             init_fail: true,
+            reverse: false,
         }
     );
     // Defaults.
@@ -695,6 +700,7 @@ fn tracking_keys() {
             fall: 1,
             user: None,
             init_fail: false,
+            reverse: false,
         }
     );
     let i = &c.instances["VI_1"];
@@ -704,11 +710,13 @@ fn tracking_keys() {
         vec![
             TrackScript {
                 name: "check_nginx".into(),
-                weight: -20
+                weight: -20,
+                reverse: false,
             },
             TrackScript {
                 name: "vital".into(),
-                weight: 0
+                weight: 0,
+                reverse: false,
             },
         ]
     );
@@ -717,15 +725,18 @@ fn tracking_keys() {
         vec![
             TrackFile {
                 path: "/run/vipd/prio".into(),
-                weight: 1
+                weight: 1,
+                reverse: false,
             },
             TrackFile {
                 path: "/run/vipd/stop".into(),
-                weight: 0
+                weight: 0,
+                reverse: false,
             },
             TrackFile {
                 path: "/run/vipd/x".into(),
-                weight: 1
+                weight: 1,
+                reverse: false,
             },
         ]
     );
@@ -761,11 +772,13 @@ instances:
         vec![
             TrackScript {
                 name: "a".into(),
-                weight: -20
+                weight: -20,
+                reverse: false,
             },
             TrackScript {
                 name: "b".into(),
-                weight: 5
+                weight: 5,
+                reverse: false,
             },
         ]
     );
@@ -1696,5 +1709,174 @@ fn vmac_xmit_base_without_use_vmac_is_a_warning() {
         l.warnings.iter().any(|w| w.message.contains("no effect")),
         "{:?}",
         l.warnings
+    );
+}
+
+/// keepalived's `weight N reverse`: `reverse` on a script or process is the default of its
+/// entries, an entry's own `reverse` (true or false, keepalived's `noreverse`) wins; files and
+/// interfaces take it per entry.
+#[test]
+fn reverse_on_definitions_and_entries() {
+    let l = ok("\
+scripts:
+  up: { command: [\"true\"], weight: 20, reverse: true }
+  plain: { command: [\"true\"], weight: -10 }
+processes:
+  web: { name: nginx, weight: 10, reverse: true }
+instances:
+  VI_1:
+    interface: eth0
+    vrid: 13
+    priority: 150
+    virtual_ipaddress: [192.168.192.13/24]
+    track_scripts: [up, {name: plain, reverse: true}]
+    track_processes: [{name: web, weight: 5, reverse: false}]
+    track_files: [{path: /run/a, weight: 0, reverse: true}, /run/b]
+    track_interfaces: [{name: eth1, weight: 30, reverse: true}, {name: eth2, reverse: true}, eth3]
+  VI_2:
+    interface: eth0
+    vrid: 14
+    virtual_ipaddress: [192.168.192.14/24]
+    track_scripts: [{name: up, reverse: false}]
+");
+    let c = &l.config;
+    assert!(c.scripts["up"].reverse && !c.scripts["plain"].reverse);
+    assert!(c.processes["web"].reverse);
+    let i = &c.instances["VI_1"];
+    let s: Vec<(&str, i32, bool)> = i
+        .track_scripts
+        .iter()
+        .map(|t| (t.name.as_str(), t.weight, t.reverse))
+        .collect();
+    assert_eq!(s, [("up", 20, true), ("plain", -10, true)]);
+    assert_eq!(
+        i.track_processes,
+        [TrackProcess {
+            name: "web".into(),
+            weight: 5,
+            reverse: false
+        }]
+    );
+    let f: Vec<(i32, bool)> = i
+        .track_files
+        .iter()
+        .map(|t| (t.weight, t.reverse))
+        .collect();
+    assert_eq!(f, [(0, true), (1, false)]);
+    let t: Vec<(Option<i32>, bool)> = i
+        .track_interfaces
+        .iter()
+        .map(|t| (t.weight, t.reverse))
+        .collect();
+    assert_eq!(t, [(Some(30), true), (None, true), (None, false)]);
+    assert!(!c.instances["VI_2"].track_scripts[0].reverse);
+    // Written back, the entries carry the resolved `reverse`, and read back the same.
+    let again = ok(&to_yaml(c)).config;
+    for n in ["VI_1", "VI_2"] {
+        assert_eq!(again.instances[n], c.instances[n], "{}", to_yaml(c));
+    }
+}
+
+#[test]
+fn reverse_must_be_a_boolean() {
+    let e = errs(
+        "\
+scripts:
+  up: { command: [\"true\"], reverse: yes please }
+instances:
+  VI_1:
+    interface: eth0
+    vrid: 13
+    virtual_ipaddress: [192.168.192.13/24]
+    track_files: [{path: /run/a, reverse: 1}]
+",
+    );
+    assert!(
+        e.iter().any(|(_, _, m)| m.contains("script `up`: reverse")),
+        "{e:?}"
+    );
+    assert!(
+        e.iter().any(|(_, _, m)| m.contains("track_files: reverse")),
+        "{e:?}"
+    );
+}
+
+/// The weight warning still checks reversed weights: +20 reversed (-20 while up) cannot
+/// take 150 below a backup at 100, +60 reversed can.
+#[test]
+fn reversed_weights_in_the_weight_warning() {
+    let yaml = |w: i32| {
+        format!(
+            "\
+scripts:
+  up: {{ command: [\"true\"], weight: {w}, reverse: true }}
+instances:
+  VI_1:
+    interface: eth0
+    vrid: 13
+    priority: 150
+    virtual_ipaddress: [192.168.192.13/24]
+    track_scripts: [up]
+"
+        )
+    };
+    assert!(ok(&yaml(60)).warnings.is_empty());
+    assert!(!ok(&yaml(20)).warnings.is_empty());
+}
+
+/// `unicast_peers` entries in the mapping form with keepalived's `min_ttl` / `max_ttl`.
+#[test]
+fn unicast_peer_ttl_ranges() {
+    let base = |peers: &str, extra: &str| {
+        format!(
+            "instances:\n  VI_1:\n    interface: eth0\n    vrid: 13\n    virtual_ipaddress: [192.168.192.13/24]\n    unicast_peers: {peers}\n{extra}"
+        )
+    };
+    let l = ok(&base(
+        "[192.168.192.2, {address: 192.168.192.3, min_ttl: 250}, {address: 192.168.192.4, min_ttl: 0, max_ttl: 255}]",
+        "",
+    ));
+    let i = &l.config.instances["VI_1"];
+    assert_eq!(i.unicast_peers.len(), 3);
+    assert!(i.check_unicast_src, "a range implies check_unicast_src");
+    let r: Vec<(String, u8, u8)> = i
+        .unicast_peer_ttl
+        .iter()
+        .map(|(a, r)| (a.to_string(), r.min, r.max))
+        .collect();
+    assert_eq!(
+        r,
+        [
+            ("192.168.192.3".to_owned(), 250, 255),
+            ("192.168.192.4".to_owned(), 0, 255)
+        ]
+    );
+    // Written back and read again: the same instance.
+    let again = ok(&to_yaml(&l.config)).config;
+    assert_eq!(again.instances["VI_1"], *i, "{}", to_yaml(&l.config));
+    // Without a range nothing changes: no source check.
+    assert!(!ok(&base("[192.168.192.2]", "")).config.instances["VI_1"].check_unicast_src);
+
+    let e = errs(&base(
+        "[{address: 192.168.192.3, min_ttl: 200, max_ttl: 100}]",
+        "",
+    ));
+    assert!(
+        e.iter()
+            .any(|(_, _, m)| m.contains("min_ttl 200 is above max_ttl 100")),
+        "{e:?}"
+    );
+    let e = errs(&base("[{address: 192.168.192.3, max_ttl: 256}]", ""));
+    assert!(e.iter().any(|(_, _, m)| m.contains("max_ttl")), "{e:?}");
+    let e = errs(&base("[{address: 192.168.192.3, ttl: 1}]", ""));
+    assert!(e.iter().any(|(_, _, m)| m.contains("ttl")), "{e:?}");
+    let e = errs(&base(
+        "[{address: 192.168.192.3, min_ttl: 1}]",
+        "    check_unicast_src: false\n",
+    ));
+    assert!(
+        e.iter()
+            .any(|(_, _, m)| m.contains("cannot be false with a unicast peer's `min_ttl`")),
+        "{e:?}"
     );
 }

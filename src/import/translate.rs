@@ -7,8 +7,8 @@ use std::time::Duration;
 
 use crate::config::{
     ChecksumForm, Family, Garp, InstanceConfig, Notify, ProcessConfig, ScriptConfig,
-    TrackFile as ModelTrackFile, TrackInterface, TrackProcess, TrackScript, Version, Vmac,
-    parse_duration, to_yaml,
+    TrackFile as ModelTrackFile, TrackInterface, TrackProcess, TrackScript, TtlRange, Version,
+    Vmac, parse_duration, to_yaml,
 };
 
 use super::Finding;
@@ -406,6 +406,7 @@ impl Script {
             weight: self.weight,
             fork_delay: interval * self.rise.saturating_sub(1),
             terminate_delay: interval * self.fall.saturating_sub(1),
+            reverse: false,
         })
     }
 
@@ -422,6 +423,8 @@ impl Script {
             fall: self.fall,
             user: self.user.clone(),
             init_fail: self.init_fail,
+            // The track_scripts entries carry the resolved `reverse` (see `tracking_block`).
+            reverse: false,
         })
     }
 }
@@ -441,30 +444,6 @@ struct TrackFile {
     weight: Option<i64>,
     /// `weight N reverse`: the default of the track_file items that use it.
     reverse: bool,
-}
-
-/// Why a tracking item with `reverse` is left out, and what to do by hand.
-fn reverse_advice(kw: &str, from_definition: bool) -> String {
-    let how = match kw {
-        "track_script" => {
-            "for a script, invert its exit status in a wrapper (e.g. command [\"/bin/sh\", \"-c\", \"! CMD\"]) and keep the weight"
-        }
-        "track_file" => {
-            "for a file with a non-zero weight, negating the weight (weight: -N) moves the priority the same way; with weight 0 (value 0 = fault) there is no equivalent"
-        }
-        "track_process" => {
-            "for a process, `quorum_max: 0` (up while it does not run) with the weight is the inverse of `quorum: 1`"
-        }
-        _ => "for an interface there is no equivalent; track it with a check script",
-    };
-    format!(
-        "keepalived's `reverse`{} turns the direction of the weight around; vipd has no `reverse`, so this tracking item is left out rather than translated inverted (a plain weight would move the priority the wrong way). Add it by hand: {how}",
-        if from_definition {
-            " (from the definition's `weight N reverse`)"
-        } else {
-            ""
-        }
-    )
 }
 
 fn int(w: &str) -> Option<i64> {
@@ -964,13 +943,14 @@ fn vrrp_script(cx: &mut Cx, st: &Stmt, existing: &BTreeMap<String, Script>) -> O
                     Some(w) if (-253..=253).contains(&w) => s.weight = w as i32,
                     _ => cx.skip(b, kw, format!("`{a}`: the weight must be -253..253")),
                 }
-                if b.args.len() > 1 {
-                    s.reverse = b.args[1].text == "reverse";
-                    cx.skip(
+                match b.args.get(1).map(|w| w.text.as_str()) {
+                    None => {}
+                    Some("reverse") => s.reverse = true,
+                    Some(o) => cx.skip(
                         b,
-                        "weight ... reverse",
-                        "vipd has no `reverse`; the track_script items that use this script without `weight N noreverse` are left out (listed at their lines)",
-                    );
+                        "weight",
+                        format!("`{o}` is not `reverse` (keepalived ignores it)"),
+                    ),
                 }
             }
             "rise" | "fall" => match int(&a) {
@@ -1099,13 +1079,14 @@ fn vrrp_track_file(cx: &mut Cx, st: &Stmt) -> TrackFile {
                     Some(w) if (-254..=254).contains(&w) => tf.weight = Some(w),
                     _ => cx.skip(b, kw, format!("`{a}`: the weight must be -254..254")),
                 }
-                if b.args.len() > 1 {
-                    tf.reverse = b.args[1].text == "reverse";
-                    cx.skip(
+                match b.args.get(1).map(|w| w.text.as_str()) {
+                    None => {}
+                    Some("reverse") => tf.reverse = true,
+                    Some(o) => cx.skip(
                         b,
-                        "weight ... reverse",
-                        "vipd has no `reverse`; the track_file items that use this file without `weight N noreverse` are left out (listed at their lines)",
-                    );
+                        "weight",
+                        format!("`{o}` is not `reverse` (keepalived ignores it)"),
+                    ),
                 }
             }
             "init_file" => cx.skip(
@@ -1171,8 +1152,11 @@ struct InstanceBody {
     auth: Option<(Stmt, Option<String>, Option<String>)>,
     vips: Vec<(IpAddr, String, Stmt)>,
     peers: Vec<String>,
+    /// `min_ttl` / `max_ttl` of the peers that give them.
+    peer_ttl: BTreeMap<IpAddr, TtlRange>,
     src: Option<(IpAddr, Stmt)>,
-    t_ifaces: Vec<(String, Option<i64>, Stmt)>,
+    /// (name, weight, reverse, line).
+    t_ifaces: Vec<(String, Option<i64>, bool, Stmt)>,
     t_scripts: Vec<TrackScript>,
     t_files: Vec<ModelTrackFile>,
     t_procs: Vec<TrackProcess>,
@@ -1296,8 +1280,10 @@ fn vrrp_instance(
         virtual_routes: std::mem::take(&mut ib.extras.routes),
         virtual_rules: std::mem::take(&mut ib.extras.rules),
         unicast_peers: ib.peers.iter().filter_map(|p| p.parse().ok()).collect(),
+        unicast_peer_ttl: ib.peer_ttl.clone(),
         unicast_src,
-        check_unicast_src: check_unicast_src(cx, &ib),
+        // A peer's TTL range implies the source check (keepalived 2.2.7, and vipd's rule).
+        check_unicast_src: check_unicast_src(cx, &ib) || !ib.peer_ttl.is_empty(),
         track_interfaces,
         track_scripts,
         track_files: std::mem::take(&mut ib.t_files),
@@ -1391,6 +1377,7 @@ fn read_instance(cx: &mut Cx, st: &Stmt, defs: &Defs) -> InstanceBody {
         auth: None,
         vips: Vec::new(),
         peers: Vec::new(),
+        peer_ttl: BTreeMap::new(),
         src: None,
         t_ifaces: Vec::new(),
         t_scripts: Vec::new(),
@@ -1486,7 +1473,10 @@ fn read_instance(cx: &mut Cx, st: &Stmt, defs: &Defs) -> InstanceBody {
             "authentication" => ib.auth = Some(authentication_block(cx, b)),
             "virtual_ipaddress" => ib.vips.extend(virtual_ipaddress_block(cx, b)),
             "unicast_src_ip" | "mcast_src_ip" => source_line(cx, b, kw, &a, &mut ib.src),
-            "unicast_peer" => ib.peers.extend(unicast_peer_block(cx, b)),
+            "unicast_peer" => {
+                let peers = unicast_peer_block(cx, b, &mut ib.peer_ttl);
+                ib.peers.extend(peers);
+            }
             "track_script" | "track_interface" | "track_file" | "track_process" => {
                 tracking_block(cx, b, defs, &mut ib)
             }
@@ -1757,12 +1747,12 @@ fn instance_advert_interval(cx: &mut Cx, ib: &mut InstanceBody, ver: u8) -> Dura
 /// there; vipd always follows it).
 fn instance_track_interfaces(
     cx: &mut Cx,
-    t_ifaces: &[(String, Option<i64>, Stmt)],
+    t_ifaces: &[(String, Option<i64>, bool, Stmt)],
     interface: &str,
 ) -> Vec<TrackInterface> {
     t_ifaces
         .iter()
-        .filter(|(name, _, tst)| {
+        .filter(|(name, _, _, tst)| {
             let own = *name == interface;
             if own {
                 cx.note(
@@ -1773,9 +1763,10 @@ fn instance_track_interfaces(
             }
             !own
         })
-        .map(|(name, weight, _)| TrackInterface {
+        .map(|(name, weight, reverse, _)| TrackInterface {
             name: name.clone(),
             weight: weight.map(|w| w as i32),
+            reverse: *reverse,
         })
         .collect()
 }
@@ -1877,6 +1868,7 @@ fn split_process_checks(
         .map(|t| TrackProcess {
             name: t.name,
             weight: t.weight,
+            reverse: t.reverse,
         })
         .collect();
     (track_scripts, track_processes)
@@ -2106,12 +2098,15 @@ fn complete_election(
     }
 }
 
-/// `unicast_peer { A [min_ttl N] [max_ttl N] ... }`: the peers' addresses.
-fn unicast_peer_block(cx: &mut Cx, b: &Stmt) -> Vec<String> {
+/// `unicast_peer { A [min_ttl N] [max_ttl N] ... }`: the peers' addresses, and into `ttl`
+/// the range of those that give one (keepalived 2.2.7 then drops the peer's adverts arriving
+/// with a TTL / hop limit outside it, and checks the source: vipd's `check_unicast_src`,
+/// implied by the range).
+fn unicast_peer_block(cx: &mut Cx, b: &Stmt, ttl: &mut BTreeMap<IpAddr, TtlRange>) -> Vec<String> {
     let mut out = Vec::new();
     for it in items(cx, b, &[("min_ttl", 1), ("max_ttl", 1)]) {
-        match it.head.parse::<IpAddr>() {
-            Ok(ip) => out.push(ip.to_string()),
+        let ip = match it.head.parse::<IpAddr>() {
+            Ok(ip) => ip,
             Err(_) => {
                 cx.skip(
                     &it.st,
@@ -2120,13 +2115,46 @@ fn unicast_peer_block(cx: &mut Cx, b: &Stmt) -> Vec<String> {
                 );
                 continue;
             }
+        };
+        out.push(ip.to_string());
+        let mut range: Option<TtlRange> = None;
+        for (k, v) in &it.opts {
+            let Some(n) = v.first().and_then(|w| w.parse::<u8>().ok()) else {
+                cx.skip(
+                    &it.st,
+                    &format!("unicast_peer {} {k}", it.head),
+                    "needs a TTL of 0..255 (keepalived ignores it)",
+                );
+                continue;
+            };
+            let r = range.get_or_insert(TtlRange { min: 0, max: 255 });
+            if k == "min_ttl" {
+                r.min = n;
+            } else {
+                r.max = n;
+            }
         }
-        for (k, _) in &it.opts {
-            cx.skip(
+        match range {
+            Some(r) if r.min > r.max => cx.skip(
                 &it.st,
-                &format!("unicast_peer {} {k}", it.head),
-                "vipd does not check the TTL of unicast adverts; the peer is translated without it",
-            );
+                &format!("unicast_peer {} min_ttl", it.head),
+                format!(
+                    "min_ttl {} is above max_ttl {}: keepalived drops every advert of this peer (\"all packets will be discarded\"), vipd refuses the range; the peer is translated without it, fix the range",
+                    r.min, r.max
+                ),
+            ),
+            Some(r) => {
+                cx.note(
+                    &it.st,
+                    &format!("unicast_peer {} min_ttl/max_ttl", it.head),
+                    format!(
+                        "translated as `{{address: {ip}, min_ttl: {}, max_ttl: {}}}`: vipd drops this peer's adverts arriving with another TTL / hop limit (vrrp_adverts_dropped_total{{reason=\"unicast_ttl\"}}) and, as keepalived 2.2.7 does once a range is given, checks the instance's unicast sources (`check_unicast_src: true`)",
+                        r.min, r.max
+                    ),
+                );
+                ttl.insert(ip, r);
+            }
+            None => {}
         }
     }
     out
@@ -2134,7 +2162,8 @@ fn unicast_peer_block(cx: &mut Cx, b: &Stmt) -> Vec<String> {
 
 /// The instance's tracking blocks (`track_script`, `track_interface`, `track_file`): their
 /// items in vipd's model, appended to `scripts_out`, `ifaces_out` (checked against the
-/// instance's interface later) and `files_out`; items with `reverse` are left out and listed.
+/// instance's interface later) and `files_out`, with keepalived's `weight N reverse` (or
+/// `noreverse`, overriding the definition's) as `reverse`.
 #[allow(clippy::type_complexity)]
 fn tracking_block(cx: &mut Cx, b: &Stmt, defs: &Defs, ib: &mut InstanceBody) {
     let (scripts, track_files, my_idx) = (defs.scripts, defs.track_files, defs.my_idx);
@@ -2170,6 +2199,25 @@ fn tracking_block(cx: &mut Cx, b: &Stmt, defs: &Defs, ib: &mut InstanceBody) {
                 _ => reverse = Some(false),
             }
         }
+        // keepalived reads `reverse` / `noreverse` only as the word after `weight N`; an entry
+        // with anything else there is ignored ("unknown track ... option"), and
+        // `track_interface` has no `noreverse` (ignored, the entry kept).
+        let first_is_weight = it.opts.first().is_some_and(|(k, _)| k == "weight");
+        if !first_is_weight && reverse.is_some() {
+            cx.skip(
+                &it.st,
+                &format!("{kw} {}", it.head),
+                "keepalived ignores this entry: `reverse` / `noreverse` must follow `weight N`",
+            );
+            continue;
+        }
+        if kw == "track_interface" && reverse == Some(false) {
+            cx.note(
+                &it.st,
+                &format!("{kw} {} noreverse", it.head),
+                "keepalived 2.2.7 ignores `noreverse` on a tracked interface (it has no definition to override); translated without it",
+            );
+        }
         // keepalived: the item's `reverse` / `noreverse`, else the definition's.
         let inherited = match kw {
             "track_script" => scripts.get(&it.head).is_some_and(|s| s.reverse),
@@ -2177,14 +2225,7 @@ fn tracking_block(cx: &mut Cx, b: &Stmt, defs: &Defs, ib: &mut InstanceBody) {
             "track_process" => defs.procs.get(&it.head).is_some_and(|p| p.reverse),
             _ => false,
         };
-        if reverse.unwrap_or(inherited) {
-            cx.skip(
-                &it.st,
-                &format!("{kw} {} reverse", it.head),
-                reverse_advice(kw, reverse.is_none()),
-            );
-            continue;
-        }
+        let reverse = reverse.unwrap_or(inherited);
         match kw {
             "track_script" => {
                 let Some(s) = scripts.get(&it.head) else {
@@ -2198,9 +2239,13 @@ fn tracking_block(cx: &mut Cx, b: &Stmt, defs: &Defs, ib: &mut InstanceBody) {
                 ib.t_scripts.push(TrackScript {
                     name: s.yaml_name.clone(),
                     weight: weight.map_or(s.weight, |w| w as i32),
+                    reverse,
                 });
             }
-            "track_interface" => ib.t_ifaces.push((it.head.clone(), weight, it.st.clone())),
+            "track_interface" => {
+                ib.t_ifaces
+                    .push((it.head.clone(), weight, reverse, it.st.clone()))
+            }
             "track_process" => {
                 let Some(p) = defs.procs.get(&it.head) else {
                     cx.skip(
@@ -2213,6 +2258,7 @@ fn tracking_block(cx: &mut Cx, b: &Stmt, defs: &Defs, ib: &mut InstanceBody) {
                 ib.t_procs.push(TrackProcess {
                     name: p.yaml_name.clone(),
                     weight: weight.map_or(p.cfg.weight, |w| w as i32),
+                    reverse,
                 });
             }
             _ => {
@@ -2244,6 +2290,7 @@ fn tracking_block(cx: &mut Cx, b: &Stmt, defs: &Defs, ib: &mut InstanceBody) {
                 ib.t_files.push(ModelTrackFile {
                     path: path.into(),
                     weight: w as i32,
+                    reverse,
                 });
             }
         }

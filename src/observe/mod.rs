@@ -1072,12 +1072,18 @@ impl std::fmt::Write for GzipText {
 /// its creation: not `vrid` (a packet for a VRID no instance has is nobody's: it is counted on
 /// its socket, `/status`), and the v2 checks (`auth_type`, `auth_failure`, `interval`) only
 /// for v2 instances (a v3 advert carries neither, and a v2 advert to a v3 instance is
-/// `version`), and not `unicast_src` (only an instance with `check_unicast_src` drops for it;
-/// the series appears on its first drop).
+/// `version`), and not `unicast_src` / `unicast_ttl` (only an instance with
+/// `check_unicast_src` or a peer's TTL range drops for them; the series appears on its first
+/// drop).
 pub fn instance_drop_reasons(version: Version) -> Vec<DropReason> {
     DropReason::ALL
         .into_iter()
-        .filter(|r| !matches!(r, DropReason::Vrid | DropReason::UnicastSrc))
+        .filter(|r| {
+            !matches!(
+                r,
+                DropReason::Vrid | DropReason::UnicastSrc | DropReason::UnicastTtl
+            )
+        })
         .filter(|r| {
             version == Version::V2
                 || !matches!(

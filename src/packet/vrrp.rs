@@ -66,11 +66,14 @@ pub enum DropReason {
     ZeroInterval,
     /// `check_unicast_src`: the source is not one of the instance's `unicast_peers`.
     UnicastSrc,
+    /// A unicast peer's `min_ttl` / `max_ttl`: its advert arrived with a TTL / hop limit
+    /// outside the range.
+    UnicastTtl,
 }
 
 impl DropReason {
     /// Every reason, for pre-creating metric series.
-    pub const ALL: [DropReason; 12] = [
+    pub const ALL: [DropReason; 13] = [
         DropReason::Ttl,
         DropReason::Version,
         DropReason::Type,
@@ -83,6 +86,7 @@ impl DropReason {
         DropReason::AddressCount,
         DropReason::ZeroInterval,
         DropReason::UnicastSrc,
+        DropReason::UnicastTtl,
     ];
 
     /// Stable label used in logs and metrics.
@@ -100,6 +104,7 @@ impl DropReason {
             DropReason::AddressCount => "address_count",
             DropReason::ZeroInterval => "zero_interval",
             DropReason::UnicastSrc => "unicast_src",
+            DropReason::UnicastTtl => "unicast_ttl",
         }
     }
 }

@@ -609,6 +609,9 @@ impl Router {
         if !receive::unicast_src_ok(&inst.cfg, p.src) {
             return self.drop_packet(p.port, Some(id), p.src, DropReason::UnicastSrc);
         }
+        if !receive::unicast_ttl_ok(&inst.cfg, p.src, p.ttl) {
+            return self.drop_packet(p.port, Some(id), p.src, DropReason::UnicastTtl);
+        }
         let interval = Duration::from_nanos(advert.interval_nanos());
         let mut heard = peers::Heard {
             src: p.src,

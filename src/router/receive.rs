@@ -27,6 +27,16 @@ pub fn unicast_src_ok(cfg: &InstanceConfig, src: IpAddr) -> bool {
     !cfg.check_unicast_src || cfg.unicast_peers.contains(&src)
 }
 
+/// keepalived's `unicast_peer { A min_ttl N max_ttl M }`: an advert from a peer with a TTL
+/// range must arrive with a TTL / hop limit within it (keepalived 2.2.7 logs "TTL/HL N not
+/// in range MIN - MAX" and drops it). Checked after [`unicast_src_ok`], for a source that
+/// is a peer; a peer without a range, or a source that is no peer, passes.
+pub fn unicast_ttl_ok(cfg: &InstanceConfig, src: IpAddr, ttl: u8) -> bool {
+    cfg.unicast_peer_ttl
+        .get(&src)
+        .is_none_or(|r| r.contains(ttl))
+}
+
 /// What an advert that decoded means for an instance's configuration.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Agreement {
@@ -139,6 +149,37 @@ mod tests {
         assert!(unicast_src_ok(&on, peer));
         assert!(!unicast_src_ok(&on, stranger));
         assert!(!is_disagreement(DropReason::UnicastSrc));
+    }
+
+    /// keepalived's `unicast_peer { A min_ttl N max_ttl M }`, both families, the bounds
+    /// inclusive, the defaults 0 and 255; peers without a range take any TTL.
+    #[test]
+    fn unicast_peer_ttl_range() {
+        let c = cfg(
+            "instances:\n  V:\n    interface: eth0\n    vrid: 13\n    version: 2\n    virtual_ipaddress: [10.99.0.13]\n    unicast_peers: [{address: 10.99.0.11, min_ttl: 250, max_ttl: 254}, {address: 10.99.0.12, min_ttl: 64}, 10.99.0.14]\n",
+        );
+        assert!(c.check_unicast_src, "a TTL range implies the source check");
+        let (a, b, plain) = (
+            IpAddr::from([10, 99, 0, 11]),
+            IpAddr::from([10, 99, 0, 12]),
+            IpAddr::from([10, 99, 0, 14]),
+        );
+        assert!(!unicast_ttl_ok(&c, a, 249));
+        assert!(unicast_ttl_ok(&c, a, 250));
+        assert!(unicast_ttl_ok(&c, a, 254));
+        assert!(!unicast_ttl_ok(&c, a, 255), "above max_ttl");
+        assert!(!unicast_ttl_ok(&c, b, 63));
+        assert!(unicast_ttl_ok(&c, b, 255), "max_ttl defaults to 255");
+        for ttl in [0, 1, 128, 255] {
+            assert!(unicast_ttl_ok(&c, plain, ttl));
+        }
+        assert!(!is_disagreement(DropReason::UnicastTtl));
+        let v6 = cfg(
+            "instances:\n  V:\n    interface: eth0\n    vrid: 13\n    virtual_ipaddress: [\"fd00:99::13\"]\n    unicast_peers: [{address: \"fd00:99::11\", max_ttl: 1}]\n",
+        );
+        let p: IpAddr = "fd00:99::11".parse().unwrap();
+        assert!(unicast_ttl_ok(&v6, p, 0) && unicast_ttl_ok(&v6, p, 1));
+        assert!(!unicast_ttl_ok(&v6, p, 2));
     }
 
     #[test]

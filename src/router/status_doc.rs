@@ -51,6 +51,7 @@ impl Router {
                     name: t.name.clone(),
                     weight: t.weight,
                     healthy: self.track.script_healthy(&t.name),
+                    reverse: t.reverse,
                 })
                 .collect();
             let processes = inst
@@ -61,6 +62,7 @@ impl Router {
                     name: t.name.clone(),
                     weight: t.weight,
                     up: self.track.process_up(&t.name),
+                    reverse: t.reverse,
                 })
                 .collect();
             instances.push((

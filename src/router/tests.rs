@@ -364,6 +364,40 @@ fn check_unicast_src_drops_adverts_from_a_source_outside_unicast_peers() {
     }
 }
 
+/// keepalived's `unicast_peer { A min_ttl N max_ttl M }`: a's adverts arrive with TTL 62
+/// (routed); b drops them, counted as `unicast_ttl`, when 62 is outside a's range.
+#[test]
+fn unicast_peer_ttl_range_drops_adverts_arriving_with_another_ttl() {
+    for (range, inside) in [
+        ("min_ttl: 60", true),
+        ("min_ttl: 250", false),
+        ("max_ttl: 61", false),
+        ("min_ttl: 62, max_ttl: 62", true),
+    ] {
+        let a = v3(
+            150,
+            "    unicast_src: 10.99.0.11\n    unicast_peers: [10.99.0.12]\n",
+        );
+        let b = v3(
+            100,
+            &format!(
+                "    unicast_src: 10.99.0.12\n    unicast_peers: [{{address: 10.99.0.11, {range}}}]\n"
+            ),
+        );
+        let mut net = Net::new();
+        net.node("a", [10, 99, 0, 11], &a);
+        net.node("b", [10, 99, 0, 12], &b);
+        net.nodes[0].ttl = 62;
+        net.run_until(10 * S);
+        let dropped = net
+            .first("b", "drop reason=unicast_ttl", Duration::ZERO)
+            .is_some();
+        assert_eq!(dropped, !inside, "{range}: {:?}", net.events);
+        let want = if inside { State::Backup } else { State::Master };
+        assert_eq!(net.state(1), want, "{range}: {:?}", net.events);
+    }
+}
+
 #[test]
 fn garp_interval_goes_with_every_announcement_of_the_instance() {
     let mut net = Net::new();

@@ -174,16 +174,16 @@ impl TrackState {
         let applied = inst
             .track_scripts
             .iter()
-            .map(|t| script_weight(t.weight, self.script_healthy(&t.name)))
+            .map(|t| script_weight(t.weight, t.reverse, self.script_healthy(&t.name)))
             .chain(
                 inst.track_processes
                     .iter()
-                    .map(|t| script_weight(t.weight, self.process_up(&t.name))),
+                    .map(|t| script_weight(t.weight, t.reverse, self.process_up(&t.name))),
             )
             .chain(
                 inst.track_files
                     .iter()
-                    .map(|t| file_weight(t.weight, self.file_value(&t.path))),
+                    .map(|t| file_weight(t.weight, t.reverse, self.file_value(&t.path))),
             );
         let mut out = Assessment::default();
         for a in applied {

@@ -423,6 +423,7 @@ mod tests {
             weight: 0,
             fork_delay: Duration::from_millis(fork),
             terminate_delay: Duration::from_millis(term),
+            reverse: false,
         }
     }
 

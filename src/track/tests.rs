@@ -33,6 +33,7 @@ fn script(command: Vec<String>) -> ScriptConfig {
         fall: 1,
         user: None,
         init_fail: false,
+        reverse: false,
     }
 }
 

@@ -3,9 +3,11 @@
 
 use std::net::IpAddr;
 
-use super::super::model::{Family, Version, Vip};
+use std::collections::BTreeMap;
+
+use super::super::model::{Family, TtlRange, Version, Vip};
 use super::super::node::{Kind, Node};
-use super::common::{Ctx, ip, list, string};
+use super::common::{Ctx, fields, int_in, ip, list, string};
 
 pub(super) fn family_of(a: IpAddr) -> Family {
     match a {
@@ -232,19 +234,62 @@ fn advert_checks(cx: &mut Ctx, vips: &Vips, what: &str, version: Option<Version>
     }
 }
 
-/// `unicast_peers`: distinct unicast addresses of the instance's family. None after an error.
+/// The unicast peers and the TTL ranges of those that have one.
+pub(super) type Peers = (Vec<IpAddr>, BTreeMap<IpAddr, TtlRange>);
+
+const PEER_KEYS: &[&str] = &["address", "min_ttl", "max_ttl"];
+
+/// One `unicast_peers` entry: an address, or `{address, min_ttl, max_ttl}` (0..255 each,
+/// defaults 0 and 255, keepalived's `unicast_peer { A min_ttl N max_ttl M }`).
+fn peer<'a>(
+    cx: &mut Ctx,
+    item: &'a Node,
+    what: &str,
+) -> Option<(&'a Node, IpAddr, Option<TtlRange>)> {
+    if !matches!(item.kind, Kind::Map(_)) {
+        return unicast_addr(cx, item, what).map(|a| (item, a, None));
+    }
+    let f = fields(cx, item, item, PEER_KEYS, what)?;
+    let an = f.required(cx, "address")?;
+    let a = unicast_addr(cx, an, &format!("{what}: address"));
+    let ttl = |cx: &mut Ctx, k: &str, d: u8| {
+        f.optional(cx, k, Some(d), |cx, _, v| {
+            int_in(cx, v, &format!("{what}: {k}"), 0, 255)
+                .and_then(|n| u8::try_from(n).ok())
+                .map(Some)
+        })
+        .flatten()
+    };
+    let has_range = f.value("min_ttl").is_some() || f.value("max_ttl").is_some();
+    let (min, max) = (ttl(cx, "min_ttl", 0), ttl(cx, "max_ttl", 255));
+    let (a, min, max) = (a?, min?, max?);
+    if min > max {
+        cx.err(
+            f.value("min_ttl").unwrap_or(item),
+            format!(
+                "{what}: {a}: min_ttl {min} is above max_ttl {max}: every advert of this peer would be dropped"
+            ),
+        );
+        return None;
+    }
+    Some((an, a, has_range.then_some(TtlRange { min, max })))
+}
+
+/// `unicast_peers`: distinct unicast addresses of the instance's family, each optionally with
+/// a TTL range. None after an error.
 pub(super) fn unicast_peers(
     cx: &mut Ctx,
     v: &Node,
     what: &str,
     family: Option<Family>,
     vips: &[Vip],
-) -> Option<Vec<IpAddr>> {
+) -> Option<Peers> {
     let items = list(cx, v, what);
     let mut ok = matches!(v.kind, Kind::Seq(_));
     let mut out = Vec::new();
+    let mut ttls = BTreeMap::new();
     for item in items {
-        let Some(a) = unicast_addr(cx, item, what) else {
+        let Some((item, a, range)) = peer(cx, item, what) else {
             ok = false;
             continue;
         };
@@ -273,8 +318,11 @@ pub(super) fn unicast_peers(
             );
         }
         out.push(a);
+        if let Some(r) = range {
+            ttls.insert(a, r);
+        }
     }
-    ok.then_some(out)
+    ok.then_some((out, ttls))
 }
 
 /// `unicast_src`: a unicast address of the instance's family that is not one of its `vips`.

@@ -230,9 +230,13 @@ pub(super) fn instance<'a>(
         authentication(cx, &what, ak, av, version)
     });
 
-    let unicast_peers = f.optional(cx, "unicast_peers", Vec::new(), |cx, _, v| {
+    let peers = f.optional(cx, "unicast_peers", Default::default(), |cx, _, v| {
         unicast_peers(cx, v, &field("unicast_peers"), family, &vips.addrs)
     });
+    let (unicast_peers, unicast_peer_ttl) = match peers {
+        Some((p, t)) => (Some(p), Some(t)),
+        None => (None, None),
+    };
     let unicast_src = f.optional(cx, "unicast_src", None, |cx, _, v| {
         unicast_src(cx, v, &field("unicast_src"), family, &vips.addrs).map(Some)
     });
@@ -253,6 +257,19 @@ pub(super) fn instance<'a>(
             ),
         );
     }
+    // keepalived 2.2.7: a peer's `min_ttl` / `max_ttl` turns the source check on (the TTL
+    // is checked for a source that is a peer).
+    let has_ttl = unicast_peer_ttl.as_ref().is_some_and(|t| !t.is_empty());
+    if let (Some(false), Some(n), true) = (check_unicast_src, check_unicast_src_node, has_ttl) {
+        cx.err(
+            n,
+            format!(
+                "{}: cannot be false with a unicast peer's `min_ttl` / `max_ttl`, which checks the source (as keepalived does); leave it out",
+                field("check_unicast_src")
+            ),
+        );
+    }
+    let check_unicast_src = check_unicast_src.map(|c| c || has_ttl);
 
     let track_interfaces = f.optional(cx, "track_interfaces", Vec::new(), |cx, _, v| {
         tracks(cx, v, &field("track_interfaces"))
@@ -348,6 +365,7 @@ pub(super) fn instance<'a>(
             virtual_routes: virtual_routes?,
             virtual_rules: virtual_rules?,
             unicast_peers: unicast_peers?,
+            unicast_peer_ttl: unicast_peer_ttl?,
             unicast_src: unicast_src?,
             check_unicast_src: check_unicast_src?,
             track_interfaces: track_interfaces?,

@@ -18,15 +18,16 @@ const SCRIPT_KEYS: &[&str] = &[
     "fall",
     "user",
     "init_fail",
+    "reverse",
 ];
 
 const NOTIFY_KEYS: &[&str] = &["master", "backup", "fault", "stop", "any"];
 
 /// Named definitions as instances see them (`scripts:`, `processes:`): every name defined
 /// (even if invalid, so a broken definition does not also cause "unknown" errors) with its
-/// weight (None when it had errors), and the valid ones (None if any had an error).
+/// weight and `reverse` (None when it had errors), and the valid ones (None if any had an error).
 pub(super) struct Named<T> {
-    pub(super) names: BTreeMap<String, Option<i32>>,
+    pub(super) names: BTreeMap<String, Option<(i32, bool)>>,
     pub(super) valid: Option<BTreeMap<String, T>>,
 }
 
@@ -63,7 +64,7 @@ pub(super) fn named<T>(
     cx: &mut Ctx,
     v: &Node,
     (section, kind): (&str, &str),
-    weight: fn(&T) -> i32,
+    weight: fn(&T) -> (i32, bool),
     mut one: impl FnMut(&mut Ctx, &str, &Node, &Node) -> Option<T>,
 ) -> Named<T> {
     let mut index = Named::default();
@@ -113,7 +114,13 @@ pub(super) fn named<T>(
 }
 
 pub(super) fn scripts(cx: &mut Ctx, v: &Node) -> ScriptIndex {
-    named(cx, v, ("scripts", "script"), |s| s.weight, script)
+    named(
+        cx,
+        v,
+        ("scripts", "script"),
+        |s| (s.weight, s.reverse),
+        script,
+    )
 }
 
 fn script(cx: &mut Ctx, name: &str, key: &Node, body: &Node) -> Option<ScriptConfig> {
@@ -155,6 +162,9 @@ fn script(cx: &mut Ctx, name: &str, key: &Node, body: &Node) -> Option<ScriptCon
     let init_fail = f.optional(cx, "init_fail", false, |cx, _, v| {
         boolean(cx, v, &field("init_fail"))
     });
+    let reverse = f.optional(cx, "reverse", false, |cx, _, v| {
+        boolean(cx, v, &field("reverse"))
+    });
 
     // Whether the program and the user exist on this host is for the lint pass.
     let program = command
@@ -186,6 +196,7 @@ fn script(cx: &mut Ctx, name: &str, key: &Node, body: &Node) -> Option<ScriptCon
         fall: fall?,
         user: user?,
         init_fail: init_fail?,
+        reverse: reverse?,
     })
 }
 

@@ -181,8 +181,49 @@ pub(super) fn zero_member_weights(
             let mut dropped = Vec::new();
             for t in &mut inst.track_interfaces {
                 if let Some(w) = t.weight.take() {
-                    dropped.push(format!("track_interfaces `{}` (weight {w})", t.name));
+                    // keepalived keeps `reverse` with the weight 0: a Fault while it is up.
+                    let rev = if t.reverse {
+                        ", reversed: Fault while up"
+                    } else {
+                        ""
+                    };
+                    dropped.push(format!("track_interfaces `{}` (weight {w}{rev})", t.name));
                 }
+            }
+            // A reversed weighted script, process or file is left out, as keepalived 2.2.7
+            // leaves out every weighted one ("ignoring tracked script ... due to SYNC
+            // group"): weight 0 reversed would mean a Fault while it succeeds.
+            let mut left_out = Vec::new();
+            inst.track_scripts.retain(|t| {
+                let keep = !(t.reverse && t.weight != 0);
+                if !keep {
+                    left_out.push(format!("track_scripts `{}`", t.name));
+                }
+                keep
+            });
+            inst.track_processes.retain(|t| {
+                let keep = !(t.reverse && t.weight != 0);
+                if !keep {
+                    left_out.push(format!("track_processes `{}`", t.name));
+                }
+                keep
+            });
+            inst.track_files.retain(|t| {
+                let keep = !(t.reverse && t.weight != 0);
+                if !keep {
+                    left_out.push(format!("track_files `{}`", t.path.display()));
+                }
+                keep
+            });
+            if !left_out.is_empty() {
+                cx.warn(
+                    k,
+                    format!(
+                        "sync group `{}`: instance `{m}`: weighted `reverse` tracking ignored in a sync group, as keepalived 2.2.7 ignores weighted tracking there (set `tracking_weight: true` to keep it): {}",
+                        g.name,
+                        left_out.join(", ")
+                    ),
+                );
             }
             for t in &mut inst.track_scripts {
                 if t.weight != 0 {
@@ -362,5 +403,59 @@ mod tests {
             "has only one instance: keepalived 2.2.7 removes such a group",
         );
         assert!(d.iter().all(|x| x.warning), "{d:?}");
+    }
+
+    /// keepalived 2.2.7 in a sync group without tracking weight: a reversed tracked interface
+    /// keeps `reverse` with weight 0 (a Fault while up); a weighted reversed script, process
+    /// or file is ignored (weight 0 reversed would be a Fault while it succeeds).
+    #[test]
+    fn reversed_tracking_in_a_group() {
+        let yaml = "scripts:
+  up: { command: [\"true\"], weight: 20, reverse: true }
+  vital: { command: [\"true\"] }
+instances:
+  OUT:
+    interface: eth0
+    vrid: 1
+    virtual_ipaddress: [10.99.1.1/24]
+  IN:
+    interface: eth1
+    vrid: 2
+    virtual_ipaddress: [10.99.2.1/24]
+    track_interfaces: [{name: eth2, weight: -20, reverse: true}]
+    track_scripts: [up, {name: vital, reverse: true}]
+    track_files: [{path: /run/x, weight: 3, reverse: true}]
+sync_groups:
+  GW:
+    instances: [OUT, IN]
+";
+        let l = parse_str(yaml, "t.yaml").unwrap();
+        let i = &l.config.instances["IN"];
+        let t = &i.track_interfaces[0];
+        assert_eq!((t.weight, t.reverse), (None, true));
+        // `vital` has weight 0 already: kept, reversed.
+        let s: Vec<(&str, i32, bool)> = i
+            .track_scripts
+            .iter()
+            .map(|t| (t.name.as_str(), t.weight, t.reverse))
+            .collect();
+        assert_eq!(s, [("vital", 0, true)]);
+        assert!(i.track_files.is_empty());
+        assert!(
+            l.warnings.iter().any(|w| w
+                .message
+                .contains("weighted `reverse` tracking ignored in a sync group")
+                && w.message.contains("track_scripts `up`")
+                && w.message.contains("track_files `/run/x`")),
+            "{:#?}",
+            l.warnings
+        );
+        assert!(
+            l.warnings
+                .iter()
+                .any(|w| w.message.contains("weight -20, reversed: Fault while up")),
+            "{:#?}",
+            l.warnings
+        );
     }
 }

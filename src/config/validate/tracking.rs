@@ -12,22 +12,35 @@ use super::scripts::ScriptIndex;
 use crate::track::procs::COMM_MAX;
 use crate::track::{ParamMatch, ProcessMatch};
 
-const TRACK_FILE_KEYS: &[&str] = &["path", "weight"];
+const TRACK_FILE_KEYS: &[&str] = &["path", "weight", "reverse"];
 
-const TRACK_KEYS: &[&str] = &["name", "weight"];
+const TRACK_KEYS: &[&str] = &["name", "weight", "reverse"];
 
-/// One entry of a tracking list: either a plain name or `{name, weight}` (weight -253..253).
-/// Returns the node to point errors at, the name and the optional weight; None after
-/// reporting what was wrong.
+/// One entry of a tracking list: its name, and the weight and `reverse` it sets itself.
+struct Entry<'a> {
+    /// Where errors about the name point.
+    node: &'a Node,
+    name: String,
+    weight: Option<i32>,
+    reverse: Option<bool>,
+}
+
+/// One entry of a tracking list: either a plain name or `{name, weight, reverse}` (weight
+/// -253..253); None after reporting what was wrong.
 fn name_and_weight<'a>(
     cx: &mut Ctx,
     item: &'a Node,
     keys: &[&str],
     what: &str,
     name_of: fn(&mut Ctx, &Node, &str) -> Option<String>,
-) -> Option<(&'a Node, String, Option<i32>)> {
+) -> Option<Entry<'a>> {
     if !matches!(item.kind, Kind::Map(_)) {
-        return name_of(cx, item, what).map(|n| (item, n, None));
+        return name_of(cx, item, what).map(|name| Entry {
+            node: item,
+            name,
+            weight: None,
+            reverse: None,
+        });
     }
     let f = fields(cx, item, item, keys, what)?;
     let nn = f.required(cx, "name")?;
@@ -37,7 +50,15 @@ fn name_and_weight<'a>(
             .and_then(|n| i32::try_from(n).ok())
             .map(Some)
     });
-    Some((nn, name?, weight?))
+    let reverse = f.optional(cx, "reverse", None, |cx, _, v| {
+        boolean(cx, v, &format!("{what}: reverse")).map(Some)
+    });
+    Some(Entry {
+        node: nn,
+        name: name?,
+        weight: weight?,
+        reverse: reverse?,
+    })
 }
 
 pub(super) fn tracks(cx: &mut Ctx, v: &Node, what: &str) -> Option<Vec<TrackInterface>> {
@@ -45,13 +66,21 @@ pub(super) fn tracks(cx: &mut Ctx, v: &Node, what: &str) -> Option<Vec<TrackInte
     let mut ok = matches!(v.kind, Kind::Seq(_));
     let mut out: Vec<TrackInterface> = Vec::new();
     for item in items {
-        let Some((name_node, name, weight)) =
-            name_and_weight(cx, item, TRACK_KEYS, what, interface_name)
+        let Some(Entry {
+            node: name_node,
+            name,
+            weight,
+            reverse,
+        }) = name_and_weight(cx, item, TRACK_KEYS, what, interface_name)
         else {
             ok = false;
             continue;
         };
-        let t = TrackInterface { name, weight };
+        let t = TrackInterface {
+            name,
+            weight,
+            reverse: reverse.unwrap_or(false),
+        };
         if out.iter().any(|o| o.name == t.name) {
             cx.err(name_node, format!("{what}: `{}` is listed twice", t.name));
             ok = false;
@@ -84,11 +113,13 @@ pub(super) fn weight_check(
     processes: &[TrackProcess],
     files: &[TrackFile],
 ) {
+    // A reversed weight moves the priority the other way (`reverse` negates it).
+    let signed = |w: i32, reverse: bool| if reverse { -w } else { w };
     let weights: Vec<i32> = interfaces
         .iter()
-        .filter_map(|t| t.weight)
-        .chain(scripts.iter().map(|t| t.weight))
-        .chain(processes.iter().map(|t| t.weight))
+        .filter_map(|t| t.weight.map(|w| signed(w, t.reverse)))
+        .chain(scripts.iter().map(|t| signed(t.weight, t.reverse)))
+        .chain(processes.iter().map(|t| signed(t.weight, t.reverse)))
         .filter(|w| *w != 0)
         .collect();
     let file_weighted = files.iter().any(|t| t.weight != 0);
@@ -151,12 +182,17 @@ pub(super) fn track_scripts(
     let mut ok = matches!(v.kind, Kind::Seq(_));
     let mut out: Vec<TrackScript> = Vec::new();
     for item in items {
-        let Some((name_node, name, weight)) = name_and_weight(cx, item, TRACK_KEYS, what, string)
+        let Some(Entry {
+            node: name_node,
+            name,
+            weight,
+            reverse,
+        }) = name_and_weight(cx, item, TRACK_KEYS, what, string)
         else {
             ok = false;
             continue;
         };
-        let Some(default_weight) = scripts.names.get(&name) else {
+        let Some(defaults) = scripts.names.get(&name) else {
             let known = if scripts.names.is_empty() {
                 "no scripts are defined under the top-level `scripts:`".to_owned()
             } else {
@@ -178,8 +214,12 @@ pub(super) fn track_scripts(
             continue;
         }
         // A script with errors has no weight; its own error already fails the config.
-        match weight.or(*default_weight) {
-            Some(weight) => out.push(TrackScript { name, weight }),
+        match *defaults {
+            Some((w, r)) => out.push(TrackScript {
+                name,
+                weight: weight.unwrap_or(w),
+                reverse: reverse.unwrap_or(r),
+            }),
             None => ok = false,
         }
     }
@@ -191,7 +231,7 @@ pub(super) fn track_files(cx: &mut Ctx, v: &Node, what: &str) -> Option<Vec<Trac
     let mut ok = matches!(v.kind, Kind::Seq(_));
     let mut out: Vec<TrackFile> = Vec::new();
     for item in items {
-        let (path_node, path, weight) = match &item.kind {
+        let (path_node, path, weight, reverse) = match &item.kind {
             Kind::Map(_) => {
                 let Some(f) = fields(cx, item, item, TRACK_FILE_KEYS, what) else {
                     ok = false;
@@ -206,8 +246,11 @@ pub(super) fn track_files(cx: &mut Ctx, v: &Node, what: &str) -> Option<Vec<Trac
                     int_in(cx, w, &format!("{what}: weight"), -254, 254)
                         .and_then(|n| i32::try_from(n).ok())
                 });
-                match (path, weight) {
-                    (Some(p), Some(w)) => (pn, p, w),
+                let reverse = f.optional(cx, "reverse", false, |cx, _, v| {
+                    boolean(cx, v, &format!("{what}: reverse"))
+                });
+                match (path, weight, reverse) {
+                    (Some(p), Some(w), Some(r)) => (pn, p, w, r),
                     _ => {
                         ok = false;
                         continue;
@@ -215,7 +258,7 @@ pub(super) fn track_files(cx: &mut Ctx, v: &Node, what: &str) -> Option<Vec<Trac
                 }
             }
             _ => match string(cx, item, what) {
-                Some(p) => (item, p, 1),
+                Some(p) => (item, p, 1, false),
                 None => {
                     ok = false;
                     continue;
@@ -239,7 +282,11 @@ pub(super) fn track_files(cx: &mut Ctx, v: &Node, what: &str) -> Option<Vec<Trac
             ok = false;
             continue;
         }
-        out.push(TrackFile { path, weight });
+        out.push(TrackFile {
+            path,
+            weight,
+            reverse,
+        });
     }
     ok.then_some(out)
 }
@@ -255,6 +302,7 @@ const PROCESS_KEYS: &[&str] = &[
     "delay",
     "fork_delay",
     "terminate_delay",
+    "reverse",
 ];
 
 /// keepalived's bound on the process delays.
@@ -265,7 +313,13 @@ pub(super) type ProcessIndex = super::scripts::Named<ProcessConfig>;
 
 /// The top-level `processes:` map (keepalived `vrrp_track_process` blocks).
 pub(super) fn processes(cx: &mut Ctx, v: &Node) -> ProcessIndex {
-    super::scripts::named(cx, v, ("processes", "process"), |p| p.weight, process)
+    super::scripts::named(
+        cx,
+        v,
+        ("processes", "process"),
+        |p| (p.weight, p.reverse),
+        process,
+    )
 }
 
 fn process(cx: &mut Ctx, name: &str, key: &Node, body: &Node) -> Option<ProcessConfig> {
@@ -357,6 +411,9 @@ fn process(cx: &mut Ctx, name: &str, key: &Node, body: &Node) -> Option<ProcessC
     let weight = f.optional(cx, "weight", 0, |cx, _, v| {
         int_in(cx, v, &field("weight"), -253, 253).and_then(|n| i32::try_from(n).ok())
     });
+    let reverse = f.optional(cx, "reverse", false, |cx, _, v| {
+        boolean(cx, v, &field("reverse"))
+    });
     let delay = f.optional(cx, "delay", Duration::ZERO, |cx, _, v| {
         duration_max(cx, v, &field("delay"), PROCESS_DELAY_MAX)
     });
@@ -418,6 +475,7 @@ fn process(cx: &mut Ctx, name: &str, key: &Node, body: &Node) -> Option<ProcessC
         weight: weight?,
         fork_delay: fork_delay??,
         terminate_delay: terminate_delay??,
+        reverse: reverse?,
     })
 }
 
@@ -431,12 +489,17 @@ pub(super) fn track_processes(
     let mut ok = matches!(v.kind, Kind::Seq(_));
     let mut out: Vec<TrackProcess> = Vec::new();
     for item in items {
-        let Some((name_node, name, weight)) = name_and_weight(cx, item, TRACK_KEYS, what, string)
+        let Some(Entry {
+            node: name_node,
+            name,
+            weight,
+            reverse,
+        }) = name_and_weight(cx, item, TRACK_KEYS, what, string)
         else {
             ok = false;
             continue;
         };
-        let Some(default_weight) = processes.names.get(&name) else {
+        let Some(defaults) = processes.names.get(&name) else {
             let known = if processes.names.is_empty() {
                 "no processes are defined under the top-level `processes:`".to_owned()
             } else {
@@ -463,8 +526,12 @@ pub(super) fn track_processes(
             ok = false;
             continue;
         }
-        match weight.or(*default_weight) {
-            Some(weight) => out.push(TrackProcess { name, weight }),
+        match *defaults {
+            Some((w, r)) => out.push(TrackProcess {
+                name,
+                weight: weight.unwrap_or(w),
+                reverse: reverse.unwrap_or(r),
+            }),
             None => ok = false,
         }
     }

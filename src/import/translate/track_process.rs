@@ -176,12 +176,6 @@ pub(super) fn vrrp_track_process(cx: &mut Cx, st: &Stmt, taken: &[String]) -> Op
         );
         return None;
     }
-    if reverse {
-        comments.push(
-            "weight ... reverse: applied by the instances' track_process items (see their lines)"
-                .to_owned(),
-        );
-    }
     let cfg = ProcessConfig {
         matcher: ProcessMatch {
             name: process,
@@ -193,6 +187,8 @@ pub(super) fn vrrp_track_process(cx: &mut Cx, st: &Stmt, taken: &[String]) -> Op
         weight: weight as i32,
         fork_delay,
         terminate_delay,
+        // The track_processes entries carry the resolved `reverse`.
+        reverse: false,
     };
     Some(TrackProc {
         yaml_name,
