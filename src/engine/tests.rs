@@ -409,6 +409,35 @@ fn v2_backup_uses_its_own_interval() {
 }
 
 #[test]
+fn a_reload_keeps_a_v3_backups_learned_interval_and_gives_a_v2_backup_its_new_one() {
+    let now = Instant::now();
+    let heard = Input::Advert(Heard {
+        src: ip(11),
+        priority: 200,
+        interval: 2000 * MS,
+    });
+    for version in [Version::V3, Version::V2] {
+        let mut p = params(150, 1000);
+        p.version = version;
+        let mut b = Instance::new(p.clone(), ip(12));
+        let mut out = vec![];
+        b.handle(now, Input::Start { healthy: true }, &mut out);
+        b.handle(now, heard, &mut out);
+        // A reload changing only the backup's own interval.
+        let mut q = p;
+        q.advert_interval = 3000 * MS;
+        b.set_params(q, now, &mut out);
+        let want = match version {
+            // v3 (RFC 9568 6.4.2): the interval learned from the master stays.
+            Version::V3 => 2000 * MS,
+            // v2: a backup uses its own (new) interval.
+            Version::V2 => 3000 * MS,
+        };
+        assert_eq!(b.master_adver_interval(), want, "{version:?}");
+    }
+}
+
+#[test]
 fn fault_releases_addresses_and_clearing_it_rejoins_as_backup() {
     let mut lan = Lan::new(&[(11, params(150, 100))]);
     lan.start_all();

@@ -121,6 +121,7 @@ fn summary(e: &Effect) -> Option<String> {
         Effect::ReadBack { ifindex, .. } => format!("read back {ifindex}"),
         Effect::Fact(Fact::AddressRestored { addr, .. }) => format!("restored {addr}"),
         Effect::OpenPort { .. } => "open".into(),
+        Effect::SetVridFilter { vrids, .. } => format!("filter {vrids:?}"),
         Effect::JoinSolicited { addrs, .. } => {
             let groups: Vec<String> = addrs.iter().map(|(i, a)| format!("{i}/{a}")).collect();
             format!("join-solicited [{}]", groups.join(", "))

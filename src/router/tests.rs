@@ -214,6 +214,34 @@ fn addresses_beyond_the_mtu_are_added_but_not_advertised() {
 }
 
 #[test]
+fn the_kernel_filter_of_a_port_passes_exactly_the_vrids_configured_on_it() {
+    let yaml = |vrids: &[u8]| {
+        let mut y = "instances:\n".to_owned();
+        for v in vrids {
+            y += &format!(
+                "  V{v}:\n    interface: eth0\n    vrid: {v}\n    priority: 100\n    virtual_ipaddress: [10.99.0.{v}/24]\n"
+            );
+        }
+        y
+    };
+    let mut net = Net::new();
+    net.node("a", [10, 99, 0, 11], &yaml(&[7, 5]));
+    net.run_until(S);
+    let last = |net: &Net| {
+        net.find("a", "filter", Duration::ZERO)
+            .last()
+            .map(|e| e.what.clone())
+    };
+    assert_eq!(last(&net).as_deref(), Some("filter [5, 7]"));
+    // A reload that removes one and adds another refilters the port.
+    net.with(0, |r, now| {
+        r.handle_reload(now, testnet::config(&yaml(&[5, 9])));
+    });
+    net.run_until(2 * S);
+    assert_eq!(last(&net).as_deref(), Some("filter [5, 9]"));
+}
+
+#[test]
 fn ipv6_ports_join_the_solicited_node_groups_of_their_addresses_before_adding_them() {
     let yaml = |vips: &str| {
         format!(
