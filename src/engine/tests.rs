@@ -438,6 +438,20 @@ fn a_reload_keeps_a_v3_backups_learned_interval_and_gives_a_v2_backup_its_new_on
 }
 
 #[test]
+fn a_drained_backup_keeps_no_master_down_timer() {
+    let now = Instant::now();
+    let mut b = Instance::new(params(150, 1000), ip(12));
+    let mut out = vec![];
+    b.handle(now, Input::Start { healthy: true }, &mut out);
+    assert!(b.poll_timeout().is_some(), "master-down timer running");
+    b.handle(now, Input::Drain(true), &mut out);
+    // Nothing to wake up for: a drained backup never takes over.
+    assert_eq!(b.poll_timeout(), None);
+    b.handle(now, Input::Drain(false), &mut out);
+    assert_eq!(b.poll_timeout(), Some(now + b.master_down_interval()));
+}
+
+#[test]
 fn fault_releases_addresses_and_clearing_it_rejoins_as_backup() {
     let mut lan = Lan::new(&[(11, params(150, 100))]);
     lan.start_all();

@@ -211,6 +211,19 @@ fn addresses_beyond_the_mtu_are_added_but_not_advertised() {
         unreachable!()
     };
     assert_eq!(vips.len(), 3, "every address is added");
+    // The MTU grows back: all three advertised again, and nothing reported as left out.
+    net.nodes[0].ifaces.get_mut("eth0").unwrap().mtu = 1500;
+    let t = net.elapsed();
+    net.link_iface(0, "eth0", false);
+    net.link_iface(0, "eth0", true);
+    net.run_until(t + 3 * S);
+    let sends = net.find("a", "send prio=255", t + S);
+    assert!(!sends.is_empty());
+    assert!(
+        sends.iter().all(|e| e.what.ends_with("count=3")),
+        "{sends:?}"
+    );
+    assert!(net.first("a", "not advertised", t).is_none());
 }
 
 #[test]
