@@ -2441,11 +2441,7 @@ fn authentication(
             "authentication",
             "ignored: VRRPv3 has no authentication (keepalived ignores it with version 3 too)",
         ),
-        (Some("AH"), _) => cx.skip(
-            ast,
-            "authentication auth_type AH",
-            "vipd does not implement IPsec AH; use auth_type PASS on every router (or none), or VRRPv3 on a protected segment",
-        ),
+        (Some("AH"), _) => cx.skip(ast, "authentication auth_type AH", AH_ADVICE),
         (Some("PASS"), None) => cx.skip(ast, "authentication", "auth_type PASS without auth_pass"),
         (t, _) => cx.skip(
             ast,
@@ -2455,6 +2451,10 @@ fn authentication(
     }
     None
 }
+
+/// Why `auth_type AH` stays refused (keepalived 2.2.7 still supports it for VRRPv2), and what
+/// to do.
+const AH_ADVICE: &str = "IPsec AH authentication was removed from VRRP by RFC 3768 (section 5.3.6 leaves authentication types 1 and 2 reserved; section 10: operational experience showed it did not add enough security to outweigh misconfigured secrets electing several masters; section 11 lists the removal), and RFC 9568 (VRRPv3) has no authentication at all, so vipd does not implement it. In a mixed pair a keepalived router with AH sends its adverts inside AH (IP protocol 51), which vipd never reads, and drops vipd's unauthenticated adverts, so both become master. Switch every keepalived router to no authentication (or auth_type PASS) first, one at a time, then replace them with vipd; the translation has no authentication";
 
 /// `unicast_src_ip` / `mcast_src_ip`: the advert source, when it is of the instance's family.
 fn advert_source(cx: &mut Cx, s: IpAddr, sst: &Stmt, v6: bool) -> Option<IpAddr> {
