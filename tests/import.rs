@@ -1153,7 +1153,12 @@ fn corpus_imports_validate_and_list_what_is_left_out_with_its_line() {
     assert!(
         t.untranslated
             .iter()
-            .any(|f| f.keyword == "authentication auth_type AH" && f.line == 21),
+            .any(|f| f.keyword == "authentication auth_type AH"
+                && f.line == 21
+                // Why (the RFC that removed it), what a mixed pair does, what to do.
+                && f.message.contains("removed from VRRP by RFC 3768 (section 5.3.6")
+                && f.message.contains("both become master")
+                && f.message.contains("Switch every keepalived router to no authentication")),
         "{:?}",
         t.untranslated
     );
@@ -1803,4 +1808,70 @@ vrrp_instance VI_1 {
     );
     let c = vipd::config::parse_str(&out, "x").unwrap().config;
     assert_eq!(inst(&c, "VI_1").unicast_peer_ttl.len(), 1);
+}
+
+/// keepalived's `notify_x "cmd" user [group]`, on instances and sync groups: the hook's
+/// `{command, user, group}` form.
+#[test]
+fn notify_hooks_with_a_user_translate() {
+    let text = "\
+vrrp_instance VI_1 {
+ interface eth0
+ virtual_router_id 7
+ virtual_ipaddress {
+  10.99.0.7/24
+ }
+ notify_master \"/bin/true master\" nobody
+ notify_backup \"/bin/true backup\" nobody daemon
+ notify_fault /bin/true
+}
+vrrp_instance VI_2 {
+ interface eth1
+ virtual_router_id 8
+ virtual_ipaddress {
+  10.99.1.8/24
+ }
+}
+vrrp_sync_group GW {
+ group {
+  VI_1
+  VI_2
+ }
+ notify \"/bin/true group\" nobody
+}
+";
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("keepalived.conf");
+    std::fs::write(&p, text).unwrap();
+    let (code, out, err) = cli(&p);
+    assert_eq!(code, 0, "{err}");
+    assert!(!err.contains("(user)"), "{err}");
+    let c = vipd::config::parse_str(&out, "x").unwrap().config;
+    let n = &inst(&c, "VI_1").notify;
+    assert_eq!(n.master.as_deref().unwrap(), ["/bin/true", "master"]);
+    assert_eq!(
+        (
+            n.run_as["master"].user.as_str(),
+            n.run_as["master"].group.as_deref()
+        ),
+        ("nobody", None)
+    );
+    assert_eq!(
+        (
+            n.run_as["backup"].user.as_str(),
+            n.run_as["backup"].group.as_deref()
+        ),
+        ("nobody", Some("daemon"))
+    );
+    assert!(!n.run_as.contains_key("fault"));
+    assert_eq!(c.sync_groups["GW"].notify.run_as["any"].user, "nobody");
+    // Words past the group are listed.
+    let text = text.replace("nobody daemon", "nobody daemon extra");
+    std::fs::write(&p, &text).unwrap();
+    let (code, _, err) = cli(&p);
+    assert_eq!(code, import::EXIT_INCOMPLETE as i32, "{err}");
+    assert!(
+        err.contains("keepalived.conf:8: notify_backup (user): not translated: keepalived takes a user and a group"),
+        "{err}"
+    );
 }

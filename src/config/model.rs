@@ -152,6 +152,16 @@ pub struct Notify {
     pub stop: Option<Vec<String>>,
     /// Called after the state-specific hook with `INSTANCE <name> <STATE> <priority>` appended.
     pub any: Option<Vec<String>>,
+    /// Hooks run as another user (keepalived's `notify_master "cmd" user [group]`), by hook
+    /// name (`master`, `backup`, `fault`, `stop`, `any`); the others run as vipd's user.
+    pub run_as: BTreeMap<String, RunAs>,
+}
+
+/// Who a notify hook runs as: `user` with its primary group, or `group` when given.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RunAs {
+    pub user: String,
+    pub group: Option<String>,
 }
 
 impl Notify {

@@ -373,9 +373,26 @@ impl Serialize for Notify {
             ("stop", &self.stop),
             ("any", &self.any),
         ] {
-            if let Some(argv) = v {
-                m.serialize_entry(k, argv)?;
+            match (v, self.run_as.get(k)) {
+                (Some(argv), None) => m.serialize_entry(k, argv)?,
+                (Some(argv), Some(r)) => m.serialize_entry(k, &Hook(argv, r))?,
+                (None, _) => {}
             }
+        }
+        m.end()
+    }
+}
+
+/// A hook run as another user: `{command, user, group}`.
+struct Hook<'a>(&'a [String], &'a super::model::RunAs);
+
+impl Serialize for Hook<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("command", self.0)?;
+        m.serialize_entry("user", &self.1.user)?;
+        if let Some(g) = &self.1.group {
+            m.serialize_entry("group", g)?;
         }
         m.end()
     }

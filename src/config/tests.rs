@@ -1880,3 +1880,82 @@ fn unicast_peer_ttl_ranges() {
         "{e:?}"
     );
 }
+
+/// A notify hook's mapping form `{command, user, group}`, for instances and sync groups.
+#[test]
+fn notify_hooks_with_a_user() {
+    let l = ok("\
+instances:
+  A:
+    interface: eth0
+    vrid: 13
+    virtual_ipaddress: [192.168.192.13/24]
+    notify:
+      master: {command: [/bin/true, up], user: nobody}
+      backup: {command: [/bin/true], user: nobody, group: daemon}
+      any: [/bin/true]
+  B:
+    interface: eth1
+    vrid: 14
+    virtual_ipaddress: [192.168.193.14/24]
+sync_groups:
+  GW:
+    instances: [A, B]
+    notify: {fault: {command: [/bin/true], user: nobody}}
+");
+    let n = &l.config.instances["A"].notify;
+    assert_eq!(
+        n.master.as_deref(),
+        Some(&["/bin/true".to_owned(), "up".to_owned()][..])
+    );
+    assert_eq!(
+        n.run_as["master"],
+        RunAs {
+            user: "nobody".into(),
+            group: None
+        }
+    );
+    assert_eq!(n.run_as["backup"].group.as_deref(), Some("daemon"));
+    assert!(!n.run_as.contains_key("any"));
+    assert_eq!(
+        l.config.sync_groups["GW"].notify.run_as["fault"].user,
+        "nobody"
+    );
+    // Written back in the same form and read again.
+    let again = ok(&to_yaml(&l.config)).config;
+    assert_eq!(again.instances["A"].notify, *n);
+    assert_eq!(
+        again.sync_groups["GW"].notify,
+        l.config.sync_groups["GW"].notify
+    );
+
+    let base = |hook: &str| {
+        format!(
+            "instances:\n  A:\n    interface: eth0\n    vrid: 13\n    virtual_ipaddress: [192.168.192.13/24]\n    notify:\n      master: {hook}\n"
+        )
+    };
+    // An unknown user is named at its line by `vipd check` (a warning, as for a check
+    // script's `user`: the host that checks may not be the one that runs it).
+    let w = ok(&base("{command: [/bin/true], user: vipd-no-such-user}")).warnings;
+    assert!(
+        w.iter().any(|d| d.line == 7
+            && d.message
+                .contains("notify: master: user: no user `vipd-no-such-user` on this host")),
+        "{w:?}"
+    );
+    for (hook, says) in [
+        (
+            "{command: [/bin/true], group: daemon}",
+            "`group` needs `user`",
+        ),
+        (
+            "{command: [/bin/true], user: \"\"}",
+            "user: must not be empty",
+        ),
+        ("{user: nobody}", "command"),
+        ("{command: [/bin/true], uid: 0}", "uid"),
+    ] {
+        let e = errs(&base(hook));
+        assert!(e.iter().any(|(_, _, m)| m.contains(says)), "{hook}: {e:?}");
+    }
+}

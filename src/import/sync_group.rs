@@ -7,7 +7,7 @@
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
-use super::{Cx, Stmt, command_argv, indent, sanitize, to_yaml};
+use super::{Cx, Stmt, command_argv, hook_run_as, indent, sanitize, to_yaml};
 use crate::config::{Notify, SyncGroupConfig};
 
 /// The `sync_groups:` section for `groups` (the top-level `vrrp_sync_group` statements, in
@@ -72,21 +72,18 @@ pub(super) fn sync_groups(cx: &mut Cx, groups: &[Stmt], instances: &[(String, St
                 "notify_master" | "notify_backup" | "notify_fault" | "notify_stop" | "notify" => {
                     let (cmd, rest) = b.args.split_at(b.args.len().min(1));
                     if let Some(argv) = command_argv(cx, b, cmd) {
-                        let slot = match kw {
-                            "notify_master" => &mut notify.master,
-                            "notify_backup" => &mut notify.backup,
-                            "notify_fault" => &mut notify.fault,
-                            "notify_stop" => &mut notify.stop,
-                            _ => &mut notify.any,
+                        let (slot, key) = match kw {
+                            "notify_master" => (&mut notify.master, "master"),
+                            "notify_backup" => (&mut notify.backup, "backup"),
+                            "notify_fault" => (&mut notify.fault, "fault"),
+                            "notify_stop" => (&mut notify.stop, "stop"),
+                            _ => (&mut notify.any, "any"),
                         };
                         *slot = Some(argv);
-                    }
-                    if !rest.is_empty() {
-                        cx.skip(
-                            b,
-                            &format!("{kw} (user)"),
-                            "vipd runs notify hooks as its own user; switch user inside the hook (e.g. runuser) if needed",
-                        );
+                        match hook_run_as(cx, b, kw, rest) {
+                            Some(r) => notify.run_as.insert(key.to_owned(), r),
+                            None => notify.run_as.remove(key),
+                        };
                     }
                 }
                 "sync_group_tracking_weight" => tracking_weight = true,

@@ -6,7 +6,7 @@ use std::net::IpAddr;
 use std::time::Duration;
 
 use crate::config::{
-    ChecksumForm, Family, Garp, InstanceConfig, Notify, ProcessConfig, ScriptConfig,
+    ChecksumForm, Family, Garp, InstanceConfig, Notify, ProcessConfig, RunAs, ScriptConfig,
     TrackFile as ModelTrackFile, TrackInterface, TrackProcess, TrackScript, TtlRange, Version,
     Vmac, parse_duration, to_yaml,
 };
@@ -1165,7 +1165,7 @@ struct InstanceBody {
     /// `use_vmac` / `vmac_xmit_base` lines.
     vmac: VmacSeen,
     /// (slot, argv): master, backup, fault, stop, any.
-    notify: Vec<(&'static str, Vec<String>)>,
+    notify: Vec<(&'static str, Vec<String>, Option<RunAs>)>,
     garp_delay: Option<String>,
     garp_repeat: Option<u64>,
     garp_refresh: Option<String>,
@@ -1574,7 +1574,12 @@ fn source_line(cx: &mut Cx, b: &Stmt, kw: &str, a: &str, src: &mut Option<(IpAdd
 
 /// `notify_x "cmd args" [user [group]]`; unquoted, the first word is the program. A later
 /// line for the same slot replaces the earlier one.
-fn notify_line(cx: &mut Cx, b: &Stmt, kw: &str, notify: &mut Vec<(&'static str, Vec<String>)>) {
+fn notify_line(
+    cx: &mut Cx,
+    b: &Stmt,
+    kw: &str,
+    notify: &mut Vec<(&'static str, Vec<String>, Option<RunAs>)>,
+) {
     let key = match kw {
         "notify_master" => "master",
         "notify_backup" => "backup",
@@ -1584,16 +1589,38 @@ fn notify_line(cx: &mut Cx, b: &Stmt, kw: &str, notify: &mut Vec<(&'static str, 
     };
     let (cmd, rest) = b.args.split_at(1);
     if let Some(argv) = command_argv(cx, b, cmd) {
-        notify.retain(|(k, _)| *k != key);
-        notify.push((key, argv));
+        let run_as = hook_run_as(cx, b, kw, rest);
+        notify.retain(|(k, _, _)| *k != key);
+        notify.push((key, argv, run_as));
     }
-    if !rest.is_empty() {
-        cx.skip(
-            b,
-            &format!("{kw} (user)"),
-            "vipd runs notify hooks as its own user; switch user inside the hook (e.g. runuser) if needed",
-        );
-    }
+}
+
+/// The words after a notify line's command: keepalived's `user [group]`, as vipd's
+/// `{command, user, group}` form of the hook (run with that user's primary group without a
+/// group, as keepalived does). More words are listed.
+pub(super) fn hook_run_as(cx: &mut Cx, b: &Stmt, kw: &str, rest: &[Word]) -> Option<RunAs> {
+    let (user, group) = match rest {
+        [] => return None,
+        [u] => (u, None),
+        [u, g, more @ ..] => {
+            if !more.is_empty() {
+                let extra: Vec<&str> = more.iter().map(|w| w.text.as_str()).collect();
+                cx.skip(
+                    b,
+                    &format!("{kw} (user)"),
+                    format!(
+                        "keepalived takes a user and a group after the command; `{}` is not translated",
+                        extra.join(" ")
+                    ),
+                );
+            }
+            (u, Some(g.text.clone()))
+        }
+    };
+    Some(RunAs {
+        user: user.text.clone(),
+        group,
+    })
 }
 
 /// The family (the first address decides; keepalived moves the others to excluded), the
@@ -1772,9 +1799,12 @@ fn instance_track_interfaces(
 }
 
 /// The notify lines as vipd's hooks.
-fn instance_hooks(notify: &[(&'static str, Vec<String>)]) -> Notify {
+fn instance_hooks(notify: &[(&'static str, Vec<String>, Option<RunAs>)]) -> Notify {
     let mut hooks = Notify::default();
-    for (k, argv) in notify {
+    for (k, argv, run_as) in notify {
+        if let Some(r) = run_as {
+            hooks.run_as.insert((*k).to_owned(), r.clone());
+        }
         let slot = match *k {
             "master" => &mut hooks.master,
             "backup" => &mut hooks.backup,
@@ -2411,11 +2441,7 @@ fn authentication(
             "authentication",
             "ignored: VRRPv3 has no authentication (keepalived ignores it with version 3 too)",
         ),
-        (Some("AH"), _) => cx.skip(
-            ast,
-            "authentication auth_type AH",
-            "vipd does not implement IPsec AH; use auth_type PASS on every router (or none), or VRRPv3 on a protected segment",
-        ),
+        (Some("AH"), _) => cx.skip(ast, "authentication auth_type AH", AH_ADVICE),
         (Some("PASS"), None) => cx.skip(ast, "authentication", "auth_type PASS without auth_pass"),
         (t, _) => cx.skip(
             ast,
@@ -2425,6 +2451,10 @@ fn authentication(
     }
     None
 }
+
+/// Why `auth_type AH` stays refused (keepalived 2.2.7 still supports it for VRRPv2), and what
+/// to do.
+const AH_ADVICE: &str = "IPsec AH authentication was removed from VRRP by RFC 3768 (section 5.3.6 leaves authentication types 1 and 2 reserved; section 10: operational experience showed it did not add enough security to outweigh misconfigured secrets electing several masters; section 11 lists the removal), and RFC 9568 (VRRPv3) has no authentication at all, so vipd does not implement it. In a mixed pair a keepalived router with AH sends its adverts inside AH (IP protocol 51), which vipd never reads, and drops vipd's unauthenticated adverts, so both become master. Switch every keepalived router to no authentication (or auth_type PASS) first, one at a time, then replace them with vipd; the translation has no authentication";
 
 /// `unicast_src_ip` / `mcast_src_ip`: the advert source, when it is of the instance's family.
 fn advert_source(cx: &mut Cx, s: IpAddr, sst: &Stmt, v6: bool) -> Option<IpAddr> {

@@ -207,14 +207,28 @@ async fn run_hook(
     env: &[(&'static str, String)],
     timeout: Duration,
 ) {
-    if let Err(e) = process::prepare_async(argv[0].clone(), None).await {
-        warn!(instance = %job.instance, hook, detail = %e, "notify hook not run");
+    // The same user switch as check scripts (and its checks): `notify.<hook>.user`.
+    let run_as = job.hooks.run_as.get(hook);
+    let user = run_as.map(|r| r.user.clone());
+    let group = run_as.and_then(|r| r.group.clone());
+    let creds = match process::prepare_as_async(argv[0].clone(), user.clone(), group).await {
+        Ok(c) => c,
+        Err(e) => {
+            warn!(instance = %job.instance, hook, detail = %e, "notify hook not run");
+            return;
+        }
+    };
+    if let Some((uid, gid)) = creds
+        && let Some(why) =
+            process::current_switch_problem(user.as_deref().unwrap_or_default(), uid, gid)
+    {
+        warn!(instance = %job.instance, hook, detail = %why, "notify hook not run");
         return;
     }
     let f = process::run(&Spec {
         argv,
         env,
-        creds: None,
+        creds,
         timeout,
         reap_group: false,
     })

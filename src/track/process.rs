@@ -188,9 +188,14 @@ pub(crate) async fn run(spec: &Spec<'_>) -> Finished {
     }
 }
 
-/// Resolve `user` to (uid, gid) and, when the program would run as root, apply the script
-/// security rule. Blocking (NSS, stat): call from `spawn_blocking`.
-pub(crate) fn prepare(program: &str, user: Option<&str>) -> Result<Option<(u32, u32)>, String> {
+/// Resolve `user` to (uid, gid), with `group` instead of the user's primary group when given
+/// (a notify hook's `group`; only with a user), and, when the program would run as root,
+/// apply the script security rule. Blocking (NSS, stat): call from `spawn_blocking`.
+pub(crate) fn prepare_as(
+    program: &str,
+    user: Option<&str>,
+    group: Option<&str>,
+) -> Result<Option<(u32, u32)>, String> {
     let creds = match user {
         None => None,
         Some(name) => match nix::unistd::User::from_name(name) {
@@ -198,6 +203,14 @@ pub(crate) fn prepare(program: &str, user: Option<&str>) -> Result<Option<(u32, 
             Ok(None) => return Err(format!("no user `{name}`")),
             Err(e) => return Err(format!("cannot look up user `{name}`: {e}")),
         },
+    };
+    let creds = match (creds, group) {
+        (Some((uid, _)), Some(g)) => match nix::unistd::Group::from_name(g) {
+            Ok(Some(gr)) => Some((uid, gr.gid.as_raw())),
+            Ok(None) => return Err(format!("no group `{g}`")),
+            Err(e) => return Err(format!("cannot look up group `{g}`: {e}")),
+        },
+        (c, _) => c,
     };
     let as_root = match creds {
         Some((uid, _)) => uid == 0,
@@ -215,12 +228,21 @@ pub(crate) fn prepare(program: &str, user: Option<&str>) -> Result<Option<(u32, 
     Ok(creds)
 }
 
-/// [`prepare`] off the runtime threads.
+/// [`prepare_as`] with the user's primary group, off the runtime threads.
 pub(crate) async fn prepare_async(
     program: String,
     user: Option<String>,
 ) -> Result<Option<(u32, u32)>, String> {
-    tokio::task::spawn_blocking(move || prepare(&program, user.as_deref()))
+    prepare_as_async(program, user, None).await
+}
+
+/// [`prepare_as`] off the runtime threads.
+pub(crate) async fn prepare_as_async(
+    program: String,
+    user: Option<String>,
+    group: Option<String>,
+) -> Result<Option<(u32, u32)>, String> {
+    tokio::task::spawn_blocking(move || prepare_as(&program, user.as_deref(), group.as_deref()))
         .await
         .unwrap_or_else(|e| Err(format!("preparing failed: {e}")))
 }

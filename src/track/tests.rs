@@ -429,6 +429,7 @@ fn hooks(hook: &Path) -> Notify {
         fault: None,
         stop: Some(vec![h.clone(), "stop".into()]),
         any: Some(vec![h]),
+        run_as: BTreeMap::new(),
     }
 }
 
@@ -507,4 +508,67 @@ async fn hanging_notify_hook_is_killed_and_the_queue_goes_on() {
             "INSTANCE VI_1 STOP 150 | VI_1 STOP 150 51 eth0",
         ]
     );
+}
+
+/// `notify.<hook>: {command, user, group}` (keepalived's `notify_master "cmd" user [group]`):
+/// the hook runs as that user, with its primary group or the group given, through the same
+/// user switch as check scripts; instance and sync group hooks alike. Root only (switching
+/// users needs it).
+#[tokio::test]
+async fn notify_hooks_run_as_their_user() {
+    if !nix::unistd::geteuid().is_root() {
+        return;
+    }
+    let nobody = nix::unistd::User::from_name("nobody").unwrap().unwrap();
+    let other = nix::unistd::Group::from_name("daemon").unwrap().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    // nobody must be able to write its answer there.
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o777)).unwrap();
+    let sh = |name: &str| {
+        vec![
+            "/bin/sh".to_owned(),
+            "-c".to_owned(),
+            format!("echo $(id -u) $(id -g) > {}/{name}", dir.path().display()),
+        ]
+    };
+    let run_as = |user: &str, group: Option<&str>| crate::config::RunAs {
+        user: user.into(),
+        group: group.map(str::to_owned),
+    };
+    let h = Notify {
+        master: Some(sh("master")),
+        backup: Some(sh("backup")),
+        run_as: BTreeMap::from([
+            ("master".to_owned(), run_as("nobody", None)),
+            ("backup".to_owned(), run_as("nobody", Some("daemon"))),
+        ]),
+        ..Notify::default()
+    };
+    let g = Notify {
+        any: Some(sh("group")),
+        run_as: BTreeMap::from([("any".to_owned(), run_as("nobody", None))]),
+        ..Notify::default()
+    };
+    let unknown = Notify {
+        fault: Some(sh("unknown")),
+        run_as: BTreeMap::from([("fault".to_owned(), run_as("vipd-no-such-user", None))]),
+        ..Notify::default()
+    };
+    let n = Notifier::new();
+    n.notify("VI_1", "MASTER", 150, 51, "eth0", &h);
+    n.notify("VI_1", "BACKUP", 100, 51, "eth0", &h);
+    n.notify_group("GW", "MASTER", &g);
+    n.notify("VI_2", "FAULT", 100, 52, "eth0", &unknown);
+    n.finish(Duration::from_secs(10)).await;
+    let read = |name: &str| std::fs::read_to_string(dir.path().join(name)).unwrap();
+    let (uid, gid) = (nobody.uid.as_raw(), nobody.gid.as_raw());
+    assert_eq!(read("master").trim(), format!("{uid} {gid}"));
+    assert_eq!(
+        read("backup").trim(),
+        format!("{uid} {}", other.gid.as_raw()),
+        "the group given"
+    );
+    assert_eq!(read("group").trim(), format!("{uid} {gid}"));
+    // An unknown user: the hook is not run (logged), never run as vipd's own user.
+    assert!(!dir.path().join("unknown").exists());
 }

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use super::super::lint::{Program, Written};
-use super::super::model::{Notify, ScriptConfig};
+use super::super::model::{Notify, RunAs, ScriptConfig};
 use super::super::node::{Kind, Node};
 use super::common::{Ctx, boolean, duration, fields, int_in, string};
 
@@ -257,31 +257,93 @@ fn written(node: &Node, value: &str) -> Written<String> {
     }
 }
 
+const HOOK_KEYS: &[&str] = &["command", "user", "group"];
+
+/// A user or group name: a non-empty string.
+fn account(cx: &mut Ctx, v: &Node, what: &str) -> Option<String> {
+    match string(cx, v, what) {
+        Some(u) if u.trim().is_empty() => {
+            cx.err(v, format!("{what}: must not be empty"));
+            None
+        }
+        other => other,
+    }
+}
+
+/// One hook: an argv list, or `{command, user, group}` (keepalived's `notify_x "cmd" user
+/// [group]`). The user is checked on this host by the lint pass, as a script's `user`.
+fn hook(cx: &mut Ctx, node: &Node, w: &str) -> Option<(Vec<String>, Option<RunAs>)> {
+    if !matches!(node.kind, Kind::Map(_)) {
+        let a = argv(cx, node, w)?;
+        cx.programs.push(Program {
+            what: w.to_owned(),
+            program: Some(written(first_item(node), &a[0])),
+            user: None,
+        });
+        return Some((a, None));
+    }
+    let f = fields(cx, node, node, HOOK_KEYS, w)?;
+    let cn = f.required(cx, "command");
+    let a = cn.and_then(|cn| argv(cx, cn, &format!("{w}: command")));
+    let un = f.value("user");
+    let user = f.optional(cx, "user", None, |cx, _, v| {
+        account(cx, v, &format!("{w}: user")).map(Some)
+    });
+    let group = f.optional(cx, "group", None, |cx, _, v| {
+        account(cx, v, &format!("{w}: group")).map(Some)
+    });
+    let (a, user, group) = (a?, user?, group?);
+    if group.is_some() && user.is_none() {
+        cx.err(
+            node,
+            format!("{w}: `group` needs `user` (as keepalived's `notify_x CMD user [group]`)"),
+        );
+        return None;
+    }
+    cx.programs.push(Program {
+        what: w.to_owned(),
+        program: cn.map(|cn| written(first_item(cn), &a[0])),
+        user: user
+            .as_ref()
+            .zip(un)
+            .map(|(u, un)| (format!("{w}: user"), written(un, u))),
+    });
+    Some((a, user.map(|user| RunAs { user, group })))
+}
+
 pub(super) fn notify(cx: &mut Ctx, key: &Node, v: &Node, what: &str) -> Option<Notify> {
     let f = fields(cx, v, key, NOTIFY_KEYS, what)?;
     let mut ok = true;
-    let mut hook = |cx: &mut Ctx, k: &str| -> Option<Vec<String>> {
+    let mut run_as = BTreeMap::new();
+    let mut one = |cx: &mut Ctx, k: &str| -> Option<Vec<String>> {
         let w = format!("{what}: {k}");
-        let a = f.optional(cx, k, None, |cx, _, node| {
-            let a = argv(cx, node, &w)?;
-            cx.programs.push(Program {
-                what: w.clone(),
-                program: Some(written(first_item(node), &a[0])),
-                user: None,
-            });
-            Some(Some(a))
-        });
-        a.unwrap_or_else(|| {
-            ok = false;
-            None
-        })
+        let a = f.optional(cx, k, None, |cx, _, node| hook(cx, node, &w).map(Some));
+        match a {
+            Some(Some((argv, r))) => {
+                if let Some(r) = r {
+                    run_as.insert(k.to_owned(), r);
+                }
+                Some(argv)
+            }
+            Some(None) => None,
+            None => {
+                ok = false;
+                None
+            }
+        }
     };
+    let master = one(cx, "master");
+    let backup = one(cx, "backup");
+    let fault = one(cx, "fault");
+    let stop = one(cx, "stop");
+    let any = one(cx, "any");
     let n = Notify {
-        master: hook(cx, "master"),
-        backup: hook(cx, "backup"),
-        fault: hook(cx, "fault"),
-        stop: hook(cx, "stop"),
-        any: hook(cx, "any"),
+        master,
+        backup,
+        fault,
+        stop,
+        any,
+        run_as,
     };
     ok.then_some(n)
 }
