@@ -2454,7 +2454,7 @@ fn authentication(
 
 /// Why `auth_type AH` stays refused (keepalived 2.2.7 still supports it for VRRPv2), and what
 /// to do.
-const AH_ADVICE: &str = "IPsec AH authentication was removed from VRRP by RFC 3768 (section 5.3.6 leaves authentication types 1 and 2 reserved; section 10: operational experience showed it did not add enough security to outweigh misconfigured secrets electing several masters; section 11 lists the removal), and RFC 9568 (VRRPv3) has no authentication at all, so vipd does not implement it. In a mixed pair a keepalived router with AH sends its adverts inside AH (IP protocol 51), which vipd never reads, and drops vipd's unauthenticated adverts, so both become master. Switch every keepalived router to no authentication (or auth_type PASS) first, one at a time, then replace them with vipd; the translation has no authentication";
+const AH_ADVICE: &str = "IPsec AH authentication was removed from VRRP by RFC 3768 (section 5.3.6 leaves authentication types 1 and 2 reserved; section 10: operational experience showed it did not add enough security to outweigh misconfigured secrets electing several masters), and RFC 9568 (VRRPv3) has no authentication at all, so vipd does not implement it. In a mixed pair a keepalived router with AH sends its adverts inside AH (IP protocol 51), which vipd never reads, and drops vipd's unauthenticated adverts, so both become master. Switch every keepalived router to no authentication (or auth_type PASS) first, one at a time, then replace them with vipd; the translation has no authentication";
 
 /// `unicast_src_ip` / `mcast_src_ip`: the advert source, when it is of the instance's family.
 fn advert_source(cx: &mut Cx, s: IpAddr, sst: &Stmt, v6: bool) -> Option<IpAddr> {
