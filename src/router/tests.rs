@@ -489,6 +489,57 @@ fn rfc9568_6_4_1_unsolicited_na_carries_the_router_flag_when_forwarding() {
 }
 
 #[test]
+fn rfc9568_5_2_9_an_advert_starting_with_a_link_local_address_is_not_reported() {
+    let yaml = "instances:\n  V6:\n    interface: eth0\n    vrid: 6\n    priority: 100\n    virtual_ipaddress: [fe80::6, fd00:99::1]\n";
+    let mut net = Net::new();
+    net.node("b", [10, 99, 0, 12], yaml);
+    net.run_until(100 * MS);
+    let src: IpAddr = "fe80::11".parse().unwrap();
+    let dst: IpAddr = "ff02::12".parse().unwrap();
+    let bytes = advert(
+        Version::V3,
+        6,
+        200,
+        100,
+        &["fe80::6".parse().unwrap(), "fd00:99::1".parse().unwrap()],
+        src,
+        dst,
+    );
+    net.with(0, |r, now| {
+        r.handle_packet(
+            now,
+            Packet {
+                port: PortId(0),
+                src,
+                dst,
+                ttl: 255,
+                bytes: &bytes,
+            },
+        )
+    });
+    assert!(
+        net.first("b", "received prio=200", Duration::ZERO)
+            .is_some()
+    );
+    assert!(
+        net.first("b", "first not link-local", Duration::ZERO)
+            .is_none()
+    );
+}
+
+#[test]
+fn a_link_going_down_faults_the_master_at_once() {
+    let yaml = "instances:\n  V1:\n    interface: eth0\n    vrid: 1\n    priority: 255\n    virtual_ipaddress: [10.99.0.1/24]\n";
+    let mut net = Net::new();
+    net.node("a", [10, 99, 0, 11], yaml);
+    net.run_until(S);
+    assert_eq!(net.state(0), State::Master);
+    // The kernel's link event (and the lookup it triggers): Fault in the same instant.
+    net.link(0, false);
+    assert_eq!(net.state(0), State::Fault);
+}
+
+#[test]
 fn rfc9568_5_2_9_first_address_not_link_local_is_counted_and_accepted() {
     let yaml = "instances:\n  V6:\n    interface: eth0\n    vrid: 6\n    priority: 100\n    virtual_ipaddress: [fd00:99::1]\n";
     let mut net = Net::new();
