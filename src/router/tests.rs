@@ -488,23 +488,12 @@ fn rfc9568_6_4_1_unsolicited_na_carries_the_router_flag_when_forwarding() {
     }
 }
 
-#[test]
-fn rfc9568_5_2_9_an_advert_starting_with_a_link_local_address_is_not_reported() {
-    let yaml = "instances:\n  V6:\n    interface: eth0\n    vrid: 6\n    priority: 100\n    virtual_ipaddress: [fe80::6, fd00:99::1]\n";
-    let mut net = Net::new();
-    net.node("b", [10, 99, 0, 12], yaml);
-    net.run_until(100 * MS);
+/// Hands node 0 a v3 IPv6 advert for VRID 6 (priority 200, 1 s) from fe80::11 listing `addrs`.
+fn deliver_v6_advert(net: &mut Net, addrs: &[&str]) {
     let src: IpAddr = "fe80::11".parse().unwrap();
     let dst: IpAddr = "ff02::12".parse().unwrap();
-    let bytes = advert(
-        Version::V3,
-        6,
-        200,
-        100,
-        &["fe80::6".parse().unwrap(), "fd00:99::1".parse().unwrap()],
-        src,
-        dst,
-    );
+    let addrs: Vec<IpAddr> = addrs.iter().map(|a| a.parse().unwrap()).collect();
+    let bytes = advert(Version::V3, 6, 200, 100, &addrs, src, dst);
     net.with(0, |r, now| {
         r.handle_packet(
             now,
@@ -517,6 +506,15 @@ fn rfc9568_5_2_9_an_advert_starting_with_a_link_local_address_is_not_reported() 
             },
         )
     });
+}
+
+#[test]
+fn rfc9568_5_2_9_an_advert_starting_with_a_link_local_address_is_not_reported() {
+    let yaml = "instances:\n  V6:\n    interface: eth0\n    vrid: 6\n    priority: 100\n    virtual_ipaddress: [fe80::6, fd00:99::1]\n";
+    let mut net = Net::new();
+    net.node("b", [10, 99, 0, 12], yaml);
+    net.run_until(100 * MS);
+    deliver_v6_advert(&mut net, &["fe80::6", "fd00:99::1"]);
     assert!(
         net.first("b", "received prio=200", Duration::ZERO)
             .is_some()
@@ -545,29 +543,7 @@ fn rfc9568_5_2_9_first_address_not_link_local_is_counted_and_accepted() {
     let mut net = Net::new();
     net.node("b", [10, 99, 0, 12], yaml);
     net.run_until(100 * MS);
-    let src: IpAddr = "fe80::11".parse().unwrap();
-    let dst: IpAddr = "ff02::12".parse().unwrap();
-    let bytes = advert(
-        Version::V3,
-        6,
-        200,
-        100,
-        &["fd00:99::1".parse().unwrap()],
-        src,
-        dst,
-    );
-    net.with(0, |r, now| {
-        r.handle_packet(
-            now,
-            Packet {
-                port: PortId(0),
-                src,
-                dst,
-                ttl: 255,
-                bytes: &bytes,
-            },
-        )
-    });
+    deliver_v6_advert(&mut net, &["fd00:99::1"]);
     assert!(
         net.first("b", "first not link-local", Duration::ZERO)
             .is_some()
