@@ -11,6 +11,7 @@ pub mod config;
 pub mod daemon;
 pub mod demo;
 pub mod engine;
+pub(crate) mod fastmap;
 /// Fuzz and model-checking harnesses (fuzz/, tests/fuzz_corpus.rs, tests/model_check.rs).
 #[doc(hidden)]
 pub mod fuzzing;

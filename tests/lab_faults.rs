@@ -651,3 +651,102 @@ fn forged_adverts_are_dropped_and_a_legitimate_rogue_is_named_when_it_wins() {
     // higher, wins.
     lab.wait_holder(&HOSTS, VIP, "a", 10 * S);
 }
+
+/// libfaketime (Debian package `faketime`), preloaded into vipd: CLOCK_REALTIME is the real
+/// time plus the offset written in a file, re-read at every call; CLOCK_MONOTONIC is left alone.
+const FAKETIME_LIB: &str = "/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1";
+
+#[test]
+fn a_wall_clock_jump_forwards_or_backwards_changes_nothing() {
+    labkit::require(&["curl"]);
+    assert!(
+        std::path::Path::new(FAKETIME_LIB).exists(),
+        "{FAKETIME_LIB} missing: install the Debian package faketime (scripts/test does)"
+    );
+    let mut lab = Lab::new("fwc");
+    lab.host("a", "10.99.0.11", None);
+    lab.host("b", "10.99.0.12", None);
+    // Each daemon reads its wall-clock offset from its own file (libfaketime's relative form).
+    let start = |lab: &mut Lab, h: &str, prio: u8| {
+        let offset = lab.file(&format!("{h}.faketime"), "+0\n");
+        let cfg = lab.file(&format!("{h}.yaml"), &cfg(prio));
+        let (offset, cfg) = (offset.to_str().unwrap(), cfg.to_str().unwrap());
+        lab.spawn_env(
+            h,
+            &format!("{h}.log"),
+            &[labkit::VIPD, "run", "-c", cfg],
+            &[
+                ("LD_PRELOAD", FAKETIME_LIB),
+                ("FAKETIME_TIMESTAMP_FILE", offset),
+                ("FAKETIME_NO_CACHE", "1"),
+                ("FAKETIME_DONT_FAKE_MONOTONIC", "1"),
+            ],
+        );
+        offset.to_owned()
+    };
+    let a_offset = start(&mut lab, "a", 150);
+    let b_offset = start(&mut lab, "b", 100);
+    lab.wait_holder(&HOSTS, VIP, "a", 10 * S);
+    // The backup has heard the master (its peer series exist) before the clocks move.
+    let heard = |lab: &Lab| {
+        value(
+            &scrape(lab, "b"),
+            "vrrp_peer_last_advert_timestamp_seconds",
+            &[("vr", "VI_1"), ("peer", "10.99.0.11")],
+        )
+    };
+    labkit::wait_for(5 * S, "b to record a's adverts", || heard(&lab).is_some());
+    let moves = |lab: &Lab| {
+        (
+            transitions_to(lab, "a", "backup") + transitions_to(lab, "a", "fault"),
+            transitions_to(lab, "b", "master"),
+        )
+    };
+    let before = moves(&lab);
+    let sent0 = metric(&lab, "a", "vrrp_adverts_sent_total").unwrap();
+    let (cap, pcap) = lab.capture("a", "wallclock", "ip proto 112");
+
+    // The master's wall clock goes back a year (a timer on CLOCK_REALTIME would stop its
+    // adverts), the backup's forward a year (a master-down timer on it would fire at once).
+    const YEAR: f64 = 365.0 * 86400.0;
+    std::fs::write(&a_offset, "-365d\n").unwrap();
+    std::fs::write(&b_offset, "+365d\n").unwrap();
+    let t = Instant::now();
+    lab.hold_steady(&HOSTS, VIP, "a", 5 * S);
+    // The jump took effect: the backup stamps the master's adverts a year ahead.
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs_f64();
+    labkit::wait_for(3 * S, "b's wall clock to be a year ahead", || {
+        heard(&lab).is_some_and(|ts| ts > now + YEAR - 60.0)
+    });
+    // And back: both clocks return to the real time at once (a jump of a year the other way).
+    std::fs::write(&a_offset, "+0\n").unwrap();
+    std::fs::write(&b_offset, "+0\n").unwrap();
+    lab.hold_steady(&HOSTS, VIP, "a", 4 * S);
+    let elapsed = t.elapsed().as_secs_f64();
+    lab.stop_capture(cap);
+
+    assert_eq!(
+        moves(&lab),
+        before,
+        "{}\n{}",
+        lab.log("a.log"),
+        lab.log("b.log")
+    );
+    let sent = metric(&lab, "a", "vrrp_adverts_sent_total").unwrap() - sent0;
+    // Adverts on time all along: the longest gap between two of a's adverts on the wire.
+    let times: Vec<f64> = tshark(&pcap, "vrrp && ip.src == 10.99.0.11", &["frame.time_epoch"])
+        .iter()
+        .filter_map(|l| l.trim().parse().ok())
+        .collect();
+    let gap = times.windows(2).map(|w| w[1] - w[0]).fold(0.0, f64::max);
+    eprintln!(
+        "wall-clock jumps (-1 year on the master, +1 year on the backup, then back): {sent} adverts \
+         in {elapsed:.1} s, {} captured, longest gap {gap:.3} s (interval 1 s), no transition",
+        times.len()
+    );
+    assert!(sent >= elapsed - 2.0, "{sent} adverts in {elapsed:.1} s");
+    assert!(times.len() >= 7, "{} adverts captured", times.len());
+}

@@ -2,6 +2,8 @@
 //! exporter's series are the only copy of every counter; `/status` reads them back here.
 
 use std::collections::HashMap;
+
+use crate::fastmap::FastMap;
 use std::net::IpAddr;
 use tracing::{debug, error, info, warn};
 
@@ -17,7 +19,7 @@ pub struct Observer {
     /// The registry (new instances and scripts get their series here).
     metrics: Metrics,
     /// Handles of each live instance's series, by the core's slot.
-    insts: HashMap<InstId, InstanceMetrics>,
+    insts: FastMap<InstId, InstanceMetrics>,
     /// Handles of each configured script's series.
     scripts: HashMap<String, ScriptMetrics>,
     /// Handles of each configured tracked process's series, and its last up state (logged
@@ -29,7 +31,7 @@ impl Observer {
     pub fn new(metrics: Metrics) -> Observer {
         Observer {
             metrics,
-            insts: HashMap::new(),
+            insts: FastMap::default(),
             scripts: HashMap::new(),
             processes: HashMap::new(),
         }
@@ -178,11 +180,9 @@ impl Observer {
                 } else if form_changed {
                     info!(instance = %name, peer = %peer, form = form.as_str(), "peer changed its checksum form");
                 }
-                let pm = m.peer(peer);
-                pm.advert(priority, unix_now(), form, false);
-                if became_master {
-                    pm.became_master();
-                }
+                m.with_peer(peer, |pm| {
+                    pm.advert(priority, unix_now(), form, became_master)
+                });
             }
             Fact::Dropped {
                 inst,

@@ -1,7 +1,9 @@
 //! The receive ports' sockets and their reader tasks: one raw VRRP socket per (interface,
 //! family), plus a packet-socket wire tap that counts what arrives before the firewall.
 
-use std::collections::{BTreeSet, HashMap, VecDeque};
+use std::collections::{BTreeSet, VecDeque};
+
+use crate::fastmap::FastMap;
 use std::net::{IpAddr, Ipv6Addr};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -12,7 +14,7 @@ use tokio::task::JoinHandle;
 use tracing::{debug, warn};
 
 use crate::config::Family;
-use crate::net::wiretap::WireTap;
+use crate::net::wiretap::{self, WireTap};
 use crate::net::{self, IfaceInfo, Received, VRRP_V4_GROUP, VRRP_V6_GROUP, VrrpSocket};
 use crate::router::{MAX_TAP_KEYS, OBSERVE_TICK, PortId};
 
@@ -93,7 +95,7 @@ impl Drop for Rx {
 /// Counts of VRRP packets a wire tap saw per (VRID, source) since it opened.
 pub struct TapReport {
     pub port: PortId,
-    pub counts: HashMap<(u8, IpAddr), u64>,
+    pub counts: FastMap<(u8, IpAddr), u64>,
 }
 
 /// The sockets of one port.
@@ -277,7 +279,7 @@ type TapKey = (u8, IpAddr);
 /// Counts the frames seen at least [`TAP_SETTLE`] before `now`.
 fn settle(
     recent: &mut VecDeque<(tokio::time::Instant, TapKey)>,
-    counts: &mut HashMap<TapKey, u64>,
+    counts: &mut FastMap<TapKey, u64>,
     now: tokio::time::Instant,
 ) {
     while let Some(&(seen, key)) = recent.front() {
@@ -297,34 +299,41 @@ async fn tap_task(
     local: Vec<IpAddr>,
     tx: mpsc::UnboundedSender<TapReport>,
 ) {
-    let mut counts: HashMap<TapKey, u64> = HashMap::new();
+    let mut counts: FastMap<TapKey, u64> = FastMap::default();
     // Frames seen in the last TAP_SETTLE: the VRRP socket may not have delivered them yet,
     // so they wait for the next report (the core compares wire with delivered counts).
     let mut recent: VecDeque<(tokio::time::Instant, TapKey)> = VecDeque::new();
-    let mut buf = vec![0u8; 2048];
+    let mut batch = WireTap::batch();
     let mut tick = tokio::time::interval(OBSERVE_TICK);
     loop {
         tokio::select! {
-            r = tap.recv(&mut buf) => match r {
-                Ok(Some(seen)) if local.contains(&seen.dst) => {
-                    let now = tokio::time::Instant::now();
-                    settle(&mut recent, &mut counts, now);
-                    if recent.len() < TAP_RECENT_MAX {
-                        recent.push_back((now, (seen.vrid, seen.src)));
-                    }
-                }
-                Ok(_) => {}
-                Err(e) => {
-                    warn!("wire tap receive failed: {e}");
-                    tokio::time::sleep(Duration::from_millis(100)).await;
-                }
-            },
+            // The tick first: a flood keeps the tap readable, and the counts must still go out.
+            biased;
             at = tick.tick() => {
                 settle(&mut recent, &mut counts, at);
                 if tx.send(TapReport { port, counts: counts.clone() }).is_err() {
                     return;
                 }
             }
+            r = tap.recv_batch(&mut batch) => match r {
+                Ok(n) => {
+                    // One clock read for the whole batch: the frames were queued together.
+                    let now = tokio::time::Instant::now();
+                    settle(&mut recent, &mut counts, now);
+                    for i in 0..n {
+                        let Some(seen) = wiretap::parse(tap.family(), batch.get(i).data) else {
+                            continue;
+                        };
+                        if local.contains(&seen.dst) && recent.len() < TAP_RECENT_MAX {
+                            recent.push_back((now, (seen.vrid, seen.src)));
+                        }
+                    }
+                }
+                Err(e) => {
+                    warn!("wire tap receive failed: {e}");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+            },
         }
     }
 }

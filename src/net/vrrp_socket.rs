@@ -563,6 +563,17 @@ pub fn vrid_filter(site: FilterSite, vrids: &[u8]) -> Vec<socket2::SockFilter> {
         prog.push(SockFilter::new(JA, 0, 0, 1));
     }
     prog.push(SockFilter::new(RET_K, 0, 0, 0));
-    prog.push(SockFilter::new(RET_K, 0, 0, ACCEPT));
+    // A packet socket (the wire tap) needs only the IP header and the VRID: the kernel keeps
+    // that many bytes of each frame it queues.
+    let keep = if site.packet_socket {
+        TAP_SNAP as u32
+    } else {
+        ACCEPT
+    };
+    prog.push(SockFilter::new(RET_K, 0, 0, keep));
     prog
 }
+
+/// Bytes of a frame the wire tap keeps: the longest IPv4 header (60 bytes) and the VRRP
+/// message's first two bytes (version and type, VRID); an IPv6 header is 40.
+pub const TAP_SNAP: usize = 64;

@@ -10,8 +10,8 @@ use socket2::Socket;
 use tokio::io::unix::AsyncFd;
 
 use super::IfaceInfo;
-use super::packet_socket::{open_tap, register_readable};
-use super::vrrp_socket::{FilterSite, vrid_filter};
+use super::packet_socket::{RecvBatch, open_tap, register_readable};
+use super::vrrp_socket::{FilterSite, TAP_SNAP, vrid_filter};
 use crate::config::Family;
 
 const ETH_P_IP: u16 = 0x0800;
@@ -59,15 +59,27 @@ impl WireTap {
     }
 
     /// Waits for the next VRRP packet; `None` for one too short to name its VRID.
-    pub async fn recv(&self, buf: &mut [u8]) -> io::Result<Option<Seen>> {
+    /// Receive buffers for [`WireTap::recv_batch`]: [`TAP_SNAP`] bytes per packet, all the
+    /// kernel keeps of it.
+    pub fn batch() -> RecvBatch {
+        RecvBatch::new(TAP_SNAP)
+    }
+
+    /// Waits until frames are queued, then takes up to [`super::packet_socket::BATCH`] of
+    /// them in one `recvmmsg` call; read each with [`parse`] of `batch.get(i).data`.
+    pub async fn recv_batch(&self, batch: &mut RecvBatch) -> io::Result<usize> {
         loop {
             let mut guard = self.fd.readable().await?;
-            match guard.try_io(|s| std::io::Read::read(&mut s.get_ref(), buf)) {
-                Ok(Ok(n)) => return Ok(parse(self.family, &buf[..n])),
-                Ok(Err(e)) => return Err(e),
+            match guard.try_io(|s| batch.recv(s.get_ref())) {
+                Ok(result) => return result,
                 Err(_would_block) => continue,
             }
         }
+    }
+
+    /// This socket's family.
+    pub fn family(&self) -> Family {
+        self.family
     }
 }
 

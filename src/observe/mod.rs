@@ -1160,7 +1160,7 @@ struct Dynamic {
     transitions: HashMap<(&'static str, &'static str), CounterWithExemplar<TraceLabels>>,
     vips: HashMap<IpAddr, Gauge>,
     tracks: HashMap<String, Gauge>,
-    peers: HashMap<IpAddr, (PeerMetrics, u64)>,
+    peers: crate::fastmap::FastMap<IpAddr, (PeerMetrics, u64)>,
     filtered: HashMap<IpAddr, (Counter, u64)>,
     /// Series not created up front because they cannot occur for the instance, created if one
     /// occurs after all: keyed by metric name and label value.
@@ -1168,7 +1168,7 @@ struct Dynamic {
 }
 
 /// The key with the smallest tick.
-fn least_recent<V>(m: &HashMap<IpAddr, (V, u64)>) -> Option<IpAddr> {
+fn least_recent<V, S>(m: &HashMap<IpAddr, (V, u64), S>) -> Option<IpAddr> {
     m.iter().min_by_key(|(_, (_, t))| *t).map(|(k, _)| *k)
 }
 
@@ -1369,12 +1369,18 @@ impl InstanceMetrics {
     /// when [`MAX_PEERS`] are already kept) on first use, `vrrp_peer_config_mismatch_total`
     /// at 0 for every one of [`PEER_MISMATCH_REASONS`]. Cheap enough to call per advert.
     pub fn peer(&self, peer: IpAddr) -> PeerMetrics {
+        self.with_peer(peer, PeerMetrics::clone)
+    }
+
+    /// Calls `f` with the handles of `peer`'s series (created on first use), under the
+    /// instance's lock: the per-advert path, which clones no handle.
+    pub fn with_peer<R>(&self, peer: IpAddr, use_it: impl FnOnce(&PeerMetrics) -> R) -> R {
         let mut d = lock(&self.s.dynamic);
         d.tick += 1;
         let tick = d.tick;
         if let Some((p, t)) = d.peers.get_mut(&peer) {
             *t = tick;
-            return p.clone();
+            return use_it(p);
         }
         let f = &self.m.f;
         let key = PeerLabels {
@@ -1388,7 +1394,7 @@ impl InstanceMetrics {
         };
         if d.removed {
             // Detached handles: updates go nowhere.
-            return PeerMetrics::detached();
+            return use_it(&PeerMetrics::detached());
         }
         if d.peers.len() >= MAX_PEERS
             && let Some(old) = least_recent(&d.peers)
@@ -1416,8 +1422,9 @@ impl InstanceMetrics {
                     })
             }),
         };
-        d.peers.insert(peer, (p.clone(), tick));
-        p
+        let r = use_it(&p);
+        d.peers.insert(peer, (p, tick));
+        r
     }
 
     /// Removes a peer's series.

@@ -583,7 +583,7 @@ impl Router {
         };
         let msg = p.bytes;
         // The VRID byte, to charge a drop to its instance when there is one.
-        let owner = msg.get(1).and_then(|v| port.by_vrid.get(v)).copied();
+        let owner = msg.get(1).and_then(|v| port.by_vrid.get(v).copied());
         if let (Some(_), Some(&vrid)) = (owner, msg.get(1)) {
             // What the VRRP socket was handed, compared with what the wire tap saw.
             let key = (vrid, p.src);

@@ -5,14 +5,14 @@
 //! go back to back. Pure: the shell asks [`Pacer::schedule`]
 //! when each message of an [`super::Effect::Announce`] goes, and sends it then.
 
-use std::collections::HashMap;
+use crate::fastmap::FastMap;
 use std::time::{Duration, Instant};
 
 /// When each interface may send its next announcement of each kind.
 #[derive(Debug, Default)]
 pub struct Pacer {
     /// (ifindex, NA rather than ARP) -> earliest time of the next message.
-    next: HashMap<(u32, bool), Instant>,
+    next: FastMap<(u32, bool), Instant>,
 }
 
 impl Pacer {

@@ -5,7 +5,7 @@
 //! rule (the least recently heard goes first, ties broken by address) and the same rule for
 //! "counts as a master".
 
-use std::collections::HashMap;
+use crate::fastmap::FastMap;
 use std::net::IpAddr;
 use std::time::{Duration, Instant};
 
@@ -74,7 +74,7 @@ pub struct Recorded {
 /// Routers of one virtual router, bounded.
 #[derive(Clone, Debug)]
 pub struct PeerTable {
-    peers: HashMap<IpAddr, Peer>,
+    peers: FastMap<IpAddr, Peer>,
     cap: usize,
 }
 
@@ -87,7 +87,7 @@ impl Default for PeerTable {
 impl PeerTable {
     pub fn new(cap: usize) -> PeerTable {
         PeerTable {
-            peers: HashMap::new(),
+            peers: FastMap::default(),
             cap: cap.max(1),
         }
     }

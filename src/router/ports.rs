@@ -3,6 +3,8 @@
 //! the wire-tap comparison that finds a firewall eating adverts.
 
 use std::collections::{BTreeMap, HashMap};
+
+use crate::fastmap::FastMap;
 use std::net::{IpAddr, Ipv6Addr};
 
 use super::{Effect, Fact, InstId, PortId, Router, extras, vmac};
@@ -16,11 +18,11 @@ pub(super) struct Port {
     pub(super) iface: String,
     pub(super) family: Family,
     pub(super) ifindex: u32,
-    pub(super) by_vrid: HashMap<u8, InstId>,
+    pub(super) by_vrid: FastMap<u8, InstId>,
     /// Packets dropped before an instance could be found (TTL, malformed, unknown VRID).
     pub(super) dropped: BTreeMap<DropReason, u64>,
     /// Packets the VRRP socket was handed, per (VRID, source).
-    pub(super) delivered: HashMap<(u8, IpAddr), u64>,
+    pub(super) delivered: FastMap<(u8, IpAddr), u64>,
     /// The balance (wire minus delivered) at the wire tap's previous report.
     pub(super) tap_prev: HashMap<(u8, IpAddr), u64>,
     /// Filtered counts already reported.
@@ -39,7 +41,7 @@ impl Router {
     /// eaten frames. (Comparing the previous report's wire count with the current delivered
     /// count instead is off by however many adverts arrived in between, and that number
     /// jitters: a healed link then looked filtered again now and then.)
-    pub fn handle_tap(&mut self, port: PortId, counts: HashMap<(u8, IpAddr), u64>) {
+    pub fn handle_tap<S>(&mut self, port: PortId, counts: HashMap<(u8, IpAddr), u64, S>) {
         let Some(p) = self.ports.get_mut(port.0).and_then(|o| o.as_mut()) else {
             return;
         };
@@ -126,9 +128,9 @@ impl Router {
             iface: info.name.clone(),
             family,
             ifindex: info.index,
-            by_vrid: HashMap::new(),
+            by_vrid: FastMap::default(),
             dropped: BTreeMap::new(),
-            delivered: HashMap::new(),
+            delivered: FastMap::default(),
             tap_prev: HashMap::new(),
             filtered_reported: HashMap::new(),
             solicited: Vec::new(),
