@@ -993,3 +993,110 @@ fn master_down_takeover_advertises_at_once_as_nobody_holds_the_addresses() {
     assert_eq!(out[0], Action::SendAdvert { priority: 150 });
     assert!(!out.contains(&Action::Barrier));
 }
+
+#[test]
+fn a_hold_ends_only_on_a_live_advert_from_another_router() {
+    // A drained master keeps its addresses until the new master is heard. Neither a
+    // priority-0 advert (a router resigning is not a new master) nor its own advert coming
+    // back (the same source) ends the hold; a live advert from another router does.
+    let mut a = Instance::new(params(150, 100), ip(11));
+    let now = Instant::now();
+    let mut out = vec![];
+    a.handle(now, Input::Start { healthy: true }, &mut out);
+    let t = a.poll_timeout().unwrap();
+    a.handle_timeout(t, &mut out);
+    a.handle(t, Input::Announced, &mut out);
+    assert_eq!(a.state(), State::Master);
+    a.handle(t, Input::Drain(true), &mut out);
+    assert!(a.holding());
+    let advert = |src: IpAddr, priority: u8| {
+        Input::Advert(Heard {
+            src,
+            priority,
+            interval: 100 * MS,
+        })
+    };
+    for (input, what) in [
+        (advert(ip(12), 0), "a priority-0 advert from another router"),
+        (advert(ip(11), 150), "its own advert"),
+    ] {
+        out.clear();
+        a.handle(t + MS, input, &mut out);
+        assert!(a.holding(), "{what} ended the hold: {out:?}");
+        assert!(!out.contains(&Action::RemoveAddresses), "{what}: {out:?}");
+    }
+    out.clear();
+    a.handle(t + 2 * MS, advert(ip(12), 100), &mut out);
+    assert!(!a.holding());
+    assert!(out.contains(&Action::RemoveAddresses), "{out:?}");
+}
+
+#[test]
+fn preempt_delay_starts_afresh_at_the_first_lower_master_after_a_better_one() {
+    // a (150, preempt_delay 5 s) follows c (200) long after its start (its start's delay is
+    // over); c goes silent and b (100) advertises: a follows b for 5 s from b's first advert,
+    // then preempts.
+    let mut p = params(150, 100);
+    p.preempt_delay = Duration::from_secs(5);
+    let mut a = Instance::new(p, ip(11));
+    let t0 = Instant::now();
+    let mut out = vec![];
+    a.handle(t0, Input::Start { healthy: true }, &mut out);
+    let advert = |src: IpAddr, priority: u8| {
+        Input::Advert(Heard {
+            src,
+            priority,
+            interval: 100 * MS,
+        })
+    };
+    let mut t = t0;
+    let step = |a: &mut Instance, t: Instant, input: Option<Input>| {
+        let mut out = vec![];
+        while let Some(d) = a.poll_timeout().filter(|d| *d <= t) {
+            a.handle_timeout(d, &mut out);
+        }
+        if let Some(i) = input {
+            a.handle(t, i, &mut out);
+        }
+    };
+    // c (200) is master from the start, heard every 100 ms for 10 s.
+    while t < t0 + Duration::from_secs(10) {
+        step(&mut a, t, Some(advert(ip(13), 200)));
+        t += 100 * MS;
+    }
+    assert_eq!(a.state(), State::Backup);
+    // Then only b (100), from t1: followed for the 5 s of the delay.
+    let t1 = t;
+    while t < t1 + Duration::from_millis(4900) {
+        step(&mut a, t, Some(advert(ip(12), 100)));
+        assert_eq!(
+            a.state(),
+            State::Backup,
+            "preempted {:?} after b's first advert",
+            t - t1
+        );
+        t += 100 * MS;
+    }
+    // After it, a preempts b within a master-down interval.
+    while t < t1 + Duration::from_secs(6) {
+        step(&mut a, t, Some(advert(ip(12), 100)));
+        t += 100 * MS;
+    }
+    assert_eq!(a.state(), State::Master);
+}
+
+#[test]
+fn no_garp_master_delay_means_one_announcement_burst_only() {
+    // keepalived's `garp_master_delay 0`: no second burst after the first, and no refresh.
+    let mut p = params(255, 100);
+    p.garp = Garp {
+        delay: Duration::ZERO,
+        repeat: 3,
+        refresh: Duration::ZERO,
+        interval: Duration::ZERO,
+    };
+    let mut lan = Lan::new(&[(11, p)]);
+    lan.start_all();
+    lan.run_until(Duration::from_secs(30));
+    assert_eq!(lan.nodes[0].announces, vec![(Duration::ZERO, 3)]);
+}

@@ -195,7 +195,9 @@ mod tests {
     fn least_recently_heard_is_evicted_ties_by_address() {
         let t0 = Instant::now();
         let mut t = PeerTable::new(2);
+        assert!(t.is_empty());
         assert!(t.record(t0, heard(2, 100)).new);
+        assert!(!t.is_empty());
         assert!(t.record(t0, heard(1, 100)).new);
         // Both heard at t0: the lower address goes.
         let r = t.record(t0 + Duration::from_secs(1), heard(3, 100));

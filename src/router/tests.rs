@@ -1051,6 +1051,33 @@ fn status_shows_drained_and_holding() {
     assert!(s.instances[0].drained && !s.instances[0].holding_addresses);
 }
 
+#[test]
+fn status_gives_timers_and_peer_ages_in_milliseconds() {
+    // a (150) is master, b (100) its backup; each advert 1 s apart. Read /status between two.
+    let mut net = Net::new();
+    net.node("a", [10, 99, 0, 11], &v3(150, ""));
+    net.node("b", [10, 99, 0, 12], &v3(100, ""));
+    net.run_until(10 * S);
+    let at = net.now + Duration::from_millis(250);
+    let a = net.nodes[0].router.status(at);
+    let adver = a.instances[0].timers["adver_in_ms"];
+    assert!(
+        adver > 0.0 && adver <= 1000.0,
+        "{:?}",
+        a.instances[0].timers
+    );
+    let b = net.nodes[1].router.status(at);
+    let down = b.instances[0].timers["master_down_in_ms"];
+    // Master_Down_Interval 3 s + skew 0.61 s after a's last advert.
+    assert!(
+        down > 2000.0 && down <= 3610.0,
+        "{:?}",
+        b.instances[0].timers
+    );
+    let age = b.instances[0].peers[0].last_advert_ms_ago;
+    assert!(age >= 250.0 && age < 1250.0, "{age}");
+}
+
 /// The core has no clock: every decision depends on the `now` values it is given, and only on
 /// their differences. The same election fed instants from two origins ten years apart (what a
 /// wall-clock jump could at most look like, if a wall clock were used) produces the same
