@@ -1100,3 +1100,25 @@ fn no_garp_master_delay_means_one_announcement_burst_only() {
     lan.run_until(Duration::from_secs(30));
     assert_eq!(lan.nodes[0].announces, vec![(Duration::ZERO, 3)]);
 }
+
+#[test]
+fn a_master_advertises_at_once_when_its_priority_falls_not_when_it_rises() {
+    // A lower priority may let a backup preempt now; a higher one changes no election and goes
+    // out with the next advert (keepalived 2.2.7 does the same).
+    let mut a = Instance::new(params(150, 1000), ip(11));
+    let t0 = Instant::now();
+    let mut out = vec![];
+    a.handle(t0, Input::Start { healthy: true }, &mut out);
+    let t = a.poll_timeout().unwrap();
+    a.handle_timeout(t, &mut out);
+    assert_eq!(a.state(), State::Master);
+    let next = a.poll_timeout();
+    out.clear();
+    a.handle(t + MS, Input::Priority(100), &mut out);
+    assert_eq!(out, vec![Action::SendAdvert { priority: 100 }]);
+    out.clear();
+    a.handle(t + 2 * MS, Input::Priority(120), &mut out);
+    assert!(out.is_empty(), "{out:?}");
+    assert_eq!(a.priority(), 120);
+    assert_eq!(a.poll_timeout(), next, "the advert rhythm is unchanged");
+}
