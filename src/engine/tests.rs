@@ -1122,3 +1122,33 @@ fn a_master_advertises_at_once_when_its_priority_falls_not_when_it_rises() {
     assert_eq!(a.priority(), 120);
     assert_eq!(a.poll_timeout(), next, "the advert rhythm is unchanged");
 }
+
+#[test]
+fn preempt_delay_runs_from_entering_backup_not_from_the_first_lower_advert() {
+    // a (150, preempt_delay 5 s) starts as backup at t0; the lower master b (100) is first
+    // heard 2 s later. The delay ends at t0 + 5 s, so a preempts at b's advert then and is
+    // master one master-down interval (3.41 s) after the advert before: by t0 + 7.5 s.
+    let mut p = params(150, 1000);
+    p.preempt_delay = Duration::from_secs(5);
+    let mut a = Instance::new(p, ip(11));
+    let t0 = Instant::now();
+    let mut out = vec![];
+    a.handle(t0, Input::Start { healthy: true }, &mut out);
+    // b advertises once a second from t0 + 2 s; the clock moves in 100 ms steps.
+    let mut t = t0 + Duration::from_secs(2);
+    while t <= t0 + Duration::from_millis(7500) && a.state() != State::Master {
+        while let Some(d) = a.poll_timeout().filter(|d| *d <= t) {
+            a.handle_timeout(d, &mut out);
+        }
+        if (t - t0).as_millis() % 1000 == 0 && a.state() != State::Master {
+            let heard = Heard {
+                src: ip(12),
+                priority: 100,
+                interval: Duration::from_secs(1),
+            };
+            a.handle(t, Input::Advert(heard), &mut out);
+        }
+        t += 100 * MS;
+    }
+    assert_eq!(a.state(), State::Master, "still backup at {:?}", t - t0);
+}

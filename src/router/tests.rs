@@ -1113,3 +1113,28 @@ fn decisions_depend_only_on_differences_of_now_not_on_its_origin() {
     );
     assert_eq!(here, later);
 }
+
+#[test]
+fn a_reload_that_tracks_a_new_interface_looks_it_up_and_no_known_one_again() {
+    let mut net = Net::new();
+    net.node("a", [10, 99, 0, 11], &v3(150, ""));
+    net.run_until(2 * S);
+    let t = net.elapsed();
+    net.with(0, |r, now| {
+        r.handle_reload(
+            now,
+            testnet::config(&v3(150, "    track_interfaces: [eth7, eth0]\n")),
+        );
+    });
+    net.run_until(t + S);
+    assert!(
+        net.first("a", "lookup eth7", t).is_some(),
+        "{:?}",
+        net.events
+    );
+    assert!(
+        net.first("a", "lookup eth0", t).is_none(),
+        "{:?}",
+        net.events
+    );
+}
