@@ -1138,3 +1138,27 @@ fn a_reload_that_tracks_a_new_interface_looks_it_up_and_no_known_one_again() {
         net.events
     );
 }
+
+#[test]
+fn a_repeated_link_event_with_no_change_does_nothing() {
+    // The kernel sends RTM_NEWLINK for many reasons; "up" again for an interface known to be
+    // up is no news: no lookup, no transition.
+    let mut net = Net::new();
+    net.node("a", [10, 99, 0, 11], &v3(150, ""));
+    net.run_until(5 * S);
+    let t = net.elapsed();
+    let before = net.events.len();
+    net.with(0, |r, now| r.handle_link(now, "eth0", true));
+    let new: Vec<&str> = net.events[before..]
+        .iter()
+        .map(|e| e.what.as_str())
+        .collect();
+    assert!(new.is_empty(), "{new:?}");
+    net.run_until(t + S);
+    assert!(
+        net.first("a", "lookup", t).is_none(),
+        "{:?}",
+        &net.events[before..]
+    );
+    assert!(net.first("a", "transition", t).is_none());
+}
