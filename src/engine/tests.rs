@@ -1140,7 +1140,7 @@ fn preempt_delay_runs_from_entering_backup_not_from_the_first_lower_advert() {
         while let Some(d) = a.poll_timeout().filter(|d| *d <= t) {
             a.handle_timeout(d, &mut out);
         }
-        if (t - t0).as_millis() % 1000 == 0 && a.state() != State::Master {
+        if (t - t0).as_millis().is_multiple_of(1000) && a.state() != State::Master {
             let heard = Heard {
                 src: ip(12),
                 priority: 100,

@@ -1075,7 +1075,7 @@ fn status_gives_timers_and_peer_ages_in_milliseconds() {
         b.instances[0].timers
     );
     let age = b.instances[0].peers[0].last_advert_ms_ago;
-    assert!(age >= 250.0 && age < 1250.0, "{age}");
+    assert!((250.0..1250.0).contains(&age), "{age}");
 }
 
 /// The core has no clock: every decision depends on the `now` values it is given, and only on
