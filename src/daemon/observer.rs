@@ -2,12 +2,11 @@
 //! exporter's series are the only copy of every counter; `/status` reads them back here.
 
 use std::collections::HashMap;
-
-use crate::fastmap::FastMap;
 use std::net::IpAddr;
 use tracing::{debug, error, info, warn};
 
 use crate::engine::State;
+use crate::fastmap::FastMap;
 pub use crate::observe::unix_now;
 use crate::observe::{InstanceLabels, InstanceMetrics, Metrics, ProcessMetrics, ScriptMetrics};
 use crate::router::{Fact, InstId, Router, group_of};

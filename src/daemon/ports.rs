@@ -2,8 +2,6 @@
 //! family), plus a packet-socket wire tap that counts what arrives before the firewall.
 
 use std::collections::{BTreeSet, VecDeque};
-
-use crate::fastmap::FastMap;
 use std::net::{IpAddr, Ipv6Addr};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -14,7 +12,8 @@ use tokio::task::JoinHandle;
 use tracing::{debug, warn};
 
 use crate::config::Family;
-use crate::net::wiretap::{self, WireTap};
+use crate::fastmap::FastMap;
+use crate::net::wiretap::WireTap;
 use crate::net::{self, IfaceInfo, Received, VRRP_V4_GROUP, VRRP_V6_GROUP, VrrpSocket};
 use crate::router::{MAX_TAP_KEYS, OBSERVE_TICK, PortId};
 
@@ -321,7 +320,7 @@ async fn tap_task(
                     let now = tokio::time::Instant::now();
                     settle(&mut recent, &mut counts, now);
                     for i in 0..n {
-                        let Some(seen) = wiretap::parse(tap.family(), batch.get(i).data) else {
+                        let Some(seen) = tap.seen(&batch, i) else {
                             continue;
                         };
                         if local.contains(&seen.dst) && recent.len() < TAP_RECENT_MAX {

@@ -24,6 +24,33 @@ fn params(priority: u8, interval_ms: u64) -> Params {
 
 const MS: Duration = Duration::from_millis(1);
 
+/// An advert from 10.99.0.`last` at `priority`, sent every `interval`.
+fn advert_from(last: u8, priority: u8, interval: Duration) -> Input {
+    Input::Advert(Heard {
+        src: ip(last),
+        priority,
+        interval,
+    })
+}
+
+/// Handles every timer of `a` due by `t`, each at its deadline.
+fn expire_until(a: &mut Instance, t: Instant, out: &mut Vec<Action>) {
+    while let Some(d) = a.poll_timeout().filter(|d| *d <= t) {
+        a.handle_timeout(d, out);
+    }
+}
+
+/// 10.99.0.11 at priority 150 with a preempt_delay of 5 s, started (as backup) at the instant
+/// it returns.
+fn delayed_backup(interval_ms: u64) -> (Instance, Instant) {
+    let mut p = params(150, interval_ms);
+    p.preempt_delay = Duration::from_secs(5);
+    let mut a = Instance::new(p, ip(11));
+    let t0 = Instant::now();
+    a.handle(t0, Input::Start { healthy: true }, &mut vec![]);
+    (a, t0)
+}
+
 /// Routers on one virtual LAN with zero latency, driven by a virtual clock.
 struct Lan {
     t0: Instant,
@@ -1009,16 +1036,12 @@ fn a_hold_ends_only_on_a_live_advert_from_another_router() {
     assert_eq!(a.state(), State::Master);
     a.handle(t, Input::Drain(true), &mut out);
     assert!(a.holding());
-    let advert = |src: IpAddr, priority: u8| {
-        Input::Advert(Heard {
-            src,
-            priority,
-            interval: 100 * MS,
-        })
-    };
     for (input, what) in [
-        (advert(ip(12), 0), "a priority-0 advert from another router"),
-        (advert(ip(11), 150), "its own advert"),
+        (
+            advert_from(12, 0, 100 * MS),
+            "a priority-0 advert from another router",
+        ),
+        (advert_from(11, 150, 100 * MS), "its own advert"),
     ] {
         out.clear();
         a.handle(t + MS, input, &mut out);
@@ -1026,7 +1049,7 @@ fn a_hold_ends_only_on_a_live_advert_from_another_router() {
         assert!(!out.contains(&Action::RemoveAddresses), "{what}: {out:?}");
     }
     out.clear();
-    a.handle(t + 2 * MS, advert(ip(12), 100), &mut out);
+    a.handle(t + 2 * MS, advert_from(12, 100, 100 * MS), &mut out);
     assert!(!a.holding());
     assert!(out.contains(&Action::RemoveAddresses), "{out:?}");
 }
@@ -1036,39 +1059,23 @@ fn preempt_delay_starts_afresh_at_the_first_lower_master_after_a_better_one() {
     // a (150, preempt_delay 5 s) follows c (200) long after its start (its start's delay is
     // over); c goes silent and b (100) advertises: a follows b for 5 s from b's first advert,
     // then preempts.
-    let mut p = params(150, 100);
-    p.preempt_delay = Duration::from_secs(5);
-    let mut a = Instance::new(p, ip(11));
-    let t0 = Instant::now();
-    let mut out = vec![];
-    a.handle(t0, Input::Start { healthy: true }, &mut out);
-    let advert = |src: IpAddr, priority: u8| {
-        Input::Advert(Heard {
-            src,
-            priority,
-            interval: 100 * MS,
-        })
-    };
+    let (mut a, t0) = delayed_backup(100);
     let mut t = t0;
-    let step = |a: &mut Instance, t: Instant, input: Option<Input>| {
+    let step = |a: &mut Instance, t: Instant, input: Input| {
         let mut out = vec![];
-        while let Some(d) = a.poll_timeout().filter(|d| *d <= t) {
-            a.handle_timeout(d, &mut out);
-        }
-        if let Some(i) = input {
-            a.handle(t, i, &mut out);
-        }
+        expire_until(a, t, &mut out);
+        a.handle(t, input, &mut out);
     };
     // c (200) is master from the start, heard every 100 ms for 10 s.
     while t < t0 + Duration::from_secs(10) {
-        step(&mut a, t, Some(advert(ip(13), 200)));
+        step(&mut a, t, advert_from(13, 200, 100 * MS));
         t += 100 * MS;
     }
     assert_eq!(a.state(), State::Backup);
     // Then only b (100), from t1: followed for the 5 s of the delay.
     let t1 = t;
     while t < t1 + Duration::from_millis(4900) {
-        step(&mut a, t, Some(advert(ip(12), 100)));
+        step(&mut a, t, advert_from(12, 100, 100 * MS));
         assert_eq!(
             a.state(),
             State::Backup,
@@ -1079,7 +1086,7 @@ fn preempt_delay_starts_afresh_at_the_first_lower_master_after_a_better_one() {
     }
     // After it, a preempts b within a master-down interval.
     while t < t1 + Duration::from_secs(6) {
-        step(&mut a, t, Some(advert(ip(12), 100)));
+        step(&mut a, t, advert_from(12, 100, 100 * MS));
         t += 100 * MS;
     }
     assert_eq!(a.state(), State::Master);
@@ -1128,25 +1135,14 @@ fn preempt_delay_runs_from_entering_backup_not_from_the_first_lower_advert() {
     // a (150, preempt_delay 5 s) starts as backup at t0; the lower master b (100) is first
     // heard 2 s later. The delay ends at t0 + 5 s, so a preempts at b's advert then and is
     // master one master-down interval (3.41 s) after the advert before: by t0 + 7.5 s.
-    let mut p = params(150, 1000);
-    p.preempt_delay = Duration::from_secs(5);
-    let mut a = Instance::new(p, ip(11));
-    let t0 = Instant::now();
+    let (mut a, t0) = delayed_backup(1000);
     let mut out = vec![];
-    a.handle(t0, Input::Start { healthy: true }, &mut out);
     // b advertises once a second from t0 + 2 s; the clock moves in 100 ms steps.
     let mut t = t0 + Duration::from_secs(2);
     while t <= t0 + Duration::from_millis(7500) && a.state() != State::Master {
-        while let Some(d) = a.poll_timeout().filter(|d| *d <= t) {
-            a.handle_timeout(d, &mut out);
-        }
+        expire_until(&mut a, t, &mut out);
         if (t - t0).as_millis().is_multiple_of(1000) && a.state() != State::Master {
-            let heard = Heard {
-                src: ip(12),
-                priority: 100,
-                interval: Duration::from_secs(1),
-            };
-            a.handle(t, Input::Advert(heard), &mut out);
+            a.handle(t, advert_from(12, 100, Duration::from_secs(1)), &mut out);
         }
         t += 100 * MS;
     }

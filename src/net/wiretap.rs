@@ -58,7 +58,6 @@ impl WireTap {
         self.fd.get_ref().attach_filter(&vrid_filter(site, vrids))
     }
 
-    /// Waits for the next VRRP packet; `None` for one too short to name its VRID.
     /// Receive buffers for [`WireTap::recv_batch`]: [`TAP_SNAP`] bytes per packet, all the
     /// kernel keeps of it.
     pub fn batch() -> RecvBatch {
@@ -66,7 +65,7 @@ impl WireTap {
     }
 
     /// Waits until frames are queued, then takes up to [`super::packet_socket::BATCH`] of
-    /// them in one `recvmmsg` call; read each with [`parse`] of `batch.get(i).data`.
+    /// them in one `recvmmsg` call; read each with [`WireTap::seen`].
     pub async fn recv_batch(&self, batch: &mut RecvBatch) -> io::Result<usize> {
         loop {
             let mut guard = self.fd.readable().await?;
@@ -77,9 +76,10 @@ impl WireTap {
         }
     }
 
-    /// This socket's family.
-    pub fn family(&self) -> Family {
-        self.family
+    /// Source, destination and VRID of frame `i` of a batch this tap received; `None` for
+    /// one too short to name its VRID.
+    pub fn seen(&self, batch: &RecvBatch, i: usize) -> Option<Seen> {
+        parse(self.family, batch.get(i).data)
     }
 }
 

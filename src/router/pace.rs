@@ -5,8 +5,9 @@
 //! go back to back. Pure: the shell asks [`Pacer::schedule`]
 //! when each message of an [`super::Effect::Announce`] goes, and sends it then.
 
-use crate::fastmap::FastMap;
 use std::time::{Duration, Instant};
+
+use crate::fastmap::FastMap;
 
 /// When each interface may send its next announcement of each kind.
 #[derive(Debug, Default)]

@@ -5,10 +5,10 @@
 //! rule (the least recently heard goes first, ties broken by address) and the same rule for
 //! "counts as a master".
 
-use crate::fastmap::FastMap;
 use std::net::IpAddr;
 use std::time::{Duration, Instant};
 
+use crate::fastmap::FastMap;
 use crate::packet::vrrp::{ChecksumForm, DropReason};
 
 /// Most routers remembered per table; beyond it the least recently heard one is forgotten.

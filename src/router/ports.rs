@@ -3,12 +3,11 @@
 //! the wire-tap comparison that finds a firewall eating adverts.
 
 use std::collections::{BTreeMap, HashMap};
-
-use crate::fastmap::FastMap;
 use std::net::{IpAddr, Ipv6Addr};
 
 use super::{Effect, Fact, InstId, PortId, Router, extras, vmac};
 use crate::config::Family;
+use crate::fastmap::FastMap;
 use crate::net::IfaceInfo;
 use crate::packet::vrrp::DropReason;
 

@@ -488,6 +488,18 @@ fn rfc9568_6_4_1_unsolicited_na_carries_the_router_flag_when_forwarding() {
     }
 }
 
+/// A LAN with one node, "b": an IPv6 instance on VRID 6 (priority 100) with `vips`, 100 ms
+/// after its start.
+fn v6_backup(vips: &str) -> Net {
+    let yaml = format!(
+        "instances:\n  V6:\n    interface: eth0\n    vrid: 6\n    priority: 100\n    virtual_ipaddress: [{vips}]\n"
+    );
+    let mut net = Net::new();
+    net.node("b", [10, 99, 0, 12], &yaml);
+    net.run_until(100 * MS);
+    net
+}
+
 /// Hands node 0 a v3 IPv6 advert for VRID 6 (priority 200, 1 s) from fe80::11 listing `addrs`.
 fn deliver_v6_advert(net: &mut Net, addrs: &[&str]) {
     let src: IpAddr = "fe80::11".parse().unwrap();
@@ -510,10 +522,7 @@ fn deliver_v6_advert(net: &mut Net, addrs: &[&str]) {
 
 #[test]
 fn rfc9568_5_2_9_an_advert_starting_with_a_link_local_address_is_not_reported() {
-    let yaml = "instances:\n  V6:\n    interface: eth0\n    vrid: 6\n    priority: 100\n    virtual_ipaddress: [fe80::6, fd00:99::1]\n";
-    let mut net = Net::new();
-    net.node("b", [10, 99, 0, 12], yaml);
-    net.run_until(100 * MS);
+    let mut net = v6_backup("fe80::6, fd00:99::1");
     deliver_v6_advert(&mut net, &["fe80::6", "fd00:99::1"]);
     assert!(
         net.first("b", "received prio=200", Duration::ZERO)
@@ -539,10 +548,7 @@ fn a_link_going_down_faults_the_master_at_once() {
 
 #[test]
 fn rfc9568_5_2_9_first_address_not_link_local_is_counted_and_accepted() {
-    let yaml = "instances:\n  V6:\n    interface: eth0\n    vrid: 6\n    priority: 100\n    virtual_ipaddress: [fd00:99::1]\n";
-    let mut net = Net::new();
-    net.node("b", [10, 99, 0, 12], yaml);
-    net.run_until(100 * MS);
+    let mut net = v6_backup("fd00:99::1");
     deliver_v6_advert(&mut net, &["fd00:99::1"]);
     assert!(
         net.first("b", "first not link-local", Duration::ZERO)
