@@ -33,17 +33,15 @@ fn registry(n: usize, backup: bool) -> (Metrics, Vec<vipd::observe::InstanceMetr
         );
         let im = m.instance(&l);
         im.set_priority(if backup { 80 } else { 150 }, if backup { 80 } else { 150 });
-        im.set_intervals(
-            Duration::from_millis(10),
-            Duration::from_millis(10),
-            Duration::from_micros(36_880),
-        );
+        im.set_intervals(Duration::from_millis(10), Duration::from_millis(10));
         let to = if backup { State::Backup } else { State::Master };
         im.transition(State::Init, to, 1_764_600_001.25, None);
         im.set_vip_present(IpAddr::V4(vip), !backup);
         if backup {
             let p = im.peer(IpAddr::V4(Ipv4Addr::new(10, 99, 0, 11)));
             p.advert(150, 1_764_600_100.5, ChecksumForm::PseudoHeader, true);
+            // The wire tap has seen the master: its filtered-frames series exists at 0.
+            im.filtered_source(IpAddr::V4(Ipv4Addr::new(10, 99, 0, 11)));
             im.set_master_priority(150);
             for _ in 0..1234 {
                 im.advert_received(150);

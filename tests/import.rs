@@ -797,7 +797,7 @@ fn a_duplicate_virtual_address_is_kept_once_and_the_count_mismatch_explained() {
         "first at keepalived.conf:7",
         "advertises 4 addresses",
         "each once, 3",
-        "vrrp_address_list_mismatch_total",
+        "vrrp_peer_config_mismatch_total{reason=\"address_list\"}",
         "keepalived running the original configuration drops vipd's adverts",
         "remove the duplicate from keepalived's configuration",
     ] {
@@ -1656,7 +1656,7 @@ fn switches_that_need_nothing_in_vipd_are_notes_saying_why() {
         (
             2,
             "vrrp_skip_check_adv_addr",
-            "vrrp_address_list_mismatch_total",
+            "vrrp_peer_config_mismatch_total{reason=\"address_list\"}",
         ),
         (3, "vrrp_iptables", "adds no firewall rules"),
         (8, "native_ipv6", "always runs IPv6 as VRRPv3"),

@@ -231,7 +231,8 @@ fn alerts_fire_and_resolve_in_a_real_prometheus() {
     assert_eq!(script_series[0]["value"][1], "1", "{script_series:?}");
     let masters = query(
         &lab,
-        "count by (group) (vrrp_instance_state{state=\"master\"} == 1)",
+        "count by (group) ((vrrp_instance_state{state=\"master\"} == 1) \
+         * on (job, instance, vr) group_left (vrid, interface, family, group) vrrp_instance_info)",
     );
     assert_eq!(masters.len(), 1, "{masters:?}");
     assert_eq!(masters[0]["metric"]["group"], VIP, "{masters:?}");

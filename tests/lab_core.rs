@@ -47,7 +47,7 @@ fn status(lab: &Lab, h: &str) -> serde_json::Value {
     observekit::status_inst(&observekit::status(lab, h), "VI_1").clone()
 }
 
-const VI1_V4: [(&str, &str); 2] = [("vr", "VI_1"), ("family", "ipv4")];
+const VI1: [(&str, &str); 1] = [("vr", "VI_1")];
 
 // ---------------------------------------------------------------------------------------------
 
@@ -144,7 +144,7 @@ fn unicast_adverts_that_crossed_a_router_are_accepted() {
             "vrrp_instance_state",
             &[("vr", "VI_1"), ("state", "backup")],
         ) == Some(1.0)
-            && value(t, "vrrp_instance_master_priority", &VI1_V4) == Some(150.0)
+            && value(t, "vrrp_instance_master_priority", &VI1) == Some(150.0)
     });
     lab.hold_steady(&HOSTS, VIP, "a", 4 * S);
     let sb = status(&lab, "b");
@@ -164,7 +164,7 @@ fn unicast_adverts_that_crossed_a_router_are_accepted() {
         "no advert of a dropped: {sb:#}"
     );
     let tb = scrape(&lab, "b");
-    let received = value(&tb, "vrrp_adverts_received_total", &VI1_V4).unwrap_or(0.0);
+    let received = value(&tb, "vrrp_adverts_received_total", &VI1).unwrap_or(0.0);
     let ttl_drops = value(
         &tb,
         "vrrp_adverts_dropped_total",
@@ -340,7 +340,7 @@ fn a_disagreeing_peer_is_a_master_we_can_see() {
     eprintln!("both masters after {:?}", t0.elapsed());
     for (h, other) in [("a", "10.99.0.12"), ("b", "10.99.0.11")] {
         let t = wait_metrics(&lab, h, "two masters observed", 10 * S, |t| {
-            value(t, "vrrp_masters_observed", &VI1_V4) == Some(2.0)
+            value(t, "vrrp_masters_observed", &VI1) == Some(2.0)
                 && value(
                     t,
                     "vrrp_peer_config_mismatch_total",
@@ -361,7 +361,7 @@ fn a_disagreeing_peer_is_a_master_we_can_see() {
         let st = status(&lab, h);
         eprintln!(
             "{h}: masters_observed {:?} (status {}), mismatch{{interval,peer={other}}} {mismatch:?}, dropped{{interval}} {dropped:?}, peers {}",
-            value(&t, "vrrp_masters_observed", &VI1_V4),
+            value(&t, "vrrp_masters_observed", &VI1),
             st["masters_observed"],
             st["peers"]
         );
@@ -398,7 +398,7 @@ fn reload_keeps_the_health_of_unchanged_scripts() {
     );
     let pa = lab.vipd("a", &cfg(&scripts("100ms"), &i));
     lab.wait_holder(&["a"], VIP, "a", 5 * S);
-    let prio = |t: &str| value(t, "vrrp_instance_priority", &VI1_V4);
+    let prio = |t: &str| value(t, "vrrp_instance_priority", &VI1);
     wait_metrics(&lab, "a", "priority 150 - 20", 5 * S, |t| {
         prio(t) == Some(130.0)
     });

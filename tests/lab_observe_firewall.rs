@@ -57,18 +57,8 @@ fn firewall_split_brain_is_counted_as_filtered_adverts_and_heals() {
     lab.host("c", C, None);
     const VIP: &str = "10.99.0.44";
     const VIP6: &str = "fd00:99::45";
-    let vi: &[(&str, &str)] = &[
-        ("vr", "VI_1"),
-        ("vrid", "44"),
-        ("interface", "eth0"),
-        ("family", "ipv4"),
-    ];
-    let vi6: &[(&str, &str)] = &[
-        ("vr", "VI_6"),
-        ("vrid", "45"),
-        ("interface", "eth0"),
-        ("family", "ipv6"),
-    ];
+    let vi: &[(&str, &str)] = &[("vr", "VI_1")];
+    let vi6: &[(&str, &str)] = &[("vr", "VI_6")];
     let (lla, llb) = (link_local(&lab, "a"), link_local(&lab, "b"));
     for (h, prio) in [("a", 150), ("b", 100)] {
         lab.vipd(

@@ -328,11 +328,7 @@ impl Observer {
             return;
         };
         m.set_priority(e.priority(), cfg.priority);
-        m.set_intervals(
-            cfg.advert_interval,
-            e.master_adver_interval(),
-            e.master_down_interval(),
-        );
+        m.set_intervals(cfg.advert_interval, e.master_adver_interval());
         if let Some((_, p)) = e.master() {
             m.set_master_priority(p);
         }

@@ -117,7 +117,7 @@ const STRICT_NOT_TRANSLATED: &str = "partly translated. Applied to each strict i
 const CHECK_UNICAST_SRC_NOTE: &str = "translated as `check_unicast_src: true` on every instance with unicast peers (vipd, like keepalived 2.2.7, then drops a unicast advert whose source is not one of the instance's `unicast_peers`, counted as vrrp_adverts_dropped_total{reason=\"unicast_src\"}); multicast instances have nothing to check";
 
 /// `vrrp_skip_check_adv_addr` / `skip_check_adv_addr`: vipd's behaviour already includes it.
-const SKIP_CHECK_ADV_ADDR_NOTE: &str = "nothing to write: keepalived then skips the address-list check for adverts from the master it already follows (and still drops a new master's advert whose list differs); vipd never drops an advert over its address list (it counts it in vrrp_address_list_mismatch_total and logs the list once per peer), so it accepts at least what keepalived accepts with this switch";
+const SKIP_CHECK_ADV_ADDR_NOTE: &str = "nothing to write: keepalived then skips the address-list check for adverts from the master it already follows (and still drops a new master's advert whose list differs); vipd never drops an advert over its address list (it counts it in vrrp_peer_config_mismatch_total{reason=\"address_list\"} and logs the list once per peer), so it accepts at least what keepalived accepts with this switch";
 
 /// `vrrp_iptables [in [out]]`: names of keepalived's firewall chains.
 const IPTABLES_NOTE: &str = "nothing to write: the switch names the iptables chains in which keepalived adds rules that drop traffic to the virtual addresses, which it does only for an instance without accept mode (vrrp_strict or no_accept); vipd's instances always accept that traffic (RFC 9568 Accept_Mode on) and vipd adds no firewall rules, so there is nothing to name (with vrrp_strict, see its own line)";
@@ -1962,7 +1962,7 @@ fn instance_addresses(cx: &mut Cx, vips: &[(IpAddr, String, Stmt)]) -> (bool, Ve
             vst,
             &format!("virtual_ipaddress {t}"),
             format!(
-                "listed twice (first at {}): keepalived 2.2.7 keeps both and advertises {ka_count} addresses, vipd (which refuses duplicates) advertises each once, {}, so this line is dropped. vipd accepts adverts whose address count differs (it counts them in vrrp_address_list_mismatch_total instead of dropping them), but keepalived running the original configuration drops vipd's adverts (\"received an unexpected ip number count\") and becomes master too: during a mixed migration, remove the duplicate from keepalived's configuration on every keepalived router first. (vipd cannot advertise an address twice, so there is no interop with the unchanged original.)",
+                "listed twice (first at {}): keepalived 2.2.7 keeps both and advertises {ka_count} addresses, vipd (which refuses duplicates) advertises each once, {}, so this line is dropped. vipd accepts adverts whose address count differs (it counts them in vrrp_peer_config_mismatch_total{{reason=\"address_list\"}} instead of dropping them), but keepalived running the original configuration drops vipd's adverts (\"received an unexpected ip number count\") and becomes master too: during a mixed migration, remove the duplicate from keepalived's configuration on every keepalived router first. (vipd cannot advertise an address twice, so there is no interop with the unchanged original.)",
                 cx.at(first),
                 vip_texts.len()
             ),

@@ -98,15 +98,10 @@ pub struct TraceLabels {
     pub trace_id: String,
 }
 
-/// Transitions whose series exist from an instance's creation (the others appear on first use).
-const COMMON_TRANSITIONS: [(State, State); 6] = [
-    (State::Init, State::Backup),
-    (State::Init, State::Master),
-    (State::Backup, State::Master),
-    (State::Master, State::Backup),
-    (State::Master, State::Fault),
-    (State::Backup, State::Fault),
-];
+/// Transitions whose series exist from an instance's creation, so that `increase()` counts
+/// the first takeover (a series born at 1 shows no increase in its first scrape, only from
+/// its second); the others appear at their first occurrence.
+const COMMON_TRANSITIONS: [(State, State); 1] = [(State::Backup, State::Master)];
 
 /// Labels identifying an instance on every per-instance series.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -139,17 +134,34 @@ impl InstanceLabels {
     }
 }
 
+/// The one label of every per-instance series (besides the series' own): the instance's
+/// name. The rest of [`InstanceLabels`] is on the instance's `vrrp_instance_info` series only,
+/// which queries join with `* on (job, instance, vr) group_left (...) vrrp_instance_info`.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct VrLabels {
+    vr: String,
+}
+
+/// `vrrp_instance_info`: everything identifying an instance, once per instance.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct InfoLabels {
+    #[prometheus(flatten)]
+    i: InstanceLabels,
+    /// `2` or `3`.
+    version: &'static str,
+}
+
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct StateLabels {
     #[prometheus(flatten)]
-    i: InstanceLabels,
+    i: VrLabels,
     state: &'static str,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct TransitionLabels {
     #[prometheus(flatten)]
-    i: InstanceLabels,
+    i: VrLabels,
     from: &'static str,
     to: &'static str,
 }
@@ -157,35 +169,35 @@ struct TransitionLabels {
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct ReasonLabels {
     #[prometheus(flatten)]
-    i: InstanceLabels,
+    i: VrLabels,
     reason: &'static str,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct KindLabels {
     #[prometheus(flatten)]
-    i: InstanceLabels,
+    i: VrLabels,
     kind: &'static str,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct AddressLabels {
     #[prometheus(flatten)]
-    i: InstanceLabels,
+    i: VrLabels,
     address: String,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct PeerLabels {
     #[prometheus(flatten)]
-    i: InstanceLabels,
+    i: VrLabels,
     peer: String,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct PeerFormLabels {
     #[prometheus(flatten)]
-    i: InstanceLabels,
+    i: VrLabels,
     peer: String,
     form: &'static str,
 }
@@ -193,7 +205,7 @@ struct PeerFormLabels {
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct PeerReasonLabels {
     #[prometheus(flatten)]
-    i: InstanceLabels,
+    i: VrLabels,
     peer: String,
     reason: &'static str,
 }
@@ -201,7 +213,7 @@ struct PeerReasonLabels {
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct TrackLabels {
     #[prometheus(flatten)]
-    i: InstanceLabels,
+    i: VrLabels,
     track_interface: String,
 }
 
@@ -267,31 +279,29 @@ fn script_histogram() -> Histogram {
 
 /// Every family; each is also registered (a clone sharing the same series) in the registry.
 struct Families {
+    info: Family<InfoLabels, Gauge>,
     state: Family<StateLabels, Gauge>,
     transitions: Family<TransitionLabels, CounterWithExemplar<TraceLabels>>,
-    last_transition: Family<InstanceLabels, FGauge>,
-    priority: Family<InstanceLabels, Gauge>,
-    base_priority: Family<InstanceLabels, Gauge>,
-    master_priority: Family<InstanceLabels, Gauge>,
-    advert_interval: Family<InstanceLabels, FGauge>,
-    master_advert_interval: Family<InstanceLabels, FGauge>,
-    master_down_interval: Family<InstanceLabels, FGauge>,
-    adverts_sent: Family<InstanceLabels, Counter>,
-    adverts_received: Family<InstanceLabels, Counter>,
+    last_transition: Family<VrLabels, FGauge>,
+    priority: Family<VrLabels, Gauge>,
+    base_priority: Family<VrLabels, Gauge>,
+    master_priority: Family<VrLabels, Gauge>,
+    advert_interval: Family<VrLabels, FGauge>,
+    master_advert_interval: Family<VrLabels, FGauge>,
+    adverts_sent: Family<VrLabels, Counter>,
+    adverts_received: Family<VrLabels, Counter>,
     adverts_dropped: Family<ReasonLabels, Counter>,
-    priority_zero_sent: Family<InstanceLabels, Counter>,
-    priority_zero_received: Family<InstanceLabels, Counter>,
-    address_list_mismatch: Family<InstanceLabels, Counter>,
-    send_errors: Family<InstanceLabels, Counter>,
-    first_not_link_local: Family<InstanceLabels, Counter>,
-    vip_restored: Family<InstanceLabels, Counter>,
+    priority_zero_sent: Family<VrLabels, Counter>,
+    priority_zero_received: Family<VrLabels, Counter>,
+    send_errors: Family<VrLabels, Counter>,
+    first_not_link_local: Family<VrLabels, Counter>,
+    vip_restored: Family<VrLabels, Counter>,
     announcements: Family<KindLabels, Counter>,
-    masters_observed: Family<InstanceLabels, Gauge>,
-    drained: Family<InstanceLabels, Gauge>,
+    masters_observed: Family<VrLabels, Gauge>,
+    drained: Family<VrLabels, Gauge>,
     vip_present: Family<AddressLabels, Gauge>,
     adverts_filtered: Family<PeerLabels, Counter>,
     track_interface_up: Family<TrackLabels, Gauge>,
-    peer_adverts: Family<PeerLabels, Counter>,
     peer_master: Family<PeerLabels, Counter>,
     peer_priority: Family<PeerLabels, Gauge>,
     peer_last_advert: Family<PeerLabels, FGauge>,
@@ -315,6 +325,7 @@ struct Families {
 impl Families {
     fn new() -> Families {
         Families {
+            info: Family::default(),
             state: Family::default(),
             transitions: Family::default(),
             last_transition: Family::default(),
@@ -323,13 +334,11 @@ impl Families {
             master_priority: Family::default(),
             advert_interval: Family::default(),
             master_advert_interval: Family::default(),
-            master_down_interval: Family::default(),
             adverts_sent: Family::default(),
             adverts_received: Family::default(),
             adverts_dropped: Family::default(),
             priority_zero_sent: Family::default(),
             priority_zero_received: Family::default(),
-            address_list_mismatch: Family::default(),
             send_errors: Family::default(),
             first_not_link_local: Family::default(),
             vip_restored: Family::default(),
@@ -339,7 +348,6 @@ impl Families {
             vip_present: Family::default(),
             adverts_filtered: Family::default(),
             track_interface_up: Family::default(),
-            peer_adverts: Family::default(),
             peer_master: Family::default(),
             peer_priority: Family::default(),
             peer_last_advert: Family::default(),
@@ -364,6 +372,11 @@ impl Families {
     /// Registers every family. Counter names go without `_total`: the encoder appends it.
     fn register(&self, r: &mut Registry) {
         let f = self;
+        r.register(
+            "vrrp_instance_info",
+            "Always 1; the labels identify the instance: vr (its name, the only instance label of every other vrrp_ series), vrid, interface, family, group (the virtual router across nodes) and VRRP version",
+            f.info.clone(),
+        );
         r.register(
             "vrrp_instance_state",
             "1 for the instance's current state, 0 for the four others",
@@ -410,11 +423,6 @@ impl Families {
             f.master_advert_interval.clone(),
         );
         r.register(
-            "vrrp_instance_master_down_interval_seconds",
-            "Time without adverts after which a backup takes over",
-            f.master_down_interval.clone(),
-        );
-        r.register(
             "vrrp_adverts_sent",
             "Advertisements sent",
             f.adverts_sent.clone(),
@@ -438,11 +446,6 @@ impl Families {
             "vrrp_priority_zero_received",
             "Advertisements with priority 0 (master resigning) received",
             f.priority_zero_received.clone(),
-        );
-        r.register(
-            "vrrp_address_list_mismatch",
-            "Received advertisements whose address list differs from ours",
-            f.address_list_mismatch.clone(),
         );
         r.register(
             "vrrp_advert_send_errors",
@@ -488,11 +491,6 @@ impl Families {
             "vrrp_track_interface_up",
             "1 when the tracked interface is up",
             f.track_interface_up.clone(),
-        );
-        r.register(
-            "vrrp_peer_adverts_received",
-            "Valid advertisements received from the peer",
-            f.peer_adverts.clone(),
         );
         r.register(
             "vrrp_peer_master",
@@ -590,8 +588,8 @@ impl Families {
 struct Inner {
     registry: Registry,
     f: Families,
-    /// Live instances; only `instance` and `remove_instance` touch it.
-    instances: Mutex<HashMap<InstanceLabels, Arc<InstanceShared>>>,
+    /// Live instances by name; only `instance_of` and `remove_instance` touch it.
+    instances: Mutex<HashMap<String, Arc<InstanceShared>>>,
     /// Length of the last plain exposition: the next one's buffer is allocated once at about
     /// that size instead of doubling its way there (which leaves a buffer of up to twice the
     /// body, and the smaller ones before it, in the allocator).
@@ -618,10 +616,6 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 
 fn state_index(s: State) -> usize {
     State::ALL.iter().position(|x| *x == s).unwrap_or(0)
-}
-
-fn reason_index(r: DropReason) -> usize {
-    DropReason::ALL.iter().position(|x| *x == r).unwrap_or(0)
 }
 
 fn script_result_index(result: &str) -> usize {
@@ -684,35 +678,39 @@ impl Metrics {
         self.instance_of(l, Version::V3)
     }
 
-    /// Creates every series an instance of `version` can have (5 state series with `init` at
-    /// 1, at 0 the drop reasons that can be charged to it ([`instance_drop_reasons`]) and the
-    /// announcement kind of its family, ...) and returns the handles. A series that cannot
-    /// occur is not created up front (it would be a zero forever in every scrape); should one
-    /// occur after all, it is created then. Calling it again for live labels returns handles
-    /// to the same series.
+    /// Creates the series an instance of `version` has from the start and returns the
+    /// handles: `vrrp_instance_info` (the one series with vrid, interface, family and group),
+    /// the 5 state series with `init` at 1, the two election transitions at 0, the
+    /// announcement kind of its family, and the gauges and counters of docs/metrics.md
+    /// ("Series per instance"). Drop reasons, other transitions and the other announcement
+    /// kind appear at their first occurrence. Calling it again for the same labels returns
+    /// handles to the same series; for the same name with other labels (a reload changed the
+    /// instance's VRID, interface, family or group), the old instance's series go first.
     pub fn instance_of(&self, l: &InstanceLabels, version: Version) -> InstanceMetrics {
         let mut instances = lock(&self.inner.instances);
-        if let Some(s) = instances.get(l) {
-            return InstanceMetrics {
-                m: self.inner.clone(),
-                s: s.clone(),
-            };
+        if let Some(s) = instances.get(&l.vr) {
+            if s.labels == *l && s.version == version {
+                return InstanceMetrics {
+                    m: self.inner.clone(),
+                    s: s.clone(),
+                };
+            }
+            if let Some(old) = instances.remove(&l.vr) {
+                remove_instance_series(&self.inner.f, &old);
+            }
         }
         let f = &self.inner.f;
-        let i = || l.clone();
+        let vr = VrLabels { vr: l.vr.clone() };
+        let i = || vr.clone();
+        let info = InfoLabels {
+            i: l.clone(),
+            version: version_label(version),
+        };
+        f.info.get_or_create(&info).set(1);
         let state = State::ALL.map(|s| {
             f.state.get_or_create_owned(&StateLabels {
                 i: i(),
                 state: s.as_str(),
-            })
-        });
-        let reasons = instance_drop_reasons(version);
-        let dropped = DropReason::ALL.map(|r| {
-            reasons.contains(&r).then(|| {
-                f.adverts_dropped.get_or_create_owned(&ReasonLabels {
-                    i: i(),
-                    reason: r.as_str(),
-                })
             })
         });
         let ipv6 = l.family == crate::config::model::Family::Ipv6.as_str();
@@ -727,46 +725,40 @@ impl Metrics {
         };
         let shared = Arc::new(InstanceShared {
             labels: l.clone(),
-            state,
-            last_transition: f.last_transition.get_or_create_owned(l),
-            priority: f.priority.get_or_create_owned(l),
-            base_priority: f.base_priority.get_or_create_owned(l),
-            master_priority: f.master_priority.get_or_create_owned(l),
-            advert_interval: f.advert_interval.get_or_create_owned(l),
-            master_advert_interval: f.master_advert_interval.get_or_create_owned(l),
-            master_down_interval: f.master_down_interval.get_or_create_owned(l),
-            sent: f.adverts_sent.get_or_create_owned(l),
-            received: f.adverts_received.get_or_create_owned(l),
-            prio0_sent: f.priority_zero_sent.get_or_create_owned(l),
-            prio0_received: f.priority_zero_received.get_or_create_owned(l),
-            mismatch: f.address_list_mismatch.get_or_create_owned(l),
-            send_errors: f.send_errors.get_or_create_owned(l),
-            first_not_link_local: ipv6.then(|| f.first_not_link_local.get_or_create_owned(l)),
-            vip_restored: f.vip_restored.get_or_create_owned(l),
-            dropped,
+            version,
+            last_transition: f.last_transition.get_or_create_owned(&vr),
+            priority: f.priority.get_or_create_owned(&vr),
+            base_priority: f.base_priority.get_or_create_owned(&vr),
+            master_priority: f.master_priority.get_or_create_owned(&vr),
+            advert_interval: f.advert_interval.get_or_create_owned(&vr),
+            master_advert_interval: f.master_advert_interval.get_or_create_owned(&vr),
+            sent: f.adverts_sent.get_or_create_owned(&vr),
+            received: f.adverts_received.get_or_create_owned(&vr),
+            prio0_sent: f.priority_zero_sent.get_or_create_owned(&vr),
+            prio0_received: f.priority_zero_received.get_or_create_owned(&vr),
+            mismatch: Counter::default(),
+            first_not_link_local: ipv6.then(|| f.first_not_link_local.get_or_create_owned(&vr)),
+            vip_restored: f.vip_restored.get_or_create_owned(&vr),
             garp,
             na,
-            masters_observed: f.masters_observed.get_or_create_owned(l),
-            drained: f.drained.get_or_create_owned(l),
+            masters_observed: f.masters_observed.get_or_create_owned(&vr),
+            drained: f.drained.get_or_create_owned(&vr),
+            state,
+            vr,
             dynamic: Mutex::new(Dynamic::default()),
         });
         shared.state[state_index(State::Init)].set(1);
-        instances.insert(l.clone(), shared.clone());
+        instances.insert(l.vr.clone(), shared.clone());
         let m = InstanceMetrics {
             m: self.inner.clone(),
             s: shared,
         };
-        // The transitions that elections are made of exist at 0 from the start, so that
-        // `increase()` also counts the first one (a series born at 1 shows no increase).
         for (from, to) in COMMON_TRANSITIONS {
             m.transition_counter(from, to);
         }
         m
     }
 
-    /// Removes every series of the instance, including its peers', addresses', tracked
-    /// interfaces' and transitions'. Handles still held keep working but no longer export
-    /// anything and never re-create series.
     /// Sets a sync group's state series: 1 for `state`, 0 for the four others (all five
     /// exist from the group's first report).
     pub fn set_sync_group_state(&self, group: &str, state: State) {
@@ -792,82 +784,17 @@ impl Metrics {
         }
     }
 
+    /// Removes every series of the instance, including its peers', addresses', tracked
+    /// interfaces' and transitions'. Handles still held keep working but no longer export
+    /// anything and never re-create series. Does nothing when `l` is not the live instance of
+    /// its name (already removed, or replaced by one with other labels).
     pub fn remove_instance(&self, l: &InstanceLabels) {
-        let Some(shared) = lock(&self.inner.instances).remove(l) else {
+        let mut instances = lock(&self.inner.instances);
+        if instances.get(&l.vr).is_none_or(|s| s.labels != *l) {
             return;
-        };
-        let f = &self.inner.f;
-        let i = || l.clone();
-        let mut d = lock(&shared.dynamic);
-        d.removed = true;
-        for s in State::ALL {
-            f.state.remove(&StateLabels {
-                i: i(),
-                state: s.as_str(),
-            });
         }
-        for r in DropReason::ALL {
-            f.adverts_dropped.remove(&ReasonLabels {
-                i: i(),
-                reason: r.as_str(),
-            });
-        }
-        for kind in ["garp", "na"] {
-            f.announcements.remove(&KindLabels { i: i(), kind });
-        }
-        for fam in [
-            &f.priority,
-            &f.base_priority,
-            &f.master_priority,
-            &f.masters_observed,
-            &f.drained,
-        ] {
-            fam.remove(l);
-        }
-        for fam in [
-            &f.last_transition,
-            &f.advert_interval,
-            &f.master_advert_interval,
-            &f.master_down_interval,
-        ] {
-            fam.remove(l);
-        }
-        for fam in [
-            &f.adverts_sent,
-            &f.adverts_received,
-            &f.priority_zero_sent,
-            &f.priority_zero_received,
-            &f.address_list_mismatch,
-            &f.send_errors,
-            &f.first_not_link_local,
-            &f.vip_restored,
-        ] {
-            fam.remove(l);
-        }
-        d.late.clear();
-        for (from, to) in d.transitions.drain().map(|(k, _)| k) {
-            f.transitions.remove(&TransitionLabels { i: i(), from, to });
-        }
-        for addr in d.vips.drain().map(|(k, _)| k) {
-            f.vip_present.remove(&AddressLabels {
-                i: i(),
-                address: addr.to_string(),
-            });
-        }
-        for name in d.tracks.drain().map(|(k, _)| k) {
-            f.track_interface_up.remove(&TrackLabels {
-                i: i(),
-                track_interface: name,
-            });
-        }
-        for peer in d.filtered.drain().map(|(k, _)| k) {
-            f.adverts_filtered.remove(&PeerLabels {
-                i: i(),
-                peer: peer.to_string(),
-            });
-        }
-        for peer in d.peers.drain().map(|(k, _)| k) {
-            remove_peer_series(f, l, peer);
+        if let Some(shared) = instances.remove(&l.vr) {
+            remove_instance_series(&self.inner.f, &shared);
         }
     }
 
@@ -1068,59 +995,95 @@ impl std::fmt::Write for GzipText {
     }
 }
 
-/// The drop reasons that can be charged to an instance of `version`, whose series exist from
-/// its creation: not `vrid` (a packet for a VRID no instance has is nobody's: it is counted on
-/// its socket, `/status`), and the v2 checks (`auth_type`, `auth_failure`, `interval`) only
-/// for v2 instances (a v3 advert carries neither, and a v2 advert to a v3 instance is
-/// `version`), and not `unicast_src` / `unicast_ttl` (only an instance with
-/// `check_unicast_src` or a peer's TTL range drops for them; the series appears on its first
-/// drop).
-pub fn instance_drop_reasons(version: Version) -> Vec<DropReason> {
-    DropReason::ALL
-        .into_iter()
-        .filter(|r| {
-            !matches!(
-                r,
-                DropReason::Vrid | DropReason::UnicastSrc | DropReason::UnicastTtl
-            )
-        })
-        .filter(|r| {
-            version == Version::V2
-                || !matches!(
-                    r,
-                    DropReason::AuthType | DropReason::AuthFailure | DropReason::Interval
-                )
-        })
-        .collect()
+fn version_label(v: Version) -> &'static str {
+    match v {
+        Version::V2 => "2",
+        Version::V3 => "3",
+    }
 }
 
-fn remove_peer_series(f: &Families, l: &InstanceLabels, peer: IpAddr) {
-    let key = PeerLabels {
-        i: l.clone(),
-        peer: peer.to_string(),
-    };
-    f.peer_adverts.remove(&key);
-    f.peer_master.remove(&key);
-    f.peer_priority.remove(&key);
-    f.peer_last_advert.remove(&key);
-    for form in [ChecksumForm::PseudoHeader, ChecksumForm::MessageOnly] {
-        f.peer_checksum_form.remove(&PeerFormLabels {
-            i: key.i.clone(),
-            peer: key.peer.clone(),
-            form: form.as_str(),
+/// Removes every series of an instance (the caller has taken it out of `Inner::instances`)
+/// and marks its handles so that they never re-create one.
+fn remove_instance_series(f: &Families, shared: &InstanceShared) {
+    let vr = &shared.vr;
+    let i = || vr.clone();
+    let mut d = lock(&shared.dynamic);
+    d.removed = true;
+    f.info.remove(&InfoLabels {
+        i: shared.labels.clone(),
+        version: version_label(shared.version),
+    });
+    for s in State::ALL {
+        f.state.remove(&StateLabels {
+            i: i(),
+            state: s.as_str(),
         });
     }
-    for reason in PEER_MISMATCH_REASONS {
-        f.peer_config_mismatch.remove(&PeerReasonLabels {
-            i: key.i.clone(),
-            peer: key.peer.clone(),
-            reason,
+    for kind in ["garp", "na"] {
+        f.announcements.remove(&KindLabels { i: i(), kind });
+    }
+    for fam in [
+        &f.priority,
+        &f.base_priority,
+        &f.master_priority,
+        &f.masters_observed,
+        &f.drained,
+    ] {
+        fam.remove(vr);
+    }
+    for fam in [
+        &f.last_transition,
+        &f.advert_interval,
+        &f.master_advert_interval,
+    ] {
+        fam.remove(vr);
+    }
+    for fam in [
+        &f.adverts_sent,
+        &f.adverts_received,
+        &f.priority_zero_sent,
+        &f.priority_zero_received,
+        &f.send_errors,
+        &f.first_not_link_local,
+        &f.vip_restored,
+    ] {
+        fam.remove(vr);
+    }
+    for reason in d.dropped.drain().map(|(k, _)| k) {
+        f.adverts_dropped.remove(&ReasonLabels { i: i(), reason });
+    }
+    for (from, to) in d.transitions.drain().map(|(k, _)| k) {
+        f.transitions.remove(&TransitionLabels { i: i(), from, to });
+    }
+    for addr in d.vips.drain().map(|(k, _)| k) {
+        f.vip_present.remove(&AddressLabels {
+            i: i(),
+            address: addr.to_string(),
         });
     }
+    for name in d.tracks.drain().map(|(k, _)| k) {
+        f.track_interface_up.remove(&TrackLabels {
+            i: i(),
+            track_interface: name,
+        });
+    }
+    for peer in d.filtered.drain().map(|(k, _)| k) {
+        f.adverts_filtered.remove(&PeerLabels {
+            i: i(),
+            peer: peer.to_string(),
+        });
+    }
+    for (p, _) in d.peers.drain().map(|(_, v)| v) {
+        p.remove();
+    }
+    d.late.clear();
 }
 
 struct InstanceShared {
     labels: InstanceLabels,
+    version: Version,
+    /// The label the instance's series carry.
+    vr: VrLabels,
     /// Indexed like `State::ALL`.
     state: [Gauge; 5],
     last_transition: FGauge,
@@ -1129,20 +1092,17 @@ struct InstanceShared {
     master_priority: Gauge,
     advert_interval: FGauge,
     master_advert_interval: FGauge,
-    master_down_interval: FGauge,
     sent: Counter,
     received: Counter,
     prio0_sent: Counter,
     prio0_received: Counter,
+    /// For `/status` only: the same adverts are exported by peer, as
+    /// `vrrp_peer_config_mismatch_total{reason="address_list"}`.
     mismatch: Counter,
-    send_errors: Counter,
-    /// IPv6 instances only (None: created on first use, see `Dynamic::late`).
+    /// IPv6 instances only (None: created on first use).
     first_not_link_local: Option<Counter>,
     vip_restored: Counter,
-    /// Indexed like `DropReason::ALL`; None for the reasons [`instance_drop_reasons`] leaves
-    /// out (created on first use, see `Dynamic::late`).
-    dropped: [Option<Counter>; DropReason::ALL.len()],
-    /// The announcement kind of the instance's family (the other: None).
+    /// The announcement kind of the instance's family (the other: None, created on first use).
     garp: Option<Counter>,
     na: Option<Counter>,
     masters_observed: Gauge,
@@ -1158,6 +1118,8 @@ struct Dynamic {
     /// Bumped on every peer or filtered-source access, for least-recently-heard eviction.
     tick: u64,
     transitions: HashMap<(&'static str, &'static str), CounterWithExemplar<TraceLabels>>,
+    /// `vrrp_adverts_dropped_total` by reason, each created at its first drop.
+    dropped: HashMap<&'static str, Counter>,
     vips: HashMap<IpAddr, Gauge>,
     tracks: HashMap<String, Gauge>,
     peers: crate::fastmap::FastMap<IpAddr, (PeerMetrics, u64)>,
@@ -1188,7 +1150,8 @@ impl std::fmt::Debug for InstanceMetrics {
 }
 
 impl InstanceMetrics {
-    /// The labels the series carry.
+    /// The labels of the instance's `vrrp_instance_info` series (its other series carry
+    /// only `vr`).
     pub fn labels(&self) -> &InstanceLabels {
         &self.s.labels
     }
@@ -1224,10 +1187,10 @@ impl InstanceMetrics {
         }
         let key = (from.as_str(), to.as_str());
         let f = &self.m.f;
-        let labels = &self.s.labels;
+        let vr = &self.s.vr;
         let c = d.transitions.entry(key).or_insert_with(|| {
             f.transitions.get_or_create_owned(&TransitionLabels {
-                i: labels.clone(),
+                i: vr.clone(),
                 from: key.0,
                 to: key.1,
             })
@@ -1246,11 +1209,11 @@ impl InstanceMetrics {
         self.s.master_priority.set(i64::from(p));
     }
 
-    /// Configured advert interval, learned master advert interval, master-down interval.
-    pub fn set_intervals(&self, advert: Duration, master_advert: Duration, master_down: Duration) {
+    /// Configured advert interval and the master advert interval learned from the master
+    /// (the master-down interval follows from it and the priority: docs/metrics.md).
+    pub fn set_intervals(&self, advert: Duration, master_advert: Duration) {
         self.s.advert_interval.set(secs(advert));
         self.s.master_advert_interval.set(secs(master_advert));
-        self.s.master_down_interval.set(secs(master_down));
     }
 
     /// One advert sent (and a priority-0 one when `priority == 0`).
@@ -1269,43 +1232,51 @@ impl InstanceMetrics {
         }
     }
 
-    /// One advert dropped for `r`.
+    /// One advert dropped for `r`; the reason's series is created at its first drop.
     pub fn dropped(&self, r: DropReason) {
-        match &self.s.dropped[reason_index(r)] {
-            Some(c) => {
-                c.inc();
-            }
-            None => self.late("dropped", r.as_str(), 1),
-        }
-    }
-
-    /// Counts `n` on a series created on first use (one not created with the instance, see
-    /// [`Metrics::instance_of`]); nothing once the instance is removed.
-    fn late(&self, metric: &'static str, value: &'static str, n: u64) {
         let mut d = lock(&self.s.dynamic);
         if d.removed {
             return;
         }
         let f = &self.m.f;
-        let i = || self.s.labels.clone();
+        let vr = &self.s.vr;
+        d.dropped
+            .entry(r.as_str())
+            .or_insert_with(|| {
+                f.adverts_dropped.get_or_create_owned(&ReasonLabels {
+                    i: vr.clone(),
+                    reason: r.as_str(),
+                })
+            })
+            .inc();
+    }
+
+    /// Counts `n` on a series created on first use (one not created with the instance, see
+    /// [`Metrics::instance_of`]) and returns its new value; nothing once the instance is
+    /// removed (0).
+    fn late(&self, metric: &'static str, value: &'static str, n: u64) -> u64 {
+        let mut d = lock(&self.s.dynamic);
+        if d.removed {
+            return 0;
+        }
+        let f = &self.m.f;
+        let i = || self.s.vr.clone();
         let c = d
             .late
             .entry((metric, value))
             .or_insert_with(|| match metric {
-                "dropped" => f.adverts_dropped.get_or_create_owned(&ReasonLabels {
-                    i: i(),
-                    reason: value,
-                }),
                 "announcements" => f.announcements.get_or_create_owned(&KindLabels {
                     i: i(),
                     kind: value,
                 }),
+                "send_errors" => f.send_errors.get_or_create_owned(&i()),
                 _ => f.first_not_link_local.get_or_create_owned(&i()),
             });
-        c.inc_by(n);
+        c.inc_by(n) + n
     }
 
-    /// One advert whose address list differs from ours.
+    /// One advert whose address list differs from ours (`/status`; the metric is the peer's
+    /// `vrrp_peer_config_mismatch_total{reason="address_list"}`).
     pub fn address_list_mismatch(&self) {
         self.s.mismatch.inc();
     }
@@ -1321,7 +1292,9 @@ impl InstanceMetrics {
             Some(c) => {
                 c.inc_by(n);
             }
-            None => self.late("announcements", kind, n),
+            None => {
+                self.late("announcements", kind, n);
+            }
         }
     }
 
@@ -1342,12 +1315,12 @@ impl InstanceMetrics {
             return;
         }
         let f = &self.m.f;
-        let labels = &self.s.labels;
+        let vr = &self.s.vr;
         d.vips
             .entry(addr)
             .or_insert_with(|| {
                 f.vip_present.get_or_create_owned(&AddressLabels {
-                    i: labels.clone(),
+                    i: vr.clone(),
                     address: addr.to_string(),
                 })
             })
@@ -1359,15 +1332,16 @@ impl InstanceMetrics {
         let mut d = lock(&self.s.dynamic);
         if d.vips.remove(&addr).is_some() {
             self.m.f.vip_present.remove(&AddressLabels {
-                i: self.s.labels.clone(),
+                i: self.s.vr.clone(),
                 address: addr.to_string(),
             });
         }
     }
 
     /// Handles on a peer's series, creating them (and evicting the least recently heard peer
-    /// when [`MAX_PEERS`] are already kept) on first use, `vrrp_peer_config_mismatch_total`
-    /// at 0 for every one of [`PEER_MISMATCH_REASONS`]. Cheap enough to call per advert.
+    /// when [`MAX_PEERS`] are already kept) on first use: adverts, master count, priority and
+    /// last advert time at once, the checksum form at the first advert, a
+    /// `vrrp_peer_config_mismatch_total` reason at its first occurrence.
     pub fn peer(&self, peer: IpAddr) -> PeerMetrics {
         self.with_peer(peer, PeerMetrics::clone)
     }
@@ -1382,46 +1356,23 @@ impl InstanceMetrics {
             *t = tick;
             return use_it(p);
         }
-        let f = &self.m.f;
-        let key = PeerLabels {
-            i: self.s.labels.clone(),
-            peer: peer.to_string(),
-        };
-        let form = |form: ChecksumForm| PeerFormLabels {
-            i: key.i.clone(),
-            peer: key.peer.clone(),
-            form: form.as_str(),
-        };
         if d.removed {
             // Detached handles: updates go nowhere.
             return use_it(&PeerMetrics::detached());
         }
         if d.peers.len() >= MAX_PEERS
             && let Some(old) = least_recent(&d.peers)
+            && let Some((p, _)) = d.peers.remove(&old)
         {
-            d.peers.remove(&old);
-            remove_peer_series(f, &self.s.labels, old);
+            p.remove();
         }
-        let p = PeerMetrics {
-            adverts: f.peer_adverts.get_or_create_owned(&key),
-            master: f.peer_master.get_or_create_owned(&key),
-            priority: f.peer_priority.get_or_create_owned(&key),
-            last_advert: f.peer_last_advert.get_or_create_owned(&key),
-            form_pseudo_header: f
-                .peer_checksum_form
-                .get_or_create_owned(&form(ChecksumForm::PseudoHeader)),
-            form_rfc9568: f
-                .peer_checksum_form
-                .get_or_create_owned(&form(ChecksumForm::MessageOnly)),
-            config_mismatch: PEER_MISMATCH_REASONS.map(|reason| {
-                f.peer_config_mismatch
-                    .get_or_create_owned(&PeerReasonLabels {
-                        i: key.i.clone(),
-                        peer: key.peer.clone(),
-                        reason,
-                    })
-            }),
-        };
+        let p = PeerMetrics::new(
+            &self.m.f,
+            PeerLabels {
+                i: self.s.vr.clone(),
+                peer: peer.to_string(),
+            },
+        );
         let r = use_it(&p);
         d.peers.insert(peer, (p, tick));
         r
@@ -1430,8 +1381,8 @@ impl InstanceMetrics {
     /// Removes a peer's series.
     pub fn remove_peer(&self, peer: IpAddr) {
         let mut d = lock(&self.s.dynamic);
-        if d.peers.remove(&peer).is_some() {
-            remove_peer_series(&self.m.f, &self.s.labels, peer);
+        if let Some((p, _)) = d.peers.remove(&peer) {
+            p.remove();
         }
     }
 
@@ -1467,7 +1418,7 @@ impl InstanceMetrics {
         }
         let f = &self.m.f;
         let key = |peer: IpAddr| PeerLabels {
-            i: self.s.labels.clone(),
+            i: self.s.vr.clone(),
             peer: peer.to_string(),
         };
         if d.filtered.len() >= MAX_PEERS
@@ -1481,9 +1432,10 @@ impl InstanceMetrics {
         d.filtered.insert(peer, (c, tick));
     }
 
-    /// One advert could not be sent; returns the errors so far.
+    /// One advert could not be sent (the series appears at the first); returns the errors so
+    /// far.
     pub fn send_error(&self) -> u64 {
-        self.s.send_errors.inc() + 1
+        self.late("send_errors", "", 1)
     }
 
     /// A virtual address removed by someone else was put back.
@@ -1497,7 +1449,9 @@ impl InstanceMetrics {
             Some(c) => {
                 c.inc();
             }
-            None => self.late("first_not_link_local", "", 1),
+            None => {
+                self.late("first_not_link_local", "", 1);
+            }
         }
     }
 
@@ -1509,21 +1463,17 @@ impl InstanceMetrics {
         crate::status::Counters {
             adverts_sent: s.sent.get(),
             adverts_received: s.received.get(),
-            send_errors: s.send_errors.get(),
+            send_errors: d.late.get(&("send_errors", "")).map_or(0, Counter::get),
             priority_zero_sent: s.prio0_sent.get(),
             priority_zero_received: s.prio0_received.get(),
             address_list_mismatch: s.mismatch.get(),
             transitions: d.transitions.values().map(|c| c.get().0).sum(),
             filtered: d.filtered.values().map(|(c, _)| c.get()).sum(),
-            dropped: DropReason::ALL
+            dropped: d
+                .dropped
                 .iter()
-                .zip(&s.dropped)
-                .map(|(r, c)| {
-                    let late = || d.late.get(&("dropped", r.as_str())).map(Counter::get);
-                    (r, c.as_ref().map(Counter::get).or_else(late).unwrap_or(0))
-                })
+                .map(|(r, c)| ((*r).to_owned(), c.get()))
                 .filter(|(_, n)| *n > 0)
-                .map(|(r, n)| (r.as_str().to_owned(), n))
                 .collect(),
         }
     }
@@ -1549,7 +1499,7 @@ impl InstanceMetrics {
             .f
             .track_interface_up
             .get_or_create_owned(&TrackLabels {
-                i: self.s.labels.clone(),
+                i: self.s.vr.clone(),
                 track_interface: name.to_owned(),
             });
         g.set(i64::from(up));
@@ -1557,59 +1507,182 @@ impl InstanceMetrics {
     }
 }
 
-/// Handles on one peer's series. Cheap to clone.
+/// Handles on one peer's series. Cheap to clone (an `Arc`).
 #[derive(Clone, Debug)]
 pub struct PeerMetrics {
-    adverts: Counter,
+    p: Arc<PeerShared>,
+}
+
+#[derive(Debug)]
+struct PeerShared {
     master: Counter,
     priority: Gauge,
     last_advert: FGauge,
-    form_pseudo_header: Gauge,
-    form_rfc9568: Gauge,
-    /// Indexed like `PEER_MISMATCH_REASONS`.
-    config_mismatch: [Counter; 5],
+    /// The checksum form whose `vrrp_peer_checksum_form` series exists: 0 none yet,
+    /// 1 pseudo-header, 2 RFC 9568 (message only). Read per advert; changed under `lazy`.
+    form: std::sync::atomic::AtomicU8,
+    /// The families and labels of the series created later (None: detached handles, whose
+    /// updates go nowhere).
+    fams: Option<PeerFamilies>,
+    lazy: Mutex<PeerLazy>,
+}
+
+#[derive(Debug)]
+struct PeerFamilies {
+    key: PeerLabels,
+    master: Family<PeerLabels, Counter>,
+    priority: Family<PeerLabels, Gauge>,
+    last_advert: Family<PeerLabels, FGauge>,
+    form: Family<PeerFormLabels, Gauge>,
+    mismatch: Family<PeerReasonLabels, Counter>,
+}
+
+#[derive(Debug, Default)]
+struct PeerLazy {
+    /// Set when the peer's series are removed: stale handles must not re-create any.
+    removed: bool,
+    /// Indexed like `PEER_MISMATCH_REASONS`, each created at its first occurrence.
+    mismatch: [Option<Counter>; 5],
+}
+
+fn form_code(form: ChecksumForm) -> u8 {
+    match form {
+        ChecksumForm::PseudoHeader => 1,
+        ChecksumForm::MessageOnly => 2,
+    }
 }
 
 impl PeerMetrics {
+    fn new(f: &Families, key: PeerLabels) -> PeerMetrics {
+        PeerMetrics {
+            p: Arc::new(PeerShared {
+                master: f.peer_master.get_or_create_owned(&key),
+                priority: f.peer_priority.get_or_create_owned(&key),
+                last_advert: f.peer_last_advert.get_or_create_owned(&key),
+                form: Default::default(),
+                fams: Some(PeerFamilies {
+                    key,
+                    master: f.peer_master.clone(),
+                    priority: f.peer_priority.clone(),
+                    last_advert: f.peer_last_advert.clone(),
+                    form: f.peer_checksum_form.clone(),
+                    mismatch: f.peer_config_mismatch.clone(),
+                }),
+                lazy: Default::default(),
+            }),
+        }
+    }
+
     fn detached() -> PeerMetrics {
         PeerMetrics {
-            adverts: Counter::default(),
-            master: Counter::default(),
-            priority: Gauge::default(),
-            last_advert: FGauge::default(),
-            form_pseudo_header: Gauge::default(),
-            form_rfc9568: Gauge::default(),
-            config_mismatch: Default::default(),
+            p: Arc::new(PeerShared {
+                master: Counter::default(),
+                priority: Gauge::default(),
+                last_advert: FGauge::default(),
+                form: Default::default(),
+                fams: None,
+                lazy: Default::default(),
+            }),
+        }
+    }
+
+    fn form_labels(k: &PeerLabels, code: u8) -> PeerFormLabels {
+        let form = if code == 1 {
+            ChecksumForm::PseudoHeader
+        } else {
+            ChecksumForm::MessageOnly
+        };
+        PeerFormLabels {
+            i: k.i.clone(),
+            peer: k.peer.clone(),
+            form: form.as_str(),
+        }
+    }
+
+    /// Removes every series of the peer; the handles stay usable and export nothing.
+    fn remove(&self) {
+        let mut lazy = lock(&self.p.lazy);
+        lazy.removed = true;
+        let Some(f) = &self.p.fams else {
+            return;
+        };
+        f.master.remove(&f.key);
+        f.priority.remove(&f.key);
+        f.last_advert.remove(&f.key);
+        let code = self.p.form.load(std::sync::atomic::Ordering::Relaxed);
+        if code != 0 {
+            f.form.remove(&Self::form_labels(&f.key, code));
+        }
+        for (i, c) in lazy.mismatch.iter_mut().enumerate() {
+            if c.take().is_some() {
+                f.mismatch.remove(&PeerReasonLabels {
+                    i: f.key.i.clone(),
+                    peer: f.key.peer.clone(),
+                    reason: PEER_MISMATCH_REASONS[i],
+                });
+            }
         }
     }
 
     /// One advert from the peer dropped because it disagrees with our configuration:
     /// `reason` is one of [`PEER_MISMATCH_REASONS`] (interval, auth_type, auth_failure,
-    /// version; and address_list, whose adverts are counted but still used). Any other reason (noise such as checksum, length, ttl) is not
-    /// a disagreement and is ignored here, which also keeps the label values bounded.
+    /// version; and address_list, whose adverts are counted but still used); the reason's
+    /// series appears at its first occurrence. Any other reason (noise such as checksum,
+    /// length, ttl) is not a disagreement and is ignored here, which also keeps the label
+    /// values bounded.
     pub fn config_mismatch(&self, reason: &'static str) {
-        if let Some(i) = PEER_MISMATCH_REASONS.iter().position(|r| *r == reason) {
-            self.config_mismatch[i].inc();
-        }
+        let Some(i) = PEER_MISMATCH_REASONS.iter().position(|r| *r == reason) else {
+            return;
+        };
+        let mut lazy = lock(&self.p.lazy);
+        let Some(f) = self.p.fams.as_ref().filter(|_| !lazy.removed) else {
+            return;
+        };
+        lazy.mismatch[i]
+            .get_or_insert_with(|| {
+                f.mismatch.get_or_create_owned(&PeerReasonLabels {
+                    i: f.key.i.clone(),
+                    peer: f.key.peer.clone(),
+                    reason,
+                })
+            })
+            .inc();
     }
 
     /// A valid advert from the peer; `as_master` also counts `vrrp_peer_master_total`
     /// (the caller decides: the peer became the master we follow).
     pub fn advert(&self, priority: u8, unix_time: f64, form: ChecksumForm, as_master: bool) {
-        self.adverts.inc();
-        self.priority.set(i64::from(priority));
-        self.last_advert.set(unix_time);
-        let pseudo = form == ChecksumForm::PseudoHeader;
-        self.form_pseudo_header.set(i64::from(pseudo));
-        self.form_rfc9568.set(i64::from(!pseudo));
-        if as_master {
-            self.master.inc();
+        let p = &self.p;
+        p.priority.set(i64::from(priority));
+        p.last_advert.set(unix_time);
+        let code = form_code(form);
+        if p.form.load(std::sync::atomic::Ordering::Relaxed) != code {
+            self.set_form(code);
         }
+        if as_master {
+            p.master.inc();
+        }
+    }
+
+    /// The peer's checksum form changed (or was first seen): its `vrrp_peer_checksum_form`
+    /// series is the new form's, at 1.
+    fn set_form(&self, code: u8) {
+        let lazy = lock(&self.p.lazy);
+        let Some(f) = self.p.fams.as_ref().filter(|_| !lazy.removed) else {
+            return;
+        };
+        let old = self.p.form.swap(code, std::sync::atomic::Ordering::Relaxed);
+        if old != 0 {
+            f.form.remove(&Self::form_labels(&f.key, old));
+        }
+        f.form
+            .get_or_create(&Self::form_labels(&f.key, code))
+            .set(1);
     }
 
     /// The peer became the master we follow (or was heard advertising as master).
     pub fn became_master(&self) {
-        self.master.inc();
+        self.p.master.inc();
     }
 }
 

@@ -9,8 +9,10 @@ use super::http::{accepts_gzip, wants_openmetrics};
 use super::process::{Scheduling, parse_btime, parse_max_fds, parse_scheduling, parse_stat};
 use super::*;
 
-const L: &str = r#"vr="VI_1",vrid="13",interface="eth0",family="ipv4",group="g""#;
-const L2: &str = r#"vr="VI_2",vrid="14",interface="eth1",family="ipv6",group="""#;
+const L: &str = r#"vr="VI_1""#;
+/// The info series of `labels()`: the only one with the other instance labels.
+const INFO: &str = r#"vrrp_instance_info{vr="VI_1",vrid="13",interface="eth0",family="ipv4",group="g",version="3"} 1"#;
+const L2: &str = r#"vr="VI_2""#;
 
 fn labels() -> InstanceLabels {
     InstanceLabels::new("VI_1", 13, "eth0", crate::config::model::Family::Ipv4, "g")
@@ -67,11 +69,9 @@ fn counters_and_gauges_in_both_formats() {
     i.announced(true, 2);
     i.set_priority(90, 100);
     i.set_master_priority(200);
-    i.set_intervals(
-        Duration::from_secs(1),
-        Duration::from_millis(1500),
-        Duration::from_millis(3609),
-    );
+    i.set_intervals(Duration::from_secs(1), Duration::from_millis(1500));
+    assert_eq!(i.send_error(), 1);
+    assert_eq!(i.send_error(), 2);
     i.set_masters_observed(2);
     i.transition(State::Init, State::Backup, 1_700_000_000.5, None);
     i.transition(
@@ -111,11 +111,9 @@ fn counters_and_gauges_in_both_formats() {
             &t,
             &format!("vrrp_adverts_dropped_total{{{L},reason=\"checksum\"}} 2"),
         );
-        has_line(
-            &t,
-            &format!("vrrp_adverts_dropped_total{{{L},reason=\"version\"}} 0"),
-        );
-        has_line(&t, &format!("vrrp_address_list_mismatch_total{{{L}}} 1"));
+        lacks(&t, "reason=\"version\"");
+        lacks(&t, "vrrp_address_list_mismatch_total");
+        has_line(&t, INFO);
         has_line(
             &t,
             &format!("vrrp_address_announcements_total{{{L},kind=\"garp\"}} 5"),
@@ -135,10 +133,8 @@ fn counters_and_gauges_in_both_formats() {
             &t,
             &format!("vrrp_instance_master_advert_interval_seconds{{{L}}} 1.5"),
         );
-        has_line(
-            &t,
-            &format!("vrrp_instance_master_down_interval_seconds{{{L}}} 3.609"),
-        );
+        has_line(&t, &format!("vrrp_advert_send_errors_total{{{L}}} 2"));
+        lacks(&t, "vrrp_instance_master_down_interval_seconds");
         has_line(&t, &format!("vrrp_masters_observed{{{L}}} 2"));
         has_line(
             &t,
@@ -185,10 +181,7 @@ fn counters_and_gauges_in_both_formats() {
             &t,
             &format!("vrrp_adverts_filtered_total{{{L},peer=\"192.0.2.66\"}} 2"),
         );
-        has_line(
-            &t,
-            &format!("vrrp_peer_adverts_received_total{{{L},peer=\"192.0.2.20\"}} 2"),
-        );
+        lacks(&t, "vrrp_peer_adverts_received_total");
         has_line(
             &t,
             &format!("vrrp_peer_master_total{{{L},peer=\"192.0.2.20\"}} 2"),
@@ -207,10 +200,8 @@ fn counters_and_gauges_in_both_formats() {
             &t,
             &format!("vrrp_peer_checksum_form{{{L},peer=\"192.0.2.20\",form=\"rfc9568\"}} 1"),
         );
-        has_line(
-            &t,
-            &format!("vrrp_peer_checksum_form{{{L},peer=\"192.0.2.20\",form=\"pseudo_header\"}} 0"),
-        );
+        // Only the peer's current form has a series.
+        lacks(&t, "form=\"pseudo_header\"");
         has_line(&t, r#"vipd_config_reloads_total{result="success"} 1"#);
         has_line(&t, r#"vipd_config_reloads_total{result="failure"} 1"#);
         has_line(
@@ -274,10 +265,12 @@ fn counters_and_gauges_in_both_formats() {
 }
 
 #[test]
-fn every_state_reason_and_kind_exists_at_creation() {
+fn the_series_an_instance_has_from_creation() {
     let m = Metrics::new("v", "r");
     let _i = m.instance(&labels());
     let t = m.encode(false);
+    // The info series carries the instance labels; every other series only `vr`.
+    has_line(&t, INFO);
     for s in State::ALL {
         let v = if s == State::Init { 1 } else { 0 };
         has_line(
@@ -286,39 +279,60 @@ fn every_state_reason_and_kind_exists_at_creation() {
         );
     }
     assert_eq!(samples_with(&t, "vrrp_instance_state{").len(), 5);
-    // A v3 IPv4 instance: the seven reasons that can be charged to it, GARP only.
-    for r in instance_drop_reasons(crate::packet::Version::V3) {
-        has_line(
-            &t,
-            &format!(
-                "vrrp_adverts_dropped_total{{{L},reason=\"{}\"}} 0",
-                r.as_str()
-            ),
-        );
-    }
-    assert_eq!(samples_with(&t, "vrrp_adverts_dropped_total{").len(), 7);
-    for r in ["vrid", "auth_type", "auth_failure", "interval"] {
-        lacks(&t, &format!("reason=\"{r}\""));
-    }
+    // Only the takeover exists at 0; no drop reason before the first drop, no send error
+    // before the first.
+    has_line(
+        &t,
+        &format!("vrrp_instance_transitions_total{{{L},from=\"backup\",to=\"master\"}} 0"),
+    );
+    assert_eq!(
+        samples_with(&t, "vrrp_instance_transitions_total{").len(),
+        1
+    );
+    lacks(&t, "vrrp_adverts_dropped_total{");
+    lacks(&t, "vrrp_advert_send_errors_total");
+    lacks(&t, "vrrp_address_list_mismatch_total");
     has_line(
         &t,
         &format!("vrrp_address_announcements_total{{{L},kind=\"garp\"}} 0"),
     );
     lacks(&t, "kind=\"na\"");
     lacks(&t, "vrrp_adverts_first_address_not_link_local_total{");
-    for name in [
+    let names = [
         "vrrp_adverts_sent_total",
         "vrrp_adverts_received_total",
         "vrrp_priority_zero_sent_total",
         "vrrp_priority_zero_received_total",
-        "vrrp_address_list_mismatch_total",
+        "vrrp_vip_restored_total",
         "vrrp_instance_priority",
         "vrrp_instance_base_priority",
         "vrrp_instance_master_priority",
         "vrrp_masters_observed",
         "vrrp_instance_drained",
-    ] {
+    ];
+    for name in names {
         has_line(&t, &format!("{name}{{{L}}} 0"));
+    }
+    for name in [
+        "vrrp_instance_last_transition_timestamp_seconds",
+        "vrrp_instance_advert_interval_seconds",
+        "vrrp_instance_master_advert_interval_seconds",
+    ] {
+        has_line(&t, &format!("{name}{{{L}}} 0.0"));
+    }
+    // 1 info + 5 states + 1 transition + 1 announcement kind + the 13 above: the count
+    // docs/metrics.md gives ("Series per instance") for an instance without address or peer.
+    assert_eq!(
+        samples_with(&t, "vr=\"VI_1\"").len(),
+        1 + 5 + 1 + 1 + names.len() + 3
+    );
+    assert_eq!(samples_with(&t, "vr=\"VI_1\"").len(), 21);
+    // No other series of the instance has vrid, interface, family or group.
+    for l in samples_with(&t, "vr=\"VI_1\"") {
+        assert!(
+            l.starts_with("vrrp_instance_info{") || !l.contains("vrid="),
+            "{l}"
+        );
     }
     has_line(&t, r#"vipd_config_reloads_total{result="success"} 0"#);
     has_line(&t, r#"vipd_config_reloads_total{result="failure"} 0"#);
@@ -331,14 +345,12 @@ fn v2_and_ipv6_instances_have_their_own_series_and_the_unexpected_ones_appear_on
     let v2 = m.instance_of(&labels(), crate::packet::Version::V2);
     let v6 = m.instance(&labels2());
     let t = m.encode(false);
-    assert_eq!(
-        samples_with(&t, &format!("vrrp_adverts_dropped_total{{{L},")).len(),
-        10
-    );
+    has_line(&t, &INFO.replace("version=\"3\"", "version=\"2\""));
     has_line(
         &t,
-        &format!("vrrp_adverts_dropped_total{{{L},reason=\"auth_failure\"}} 0"),
+        r#"vrrp_instance_info{vr="VI_2",vrid="14",interface="eth1",family="ipv6",group="",version="3"} 1"#,
     );
+    lacks(&t, "vrrp_adverts_dropped_total{");
     has_line(
         &t,
         &format!("vrrp_address_announcements_total{{{L2},kind=\"na\"}} 0"),
@@ -348,7 +360,8 @@ fn v2_and_ipv6_instances_have_their_own_series_and_the_unexpected_ones_appear_on
         &t,
         &format!("vrrp_adverts_first_address_not_link_local_total{{{L2}}} 0"),
     );
-    // Not expected, still counted: the series appears with the count, also in /status.
+    // A drop reason's series appears at its first drop, with the count, also in /status.
+    v2.dropped(DropReason::AuthFailure);
     v2.dropped(DropReason::Vrid);
     v2.dropped(DropReason::Vrid);
     v6.dropped(DropReason::AuthType);
@@ -357,12 +370,17 @@ fn v2_and_ipv6_instances_have_their_own_series_and_the_unexpected_ones_appear_on
     let t = m.encode(false);
     has_line(
         &t,
+        &format!("vrrp_adverts_dropped_total{{{L},reason=\"auth_failure\"}} 1"),
+    );
+    has_line(
+        &t,
         &format!("vrrp_adverts_dropped_total{{{L},reason=\"vrid\"}} 2"),
     );
     has_line(
         &t,
         &format!("vrrp_adverts_dropped_total{{{L2},reason=\"auth_type\"}} 1"),
     );
+    assert_eq!(samples_with(&t, "vrrp_adverts_dropped_total{").len(), 3);
     has_line(
         &t,
         &format!("vrrp_address_announcements_total{{{L2},kind=\"garp\"}} 3"),
@@ -372,6 +390,8 @@ fn v2_and_ipv6_instances_have_their_own_series_and_the_unexpected_ones_appear_on
         &format!("vrrp_adverts_first_address_not_link_local_total{{{L}}} 1"),
     );
     assert_eq!(v2.counters().dropped.get("vrid"), Some(&2));
+    assert_eq!(v2.counters().dropped.get("auth_failure"), Some(&1));
+    assert_eq!(v2.counters().dropped.len(), 2);
     // And they go with the instance.
     m.remove_instance(&labels());
     m.remove_instance(&labels2());
@@ -380,6 +400,38 @@ fn v2_and_ipv6_instances_have_their_own_series_and_the_unexpected_ones_appear_on
     lacks(&t, "VI_2");
     v2.dropped(DropReason::Vrid);
     lacks(&m.encode(false), "VI_1");
+}
+
+#[test]
+fn an_instance_whose_labels_change_under_the_same_name_replaces_the_old_one() {
+    let m = Metrics::new("v", "r");
+    let old = m.instance(&labels());
+    old.advert_sent(100);
+    old.dropped(DropReason::Ttl);
+    let mut moved = labels();
+    moved.vrid = 99;
+    // A reload gave VI_1 another VRID: the new instance is added before the old is removed.
+    let new = m.instance(&moved);
+    m.remove_instance(&labels());
+    let t = m.encode(false);
+    has_line(&t, &INFO.replace("vrid=\"13\"", "vrid=\"99\""));
+    lacks(&t, "vrid=\"13\"");
+    has_line(&t, &format!("vrrp_adverts_sent_total{{{L}}} 0"));
+    lacks(&t, "vrrp_adverts_dropped_total{");
+    assert_eq!(samples_with(&t, "vrrp_instance_state{").len(), 5);
+    // The old handles no longer export anything; the new ones do.
+    old.advert_sent(100);
+    old.dropped(DropReason::Ttl);
+    new.advert_sent(100);
+    let t = m.encode(false);
+    has_line(&t, &format!("vrrp_adverts_sent_total{{{L}}} 1"));
+    lacks(&t, "vrrp_adverts_dropped_total{");
+    // The same labels again return the same series.
+    m.instance(&moved).advert_sent(100);
+    has_line(
+        &m.encode(false),
+        &format!("vrrp_adverts_sent_total{{{L}}} 2"),
+    );
 }
 
 #[test]
@@ -440,7 +492,7 @@ fn remove_instance_removes_every_series_and_stale_handles_do_not_resurrect() {
     other
         .peer(ip("192.0.2.30"))
         .advert(1, 1.0, ChecksumForm::PseudoHeader, false);
-    assert!(samples_with(&m.encode(false), L).len() > 40);
+    assert!(samples_with(&m.encode(false), L).len() > 30);
 
     m.remove_instance(&labels());
     for om in [false, true] {
@@ -520,44 +572,30 @@ fn peers_are_bounded_and_least_recently_heard_is_evicted() {
     lacks(&t, "peer=\"10.0.0.1\"");
     assert!(t.contains("peer=\"10.0.0.0\""));
     assert!(t.contains("peer=\"10.0.1.1\""));
+    // 10.0.1.1 sent no advert yet: no checksum form.
     assert_eq!(
         samples_with(&t, "vrrp_peer_checksum_form{").len(),
-        2 * MAX_PEERS
+        MAX_PEERS - 1
     );
 
     i.remove_peer(ip("10.0.0.0"));
     let t = m.encode(false);
-    lacks(
-        &t,
-        "vrrp_peer_priority{vr=\"VI_1\",vrid=\"13\",interface=\"eth0\",family=\"ipv4\",group=\"g\",peer=\"10.0.0.0\"}",
-    );
+    lacks(&t, "vrrp_peer_priority{vr=\"VI_1\",peer=\"10.0.0.0\"}");
     assert_eq!(
-        samples_with(&t, "vrrp_peer_adverts_received_total{").len(),
+        samples_with(&t, "vrrp_peer_master_total{").len(),
         MAX_PEERS - 1
     );
 }
 
 #[test]
-fn peer_config_mismatch_exists_at_zero_counts_by_reason_and_goes_with_the_peer() {
+fn peer_config_mismatch_appears_at_first_counts_by_reason_and_goes_with_the_peer() {
     let m = Metrics::new("v", "r");
     let i = m.instance(&labels());
     let p = i.peer(ip("192.0.2.20"));
     let series = |reason: &str| {
         format!("vrrp_peer_config_mismatch_total{{{L},peer=\"192.0.2.20\",reason=\"{reason}\"}}")
     };
-    let t = m.encode(false);
-    has_line(
-        &t,
-        "# HELP vrrp_peer_config_mismatch_total Adverts from this peer dropped because they disagree with our configuration, by reason (address_list ones are counted but still used).",
-    );
-    has_line(&t, "# TYPE vrrp_peer_config_mismatch_total counter");
-    for reason in PEER_MISMATCH_REASONS {
-        has_line(&t, &format!("{} 0", series(reason)));
-    }
-    assert_eq!(
-        samples_with(&t, "vrrp_peer_config_mismatch_total{").len(),
-        5
-    );
+    lacks(&m.encode(false), "vrrp_peer_config_mismatch_total");
 
     p.config_mismatch("interval");
     p.config_mismatch("interval");
@@ -572,10 +610,17 @@ fn peer_config_mismatch_exists_at_zero_counts_by_reason_and_goes_with_the_peer()
         has_line(&t, &format!("{} 2", series("interval")));
         has_line(&t, &format!("{} 1", series("auth_failure")));
         has_line(&t, &format!("{} 1", series("version")));
-        has_line(&t, &format!("{} 0", series("auth_type")));
-        has_line(&t, &format!("{} 0", series("address_list")));
+        let help = if om { "" } else { "_total" };
+        has_line(
+            &t,
+            &format!(
+                "# HELP vrrp_peer_config_mismatch{help} Adverts from this peer dropped because they disagree with our configuration, by reason (address_list ones are counted but still used)."
+            ),
+        );
+        lacks(&t, &series("auth_type"));
+        lacks(&t, &series("address_list"));
         let mismatch = samples_with(&t, "vrrp_peer_config_mismatch_total{");
-        assert_eq!(mismatch.len(), 5, "{mismatch:?}");
+        assert_eq!(mismatch.len(), 3, "{mismatch:?}");
         assert!(
             !mismatch
                 .iter()
@@ -583,11 +628,8 @@ fn peer_config_mismatch_exists_at_zero_counts_by_reason_and_goes_with_the_peer()
             "{mismatch:?}"
         );
     }
-    // In the checksum drops of the instance instead: a different family.
-    has_line(
-        &m.encode(false),
-        &format!("vrrp_adverts_dropped_total{{{L},reason=\"checksum\"}} 0"),
-    );
+    // Not in the instance's drops either (a different family, counted by the caller).
+    lacks(&m.encode(false), "vrrp_adverts_dropped_total{");
 
     // Removed with the peer ...
     i.remove_peer(ip("192.0.2.20"));
@@ -596,20 +638,49 @@ fn peer_config_mismatch_exists_at_zero_counts_by_reason_and_goes_with_the_peer()
     lacks(&m.encode(false), "vrrp_peer_config_mismatch_total{");
     // ... when evicted ...
     for n in 0..=MAX_PEERS {
-        i.peer(ip(&format!("10.0.0.{n}")));
+        i.peer(ip(&format!("10.0.0.{n}")))
+            .config_mismatch("interval");
     }
     let t = m.encode(false);
     assert_eq!(
         samples_with(&t, "vrrp_peer_config_mismatch_total{").len(),
-        5 * MAX_PEERS
+        MAX_PEERS
     );
     lacks(&t, "peer=\"10.0.0.0\"");
     // ... and with the instance; a stale handle re-creates nothing.
     let q = i.peer(ip("10.0.0.5"));
     m.remove_instance(&labels());
-    q.config_mismatch("interval");
+    q.config_mismatch("auth_type");
+    q.advert(1, 1.0, ChecksumForm::MessageOnly, false);
     i.peer(ip("10.0.0.77")).config_mismatch("interval");
-    lacks(&m.encode(false), "vrrp_peer_config_mismatch_total{");
+    lacks(&m.encode(false), "vrrp_peer_");
+}
+
+#[test]
+fn a_peer_has_the_checksum_form_series_of_its_last_advert_only() {
+    let m = Metrics::new("v", "r");
+    let i = m.instance(&labels());
+    let p = i.peer(ip("192.0.2.20"));
+    let form =
+        |f: &str| format!("vrrp_peer_checksum_form{{{L},peer=\"192.0.2.20\",form=\"{f}\"}} 1");
+    lacks(&m.encode(false), "vrrp_peer_checksum_form{");
+    p.advert(1, 1.0, ChecksumForm::PseudoHeader, false);
+    p.advert(1, 2.0, ChecksumForm::PseudoHeader, false);
+    let t = m.encode(false);
+    has_line(&t, &form("pseudo_header"));
+    assert_eq!(samples_with(&t, "vrrp_peer_checksum_form{").len(), 1);
+    p.advert(1, 3.0, ChecksumForm::MessageOnly, false);
+    let t = m.encode(false);
+    has_line(&t, &form("rfc9568"));
+    assert_eq!(samples_with(&t, "vrrp_peer_checksum_form{").len(), 1);
+    i.with_peer(ip("192.0.2.20"), |p| {
+        p.advert(1, 4.0, ChecksumForm::PseudoHeader, false)
+    });
+    let t = m.encode(false);
+    has_line(&t, &form("pseudo_header"));
+    assert_eq!(samples_with(&t, "vrrp_peer_checksum_form{").len(), 1);
+    i.remove_peer(ip("192.0.2.20"));
+    lacks(&m.encode(false), "vrrp_peer_checksum_form{");
 }
 
 #[test]
