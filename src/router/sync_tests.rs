@@ -255,9 +255,17 @@ fn reload_removing_the_group_ungates_its_members_and_forgets_its_series() {
         "sync_groups:\n  GW:\n    instances: [OUT, IN]\n    notify: {master: [/bin/m], backup: [/bin/b], fault: [/bin/f], any: [/bin/a]}\n",
         "",
     );
+    // A reload that keeps the group does not report it removed ...
+    net.with(1, |r, now| {
+        r.handle_reload(now, super::testnet::config(&gw(100, 100, "")));
+    });
+    assert!(net.find("b", "group removed", t).is_empty());
+    assert_eq!(net.nodes[1].router.sync_groups().len(), 1);
+    // ... one that drops it does, once.
     net.with(1, |r, now| {
         r.handle_reload(now, super::testnet::config(&plain));
     });
+    assert_eq!(net.find("b", "group removed GW", t).len(), 1);
     assert!(net.nodes[1].router.sync_groups().is_empty());
     assert!(
         net.nodes[1].router.by_name.values().all(|id| !net.nodes[1]

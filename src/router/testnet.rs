@@ -117,6 +117,7 @@ fn summary(e: &Effect) -> Option<String> {
         Effect::Fact(Fact::SyncGroup { group, from, to }) => {
             format!("group {group} {from} -> {to}")
         }
+        Effect::Fact(Fact::SyncGroupRemoved { group }) => format!("group removed {group}"),
         Effect::Lookup { ifname, .. } => format!("lookup {ifname}"),
         Effect::ReadBack { ifindex, .. } => format!("read back {ifindex}"),
         Effect::Fact(Fact::AddressRestored { addr, .. }) => format!("restored {addr}"),

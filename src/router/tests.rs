@@ -1168,3 +1168,60 @@ fn a_repeated_link_event_with_no_change_does_nothing() {
     );
     assert!(net.first("a", "transition", t).is_none());
 }
+
+#[test]
+fn a_missing_interface_or_source_address_is_looked_up_again_every_retry() {
+    // The interface does not exist (yet): asked again every RETRY until it appears.
+    let mut net = Net::new();
+    let yaml = v3(150, "").replace("interface: eth0", "interface: eth9");
+    net.node("a", [10, 99, 0, 11], &yaml);
+    net.run_until(RETRY * 3 + RETRY / 2);
+    let lookups = net.find("a", "lookup eth9", Duration::ZERO).len();
+    assert_eq!(lookups, 4, "{:?}", net.events);
+    assert_eq!(net.state(0), State::Fault);
+    // The interface is up but has no IPv4 address to advertise from: the same.
+    let mut net = Net::new();
+    net.node_with("a", [10, 99, 0, 11], &v3(150, ""), |f| {
+        f.ipv4_primary = None
+    });
+    net.run_until(RETRY * 3 + RETRY / 2);
+    let lookups = net.find("a", "lookup eth0", Duration::ZERO).len();
+    assert_eq!(lookups, 4, "{:?}", net.events);
+    assert!(net.find("a", "send", Duration::ZERO).is_empty());
+}
+
+#[test]
+fn the_wire_tap_comparison_keeps_at_most_max_tap_keys_sources_per_port() {
+    let mut net = Net::new();
+    net.node("b", [10, 99, 0, 12], &v3(100, ""));
+    net.run_until(100 * MS);
+    let r = &mut net.nodes[0].router;
+    let now = net.now;
+    let src = |n: usize| IpAddr::from([10, 99, 100 + (n / 250) as u8, 1 + (n % 250) as u8]);
+    let deliver = |r: &mut Router, from: IpAddr| {
+        let bytes = advert(Version::V3, 51, 200, 100, &[ip(51)], from, group());
+        r.handle_packet(
+            now,
+            Packet {
+                port: PortId(0),
+                src: from,
+                dst: group(),
+                ttl: 255,
+                bytes: &bytes,
+            },
+        );
+    };
+    for n in 0..MAX_TAP_KEYS + 10 {
+        deliver(r, src(n));
+    }
+    let delivered = |r: &Router| r.ports[0].as_ref().unwrap().delivered.clone();
+    let d = delivered(r);
+    assert_eq!(d.len(), MAX_TAP_KEYS);
+    assert!(!d.contains_key(&(51, src(MAX_TAP_KEYS))));
+    // A source already counted still is; a new one still is not.
+    deliver(r, src(0));
+    deliver(r, src(MAX_TAP_KEYS + 20));
+    let d = delivered(r);
+    assert_eq!(d.len(), MAX_TAP_KEYS);
+    assert_eq!(d.get(&(51, src(0))), Some(&2));
+}

@@ -461,6 +461,39 @@ mod core_tests {
     }
 
     #[test]
+    fn a_recreated_macvlan_announces_as_a_router_only_for_ipv6_on_a_forwarding_host() {
+        // (IPv6, the base interface forwards, the NA's router flag)
+        for (v6, forwarding, router) in [
+            (false, true, false),
+            (true, true, true),
+            (true, false, false),
+        ] {
+            let y = |p: u8| if v6 { cfg6(p) } else { cfg(p, "") };
+            let mut net = Net::new();
+            net.node_with("a", [10, 99, 0, 11], &y(150), |f| {
+                f.ipv6_forwarding = forwarding
+            });
+            net.node("b", [10, 99, 0, 12], &y(100));
+            net.run_until(10 * S);
+            assert_eq!(net.state(0), State::Master);
+            let name = if v6 { "vx6" } else { "vrrp.51" };
+            let t = net.elapsed();
+            let mut f = net.nodes[0].ifaces[name].clone();
+            f.index += 1000;
+            net.with(0, |r, now| r.handle_iface(now, name, Ok(f)));
+            let announce = net.find("a", "announce", t);
+            assert!(!announce.is_empty(), "{v6} {forwarding}: {:?}", net.events);
+            for e in announce {
+                assert!(
+                    e.what.contains(&format!("router={router}")),
+                    "{v6} {forwarding}: {}",
+                    e.what
+                );
+            }
+        }
+    }
+
+    #[test]
     fn ipv6_adverts_start_with_the_link_local_of_the_virtual_mac() {
         let mut net = Net::new();
         net.node("a", [10, 99, 0, 11], &cfg6(150));
