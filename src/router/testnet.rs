@@ -118,6 +118,7 @@ fn summary(e: &Effect) -> Option<String> {
             format!("group {group} {from} -> {to}")
         }
         Effect::Fact(Fact::SyncGroupRemoved { group }) => format!("group removed {group}"),
+        Effect::Fact(Fact::NoSourceAddress { .. }) => "no source address".into(),
         Effect::Lookup { ifname, .. } => format!("lookup {ifname}"),
         Effect::ReadBack { ifindex, .. } => format!("read back {ifindex}"),
         Effect::Fact(Fact::AddressRestored { addr, .. }) => format!("restored {addr}"),

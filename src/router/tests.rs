@@ -1179,6 +1179,11 @@ fn a_missing_interface_or_source_address_is_looked_up_again_every_retry() {
     let lookups = net.find("a", "lookup eth9", Duration::ZERO).len();
     assert_eq!(lookups, 4, "{:?}", net.events);
     assert_eq!(net.state(0), State::Fault);
+    // A missing interface is not a missing source address.
+    assert!(
+        net.find("a", "no source address", Duration::ZERO)
+            .is_empty()
+    );
     // The interface is up but has no IPv4 address to advertise from: the same.
     let mut net = Net::new();
     net.node_with("a", [10, 99, 0, 11], &v3(150, ""), |f| {
@@ -1188,6 +1193,57 @@ fn a_missing_interface_or_source_address_is_looked_up_again_every_retry() {
     let lookups = net.find("a", "lookup eth0", Duration::ZERO).len();
     assert_eq!(lookups, 4, "{:?}", net.events);
     assert!(net.find("a", "send", Duration::ZERO).is_empty());
+    assert_eq!(net.find("a", "no source address", Duration::ZERO).len(), 4);
+    // The link down (with its address): retried, but no missing source reported.
+    let mut net = Net::new();
+    net.node_with("a", [10, 99, 0, 11], &v3(150, ""), |f| f.up = false);
+    net.run_until(RETRY * 3 + RETRY / 2);
+    assert_eq!(net.state(0), State::Fault);
+    assert!(
+        net.find("a", "no source address", Duration::ZERO)
+            .is_empty()
+    );
+    // Down and without an address: no retry either; the link event that brings it up asks
+    // again.
+    let mut net = Net::new();
+    net.node_with("a", [10, 99, 0, 11], &v3(150, ""), |f| {
+        f.up = false;
+        f.ipv4_primary = None;
+    });
+    net.run_until(RETRY * 3 + RETRY / 2);
+    assert_eq!(net.find("a", "lookup eth0", Duration::ZERO).len(), 1);
+    // A healthy instance looks its interface up once.
+    let mut net = Net::new();
+    net.node("a", [10, 99, 0, 11], &v3(150, ""));
+    net.run_until(RETRY * 3 + RETRY / 2);
+    assert_eq!(net.state(0), State::Master);
+    assert_eq!(net.find("a", "lookup eth0", Duration::ZERO).len(), 1);
+}
+
+#[test]
+fn a_tracked_interface_that_is_missing_or_down_at_start_faults_the_instance() {
+    let mut net = Net::new();
+    net.node(
+        "a",
+        [10, 99, 0, 11],
+        &v3(150, "    track_interfaces: [eth7]\n"),
+    );
+    net.run_until(3 * S);
+    assert!(net.first("a", "lookup eth7", Duration::ZERO).is_some());
+    assert_eq!(net.state(0), State::Fault, "{:?}", net.events);
+    assert!(net.find("a", "send", Duration::ZERO).is_empty());
+}
+
+#[test]
+fn a_steady_pair_reports_no_hold() {
+    let mut net = pair(|p| v3(p, ""), 150, 100);
+    net.run_until(net.elapsed() + 10 * S);
+    assert!(
+        net.find("a", "hold", Duration::ZERO).is_empty(),
+        "{:?}",
+        net.find("a", "hold", Duration::ZERO)
+    );
+    assert!(net.find("b", "hold", Duration::ZERO).is_empty());
 }
 
 #[test]
