@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # vipd vs keepalived 2.2.7 benchmarks on a LAN of network namespaces (root).
 #
-#   sudo bench/run.sh [failover] [scale] [flood] [scrape] [handover]   (no argument: all five)
+#   sudo bench/run.sh [failover] [scale] [flood] [scrape] [handover] [stretch]
+#   (no argument: the first five; stretch, 1,000 instances over four LANs, only when named)
 #
 # Every scenario runs vipd and then keepalived in the same invocation and prints a table.
 # Namespaces are named vb-<pid>-*, addresses only in 10.99.0.0/16. Everything started here is
@@ -132,10 +133,17 @@ daemon() {
     local f="$DIR/$impl-$h.conf"
     if [ "$impl" = vipd ]; then
         vipd_conf "$f" "$prio" "$iv" "$cnt" "$fmt"
+    else
+        ka_conf "$f" "$h" "$prio" "$iv" "$cnt" "$fmt"
+    fi
+    daemon_start "$impl" "$h" "$f"
+}
+daemon_start() { # impl host config-file: starts it, sets DPID and DPIDS
+    local impl=$1 h=$2 f=$3
+    if [ "$impl" = vipd ]; then
         VIPD_LOG=info start "$h" "$impl-$h.log" ${WRAP:-} "$VIPD" run -c "$f"
         DPID=$LASTPID; DPIDS=("$DPID")
     else
-        ka_conf "$f" "$h" "$prio" "$iv" "$cnt" "$fmt"
         rm -f "$DIR/ka-$h".*.pid
         start "$h" "$impl-$h.log" "$KEEPALIVED" -n -l -G -P -f "$f" \
             -p "$DIR/ka-$h.main.pid" -r "$DIR/ka-$h.vrrp.pid" -c "$DIR/ka-$h.checkers.pid"
@@ -540,6 +548,119 @@ handover() {
     echo
 }
 
+# ---------- 6. stretch: 1,000 instances over four LANs ----------
+# r1 and r2 each have eth0..eth3, one per LAN (bridges br0..br3 in the switch namespace,
+# 10.99.20+k.0/24), 250 instances per LAN (VRIDs 1-250, VIPs 10.99.30+k.i); m captures LAN 0.
+lab4_up() {
+    local sw k h n last; sw=$(ns sw)
+    ip netns add "$sw"; NSES+=("$sw")
+    for k in 0 1 2 3; do
+        ip -n "$sw" link add "br$k" type bridge mcast_snooping 0
+        ip -n "$sw" link set "br$k" up
+    done
+    for h in r1 r2 m; do n=$(ns "$h"); ip netns add "$n"; NSES+=("$n"); ip -n "$n" link set lo up; done
+    for h in r1 r2; do
+        n=$(ns "$h"); last=11; [ "$h" = r2 ] && last=12
+        for k in 0 1 2 3; do
+            ip link add "eth$k" netns "$n" type veth peer name "p$h$k" netns "$sw"
+            ip -n "$sw" link set "p$h$k" master "br$k" up
+            ip -n "$n" link set "eth$k" up
+            ip -n "$n" addr add "10.99.$((20 + k)).$last/24" dev "eth$k"
+        done
+    done
+    ip link add eth0 netns "$(ns m)" type veth peer name pm0 netns "$sw"
+    ip -n "$sw" link set pm0 master br0 up
+    ip -n "$(ns m)" link set eth0 up
+    ip -n "$(ns m)" addr add 10.99.20.200/24 dev eth0
+}
+conf4() { # impl file host priority interval_ms per_lan
+    local impl=$1 f=$2 h=$3 prio=$4 iv=$5 per=$6 k i
+    if [ "$impl" = vipd ]; then
+        { echo 'listen: "127.0.0.1:9797"'; echo "instances:"
+          for k in 0 1 2 3; do for i in $(seq "$per"); do
+            printf '  VI_%d_%d:\n    interface: eth%d\n    vrid: %d\n    priority: %d\n    advert_interval: %s\n    virtual_ipaddress: ["10.99.%d.%d/24"]\n' \
+                "$k" "$i" "$k" "$i" "$prio" "$(iv_yaml "$iv")" $((30 + k)) "$i"
+          done; done; } >"$f"
+        "$VIPD" check -c "$f" >/dev/null || die "vipd rejects $f"
+    else
+        { printf 'global_defs {\n    router_id %s\n    vrrp_version 3\n    vrrp_garp_master_delay 1\n' "$h"
+          [ -n "${KA_RT:-}" ] && printf '    vrrp_rt_priority %s\n    vrrp_rlimit_rtime 5000000\n' "$KA_RT"
+          printf '}\n'
+          for k in 0 1 2 3; do for i in $(seq "$per"); do
+            printf 'vrrp_instance VI_%d_%d {\n    state BACKUP\n    interface eth%d\n    virtual_router_id %d\n    priority %d\n    advert_int %s\n    virtual_ipaddress {\n        10.99.%d.%d/24\n    }\n}\n' \
+                "$k" "$i" "$k" "$i" "$prio" "$(iv_ka "$iv")" $((30 + k)) "$i"
+          done; done; } >"$f"
+        # keepalived checks that the interfaces exist: in the host's namespace
+        nx "$h" "$KEEPALIVED" -t -f "$f" >/dev/null 2>&1 || die "keepalived rejects $f"
+    fi
+}
+vips4_on() { ip -n "$(ns "$1")" -4 addr show | grep -c "inet 10\.99\.3[0-3]\." ; }
+vips4_are() { [ "$(vips4_on "$1")" -ge "$2" ]; }
+# Frames the switch received from host h on its four ports (what h sent).
+port_rx() { local h=$1 k s=0 v; for k in 0 1 2 3; do v=$(nx sw cat "/sys/class/net/p$h$k/statistics/rx_packets"); s=$(( s + v )); done; echo "$s"; }
+stretch_run() { # impl per_lan interval_ms -> ROW
+    local impl=$1 per=$2 iv=$3 cnt=$(( 4 * $2 ))
+    lab4_up
+    conf4 "$impl" "$DIR/$impl-r1.conf" r1 150 "$iv" "$per"
+    conf4 "$impl" "$DIR/$impl-r2.conf" r2 80 "$iv" "$per"
+    daemon_start "$impl" r1 "$DIR/$impl-r1.conf"; local r1=$DPID r1p=("${DPIDS[@]}")
+    wait_until 60 vips4_are r1 "$cnt" || echo "   ($impl: r1 holds only $(vips4_on r1) of $cnt VIPs)"
+    local r2="" r2p=()
+    if [ -z "${NO_BACKUP:-}" ]; then
+        daemon_start "$impl" r2 "$DIR/$impl-r2.conf"; r2=$DPID; r2p=("${DPIDS[@]}")
+    fi
+    sleep 5
+    local tag="st-$impl-$cnt-$iv"
+    capture m "$tag" "ip proto 112"
+    [ "$impl" = vipd ] && nx r1 curl -s -o "$DIR/$tag.m0" http://127.0.0.1:9797/metrics
+    local t0 t1 m0 m1 b0 b1 ms0 ms1 f0 f1 g0 g1 q0 q1
+    t0=$(now); m0=$(ticks "${r1p[@]}"); b0=$(ticks "${r2p[@]}"); ms0=$(sticks "${r1p[@]}"); q0=$(rq_wait_ns "${r1p[@]}")
+    f0=$(port_rx r1); g0=$(port_rx r2)
+    "$PY" "$HERE/probe.py" "$WINDOW" "$DIR/$tag.stalls" >"$DIR/$tag.probe" &
+    local prpid=$!; PIDS+=("$prpid")
+    sleep "$WINDOW"
+    wait "$prpid" 2>/dev/null
+    t1=$(now); m1=$(ticks "${r1p[@]}"); b1=$(ticks "${r2p[@]}"); ms1=$(sticks "${r1p[@]}"); q1=$(rq_wait_ns "${r1p[@]}")
+    f1=$(port_rx r1); g1=$(port_rx r2)
+    local rss1; rss1=$(rss_kb "${r1p[@]}")
+    local lateness="n/a"
+    if [ "$impl" = vipd ]; then
+        nx r1 curl -s -o "$DIR/$tag.m1" http://127.0.0.1:9797/metrics
+        lateness=$("$PY" "$HERE/analyze.py" lateness "$DIR/$tag.m0" "$DIR/$tag.m1")
+    fi
+    local drops; drops=$(stop_capture "$CPID" "$tag")
+    local r; r=$("$PY" "$HERE/analyze.py" rhythm "$DIR/$tag.txt" 10.99.20.11 "$iv" "$t0" "$t1" "$DIR/$tag.stalls")
+    read -r per0 gap late spur nv worst expl <<<"$r"
+    local pn p2 p10 pmax; read -r pn p2 p10 pmax <"$DIR/$tag.probe"
+    local dt; dt=$("$PY" -c "print($t1-$t0)")
+    local rate; rate=$("$PY" -c "print('%.0f' % (($f1-$f0)/$dt))")
+    local from2; from2=$(( g1 - g0 ))
+    local cm; cm=$("$PY" -c "print('%.1f' % (($m1-$m0)/$HZ/$dt*100))")
+    local cb; cb=$("$PY" -c "print('%.1f' % (($b1-$b0)/$HZ/$dt*100))")
+    local pk; pk=$("$PY" -c "print('%.1f (%.1f)' % tuple(x/$HZ*1e3/max(1e-9,($f1-$f0)/1e3) for x in (($m1-$m0), ($ms1-$ms0))))")
+    local rq; rq=$("$PY" -c "print('%.1f' % (($q1-$q0)/1e6/$dt))")
+    ROW=$(printf '| %s | %d x %d ms (4 LANs) | %d | %s | %s | %s (VRID %s) | %s (%s) | %s | %s | %s %% | %s %% | %s | %s | %s | %s / %s ms | %.1f MB | %s |' \
+        "$(name_of "$impl")" "$cnt" "$iv" $(( cnt * 1000 / iv )) "$rate" "$per0" "$gap" "$worst" "$late" "$expl" "$spur" "$from2" \
+        "$cm" "$cb" "$pk" "$rq" "$lateness" "$p10" "$pmax" "$("$PY" -c "print($rss1/1024)")" "${drops:-?}")
+    echo "$ROW"
+    [ -n "$r2" ] && stop_daemon "$r2" r2
+    stop_daemon "$r1" r1
+    lab_down
+    sleep 1
+}
+stretch() {
+    # STRETCH: cases as impl:per_lan:interval_ms (default 1,000 instances at 10 ms, both);
+    # NO_BACKUP=1: r1 alone (what one master on one core can send, without a backup's load).
+    local cases=${STRETCH:-"vipd:250:10 ka:250:10"} rows=() c
+    echo "== stretch: 4 LANs x N v3 instances, r1 (150) master of all, r2 (80) backup; adverts counted at the switch, LAN 0 captured; ${WINDOW} s =="
+    for c in $cases; do stretch_run ${c//:/ }; rows+=("$ROW"); done
+    echo
+    echo "| implementation | instances x interval | adverts/s expected | adverts/s sent by r1 (all LANs, at the switch) | adverts/s on LAN 0 (captured) | longest gap of one VRID on LAN 0 ms | gaps > 1.5 x interval on LAN 0 (of them during a probe stall) | spurious adverts on LAN 0 | frames from r2 (all LANs) | master CPU | backup CPU | master CPU ms per 1,000 adverts sent (of it sys) | master main thread run-queue wait ms/s | master timers late > 2 ms / > 10 ms | control probe: > 10 ms late / worst | RSS master | capture drops |"
+    echo "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"
+    printf '%s\n' "${rows[@]}"
+    echo
+}
+
 # ---------- main ----------
 if [ -z "${VIPD_BIN:-}" ]; then
     echo "building (cargo build --release)..."
@@ -550,7 +671,7 @@ echo
 [ $# -gt 0 ] || set -- failover scale flood scrape handover
 for s in "$@"; do
     case $s in
-        failover|scale|flood|scrape|handover) "$s" ;;
-        *) die "unknown scenario $s (failover, scale, flood, scrape, handover)" ;;
+        failover|scale|flood|scrape|handover|stretch) "$s" ;;
+        *) die "unknown scenario $s (failover, scale, flood, scrape, handover, stretch)" ;;
     esac
 done
