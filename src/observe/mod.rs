@@ -1119,7 +1119,7 @@ struct Dynamic {
     tick: u64,
     transitions: HashMap<(&'static str, &'static str), CounterWithExemplar<TraceLabels>>,
     /// `vrrp_adverts_dropped_total` by reason, each created at its first drop.
-    dropped: HashMap<&'static str, Counter>,
+    dropped: crate::fastmap::FastMap<&'static str, Counter>,
     vips: HashMap<IpAddr, Gauge>,
     tracks: HashMap<String, Gauge>,
     peers: crate::fastmap::FastMap<IpAddr, (PeerMetrics, u64)>,
