@@ -169,6 +169,9 @@ sticks() { local s=0 p; for p in "$@"; do s=$(( s + $(awk '{print $15}' "/proc/$
 # Nanoseconds the processes' main threads (vipd's engine, keepalived's VRRP loop) spent runnable
 # but waiting for a CPU (schedstat field 2).
 rq_wait_ns() { local p; for p in "$@"; do cat /proc/"$p"/task/"$p"/schedstat 2>/dev/null; done | awk '{s+=$2} END{printf "%.0f", s}'; }
+# Ticks the hypervisor stole from this VM's CPUs (all CPUs, /proc/stat's steal column): time
+# the guest was runnable but not running, a stall of the machine itself.
+steal() { awk '/^cpu /{print $9}' /proc/stat; }
 rss_kb() { local s=0 p v; for p in "$@"; do v=$(awk '/^VmRSS/{print $2}' "/proc/$p/status" 2>/dev/null); s=$(( s + ${v:-0} )); done; echo "$s"; }
 
 capture() { # host name filter -> CPID
@@ -253,14 +256,14 @@ scale_run() { # impl count interval_ms scrape(0|1) -> one table row in ROW
     local t0 m0 b0 t1 m1 b1 q0 q1
     [ "$impl" = vipd ] && nx r1 curl -s -o "$DIR/$tag.m0" http://127.0.0.1:9797/metrics
     t0=$(now); m0=$(ticks "${r1p[@]}"); b0=$(ticks "${r2p[@]}"); q0=$(rq_wait_ns "${r1p[@]}")
-    local ms0 bs0 ms1 bs1; ms0=$(sticks "${r1p[@]}"); bs0=$(sticks "${r2p[@]}")
+    local ms0 bs0 ms1 bs1 st0 st1; ms0=$(sticks "${r1p[@]}"); bs0=$(sticks "${r2p[@]}"); st0=$(steal)
     # the control: a trivial 5 ms timer loop on the same machine (in the host namespace)
     "$PY" "$HERE/probe.py" "$WINDOW" "$DIR/$tag.stalls" >"$DIR/$tag.probe" &
     local prpid=$!; PIDS+=("$prpid")
     sleep "$WINDOW"
     wait "$prpid" 2>/dev/null
     t1=$(now); m1=$(ticks "${r1p[@]}"); b1=$(ticks "${r2p[@]}"); q1=$(rq_wait_ns "${r1p[@]}")
-    ms1=$(sticks "${r1p[@]}"); bs1=$(sticks "${r2p[@]}")
+    ms1=$(sticks "${r1p[@]}"); bs1=$(sticks "${r2p[@]}"); st1=$(steal)
     local rss1 rss2; rss1=$(rss_kb "${r1p[@]}"); rss2=$(rss_kb "${r2p[@]}")
     # vipd's own view: timers handled more than 2 / 10 ms after their deadline, in the window
     local lateness="n/a"
@@ -277,11 +280,12 @@ scale_run() { # impl count interval_ms scrape(0|1) -> one table row in ROW
     local dt; dt=$("$PY" -c "print($t1-$t0)")
     local cm cb; cm=$("$PY" -c "print('%.1f' % (($m1-$m0)/$HZ/$dt*100))"); cb=$("$PY" -c "print('%.1f' % (($b1-$b0)/$HZ/$dt*100))")
     local rq; rq=$("$PY" -c "print('%.1f' % (($q1-$q0)/1e6/$dt))")
+    local stl; stl=$("$PY" -c "print('%.1f' % (($st1-$st0)/$HZ*1e3/$dt))")
     # CPU per 1,000 adverts on the wire (sent by r1, received by r2), total (sys), ms
     local pk; pk=$("$PY" -c "print('%.1f (%.1f) / %.1f (%.1f)' % tuple(x/$HZ*1e3/max(1e-9,$per*$dt/1e3) for x in (($m1-$m0), ($ms1-$ms0), ($b1-$b0), ($bs1-$bs0))))")
-    ROW=$(printf '| %s | %d x %d ms%s | %d | %s | %s | %s (VRID %s) | %s | %s | %s %% | %s %% | %s | %s | %s | %s | %.1f / %.1f MB | %s |\n' \
+    ROW=$(printf '| %s | %d x %d ms%s | %d | %s | %s | %s (VRID %s) | %s | %s | %s %% | %s %% | %s | %s | %s | %s | %s | %.1f / %.1f MB | %s |\n' \
         "$(name_of "$impl")" "$cnt" "$iv" "$([ "$scrape" = 1 ] && echo ", /metrics 20/s")" \
-        $(( cnt * 1000 / iv )) "$per" "$nv" "$gap" "$worst" "$late ($expl)" "$spur" "$cm" "$cb" "$pk" "$rq" "$lateness" "$p10 / $pmax ms" \
+        $(( cnt * 1000 / iv )) "$per" "$nv" "$gap" "$worst" "$late ($expl)" "$spur" "$cm" "$cb" "$pk" "$rq" "$lateness" "$p10 / $pmax ms" "$stl" \
         "$("$PY" -c "print($rss1/1024)")" "$("$PY" -c "print($rss2/1024)")" "${drops:-?}")
     echo "$ROW"
     stop_daemon "$r2" r2; stop_daemon "$r1" r1
@@ -296,8 +300,8 @@ scale() {
     done
     lab_down
     echo
-    echo "| implementation | instances x interval | adverts/s expected | adverts/s on the wire (r1) | VRIDs heard | longest gap of one VRID ms | gaps > 1.5 x interval (of them during a probe stall) | spurious adverts from backup | master CPU | backup CPU | CPU ms per 1,000 adverts, master sent (of it sys) / backup received (of it sys) | master main thread run-queue wait ms/s | master timers late > 2 ms / > 10 ms (vipd's histogram) | control probe: wake-ups > 10 ms late / worst | RSS master / backup | capture drops |"
-    echo "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"
+    echo "| implementation | instances x interval | adverts/s expected | adverts/s on the wire (r1) | VRIDs heard | longest gap of one VRID ms | gaps > 1.5 x interval (of them during a probe stall) | spurious adverts from backup | master CPU | backup CPU | CPU ms per 1,000 adverts, master sent (of it sys) / backup received (of it sys) | master main thread run-queue wait ms/s | master timers late > 2 ms / > 10 ms (vipd's histogram) | control probe: wake-ups > 10 ms late / worst | VM steal ms/s (both CPUs) | RSS master / backup | capture drops |"
+    echo "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"
     printf '%s\n' "${rows[@]}"
     echo
 }
