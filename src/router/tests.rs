@@ -1169,55 +1169,46 @@ fn a_repeated_link_event_with_no_change_does_nothing() {
     assert!(net.first("a", "transition", t).is_none());
 }
 
+/// One node running `yaml` with `eth0` adjusted by `adjust`, after three and a half RETRYs.
+fn after_retries(yaml: &str, adjust: impl FnOnce(&mut IfaceInfo)) -> Net {
+    let mut net = Net::new();
+    net.node_with("a", [10, 99, 0, 11], yaml, adjust);
+    net.run_until(RETRY * 3 + RETRY / 2);
+    net
+}
+
 #[test]
 fn a_missing_interface_or_source_address_is_looked_up_again_every_retry() {
+    let count = |net: &Net, what: &str| net.find("a", what, Duration::ZERO).len();
     // The interface does not exist (yet): asked again every RETRY until it appears.
-    let mut net = Net::new();
-    let yaml = v3(150, "").replace("interface: eth0", "interface: eth9");
-    net.node("a", [10, 99, 0, 11], &yaml);
-    net.run_until(RETRY * 3 + RETRY / 2);
-    let lookups = net.find("a", "lookup eth9", Duration::ZERO).len();
-    assert_eq!(lookups, 4, "{:?}", net.events);
+    let net = after_retries(
+        &v3(150, "").replace("interface: eth0", "interface: eth9"),
+        |_| {},
+    );
+    assert_eq!(count(&net, "lookup eth9"), 4, "{:?}", net.events);
     assert_eq!(net.state(0), State::Fault);
     // A missing interface is not a missing source address.
-    assert!(
-        net.find("a", "no source address", Duration::ZERO)
-            .is_empty()
-    );
+    assert_eq!(count(&net, "no source address"), 0);
     // The interface is up but has no IPv4 address to advertise from: the same.
-    let mut net = Net::new();
-    net.node_with("a", [10, 99, 0, 11], &v3(150, ""), |f| {
-        f.ipv4_primary = None
-    });
-    net.run_until(RETRY * 3 + RETRY / 2);
-    let lookups = net.find("a", "lookup eth0", Duration::ZERO).len();
-    assert_eq!(lookups, 4, "{:?}", net.events);
-    assert!(net.find("a", "send", Duration::ZERO).is_empty());
-    assert_eq!(net.find("a", "no source address", Duration::ZERO).len(), 4);
+    let net = after_retries(&v3(150, ""), |f| f.ipv4_primary = None);
+    assert_eq!(count(&net, "lookup eth0"), 4, "{:?}", net.events);
+    assert_eq!(count(&net, "send"), 0);
+    assert_eq!(count(&net, "no source address"), 4);
     // The link down (with its address): retried, but no missing source reported.
-    let mut net = Net::new();
-    net.node_with("a", [10, 99, 0, 11], &v3(150, ""), |f| f.up = false);
-    net.run_until(RETRY * 3 + RETRY / 2);
+    let net = after_retries(&v3(150, ""), |f| f.up = false);
     assert_eq!(net.state(0), State::Fault);
-    assert!(
-        net.find("a", "no source address", Duration::ZERO)
-            .is_empty()
-    );
+    assert_eq!(count(&net, "no source address"), 0);
     // Down and without an address: no retry either; the link event that brings it up asks
     // again.
-    let mut net = Net::new();
-    net.node_with("a", [10, 99, 0, 11], &v3(150, ""), |f| {
+    let net = after_retries(&v3(150, ""), |f| {
         f.up = false;
         f.ipv4_primary = None;
     });
-    net.run_until(RETRY * 3 + RETRY / 2);
-    assert_eq!(net.find("a", "lookup eth0", Duration::ZERO).len(), 1);
+    assert_eq!(count(&net, "lookup eth0"), 1);
     // A healthy instance looks its interface up once.
-    let mut net = Net::new();
-    net.node("a", [10, 99, 0, 11], &v3(150, ""));
-    net.run_until(RETRY * 3 + RETRY / 2);
+    let net = after_retries(&v3(150, ""), |_| {});
     assert_eq!(net.state(0), State::Master);
-    assert_eq!(net.find("a", "lookup eth0", Duration::ZERO).len(), 1);
+    assert_eq!(count(&net, "lookup eth0"), 1);
 }
 
 #[test]
