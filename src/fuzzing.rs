@@ -722,12 +722,17 @@ impl World {
         Ok(())
     }
 
-    /// A priority-0 advert delivered to backups that follow its sender leads to a master
-    /// within the shortest Skew_Time among them (run lossless from here).
-    pub fn deliver_checking_resign(&mut self, i: usize) -> Result<(), Violation> {
+    /// A priority-0 advert delivered to backups that follow its sender (and speak its VRRP
+    /// version) leads to a master within the shortest Skew_Time among them (run lossless
+    /// from here). Returns how many followers the property was checked on.
+    pub fn deliver_checking_resign(&mut self, i: usize) -> Result<usize, Violation> {
         let Some(m) = self.wire.get(i).cloned() else {
-            return Ok(());
+            return Ok(0);
         };
+        // The advert's VRRP version (the high nibble of its first byte). A router of the
+        // other version drops it (a reload that changes the version resigns with the old
+        // version's advert), so only routers of the same version must follow it.
+        let version = m.bytes.first().map(|b| b >> 4);
         let followers: Vec<(usize, Duration)> = if m.priority == 0 {
             (0..self.nodes.len())
                 .filter(|&j| j != m.from && !self.nodes[j].cut && !self.nodes[j].shut)
@@ -735,8 +740,10 @@ impl World {
                     let r = &self.nodes[j].router;
                     let id = *r.ids().first()?;
                     let e = r.engine(id)?;
-                    (e.state() == State::Backup && e.master().map(|x| x.0) == Some(m.src))
-                        .then(|| (j, e.skew_time()))
+                    (e.state() == State::Backup
+                        && e.master().map(|x| x.0) == Some(m.src)
+                        && version == Some(e.params().version.number()))
+                    .then(|| (j, e.skew_time()))
                 })
                 .collect()
         } else {
@@ -744,7 +751,7 @@ impl World {
         };
         self.step(&Step::Deliver(i))?;
         let Some(skew) = followers.iter().map(|f| f.1).min() else {
-            return Ok(());
+            return Ok(0);
         };
         for &(j, _) in &followers {
             let r = &self.nodes[j].router;
@@ -774,7 +781,7 @@ impl World {
                 w.describe()
             ));
         }
-        Ok(())
+        Ok(followers.len())
     }
 
     /// A canonical digest of the world: per node its instance's state, priorities, master,
@@ -909,7 +916,7 @@ pub fn core(data: &[u8]) {
             let arg = usize::from(b >> 5);
             match b & 0x1f {
                 0..=7 => w.step(&Step::Tick)?,
-                8..=10 => w.deliver_checking_resign(arg % WIRE_CAP)?,
+                8..=10 => _ = w.deliver_checking_resign(arg % WIRE_CAP)?,
                 11 => w.step(&Step::Lose(arg % WIRE_CAP))?,
                 12 => w.step(&Step::Link(node, false))?,
                 13 => w.step(&Step::Link(node, true))?,
@@ -931,7 +938,7 @@ pub fn core(data: &[u8]) {
                 _ => {
                     // Deliver everything in flight, in order.
                     while !w.wire.is_empty() {
-                        w.deliver_checking_resign(0)?;
+                        _ = w.deliver_checking_resign(0)?;
                     }
                 }
             }
@@ -1014,7 +1021,7 @@ pub fn explore(start: World, bounds: Bounds) -> Result<Explored, (Violation, Vec
                 let mut w2 = w.clone();
                 stats.transitions += 1;
                 let r = match s {
-                    Step::Deliver(i) => w2.deliver_checking_resign(i),
+                    Step::Deliver(i) => w2.deliver_checking_resign(i).map(drop),
                     _ => w2.step(&s),
                 };
                 let mut p2 = path.clone();
