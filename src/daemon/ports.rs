@@ -302,7 +302,6 @@ async fn tap_task(
     // Frames seen in the last TAP_SETTLE: the VRRP socket may not have delivered them yet,
     // so they wait for the next report (the core compares wire with delivered counts).
     let mut recent: VecDeque<(tokio::time::Instant, TapKey)> = VecDeque::new();
-    let mut batch = WireTap::batch();
     let mut tick = tokio::time::interval(OBSERVE_TICK);
     loop {
         tokio::select! {
@@ -314,19 +313,21 @@ async fn tap_task(
                     return;
                 }
             }
-            r = tap.recv_batch(&mut batch) => match r {
-                Ok(n) => {
-                    // One clock read for the whole batch: the frames were queued together.
+            r = tap.wait() => match r {
+                Ok(()) => {
+                    // One clock read for everything ready: the ring hands over blocks of
+                    // frames at most RING_BLOCK_TOV_MS old, so they are counted later, not
+                    // earlier, than they were seen.
                     let now = tokio::time::Instant::now();
                     settle(&mut recent, &mut counts, now);
-                    for i in 0..n {
-                        let Some(seen) = tap.seen(&batch, i) else {
-                            continue;
-                        };
-                        if local.contains(&seen.dst) && recent.len() < TAP_RECENT_MAX {
+                    tap.drain(|seen| {
+                        if let Some(seen) = seen
+                            && local.contains(&seen.dst)
+                            && recent.len() < TAP_RECENT_MAX
+                        {
                             recent.push_back((now, (seen.vrid, seen.src)));
                         }
-                    }
+                    });
                 }
                 Err(e) => {
                     warn!("wire tap receive failed: {e}");

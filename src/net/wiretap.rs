@@ -6,12 +6,9 @@
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
-use socket2::Socket;
-use tokio::io::unix::AsyncFd;
-
 use super::IfaceInfo;
-use super::packet_socket::{RecvBatch, open_tap, register_readable};
-use super::vrrp_socket::{FilterSite, TAP_SNAP, vrid_filter};
+use super::packet_socket::TapRing;
+use super::vrrp_socket::{FilterSite, vrid_filter};
 use crate::config::Family;
 
 const ETH_P_IP: u16 = 0x0800;
@@ -25,9 +22,12 @@ pub struct Seen {
     pub vrid: u8,
 }
 
-/// A packet-socket tap for one interface and family.
+/// A packet-socket tap for one interface and family. The kernel writes the frames it keeps
+/// (the filter's 64-byte snaps) into a memory-mapped ring: reading them takes no system call
+/// per frame or per batch, only a wake-up per block of frames (at most
+/// [`super::packet_socket::RING_BLOCK_TOV_MS`] after the block's first frame).
 pub struct WireTap {
-    fd: AsyncFd<Socket>,
+    ring: TapRing,
     family: Family,
 }
 
@@ -38,9 +38,8 @@ impl WireTap {
             Family::Ipv4 => ETH_P_IP,
             Family::Ipv6 => ETH_P_IPV6,
         };
-        let sock = open_tap(iface.index, ethertype)?;
         let tap = WireTap {
-            fd: register_readable(sock)?,
+            ring: TapRing::open(iface.index, ethertype)?,
             family,
         };
         tap.set_vrid_filter(&[])?;
@@ -55,31 +54,19 @@ impl WireTap {
             ip_header: true,
             packet_socket: true,
         };
-        self.fd.get_ref().attach_filter(&vrid_filter(site, vrids))
+        self.ring.socket().attach_filter(&vrid_filter(site, vrids))
     }
 
-    /// Receive buffers for [`WireTap::recv_batch`]: [`TAP_SNAP`] bytes per packet, all the
-    /// kernel keeps of it.
-    pub fn batch() -> RecvBatch {
-        RecvBatch::new(TAP_SNAP)
+    /// Waits until frames are ready for [`WireTap::drain`].
+    pub async fn wait(&self) -> io::Result<()> {
+        self.ring.wait().await
     }
 
-    /// Waits until frames are queued, then takes up to [`super::packet_socket::BATCH`] of
-    /// them in one `recvmmsg` call; read each with [`WireTap::seen`].
-    pub async fn recv_batch(&self, batch: &mut RecvBatch) -> io::Result<usize> {
-        loop {
-            let mut guard = self.fd.readable().await?;
-            match guard.try_io(|s| batch.recv(s.get_ref())) {
-                Ok(result) => return result,
-                Err(_would_block) => continue,
-            }
-        }
-    }
-
-    /// Source, destination and VRID of frame `i` of a batch this tap received; `None` for
-    /// one too short to name its VRID.
-    pub fn seen(&self, batch: &RecvBatch, i: usize) -> Option<Seen> {
-        parse(self.family, batch.get(i).data)
+    /// Calls `f` with every frame ready, in order (`None` for one too short to name its
+    /// VRID), and gives their memory back to the kernel. Returns the number of frames.
+    pub fn drain(&self, mut f: impl FnMut(Option<Seen>)) -> usize {
+        let family = self.family;
+        self.ring.drain(|p| f(parse(family, p)))
     }
 }
 
