@@ -66,17 +66,23 @@ fn election_v2_bounded() {
     );
 }
 
-/// The Skew_Time property applies to the followers of a resigning master: in a v3 world,
-/// node 0's shutdown advert (priority 0) is checked on both backups.
-#[test]
-fn resign_property_checks_every_follower() {
-    let mut w = three_routers(3);
+/// Runs `w` lossless for 5 s (every advert delivered at once) and checks that node 0, the
+/// highest priority, is the one master; the wire is left lossy again.
+fn settle_on_node_0(w: &mut vipd::fuzzing::World) {
     w.lossless = true;
     w.settle().unwrap();
     w.run_until(w.now + std::time::Duration::from_secs(5))
         .unwrap();
     assert_eq!(w.masters(), vec![0], "{}", w.describe());
     w.lossless = false;
+}
+
+/// The Skew_Time property applies to the followers of a resigning master: in a v3 world,
+/// node 0's shutdown advert (priority 0) is checked on both backups.
+#[test]
+fn resign_property_checks_every_follower() {
+    let mut w = three_routers(3);
+    settle_on_node_0(&mut w);
     w.wire.clear();
     w.step(&vipd::fuzzing::Step::Shutdown(0)).unwrap();
     let i = w
@@ -103,12 +109,7 @@ fn resign_of_the_other_version_has_no_followers() {
             .map(|&p| vec![world_yaml(2, p, true), world_yaml(3, p, true)])
             .collect::<Vec<_>>(),
     );
-    w.lossless = true;
-    w.settle().unwrap();
-    w.run_until(w.now + std::time::Duration::from_secs(5))
-        .unwrap();
-    assert_eq!(w.masters(), vec![0], "{}", w.describe());
-    w.lossless = false;
+    settle_on_node_0(&mut w);
     w.wire.clear();
     // Node 0 goes to v3: its v2 instance resigns.
     w.step(&Step::Reload(0, 1)).unwrap();
@@ -127,11 +128,7 @@ fn resign_of_the_other_version_has_no_followers() {
     w.step(&Step::Reload(1, 1)).unwrap();
     w.step(&Step::Reload(2, 1)).unwrap();
     w.wire.clear();
-    w.lossless = true;
-    w.run_until(w.now + std::time::Duration::from_secs(5))
-        .unwrap();
-    w.lossless = false;
-    assert_eq!(w.masters(), vec![0], "{}", w.describe());
+    settle_on_node_0(&mut w);
     for j in [1, 2] {
         let r = &w.nodes[j].router;
         let e = r.engine(r.ids()[0]).unwrap();
