@@ -22,11 +22,15 @@ TRIALS=${TRIALS:-5}
 WINDOW=${WINDOW:-10}
 SCRAPE_RATE=${SCRAPE_RATE:-20}
 # Scale cases as impl:instances:interval_ms:scrape (impl vipd or ka; scrape 1 = /metrics 20/s).
+# impl floor-blocking, floor-tokio or floor-core: r1 runs vipd, r2 runs the receive floor
+# (examples/rx_floor.rs, FLOOR_BIN) in that mode instead of a backup.
 CASES=${CASES:-"vipd:100:100:0 ka:100:100:0 vipd:250:20:0 ka:250:20:0 vipd:250:10:0 ka:250:10:0 vipd:250:10:1"}
 P="vb-$$"
 DIR=/tmp/$P
 # VIPD_BIN: a vipd binary to use instead of building target/release/vipd.
 VIPD="${VIPD_BIN:-$ROOT/target/release/vipd}"
+# FLOOR_BIN: the receive floor (cargo build --release --example rx_floor).
+FLOOR="${FLOOR_BIN:-$ROOT/target/release/examples/rx_floor}"
 HZ=$(getconf CLK_TCK)
 PY=$(python3 -c "import sys; print(sys.executable)")
 
@@ -131,7 +135,7 @@ ka_conf() { # file router_id priority interval_ms count vip_fmt
 daemon() {
     local impl=$1 h=$2 prio=$3 iv=$4 cnt=$5 fmt=$6
     local f="$DIR/$impl-$h.conf"
-    if [ "$impl" = vipd ]; then
+    if [ "$impl" = vipd ] || [ "${impl#floor-}" != "$impl" ]; then
         vipd_conf "$f" "$prio" "$iv" "$cnt" "$fmt"
     else
         ka_conf "$f" "$h" "$prio" "$iv" "$cnt" "$fmt"
@@ -142,6 +146,11 @@ daemon_start() { # impl host config-file: starts it, sets DPID and DPIDS
     local impl=$1 h=$2 f=$3
     if [ "$impl" = vipd ]; then
         VIPD_LOG=info start "$h" "$impl-$h.log" ${WRAP:-} "$VIPD" run -c "$f"
+        DPID=$LASTPID; DPIDS=("$DPID")
+    elif [ "${impl#floor-}" != "$impl" ]; then
+        [ -x "$FLOOR" ] || die "no $FLOOR (cargo build --release --example rx_floor)"
+        local a; a=$(ip -n "$(ns "$h")" -4 -o addr show dev eth0 | awk '{print $4; exit}')
+        start "$h" "$impl-$h.log" ${WRAP:-} "$FLOOR" "${impl#floor-}" "$f" "${a%/*}"
         DPID=$LASTPID; DPIDS=("$DPID")
     else
         rm -f "$DIR/ka-$h".*.pid
@@ -185,7 +194,7 @@ stop_capture() { # pid name -> text dump in $DIR/name.txt; prints kernel drops
     awk '/dropped by kernel/{print $1}' "$DIR/$2.tcpdump.log"
 }
 now() { date +%s.%N; }
-name_of() { [ "$1" = vipd ] && echo "vipd" || echo "keepalived 2.2.7"; }
+name_of() { case $1 in vipd) echo "vipd" ;; floor-*) echo "vipd master, receive floor ${1#floor-}" ;; *) echo "keepalived 2.2.7" ;; esac; }
 
 # ---------- 1. failover ----------
 failover() {
@@ -242,7 +251,9 @@ failover() {
 # ---------- 2. scale ----------
 scale_run() { # impl count interval_ms scrape(0|1) -> one table row in ROW
     local impl=$1 cnt=$2 iv=$3 scrape=$4
-    daemon "$impl" r1 150 "$iv" "$cnt" "10.99.1.%d"; local r1=$DPID; local r1p=("${DPIDS[@]}")
+    # the floor cases: vipd is the master, the floor program listens in r2's place
+    local mimpl=$impl; [ "${impl#floor-}" != "$impl" ] && mimpl=vipd
+    daemon "$mimpl" r1 150 "$iv" "$cnt" "10.99.1.%d"; local r1=$DPID; local r1p=("${DPIDS[@]}")
     wait_until 30 vips_are r1 "$cnt" || echo "   ($impl: r1 holds only $(vips_on r1 1) of $cnt VIPs)"
     daemon "$impl" r2 80 "$iv" "$cnt" "10.99.1.%d"; local r2=$DPID; local r2p=("${DPIDS[@]}")
     sleep 3
@@ -254,7 +265,7 @@ scale_run() { # impl count interval_ms scrape(0|1) -> one table row in ROW
     local tag="sc-$impl-$cnt-$iv-$scrape"
     capture m "$tag" "ip proto 112"
     local t0 m0 b0 t1 m1 b1 q0 q1
-    [ "$impl" = vipd ] && nx r1 curl -s -o "$DIR/$tag.m0" http://127.0.0.1:9797/metrics
+    [ "$mimpl" = vipd ] && nx r1 curl -s -o "$DIR/$tag.m0" http://127.0.0.1:9797/metrics
     t0=$(now); m0=$(ticks "${r1p[@]}"); b0=$(ticks "${r2p[@]}"); q0=$(rq_wait_ns "${r1p[@]}")
     local ms0 bs0 ms1 bs1 st0 st1; ms0=$(sticks "${r1p[@]}"); bs0=$(sticks "${r2p[@]}"); st0=$(steal)
     # the control: a trivial 5 ms timer loop on the same machine (in the host namespace)
@@ -267,7 +278,7 @@ scale_run() { # impl count interval_ms scrape(0|1) -> one table row in ROW
     local rss1 rss2; rss1=$(rss_kb "${r1p[@]}"); rss2=$(rss_kb "${r2p[@]}")
     # vipd's own view: timers handled more than 2 / 10 ms after their deadline, in the window
     local lateness="n/a"
-    if [ "$impl" = vipd ]; then
+    if [ "$mimpl" = vipd ]; then
         nx r1 curl -s -o "$DIR/$tag.m1" http://127.0.0.1:9797/metrics
         lateness=$("$PY" "$HERE/analyze.py" lateness "$DIR/$tag.m0" "$DIR/$tag.m1")
     fi

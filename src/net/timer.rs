@@ -41,15 +41,23 @@ impl Deadline {
         })
     }
 
-    /// Resolves at `at` (at once if it has passed; never for None). Cancel-safe: dropped
-    /// before it resolves, the timer stays armed and the next call for the same deadline
-    /// simply waits on. A wake-up may come early after the deadline changed (the caller
-    /// only acts on what is due).
+    /// Resolves at `at` (at once if it has passed; never for None), or earlier: at the
+    /// deadline already armed when that is earlier than `at`. Only a deadline earlier than
+    /// the armed one re-arms the timerfd. A backup's next deadline moves later with nearly
+    /// every advert it receives (that instance's Master_Down timer restarts), and re-arming
+    /// for each would cost a system call per advert; the timer armed for the old deadline
+    /// instead fires once, early, and the caller, which only acts on what is due, asks
+    /// again. Cancel-safe: dropped before it resolves, the timer stays armed and the next
+    /// call simply waits on.
     pub async fn wait(&mut self, at: Option<Instant>) -> io::Result<()> {
         let Some(at) = at else {
-            return std::future::pending().await;
+            return match self.armed {
+                // Fires once for the old deadline, as for a later one.
+                Some(_) => self.fired().await,
+                None => std::future::pending().await,
+            };
         };
-        if self.armed != Some(at) {
+        if self.armed.is_none_or(|a| a > at) {
             let d = at.saturating_duration_since(Instant::now());
             if d.is_zero() {
                 self.armed = None;
@@ -59,6 +67,11 @@ impl Deadline {
             self.fd.get_ref().0.set(spec, TimerSetTimeFlags::empty())?;
             self.armed = Some(at);
         }
+        self.fired().await
+    }
+
+    /// Waits for the armed timerfd to expire.
+    async fn fired(&mut self) -> io::Result<()> {
         loop {
             let mut guard = self.fd.readable().await?;
             match guard.try_io(|f| {
@@ -91,5 +104,47 @@ mod tests {
         }
         // A deadline in the past resolves at once.
         t.wait(Some(Instant::now())).await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn only_an_earlier_deadline_re_arms() {
+        let mut t = Deadline::new().unwrap();
+        let t0 = Instant::now();
+        let soon = t0 + Duration::from_millis(20);
+        let later = t0 + Duration::from_secs(3600);
+        // Armed for `soon`, dropped before it fires (a packet came first).
+        assert!(
+            tokio::time::timeout(Duration::from_millis(1), t.wait(Some(soon)))
+                .await
+                .is_err()
+        );
+        // The deadline moved later: the timer armed for `soon` still fires, once.
+        t.wait(Some(later)).await.unwrap();
+        let woke = Instant::now();
+        assert!(woke >= soon, "not before the armed deadline");
+        assert!(woke < later, "the early wake-up for the old deadline");
+        // Nothing armed now: the later deadline is armed for real.
+        assert!(
+            tokio::time::timeout(Duration::from_millis(30), t.wait(Some(later)))
+                .await
+                .is_err()
+        );
+        // An earlier deadline re-arms.
+        let sooner = Instant::now() + Duration::from_millis(5);
+        t.wait(Some(sooner)).await.unwrap();
+        assert!(Instant::now() >= sooner);
+        // No deadline while one is armed: that one fires, then none.
+        let soon = Instant::now() + Duration::from_millis(5);
+        assert!(
+            tokio::time::timeout(Duration::from_millis(1), t.wait(Some(soon)))
+                .await
+                .is_err()
+        );
+        t.wait(None).await.unwrap();
+        assert!(
+            tokio::time::timeout(Duration::from_millis(30), t.wait(None))
+                .await
+                .is_err()
+        );
     }
 }
