@@ -36,6 +36,30 @@ def failover(capture, pings, t_fail, bound_ms):
     first = seq[i]
     print("%.1f %.1f" % (gap * 1000, (first - (last + float(bound_ms) / 1000)) * 1000))
 
+def takeover(capture, t_fail, kind, bound_ms):
+    """Prints the takeover's overshoot on the wire for one trial, ms (or 'NA'): r2's first
+    advert after the reference, minus the reference, minus the RFC bound. The reference is
+    r1's last advert before the failure (link down; bound Master_Down_Interval) or r1's first
+    priority-0 advert (SIGTERM; bound Skew_Time). Unlike the client's view (failover), this is
+    defined for a make-before-break handover too, where the client sees no gap at the bound."""
+    adv = adverts(capture)
+    t_fail = float(t_fail)
+    r1 = [a for a in adv if a[1] == "10.99.0.11"]
+    if kind == "sigterm":
+        ref = min((a[0] for a in r1 if a[3] == 0 and a[0] >= t_fail - 0.01), default=None)
+    else:
+        ref = max((a[0] for a in r1 if a[3] > 0 and a[0] <= t_fail + 0.05), default=None)
+    if ref is None:
+        print("NA")
+        print(f"no reference advert from r1 ({kind})", file=sys.stderr)
+        return
+    first = min((a[0] for a in adv if a[1] == "10.99.0.12" and a[0] > ref), default=None)
+    if first is None:
+        print("NA")
+        print("no advert from r2 after the reference", file=sys.stderr)
+        return
+    print("%.1f" % ((first - ref - float(bound_ms) / 1000) * 1000))
+
 def summary(*vals):
     """median (min-max), n for numeric values; 'NA' skipped."""
     v = sorted(float(x) for x in vals if x != "NA")
@@ -119,4 +143,4 @@ def stalls(path, t0, t1):
     print("%d / %.1f" % (n, worst * 1000))
 
 if __name__ == "__main__":
-    {"failover": failover, "summary": summary, "rhythm": rhythm, "lateness": lateness, "stalls": stalls}[sys.argv[1]](*sys.argv[2:])
+    {"failover": failover, "takeover": takeover, "summary": summary, "rhythm": rhythm, "lateness": lateness, "stalls": stalls}[sys.argv[1]](*sys.argv[2:])
