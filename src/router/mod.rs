@@ -171,9 +171,6 @@ impl Inst {
     }
 }
 
-/// Effects whose room [`Router::poll_effect`] keeps once the queue is drained.
-const OUT_KEPT: usize = 1024;
-
 /// The router core over all instances (`Clone` so the model checker can branch a world).
 #[derive(Clone, Debug)]
 pub struct Router {
@@ -255,14 +252,7 @@ impl Router {
 
     /// The next effect to carry out.
     pub fn poll_effect(&mut self) -> Option<Effect> {
-        let e = self.out.pop_front();
-        if e.is_none() && self.out.capacity() > OUT_KEPT {
-            // A burst (start-up, a reload, a link coming up under many instances) grew the
-            // queue to thousands of effects: give that memory back once it is drained. Up to
-            // OUT_KEPT effects a wake-up (a master's round of sends) reuse the same buffer.
-            self.out.shrink_to(OUT_KEPT);
-        }
-        e
+        self.out.pop_front()
     }
 
     /// How many adverts were encoded so far, over all instances (each instance re-encodes

@@ -1272,27 +1272,3 @@ fn the_wire_tap_comparison_keeps_at_most_max_tap_keys_sources_per_port() {
     assert_eq!(d.len(), MAX_TAP_KEYS);
     assert_eq!(d.get(&(51, src(0))), Some(&2));
 }
-
-#[test]
-fn a_drained_effect_queue_gives_back_the_room_of_a_burst_and_keeps_a_rounds() {
-    let mut r = Router::new(testnet::config(&v3(100, "")), Instant::now());
-    while r.poll_effect().is_some() {}
-    // A burst of effects (start-up or a reload of thousands of instances).
-    for _ in 0..5 * OUT_KEPT {
-        r.out.push_back(Effect::ClosePort { port: PortId(0) });
-    }
-    assert!(r.out.capacity() >= 5 * OUT_KEPT);
-    let mut n = 0;
-    while r.poll_effect().is_some() {
-        n += 1;
-    }
-    assert_eq!(n, 5 * OUT_KEPT, "every effect still comes out");
-    assert!(r.out.capacity() <= OUT_KEPT, "{}", r.out.capacity());
-    // A round that fits keeps the buffer: no allocation per round in steady state.
-    for _ in 0..OUT_KEPT / 2 {
-        r.out.push_back(Effect::ClosePort { port: PortId(0) });
-    }
-    let cap = r.out.capacity();
-    while r.poll_effect().is_some() {}
-    assert_eq!(r.out.capacity(), cap);
-}
