@@ -13,8 +13,9 @@
 //!   system call and one sleep per advert. keepalived reads the same way.
 //! - `poll1ms`: the same socket, non-blocking, drained with `recvmmsg` until empty, then a
 //!   1 ms sleep, and again: one wake-up a millisecond whatever the rate (about 25 adverts a
-//!   wake-up at 25,000 a second), each advert up to a millisecond late. The cheapest way to
-//!   read many adverts, at the cost of a thousand wake-ups a second when there are none.
+//!   wake-up at 25,000 a second), each advert up to a millisecond late, and a thousand
+//!   wake-ups a second when there are none. Measured, it costs more than `blocking`
+//!   (docs/benchmarks.md, section 12): the wake-ups are not what the floor is made of.
 //! - `tokio`: vipd's own socket (`VrrpSocket`) on a current-thread tokio runtime, read with
 //!   `recvmmsg` batches (`recv_batch`) and each slot parsed, as vipd's reader does.
 //! - `core`: as `tokio`, and every advert handed to a router core built from CONFIG
