@@ -684,6 +684,10 @@ if [ -z "${VIPD_BIN:-}" ]; then
     echo "building (cargo build --release)..."
     (cd "$ROOT" && cargo build --release -q) || die "build failed"
 fi
+if [ -z "${FLOOR_BIN:-}" ] && [[ " $CASES" == *" floor-"* ]]; then
+    echo "building (cargo build --release --example rx_floor)..."
+    (cd "$ROOT" && cargo build --release -q --example rx_floor) || die "build failed"
+fi
 echo "machine: $(nproc) CPUs, kernel $(uname -r); vipd $("$VIPD" --version 2>/dev/null | head -1); $("$KEEPALIVED" -v 2>&1 | head -1)"
 echo
 [ $# -gt 0 ] || set -- failover scale flood scrape handover
