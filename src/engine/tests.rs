@@ -1148,3 +1148,65 @@ fn preempt_delay_runs_from_entering_backup_not_from_the_first_lower_advert() {
     }
     assert_eq!(a.state(), State::Master, "still backup at {:?}", t - t0);
 }
+
+#[test]
+fn a_backup_reloaded_to_owner_hands_over_from_the_master_it_hears() {
+    // RFC 3768 6.4.1: the owner is Master at once. A master is still out there holding the
+    // addresses, so it is a handover: add and announce first, the first advert after.
+    let mut a = Instance::new(params(100, 1000), ip(11));
+    let now = Instant::now();
+    let mut out = vec![];
+    a.handle(now, Input::Start { healthy: true }, &mut out);
+    let higher = Heard {
+        src: ip(12),
+        priority: 200,
+        interval: 1000 * MS,
+    };
+    a.handle(
+        now + Duration::from_secs(1),
+        Input::Advert(higher),
+        &mut out,
+    );
+    assert_eq!(a.state(), State::Backup);
+    out.clear();
+    let mut p = a.params().clone();
+    p.priority = 255;
+    a.set_params(p, now + Duration::from_secs(2), &mut out);
+    assert_eq!(a.state(), State::Master);
+    assert_eq!(out[0], Action::AddAddresses, "{out:?}");
+    assert!(out.contains(&Action::Barrier), "{out:?}");
+    assert!(
+        !out.iter().any(|x| matches!(x, Action::SendAdvert { .. })),
+        "{out:?}"
+    );
+    // An owner starting alone has nobody to hand over from: its advert goes at once.
+    let mut b = Instance::new(params(255, 1000), ip(13));
+    out.clear();
+    b.handle(now, Input::Start { healthy: true }, &mut out);
+    assert_eq!(b.state(), State::Master);
+    assert_eq!(out[0], Action::SendAdvert { priority: 255 }, "{out:?}");
+    assert!(!out.contains(&Action::Barrier), "{out:?}");
+}
+
+#[test]
+fn a_master_sent_to_backup_by_its_sync_group_waits_a_full_master_down_interval() {
+    let mut a = Instance::new(params(150, 1000), ip(11));
+    let now = Instant::now();
+    let mut out = vec![];
+    a.handle(now, Input::Start { healthy: true }, &mut out);
+    let t = a.poll_timeout().unwrap();
+    a.handle_timeout(t, &mut out);
+    assert_eq!(a.state(), State::Master);
+    let t = t + Duration::from_secs(5);
+    out.clear();
+    a.handle(t, Input::SyncBackup, &mut out);
+    assert_eq!(a.state(), State::Backup);
+    assert_eq!(
+        a.timers().get(Timer::MasterDown),
+        Some(t + a.master_down_interval())
+    );
+    // Nothing heard since: it takes over again only after that interval.
+    out.clear();
+    a.handle_timeout(t + a.master_down_interval() - MS, &mut out);
+    assert_eq!(a.state(), State::Backup);
+}

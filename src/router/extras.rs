@@ -169,6 +169,18 @@ mod tests {
         )
     }
 
+    #[test]
+    fn other_devices_are_listed_once_each_in_configuration_order() {
+        let c = config(
+            "instances:\n  VI_1:\n    interface: eth0\n    vrid: 51\n    priority: 100\n\
+             \x20   virtual_ipaddress:\n      - 10.99.0.51/24\n      - {address: 10.99.1.1/24, dev: eth2}\n\
+             \x20     - {address: 10.99.1.2/24, dev: eth1}\n      - {address: 10.99.1.3/24, dev: eth2}\n\
+             \x20     - {address: 10.99.0.52/24, dev: eth0}\n\
+             \x20   virtual_ipaddress_excluded:\n      - {address: 10.99.2.1/24, dev: eth3}\n      - {address: 10.99.2.2/24, dev: eth1}\n",
+        );
+        assert_eq!(other_devs(&c.instances["VI_1"]), ["eth2", "eth1", "eth3"]);
+    }
+
     fn kinds(items: &[Item]) -> Vec<String> {
         items.iter().map(Item::describe).collect()
     }

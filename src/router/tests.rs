@@ -1272,3 +1272,21 @@ fn the_wire_tap_comparison_keeps_at_most_max_tap_keys_sources_per_port() {
     assert_eq!(d.len(), MAX_TAP_KEYS);
     assert_eq!(d.get(&(51, src(0))), Some(&2));
 }
+
+#[test]
+fn a_tracked_interface_going_down_faults_the_instance_and_coming_back_recovers_it() {
+    let mut net = Net::new();
+    net.node_multi(
+        "a",
+        &[[10, 99, 0, 11], [10, 99, 1, 11]],
+        &v3(150, "    track_interfaces: [eth1]\n"),
+    );
+    net.run_until(5 * S);
+    assert_eq!(net.state(0), State::Master);
+    net.link_iface(0, "eth1", false);
+    net.run_until(net.elapsed() + S);
+    assert_eq!(net.state(0), State::Fault, "{:?}", net.events);
+    net.link_iface(0, "eth1", true);
+    net.run_until(net.elapsed() + 5 * S);
+    assert_eq!(net.state(0), State::Master, "{:?}", net.events);
+}
