@@ -180,7 +180,11 @@ mod tests {
         assert_eq!(encoded, 1, "{sent} adverts, one encoding");
         // Shutdown: the priority-0 advert (a new encoding) is on the wire.
         let t = net.elapsed();
-        net.with(0, |r, now| r.handle_shutdown(now));
+        net.with(0, |r, now| {
+            r.handle_shutdown(now);
+            encoded = r.adverts_encoded();
+        });
+        assert_eq!(encoded, 2, "the priority-0 advert is the second encoding");
         net.run_until(t + Duration::from_secs(2));
         assert!(net.first("a", "send prio=0", t).is_some());
     }

@@ -1290,3 +1290,24 @@ fn a_tracked_interface_going_down_faults_the_instance_and_coming_back_recovers_i
     net.run_until(net.elapsed() + 5 * S);
     assert_eq!(net.state(0), State::Master, "{:?}", net.events);
 }
+
+#[test]
+fn a_backup_reports_the_master_it_follows_once_not_with_every_advert() {
+    let mut net = pair(|p| v3(p, ""), 150, 100);
+    net.run_until(net.elapsed() + 10 * S);
+    let became: Vec<IpAddr> = net
+        .events
+        .iter()
+        .filter(|e| e.node == "b")
+        .filter_map(|e| match &e.effect {
+            Effect::Fact(Fact::Received {
+                peer,
+                became_master: true,
+                ..
+            }) => Some(*peer),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(became, [ip(11)]);
+    assert!(net.find("b", "received prio=150", Duration::ZERO).len() > 5);
+}
