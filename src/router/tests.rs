@@ -1311,3 +1311,23 @@ fn a_backup_reports_the_master_it_follows_once_not_with_every_advert() {
     assert_eq!(became, [ip(11)]);
     assert!(net.find("b", "received prio=150", Duration::ZERO).len() > 5);
 }
+
+#[test]
+fn notify_hooks_run_only_where_configured() {
+    // No hooks configured: no notify effect at all, whatever the transitions.
+    let mut net = pair(|p| v3(p, ""), 150, 100);
+    let t = net.elapsed();
+    net.with(0, |r, now| r.handle_shutdown(now));
+    net.run_until(t + 5 * S);
+    assert_eq!(net.state(1), State::Master);
+    assert!(net.find("a", "notify", Duration::ZERO).is_empty());
+    assert!(net.find("b", "notify", Duration::ZERO).is_empty());
+    // Hooks configured: the states entered are notified.
+    let hooks = "    notify: {master: [/bin/true], backup: [/bin/true]}\n";
+    let mut net = pair(|p| v3(p, hooks), 150, 100);
+    assert!(net.first("a", "notify MASTER", Duration::ZERO).is_some());
+    let t = net.elapsed();
+    net.with(0, |r, now| r.handle_shutdown(now));
+    net.run_until(t + 5 * S);
+    assert!(net.first("b", "notify MASTER", t).is_some());
+}
