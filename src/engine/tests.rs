@@ -1210,3 +1210,33 @@ fn a_master_sent_to_backup_by_its_sync_group_waits_a_full_master_down_interval()
     a.handle_timeout(t + a.master_down_interval() - MS, &mut out);
     assert_eq!(a.state(), State::Backup);
 }
+
+#[test]
+fn a_new_master_awaiting_its_announce_does_not_answer_a_lower_master_early() {
+    let mut a = Instance::new(params(150, 1000), ip(11));
+    let now = Instant::now();
+    let mut out = vec![];
+    a.handle(now, Input::Start { healthy: true }, &mut out);
+    let lower = Heard {
+        src: ip(12),
+        priority: 100,
+        interval: 1000 * MS,
+    };
+    a.handle(now + Duration::from_secs(1), Input::Advert(lower), &mut out);
+    let t = now + Duration::from_secs(4);
+    a.handle_timeout(t, &mut out);
+    assert_eq!(a.state(), State::Master);
+    // The preempted master advertises again before our add and announce are done: our first
+    // advert still waits for them (make-before-break).
+    out.clear();
+    a.handle(t + MS, Input::Advert(lower), &mut out);
+    assert!(
+        !out.iter().any(|x| matches!(x, Action::SendAdvert { .. })),
+        "{out:?}"
+    );
+    // Once announced, a lower master's advert is answered at once (RFC 9568 6.4.3).
+    a.handle(t + 2 * MS, Input::Announced, &mut out);
+    out.clear();
+    a.handle(t + 3 * MS, Input::Advert(lower), &mut out);
+    assert_eq!(out, vec![Action::SendAdvert { priority: 150 }]);
+}

@@ -992,6 +992,13 @@ fn drain_of_an_unknown_instance_is_an_error_and_changes_nothing() {
 #[test]
 fn drained_instance_stays_drained_across_reloads_that_keep_or_restart_it() {
     let mut net = pair(|p| v3(p, ""), 150, 100);
+    for i in 0..2 {
+        let r = &net.nodes[i].router;
+        assert!(
+            !r.engine(r.ids()[0]).unwrap().drained(),
+            "nobody drained yet"
+        );
+    }
     net.with(0, |r, now| {
         r.handle_drain(now, &["VI_1".into()], true, "t").unwrap();
     });
@@ -1330,4 +1337,22 @@ fn notify_hooks_run_only_where_configured() {
     net.with(0, |r, now| r.handle_shutdown(now));
     net.run_until(t + 5 * S);
     assert!(net.first("b", "notify MASTER", t).is_some());
+}
+
+#[test]
+fn an_address_appearing_on_a_healthy_interface_asks_the_kernel_nothing() {
+    // Netlink reports every address added, the master's own virtual ones included: on an
+    // interface whose link is fine that is no reason to look it up again.
+    let mut net = pair(|p| v3(p, ""), 150, 100);
+    let t = net.elapsed();
+    let before = net.find("a", "lookup eth0", Duration::ZERO).len();
+    net.with(0, |r, now| {
+        r.handle_address(now, 2, ip(51), true);
+        r.handle_address(now, 2, IpAddr::from([10, 99, 0, 77]), true);
+    });
+    net.run_until(t + S);
+    assert_eq!(net.find("a", "lookup eth0", Duration::ZERO).len(), before);
+    // Its source address going away is: the instance needs a new one.
+    net.with(0, |r, now| r.handle_address(now, 2, ip(11), false));
+    assert!(net.first("a", "lookup eth0", t).is_some());
 }
