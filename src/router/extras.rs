@@ -554,6 +554,28 @@ mod tests {
             net.first("a", "announce count=5 router=false on eth1 10.99.1.1", t)
                 .is_some()
         );
+        // Created again while down (new index 10): the addresses go back at once, the
+        // announcement waits for the link.
+        net.nodes[0].ifaces.get_mut("eth1").unwrap().index = 10;
+        let t = net.elapsed();
+        net.link_iface(0, "eth1", false);
+        net.run_until(t + S);
+        assert!(
+            net.first("a", "install address 10.99.1.1/24 on eth1", t)
+                .is_some(),
+            "{:?}",
+            net.find("a", "", t)
+        );
+        let a = announces(&net, "a", t);
+        assert!(
+            !a.iter().any(|x| x.1 == "eth1"),
+            "not on a down link: {a:?}"
+        );
+        let t = net.elapsed();
+        net.link_iface(0, "eth1", true);
+        net.run_until(t + S);
+        let a = announces(&net, "a", t);
+        assert!(a.iter().any(|x| x.1 == "eth1"), "{a:?}");
     }
 
     #[test]

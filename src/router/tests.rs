@@ -1356,3 +1356,18 @@ fn an_address_appearing_on_a_healthy_interface_asks_the_kernel_nothing() {
     net.with(0, |r, now| r.handle_address(now, 2, ip(11), false));
     assert!(net.first("a", "lookup eth0", t).is_some());
 }
+
+#[test]
+fn a_link_flap_without_tracking_weights_reports_no_priority_change() {
+    let mut net = pair(|p| v3(p, ""), 150, 100);
+    net.link(0, false);
+    net.run_until(net.elapsed() + 2 * S);
+    net.link(0, true);
+    net.run_until(net.elapsed() + 5 * S);
+    assert_eq!(net.state(0), State::Master);
+    assert!(
+        net.find("a", "priority", Duration::ZERO).is_empty(),
+        "{:?}",
+        net.find("a", "priority", Duration::ZERO)
+    );
+}
