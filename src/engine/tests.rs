@@ -1240,3 +1240,20 @@ fn a_new_master_awaiting_its_announce_does_not_answer_a_lower_master_early() {
     a.handle(t + 3 * MS, Input::Advert(lower), &mut out);
     assert_eq!(out, vec![Action::SendAdvert { priority: 150 }]);
 }
+
+#[test]
+fn transition_causes_read_as_the_log_and_status_show_them() {
+    assert_eq!(Cause::Startup.to_string(), "startup");
+    assert_eq!(
+        Cause::HigherPriority {
+            priority: 200,
+            from: ip(12)
+        }
+        .to_string(),
+        "higher priority 200 from 10.99.0.12"
+    );
+    assert_eq!(
+        Cause::MasterResigned { from: ip(12) }.to_string(),
+        "master 10.99.0.12 resigned (priority 0), skew time expired"
+    );
+}

@@ -315,3 +315,34 @@ fn the_status_document_shows_each_group_and_its_members() {
     );
     assert!(doc(&mut plain, 0).is_empty());
 }
+
+#[test]
+fn an_instance_outside_the_group_is_not_held_by_a_faulted_member() {
+    let lone = "  LONE:
+    interface: eth0
+    vrid: 3
+    priority: 150
+    advert_interval: 1s
+    virtual_ipaddress: [10.99.1.3/24]
+sync_groups:";
+    let mut net = Net::new();
+    net.node_multi("a", &[[10, 99, 1, 11], [10, 99, 2, 11]], &gw(150, 150, ""));
+    net.run_until(10 * S);
+    net.link_iface(0, "eth1", false);
+    assert_eq!(net.state_of(0, "IN"), State::Fault);
+    assert_eq!(net.state_of(0, "OUT"), State::Fault);
+    // LONE arrives by reload while the group is in Fault: it is no member, it elects alone.
+    let t = net.elapsed();
+    let c = super::testnet::config(&gw(150, 150, "").replace("sync_groups:", lone));
+    net.with(0, |r, now| {
+        r.handle_reload(now, c);
+    });
+    net.run_until(t + 10 * S);
+    assert_eq!(
+        net.state_of(0, "LONE"),
+        State::Master,
+        "{:?}",
+        net.find("a", "", t)
+    );
+    assert_eq!(net.state_of(0, "OUT"), State::Fault);
+}
