@@ -1371,3 +1371,16 @@ fn a_link_flap_without_tracking_weights_reports_no_priority_change() {
         net.find("a", "priority", Duration::ZERO)
     );
 }
+
+#[test]
+fn the_state_summary_names_every_instance_and_its_state() {
+    let net = pair(|p| v3(p, ""), 150, 100);
+    assert_eq!(
+        net.nodes[0].router.state_summary(),
+        vec![("VI_1".to_owned(), State::Master)]
+    );
+    assert_eq!(
+        net.nodes[1].router.state_summary(),
+        vec![("VI_1".to_owned(), State::Backup)]
+    );
+}
