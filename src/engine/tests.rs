@@ -881,13 +881,14 @@ fn rfc3768_6_1_address_owner_always_preempts_even_with_preempt_off() {
     assert_eq!(at, Duration::from_nanos(300_390_625));
 }
 
-#[test]
-fn new_master_sends_its_first_advert_after_add_and_announce() {
+/// a (150) started and heard a lower master (100 from .12): its master-down timeout makes
+/// it Master by preemption (a handover). Returns a, the lower master's advert, the time of
+/// the takeover and the actions of that timeout alone.
+fn preempting_a_lower_master() -> (Instance, Heard, Instant, Vec<Action>) {
     let mut a = Instance::new(params(150, 1000), ip(11));
     let now = Instant::now();
     let mut out = vec![];
     a.handle(now, Input::Start { healthy: true }, &mut out);
-    // A lower master is out there: taking over is a preemption (a handover).
     let lower = Heard {
         src: ip(12),
         priority: 100,
@@ -898,6 +899,12 @@ fn new_master_sends_its_first_advert_after_add_and_announce() {
     let t = now + Duration::from_secs(4);
     a.handle_timeout(t, &mut out);
     assert_eq!(a.state(), State::Master);
+    (a, lower, t, out)
+}
+
+#[test]
+fn new_master_sends_its_first_advert_after_add_and_announce() {
+    let (mut a, _, t, mut out) = preempting_a_lower_master();
     assert_eq!(out[0], Action::AddAddresses);
     assert!(matches!(out[1], Action::Announce { .. }));
     assert_eq!(out[2], Action::Barrier);
@@ -913,19 +920,7 @@ fn new_master_sends_its_first_advert_after_add_and_announce() {
 
 #[test]
 fn first_advert_goes_out_after_the_announce_bound_without_an_answer() {
-    let mut a = Instance::new(params(150, 1000), ip(11));
-    let now = Instant::now();
-    let mut out = vec![];
-    a.handle(now, Input::Start { healthy: true }, &mut out);
-    // A lower master is out there: taking over is a preemption (a handover).
-    let lower = Heard {
-        src: ip(12),
-        priority: 100,
-        interval: 1000 * MS,
-    };
-    a.handle(now + Duration::from_secs(1), Input::Advert(lower), &mut out);
-    let t = now + Duration::from_secs(4);
-    a.handle_timeout(t, &mut out);
+    let (mut a, _, t, mut out) = preempting_a_lower_master();
     out.clear();
     assert_eq!(a.announce_bound(), 100 * MS);
     a.handle_timeout(t + 99 * MS, &mut out);
@@ -1213,19 +1208,7 @@ fn a_master_sent_to_backup_by_its_sync_group_waits_a_full_master_down_interval()
 
 #[test]
 fn a_new_master_awaiting_its_announce_does_not_answer_a_lower_master_early() {
-    let mut a = Instance::new(params(150, 1000), ip(11));
-    let now = Instant::now();
-    let mut out = vec![];
-    a.handle(now, Input::Start { healthy: true }, &mut out);
-    let lower = Heard {
-        src: ip(12),
-        priority: 100,
-        interval: 1000 * MS,
-    };
-    a.handle(now + Duration::from_secs(1), Input::Advert(lower), &mut out);
-    let t = now + Duration::from_secs(4);
-    a.handle_timeout(t, &mut out);
-    assert_eq!(a.state(), State::Master);
+    let (mut a, lower, t, mut out) = preempting_a_lower_master();
     // The preempted master advertises again before our add and announce are done: our first
     // advert still waits for them (make-before-break).
     out.clear();
