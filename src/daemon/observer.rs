@@ -479,3 +479,43 @@ fn reconcile<V, W>(
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::Instant;
+
+    use super::*;
+    use crate::router::Effect;
+
+    #[test]
+    fn an_added_instance_gets_its_labelled_series_and_a_script_its_current_health() {
+        let yaml = "scripts:\n  chk_nginx: {command: [/bin/true]}\ninstances:\n  VI_1:\n    interface: eth0\n    vrid: 51\n    track_scripts: [chk_nginx]\n    virtual_ipaddress: [10.99.0.51/24]\n";
+        let config = crate::config::parse_str(yaml, "test.yaml")
+            .map(|l| l.config)
+            .unwrap_or_else(|d| panic!("{d:?}"));
+        let now = Instant::now();
+        let mut router = Router::new(config, now);
+        let mut obs = Observer::new(Metrics::new("test", "rev"));
+        let healthy = |healthy| TrackEvent::Script {
+            name: "chk_nginx".into(),
+            healthy,
+        };
+        router.handle_track(now, &healthy(true));
+        while let Some(e) = router.poll_effect() {
+            if let Effect::Fact(f) = e {
+                obs.apply(&router, f);
+            }
+        }
+        obs.sync_scripts(&router);
+        let text = obs.metrics().encode(false);
+        let has = |line: &str| text.lines().any(|l| l.starts_with(line));
+        assert!(
+            has(r#"vrrp_instance_info{vr="VI_1",vrid="51",interface="eth0",family="ipv4""#),
+            "{text}"
+        );
+        assert!(
+            has(r#"vrrp_script_healthy{script="chk_nginx"} 1"#),
+            "{text}"
+        );
+    }
+}

@@ -404,7 +404,7 @@ impl Router {
                 inst: Some(id),
                 items,
             });
-            if info.up && repeat > 0 {
+            if info.up {
                 self.out.push_back(Effect::Announce {
                     inst: id,
                     router: info.ipv6_forwarding,
@@ -465,10 +465,10 @@ impl Router {
         self.lookup(name);
     }
 
-    /// A virtual address put back after a hand deletion: announced on `iface` (when known and
-    /// `garp.repeat` asks for it) and reported.
+    /// A virtual address put back after a hand deletion: announced on `iface` (when known;
+    /// `garp.repeat` is at least 1, the configuration checks it) and reported.
     fn restored(&mut self, id: InstId, iface: Option<IfaceInfo>, addr: IpAddr, garp: Garp) {
-        if let (Some(iface), true) = (iface, garp.repeat > 0) {
+        if let Some(iface) = iface {
             self.out.push_back(Effect::Announce {
                 inst: id,
                 router: addr.is_ipv6() && iface.ipv6_forwarding,

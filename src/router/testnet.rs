@@ -129,6 +129,7 @@ fn summary(e: &Effect) -> Option<String> {
             format!("join-solicited [{}]", groups.join(", "))
         }
         Effect::ClosePort { .. } => "close".into(),
+        Effect::Scripts { stop, start } => format!("scripts stop={stop:?} start={start:?}"),
         Effect::Barrier { .. } => "barrier".into(),
         Effect::EnsureVmac { vmac, .. } => format!("vmac create {}", vmac.name),
         Effect::DeleteVmac { vmac, .. } => format!("vmac delete {}", vmac.name),

@@ -1384,3 +1384,172 @@ fn the_state_summary_names_every_instance_and_its_state() {
         vec![("VI_1".to_owned(), State::Backup)]
     );
 }
+
+#[test]
+fn a_tracked_interface_going_down_faults_the_instance_before_its_lookup_is_answered() {
+    // The link event itself decides (keepalived acts on RTM_NEWLINK at once); the lookup it
+    // asks for only refreshes addresses and index.
+    let mut net = Net::new();
+    net.node_multi(
+        "a",
+        &[[10, 99, 0, 11], [10, 99, 1, 11]],
+        &v3(150, "    track_interfaces: [eth1]\n"),
+    );
+    net.run_until(5 * S);
+    assert_eq!(net.state(0), State::Master);
+    let now = net.now;
+    let r = &mut net.nodes[0].router;
+    r.handle_link(now, "eth1", false);
+    let id = r.ids()[0];
+    assert_eq!(r.engine(id).map(|e| e.state()), Some(State::Fault));
+    let queued: Vec<Effect> = std::iter::from_fn(|| r.poll_effect()).collect();
+    assert!(
+        queued
+            .iter()
+            .any(|e| matches!(e, Effect::Lookup { ifname, .. } if ifname == "eth1")),
+        "{queued:?}"
+    );
+}
+
+#[test]
+fn nothing_is_decided_before_every_interface_of_an_instance_has_been_looked_up() {
+    // eth0 is known, the tracked eth1 not yet: no Start (an unknown interface would read
+    // as down and fault the instance for nothing).
+    let mut r = Router::new(
+        testnet::config(&v3(150, "    track_interfaces: [eth1]\n")),
+        Instant::now(),
+    );
+    let now = Instant::now();
+    let mut asked = Vec::new();
+    while let Some(e) = r.poll_effect() {
+        if let Effect::Lookup { ifname, .. } = e {
+            asked.push(ifname);
+        }
+    }
+    assert_eq!(asked, ["eth0", "eth1"]);
+    let id = r.ids()[0];
+    r.handle_iface(
+        now,
+        "eth0",
+        Ok(testnet::iface("eth0", [10, 99, 0, 11].into(), 2)),
+    );
+    let transitions = |r: &mut Router| {
+        std::iter::from_fn(|| r.poll_effect())
+            .filter(|e| matches!(e, Effect::Fact(Fact::Transition { .. })))
+            .count()
+    };
+    assert_eq!(transitions(&mut r), 0);
+    assert_eq!(r.engine(id).map(|e| e.state()), Some(State::Init));
+    r.handle_iface(
+        now,
+        "eth1",
+        Ok(testnet::iface("eth1", [10, 99, 1, 11].into(), 3)),
+    );
+    assert_eq!(transitions(&mut r), 1);
+    assert_eq!(r.engine(id).map(|e| e.state()), Some(State::Backup));
+}
+
+#[test]
+fn a_port_that_cannot_be_opened_faults_its_instances_and_is_retried_after_retry() {
+    let mut net = Net::new();
+    net.node("a", [10, 99, 0, 11], &v3(150, ""));
+    net.run_until(5 * S);
+    assert_eq!(net.state(0), State::Master);
+    let t = net.elapsed();
+    net.with(0, |r, now| {
+        r.handle_port_failed(now, PortId(0), "Operation not permitted".into())
+    });
+    assert_eq!(net.state(0), State::Fault, "{:?}", net.find("a", "", t));
+    assert_eq!(net.find("a", "remove", t).len(), 1);
+    // Not at once (a failing socket would spin): one RETRY later, looked up and opened again.
+    net.run_until(t + 6 * S);
+    assert_eq!(net.first("a", "lookup eth0", t), Some(t + RETRY));
+    assert_eq!(net.first("a", "open", t), Some(t + RETRY));
+    assert_eq!(net.state(0), State::Master, "{:?}", net.find("a", "", t));
+}
+
+#[test]
+fn a_reload_restarts_check_scripts_only_when_the_set_of_scripts_changes() {
+    let chk = |names: &[&str]| {
+        let mut s = String::from("scripts:\n");
+        for n in names {
+            s.push_str(&format!("  {n}: {{command: [/bin/true]}}\n"));
+        }
+        s
+    };
+    let with = |names: &[&str]| {
+        let track = if names.is_empty() {
+            String::new()
+        } else {
+            format!("    track_scripts: [{}]\n", names.join(", "))
+        };
+        let head = if names.is_empty() {
+            String::new()
+        } else {
+            chk(names)
+        };
+        format!("{head}{}", v3(150, &track))
+    };
+    let mut net = Net::new();
+    net.node("a", [10, 99, 0, 11], &with(&["a1"]));
+    net.run_until(2 * S);
+    let reload = |net: &mut Net, yaml: String| {
+        let t = net.elapsed();
+        net.with(0, |r, now| {
+            r.handle_reload(now, testnet::config(&yaml));
+        });
+        let s: Vec<String> = net
+            .find("a", "scripts", t)
+            .iter()
+            .map(|e| e.what.clone())
+            .collect();
+        net.run_until(t + S);
+        s
+    };
+    // The same scripts: nothing is restarted.
+    assert_eq!(reload(&mut net, with(&["a1"])), Vec::<String>::new());
+    // One more: only it starts.
+    assert_eq!(
+        reload(&mut net, with(&["a1", "b2"])),
+        ["scripts stop=[] start=[\"b2\"]"]
+    );
+    // One fewer: only it stops.
+    assert_eq!(
+        reload(&mut net, with(&["b2"])),
+        ["scripts stop=[\"a1\"] start=[]"]
+    );
+}
+
+#[test]
+fn a_lookup_excludes_the_virtual_addresses_of_the_instances_on_that_interface_only() {
+    // The shell picks the interface's primary address as the advert source; a virtual
+    // address there must not be taken for it, one on another interface is not in the way.
+    let yaml = "instances:\n  VI_1:\n    interface: eth0\n    vrid: 51\n    priority: 150\n    virtual_ipaddress: [10.99.0.51/24]\n  VI_2:\n    interface: eth1\n    vrid: 52\n    priority: 150\n    virtual_ipaddress: [10.99.1.52/24]\n";
+    let mut net = Net::new();
+    net.node_multi("a", &[[10, 99, 0, 11], [10, 99, 1, 11]], yaml);
+    let exclude = |name: &str| -> Vec<IpAddr> {
+        match &net.find("a", &format!("lookup {name}"), Duration::ZERO)[0].effect {
+            Effect::Lookup { exclude, .. } => exclude.clone(),
+            e => panic!("{e:?}"),
+        }
+    };
+    assert_eq!(exclude("eth0"), [ip(51)]);
+    assert_eq!(exclude("eth1"), [IpAddr::from([10, 99, 1, 52])]);
+}
+
+#[test]
+fn shutting_down_with_no_static_items_uninstalls_nothing_else() {
+    // Static addresses, routes and rules are removed last, once; with none, no empty removal.
+    let mut net = pair(|p| v3(p, ""), 150, 100);
+    let t = net.elapsed();
+    net.with(0, |r, now| r.handle_shutdown(now));
+    net.run_until(t + 5 * S);
+    let statics: Vec<&str> = net
+        .find("a", "", t)
+        .iter()
+        .filter(|e| matches!(e.effect, Effect::Uninstall { inst: None, .. }))
+        .map(|e| e.what.as_str())
+        .collect();
+    assert!(statics.is_empty(), "{statics:?}");
+    assert!(net.first("a", "close", t).is_some());
+}
