@@ -1240,3 +1240,92 @@ fn transition_causes_read_as_the_log_and_status_show_them() {
         "master 10.99.0.12 resigned (priority 0), skew time expired"
     );
 }
+
+/// 10.99.0.11 at priority 100, advert interval 100 ms, alone: Master once its
+/// Master_Down_Interval has passed. Returns it and the instant it became Master.
+fn lone_master() -> (Instance, Instant) {
+    let mut a = Instance::new(params(100, 100), ip(11));
+    let t0 = Instant::now();
+    let mut out = vec![];
+    a.handle(t0, Input::Start { healthy: true }, &mut out);
+    assert_eq!(
+        a.master(),
+        None,
+        "a backup that heard nobody follows nobody"
+    );
+    let t = t0 + Duration::from_secs(1);
+    expire_until(&mut a, t, &mut out);
+    assert_eq!(a.state(), State::Master);
+    (a, t)
+}
+
+#[test]
+fn the_master_reported_is_ourselves_as_master_and_the_preempter_once_stepped_down() {
+    let (mut a, t) = lone_master();
+    assert_eq!(a.master(), Some((ip(11), 100)));
+    let mut out = vec![];
+    a.handle(t, advert_from(12, 200, 100 * MS), &mut out);
+    assert_eq!(a.state(), State::Backup);
+    assert_eq!(a.master(), Some((ip(12), 200)), "the router we now follow");
+    a.handle(t, Input::Fault, &mut out);
+    assert_eq!(a.master(), None, "in Fault we follow nobody");
+}
+
+#[test]
+fn start_is_ignored_while_running_and_rejoins_after_shutdown() {
+    let (mut a, t) = lone_master();
+    let mut out = vec![];
+    a.handle(t, Input::Start { healthy: true }, &mut out);
+    assert!(out.is_empty(), "{out:?}");
+    assert_eq!(a.state(), State::Master);
+    a.handle(t, Input::Shutdown, &mut out);
+    assert_eq!(a.state(), State::Stop);
+    out.clear();
+    a.handle(t + MS, Input::Start { healthy: true }, &mut out);
+    assert_eq!(a.state(), State::Backup, "{out:?}");
+    assert_eq!(
+        out[0],
+        Action::RemoveAddresses,
+        "leftovers go before joining"
+    );
+}
+
+#[test]
+fn a_drained_master_shut_down_while_holding_keeps_the_hold_for_a_full_bound() {
+    let (mut a, t) = lone_master();
+    let mut out = vec![];
+    a.handle(t, Input::Drain(true), &mut out);
+    assert!(a.holding());
+    let t2 = t + 10 * MS;
+    a.handle(t2, Input::Shutdown, &mut out);
+    assert!(a.holding());
+    let end = t2 + a.hold_bound();
+    assert_eq!(a.poll_timeout(), Some(end));
+    out.clear();
+    expire_until(&mut a, end - MS, &mut out);
+    assert!(a.holding() && out.is_empty(), "{out:?}");
+    expire_until(&mut a, end, &mut out);
+    assert!(!a.holding());
+    assert_eq!(out, [Action::RemoveAddresses]);
+}
+
+#[test]
+fn a_tracked_priority_of_zero_is_ignored() {
+    let (mut a, t) = lone_master();
+    let mut out = vec![];
+    a.handle(t, Input::Priority(0), &mut out);
+    assert!(out.is_empty(), "no resignation by accident: {out:?}");
+    assert_eq!(a.priority(), 100);
+    assert_eq!(a.state(), State::Master);
+}
+
+#[test]
+fn a_master_hearing_its_own_advert_stays_master_and_sends_nothing() {
+    // Its own advert looped back (same address, same priority) is no equal-priority rival
+    // with a higher address.
+    let (mut a, t) = lone_master();
+    let mut out = vec![];
+    a.handle(t, advert_from(11, 100, 100 * MS), &mut out);
+    assert!(out.is_empty(), "{out:?}");
+    assert_eq!(a.state(), State::Master);
+}

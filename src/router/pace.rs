@@ -30,12 +30,7 @@ impl Pacer {
         if interval.is_zero() {
             return vec![now; messages];
         }
-        let start = self
-            .next
-            .get(&(ifindex, na))
-            .copied()
-            .filter(|t| *t > now)
-            .unwrap_or(now);
+        let start = self.next.get(&(ifindex, na)).map_or(now, |t| (*t).max(now));
         let at: Vec<Instant> = (0..messages as u32).map(|i| start + interval * i).collect();
         if let Some(last) = at.last() {
             self.next.insert((ifindex, na), *last + interval);
@@ -87,5 +82,18 @@ mod tests {
         let later = t0 + 500 * MS;
         assert_eq!(p.schedule(later, (2, false), 1, 10 * MS), vec![later]);
         assert_eq!(p.next.len(), 1, "{:?}", p.next);
+    }
+
+    #[test]
+    fn an_interface_whose_next_message_may_go_now_is_forgotten() {
+        let mut p = Pacer::default();
+        let t0 = Instant::now();
+        assert_eq!(p.schedule(t0, (2, false), 1, 10 * MS), vec![t0]);
+        // Exactly when interface 2 may send again, interface 3 schedules: 2's entry has run
+        // out (a message could go at once) and is dropped.
+        let t1 = t0 + 10 * MS;
+        assert_eq!(p.schedule(t1, (3, false), 1, 10 * MS), vec![t1]);
+        assert_eq!(p.next.keys().collect::<Vec<_>>(), [&(3, false)]);
+        assert_eq!(p.schedule(t1, (2, false), 1, 10 * MS), vec![t1]);
     }
 }

@@ -346,3 +346,50 @@ sync_groups:";
     );
     assert_eq!(net.state_of(0, "OUT"), State::Fault);
 }
+
+#[test]
+fn a_reload_that_keeps_two_groups_reports_neither_again() {
+    // Two groups in different states on one node: each keeps its own state across a reload
+    // (nothing reported, no group hook run), not the other's.
+    let second = "  LONE:
+    interface: eth0
+    vrid: 3
+    priority: 50
+    advert_interval: 1s
+    virtual_ipaddress: [10.99.1.3/24]
+  LTWO:
+    interface: eth1
+    vrid: 4
+    priority: 50
+    advert_interval: 1s
+    virtual_ipaddress: [10.99.2.4/24]
+sync_groups:
+  LOW:
+    instances: [LONE, LTWO]";
+    let cfg = gw(150, 150, "").replace("sync_groups:", second);
+    let mut net = Net::new();
+    net.node_multi("a", &[[10, 99, 1, 11], [10, 99, 2, 11]], &cfg);
+    let other = gw(100, 100, "").replace("sync_groups:", &second.replace("50", "200"));
+    net.node_multi("b", &[[10, 99, 1, 12], [10, 99, 2, 12]], &other);
+    net.run_until(10 * S);
+    let groups = |net: &Net| net.nodes[0].router.sync_groups();
+    assert_eq!(
+        groups(&net),
+        [
+            ("GW".to_owned(), Some(State::Master)),
+            ("LOW".to_owned(), Some(State::Backup))
+        ]
+    );
+    let t = net.elapsed();
+    net.with(0, |r, now| {
+        r.handle_reload(now, super::testnet::config(&cfg));
+    });
+    net.run_until(t + 5 * S);
+    assert!(
+        net.find("a", "group", t).is_empty(),
+        "{:?}",
+        net.find("a", "", t)
+    );
+    assert_eq!(groups(&net)[0].1, Some(State::Master));
+    assert_eq!(groups(&net)[1].1, Some(State::Backup));
+}
