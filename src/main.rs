@@ -4,7 +4,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
-use tracing_subscriber::EnvFilter;
+use tracing_subscriber::filter::Targets;
 
 /// Where `vipd run` and `vipd check` look for the configuration by default.
 const DEFAULT_CONFIG: &str = "/etc/vipd/vipd.yaml";
@@ -220,8 +220,21 @@ fn log_level(s: &str) -> Result<String, String> {
         return Ok(lower);
     }
     if t.contains(['=', ',']) {
-        return EnvFilter::builder()
-            .parse(t)
+        // Targets would take `vipd[run]` for a target name that matches nothing.
+        if let Some(bad) = t.split(',').find_map(|d| {
+            let target = d.split_once('=').map_or("", |(t, _)| t.trim());
+            (!target
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "_:.-".contains(c)))
+            .then_some(target)
+        }) {
+            return Err(format!(
+                "`{t}` is not a log filter: `{bad}` is no target (a module path such as \
+                 `vipd::router`; span and field filters are not supported)"
+            ));
+        }
+        return t
+            .parse::<Targets>()
             .map(|_| t.to_owned())
             .map_err(|e| format!("`{t}` is not a log filter: {e}"));
     }
@@ -370,10 +383,20 @@ fn init_tracing_with(
 ) -> Option<vipd::telemetry::Guard> {
     use tracing_subscriber::filter::{FilterExt, filter_fn};
     use tracing_subscriber::prelude::*;
+    // Targets, not EnvFilter: levels per target are all vipd's filters need, and EnvFilter's
+    // span and field matching brings a regex engine (about 230 KiB of binary) along.
+    let mut bad_level = None;
     let filter = match level {
-        Some(l) => EnvFilter::new(l),
-        None => EnvFilter::try_from_env("VIPD_LOG").unwrap_or_else(|_| EnvFilter::new("info")),
-    };
+        Some(l) => log_level(l).and_then(|l| l.parse::<Targets>().map_err(|e| e.to_string())),
+        None => match std::env::var("VIPD_LOG") {
+            Ok(v) => log_level(&v).and_then(|l| l.parse::<Targets>().map_err(|e| e.to_string())),
+            Err(_) => Ok(Targets::new().with_default(tracing::Level::INFO)),
+        },
+    }
+    .unwrap_or_else(|e| {
+        bad_level = Some(format!("VIPD_LOG: {e}; logging at info"));
+        Targets::new().with_default(tracing::Level::INFO)
+    });
     let fmt = tracing_subscriber::fmt::layer().with_writer(std::io::stderr);
     let fmt = match format {
         vipd::config::LogFormat::Json => fmt.json().flatten_event(true).boxed(),
@@ -402,6 +425,9 @@ fn init_tracing_with(
         }
     });
     tracing_subscriber::registry().with(fmt).with(otel).init();
+    if let Some(e) = bad_level {
+        tracing::warn!("{e}");
+    }
     if let Some(e) = problem {
         tracing::warn!("{e}; spans are not exported");
     }
@@ -583,6 +609,8 @@ mod tests {
         for bad in [
             &["run", "--log-level", "loud"][..],
             &["run", "--log-level", "vipd=loud"],
+            // Span and field filters (EnvFilter's `[span{field=value}]`) are not supported.
+            &["run", "--log-level", "vipd[run]=debug"],
             &["run", "--log-format", "xml"],
         ] {
             let e = parse(bad).err().unwrap_or_else(|| panic!("{bad:?}"));

@@ -134,6 +134,38 @@ fn log_options_are_checked_before_anything_runs() {
 }
 
 #[test]
+fn a_bad_vipd_log_is_a_warning_and_logging_stays_at_info() {
+    // VIPD_LOG is read once logging starts (no usage error): the daemon warns and logs at
+    // info; here it then stops at the missing configuration file, logged at error.
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("missing.yaml");
+    for bad in ["vipd[run]=debug", "loud"] {
+        let out = Command::new(VIPD)
+            .args(["run", "-c", missing.to_str().unwrap()])
+            .env("VIPD_LOG", bad)
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_ne!(out.status.code(), Some(0), "{err}");
+        assert!(err.contains("VIPD_LOG: "), "{bad}: {err}");
+        assert!(err.contains("logging at info"), "{bad}: {err}");
+        assert!(err.contains("missing.yaml"), "{bad}: {err}");
+    }
+    // A good one is taken: per target, `vipd::daemon=off` silences the error, `vipd=error`
+    // keeps it.
+    for (filter, shown) in [("vipd::daemon=off,info", false), ("vipd=error", true)] {
+        let out = Command::new(VIPD)
+            .args(["run", "-c", missing.to_str().unwrap()])
+            .env("VIPD_LOG", filter)
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!err.contains("VIPD_LOG"), "{filter}: {err}");
+        assert_eq!(err.contains("missing.yaml"), shown, "{filter}: {err}");
+    }
+}
+
+#[test]
 fn a_fresh_machine_finds_what_it_needs_in_the_readme() {
     let readme = include_str!("../README.md");
     let config = include_str!("../docs/configuration.md");
