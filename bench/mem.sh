@@ -11,7 +11,8 @@
 # is ended by pid and the namespaces are deleted at exit (also on Ctrl-C).
 # Environment: N, IV, SETTLE, VIPD_BIN (default target/release/vipd, built first), KEEPALIVED,
 # VIPD_ENV (extra environment for vipd, e.g. VIPD_ENV="MALLOC_ARENA_MAX=2"), IMPLS (default "vipd ka"),
-# WRAP_R2 (a command the backup vipd runs under, e.g. WRAP_R2="heaptrack -o /tmp/x").
+# WRAP_R2 (a command the backup vipd runs under, e.g. WRAP_R2="heaptrack -o /tmp/x"), WRAP_R1
+# (the same for the master).
 # A benchmark: it prints figures and asserts nothing.
 set -uo pipefail
 
@@ -35,7 +36,7 @@ cleanup() {
     local p
     for p in "${PIDS[@]}"; do kill -TERM "$p" 2>/dev/null; done
     for p in "$DIR"/*.pid; do [ -f "$p" ] && kill -TERM "$(cat "$p")" 2>/dev/null; done
-    # A daemon started under WRAP_R2 is the wrapper's child: found by this run's own directory
+    # A daemon started under WRAP_R1 or WRAP_R2 is the wrapper's child: found by this run's own directory
     # on its command line, ended by pid.
     for p in $(pgrep -f -- "$DIR/vipd-" 2>/dev/null); do kill -TERM "$p" 2>/dev/null; done
     sleep 0.5
@@ -102,7 +103,7 @@ daemon() {
     if [ "$impl" = vipd ]; then
         vipd_conf "$f" "$prio"
         # shellcheck disable=SC2086
-        local wrap=""; [ "$h" = r2 ] && wrap=${WRAP_R2:-}
+        local wrap=""; [ "$h" = r1 ] && wrap=${WRAP_R1:-}; [ "$h" = r2 ] && wrap=${WRAP_R2:-}
         # shellcheck disable=SC2086
         start "$h" "vipd-$h.log" env VIPD_LOG=info ${VIPD_ENV:-} $wrap "$VIPD" run -c "$f" \
             --control-socket "$DIR/vipd-$h.sock"

@@ -1,15 +1,16 @@
 //! OpenTelemetry: exports vipd's tracing spans (`vrrp.transition`, `vrrp.script`) as OTLP/HTTP
 //! protobuf to a collector (`otlp: {endpoint: ...}` or `OTEL_EXPORTER_OTLP_ENDPOINT`).
 //!
-//! Spans are batched by the SDK's own background thread (no tokio runtime needed) and sent with
-//! a blocking HTTP client over plain http; [`Guard`] flushes what is left at shutdown.
+//! Spans are batched by the SDK's own background thread (no tokio runtime needed) and sent over
+//! plain http by [`UreqClient`], a blocking ureq agent (the HTTP client `vipd status` uses, so
+//! the executable carries one); [`Guard`] flushes what is left at shutdown.
 
 use std::fmt;
 use std::time::Duration;
 
 use opentelemetry::KeyValue;
 use opentelemetry::trace::TracerProvider as _;
-use opentelemetry_otlp::{Protocol, WithExportConfig};
+use opentelemetry_otlp::{Protocol, WithExportConfig, WithHttpConfig};
 use opentelemetry_sdk::Resource;
 use opentelemetry_sdk::trace::SdkTracerProvider;
 use tracing::Subscriber;
@@ -25,6 +26,52 @@ pub const TRACES_PATH: &str = "/v1/traces";
 
 /// How long one export request may take.
 const EXPORT_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// The most of a collector's answer that is read (the exporter only looks at its status, and
+/// a partial-success message is small).
+const MAX_RESPONSE_BYTES: u64 = 64 * 1024;
+
+/// The exporter's HTTP client: one ureq agent, plain http only, every request bounded by
+/// [`EXPORT_TIMEOUT`] (connect, send and the answer together). A collector's non-2xx status
+/// is returned as a response (the exporter reports it), not as a transport error.
+#[derive(Debug)]
+pub struct UreqClient {
+    agent: ureq::Agent,
+}
+
+impl UreqClient {
+    pub fn new(timeout: Duration) -> UreqClient {
+        let agent = ureq::Agent::config_builder()
+            .timeout_global(Some(timeout))
+            .http_status_as_error(false)
+            .https_only(false)
+            .max_redirects(0)
+            .build()
+            .new_agent();
+        UreqClient { agent }
+    }
+}
+
+#[async_trait::async_trait]
+impl opentelemetry_http::HttpClient for UreqClient {
+    async fn send_bytes(
+        &self,
+        request: opentelemetry_http::Request<opentelemetry_http::Bytes>,
+    ) -> Result<
+        opentelemetry_http::Response<opentelemetry_http::Bytes>,
+        opentelemetry_http::HttpError,
+    > {
+        // Blocking is right here: the SDK's batch thread runs the export on its own executor.
+        let mut response = self.agent.run(request.map(|b| b.to_vec()))?;
+        let body = response
+            .body_mut()
+            .with_config()
+            .limit(MAX_RESPONSE_BYTES)
+            .read_to_vec()?;
+        let (parts, _) = response.into_parts();
+        Ok(opentelemetry_http::Response::from_parts(parts, body.into()))
+    }
+}
 
 /// Why the exporter could not be set up.
 #[derive(Debug)]
@@ -174,6 +221,7 @@ where
         .with_protocol(Protocol::HttpBinary)
         .with_endpoint(traces_url(&endpoint))
         .with_timeout(EXPORT_TIMEOUT)
+        .with_http_client(UreqClient::new(EXPORT_TIMEOUT))
         .build()
         .map_err(|e| Error::Build(e.to_string()))?;
     let resource = Resource::builder()
@@ -258,6 +306,112 @@ mod tests {
             "http://127.0.0.1:4318/v1/traces"
         );
         assert_eq!(traces_url("http://h:1/otlp/"), "http://h:1/otlp/v1/traces");
+    }
+
+    /// A one-connection HTTP server on loopback: reads the request head and body, writes
+    /// `answer` (or nothing, holding the connection, when it is empty) and returns the request.
+    fn serve_once(answer: &'static [u8]) -> (String, std::thread::JoinHandle<Vec<u8>>) {
+        use std::io::{Read, Write};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}/v1/traces", listener.local_addr().unwrap());
+        let t = std::thread::spawn(move || {
+            let (mut c, _) = listener.accept().unwrap();
+            c.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+            let mut got = Vec::new();
+            let mut buf = [0u8; 4096];
+            // Head, then as many body bytes as Content-Length says.
+            while !got.windows(4).any(|w| w == b"\r\n\r\n") {
+                let n = c.read(&mut buf).unwrap();
+                assert!(n > 0, "closed before the head ended");
+                got.extend_from_slice(&buf[..n]);
+            }
+            let head_end = got.windows(4).position(|w| w == b"\r\n\r\n").unwrap() + 4;
+            let head = String::from_utf8_lossy(&got[..head_end]).to_lowercase();
+            let len: usize = head
+                .lines()
+                .find_map(|l| l.strip_prefix("content-length:"))
+                .map_or(0, |v| v.trim().parse().unwrap());
+            while got.len() < head_end + len {
+                let n = c.read(&mut buf).unwrap();
+                assert!(n > 0, "closed before the body ended");
+                got.extend_from_slice(&buf[..n]);
+            }
+            if answer.is_empty() {
+                // Hold the connection until the client gives up.
+                let _ = c.read(&mut buf);
+            } else {
+                c.write_all(answer).unwrap();
+            }
+            got
+        });
+        (url, t)
+    }
+
+    fn post(
+        client: &UreqClient,
+        url: &str,
+        body: &'static [u8],
+    ) -> Result<
+        opentelemetry_http::Response<opentelemetry_http::Bytes>,
+        opentelemetry_http::HttpError,
+    > {
+        use opentelemetry_http::HttpClient as _;
+        let req = opentelemetry_http::Request::post(url)
+            .header("content-type", "application/x-protobuf")
+            .body(opentelemetry_http::Bytes::from_static(body))
+            .unwrap();
+        futures::executor::block_on(client.send_bytes(req))
+    }
+
+    #[test]
+    fn the_exporters_client_posts_the_body_and_returns_any_status_with_its_body() {
+        let client = UreqClient::new(Duration::from_secs(5));
+        let (url, server) = serve_once(
+            b"HTTP/1.1 200 OK\r\ncontent-type: application/x-protobuf\r\ncontent-length: 3\r\n\r\nabc",
+        );
+        let r = post(&client, &url, b"\x0a\x01\x02").unwrap();
+        assert_eq!(r.status(), 200);
+        assert_eq!(&r.body()[..], b"abc");
+        let got = server.join().unwrap();
+        let text = String::from_utf8_lossy(&got);
+        assert!(text.starts_with("POST /v1/traces HTTP/1.1\r\n"), "{text}");
+        assert!(
+            text.to_lowercase()
+                .contains("content-type: application/x-protobuf"),
+            "{text}"
+        );
+        assert!(got.ends_with(b"\x0a\x01\x02"), "{got:?}");
+
+        // A collector's refusal is an answer the exporter reports, not a transport error.
+        let (url, server) =
+            serve_once(b"HTTP/1.1 503 Service Unavailable\r\ncontent-length: 4\r\n\r\nbusy");
+        let r = post(&client, &url, b"x").unwrap();
+        assert_eq!(r.status(), 503);
+        assert_eq!(&r.body()[..], b"busy");
+        server.join().unwrap();
+    }
+
+    #[test]
+    fn the_exporters_client_bounds_the_answer_and_the_wait() {
+        // An answer larger than MAX_RESPONSE_BYTES is an error, not read into memory.
+        let client = UreqClient::new(Duration::from_secs(5));
+        let big: &'static [u8] = Box::leak(
+            format!(
+                "HTTP/1.1 200 OK\r\ncontent-length: {n}\r\n\r\n{}",
+                "z".repeat(200_000),
+                n = 200_000
+            )
+            .into_bytes()
+            .into_boxed_slice(),
+        );
+        let (url, server) = serve_once(big);
+        assert!(post(&client, &url, b"x").is_err());
+        let _ = server.join();
+        // A collector that never answers: the request ends with an error at the timeout.
+        let client = UreqClient::new(Duration::from_millis(300));
+        let (url, server) = serve_once(b"");
+        assert!(post(&client, &url, b"x").is_err());
+        server.join().unwrap();
     }
 
     #[test]
