@@ -46,6 +46,9 @@ pub struct RunOptions {
 /// takes over must not make systemd's TimeoutStopSec=20s kill us first).
 const STOP_LIMIT: Duration = Duration::from_secs(15);
 
+/// A timer wake-up this late means the loop was away (see the timer branch of [`run`]).
+const LATE_WAKE: Duration = Duration::from_millis(1);
+
 /// The signals vipd acts on.
 struct Signals {
     /// Resign and exit.
@@ -614,6 +617,12 @@ pub async fn run(opts: RunOptions) -> i32 {
                         Ok(p) => packet(&mut sh.router, p),
                         Err(_) => break,
                     }
+                }
+                // Woken late, this thread was busy (start-up, a reload, a stall) and the port
+                // readers, tasks of this same thread, have not run since: what waits in the
+                // kernel's socket buffers is read here, after the queue (it is newer).
+                if deadline.is_some_and(|d| Instant::now() > d + LATE_WAKE) {
+                    sh.ports.read_now(|p| packet(&mut sh.router, p));
                 }
                 let now = Instant::now();
                 sh.router.handle_timeout(now);

@@ -105,6 +105,8 @@ struct PortIo {
     reader: JoinHandle<()>,
     /// Packets dropped because the engine queue was full.
     overflow: Arc<AtomicU64>,
+    /// The reader's batches not in flight (shared with [`Ports::read_now`]).
+    pool: Arc<Pool>,
     /// The wire tap and its counting task (None when it could not be opened).
     tap: Option<(Arc<WireTap>, JoinHandle<()>)>,
     /// Solicited-node groups joined on the socket (`Effect::JoinSolicited`), with the index
@@ -145,11 +147,13 @@ impl Ports {
         })?;
         let sock = Arc::new(sock);
         let overflow = Arc::new(AtomicU64::new(0));
+        let pool = Arc::new(Pool::new());
         let reader = tokio::spawn(reader_task(
             port,
             sock.clone(),
             self.pkt_tx.clone(),
             overflow.clone(),
+            pool.clone(),
         ));
         // Opened after the VRRP socket, so it never counts a packet that socket could not see.
         let tap = match WireTap::open(info, family) {
@@ -176,6 +180,7 @@ impl Ports {
             sock,
             reader,
             overflow,
+            pool,
             tap,
             solicited: BTreeSet::new(),
         });
@@ -189,6 +194,35 @@ impl Ports {
                 task.abort();
             }
             debug!(interface = %p.sock.ifname(), "socket closed");
+        }
+    }
+
+    /// Reads what waits in every port's socket now, without waiting, into batches of the
+    /// port's pool (allocated when the pool is empty, at most [`BATCHES_PER_PORT`] a port),
+    /// and hands each to `f`. The engine calls it when it was away long enough for a timer
+    /// to be late: the reader tasks run on the engine's thread and have not read since, and
+    /// an advert that arrived before a master-down deadline must count before it.
+    pub fn read_now(&self, mut f: impl FnMut(Rx)) {
+        for (i, p) in self.slots.iter().enumerate() {
+            let Some(p) = p else { continue };
+            let mut bad = 0u64;
+            for _ in 0..BATCHES_PER_PORT {
+                let mut batch = p.pool.take().unwrap_or_else(|| new_batch(&p.sock));
+                match p.sock.try_recv_batch(&mut batch.recv) {
+                    Ok(n) if n > 0 => {
+                        parse_batch(&p.sock, &mut batch, n, &mut bad);
+                        f(Rx {
+                            port: PortId(i),
+                            batch: Some(batch),
+                            pool: p.pool.clone(),
+                        });
+                    }
+                    _ => {
+                        p.pool.give(batch);
+                        break;
+                    }
+                }
+            }
         }
     }
 
@@ -338,19 +372,38 @@ async fn tap_task(
     }
 }
 
+fn new_batch(sock: &VrrpSocket) -> Box<Batch> {
+    Box::new(Batch {
+        recv: sock.batch(),
+        meta: std::array::from_fn(|_| None),
+    })
+}
+
+/// Parses the `n` packets just received into `batch`; an unusable datagram is logged (at
+/// each power of two of `bad`) and left out.
+fn parse_batch(sock: &VrrpSocket, batch: &mut Batch, n: usize, bad: &mut u64) {
+    for i in 0..n {
+        let slot = batch.recv.get(i);
+        batch.meta[i] = match sock.parse(&slot) {
+            Ok(r) => Some(r),
+            Err(e) => {
+                *bad += 1;
+                if bad.is_power_of_two() {
+                    warn!(interface = %sock.ifname(), count = *bad, "unusable datagram: {e}");
+                }
+                None
+            }
+        };
+    }
+}
+
 async fn reader_task(
     port: PortId,
     sock: Arc<VrrpSocket>,
     tx: mpsc::Sender<Rx>,
     overflow: Arc<AtomicU64>,
+    pool: Arc<Pool>,
 ) {
-    let pool = Arc::new(Pool::new());
-    let new_batch = || {
-        Box::new(Batch {
-            recv: sock.batch(),
-            meta: std::array::from_fn(|_| None),
-        })
-    };
     let mut made = 0usize;
     // Read into when every pooled batch is queued: those packets are dropped and counted.
     let mut spare: Option<Box<Batch>> = None;
@@ -360,25 +413,13 @@ async fn reader_task(
             Some(b) => (b, true),
             None if made < BATCHES_PER_PORT => {
                 made += 1;
-                (new_batch(), true)
+                (new_batch(&sock), true)
             }
-            None => (spare.take().unwrap_or_else(new_batch), false),
+            None => (spare.take().unwrap_or_else(|| new_batch(&sock)), false),
         };
         match sock.recv_batch(&mut batch.recv).await {
             Ok(n) if to_engine => {
-                for i in 0..n {
-                    let slot = batch.recv.get(i);
-                    batch.meta[i] = match sock.parse(&slot) {
-                        Ok(r) => Some(r),
-                        Err(e) => {
-                            bad += 1;
-                            if bad.is_power_of_two() {
-                                warn!(interface = %sock.ifname(), count = bad, "unusable datagram: {e}");
-                            }
-                            None
-                        }
-                    };
-                }
+                parse_batch(&sock, &mut batch, n, &mut bad);
                 let rx = Rx {
                     port,
                     batch: Some(batch),

@@ -161,6 +161,13 @@ impl VrrpSocket {
         }
     }
 
+    /// Receives what is queued now, up to [`packet_socket::BATCH`] packets, without waiting:
+    /// `Err(WouldBlock)` when nothing is. For the engine's own read after it was away (the
+    /// reader task finds the readiness stale and waits again).
+    pub fn try_recv_batch(&self, batch: &mut RecvBatch) -> io::Result<usize> {
+        batch.recv(self.fd.get_ref())
+    }
+
     /// Where the VRRP message of a batch slot is, and who sent it (as [`VrrpSocket::recv`]
     /// reports it). The message is `slot.data[r.offset..r.offset + r.len]`.
     pub fn parse(&self, slot: &RecvSlot<'_>) -> io::Result<Received> {
