@@ -46,6 +46,9 @@ impl UreqClient {
             .http_status_as_error(false)
             .https_only(false)
             .max_redirects(0)
+            // The collector is named by the endpoint itself, as for `vipd status`: no
+            // HTTP(S)_PROXY / ALL_PROXY from the environment.
+            .proxy(None)
             .build()
             .new_agent();
         UreqClient { agent }
@@ -63,11 +66,20 @@ impl opentelemetry_http::HttpClient for UreqClient {
     > {
         // Blocking is right here: the SDK's batch thread runs the export on its own executor.
         let mut response = self.agent.run(request.map(|b| b.to_vec()))?;
-        let body = response
+        let body = match response
             .body_mut()
             .with_config()
             .limit(MAX_RESPONSE_BYTES)
-            .read_to_vec()?;
+            .read_to_vec()
+        {
+            Ok(b) => b,
+            // The exporter's own type: an answer too large is final, not a network error to
+            // retry (the collector may have taken the spans).
+            Err(ureq::Error::BodyExceedsLimit(_)) => {
+                return Err(Box::new(opentelemetry_http::ResponseBodyTooLarge::new()));
+            }
+            Err(e) => return Err(e.into()),
+        };
         let (parts, _) = response.into_parts();
         Ok(opentelemetry_http::Response::from_parts(parts, body.into()))
     }
@@ -405,7 +417,12 @@ mod tests {
             .into_boxed_slice(),
         );
         let (url, server) = serve_once(big);
-        assert!(post(&client, &url, b"x").is_err());
+        let err = post(&client, &url, b"x").unwrap_err();
+        assert!(
+            err.downcast_ref::<opentelemetry_http::ResponseBodyTooLarge>()
+                .is_some(),
+            "{err}"
+        );
         let _ = server.join();
         // A collector that never answers: the request ends with an error at the timeout.
         let client = UreqClient::new(Duration::from_millis(300));

@@ -610,6 +610,8 @@ pub async fn run(opts: RunOptions) -> i32 {
                     warn!("engine timer: {e}");
                     tokio::time::sleep(Duration::from_millis(1)).await;
                 }
+                // Woken late (measured before the queue below is handled).
+                let late = deadline.is_some_and(|d| Instant::now() > d + LATE_WAKE);
                 // Adverts already received count before a timer expiring now: under load a
                 // backup must not declare its master dead while the advert waits in the queue.
                 for _ in 0..RX_QUEUE {
@@ -621,7 +623,7 @@ pub async fn run(opts: RunOptions) -> i32 {
                 // Woken late, this thread was busy (start-up, a reload, a stall) and the port
                 // readers, tasks of this same thread, have not run since: what waits in the
                 // kernel's socket buffers is read here, after the queue (it is newer).
-                if deadline.is_some_and(|d| Instant::now() > d + LATE_WAKE) {
+                if late {
                     sh.ports.read_now(|p| packet(&mut sh.router, p));
                 }
                 let now = Instant::now();

@@ -4,7 +4,7 @@
 use std::collections::{BTreeSet, VecDeque};
 use std::net::{IpAddr, Ipv6Addr};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use tokio::sync::mpsc;
@@ -39,17 +39,34 @@ struct Pool {
     // pointer.
     #[allow(clippy::vec_box)]
     free: std::sync::Mutex<Vec<Box<Batch>>>,
+    /// Batches allocated so far, by the reader or [`Ports::read_now`]: at most
+    /// [`BATCHES_PER_PORT`].
+    made: AtomicUsize,
+    /// Unusable datagrams received (logged at each power of two).
+    bad: AtomicU64,
 }
 
 impl Pool {
     fn new() -> Pool {
         Pool {
             free: std::sync::Mutex::new(Vec::with_capacity(BATCHES_PER_PORT)),
+            made: AtomicUsize::new(0),
+            bad: AtomicU64::new(0),
         }
     }
 
-    fn take(&self) -> Option<Box<Batch>> {
-        self.free.lock().ok()?.pop()
+    /// A free batch, or a new one while fewer than [`BATCHES_PER_PORT`] exist; None when
+    /// every batch is in flight (the engine is behind by all of them).
+    fn take(&self, sock: &VrrpSocket) -> Option<Box<Batch>> {
+        if let Some(b) = self.free.lock().ok()?.pop() {
+            return Some(b);
+        }
+        self.made
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |m| {
+                (m < BATCHES_PER_PORT).then_some(m + 1)
+            })
+            .ok()
+            .map(|_| new_batch(sock))
     }
 
     fn give(&self, b: Box<Batch>) {
@@ -198,26 +215,32 @@ impl Ports {
     }
 
     /// Reads what waits in every port's socket now, without waiting, into batches of the
-    /// port's pool (allocated when the pool is empty, at most [`BATCHES_PER_PORT`] a port),
-    /// and hands each to `f`. The engine calls it when it was away long enough for a timer
+    /// port's pool (shared with its reader, so at most [`BATCHES_PER_PORT`] in flight in all;
+    /// none free: the rest stays in the kernel), and hands each to `f`. The engine calls it when it was away long enough for a timer
     /// to be late: the reader tasks run on the engine's thread and have not read since, and
     /// an advert that arrived before a master-down deadline must count before it.
     pub fn read_now(&self, mut f: impl FnMut(Rx)) {
         for (i, p) in self.slots.iter().enumerate() {
             let Some(p) = p else { continue };
-            let mut bad = 0u64;
             for _ in 0..BATCHES_PER_PORT {
-                let mut batch = p.pool.take().unwrap_or_else(|| new_batch(&p.sock));
+                let Some(mut batch) = p.pool.take(&p.sock) else {
+                    break;
+                };
                 match p.sock.try_recv_batch(&mut batch.recv) {
                     Ok(n) if n > 0 => {
-                        parse_batch(&p.sock, &mut batch, n, &mut bad);
+                        parse_batch(&p.sock, &mut batch, n, &p.pool.bad);
                         f(Rx {
                             port: PortId(i),
                             batch: Some(batch),
                             pool: p.pool.clone(),
                         });
                     }
-                    _ => {
+                    r => {
+                        if let Err(e) = r
+                            && e.kind() != std::io::ErrorKind::WouldBlock
+                        {
+                            debug!(interface = %p.sock.ifname(), "read after a late wake: {e}");
+                        }
                         p.pool.give(batch);
                         break;
                     }
@@ -381,15 +404,15 @@ fn new_batch(sock: &VrrpSocket) -> Box<Batch> {
 
 /// Parses the `n` packets just received into `batch`; an unusable datagram is logged (at
 /// each power of two of `bad`) and left out.
-fn parse_batch(sock: &VrrpSocket, batch: &mut Batch, n: usize, bad: &mut u64) {
+fn parse_batch(sock: &VrrpSocket, batch: &mut Batch, n: usize, bad: &AtomicU64) {
     for i in 0..n {
         let slot = batch.recv.get(i);
         batch.meta[i] = match sock.parse(&slot) {
             Ok(r) => Some(r),
             Err(e) => {
-                *bad += 1;
-                if bad.is_power_of_two() {
-                    warn!(interface = %sock.ifname(), count = *bad, "unusable datagram: {e}");
+                let count = bad.fetch_add(1, Ordering::Relaxed) + 1;
+                if count.is_power_of_two() {
+                    warn!(interface = %sock.ifname(), count, "unusable datagram: {e}");
                 }
                 None
             }
@@ -404,22 +427,16 @@ async fn reader_task(
     overflow: Arc<AtomicU64>,
     pool: Arc<Pool>,
 ) {
-    let mut made = 0usize;
     // Read into when every pooled batch is queued: those packets are dropped and counted.
     let mut spare: Option<Box<Batch>> = None;
-    let mut bad = 0u64;
     loop {
-        let (mut batch, to_engine) = match pool.take() {
+        let (mut batch, to_engine) = match pool.take(&sock) {
             Some(b) => (b, true),
-            None if made < BATCHES_PER_PORT => {
-                made += 1;
-                (new_batch(&sock), true)
-            }
             None => (spare.take().unwrap_or_else(|| new_batch(&sock)), false),
         };
         match sock.recv_batch(&mut batch.recv).await {
             Ok(n) if to_engine => {
-                parse_batch(&sock, &mut batch, n, &mut bad);
+                parse_batch(&sock, &mut batch, n, &pool.bad);
                 let rx = Rx {
                     port,
                     batch: Some(batch),
