@@ -11,6 +11,7 @@
 # is ended by pid and the namespaces are deleted at exit (also on Ctrl-C).
 # Environment: N, IV, SETTLE, VIPD_BIN (default target/release/vipd, built first), KEEPALIVED,
 # VIPD_ENV (extra environment for vipd, e.g. VIPD_ENV="MALLOC_ARENA_MAX=2"), IMPLS (default "vipd ka"),
+# RELOADS (vipd only: that many SIGHUP reloads of both nodes after SETTLE, see reloads below),
 # WRAP_R2 (a command the backup vipd runs under, e.g. WRAP_R2="heaptrack -o /tmp/x"), WRAP_R1
 # (the same for the master).
 # A benchmark: it prints figures and asserts nothing.
@@ -118,6 +119,44 @@ daemon() {
     fi
 }
 
+# RELOADS=n: n SIGHUP reloads of both vipd nodes, one round every 0.2 s, every fifth file broken
+# (a YAML error), the others changing every priority in place (r1 150/151, r2 80/81, so no
+# election changes); the files are replaced atomically. Prints each daemon's open fds and VmRSS
+# before and after, the address events `ip -o monitor address` saw on both nodes during the
+# reloads (a flap would be one), and the reload counters of /metrics.
+reloads() { # n r1-pid r2-pid
+    local n=$1 p1=$2 p2=$3 i h f base
+    fd_rss() { echo "fds $(find /proc/"$1"/fd -mindepth 1 -maxdepth 1 | wc -l), VmRSS $(awk '/^VmRSS/ {print $2}' /proc/"$1"/status) kB"; }
+    echo "   reloads: before: r1 $(fd_rss "$p1"); r2 $(fd_rss "$p2")"
+    local mons=()
+    for h in r1 r2; do
+        ip netns exec "$(ns "$h")" ip -o monitor address >"$DIR/mon-$h.txt" 2>&1 &
+        mons+=("$!"); PIDS+=("$!")
+    done
+    sleep 0.5
+    for i in $(seq "$n"); do
+        for h in r1 r2; do
+            f="$DIR/vipd-$h.conf"
+            if [ $((i % 5)) -eq 0 ]; then
+                printf 'instances:\n  VI_1: {vrid: 300\n' >"$f.new"
+            else
+                base=150; [ "$h" = r2 ] && base=80
+                vipd_conf "$f.new" $((base + i % 2))
+            fi
+            mv "$f.new" "$f"
+        done
+        kill -HUP "$p1" "$p2"
+        sleep 0.2
+    done
+    sleep 2
+    for p in "${mons[@]}"; do kill -TERM "$p" 2>/dev/null; done
+    echo "   reloads: after $n: r1 $(fd_rss "$p1"); r2 $(fd_rss "$p2")"
+    echo "   reloads: address events during them: r1 $(grep -c inet "$DIR/mon-r1.txt"), r2 $(grep -c inet "$DIR/mon-r2.txt")"
+    for h in r1 r2; do
+        echo "   reloads: $h $(ip netns exec "$(ns "$h")" curl -s http://127.0.0.1:9797/metrics | grep '^vipd_config_reloads_total' | tr '\n' ' ')"
+    done
+}
+
 report() { # impl host pids...
     local impl=$1 h=$2; shift 2
     local p
@@ -155,6 +194,7 @@ for impl in $impls; do
     if [ "$impl" = vipd ]; then
         scrape_sizes r1; scrape_sizes r2
         sleep 1
+        [ -n "${RELOADS:-}" ] && reloads "$RELOADS" "${r1p[0]}" "${r2p[0]}"
     fi
     report "$impl" r1 "${r1p[@]}"
     report "$impl" r2 "${r2p[@]}"
