@@ -216,9 +216,10 @@ impl Ports {
 
     /// Reads what waits in every port's socket now, without waiting, into batches of the
     /// port's pool (shared with its reader, so at most [`BATCHES_PER_PORT`] in flight in all;
-    /// none free: the rest stays in the kernel), and hands each to `f`. The engine calls it when it was away long enough for a timer
-    /// to be late: the reader tasks run on the engine's thread and have not read since, and
-    /// an advert that arrived before a master-down deadline must count before it.
+    /// none free: the rest stays in the kernel), and hands each to `f`. The engine calls it
+    /// when it was away long enough for a timer to be late: the reader tasks run on the
+    /// engine's thread and have not read since, and an advert that arrived before a
+    /// master-down deadline must count before it.
     pub fn read_now(&self, mut f: impl FnMut(Rx)) {
         for (i, p) in self.slots.iter().enumerate() {
             let Some(p) = p else { continue };
@@ -227,14 +228,7 @@ impl Ports {
                     break;
                 };
                 match p.sock.try_recv_batch(&mut batch.recv) {
-                    Ok(n) if n > 0 => {
-                        parse_batch(&p.sock, &mut batch, n, &p.pool.bad);
-                        f(Rx {
-                            port: PortId(i),
-                            batch: Some(batch),
-                            pool: p.pool.clone(),
-                        });
-                    }
+                    Ok(n) if n > 0 => f(received(PortId(i), &p.sock, &p.pool, batch, n)),
                     r => {
                         if let Err(e) = r
                             && e.kind() != std::io::ErrorKind::WouldBlock
@@ -402,9 +396,17 @@ fn new_batch(sock: &VrrpSocket) -> Box<Batch> {
     })
 }
 
-/// Parses the `n` packets just received into `batch`; an unusable datagram is logged (at
-/// each power of two of `bad`) and left out.
-fn parse_batch(sock: &VrrpSocket, batch: &mut Batch, n: usize, bad: &AtomicU64) {
+/// The `n` packets just received into `batch`, parsed, as an [`Rx`] whose batch goes back to
+/// `pool`; an unusable datagram is logged (at each power of two of the pool's count) and left
+/// out.
+fn received(
+    port: PortId,
+    sock: &VrrpSocket,
+    pool: &Arc<Pool>,
+    mut batch: Box<Batch>,
+    n: usize,
+) -> Rx {
+    let bad = &pool.bad;
     for i in 0..n {
         let slot = batch.recv.get(i);
         batch.meta[i] = match sock.parse(&slot) {
@@ -417,6 +419,11 @@ fn parse_batch(sock: &VrrpSocket, batch: &mut Batch, n: usize, bad: &AtomicU64) 
                 None
             }
         };
+    }
+    Rx {
+        port,
+        batch: Some(batch),
+        pool: pool.clone(),
     }
 }
 
@@ -436,12 +443,7 @@ async fn reader_task(
         };
         match sock.recv_batch(&mut batch.recv).await {
             Ok(n) if to_engine => {
-                parse_batch(&sock, &mut batch, n, &pool.bad);
-                let rx = Rx {
-                    port,
-                    batch: Some(batch),
-                    pool: pool.clone(),
-                };
+                let rx = received(port, &sock, &pool, batch, n);
                 match tx.try_send(rx) {
                     Ok(()) => {}
                     Err(mpsc::error::TrySendError::Full(rx)) => {
