@@ -5,7 +5,7 @@ shared libraries, the main heap ([heap], glibc's main arena), glibc's per-thread
 (64 MiB reserved regions), thread stacks (an rw region right after a 4 KiB guard page), the main
 stack and other anonymous mappings. Used by bench/mem.sh; prints one `key value` per line (kB).
 
-Usage: smaps.py PID
+Usage: smaps.py PID   (SMAPS_DETAIL=1: also one `map` line per mapping with resident pages)
 """
 import os
 import sys
@@ -37,11 +37,17 @@ def main(pid):
             elif parts[0] == "Rss:" and cur is not None:
                 cur[4] = int(parts[1])
     cats = {}
+    detail = os.environ.get("SMAPS_DETAIL") == "1"
+    cur_map = None
 
     def add(k, v):
         cats[k] = cats.get(k, 0) + v
+        if detail and v:
+            s, e, _, pth, _ = cur_map
+            print(f"map {k}: {pth or '-'} {(e - s) >> 10} kB mapped, {v} kB resident")
 
     for i, (start, end, perms, path, rss) in enumerate(maps):
+        cur_map = maps[i]
         if path == exe or path.endswith(" (deleted)") and path.startswith(exe):
             add("binary", rss)
         elif path == "[heap]":

@@ -82,3 +82,51 @@ fn a_backup_stalled_past_its_master_down_interval_reads_the_waiting_adverts_and_
     }
     ka.stop(&mut lab, ka_parent);
 }
+
+/// 250 instances at 50 ms: a 600 ms stall leaves 3,000 adverts in the backup's socket, the
+/// newest of each instance at the end. Reading only what the port's receive batches hold
+/// (128 packets) would reach the first 128 instances and let the other 122 time out: the
+/// late-wake read drains the socket.
+#[test]
+fn a_backup_of_250_instances_stalled_reads_every_waiting_advert_and_stays_backup_on_all() {
+    const N: u32 = 250;
+    let conf = |prio: u8| {
+        let mut s = String::from("listen: \"127.0.0.1:9797\"\ninstances:\n");
+        for i in 1..=N {
+            s.push_str(&format!(
+                "  VI_{i}:\n    interface: eth0\n    vrid: {i}\n    priority: {prio}\n    advert_interval: 50ms\n    virtual_ipaddress: [\"10.99.1.{i}/24\"]\n"
+            ));
+        }
+        s
+    };
+    let mut lab = Lab::new("stm");
+    lab.host("m", "10.99.0.81", None);
+    lab.host("b", "10.99.0.82", None);
+    lab.vipd("m", &conf(150));
+    wait_for(Duration::from_secs(10), "m holds every VIP", || {
+        lab.has_addr("m", "10.99.1.1") && lab.has_addr("m", &format!("10.99.1.{N}"))
+    });
+    let b = lab.vipd("b", &conf(100));
+    wait_for(
+        Duration::from_secs(10),
+        "b is backup of every instance",
+        || lab.log("b.log").matches("INIT -> BACKUP").count() == N as usize,
+    );
+    sleep(Duration::from_millis(500));
+    for round in 0..3 {
+        lab.signal(b, "STOP");
+        sleep(Duration::from_millis(600));
+        lab.signal(b, "CONT");
+        sleep(Duration::from_millis(500));
+        let log = lab.log("b.log");
+        let took = log.matches("BACKUP -> MASTER").count();
+        assert_eq!(
+            took, 0,
+            "round {round}: the stalled backup took over {took} of {N} instances although their master's adverts were waiting"
+        );
+        assert!(
+            lab.has_addr("m", &format!("10.99.1.{N}")),
+            "round {round}: m lost an address"
+        );
+    }
+}

@@ -20,10 +20,15 @@ use crate::router::{MAX_TAP_KEYS, OBSERVE_TICK, PortId};
 /// Batches queued between the socket readers and the engine (the channel's bound; the
 /// pools below bound what is really in flight).
 pub const RX_QUEUE: usize = 256;
-/// Receive batches per port (each up to [`net::BATCH`] packets): what the engine may be
-/// behind by. When all are queued, the reader keeps reading into a spare batch and drops
-/// (and counts) those packets instead of growing memory under a flood.
-const BATCHES_PER_PORT: usize = 16;
+/// Receive batches per port (each up to [`net::BATCH`] packets, 37 KB): what the engine may
+/// be behind by in user space. When all are queued, the reader waits for one to come back and
+/// the packets wait in the socket's 4 MB kernel buffer ([`net::vrrp_socket::RCVBUF`]), so
+/// memory stays bounded under a flood and nothing is dropped here (issue 14: 16 batches,
+/// 590 KB of the backup's heap, were in flight at start-up before).
+const BATCHES_PER_PORT: usize = 4;
+/// Most batches [`Ports::read_now`] reads from one socket (8,192 packets: more than its
+/// 4 MB kernel buffer holds of adverts).
+const READ_NOW_MAX: usize = 256;
 
 /// One receive batch and where each packet's VRRP message is in it.
 struct Batch {
@@ -44,6 +49,8 @@ struct Pool {
     made: AtomicUsize,
     /// Unusable datagrams received (logged at each power of two).
     bad: AtomicU64,
+    /// Signalled when a batch comes back: the reader waits on it when none is free.
+    freed: tokio::sync::Notify,
 }
 
 impl Pool {
@@ -52,6 +59,7 @@ impl Pool {
             free: std::sync::Mutex::new(Vec::with_capacity(BATCHES_PER_PORT)),
             made: AtomicUsize::new(0),
             bad: AtomicU64::new(0),
+            freed: tokio::sync::Notify::new(),
         }
     }
 
@@ -75,6 +83,7 @@ impl Pool {
         {
             f.push(b);
         }
+        self.freed.notify_one();
     }
 }
 
@@ -120,7 +129,7 @@ struct PortIo {
     sock: Arc<VrrpSocket>,
     /// Forwards received packets to the engine.
     reader: JoinHandle<()>,
-    /// Packets dropped because the engine queue was full.
+    /// Packets dropped because the engine queue (shared by the ports) was full.
     overflow: Arc<AtomicU64>,
     /// The reader's batches not in flight (shared with [`Ports::read_now`]).
     pool: Arc<Pool>,
@@ -215,15 +224,18 @@ impl Ports {
     }
 
     /// Reads what waits in every port's socket now, without waiting, into batches of the
-    /// port's pool (shared with its reader, so at most [`BATCHES_PER_PORT`] in flight in all;
-    /// none free: the rest stays in the kernel), and hands each to `f`. The engine calls it
-    /// when it was away long enough for a timer to be late: the reader tasks run on the
-    /// engine's thread and have not read since, and an advert that arrived before a
-    /// master-down deadline must count before it.
+    /// port's pool (shared with its reader; none free: the rest stays in the kernel), and
+    /// hands each to `f`, until the socket is empty or [`READ_NOW_MAX`] batches were read (a
+    /// flood cannot hold the engine here). The engine calls it when it was away long enough
+    /// for a timer to be late: the reader tasks run on the engine's thread and have not read
+    /// since, and an advert that arrived before a master-down deadline must count before it
+    /// (after a stall of 40 ms, 250 instances at 10 ms have 1,000 adverts waiting: the
+    /// newest of every instance is at the end). `f` handles each batch before the next is
+    /// read, so a batch is back in the pool for the next read.
     pub fn read_now(&self, mut f: impl FnMut(Rx)) {
         for (i, p) in self.slots.iter().enumerate() {
             let Some(p) = p else { continue };
-            for _ in 0..BATCHES_PER_PORT {
+            for _ in 0..READ_NOW_MAX {
                 let Some(mut batch) = p.pool.take(&p.sock) else {
                     break;
                 };
@@ -434,15 +446,15 @@ async fn reader_task(
     overflow: Arc<AtomicU64>,
     pool: Arc<Pool>,
 ) {
-    // Read into when every pooled batch is queued: those packets are dropped and counted.
-    let mut spare: Option<Box<Batch>> = None;
     loop {
-        let (mut batch, to_engine) = match pool.take(&sock) {
-            Some(b) => (b, true),
-            None => (spare.take().unwrap_or_else(|| new_batch(&sock)), false),
+        // Every batch in flight: the engine is behind; the packets wait in the kernel until
+        // it hands one back.
+        let Some(mut batch) = pool.take(&sock) else {
+            pool.freed.notified().await;
+            continue;
         };
         match sock.recv_batch(&mut batch.recv).await {
-            Ok(n) if to_engine => {
+            Ok(n) => {
                 let rx = received(port, &sock, &pool, batch, n);
                 match tx.try_send(rx) {
                     Ok(()) => {}
@@ -453,16 +465,8 @@ async fn reader_task(
                     Err(mpsc::error::TrySendError::Closed(_)) => return,
                 }
             }
-            Ok(n) => {
-                note_overflow(&sock, &overflow, n);
-                spare = Some(batch);
-            }
             Err(e) => {
-                if to_engine {
-                    pool.give(batch);
-                } else {
-                    spare = Some(batch);
-                }
+                pool.give(batch);
                 warn!(interface = %sock.ifname(), "receive failed: {e}");
                 tokio::time::sleep(Duration::from_millis(10)).await;
             }
@@ -470,7 +474,7 @@ async fn reader_task(
     }
 }
 
-/// `n` packets dropped because the engine is behind by every batch of the port.
+/// `n` packets dropped because the engine's queue is full (every port's batches queued).
 fn note_overflow(sock: &VrrpSocket, overflow: &AtomicU64, n: usize) {
     let before = overflow.fetch_add(n as u64, Ordering::Relaxed);
     let after = before + n as u64;

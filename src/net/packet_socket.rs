@@ -210,7 +210,8 @@ impl RecvBatch {
             h.msg_iov = &raw mut iov[i];
             h.msg_iovlen = 1;
             h.msg_control = (&raw mut self.control[i * CONTROL_WORDS]).cast();
-            h.msg_controllen = CONTROL_WORDS * 8;
+            // `as _`: size_t with glibc, socklen_t with musl.
+            h.msg_controllen = (CONTROL_WORDS * 8) as _;
         }
         // SAFETY: every pointer in `hdrs` points into buffers owned by `self` (slots of
         // `slot` bytes, a sockaddr_in6 per message, CONTROL_WORDS * 8 control bytes) or into
@@ -221,7 +222,8 @@ impl RecvBatch {
                 fd.as_raw_fd(),
                 hdrs.as_mut_ptr(),
                 BATCH as libc::c_uint,
-                libc::MSG_DONTWAIT,
+                // int with glibc, unsigned with musl.
+                libc::MSG_DONTWAIT as _,
                 std::ptr::null_mut(),
             )
         };
@@ -232,7 +234,10 @@ impl RecvBatch {
         for (i, h) in hdrs.iter().take(n).enumerate() {
             self.lens[i] = h.msg_len as usize;
             self.name_lens[i] = h.msg_hdr.msg_namelen;
-            self.control_lens[i] = h.msg_hdr.msg_controllen.min(CONTROL_WORDS * 8);
+            // size_t with glibc, socklen_t with musl.
+            #[allow(clippy::unnecessary_cast)]
+            let clen = h.msg_hdr.msg_controllen as usize;
+            self.control_lens[i] = clen.min(CONTROL_WORDS * 8);
             self.flags[i] = h.msg_hdr.msg_flags;
         }
         self.count = n;
@@ -378,7 +383,7 @@ pub fn send_many(fd: &impl AsRawFd, v6: bool, msgs: &[SendMsg<'_>]) -> io::Resul
             *w = u64::from_ne_bytes(chunk.try_into().unwrap_or([0; 8]));
         }
         h.msg_control = control[i].as_mut_ptr().cast();
-        h.msg_controllen = space;
+        h.msg_controllen = space as _;
         iov[i].iov_base = m.payload.as_ptr().cast_mut().cast();
         iov[i].iov_len = m.payload.len();
         h.msg_iov = &raw mut iov[i];
@@ -396,7 +401,7 @@ pub fn send_many(fd: &impl AsRawFd, v6: bool, msgs: &[SendMsg<'_>]) -> io::Resul
             fd.as_raw_fd(),
             hdrs.as_mut_ptr(),
             n as libc::c_uint,
-            libc::MSG_DONTWAIT,
+            libc::MSG_DONTWAIT as _,
         )
     };
     if sent < 0 {

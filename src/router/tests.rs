@@ -1553,3 +1553,34 @@ fn shutting_down_with_no_static_items_uninstalls_nothing_else() {
     assert!(statics.is_empty(), "{statics:?}");
     assert!(net.first("a", "close", t).is_some());
 }
+
+#[test]
+fn the_effect_queue_gives_back_the_room_of_a_start_up_burst_once_drained() {
+    // 250 instances on one interface: their start queues well over OUT_KEPT effects.
+    let mut yaml = String::from("instances:\n");
+    for i in 1..=250u32 {
+        yaml.push_str(&format!(
+            "  VI_{i}:\n    interface: eth0\n    vrid: {i}\n    priority: 100\n    advert_interval: 1s\n    virtual_ipaddress: [10.99.1.{i}/24]\n"
+        ));
+    }
+    let mut net = Net::new();
+    let mut r = Router::new(testnet::config(&yaml), net.now);
+    while r.poll_effect().is_some() {}
+    net.now += MS;
+    r.handle_iface(
+        net.now,
+        "eth0",
+        Ok(testnet::iface("eth0", [10, 99, 0, 12].into(), 2)),
+    );
+    let queued = r.out.len();
+    assert!(queued > OUT_KEPT, "{queued} effects queued");
+    let drained = std::iter::from_fn(|| r.poll_effect()).count();
+    assert_eq!(drained, queued);
+    assert!(r.out.capacity() <= OUT_KEPT.next_power_of_two());
+    // Steady state keeps its room: a queue within OUT_KEPT is not shrunk.
+    let kept = r.out.capacity();
+    net.now += 10 * S;
+    r.handle_timeout(net.now);
+    while r.poll_effect().is_some() {}
+    assert_eq!(r.out.capacity(), kept);
+}
