@@ -10,7 +10,9 @@
 #
 # Root (bench/mem.sh's lab), valgrind. It builds the release binary first without the file
 # (VIPD_LINK_ORDER=off), profiles it as r1 (master) and then as r2 (backup) under callgrind,
-# and writes the union. Environment: SETTLE (default 20 seconds under callgrind).
+# and writes the union. Environment: SETTLE (default 20 seconds under callgrind); TARGET=
+# x86_64-unknown-linux-musl profiles the static musl build (`cargo build --release --target
+# x86_64-unknown-linux-musl`; its symbol names differ) and writes packaging/link-order-musl.txt.
 set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 ROOT=$(dirname "$HERE")
@@ -18,13 +20,24 @@ ROOT=$(dirname "$HERE")
 command -v valgrind >/dev/null || { echo "link-order: needs valgrind" >&2; exit 1; }
 OUT=$(mktemp -d /tmp/link-order.XXXXXX)
 trap 'rm -rf "$OUT"' EXIT
-(cd "$ROOT" && VIPD_LINK_ORDER=off cargo build --release -q)
+TARGET=${TARGET:-}
+if [ -n "$TARGET" ]; then
+    (cd "$ROOT" && VIPD_LINK_ORDER=off cargo build --release -q --target "$TARGET")
+    BUILT="$ROOT/target/$TARGET/release/vipd"
+else
+    (cd "$ROOT" && VIPD_LINK_ORDER=off cargo build --release -q)
+    BUILT="$ROOT/target/release/vipd"
+fi
+case "$TARGET" in
+    *-musl) FILE="$ROOT/packaging/link-order-musl.txt" ;;
+    *) FILE="$ROOT/packaging/link-order.txt" ;;
+esac
 BIN="$OUT/vipd"
-cp "$ROOT/target/release/vipd" "$BIN"
+cp "$BUILT" "$BIN"
 CG="valgrind --tool=callgrind --demangle=no --dump-every-bb=20000000 --callgrind-out-file=$OUT/cg.%p"
 for r in R1 R2; do
     env "WRAP_$r=$CG" VIPD_BIN="$BIN" IMPLS=vipd SETTLE="${SETTLE:-20}" "$HERE/mem.sh" >"$OUT/mem-$r.log" 2>&1 ||
         { cat "$OUT/mem-$r.log" >&2; exit 1; }
 done
-python3 "$HERE/link_order.py" "$BIN" "$OUT"/cg.* >"$ROOT/packaging/link-order.txt"
-echo "link-order: wrote packaging/link-order.txt; rebuild (cargo build --release) to use it"
+python3 "$HERE/link_order.py" "$BIN" "$OUT"/cg.* >"$FILE"
+echo "link-order: wrote $FILE; rebuild (cargo build --release${TARGET:+ --target $TARGET}) to use it"

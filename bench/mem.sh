@@ -177,11 +177,14 @@ scrape_sizes() { # host
 
 [ -n "${VIPD_BIN:-}" ] || { (cd "$ROOT" && cargo build --release -q) || die "build failed"; }
 echo "machine: $(nproc) CPUs, kernel $(uname -r); $("$VIPD" --version | head -1); $("$KEEPALIVED" -v 2>&1 | head -1)"
-# How much of packaging/link-order.txt the binary still has (build.rs; bench/link-order.sh).
-if [ -s "$ROOT/packaging/link-order.txt" ] && command -v nm >/dev/null; then
-    have=$(comm -12 <(sort -u "$ROOT/packaging/link-order.txt") \
+# How much of packaging/link-order.txt (link-order-musl.txt for a musl build) the binary still
+# has (build.rs; bench/link-order.sh).
+LO="$ROOT/packaging/link-order.txt"
+case "$VIPD" in *musl*) LO="$ROOT/packaging/link-order-musl.txt" ;; esac
+if [ -s "$LO" ] && command -v nm >/dev/null; then
+    have=$(comm -12 <(sort -u "$LO") \
         <(nm --defined-only "$VIPD" 2>/dev/null | awk 'NF == 3 {print $3}' | sort -u) | wc -l)
-    echo "link order: $have of $(grep -c . "$ROOT/packaging/link-order.txt") names of packaging/link-order.txt are in this binary"
+    echo "link order: $have of $(grep -c . "$LO") names of packaging/$(basename "$LO") are in this binary"
 fi
 echo "$N v3 instances x $IV ms; r1 master (150), r2 backup (80); measured after ${SETTLE} s; vipd env: ${VIPD_ENV:-none}"
 lab_up r1=10.99.0.11 r2=10.99.0.12
