@@ -45,16 +45,12 @@ pub fn lint(path: &str, programs: &[Program]) -> Vec<Diagnostic> {
     for p in programs {
         let mut runs_as_root = true;
         if let Some((what, u)) = &p.user {
-            match nix::unistd::User::from_name(&u.value) {
-                Ok(Some(pw)) => {
-                    runs_as_root = pw.uid.is_root();
+            match crate::track::lookup_user(&u.value) {
+                Ok(Some((uid, gid))) => {
+                    runs_as_root = uid == 0;
                     // `vipd check` runs as the daemon will (the unit's ExecStartPre): its own
                     // credentials say whether the switch to this user can work.
-                    if let Some(why) = crate::track::current_switch_problem(
-                        &u.value,
-                        pw.uid.as_raw(),
-                        pw.gid.as_raw(),
-                    ) {
+                    if let Some(why) = crate::track::current_switch_problem(&u.value, uid, gid) {
                         warn(u.line, u.column, format!("{what}: {why}"));
                     }
                 }

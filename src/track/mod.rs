@@ -16,6 +16,7 @@ mod proc_watch;
 mod process;
 pub mod procs;
 mod scripts;
+mod users;
 pub mod weight;
 
 #[cfg(test)]
@@ -32,6 +33,7 @@ pub use proc_watch::{PROC_SCAN, ProcessWatcher, WatchPath};
 pub use process::{current_switch_problem, switch_problem};
 pub use procs::{ParamMatch, ProcessMatch};
 pub use scripts::Scripts;
+pub(crate) use users::{lookup_group, lookup_user};
 pub use weight::{Applied, effective_priority, file_weight, interface_weight, script_weight};
 
 use crate::config::{InstanceConfig, ScriptConfig};

@@ -198,17 +198,15 @@ pub(crate) fn prepare_as(
 ) -> Result<Option<(u32, u32)>, String> {
     let creds = match user {
         None => None,
-        Some(name) => match nix::unistd::User::from_name(name) {
-            Ok(Some(u)) => Some((u.uid.as_raw(), u.gid.as_raw())),
-            Ok(None) => return Err(format!("no user `{name}`")),
-            Err(e) => return Err(format!("cannot look up user `{name}`: {e}")),
+        Some(name) => match super::lookup_user(name)? {
+            Some(ids) => Some(ids),
+            None => return Err(format!("no user `{name}`")),
         },
     };
     let creds = match (creds, group) {
-        (Some((uid, _)), Some(g)) => match nix::unistd::Group::from_name(g) {
-            Ok(Some(gr)) => Some((uid, gr.gid.as_raw())),
-            Ok(None) => return Err(format!("no group `{g}`")),
-            Err(e) => return Err(format!("cannot look up group `{g}`: {e}")),
+        (Some((uid, _)), Some(g)) => match super::lookup_group(g)? {
+            Some(gid) => Some((uid, gid)),
+            None => return Err(format!("no group `{g}`")),
         },
         (c, _) => c,
     };
