@@ -17,25 +17,11 @@ use std::os::unix::fs::PermissionsExt;
 use std::process::{Child, Command};
 use std::time::Duration;
 
-use labkit::{Lab, VIPD, require, sh, wait_for};
+use labkit::{Lab, VIPD, as_unit_user, require, wait_for};
 
 const S: Duration = Duration::from_secs(1);
 /// `nobody` / `nogroup`: an unprivileged user like the unit's `vipd`.
 const NOBODY: &str = "65534";
-
-/// setpriv as the unit runs vipd: another user, its two capabilities as ambient ones.
-fn as_unit_user() -> Vec<String> {
-    [
-        "setpriv",
-        "--reuid=65534",
-        "--regid=65534",
-        "--clear-groups",
-        "--inh-caps=+net_raw,+net_admin",
-        "--ambient-caps=+net_raw,+net_admin",
-    ]
-    .map(str::to_owned)
-    .to_vec()
-}
 
 fn uid_of(pid: u32) -> Option<String> {
     let status = fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
@@ -101,31 +87,15 @@ fn pidof() -> String {
 
 /// One sample of host `h`'s /metrics (vipd listens on the namespace's own loopback).
 fn metric(lab: &Lab, h: &str, series: &str) -> Option<f64> {
-    let text = sh(&[
-        "ip",
-        "netns",
-        "exec",
-        &lab.ns(h),
-        "curl",
-        "-fsS",
-        "http://127.0.0.1:9797/metrics",
-    ]);
-    text.lines()
+    lab.http_get(h, "/metrics")
+        .lines()
         .find_map(|l| l.strip_prefix(series)?.strip_prefix(' '))
         .and_then(|v| v.split_whitespace().next()?.parse().ok())
 }
 
 /// Host `h`'s /status: instance `inst`'s tracked processes as (name, up).
 fn status_processes(lab: &Lab, h: &str, inst: &str) -> Vec<(String, bool)> {
-    let text = sh(&[
-        "ip",
-        "netns",
-        "exec",
-        &lab.ns(h),
-        "curl",
-        "-fsS",
-        "http://127.0.0.1:9797/status",
-    ]);
+    let text = lab.http_get(h, "/status");
     let doc: vipd::status::DaemonStatus =
         serde_json::from_str(&text).unwrap_or_else(|e| panic!("/status: {e}: {text}"));
     let i = doc

@@ -23,7 +23,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
-use labkit::{Lab, sh, wait_for};
+use labkit::{Lab, wait_for};
 
 const ROOT: &str = env!("CARGO_MANIFEST_DIR");
 const VERSION: &str = env!("CARGO_PKG_VERSION");
@@ -358,35 +358,13 @@ fn packaged_binary_runs_as_the_unit_runs_it(tmp: &Path, bin: &Path) {
     let a_cfg = a_cfg.to_str().unwrap();
     let b_cfg = b_cfg.to_str().unwrap();
     let bin = bin.to_str().unwrap();
-    let a = lab.spawn(
-        "a",
-        "a.log",
-        &[
-            "setpriv",
-            "--reuid=65534",
-            "--regid=65534",
-            "--clear-groups",
-            "--inh-caps=+net_raw,+net_admin",
-            "--ambient-caps=+net_raw,+net_admin",
-            bin,
-            "run",
-            "-c",
-            a_cfg,
-        ],
-    );
+    let mut args = labkit::as_unit_user();
+    args.extend([bin.into(), "run".into(), "-c".into(), a_cfg.into()]);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let a = lab.spawn("a", "a.log", &args);
     let b = lab.spawn("b", "b.log", &[labkit::VIPD, "run", "-c", b_cfg]);
     lab.wait_holder(&["a", "b"], "10.99.0.71", "a", 10 * S);
-    let metrics = |h: &str| {
-        sh(&[
-            "ip",
-            "netns",
-            "exec",
-            &lab.ns(h),
-            "curl",
-            "-fsS",
-            "http://127.0.0.1:9797/metrics",
-        ])
-    };
+    let metrics = |h: &str| lab.http_get(h, "/metrics");
     wait_for(5 * S, "a's script healthy", || {
         metrics("a").contains("vrrp_script_healthy{script=\"me\"} 1")
     });

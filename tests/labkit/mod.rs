@@ -150,6 +150,20 @@ impl Lab {
         self.spawn(h, &format!("{h}.log"), &[VIPD, "run", "-c", &cfg])
     }
 
+    /// Host `h`'s HTTP endpoint `path` (vipd listening on the namespace's own
+    /// 127.0.0.1:9797), fetched with curl inside the namespace.
+    pub fn http_get(&self, h: &str, path: &str) -> String {
+        sh(&[
+            "ip",
+            "netns",
+            "exec",
+            &self.ns(h),
+            "curl",
+            "-fsS",
+            &format!("http://127.0.0.1:9797{path}"),
+        ])
+    }
+
     /// Sends `sig` to pid.
     pub fn signal(&self, pid: u32, sig: &str) {
         sh(&["kill", &format!("-{sig}"), &pid.to_string()]);
@@ -266,6 +280,21 @@ impl Drop for Lab {
             let _ = fs::remove_dir_all(&self.dir);
         }
     }
+}
+
+/// setpriv as packaging/vipd.service runs vipd: uid/gid 65534 (`nobody`), its two
+/// capabilities as ambient ones; the command follows.
+pub fn as_unit_user() -> Vec<String> {
+    [
+        "setpriv",
+        "--reuid=65534",
+        "--regid=65534",
+        "--clear-groups",
+        "--inh-caps=+net_raw,+net_admin",
+        "--ambient-caps=+net_raw,+net_admin",
+    ]
+    .map(str::to_owned)
+    .to_vec()
 }
 
 /// Polls `f` every 10 ms until it is true, panicking after `timeout`.
