@@ -24,6 +24,8 @@ SCRAPE_RATE=${SCRAPE_RATE:-20}
 # Scale cases as impl:instances:interval_ms:scrape (impl vipd or ka; scrape 1 = /metrics 20/s).
 # impl floor-blocking, floor-tokio or floor-core: r1 runs vipd, r2 runs the receive floor
 # (examples/rx_floor.rs, FLOOR_BIN) in that mode instead of a backup.
+# impl txfloor-sendto or txfloor-sendmmsg: r1 runs the send floor (examples/tx_floor.rs,
+# TXFLOOR_BIN) in that mode instead of a master, r2 runs vipd as the backup.
 CASES=${CASES:-"vipd:100:100:0 ka:100:100:0 vipd:250:20:0 ka:250:20:0 vipd:250:10:0 ka:250:10:0 vipd:250:10:1"}
 P="vb-$$"
 DIR=/tmp/$P
@@ -31,6 +33,8 @@ DIR=/tmp/$P
 VIPD="${VIPD_BIN:-$ROOT/target/release/vipd}"
 # FLOOR_BIN: the receive floor (cargo build --release --example rx_floor).
 FLOOR="${FLOOR_BIN:-$ROOT/target/release/examples/rx_floor}"
+# TXFLOOR_BIN: the send floor (cargo build --release --example tx_floor).
+TXFLOOR="${TXFLOOR_BIN:-$ROOT/target/release/examples/tx_floor}"
 HZ=$(getconf CLK_TCK)
 PY=$(python3 -c "import sys; print(sys.executable)")
 
@@ -135,7 +139,7 @@ ka_conf() { # file router_id priority interval_ms count vip_fmt
 daemon() {
     local impl=$1 h=$2 prio=$3 iv=$4 cnt=$5 fmt=$6
     local f="$DIR/$impl-$h.conf"
-    if [ "$impl" = vipd ] || [ "${impl#floor-}" != "$impl" ]; then
+    if [ "$impl" = vipd ] || [ "${impl#floor-}" != "$impl" ] || [ "${impl#txfloor-}" != "$impl" ]; then
         vipd_conf "$f" "$prio" "$iv" "$cnt" "$fmt"
     else
         ka_conf "$f" "$h" "$prio" "$iv" "$cnt" "$fmt"
@@ -151,6 +155,11 @@ daemon_start() { # impl host config-file: starts it, sets DPID and DPIDS
         [ -x "$FLOOR" ] || die "no $FLOOR (cargo build --release --example rx_floor)"
         local a; a=$(ip -n "$(ns "$h")" -4 -o addr show dev eth0 | awk '{print $4; exit}')
         start "$h" "$impl-$h.log" ${WRAP:-} "$FLOOR" "${impl#floor-}" "$f" "${a%/*}"
+        DPID=$LASTPID; DPIDS=("$DPID")
+    elif [ "${impl#txfloor-}" != "$impl" ]; then
+        [ -x "$TXFLOOR" ] || die "no $TXFLOOR (cargo build --release --example tx_floor)"
+        local a; a=$(ip -n "$(ns "$h")" -4 -o addr show dev eth0 | awk '{print $4; exit}')
+        start "$h" "$impl-$h.log" ${WRAP:-} "$TXFLOOR" "${impl#txfloor-}" "$f" "${a%/*}"
         DPID=$LASTPID; DPIDS=("$DPID")
     else
         rm -f "$DIR/ka-$h".*.pid
@@ -194,7 +203,7 @@ stop_capture() { # pid name -> text dump in $DIR/name.txt; prints kernel drops
     awk '/dropped by kernel/{print $1}' "$DIR/$2.tcpdump.log"
 }
 now() { date +%s.%N; }
-name_of() { case $1 in vipd) echo "vipd" ;; floor-*) echo "vipd master, receive floor ${1#floor-}" ;; *) echo "keepalived 2.2.7" ;; esac; }
+name_of() { case $1 in vipd) echo "vipd" ;; floor-*) echo "vipd master, receive floor ${1#floor-}" ;; txfloor-*) echo "send floor ${1#txfloor-}, vipd backup" ;; *) echo "keepalived 2.2.7" ;; esac; }
 
 # ---------- 1. failover ----------
 failover() {
@@ -256,9 +265,13 @@ scale_run() { # impl count interval_ms scrape(0|1) -> one table row in ROW
     local impl=$1 cnt=$2 iv=$3 scrape=$4
     # the floor cases: vipd is the master, the floor program listens in r2's place
     local mimpl=$impl; [ "${impl#floor-}" != "$impl" ] && mimpl=vipd
+    # the send floor cases: the floor program sends in r1's place (no VIPs), vipd is the backup
+    local bimpl=$impl; [ "${impl#txfloor-}" != "$impl" ] && bimpl=vipd
     daemon "$mimpl" r1 150 "$iv" "$cnt" "10.99.1.%d"; local r1=$DPID; local r1p=("${DPIDS[@]}")
-    wait_until 30 vips_are r1 "$cnt" || echo "   ($impl: r1 holds only $(vips_on r1 1) of $cnt VIPs)"
-    daemon "$impl" r2 80 "$iv" "$cnt" "10.99.1.%d"; local r2=$DPID; local r2p=("${DPIDS[@]}")
+    if [ "$bimpl" = "$impl" ]; then
+        wait_until 30 vips_are r1 "$cnt" || echo "   ($impl: r1 holds only $(vips_on r1 1) of $cnt VIPs)"
+    fi
+    daemon "$bimpl" r2 80 "$iv" "$cnt" "10.99.1.%d"; local r2=$DPID; local r2p=("${DPIDS[@]}")
     sleep 3
     local spid=""
     if [ "$scrape" = 1 ]; then
@@ -687,6 +700,10 @@ fi
 if [ -z "${FLOOR_BIN:-}" ] && [[ " $CASES" == *" floor-"* ]]; then
     echo "building (cargo build --release --example rx_floor)..."
     (cd "$ROOT" && cargo build --release -q --example rx_floor) || die "build failed"
+fi
+if [ -z "${TXFLOOR_BIN:-}" ] && [[ " $CASES" == *" txfloor-"* ]]; then
+    echo "building (cargo build --release --example tx_floor)..."
+    (cd "$ROOT" && cargo build --release -q --example tx_floor) || die "build failed"
 fi
 echo "machine: $(nproc) CPUs, kernel $(uname -r); vipd $("$VIPD" --version 2>/dev/null | head -1); $("$KEEPALIVED" -v 2>&1 | head -1)"
 echo

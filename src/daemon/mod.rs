@@ -131,7 +131,9 @@ impl Shell {
                     bytes,
                 }),
                 e => {
-                    self.flush_sends();
+                    if e.waits_for_sends() {
+                        self.flush_sends();
+                    }
                     self.exec(e);
                 }
             }

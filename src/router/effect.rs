@@ -137,6 +137,23 @@ pub enum Effect {
     Fact(Fact),
 }
 
+impl Effect {
+    /// Whether the shell must put the adverts queued before this effect on the wire before it
+    /// carries this one out. Everything that touches the kernel, the sockets or the set of
+    /// instances does (a handover's priority-0 advert goes before its addresses leave; an
+    /// advert is counted on its instance before that instance's series go). Observations do
+    /// not: a round of timers queues `TimerLate` between its adverts, and the whole round
+    /// still leaves in one `sendmmsg` per port.
+    pub fn waits_for_sends(&self) -> bool {
+        match self {
+            Effect::Send { .. } => false,
+            Effect::Fact(Fact::InstanceAdded { .. } | Fact::InstanceRemoved { .. }) => true,
+            Effect::Fact(_) => false,
+            _ => true,
+        }
+    }
+}
+
 /// An instance's macvlan with the virtual router MAC.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct VmacSpec {

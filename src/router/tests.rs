@@ -1584,3 +1584,75 @@ fn the_effect_queue_gives_back_the_room_of_a_start_up_burst_once_drained() {
     while r.poll_effect().is_some() {}
     assert_eq!(r.out.capacity(), kept);
 }
+
+/// A master of many instances whose deadlines fall together queues one observation per timer
+/// (`TimerLate`) between its adverts; none of them may split the round, or the shell sends one
+/// advert per `sendmmsg` (issue 14: 25,000 system calls a second at 250 x 10 ms).
+#[test]
+fn a_round_of_adverts_is_not_split_by_observations() {
+    let mut yaml = String::from("instances:\n");
+    for v in 1..=20 {
+        yaml.push_str(&format!(
+            "  VI_{v}:\n    interface: eth0\n    vrid: {v}\n    priority: 150\n    advert_interval: 10ms\n    virtual_ipaddress: [10.99.1.{v}/24]\n"
+        ));
+    }
+    let t0 = Instant::now();
+    let mut r = Router::new(super::testnet::config(&yaml), t0);
+    r.handle_iface(
+        t0,
+        "eth0",
+        Ok(super::testnet::iface("eth0", [10, 99, 0, 11].into(), 2)),
+    );
+    while r.poll_effect().is_some() {}
+    // Past Master_Down: every instance is master; then one round more, all due at once.
+    let mut now = t0;
+    let mut last_round = Vec::new();
+    for _ in 0..10 {
+        now = r.poll_timeout().expect("a deadline");
+        r.handle_timeout(now);
+        last_round = std::iter::from_fn(|| r.poll_effect()).collect();
+    }
+    let sends: Vec<usize> = last_round
+        .iter()
+        .enumerate()
+        .filter(|(_, e)| matches!(e, Effect::Send { .. }))
+        .map(|(i, _)| i)
+        .collect();
+    assert_eq!(
+        sends.len(),
+        20,
+        "one advert per instance at {now:?}: {last_round:?}"
+    );
+    let (first, last) = (sends[0], sends[sends.len() - 1]);
+    let splitting: Vec<&Effect> = last_round[first..=last]
+        .iter()
+        .filter(|e| e.waits_for_sends())
+        .collect();
+    assert!(splitting.is_empty(), "{splitting:?}");
+    assert!(
+        last_round[first..=last]
+            .iter()
+            .any(|e| matches!(e, Effect::Fact(Fact::TimerLate { .. }))),
+        "the observations are still there"
+    );
+}
+
+#[test]
+fn what_waits_for_queued_adverts() {
+    let removed = Effect::Fact(Fact::InstanceRemoved {
+        inst: InstId(0),
+        name: "VI_1".into(),
+    });
+    assert!(removed.waits_for_sends());
+    assert!(Effect::Fact(Fact::InstanceAdded { inst: InstId(0) }).waits_for_sends());
+    assert!(Effect::ClosePort { port: PortId(0) }.waits_for_sends());
+    assert!(
+        Effect::RemoveAddresses {
+            inst: InstId(0),
+            ifindex: 2,
+            vips: Vec::new()
+        }
+        .waits_for_sends()
+    );
+    assert!(!Effect::Fact(Fact::TimerLate { late: MS }).waits_for_sends());
+}
