@@ -95,8 +95,9 @@ struct Shell {
     startup_lookups: Option<Vec<(String, Vec<std::net::IpAddr>)>>,
     /// A port failed to open while starting (fatal then).
     startup_failed: bool,
-    /// Adverts taken from the core and not yet sent: consecutive ones go out together
-    /// (one `sendmmsg` per port), before the next effect of another kind.
+    /// Adverts taken from the core and not yet sent: they go out together (one `sendmmsg`
+    /// per port run), before the next effect that waits for them
+    /// ([`Effect::waits_for_sends`]: not the observations between a round's adverts).
     sends: Vec<Send>,
 }
 
