@@ -12,6 +12,19 @@
 # WRAP (a command vipd runs under, e.g. WRAP="chrt -R -r 10" as the systemd unit does) and
 # KA_RT (keepalived's vrrp_rt_priority, its own way to the same, e.g. KA_RT=10; the bench then
 # also sets vrrp_rlimit_rtime 5000000).
+# SWITCH: how the lab's switch namespace forwards, the same for both daemons (default host):
+#   host   as the host is set up: if the host has br_netfilter loaded, every bridged frame
+#          also runs the bridge's netfilter hooks; and all delivery (the bridge, its other
+#          ports, the listeners' sockets and their wake-ups) runs in the softirq of the sender
+#          (veth hands each frame over in the sender's context), so it is charged to the sender.
+#   plain  as host, with the switch namespace's net.bridge.bridge-nf-call-* set to 0 (a
+#          switch does not run the host's firewall on the frames it forwards).
+#   napi   as plain, and the switch's ports receive with threaded NAPI (GRO on, then
+#          /sys/class/net/<port>/threaded): the switch's work and the delivery to the other
+#          hosts run in the switch's own kernel threads (napi/<port>-<id>), as a real switch
+#          and real receivers do on their own hardware; the sender pays for its own send.
+#          The threads run SCHED_FIFO 50 (a switch does not wait for the hosts' processes).
+#          scale and stretch print those threads' CPU beside each row.
 # This is a benchmark: it prints figures and asserts nothing about timing.
 set -uo pipefail
 
@@ -44,6 +57,8 @@ NSES=()        # every namespace created
 die() { echo "bench: $*" >&2; exit 1; }
 [ "$(id -u)" = 0 ] || die "needs root"
 for t in ip tcpdump python3 curl "$KEEPALIVED"; do command -v "$t" >/dev/null || die "needs $t"; done
+SWITCH=${SWITCH:-host}
+case $SWITCH in host|plain) ;; napi) command -v ethtool >/dev/null || die "SWITCH=napi needs ethtool" ;; *) die "SWITCH: host, plain or napi" ;; esac
 
 cleanup() {
     trap - EXIT INT TERM
@@ -80,11 +95,43 @@ lab_up() { # hosts as name=addr ...
         ip -n "$n" link set eth0 up
         ip -n "$n" addr add "$a/24" dev eth0
     done
+    switch_tune "$sw"
 }
 lab_down() {
     local n
     for n in "${NSES[@]}"; do ip netns del "$n" 2>/dev/null; done
-    NSES=()
+    NSES=(); SWPIDS=()
+}
+
+# Sets up the switch namespace's forwarding as SWITCH says, after its ports exist; SWPIDS are
+# its NAPI threads (SWITCH=napi), whose CPU scale and stretch report.
+SWPIDS=()
+switch_tune() { # switch namespace
+    local sw=$1 t p
+    [ "$SWITCH" = host ] && return 0
+    if [ -d /proc/sys/net/bridge ]; then
+        for t in iptables ip6tables arptables; do ip netns exec "$sw" sysctl -qw "net.bridge.bridge-nf-call-$t=0"; done
+    fi
+    [ "$SWITCH" = napi ] || return 0
+    for p in $(ip -n "$sw" -o link show type veth | awk -F': ' '{print $2}' | cut -d@ -f1); do
+        # veth hands a frame from a socket to NAPI only if the receiving end has one of these
+        # (or the sender has no TSO): veth_skb_is_eligible_for_gro in drivers/net/veth.c
+        ip netns exec "$sw" ethtool -K "$p" gro on rx-udp-gro-forwarding on >/dev/null || die "ethtool -K $p failed"
+        ip netns exec "$sw" sh -c "echo 1 > /sys/class/net/$p/threaded" || die "threaded NAPI on $p failed"
+    done
+    sleep 0.2
+    mapfile -t SWPIDS < <(pgrep '^napi/p')
+    [ "${#SWPIDS[@]}" -gt 0 ] || die "SWITCH=napi: no napi/p* threads"
+    # a switch forwards at once: its threads must not queue behind the hosts' processes (the
+    # daemons, the capture), or the capture sees adverts late that were sent on time
+    for p in "${SWPIDS[@]}"; do chrt -f -p 50 "$p" || die "chrt of napi thread $p failed"; done
+}
+# SWITCH=napi: one line on the switch's NAPI threads' CPU over a window, kept in SWNOTES too
+SWNOTES=()
+switch_line() { # label ticks0 ticks1 seconds
+    [ "$SWITCH" = napi ] || return 0
+    local l; l=$("$PY" -c "import sys; a=sys.argv; print('   switch (%s): %s NAPI threads, %.1f %% of a core' % (a[1], a[5], (float(a[3])-float(a[2]))/$HZ/float(a[4])*100))" "$@" "${#SWPIDS[@]}")
+    echo "$l"; SWNOTES+=("$l")
 }
 
 # Starts a command in a namespace in the background; sets LASTPID.
@@ -282,6 +329,7 @@ scale_run() { # impl count interval_ms scrape(0|1) -> one table row in ROW
     capture m "$tag" "ip proto 112"
     local t0 m0 b0 t1 m1 b1 q0 q1
     [ "$mimpl" = vipd ] && nx r1 curl -s -o "$DIR/$tag.m0" http://127.0.0.1:9797/metrics
+    local w0 w1; w0=$(ticks "${SWPIDS[@]}")
     t0=$(now); m0=$(ticks "${r1p[@]}"); b0=$(ticks "${r2p[@]}"); q0=$(rq_wait_ns "${r1p[@]}")
     local ms0 bs0 ms1 bs1 st0 st1; ms0=$(sticks "${r1p[@]}"); bs0=$(sticks "${r2p[@]}"); st0=$(steal)
     # the control: a trivial 5 ms timer loop on the same machine (in the host namespace)
@@ -290,6 +338,7 @@ scale_run() { # impl count interval_ms scrape(0|1) -> one table row in ROW
     sleep "$WINDOW"
     wait "$prpid" 2>/dev/null
     t1=$(now); m1=$(ticks "${r1p[@]}"); b1=$(ticks "${r2p[@]}"); q1=$(rq_wait_ns "${r1p[@]}")
+    w1=$(ticks "${SWPIDS[@]}")
     ms1=$(sticks "${r1p[@]}"); bs1=$(sticks "${r2p[@]}"); st1=$(steal)
     local rss1 rss2; rss1=$(rss_kb "${r1p[@]}"); rss2=$(rss_kb "${r2p[@]}")
     # vipd's own view: timers handled more than 2 / 10 ms after their deadline, in the window
@@ -315,6 +364,7 @@ scale_run() { # impl count interval_ms scrape(0|1) -> one table row in ROW
         $(( cnt * 1000 / iv )) "$per" "$nv" "$gap" "$worst" "$late ($expl)" "$spur" "$cm" "$cb" "$pk" "$rq" "$lateness" "$p10 / $pmax ms" "$stl" \
         "$("$PY" -c "print($rss1/1024)")" "$("$PY" -c "print($rss2/1024)")" "${drops:-?}")
     echo "$ROW"
+    switch_line "$impl:$cnt:$iv:$scrape" "$w0" "$w1" "$dt"
     stop_daemon "$r2" r2; stop_daemon "$r1" r1
     sleep 1
 }
@@ -603,6 +653,7 @@ lab4_up() {
     ip -n "$sw" link set pm0 master br0 up
     ip -n "$(ns m)" link set eth0 up
     ip -n "$(ns m)" addr add 10.99.20.200/24 dev eth0
+    switch_tune "$sw"
 }
 conf4() { # impl file host priority interval_ms per_lan
     local impl=$1 f=$2 h=$3 prio=$4 iv=$5 per=$6 k i
@@ -645,6 +696,7 @@ stretch_run() { # impl per_lan interval_ms -> ROW
     capture m "$tag" "ip proto 112"
     [ "$impl" = vipd ] && nx r1 curl -s -o "$DIR/$tag.m0" http://127.0.0.1:9797/metrics
     local t0 t1 m0 m1 b0 b1 ms0 ms1 f0 f1 g0 g1 q0 q1
+    local w0 w1; w0=$(ticks "${SWPIDS[@]}")
     t0=$(now); m0=$(ticks "${r1p[@]}"); b0=$(ticks "${r2p[@]}"); ms0=$(sticks "${r1p[@]}"); q0=$(rq_wait_ns "${r1p[@]}")
     f0=$(port_rx r1); g0=$(port_rx r2)
     "$PY" "$HERE/probe.py" "$WINDOW" "$DIR/$tag.stalls" >"$DIR/$tag.probe" &
@@ -652,6 +704,7 @@ stretch_run() { # impl per_lan interval_ms -> ROW
     sleep "$WINDOW"
     wait "$prpid" 2>/dev/null
     t1=$(now); m1=$(ticks "${r1p[@]}"); b1=$(ticks "${r2p[@]}"); ms1=$(sticks "${r1p[@]}"); q1=$(rq_wait_ns "${r1p[@]}")
+    w1=$(ticks "${SWPIDS[@]}")
     f1=$(port_rx r1); g1=$(port_rx r2)
     local rss1; rss1=$(rss_kb "${r1p[@]}")
     local lateness="n/a"
@@ -674,6 +727,7 @@ stretch_run() { # impl per_lan interval_ms -> ROW
         "$(name_of "$impl")" "$cnt" "$iv" $(( cnt * 1000 / iv )) "$rate" "$per0" "$gap" "$worst" "$late" "$expl" "$spur" "$from2" \
         "$cm" "$cb" "$pk" "$rq" "$lateness" "$p10" "$pmax" "$("$PY" -c "print($rss1/1024)")" "${drops:-?}")
     echo "$ROW"
+    switch_line "$impl:$per:$iv" "$w0" "$w1" "$dt"
     [ -n "$r2" ] && stop_daemon "$r2" r2
     stop_daemon "$r1" r1
     lab_down
@@ -706,6 +760,7 @@ if [ -z "${TXFLOOR_BIN:-}" ] && [[ " $CASES" == *" txfloor-"* ]]; then
     (cd "$ROOT" && cargo build --release -q --example tx_floor) || die "build failed"
 fi
 echo "machine: $(nproc) CPUs, kernel $(uname -r); vipd $("$VIPD" --version 2>/dev/null | head -1); $("$KEEPALIVED" -v 2>&1 | head -1)"
+echo "switch: SWITCH=$SWITCH (br_netfilter $([ -d /proc/sys/net/bridge ] && echo loaded || echo "not loaded") on this host)"
 echo
 [ $# -gt 0 ] || set -- failover scale flood scrape handover
 for s in "$@"; do
@@ -714,3 +769,4 @@ for s in "$@"; do
         *) die "unknown scenario $s (failover, scale, flood, scrape, handover, stretch)" ;;
     esac
 done
+[ "${#SWNOTES[@]}" -eq 0 ] || { echo "switch NAPI threads per case:"; printf '%s\n' "${SWNOTES[@]}"; }
