@@ -113,24 +113,26 @@ switch_tune() { # switch namespace
         for t in iptables ip6tables arptables; do ip netns exec "$sw" sysctl -qw "net.bridge.bridge-nf-call-$t=0"; done
     fi
     [ "$SWITCH" = napi ] || return 0
+    local tid
     for p in $(ip -n "$sw" -o link show type veth | awk -F': ' '{print $2}' | cut -d@ -f1); do
         # veth hands a frame from a socket to NAPI only if the receiving end has one of these
         # (or the sender has no TSO): veth_skb_is_eligible_for_gro in drivers/net/veth.c
         ip netns exec "$sw" ethtool -K "$p" gro on rx-udp-gro-forwarding on >/dev/null || die "ethtool -K $p failed"
         ip netns exec "$sw" sh -c "echo 1 > /sys/class/net/$p/threaded" || die "threaded NAPI on $p failed"
+        # the port's own thread, napi/<port>-<napi id>; a switch forwards at once: it must not
+        # queue behind the hosts' processes (the daemons, the capture), or the capture sees
+        # adverts late that were sent on time
+        tid=$(pgrep "^napi/$p-") || die "SWITCH=napi: no thread napi/$p-*"
+        chrt -f -p 50 "$tid" || die "chrt of napi thread $tid failed"
+        SWPIDS+=("$tid")
     done
-    sleep 0.2
-    mapfile -t SWPIDS < <(pgrep '^napi/p')
-    [ "${#SWPIDS[@]}" -gt 0 ] || die "SWITCH=napi: no napi/p* threads"
-    # a switch forwards at once: its threads must not queue behind the hosts' processes (the
-    # daemons, the capture), or the capture sees adverts late that were sent on time
-    for p in "${SWPIDS[@]}"; do chrt -f -p 50 "$p" || die "chrt of napi thread $p failed"; done
 }
 # SWITCH=napi: one line on the switch's NAPI threads' CPU over a window, kept in SWNOTES too
 SWNOTES=()
 switch_line() { # label ticks0 ticks1 seconds
     [ "$SWITCH" = napi ] || return 0
-    local l; l=$("$PY" -c "import sys; a=sys.argv; print('   switch (%s): %s NAPI threads, %.1f %% of a core' % (a[1], a[5], (float(a[3])-float(a[2]))/$HZ/float(a[4])*100))" "$@" "${#SWPIDS[@]}")
+    local l; l=$(printf '   switch (%s): %d NAPI threads, %s %% of a core' "$1" "${#SWPIDS[@]}" \
+        "$("$PY" -c "print('%.1f' % (($3-$2)/$HZ/$4*100))")")
     echo "$l"; SWNOTES+=("$l")
 }
 
