@@ -4,7 +4,8 @@
 //!
 //! decode and encode of one v3 advert, and one core step each way: the router handling a
 //! received advert (a backup of 250 instances), and a timer-driven send (a master of 250
-//! instances, one deadline's worth of `handle_timeout` plus polling its effects).
+//! instances, one deadline's worth of `handle_timeout` plus polling its effects); and a
+//! backup's round of 250 received adverts with and without the daemon's observer (metrics).
 
 use std::net::{IpAddr, Ipv4Addr};
 use std::time::{Duration, Instant};
@@ -74,6 +75,16 @@ fn config(priority: u8) -> Config {
 }
 
 fn router(priority: u8, v4: Ipv4Addr, t0: Instant) -> Router {
+    router_with(priority, v4, t0, |_, _| {})
+}
+
+/// The router after start-up; each start-up effect handed to `effect`.
+fn router_with(
+    priority: u8,
+    v4: Ipv4Addr,
+    t0: Instant,
+    mut effect: impl FnMut(&Router, vipd::router::Effect),
+) -> Router {
     let mut r = Router::new(config(priority), t0);
     r.handle_iface(
         t0,
@@ -89,7 +100,9 @@ fn router(priority: u8, v4: Ipv4Addr, t0: Instant) -> Router {
             ipv6_forwarding: false,
         }),
     );
-    while r.poll_effect().is_some() {}
+    while let Some(e) = r.poll_effect() {
+        effect(&r, e);
+    }
     r
 }
 
@@ -146,4 +159,56 @@ fn core_timer_send(b: divan::Bencher) {
         }
         sent
     });
+}
+
+/// One round of a backup of 250 instances: one advert for each (as every 10 ms at 250 x
+/// 10 ms), effects polled, and with `observed` each fact applied by the daemon's observer
+/// (metrics), as the daemon does. Throughput is per advert: divan's `item/s`.
+fn receive_round(b: divan::Bencher, observed: bool) {
+    let t0 = Instant::now();
+    let metrics = vipd::observe::Metrics::new("bench", "bench");
+    let mut obs = vipd::daemon::observer::Observer::new(metrics);
+    // The instances' series exist before the measured rounds (as in a running daemon).
+    let mut r = router_with(100, Ipv4Addr::new(10, 99, 0, 12), t0, |r, e| {
+        if let vipd::router::Effect::Fact(f) = e {
+            obs.apply(r, f);
+        }
+    });
+    let adverts: Vec<Vec<u8>> = (1..=N as u8).map(advert).collect();
+    let mut now = t0;
+    let mut step = |r: &mut Router, now: Instant| {
+        for a in &adverts {
+            r.handle_packet(
+                now,
+                Packet {
+                    port: PortId(0),
+                    src: SRC,
+                    dst: GROUP,
+                    ttl: 255,
+                    bytes: a,
+                },
+            );
+            while let Some(e) = r.poll_effect() {
+                if let (true, vipd::router::Effect::Fact(f)) = (observed, e) {
+                    obs.apply(r, f);
+                }
+            }
+        }
+    };
+    step(&mut r, now);
+    b.counter(divan::counter::ItemsCount::new(N))
+        .bench_local(|| {
+            now += Duration::from_millis(10);
+            step(&mut r, now);
+        });
+}
+
+#[divan::bench]
+fn receive_round_core(b: divan::Bencher) {
+    receive_round(b, false);
+}
+
+#[divan::bench]
+fn receive_round_observed(b: divan::Bencher) {
+    receive_round(b, true);
 }

@@ -9,7 +9,8 @@
 pub mod control;
 mod http;
 mod kernel;
-mod observer;
+#[doc(hidden)]
+pub mod observer;
 mod ports;
 
 use std::path::PathBuf;

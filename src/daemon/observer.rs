@@ -6,19 +6,46 @@ use std::net::IpAddr;
 use tracing::{debug, error, info, warn};
 
 use crate::engine::State;
-use crate::fastmap::FastMap;
 pub use crate::observe::unix_now;
 use crate::observe::{InstanceLabels, InstanceMetrics, Metrics, ProcessMetrics, ScriptMetrics};
 use crate::router::{Fact, InstId, Router, group_of};
 use crate::status::DaemonStatus;
 use crate::track::TrackEvent;
 
+/// Values by the core's instance slot: a vector indexed by [`InstId`] (the core's slots are
+/// small and dense), so the handles of an advert's instance are one index away, not a hash
+/// and a probe (issue 14: the receive path's cost is its memory accesses).
+struct Slots<V>(Vec<Option<V>>);
+
+impl<V> Default for Slots<V> {
+    fn default() -> Self {
+        Slots(Vec::new())
+    }
+}
+
+impl<V> Slots<V> {
+    fn get(&self, id: &InstId) -> Option<&V> {
+        self.0.get(id.0).and_then(Option::as_ref)
+    }
+
+    fn insert(&mut self, id: InstId, v: V) {
+        if self.0.len() <= id.0 {
+            self.0.resize_with(id.0 + 1, || None);
+        }
+        self.0[id.0] = Some(v);
+    }
+
+    fn remove(&mut self, id: &InstId) -> Option<V> {
+        self.0.get_mut(id.0).and_then(Option::take)
+    }
+}
+
 /// Metric handles by instance and script.
 pub struct Observer {
     /// The registry (new instances and scripts get their series here).
     metrics: Metrics,
     /// Handles of each live instance's series, by the core's slot.
-    insts: FastMap<InstId, InstanceMetrics>,
+    insts: Slots<InstanceMetrics>,
     /// Handles of each configured script's series.
     scripts: HashMap<String, ScriptMetrics>,
     /// Handles of each configured tracked process's series, and its last up state (logged
@@ -30,7 +57,7 @@ impl Observer {
     pub fn new(metrics: Metrics) -> Observer {
         Observer {
             metrics,
-            insts: FastMap::default(),
+            insts: Slots::default(),
             scripts: HashMap::new(),
             processes: HashMap::new(),
         }
@@ -165,6 +192,7 @@ impl Observer {
                 evicted,
                 form_changed,
                 became_master,
+                report,
             } => {
                 let Some(m) = self.insts.get(&inst) else {
                     return;
@@ -173,15 +201,21 @@ impl Observer {
                 if let Some(old) = evicted {
                     m.remove_peer(old);
                 }
-                let name = router.instance_config(inst).map_or("", |c| c.name.as_str());
-                if new_peer {
-                    info!(instance = %name, peer = %peer, priority, checksum = form.as_str(), "new peer");
-                } else if form_changed {
-                    info!(instance = %name, peer = %peer, form = form.as_str(), "peer changed its checksum form");
+                // The name only when a line is logged (the configuration is not otherwise
+                // touched per advert).
+                if new_peer || form_changed {
+                    let name = router.instance_config(inst).map_or("", |c| c.name.as_str());
+                    if new_peer {
+                        info!(instance = %name, peer = %peer, priority, checksum = form.as_str(), "new peer");
+                    } else {
+                        info!(instance = %name, peer = %peer, form = form.as_str(), "peer changed its checksum form");
+                    }
                 }
-                m.with_peer(peer, |pm| {
-                    pm.advert(priority, unix_now(), form, became_master)
-                });
+                if report || became_master {
+                    m.with_peer(peer, |pm| {
+                        pm.advert(priority, unix_now(), form, became_master)
+                    });
+                }
             }
             Fact::Dropped {
                 inst,

@@ -349,8 +349,11 @@ fn settle(
             break;
         }
         recent.pop_front();
-        if counts.len() < MAX_TAP_KEYS || counts.contains_key(&key) {
-            *counts.entry(key).or_default() += 1;
+        // One lookup for the common case (the key is known).
+        if let Some(n) = counts.get_mut(&key) {
+            *n += 1;
+        } else if counts.len() < MAX_TAP_KEYS {
+            counts.insert(key, 1);
         }
     }
 }

@@ -202,6 +202,8 @@ pub enum Fact {
         form_changed: bool,
         /// It became the master we follow.
         became_master: bool,
+        /// The peer's series are due a refresh ([`crate::router::peers::Recorded::report`]).
+        report: bool,
     },
     /// A packet was dropped; `inst` when its VRID routed it to one.
     Dropped {

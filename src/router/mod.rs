@@ -596,8 +596,11 @@ impl Router {
         if let (Some(_), Some(&vrid)) = (owner, msg.get(1)) {
             // What the VRRP socket was handed, compared with what the wire tap saw.
             let key = (vrid, p.src);
-            if port.delivered.len() < MAX_TAP_KEYS || port.delivered.contains_key(&key) {
-                *port.delivered.entry(key).or_default() += 1;
+            // One lookup for the common case (the key is known).
+            if let Some(n) = port.delivered.get_mut(&key) {
+                *n += 1;
+            } else if port.delivered.len() < MAX_TAP_KEYS {
+                port.delivered.insert(key, 1);
             }
         }
         let decoded = if receive::ttl_ok(p.dst, p.ttl) {
@@ -689,6 +692,7 @@ impl Router {
             evicted: rec.evicted,
             form_changed: rec.form_changed,
             became_master: after == Some(p.src) && before != after,
+            report: rec.report,
         });
     }
 

@@ -37,7 +37,13 @@ pub struct Peer {
     /// (interval, authentication, version disagree with our configuration); None when it
     /// agreed.
     pub disagrees: Option<DropReason>,
+    /// When its metric series were last refreshed (see [`Recorded::report`]).
+    pub reported: Instant,
 }
+
+/// How stale a peer's per-advert series (`vrrp_peer_priority`, its last-advert time) may
+/// be: at most one refresh per peer per this long, unless something in it changed.
+pub const REPORT_EVERY: Duration = Duration::from_millis(100);
 
 impl Peer {
     /// Whether it counts as a master at `now`: priority above 0 and heard within
@@ -69,6 +75,11 @@ pub struct Recorded {
     pub evicted: Option<IpAddr>,
     /// Its checksum form differs from its previous advert's.
     pub form_changed: bool,
+    /// Its series are due a refresh: it is new, its priority or checksum form changed, or
+    /// the last refresh is [`REPORT_EVERY`] old. Between refreshes only the instance's own
+    /// counters move per advert (at 10 ms intervals this spares 9 of 10 adverts the peer's
+    /// series, issue 14).
+    pub report: bool,
 }
 
 /// Routers of one virtual router, bounded.
@@ -96,6 +107,12 @@ impl PeerTable {
     pub fn record(&mut self, now: Instant, h: Heard) -> Recorded {
         if let Some(p) = self.peers.get_mut(&h.src) {
             let form_changed = p.form != h.form;
+            let report = form_changed
+                || p.priority != h.priority
+                || now.saturating_duration_since(p.reported) >= REPORT_EVERY;
+            if report {
+                p.reported = now;
+            }
             p.priority = h.priority;
             p.interval = h.interval;
             p.form = h.form;
@@ -104,11 +121,13 @@ impl PeerTable {
             p.disagrees = h.disagrees;
             return Recorded {
                 form_changed,
+                report,
                 ..Recorded::default()
             };
         }
         let mut out = Recorded {
             new: true,
+            report: true,
             ..Recorded::default()
         };
         if self.peers.len() >= self.cap
@@ -131,6 +150,7 @@ impl PeerTable {
                 first: now,
                 last: now,
                 disagrees: h.disagrees,
+                reported: now,
             },
         );
         out
@@ -227,6 +247,27 @@ mod tests {
         t.record(t0, h);
         assert_eq!(t.masters(t0), vec![(ip(1), 100)]);
         assert_eq!(t.get(&ip(1)).unwrap().disagrees, Some(DropReason::Interval));
+    }
+
+    #[test]
+    fn series_are_refreshed_on_news_and_every_report_interval_not_per_advert() {
+        let t0 = Instant::now();
+        let ms = Duration::from_millis;
+        let mut t = PeerTable::default();
+        assert!(t.record(t0, heard(1, 100)).report, "new peer");
+        assert!(!t.record(t0 + ms(10), heard(1, 100)).report);
+        assert!(!t.record(t0 + ms(99), heard(1, 100)).report);
+        assert!(t.record(t0 + ms(100), heard(1, 100)).report, "interval");
+        assert!(!t.record(t0 + ms(110), heard(1, 100)).report);
+        assert!(t.record(t0 + ms(120), heard(1, 90)).report, "priority");
+        assert!(!t.record(t0 + ms(130), heard(1, 90)).report);
+        let mut h = heard(1, 90);
+        h.form = ChecksumForm::MessageOnly;
+        assert!(t.record(t0 + ms(140), h).report, "checksum form");
+        // The interval counts from the last refresh, whatever caused it.
+        assert!(!t.record(t0 + ms(239), h).report);
+        assert!(t.record(t0 + ms(240), h).report);
+        assert_eq!(t.get(&ip(1)).map(|p| p.adverts), Some(10));
     }
 
     #[test]
