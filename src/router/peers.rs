@@ -8,7 +8,6 @@
 use std::net::IpAddr;
 use std::time::{Duration, Instant};
 
-use crate::fastmap::FastMap;
 use crate::packet::vrrp::{ChecksumForm, DropReason};
 
 /// Most routers remembered per table; beyond it the least recently heard one is forgotten.
@@ -85,7 +84,9 @@ pub struct Recorded {
 /// Routers of one virtual router, bounded.
 #[derive(Clone, Debug)]
 pub struct PeerTable {
-    peers: FastMap<IpAddr, Peer>,
+    /// By arrival; searched linearly (one or two routers per VRID in practice, at most
+    /// `cap`): one allocation and no hash per advert (docs/benchmarks.md, section 20).
+    peers: Vec<(IpAddr, Peer)>,
     cap: usize,
 }
 
@@ -98,14 +99,14 @@ impl Default for PeerTable {
 impl PeerTable {
     pub fn new(cap: usize) -> PeerTable {
         PeerTable {
-            peers: FastMap::default(),
+            peers: Vec::new(),
             cap: cap.max(1),
         }
     }
 
     /// Records an advert heard at `now`.
     pub fn record(&mut self, now: Instant, h: Heard) -> Recorded {
-        if let Some(p) = self.peers.get_mut(&h.src) {
+        if let Some((_, p)) = self.peers.iter_mut().find(|(a, _)| *a == h.src) {
             let form_changed = p.form != h.form;
             let report = form_changed
                 || p.priority != h.priority
@@ -134,13 +135,13 @@ impl PeerTable {
             && let Some(old) = self
                 .peers
                 .iter()
-                .min_by(|a, b| a.1.last.cmp(&b.1.last).then(a.0.cmp(b.0)))
+                .min_by(|a, b| a.1.last.cmp(&b.1.last).then(a.0.cmp(&b.0)))
                 .map(|(a, _)| *a)
         {
-            self.peers.remove(&old);
+            self.peers.retain(|(a, _)| *a != old);
             out.evicted = Some(old);
         }
-        self.peers.insert(
+        self.peers.push((
             h.src,
             Peer {
                 priority: h.priority,
@@ -152,12 +153,12 @@ impl PeerTable {
                 disagrees: h.disagrees,
                 reported: now,
             },
-        );
+        ));
         out
     }
 
     pub fn get(&self, a: &IpAddr) -> Option<&Peer> {
-        self.peers.get(a)
+        self.peers.iter().find(|(b, _)| b == a).map(|(_, p)| p)
     }
 
     pub fn len(&self) -> usize {

@@ -11,13 +11,76 @@ use crate::fastmap::FastMap;
 use crate::net::IfaceInfo;
 use crate::packet::vrrp::DropReason;
 
+/// The instance of each VRID on a port: a table indexed by the VRID byte, so demultiplexing
+/// an advert reads one slot (a hash map costs a hash and a probe of its control bytes, and
+/// on the receive path every memory access is a likely cache miss: docs/benchmarks.md,
+/// section 20).
+#[derive(Clone, Debug)]
+pub(super) struct VridMap {
+    slots: Box<[Option<InstId>; 256]>,
+    len: usize,
+}
+
+impl Default for VridMap {
+    fn default() -> Self {
+        VridMap {
+            slots: Box::new([None; 256]),
+            len: 0,
+        }
+    }
+}
+
+impl VridMap {
+    pub(super) fn get(&self, vrid: &u8) -> Option<&InstId> {
+        self.slots[usize::from(*vrid)].as_ref()
+    }
+
+    /// Sets the VRID's instance; returns the one it replaced.
+    pub(super) fn insert(&mut self, vrid: u8, id: InstId) -> Option<InstId> {
+        let old = self.slots[usize::from(vrid)].replace(id);
+        self.len += usize::from(old.is_none());
+        old
+    }
+
+    pub(super) fn remove(&mut self, vrid: &u8) -> Option<InstId> {
+        let old = self.slots[usize::from(*vrid)].take();
+        self.len -= usize::from(old.is_some());
+        old
+    }
+
+    pub(super) fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// The VRIDs in use, ascending.
+    pub(super) fn keys(&self) -> impl Iterator<Item = &u8> {
+        const VRIDS: [u8; 256] = {
+            let mut v = [0u8; 256];
+            let mut i = 0;
+            while i < 256 {
+                v[i] = i as u8;
+                i += 1;
+            }
+            v
+        };
+        VRIDS
+            .iter()
+            .filter(|v| self.slots[usize::from(**v)].is_some())
+    }
+
+    /// The instances, by ascending VRID.
+    pub(super) fn values(&self) -> impl Iterator<Item = &InstId> {
+        self.slots.iter().flatten()
+    }
+}
+
 /// A receive port: one raw socket per (interface, family).
 #[derive(Clone, Debug)]
 pub(super) struct Port {
     pub(super) iface: String,
     pub(super) family: Family,
     pub(super) ifindex: u32,
-    pub(super) by_vrid: FastMap<u8, InstId>,
+    pub(super) by_vrid: VridMap,
     /// Packets dropped before an instance could be found (TTL, malformed, unknown VRID).
     pub(super) dropped: BTreeMap<DropReason, u64>,
     /// Packets the VRRP socket was handed, per (VRID, source).
@@ -127,7 +190,7 @@ impl Router {
             iface: info.name.clone(),
             family,
             ifindex: info.index,
-            by_vrid: FastMap::default(),
+            by_vrid: VridMap::default(),
             dropped: BTreeMap::new(),
             delivered: FastMap::default(),
             tap_prev: HashMap::new(),
@@ -235,5 +298,37 @@ impl Router {
         for p in 0..self.ports.len() {
             self.refresh_solicited(PortId(p));
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn vrid_map_counts_replaces_and_lists_in_vrid_order() {
+        let mut m = VridMap::default();
+        assert!(m.is_empty());
+        assert_eq!(m.insert(200, InstId(1)), None);
+        assert_eq!(m.insert(0, InstId(2)), None);
+        assert_eq!(m.insert(255, InstId(3)), None);
+        assert_eq!(
+            m.insert(200, InstId(4)),
+            Some(InstId(1)),
+            "replaced, not added"
+        );
+        assert_eq!(m.get(&200), Some(&InstId(4)));
+        assert_eq!(m.get(&7), None);
+        assert_eq!(m.keys().copied().collect::<Vec<_>>(), [0, 200, 255]);
+        assert_eq!(
+            m.values().copied().collect::<Vec<_>>(),
+            [InstId(2), InstId(4), InstId(3)]
+        );
+        assert_eq!(m.remove(&7), None);
+        assert_eq!(m.remove(&0), Some(InstId(2)));
+        assert_eq!(m.remove(&200), Some(InstId(4)));
+        assert!(!m.is_empty());
+        assert_eq!(m.remove(&255), Some(InstId(3)));
+        assert!(m.is_empty());
     }
 }
