@@ -106,6 +106,20 @@ fn router_with(
     r
 }
 
+/// One advert from the master `SRC` to the group, into the router.
+fn receive(r: &mut Router, now: Instant, bytes: &[u8]) {
+    r.handle_packet(
+        now,
+        Packet {
+            port: PortId(0),
+            src: SRC,
+            dst: GROUP,
+            ttl: 255,
+            bytes,
+        },
+    );
+}
+
 /// The router of a backup handling one received advert (cycling over its 250 VRIDs),
 /// effects polled.
 #[divan::bench]
@@ -120,16 +134,7 @@ fn core_receive_advert(b: divan::Bencher) {
         if i == 0 {
             now += Duration::from_millis(10);
         }
-        r.handle_packet(
-            now,
-            Packet {
-                port: PortId(0),
-                src: SRC,
-                dst: GROUP,
-                ttl: 255,
-                bytes: &adverts[i],
-            },
-        );
+        receive(&mut r, now, &adverts[i]);
         while r.poll_effect().is_some() {}
     });
 }
@@ -178,16 +183,7 @@ fn receive_round(b: divan::Bencher, observed: bool) {
     let mut now = t0;
     let mut step = |r: &mut Router, now: Instant| {
         for a in &adverts {
-            r.handle_packet(
-                now,
-                Packet {
-                    port: PortId(0),
-                    src: SRC,
-                    dst: GROUP,
-                    ttl: 255,
-                    bytes: a,
-                },
-            );
+            receive(r, now, a);
             while let Some(e) = r.poll_effect() {
                 if let (true, vipd::router::Effect::Fact(f)) = (observed, e) {
                     obs.apply(r, f);

@@ -7,3 +7,13 @@
 
 /// A `HashMap` with foldhash's per-process seeded fast hasher; build with `FastMap::default()`.
 pub type FastMap<K, V> = std::collections::HashMap<K, V, foldhash::fast::RandomState>;
+
+/// Adds one to `key`'s count; a key not yet counted gets a slot only while the map holds
+/// fewer than `max` (one lookup when the key is known, the common case).
+pub fn count_bounded<K: std::hash::Hash + Eq>(map: &mut FastMap<K, u64>, key: K, max: usize) {
+    if let Some(n) = map.get_mut(&key) {
+        *n += 1;
+    } else if map.len() < max {
+        map.insert(key, 1);
+    }
+}

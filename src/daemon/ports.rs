@@ -349,12 +349,7 @@ fn settle(
             break;
         }
         recent.pop_front();
-        // One lookup for the common case (the key is known).
-        if let Some(n) = counts.get_mut(&key) {
-            *n += 1;
-        } else if counts.len() < MAX_TAP_KEYS {
-            counts.insert(key, 1);
-        }
+        crate::fastmap::count_bounded(counts, key, MAX_TAP_KEYS);
     }
 }
 

@@ -596,12 +596,7 @@ impl Router {
         if let (Some(_), Some(&vrid)) = (owner, msg.get(1)) {
             // What the VRRP socket was handed, compared with what the wire tap saw.
             let key = (vrid, p.src);
-            // One lookup for the common case (the key is known).
-            if let Some(n) = port.delivered.get_mut(&key) {
-                *n += 1;
-            } else if port.delivered.len() < MAX_TAP_KEYS {
-                port.delivered.insert(key, 1);
-            }
+            crate::fastmap::count_bounded(&mut port.delivered, key, MAX_TAP_KEYS);
         }
         let decoded = if receive::ttl_ok(p.dst, p.ttl) {
             vrrp::decode(msg, p.src, p.dst)

@@ -53,19 +53,8 @@ impl VridMap {
     }
 
     /// The VRIDs in use, ascending.
-    pub(super) fn keys(&self) -> impl Iterator<Item = &u8> {
-        const VRIDS: [u8; 256] = {
-            let mut v = [0u8; 256];
-            let mut i = 0;
-            while i < 256 {
-                v[i] = i as u8;
-                i += 1;
-            }
-            v
-        };
-        VRIDS
-            .iter()
-            .filter(|v| self.slots[usize::from(**v)].is_some())
+    pub(super) fn keys(&self) -> impl Iterator<Item = u8> + '_ {
+        (0..=u8::MAX).filter(|v| self.slots[usize::from(*v)].is_some())
     }
 
     /// The instances, by ascending VRID.
@@ -244,7 +233,7 @@ impl Router {
         let Some(port) = self.ports.get(p.0).and_then(|o| o.as_ref()) else {
             return;
         };
-        let mut vrids: Vec<u8> = port.by_vrid.keys().copied().collect();
+        let mut vrids: Vec<u8> = port.by_vrid.keys().collect();
         vrids.sort_unstable();
         self.out.push_back(Effect::SetVridFilter { port: p, vrids });
         self.refresh_solicited(p);
@@ -319,7 +308,7 @@ mod tests {
         );
         assert_eq!(m.get(&200), Some(&InstId(4)));
         assert_eq!(m.get(&7), None);
-        assert_eq!(m.keys().copied().collect::<Vec<_>>(), [0, 200, 255]);
+        assert_eq!(m.keys().collect::<Vec<_>>(), [0, 200, 255]);
         assert_eq!(
             m.values().copied().collect::<Vec<_>>(),
             [InstId(2), InstId(4), InstId(3)]
