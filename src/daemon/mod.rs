@@ -355,7 +355,7 @@ impl Shell {
     }
 
     /// The `/status` document.
-    fn status(&self, now: Instant) -> serde_json::Value {
+    fn status(&mut self, now: Instant) -> serde_json::Value {
         let mut s = self.router.status(now);
         self.observer.fill(&mut s);
         for p in &mut s.sockets {

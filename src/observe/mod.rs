@@ -1232,6 +1232,12 @@ impl InstanceMetrics {
         }
     }
 
+    /// `n` valid adverts received, none of priority 0 (the daemon adds the adverts of the
+    /// last 100 ms at once).
+    pub fn adverts_received(&self, n: u64) {
+        self.s.received.inc_by(n);
+    }
+
     /// One advert dropped for `r`; the reason's series is created at its first drop.
     pub fn dropped(&self, r: DropReason) {
         let mut d = lock(&self.s.dynamic);

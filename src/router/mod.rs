@@ -123,7 +123,10 @@ struct Inst {
     own_healthy: bool,
     /// The engine has had its Start.
     started: bool,
-    /// The deadline pushed on the heap (so unchanged deadlines are not pushed twice).
+    /// The instance's entry on the timer heap: no later than the engine's deadline, and
+    /// earlier when adverts moved that deadline on since it was pushed (a backup's
+    /// master-down timer moves with every advert; the entry is re-pushed when it reaches the
+    /// top, not on every advert). Heap entries with another time are stale.
     scheduled: Option<Instant>,
     peers: PeerTable,
     /// Peers whose address-list mismatch was already reported in full.
@@ -277,16 +280,31 @@ impl Router {
     /// When [`Router::handle_timeout`] must be called next.
     pub fn poll_timeout(&mut self) -> Option<Instant> {
         while let Some(&Reverse((t, i))) = self.heap.peek() {
-            if self.inst(InstId(i)).and_then(|x| x.scheduled) == Some(t) {
-                break;
+            let Some(inst) = self.inst(InstId(i)).filter(|x| x.scheduled == Some(t)) else {
+                self.heap.pop();
+                continue;
+            };
+            // An entry earlier than its instance's deadline moves to the deadline now, so
+            // the loop does not wake for it.
+            match inst.engine.poll_timeout() {
+                Some(d) if d > t => {
+                    self.heap.pop();
+                    self.arm(InstId(i), Some(d));
+                }
+                _ => break,
             }
-            self.heap.pop();
         }
         let t = self.heap.peek().map(|Reverse((t, _))| *t);
         [t, self.retry_at, Some(self.observe_at)]
             .into_iter()
             .flatten()
             .min()
+    }
+
+    /// Entries on the timer heap, stale ones included (tests bound it).
+    #[cfg(test)]
+    pub(crate) fn timer_entries(&self) -> usize {
+        self.heap.len()
     }
 
     /// Handles every deadline that has passed at `now`.
@@ -304,8 +322,16 @@ impl Router {
                 continue;
             }
             inst.scheduled = None;
+            // The entry may be earlier than the deadline (see `Inst::scheduled`).
+            let Some(due) = inst.engine.poll_timeout() else {
+                continue;
+            };
+            if due > now {
+                self.arm(id, Some(due));
+                continue;
+            }
             self.fact(Fact::TimerLate {
-                late: now.saturating_duration_since(t),
+                late: now.saturating_duration_since(due),
             });
             let was_holding = self.holding(id);
             let mut actions = std::mem::take(&mut self.actions);
@@ -1301,16 +1327,28 @@ impl Router {
         self.sync_step(now);
     }
 
+    /// After an input: the instance's heap entry is kept when it is no later than the
+    /// engine's new deadline (it is moved when it reaches the top), replaced when the deadline
+    /// came earlier, and dropped when there is none.
     fn schedule(&mut self, id: InstId) {
+        let Some(inst) = self.inst(id) else {
+            return;
+        };
+        let due = inst.engine.poll_timeout();
+        match (inst.scheduled, due) {
+            (Some(entry), Some(due)) if entry <= due => {}
+            _ => self.arm(id, due),
+        }
+    }
+
+    /// Puts the instance's entry at `at` (None: no entry).
+    fn arm(&mut self, id: InstId, at: Option<Instant>) {
         let Some(inst) = self.inst_mut(id) else {
             return;
         };
-        let t = inst.engine.poll_timeout();
-        if t != inst.scheduled {
-            inst.scheduled = t;
-            if let Some(t) = t {
-                self.heap.push(Reverse((t, id.0)));
-            }
+        inst.scheduled = at;
+        if let Some(t) = at {
+            self.heap.push(Reverse((t, id.0)));
         }
     }
 

@@ -79,6 +79,31 @@ fn rfc3768_6_1_v2_master_down_interval_is_three_intervals_plus_skew_in_seconds()
     assert_eq!(took - last, Duration::from_micros(6_687_500));
 }
 
+/// A backup's master-down deadline moves with every advert; its heap entry moves only when
+/// it reaches the top (`Inst::scheduled`), so the heap does not grow by an entry per advert,
+/// and the takeover still comes exactly one master-down interval after the last advert.
+#[test]
+fn a_backup_timer_entry_moves_lazily_and_the_takeover_stays_exact() {
+    let cfg = |p: u8| v3(p, "").replace("advert_interval: 1s", "advert_interval: 10ms");
+    let mut net = pair(cfg, 100, 80);
+    let t = net.elapsed();
+    net.run_until(t + 10 * S);
+    let adverts = net.find("a", "send prio=100", t).len();
+    assert!(adverts >= 999, "{adverts} adverts in 10 s");
+    let mut entries = 0;
+    net.with(1, |r, _| entries = r.timer_entries());
+    assert!(
+        entries <= 2,
+        "{entries} heap entries after {adverts} adverts"
+    );
+    let last = net.find("a", "send prio=100", t).last().unwrap().at;
+    net.link(0, false);
+    net.run_until(last + S);
+    let took = net.first("b", "send prio=80", last).unwrap();
+    // v3, 10 ms, priority 80: 3 x 10 ms + (256 - 80) x 10 ms / 256 = 36.875 ms.
+    assert_eq!(took - last, Duration::from_micros(36_875));
+}
+
 #[test]
 fn master_entering_fault_resigns_backup_takes_over_after_skew_time() {
     // A tracked script puts the master in Fault while its link is up: it sends priority 0
