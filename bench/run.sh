@@ -9,6 +9,9 @@
 # ended by pid and the namespaces are deleted at exit (also on Ctrl-C).
 # Environment: TRIALS (failover trials per case, default 5), WINDOW (scale seconds, default 10),
 # CASES (scale cases, see below), ROUNDS and SCRAPE_RATE (scrape scenario, default 3 and 20),
+# SIDE (scale only: vipd or ka, a second backup on a third host r3, priority 70, hearing the
+# same adverts in the same window as r2; SIDE_BIN: the vipd binary it runs, for an A/B of two
+# builds without the noise between runs; a line after each row compares r2 and r3),
 # WRAP (a command vipd runs under, e.g. WRAP="chrt -R -r 10" as the systemd unit does) and
 # KA_RT (keepalived's vrrp_rt_priority, its own way to the same, e.g. KA_RT=10; the bench then
 # also sets vrrp_rlimit_rtime 5000000).
@@ -321,6 +324,13 @@ scale_run() { # impl count interval_ms scrape(0|1) -> one table row in ROW
         wait_until 30 vips_are r1 "$cnt" || echo "   ($impl: r1 holds only $(vips_on r1 1) of $cnt VIPs)"
     fi
     daemon "$bimpl" r2 80 "$iv" "$cnt" "10.99.1.%d"; local r2=$DPID; local r2p=("${DPIDS[@]}")
+    # SIDE: a second backup on r3, hearing the same adverts at the same moments as r2
+    local r3="" r3p=()
+    if [ -n "${SIDE:-}" ]; then
+        local keep=$VIPD; VIPD=${SIDE_BIN:-$VIPD}
+        daemon "$SIDE" r3 70 "$iv" "$cnt" "10.99.1.%d"; r3=$DPID; r3p=("${DPIDS[@]}")
+        VIPD=$keep
+    fi
     sleep 3
     local spid=""
     if [ "$scrape" = 1 ]; then
@@ -334,6 +344,8 @@ scale_run() { # impl count interval_ms scrape(0|1) -> one table row in ROW
     local w0 w1; w0=$(ticks "${SWPIDS[@]}")
     t0=$(now); m0=$(ticks "${r1p[@]}"); b0=$(ticks "${r2p[@]}"); q0=$(rq_wait_ns "${r1p[@]}")
     local ms0 bs0 ms1 bs1 st0 st1; ms0=$(sticks "${r1p[@]}"); bs0=$(sticks "${r2p[@]}"); st0=$(steal)
+    local c0=0 cs0=0 c1=0 cs1=0
+    [ -n "$r3" ] && { c0=$(ticks "${r3p[@]}"); cs0=$(sticks "${r3p[@]}"); }
     # the control: a trivial 5 ms timer loop on the same machine (in the host namespace)
     "$PY" "$HERE/probe.py" "$WINDOW" "$DIR/$tag.stalls" >"$DIR/$tag.probe" &
     local prpid=$!; PIDS+=("$prpid")
@@ -342,6 +354,7 @@ scale_run() { # impl count interval_ms scrape(0|1) -> one table row in ROW
     t1=$(now); m1=$(ticks "${r1p[@]}"); b1=$(ticks "${r2p[@]}"); q1=$(rq_wait_ns "${r1p[@]}")
     w1=$(ticks "${SWPIDS[@]}")
     ms1=$(sticks "${r1p[@]}"); bs1=$(sticks "${r2p[@]}"); st1=$(steal)
+    [ -n "$r3" ] && { c1=$(ticks "${r3p[@]}"); cs1=$(sticks "${r3p[@]}"); }
     local rss1 rss2; rss1=$(rss_kb "${r1p[@]}"); rss2=$(rss_kb "${r2p[@]}")
     # vipd's own view: timers handled more than 2 / 10 ms after their deadline, in the window
     local lateness="n/a"
@@ -367,12 +380,22 @@ scale_run() { # impl count interval_ms scrape(0|1) -> one table row in ROW
         "$("$PY" -c "print($rss1/1024)")" "$("$PY" -c "print($rss2/1024)")" "${drops:-?}")
     echo "$ROW"
     switch_line "$impl:$cnt:$iv:$scrape" "$w0" "$w1" "$dt"
+    if [ -n "$r3" ]; then
+        # the same window and the same adverts: r2's and r3's figures compare without the
+        # noise between runs
+        "$PY" -c "
+d=$per*$dt/1e3; f=lambda x: x/$HZ*1e3/max(1e-9,d)
+print('   same adverts, same window: backup r2 (%s%s) %.1f (%.1f), backup r3 (%s%s) %.1f (%.1f) ms per 1,000 received (sys); r3 / r2 %.2f; RSS r3 %.1f MB' % (
+  '$bimpl', '', f($b1-$b0), f($bs1-$bs0), '$SIDE', ' ${SIDE_BIN:-}' if '$SIDE' == 'vipd' else '', f($c1-$c0), f($cs1-$cs0), ($c1-$c0)/max(1,$b1-$b0), $(rss_kb "${r3p[@]}")/1024))"
+        stop_daemon "$r3" r3
+    fi
     stop_daemon "$r2" r2; stop_daemon "$r1" r1
     sleep 1
 }
 scale() {
     echo "== scale: N v3 instances, r1 (prio 150) master of all, r2 (prio 80) backup; capture on a third host for ${WINDOW} s =="
-    lab_up r1=10.99.0.11 r2=10.99.0.12 m=10.99.0.200
+    local side=(); [ -n "${SIDE:-}" ] && side=(r3=10.99.0.13)
+    lab_up r1=10.99.0.11 r2=10.99.0.12 "${side[@]}" m=10.99.0.200
     local rows=() c
     for c in $CASES; do
         scale_run ${c//:/ }; rows+=("$ROW")
