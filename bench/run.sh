@@ -385,8 +385,8 @@ scale_run() { # impl count interval_ms scrape(0|1) -> one table row in ROW
         # noise between runs
         "$PY" -c "
 d=$per*$dt/1e3; f=lambda x: x/$HZ*1e3/max(1e-9,d)
-print('   same adverts, same window: backup r2 (%s%s) %.1f (%.1f), backup r3 (%s%s) %.1f (%.1f) ms per 1,000 received (sys); r3 / r2 %.2f; RSS r3 %.1f MB' % (
-  '$bimpl', '', f($b1-$b0), f($bs1-$bs0), '$SIDE', ' ${SIDE_BIN:-}' if '$SIDE' == 'vipd' else '', f($c1-$c0), f($cs1-$cs0), ($c1-$c0)/max(1,$b1-$b0), $(rss_kb "${r3p[@]}")/1024))"
+print('   same adverts, same window: backup r2 (%s) %.1f (%.1f), backup r3 (%s) %.1f (%.1f) ms per 1,000 received (sys); r3 / r2 %.2f; RSS r3 %.1f MB' % (
+  '$bimpl', f($b1-$b0), f($bs1-$bs0), '$SIDE ${SIDE_BIN:-}'.strip() if '$SIDE' == 'vipd' else '$SIDE', f($c1-$c0), f($cs1-$cs0), ($c1-$c0)/max(1,$b1-$b0), $(rss_kb "${r3p[@]}")/1024))"
         stop_daemon "$r3" r3
     fi
     stop_daemon "$r2" r2; stop_daemon "$r1" r1

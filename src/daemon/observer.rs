@@ -28,6 +28,10 @@ impl<V> Slots<V> {
         self.0.get(id.0).and_then(Option::as_ref)
     }
 
+    fn get_mut(&mut self, id: &InstId) -> Option<&mut V> {
+        self.0.get_mut(id.0).and_then(Option::as_mut)
+    }
+
     fn insert(&mut self, id: InstId, v: V) {
         if self.0.len() <= id.0 {
             self.0.resize_with(id.0 + 1, || None);
@@ -40,19 +44,32 @@ impl<V> Slots<V> {
     }
 }
 
+/// An instance's series, and its adverts received but not yet added to
+/// `vrrp_adverts_received_total`: the backup's per-advert path writes this count, in the
+/// slot vector it reads anyway, instead of the instance's counter (three dependent loads and
+/// an atomic on lines the 249 other instances evicted, docs/benchmarks.md section 21). Added
+/// with the peer's series (the core's `report`, every 100 ms while adverts arrive), on any
+/// news of the peer, at the instance's gauges (every second) and before `/status` reads the
+/// counters.
+struct Handles {
+    m: InstanceMetrics,
+    pending: u64,
+}
+
+impl Handles {
+    fn flush(&mut self) {
+        if self.pending > 0 {
+            self.m.adverts_received(std::mem::take(&mut self.pending));
+        }
+    }
+}
+
 /// Metric handles by instance and script.
 pub struct Observer {
     /// The registry (new instances and scripts get their series here).
     metrics: Metrics,
     /// Handles of each live instance's series, by the core's slot.
-    insts: Slots<InstanceMetrics>,
-    /// Adverts received per slot and not yet added to `vrrp_adverts_received_total`: one
-    /// dense array the backup's per-advert path writes, instead of the instance's counter
-    /// (three dependent loads and an atomic on lines the 249 other instances evicted,
-    /// docs/benchmarks.md section 21). Flushed with the peer's series (the core's `report`,
-    /// every 100 ms while adverts arrive), at the instance's gauges (every second), before
-    /// `/status` reads the counters, and on any news of the peer.
-    pending: Vec<u64>,
+    insts: Slots<Handles>,
     /// Handles of each configured script's series.
     scripts: HashMap<String, ScriptMetrics>,
     /// Handles of each configured tracked process's series, and its last up state (logged
@@ -65,7 +82,6 @@ impl Observer {
         Observer {
             metrics,
             insts: Slots::default(),
-            pending: Vec::new(),
             scripts: HashMap::new(),
             processes: HashMap::new(),
         }
@@ -77,7 +93,7 @@ impl Observer {
 
     /// The handles of an instance (None once removed).
     pub fn instance(&self, id: InstId) -> Option<&InstanceMetrics> {
-        self.insts.get(&id)
+        self.insts.get(&id).map(|h| &h.m)
     }
 
     /// Applies one fact.
@@ -99,18 +115,11 @@ impl Observer {
                 for t in &cfg.track_interfaces {
                     m.set_track_interface(&t.name, false);
                 }
-                self.insts.insert(inst, m);
-                if self.pending.len() <= inst.0 {
-                    self.pending.resize(inst.0 + 1, 0);
-                }
-                self.pending[inst.0] = 0;
+                self.insts.insert(inst, Handles { m, pending: 0 });
             }
             Fact::InstanceRemoved { inst, .. } => {
-                if let Some(n) = self.pending.get_mut(inst.0) {
-                    *n = 0;
-                }
-                if let Some(m) = self.insts.remove(&inst) {
-                    self.metrics.remove_instance(m.labels());
+                if let Some(h) = self.insts.remove(&inst) {
+                    self.metrics.remove_instance(h.m.labels());
                 }
             }
             Fact::Transition {
@@ -120,7 +129,7 @@ impl Observer {
                 cause,
                 priority,
             } => {
-                let (Some(m), Some(cfg)) = (self.insts.get(&inst), router.instance_config(inst))
+                let (Some(m), Some(cfg)) = (self.instance(inst), router.instance_config(inst))
                 else {
                     return;
                 };
@@ -168,7 +177,7 @@ impl Observer {
             }
             Fact::SyncGroupRemoved { group } => self.metrics.remove_sync_group(&group),
             Fact::Drained { inst, drained, by } => {
-                let (Some(m), Some(cfg)) = (self.insts.get(&inst), router.instance_config(inst))
+                let (Some(m), Some(cfg)) = (self.instance(inst), router.instance_config(inst))
                 else {
                     return;
                 };
@@ -191,7 +200,7 @@ impl Observer {
                 }
             }
             Fact::Priority { inst, from, to } => {
-                let (Some(m), Some(cfg)) = (self.insts.get(&inst), router.instance_config(inst))
+                let (Some(m), Some(cfg)) = (self.instance(inst), router.instance_config(inst))
                 else {
                     return;
                 };
@@ -209,7 +218,7 @@ impl Observer {
                 became_master,
                 report,
             } => {
-                let Some(m) = self.insts.get(&inst) else {
+                let Some(h) = self.insts.get_mut(&inst) else {
                     return;
                 };
                 let news = report
@@ -218,14 +227,12 @@ impl Observer {
                     || form_changed
                     || evicted.is_some()
                     || priority == 0;
-                if !news && let Some(n) = self.pending.get_mut(inst.0) {
-                    *n += 1;
+                if !news {
+                    h.pending += 1;
                     return;
                 }
-                let n = self.pending.get_mut(inst.0).map_or(0, std::mem::take);
-                if n > 0 {
-                    m.adverts_received(n);
-                }
+                h.flush();
+                let m = &h.m;
                 m.advert_received(priority);
                 if let Some(old) = evicted {
                     m.remove_peer(old);
@@ -252,7 +259,7 @@ impl Observer {
                 reason,
                 port,
             } => {
-                if let Some(m) = inst.and_then(|i| self.insts.get(&i)) {
+                if let Some(m) = inst.and_then(|i| self.instance(i)) {
                     m.dropped(reason);
                 }
                 debug!(port = port.0, src = %src, reason = %reason, "advert dropped");
@@ -266,7 +273,7 @@ impl Observer {
                 new_peer,
                 evicted,
             } => {
-                let Some(m) = self.insts.get(&inst) else {
+                let Some(m) = self.instance(inst) else {
                     return;
                 };
                 if let Some(old) = evicted {
@@ -287,7 +294,7 @@ impl Observer {
                 pm.config_mismatch(reason.as_str());
             }
             Fact::AddressListMismatch { inst, peer, theirs } => {
-                let Some(m) = self.insts.get(&inst) else {
+                let Some(m) = self.instance(inst) else {
                     return;
                 };
                 m.address_list_mismatch();
@@ -304,12 +311,12 @@ impl Observer {
                 }
             }
             Fact::FirstAddressNotLinkLocal { inst, .. } => {
-                if let Some(m) = self.insts.get(&inst) {
+                if let Some(m) = self.instance(inst) {
                     m.first_address_not_link_local();
                 }
             }
             Fact::FilteredSource { inst, peer } => {
-                if let Some(m) = self.insts.get(&inst) {
+                if let Some(m) = self.instance(inst) {
                     m.filtered_source(peer);
                 }
             }
@@ -319,7 +326,7 @@ impl Observer {
                 count,
                 first,
             } => {
-                let Some(m) = self.insts.get(&inst) else {
+                let Some(m) = self.instance(inst) else {
                     return;
                 };
                 if first {
@@ -335,7 +342,7 @@ impl Observer {
                 }
             }
             Fact::AddressRestored { inst, addr } => {
-                let Some(m) = self.insts.get(&inst) else {
+                let Some(m) = self.instance(inst) else {
                     return;
                 };
                 m.vip_restored();
@@ -343,7 +350,7 @@ impl Observer {
                 warn!(instance = %name, address = %addr, "virtual address removed from the interface by someone else: put back");
             }
             Fact::TrackInterface { inst, name, up } => {
-                if let Some(m) = self.insts.get(&inst) {
+                if let Some(m) = self.instance(inst) {
                     m.set_track_interface(&name, up);
                 }
             }
@@ -387,7 +394,7 @@ impl Observer {
     /// Refreshes the gauges derived from the instance's state machine.
     fn gauges(&self, router: &Router, inst: InstId, masters_observed: Option<usize>) {
         let (Some(m), Some(e), Some(cfg)) = (
-            self.insts.get(&inst),
+            self.instance(inst),
             router.engine(inst),
             router.instance_config(inst),
         ) else {
@@ -486,7 +493,7 @@ impl Observer {
     pub fn fill(&mut self, status: &mut DaemonStatus) {
         for i in &mut status.instances {
             self.flush(InstId(i.id));
-            if let Some(m) = self.insts.get(&InstId(i.id)) {
+            if let Some(m) = self.instance(InstId(i.id)) {
                 i.stats = m.counters();
                 i.last_transition_unix = m.last_transition();
             }
@@ -495,28 +502,26 @@ impl Observer {
 
     /// Adds the instance's pending received adverts to its counter.
     fn flush(&mut self, inst: InstId) {
-        if let (Some(m), Some(n)) = (self.insts.get(&inst), self.pending.get_mut(inst.0))
-            && *n > 0
-        {
-            m.adverts_received(std::mem::take(n));
+        if let Some(h) = self.insts.get_mut(&inst) {
+            h.flush();
         }
     }
 
     /// An advert went out.
     pub fn sent(&self, inst: InstId, priority: u8) {
-        if let Some(m) = self.insts.get(&inst) {
+        if let Some(m) = self.instance(inst) {
             m.advert_sent(priority);
         }
     }
 
     /// An advert could not be sent; returns the errors so far.
     pub fn send_error(&self, inst: InstId) -> u64 {
-        self.insts.get(&inst).map_or(0, |m| m.send_error())
+        self.instance(inst).map_or(0, InstanceMetrics::send_error)
     }
 
     /// Announcements were queued.
     pub fn announced(&self, inst: InstId, na: bool, n: u64) {
-        if let Some(m) = self.insts.get(&inst) {
+        if let Some(m) = self.instance(inst) {
             m.announced(na, n);
         }
     }
@@ -528,7 +533,7 @@ impl Observer {
     ) -> Vec<(Vec<IpAddr>, InstanceMetrics)> {
         insts
             .into_iter()
-            .filter_map(|(id, a)| self.insts.get(&id).map(|m| (a, m.clone())))
+            .filter_map(|(id, a)| self.instance(id).map(|m| (a, m.clone())))
             .collect()
     }
 }
@@ -564,25 +569,40 @@ mod tests {
     use super::*;
     use crate::router::Effect;
 
-    #[test]
-    fn an_added_instance_gets_its_labelled_series_and_a_script_its_current_health() {
-        let yaml = "scripts:\n  chk_nginx: {command: [/bin/true]}\ninstances:\n  VI_1:\n    interface: eth0\n    vrid: 51\n    track_scripts: [chk_nginx]\n    virtual_ipaddress: [10.99.0.51/24]\n";
+    /// A router of `yaml` and an observer, not yet fed.
+    fn setup(yaml: &str) -> (Router, Observer, Instant) {
         let config = crate::config::parse_str(yaml, "test.yaml")
             .map(|l| l.config)
             .unwrap_or_else(|d| panic!("{d:?}"));
         let now = Instant::now();
-        let mut router = Router::new(config, now);
-        let mut obs = Observer::new(Metrics::new("test", "rev"));
+        let router = Router::new(config, now);
+        (router, Observer::new(Metrics::new("test", "rev")), now)
+    }
+
+    /// Applies every fact the router has; returns the instances it added.
+    fn apply_all(router: &mut Router, obs: &mut Observer) -> Vec<InstId> {
+        let mut added = Vec::new();
+        while let Some(e) = router.poll_effect() {
+            if let Effect::Fact(f) = e {
+                if let Fact::InstanceAdded { inst } = f {
+                    added.push(inst);
+                }
+                obs.apply(router, f);
+            }
+        }
+        added
+    }
+
+    #[test]
+    fn an_added_instance_gets_its_labelled_series_and_a_script_its_current_health() {
+        let yaml = "scripts:\n  chk_nginx: {command: [/bin/true]}\ninstances:\n  VI_1:\n    interface: eth0\n    vrid: 51\n    track_scripts: [chk_nginx]\n    virtual_ipaddress: [10.99.0.51/24]\n";
+        let (mut router, mut obs, now) = setup(yaml);
         let healthy = |healthy| TrackEvent::Script {
             name: "chk_nginx".into(),
             healthy,
         };
         router.handle_track(now, &healthy(true));
-        while let Some(e) = router.poll_effect() {
-            if let Effect::Fact(f) = e {
-                obs.apply(&router, f);
-            }
-        }
+        apply_all(&mut router, &mut obs);
         obs.sync_scripts(&router);
         let text = obs.metrics().encode(false);
         let has = |line: &str| text.lines().any(|l| l.starts_with(line));
@@ -603,22 +623,11 @@ mod tests {
     #[test]
     fn received_adverts_reach_the_counter_with_the_next_refresh_and_none_is_lost() {
         let yaml = "instances:\n  VI_1:\n    interface: eth0\n    vrid: 51\n    virtual_ipaddress: [10.99.0.51/24]\n";
-        let config = crate::config::parse_str(yaml, "test.yaml")
-            .map(|l| l.config)
-            .unwrap_or_else(|d| panic!("{d:?}"));
-        let now = Instant::now();
-        let mut router = Router::new(config, now);
-        let mut obs = Observer::new(Metrics::new("test", "rev"));
-        let mut id = None;
-        while let Some(e) = router.poll_effect() {
-            if let Effect::Fact(f) = e {
-                if let Fact::InstanceAdded { inst } = f {
-                    id = Some(inst);
-                }
-                obs.apply(&router, f);
-            }
-        }
-        let inst = id.expect("instance added");
+        let (mut router, mut obs, now) = setup(yaml);
+        let inst = apply_all(&mut router, &mut obs)
+            .into_iter()
+            .next()
+            .expect("instance added");
         let received = |obs: &Observer, name: &str| {
             let text = obs.metrics().encode(false);
             let prefix = format!("{name}{{vr=\"VI_1\"}} ");
